@@ -1,0 +1,526 @@
+"""Typed event records and the bus that fans them out.
+
+Every moment of the model is one event. An event carries a sequence number,
+a virtual timestamp in nanoseconds, the actor that caused it (``host`` or
+``device``) and, where it belongs to one command, the ``(sqid, cid)`` pair.
+The kinds read like QEMU's ``pci_nvme_*`` trace points, grouped as QEMU
+groups them: normal events, ``err_*`` (the host asked for something invalid
+and got a status code) and ``ub_*`` (the host did something the specification
+leaves undefined and the device ignored it).
+
+Events are ``msgspec.Struct`` values: immutable in spirit, cheap to build,
+and encodable to MessagePack or JSON without any code of ours (``kind`` is
+the tag that picks the class when a recording is read back).
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import msgspec
+
+from nvmescope.nvme.status import describe_status
+
+HOST = "host"
+DEVICE = "device"
+
+
+class Event(msgspec.Struct, kw_only=True, tag_field="kind", omit_defaults=True):
+    """Fields every event has."""
+
+    seq: int = 0
+    ts: int = 0
+    actor: str = DEVICE
+    sqid: int | None = None
+    cid: int | None = None
+
+    # a short label for tables; subclasses override
+    title: ClassVar[str] = "event"
+
+    @property
+    def kind(self) -> str:
+        return type(self).__struct_config__.tag  # type: ignore[return-value]
+
+
+#: Host events that are inputs to the device: a replay re-performs these.
+HOST_INPUT_KINDS = frozenset(
+    {
+        "config_read",
+        "config_write",
+        "mmio_read",
+        "mmio_write",
+        "doorbell_sq",
+        "doorbell_cq",
+        "mem_write",
+    }
+)
+
+
+# -- PCI configuration space ----------------------------------------------
+class ConfigRead(Event, tag="config_read", kw_only=True):
+    offset: int
+    size: int
+    value: int
+    reg: str = ""
+    actor: str = HOST
+
+
+class ConfigWrite(Event, tag="config_write", kw_only=True):
+    offset: int
+    size: int
+    value: int
+    reg: str = ""
+    old: int = 0
+    new: int = 0
+    actor: str = HOST
+
+
+# -- BAR0 -------------------------------------------------------------------
+class MmioRead(Event, tag="mmio_read", kw_only=True):
+    addr: int
+    size: int
+    value: int
+    reg: str = ""
+    actor: str = HOST
+
+
+class MmioWrite(Event, tag="mmio_write", kw_only=True):
+    addr: int
+    size: int
+    value: int
+    reg: str = ""
+    old: int = 0
+    new: int = 0
+    actor: str = HOST
+
+
+class DoorbellSq(Event, tag="doorbell_sq", kw_only=True):
+    """The host wrote an SQ tail doorbell (the MMIO write itself)."""
+
+    addr: int
+    old_tail: int
+    new_tail: int
+    actor: str = HOST
+
+
+class DoorbellCq(Event, tag="doorbell_cq", kw_only=True):
+    """The host wrote a CQ head doorbell (the MMIO write itself)."""
+
+    addr: int
+    cqid: int
+    old_head: int
+    new_head: int
+    actor: str = HOST
+
+
+# -- command processing -----------------------------------------------------
+class SqeFetch(Event, tag="sqe_fetch", kw_only=True):
+    """The device read one submission queue entry from host memory."""
+
+    slot: int
+    addr: int
+    data: bytes
+    new_head: int
+
+
+class CmdStart(Event, tag="cmd_start", kw_only=True):
+    opcode: int
+    opname: str
+    nsid: int = 0
+    admin: bool = True
+    detail: str = ""
+
+
+class MapPrp(Event, tag="map_prp", kw_only=True):
+    """The device walked the PRP entries of a command into address ranges."""
+
+    prp1: int
+    prp2: int
+    length: int
+    list_pages: list[int] = []
+    segments: list[tuple[int, int]] = []
+
+
+class DmaRead(Event, tag="dma_read", kw_only=True):
+    """The device read host memory."""
+
+    addr: int
+    length: int
+    data: bytes = b""
+    purpose: str = ""
+
+
+class DmaWrite(Event, tag="dma_write", kw_only=True):
+    """The device wrote host memory."""
+
+    addr: int
+    length: int
+    data: bytes = b""
+    purpose: str = ""
+
+
+class CmdFinish(Event, tag="cmd_finish", kw_only=True):
+    opcode: int
+    opname: str
+    status: int  # the 15-bit status field: (sct << 8) | sc, plus crd/m/dnr above
+    sc: int = 0
+    sct: int = 0
+    dnr: bool = False
+    dw0: int = 0
+    dw1: int = 0
+    status_name: str = ""
+
+
+class CqePost(Event, tag="cqe_post", kw_only=True):
+    cqid: int
+    slot: int
+    addr: int
+    phase: int
+    status: int
+    dw0: int = 0
+    dw1: int = 0
+    sqhd: int = 0
+    data: bytes = b""
+    new_tail: int = 0
+
+
+class CqFull(Event, tag="cq_full", kw_only=True):
+    """A completion is held back because the CQ has no free entry."""
+
+    cqid: int
+    head: int
+    tail: int
+
+
+# -- interrupts ------------------------------------------------------------
+class IrqMsix(Event, tag="irq_msix", kw_only=True):
+    vector: int
+    address: int = 0
+    data: int = 0
+    masked: bool = False
+    pending: bool = False
+    delivered: bool = True
+
+
+class IrqIntx(Event, tag="irq_intx", kw_only=True):
+    asserted: bool
+    intms: int = 0
+
+
+class IrqCoalesced(Event, tag="irq_coalesced", kw_only=True):
+    vector: int
+    count: int
+
+
+# -- controller ------------------------------------------------------------
+class CtrlState(Event, tag="ctrl_state", kw_only=True):
+    """The controller changed state (enable, ready, reset, shutdown, fatal)."""
+
+    state: str
+    csts_old: int = 0
+    csts_new: int = 0
+    detail: str = ""
+
+
+class QueueCreated(Event, tag="queue_created", kw_only=True):
+    qtype: str  # "sq" or "cq"
+    qid: int
+    addr: int
+    qsize: int
+    cqid: int = 0
+    vector: int = 0
+    ien: bool = True
+    pc: bool = True
+
+
+class QueueDeleted(Event, tag="queue_deleted", kw_only=True):
+    qtype: str
+    qid: int
+
+
+# -- the host ----------------------------------------------------------------
+class HostStep(Event, tag="host_step", kw_only=True):
+    """What the host did next and why, in one sentence a student understands."""
+
+    step: str
+    text: str
+    actor: str = HOST
+
+
+class MemWrite(Event, tag="mem_write", kw_only=True):
+    """The host CPU wrote its own memory (an SQE, a PRP list, a buffer)."""
+
+    addr: int
+    data: bytes
+    purpose: str = ""
+    actor: str = HOST
+
+
+class MemRead(Event, tag="mem_read", kw_only=True):
+    """The host CPU read its own memory (a CQE, a data buffer)."""
+
+    addr: int
+    data: bytes
+    purpose: str = ""
+    actor: str = HOST
+
+
+class Interrupt(Event, tag="host_irq", kw_only=True):
+    """The host's interrupt handler ran for a vector."""
+
+    vector: int
+    actor: str = HOST
+
+
+# -- conditions: err_* and ub_* -----------------------------------------------
+class Condition(Event, kw_only=True):
+    """Base of err_* and ub_* events: the name is the kind."""
+
+    detail: str = ""
+    status: int = 0
+
+
+class Err(Condition, kw_only=True):
+    """The host asked for something invalid; the device answered with a status."""
+
+
+class Ub(Condition, kw_only=True):
+    """The host did something the specification leaves undefined; it was ignored."""
+
+
+#: Every err_* kind with the sentence a student sees.
+ERR_KINDS: dict[str, str] = {
+    "err_invalid_opcode": "opcode not supported",
+    "err_invalid_field": "a field of the command is invalid",
+    "err_invalid_nsid": "the namespace ID is invalid or inactive",
+    "err_invalid_qid": "the queue identifier is invalid or in use",
+    "err_invalid_qsize": "the queue size is zero or larger than CAP.MQES allows",
+    "err_invalid_cqid": "the completion queue named does not exist",
+    "err_invalid_vector": "the interrupt vector is invalid",
+    "err_invalid_delete": "the queue cannot be deleted while SQs still use it",
+    "err_invalid_prp_offset": "a PRP entry breaks the offset rules",
+    "err_invalid_sgl": "SGL descriptors are not supported for this command",
+    "err_invalid_log_page": "the log page identifier is not supported",
+    "err_invalid_feature": "the feature identifier is not supported",
+    "err_feature_not_changeable": "the feature cannot be changed",
+    "err_feature_not_saveable": "the feature cannot be saved",
+    "err_aer_limit": "more Asynchronous Event Requests than AERL allows",
+    "err_abort_limit": "more Abort commands than ACL allows",
+    "err_dma": "a DMA address was not mapped by the host: data transfer error",
+    "err_lba_range": "the LBA range is beyond the namespace",
+    "err_too_large": "the transfer is larger than MDTS allows",
+    "err_sq_full_doorbell": "an SQ tail doorbell would make the queue more than full",
+    "err_startfail": "enabling the controller failed: CSTS.CFS",
+    "err_fused": "fused operations are not supported",
+}
+
+#: Every ub_* kind with the sentence a student sees.
+UB_KINDS: dict[str, str] = {
+    "ub_mmio_misaligned": "BAR0 access not naturally aligned: ignored",
+    "ub_mmio_size": "BAR0 access size is not 4 or 8 bytes: ignored",
+    "ub_mmio_out_of_range": "BAR0 access beyond the registers: reads 0, write ignored",
+    "ub_mmio_ro": "write to a read-only register: ignored",
+    "ub_mmio_reserved": "write to reserved bits: ignored",
+    "ub_mmio_disabled": "BAR0 access with memory space disabled: no answer",
+    "ub_mmio_while_enabled": "AQA/ASQ/ACQ changed while CC.EN=1: ignored",
+    "ub_cc_while_not_ready": "CC changed while the controller is resetting",
+    "ub_db_invalid_queue": "doorbell for a queue that does not exist: ignored",
+    "ub_db_invalid_value": "doorbell value beyond the queue size: ignored, AER raised",
+    "ub_db_while_disabled": "doorbell while the controller is disabled: ignored",
+    "ub_cq_head_passes_tail": "CQ head doorbell beyond the entries posted: ignored",
+    "ub_dma_disabled": "bus mastering is off: the device cannot DMA",
+    "ub_cfg_ro": "write to a read-only config-space register: ignored",
+    "ub_msix_table_access": "MSI-X table access not 4 or 8 bytes aligned: ignored",
+    "ub_nssr_unsupported": "NSSR written but CAP.NSSRS is 0: ignored",
+    "ub_shutdown_while_disabled": "shutdown requested while disabled",
+}
+
+
+def _make_condition_classes() -> dict[str, type[Condition]]:
+    classes: dict[str, type[Condition]] = {}
+    for base, table in ((Err, ERR_KINDS), (Ub, UB_KINDS)):
+        for name in table:
+            cls_name = "".join(part.capitalize() for part in name.split("_"))
+            cls = types.new_class(cls_name, (base,), {"tag": name, "kw_only": True})
+            cls.__module__ = __name__
+            cls.__doc__ = table[name]
+            classes[name] = cls
+    return classes
+
+
+CONDITIONS: dict[str, type[Condition]] = _make_condition_classes()
+
+
+def condition(name: str, **fields: Any) -> Condition:
+    """Build the err_* / ub_* event called ``name``."""
+    return CONDITIONS[name](**fields)
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    out: list[type] = []
+    for sub in cls.__subclasses__():
+        if sub.__struct_config__.tag is not None and sub not in (Err, Ub, Condition):
+            out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+#: kind -> class, for every concrete event kind (normal, err_*, ub_*).
+EVENT_TYPES: dict[str, type[Event]] = {}
+for _cls in _all_subclasses(Event):
+    _tag = _cls.__struct_config__.tag
+    if isinstance(_tag, str) and _tag not in EVENT_TYPES:
+        EVENT_TYPES[_tag] = _cls
+
+#: Normal kinds, in the order a student meets them.
+NORMAL_KINDS: tuple[str, ...] = tuple(k for k in EVENT_TYPES if not k.startswith(("err_", "ub_")))
+
+AnyEvent = Event  # annotation alias: any concrete event
+
+
+# -- the bus ---------------------------------------------------------------------
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Stamps events with a sequence number and the virtual time, and fans them out.
+
+    Subscribers are called synchronously, in the order they subscribed. The bus
+    keeps no history itself; a recorder or a list is just another subscriber.
+    """
+
+    def __init__(self, clock: Callable[[], int]) -> None:
+        self._clock = clock
+        self._subscribers: list[Subscriber] = []
+        self.seq = 0
+        #: (sqid, cid) the device is working on, stamped on device events that name none
+        self.context: tuple[int, int] | None = None
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn`` for every event from now on; returns an unsubscribe function."""
+        self._subscribers.append(fn)
+
+        def unsubscribe() -> None:
+            if fn in self._subscribers:
+                self._subscribers.remove(fn)
+
+        return unsubscribe
+
+    def emit(self, event: Event) -> Event:
+        event.seq = self.seq
+        event.ts = self._clock()
+        if event.sqid is None and self.context is not None and event.actor == DEVICE:
+            event.sqid, event.cid = self.context
+        self.seq += 1
+        for fn in tuple(self._subscribers):
+            fn(event)
+        return event
+
+
+def to_builtins(event: Event) -> dict[str, Any]:
+    """The event as plain data (bytes as hex), kind first, for JSON and tables."""
+    raw = msgspec.to_builtins(event, enc_hook=None)
+    out: dict[str, Any] = {"kind": event.kind}
+    for key, value in raw.items():
+        if key == "kind":
+            continue
+        out[key] = value
+    for name in event.__struct_fields__:
+        value = getattr(event, name)
+        if isinstance(value, bytes):
+            out[name] = value.hex()
+    return out
+
+
+# -- words for people ------------------------------------------------------------
+def _hexdump_head(data: bytes, n: int = 8) -> str:
+    head = data[:n].hex(" ")
+    return head + (" …" if len(data) > n else "")
+
+
+def describe(event: Event) -> str:
+    """One line a student can read: what happened, with the numbers that matter."""
+    k = event.kind
+    e: Any = event
+    if k == "config_read":
+        return f"host reads PCI config {e.reg or hex(e.offset)} ({e.size} B) = {e.value:#x}"
+    if k == "config_write":
+        return f"host writes PCI config {e.reg or hex(e.offset)} ({e.size} B) <- {e.value:#x} (now {e.new:#x})"
+    if k == "mmio_read":
+        return f"host reads {(e.reg or 'BAR0').upper()} @{e.addr:#x} ({e.size} B) = {e.value:#x}"
+    if k == "mmio_write":
+        return f"host writes {(e.reg or 'BAR0').upper()} @{e.addr:#x} <- {e.value:#x} (was {e.old:#x}, now {e.new:#x})"
+    if k == "doorbell_sq":
+        return (
+            f"host rings SQ{e.sqid} tail doorbell @{e.addr:#x}: tail {e.old_tail} -> {e.new_tail}"
+        )
+    if k == "doorbell_cq":
+        return (
+            f"host rings CQ{e.cqid} head doorbell @{e.addr:#x}: head {e.old_head} -> {e.new_head}"
+        )
+    if k == "sqe_fetch":
+        return f"device fetches SQE from SQ{e.sqid} slot {e.slot} @{e.addr:#x} (cid {e.cid}); SQ head -> {e.new_head}"
+    if k == "cmd_start":
+        what = "admin" if e.admin else "I/O"
+        extra = f" {e.detail}" if e.detail else ""
+        return (
+            f"device starts {what} command {e.opname} (opcode {e.opcode:#04x}) nsid {e.nsid}{extra}"
+        )
+    if k == "map_prp":
+        lists = f", {len(e.list_pages)} PRP list page(s)" if e.list_pages else ""
+        return f"device maps PRPs prp1={e.prp1:#x} prp2={e.prp2:#x} for {e.length} B into {len(e.segments)} segment(s){lists}"
+    if k == "dma_read":
+        why = f" ({e.purpose})" if e.purpose else ""
+        return f"device DMA-reads {e.length} B from host @{e.addr:#x}{why}"
+    if k == "dma_write":
+        why = f" ({e.purpose})" if e.purpose else ""
+        return f"device DMA-writes {e.length} B to host @{e.addr:#x}{why}"
+    if k == "cmd_finish":
+        return f"device finishes {e.opname}: {describe_status(e.status)}, dw0={e.dw0:#x}"
+    if k == "cqe_post":
+        return (
+            f"device posts CQE to CQ{e.cqid} slot {e.slot} @{e.addr:#x} phase {e.phase} "
+            f"sqhd {e.sqhd}: {describe_status(e.status)}"
+        )
+    if k == "cq_full":
+        return f"CQ{e.cqid} is full (head {e.head}, tail {e.tail}): completion held back"
+    if k == "irq_msix":
+        if e.masked:
+            return f"MSI-X vector {e.vector} is masked: pending bit set, no message sent"
+        return f"device raises MSI-X vector {e.vector}: writes {e.data:#x} to {e.address:#x}"
+    if k == "irq_intx":
+        return f"device {'asserts' if e.asserted else 'deasserts'} INTx"
+    if k == "irq_coalesced":
+        return f"interrupt on vector {e.vector} coalesced ({e.count} completions)"
+    if k == "ctrl_state":
+        detail = f": {e.detail}" if e.detail else ""
+        return f"controller {e.state} (CSTS {e.csts_old:#x} -> {e.csts_new:#x}){detail}"
+    if k == "queue_created":
+        if e.qtype == "cq":
+            return (
+                f"device creates I/O CQ{e.qid} @{e.addr:#x}, {e.qsize} entries, vector {e.vector}"
+            )
+        return f"device creates I/O SQ{e.qid} @{e.addr:#x}, {e.qsize} entries, completing to CQ{e.cqid}"
+    if k == "queue_deleted":
+        return f"device deletes I/O {e.qtype.upper()}{e.qid}"
+    if k == "host_step":
+        return e.text
+    if k == "mem_write":
+        why = f" ({e.purpose})" if e.purpose else ""
+        return (
+            f"host writes {len(e.data)} B to its memory @{e.addr:#x}{why}: {_hexdump_head(e.data)}"
+        )
+    if k == "mem_read":
+        why = f" ({e.purpose})" if e.purpose else ""
+        return (
+            f"host reads {len(e.data)} B of its memory @{e.addr:#x}{why}: {_hexdump_head(e.data)}"
+        )
+    if k == "host_irq":
+        return f"host interrupt handler runs for vector {e.vector}"
+    if isinstance(event, Condition):
+        table = ERR_KINDS if k.startswith("err_") else UB_KINDS
+        detail = f": {e.detail}" if e.detail else ""
+        return f"{table.get(k, k)}{detail}"
+    return k

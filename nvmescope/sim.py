@@ -1,0 +1,143 @@
+"""Virtual time and a deterministic scheduler for host and device work.
+
+Nothing here reads the wall clock. Time is an integer count of nanoseconds
+that only moves when the scheduler runs the next piece of work. Work is either
+a plain callable or a *task*: a generator that runs until its next ``yield``.
+A task yields
+
+- an ``int``: sleep that many nanoseconds of virtual time, then resume;
+- a :class:`Signal`: resume when somebody fires the signal;
+- ``None``: resume at the same virtual time, after the work already queued.
+
+Ties are broken by the order in which work was scheduled, so the same inputs
+always give the same order of execution.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+Task = Generator[Any, None, None]
+
+
+class Signal:
+    """An auto-reset wake-up point that tasks wait on (``yield signal``).
+
+    Firing with nobody waiting leaves the signal *pending*: the next task that
+    waits on it resumes at once and clears it, so no wake-up is ever lost.
+    """
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self.pending = False
+        self._waiters: list[Task] = []
+        self._scheduler: Scheduler | None = None
+
+    def fire(self) -> None:
+        """Resume every task waiting on this signal, at the current time."""
+        if not self._waiters:
+            self.pending = True
+            return
+        waiters, self._waiters = self._waiters, []
+        for task in waiters:
+            assert self._scheduler is not None
+            self._scheduler._resume_later(task, 0)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+
+@dataclass(order=True)
+class _Item:
+    when: int
+    order: int
+    work: Callable[[], None] | None = field(compare=False, default=None)
+    task: Task | None = field(compare=False, default=None)
+    label: str = field(compare=False, default="")
+
+
+class Scheduler:
+    """A priority queue of work keyed by (virtual time, order of scheduling)."""
+
+    def __init__(self) -> None:
+        self.now: int = 0
+        self._queue: list[_Item] = []
+        self._order = 0
+        self._cancelled: set[int] = set()
+
+    # -- scheduling -------------------------------------------------------
+    def call_at(self, when: int, work: Callable[[], None], label: str = "") -> int:
+        """Run ``work`` at virtual time ``when`` (never earlier than now)."""
+        self._order += 1
+        heapq.heappush(self._queue, _Item(max(when, self.now), self._order, work=work, label=label))
+        return self._order
+
+    def call_after(self, delay: int, work: Callable[[], None], label: str = "") -> int:
+        return self.call_at(self.now + max(0, delay), work, label)
+
+    def cancel(self, handle: int) -> None:
+        self._cancelled.add(handle)
+
+    def spawn(self, task: Task, delay: int = 0, label: str = "") -> None:
+        """Start a generator task after ``delay`` ns."""
+        self._resume_later(task, delay, label)
+
+    def _resume_later(self, task: Task, delay: int, label: str = "") -> None:
+        self._order += 1
+        heapq.heappush(
+            self._queue, _Item(self.now + max(0, delay), self._order, task=task, label=label)
+        )
+
+    # -- running ----------------------------------------------------------
+    @property
+    def idle(self) -> bool:
+        return not any(item.order not in self._cancelled for item in self._queue)
+
+    def next_time(self) -> int | None:
+        for item in sorted(self._queue):
+            if item.order not in self._cancelled:
+                return item.when
+        return None
+
+    def run_one(self) -> bool:
+        """Run the earliest piece of work. Returns False when nothing is queued."""
+        while self._queue:
+            item = heapq.heappop(self._queue)
+            if item.order in self._cancelled:
+                self._cancelled.discard(item.order)
+                continue
+            self.now = max(self.now, item.when)
+            if item.work is not None:
+                item.work()
+            elif item.task is not None:
+                self._advance(item.task)
+            return True
+        return False
+
+    def _advance(self, task: Task) -> None:
+        try:
+            request = next(task)
+        except StopIteration:
+            return
+        if request is None:
+            self._resume_later(task, 0)
+        elif isinstance(request, Signal):
+            request._scheduler = self
+            if request.pending:
+                request.pending = False
+                self._resume_later(task, 0)
+            else:
+                request._waiters.append(task)
+        elif isinstance(request, int):
+            self._resume_later(task, request)
+        else:  # pragma: no cover - a programming error in a task
+            raise TypeError(f"task yielded {request!r}; expected int, Signal or None")
+
+    def signal(self, name: str = "") -> Signal:
+        s = Signal(name)
+        s._scheduler = self
+        return s

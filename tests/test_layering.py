@@ -1,0 +1,121 @@
+"""The one-way import rule of DESIGN.md, enforced by reading every import."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent / "nvmescope"
+
+# layer -> the nvmescope layers it may import (itself always allowed)
+ALLOWED: dict[str, set[str]] = {
+    "nvme": set(),
+    "sim": set(),
+    "events": {"nvme", "sim"},
+    "emulator": {"nvme", "sim", "events"},
+    "host": {"nvme", "sim", "events", "emulator"},
+    "machine": {"nvme", "sim", "events", "emulator", "host"},
+    "trace": {"nvme", "sim", "events", "emulator", "host", "machine"},
+    "ui": {"nvme", "sim", "events", "emulator", "host", "machine", "trace"},
+    "cli": {"nvme", "sim", "events", "emulator", "host", "machine", "trace", "ui"},
+    "__init__": set(),
+    "__main__": {"cli"},
+}
+
+#: third-party packages each layer may import (stdlib is always allowed)
+THIRD_PARTY = {"construct", "msgspec", "rich", "textual", "typer", "zstandard", "click"}
+ALLOWED_THIRD_PARTY: dict[str, set[str]] = {
+    "nvme": {"construct"},
+    "sim": set(),
+    "events": {"msgspec"},
+}
+
+
+def layer_of(path: Path, root: Path = ROOT) -> str:
+    rel = path.relative_to(root)
+    return rel.parts[0].removesuffix(".py")
+
+
+def imported_modules(path: Path, root: Path = ROOT) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out: list[tuple[int, str]] = []
+    package = ".".join(("nvmescope",) + path.relative_to(root).parent.parts)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+                if not node.module:
+                    out.extend((node.lineno, f"{module}.{a.name}") for a in node.names)
+                    continue
+            else:
+                module = node.module or ""
+            out.append((node.lineno, module))
+    return out
+
+
+SOURCES = sorted(ROOT.rglob("*.py"))
+
+
+def test_there_are_sources_to_check():
+    assert len(SOURCES) > 10
+
+
+def check_file(path: Path, root: Path = ROOT) -> None:
+    layer = layer_of(path, root)
+    allowed = ALLOWED[layer] | {layer}
+    for lineno, module in imported_modules(path, root):
+        parts = module.split(".")
+        if parts[0] == "nvmescope":
+            if len(parts) == 1:
+                continue  # `import nvmescope` for __version__
+            target = parts[1]
+            assert target in allowed or target == "__init__", (
+                f"{path.relative_to(root)}:{lineno} ({layer}) imports nvmescope.{target}"
+            )
+            if layer == "host" and target == "emulator":
+                assert len(parts) == 2, (
+                    f"{path.relative_to(root)}:{lineno}: the host may use only the emulator's "
+                    f"public API (`from nvmescope.emulator import ...`), not {module}"
+                )
+        elif parts[0] in THIRD_PARTY and layer in ALLOWED_THIRD_PARTY:
+            assert parts[0] in ALLOWED_THIRD_PARTY[layer], (
+                f"{path.relative_to(root)}:{lineno} ({layer}) imports {parts[0]}"
+            )
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_point_down_the_layers(path: Path):
+    check_file(path)
+
+
+@pytest.mark.parametrize(
+    ("where", "source"),
+    [
+        ("emulator/x.py", "from nvmescope.host import memory\n"),
+        ("emulator/x.py", "from ..trace import reader\n"),
+        ("nvme/x.py", "import rich\n"),
+        ("host/x.py", "from nvmescope.emulator.queues import SubmissionQueue\n"),
+        ("events.py", "from . import machine\n"),
+    ],
+)
+def test_the_checker_catches_an_upward_import(tmp_path, where, source):
+    root = tmp_path / "nvmescope"
+    bad = root / where
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_text(source)
+    with pytest.raises(AssertionError):
+        check_file(bad, root)
+
+
+def test_the_checker_accepts_a_downward_import(tmp_path):
+    root = tmp_path / "nvmescope"
+    good = root / "host" / "x.py"
+    good.parent.mkdir(parents=True)
+    good.write_text("from nvmescope.emulator import Controller\nfrom ..nvme import commands\n")
+    check_file(good, root)
