@@ -2,7 +2,7 @@
 
 ``SQE`` (64 bytes) and ``CQE`` (16 bytes) are the construct declarations; the
 emulator's hot path uses the precompiled ``struct`` codecs beside them
-(``unpack_sqe`` / ``pack_cqe``), and ``tests/test_commands_layouts.py`` proves
+(``unpack_sqe`` / ``pack_cqe``), and ``tests/test_nvme_commands_layout.py`` proves
 the two agree on random inputs.
 """
 
