@@ -84,6 +84,8 @@ class MmioRead(Event, tag="mmio_read", kw_only=True):
     value: int
     reg: str = ""
     actor: str = HOST
+    #: False when the source did not record the value read (QEMU's mmio_read trace has none)
+    value_known: bool = True
 
 
 class MmioWrite(Event, tag="mmio_write", kw_only=True):
@@ -102,6 +104,8 @@ class DoorbellSq(Event, tag="doorbell_sq", kw_only=True):
     addr: int
     old_tail: int
     new_tail: int
+    #: the whole value the host wrote, when it differs from new_tail (replay re-writes it)
+    value: int | None = None
     actor: str = HOST
 
 
@@ -112,6 +116,8 @@ class DoorbellCq(Event, tag="doorbell_cq", kw_only=True):
     cqid: int
     old_head: int
     new_head: int
+    #: the whole value the host wrote, when it differs from new_head (replay re-writes it)
+    value: int | None = None
     actor: str = HOST
 
 
@@ -314,6 +320,9 @@ ERR_KINDS: dict[str, str] = {
     "err_sq_full_doorbell": "an SQ tail doorbell would make the queue more than full",
     "err_startfail": "enabling the controller failed: CSTS.CFS",
     "err_fused": "fused operations are not supported",
+    "err_qemu": "QEMU reported an error we have no kind for (its trace name is in the detail)",
+    "err_feature_not_ns_specific": "the feature applies to the controller, not a namespace",
+    "err_command_sequence": "the command is not allowed at this point (command sequence error)",
 }
 
 #: Every ub_* kind with the sentence a student sees.
@@ -335,6 +344,9 @@ UB_KINDS: dict[str, str] = {
     "ub_msix_table_access": "MSI-X table access not 4 or 8 bytes aligned: ignored",
     "ub_nssr_unsupported": "NSSR written but CAP.NSSRS is 0: ignored",
     "ub_shutdown_while_disabled": "shutdown requested while disabled",
+    "ub_qemu": "QEMU reported undefined behaviour we have no kind for (its trace name is in the detail)",
+    "ub_cfg_access": "config access not 1, 2 or 4 bytes aligned inside 4 KiB: ignored",
+    "ub_intm_with_msix": "INTMS/INTMC accessed while MSI-X is enabled: ignored",
 }
 
 
@@ -449,7 +461,8 @@ def describe(event: Event) -> str:
     if k == "config_write":
         return f"host writes PCI config {e.reg or hex(e.offset)} ({e.size} B) <- {e.value:#x} (now {e.new:#x})"
     if k == "mmio_read":
-        return f"host reads {(e.reg or 'BAR0').upper()} @{e.addr:#x} ({e.size} B) = {e.value:#x}"
+        value = f"{e.value:#x}" if e.value_known else "? (value not recorded)"
+        return f"host reads {(e.reg or 'BAR0').upper()} @{e.addr:#x} ({e.size} B) = {value}"
     if k == "mmio_write":
         return f"host writes {(e.reg or 'BAR0').upper()} @{e.addr:#x} <- {e.value:#x} (was {e.old:#x}, now {e.new:#x})"
     if k == "doorbell_sq":

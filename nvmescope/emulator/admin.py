@@ -1,0 +1,646 @@
+"""The admin command set (NVMe 1.4 chapter 5).
+
+Each handler is a generator ``nvme_<verb>_<object>(ctrl, req)`` run inside the
+submission queue's task: it yields after every event it emits, leaves the
+status and Dword 0 in ``req`` and returns; the caller posts the completion.
+Failures go through ``ctrl.nvme_fail`` (status with DNR, Error Information log
+entry, ``err_*`` event).
+
+Supported: Delete/Create I/O SQ and CQ, Get Log Page (01h Error Information,
+02h SMART / Health, 03h Firmware Slot), Identify (CNS 00h, 01h, 02h, 03h, and
+05h/06h for the NVM command set because CAP.CSS advertises I/O command sets),
+Abort, Set/Get Features (01h, 02h, 04h, 06h, 07h, 08h, 09h, 0Bh, 0Eh),
+Asynchronous Event Request. Any other opcode: Invalid Command Opcode.
+
+Choices: no feature is saveable (SV = 1 gives Feature Identifier Not
+Saveable); Number of Queues always allocates ``max_io_queues`` of each (like
+QEMU: 64 gives 3F003Fh) and gives Command Sequence Error once I/O queues
+exist; Abort marks a command still waiting in its SQ and completes when that
+command is fetched (it then completes with Command Abort Requested), or at once
+with Dword 0 bit 0 set (not aborted) when the command is not found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from .. import events as ev
+from ..nvme import features as f
+from ..nvme import identify as idf
+from ..nvme import registers as r
+from ..nvme import status as st
+from ..nvme.opcodes import IDENTIFY_CNS
+from .config import SUBSYSTEM_VENDOR_ID, VENDOR_ID
+from .queues import CompletionQueue, SubmissionQueue
+from .request import Request
+
+if TYPE_CHECKING:
+    from .controller import Controller
+
+Task = Generator[Any, None, None]
+
+# Asynchronous event types and information (Figure 146-150 in 1.4)
+AER_TYPE_ERROR = 0
+AER_TYPE_SMART = 1
+AER_TYPE_NOTICE = 2
+AER_INFO_INVALID_DB = 0x00
+AER_INFO_INVALID_DB_VALUE = 0x01
+#: log page whose reading (RAE = 0) clears an event type
+AER_TYPE_FOR_LOG = {0x01: AER_TYPE_ERROR, 0x02: AER_TYPE_SMART}
+
+# byte offsets of fields in the SQE, for the error log's Parameter Error Location
+LOC_OPC, LOC_NSID, LOC_PRP1, LOC_CDW10, LOC_CDW11, LOC_CDW12, LOC_CDW13 = 0, 4, 24, 40, 44, 48, 52
+
+NSID_ALL = 0xFFFFFFFF
+IDENTIFY_SIZE = 4096
+
+
+def describe(req: Request) -> str:
+    """A short description of a command for cmd_start."""
+    c = req.cmd
+    if not req.admin:
+        if c.opc in (0x01, 0x02):
+            slba = (c.cdw11 << 32) | c.cdw10
+            return f"nsid {c.nsid} slba {slba} nlb {(c.cdw12 & 0xFFFF) + 1}"
+        return f"nsid {c.nsid}"
+    if c.opc == 0x06:
+        cns = c.cdw10 & 0xFF
+        hit = IDENTIFY_CNS.get(cns)
+        return f"cns {cns:#04x} ({hit.title if hit else 'unknown'}) nsid {c.nsid}"
+    if c.opc in (0x09, 0x0A):
+        return f"fid {c.cdw10 & 0xFF:#04x} cdw11 {c.cdw11:#x}"
+    if c.opc == 0x02:
+        numd = ((c.cdw11 & 0xFFFF) << 16 | (c.cdw10 >> 16)) + 1
+        return f"lid {c.cdw10 & 0xFF:#04x} len {numd * 4}"
+    if c.opc in (0x01, 0x05):
+        return f"qid {c.cdw10 & 0xFFFF} qsize {(c.cdw10 >> 16) + 1} cdw11 {c.cdw11:#x}"
+    if c.opc in (0x00, 0x04):
+        return f"qid {c.cdw10 & 0xFFFF}"
+    if c.opc == 0x08:
+        return f"sqid {c.cdw10 & 0xFFFF} cid {c.cdw10 >> 16}"
+    return ""
+
+
+def nvme_admin_cmd(ctrl: Controller, req: Request) -> Task:
+    handler = ADMIN_HANDLERS.get(req.opcode)
+    if handler is None:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_OPCODE, "err_invalid_opcode",
+            f"admin opcode {req.opcode:#04x} is not supported", LOC_OPC,
+        )  # fmt: skip
+        return
+    yield from handler(ctrl, req)
+
+
+# -- queues -------------------------------------------------------------------------------
+def _io_queue_limits(ctrl: Controller) -> tuple[int, int]:
+    nq = ctrl.state.features[f.FID_NUMBER_OF_QUEUES]
+    return (nq & 0xFFFF) + 1, (nq >> 16) + 1
+
+
+def nvme_create_cq(ctrl: Controller, req: Request) -> Task:
+    c = req.cmd
+    qid, qsize = c.cdw10 & 0xFFFF, (c.cdw10 >> 16) + 1
+    pc, ien, iv = bool(c.cdw11 & 1), bool(c.cdw11 & 2), c.cdw11 >> 16
+    _, ncqa = _io_queue_limits(ctrl)
+    if qid == 0 or qid > ncqa or qid in ctrl.cqs:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_QID, "err_invalid_qid", f"CQ {qid} is 0, too large or in use", LOC_CDW10
+        )
+        return
+    if qsize < 2 or qsize > ctrl.config.mqes + 1:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_QSIZE, "err_invalid_qsize",
+            f"CQ size {qsize} outside 2..{ctrl.config.mqes + 1}", LOC_CDW10 + 2,
+        )  # fmt: skip
+        return
+    if r.CC.get(ctrl.cc, "iocqes") != 4:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_QSIZE, "err_invalid_qsize",
+            f"CC.IOCQES {r.CC.get(ctrl.cc, 'iocqes')}: only 16-byte entries (4)", LOC_CDW10 + 2,
+        )  # fmt: skip
+        return
+    if not pc:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_FIELD, "err_invalid_field",
+            "PC=0: CAP.CQR requires physically contiguous queues", LOC_CDW11,
+        )  # fmt: skip
+        return
+    if iv >= ctrl.msix.size:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_VECTOR, "err_invalid_vector",
+            f"interrupt vector {iv} >= {ctrl.msix.size} vectors", LOC_CDW11 + 2,
+        )  # fmt: skip
+        return
+    if c.prp1 % ctrl.page_size:
+        yield from ctrl.nvme_fail(
+            req, st.PRP_OFFSET_INVALID, "err_invalid_prp_offset",
+            f"queue base {c.prp1:#x} is not page aligned", LOC_PRP1,
+        )  # fmt: skip
+        return
+    yield from ctrl._next()
+    ctrl.cqs[qid] = CompletionQueue(
+        qid, c.prp1, qsize, iv, ien, pc, space=ctrl.sched.signal(f"cq{qid}-space")
+    )
+    yield from ctrl._out(
+        ev.QueueCreated(qtype="cq", qid=qid, addr=c.prp1, qsize=qsize, vector=iv, ien=ien, pc=pc),
+        req,
+    )
+
+
+def nvme_create_sq(ctrl: Controller, req: Request) -> Task:
+    c = req.cmd
+    qid, qsize = c.cdw10 & 0xFFFF, (c.cdw10 >> 16) + 1
+    pc, qprio, cqid = bool(c.cdw11 & 1), (c.cdw11 >> 1) & 3, c.cdw11 >> 16
+    nsqa, _ = _io_queue_limits(ctrl)
+    if qid == 0 or qid > nsqa or qid in ctrl.sqs:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_QID, "err_invalid_qid", f"SQ {qid} is 0, too large or in use", LOC_CDW10
+        )
+        return
+    if cqid == 0 or cqid not in ctrl.cqs:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_CQ, "err_invalid_cqid", f"CQ {cqid} does not exist", LOC_CDW11 + 2
+        )
+        return
+    if qsize < 2 or qsize > ctrl.config.mqes + 1:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_QSIZE, "err_invalid_qsize",
+            f"SQ size {qsize} outside 2..{ctrl.config.mqes + 1}", LOC_CDW10 + 2,
+        )  # fmt: skip
+        return
+    if r.CC.get(ctrl.cc, "iosqes") != 6:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_QSIZE, "err_invalid_qsize",
+            f"CC.IOSQES {r.CC.get(ctrl.cc, 'iosqes')}: only 64-byte entries (6)", LOC_CDW10 + 2,
+        )  # fmt: skip
+        return
+    if not pc:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_FIELD, "err_invalid_field",
+            "PC=0: CAP.CQR requires physically contiguous queues", LOC_CDW11,
+        )  # fmt: skip
+        return
+    if c.prp1 % ctrl.page_size:
+        yield from ctrl.nvme_fail(
+            req, st.PRP_OFFSET_INVALID, "err_invalid_prp_offset",
+            f"queue base {c.prp1:#x} is not page aligned", LOC_PRP1,
+        )  # fmt: skip
+        return
+    yield from ctrl._next()
+    ctrl.sqs[qid] = SubmissionQueue(qid, c.prp1, qsize, cqid, qprio, pc)
+    ctrl.cqs[cqid].sqids.append(qid)
+    yield from ctrl._out(
+        ev.QueueCreated(qtype="sq", qid=qid, addr=c.prp1, qsize=qsize, cqid=cqid, pc=pc), req
+    )
+
+
+def nvme_del_sq(ctrl: Controller, req: Request) -> Task:
+    qid = req.cmd.cdw10 & 0xFFFF
+    sq = ctrl.sqs.get(qid)
+    if qid == 0 or sq is None:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_QID, "err_invalid_qid", f"SQ {qid} cannot be deleted", LOC_CDW10
+        )
+        return
+    yield from ctrl._next()
+    sq.deleted = True
+    del ctrl.sqs[qid]
+    cq = ctrl.cqs.get(sq.cqid)
+    if cq is not None and qid in cq.sqids:
+        cq.sqids.remove(qid)
+    # Aborts waiting for a command of this queue: the command will never be fetched
+    for key in sorted(k for k in ctrl.state.pending_aborts if k[0] == qid):
+        waiter = ctrl.state.pending_aborts.pop(key)
+        waiter.dw0 = 1
+        ctrl._spawn(ctrl.nvme_complete(waiter), 0, "abort")
+    if sq.inflight is not None and sq.running:
+        sq.drained = ctrl.sched.signal(f"sq{qid}-drained")
+        yield from ctrl._wait(sq.drained)
+    yield from ctrl._out(ev.QueueDeleted(qtype="sq", qid=qid), req)
+
+
+def nvme_del_cq(ctrl: Controller, req: Request) -> Task:
+    qid = req.cmd.cdw10 & 0xFFFF
+    cq = ctrl.cqs.get(qid)
+    if qid == 0 or cq is None:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_QID, "err_invalid_qid", f"CQ {qid} cannot be deleted", LOC_CDW10
+        )
+        return
+    if cq.sqids:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_QUEUE_DELETION, "err_invalid_delete",
+            f"CQ {qid} still serves SQ {sorted(cq.sqids)}", LOC_CDW10,
+        )  # fmt: skip
+        return
+    yield from ctrl._next()
+    del ctrl.cqs[qid]
+    if cq.space is not None:
+        cq.space.fire()
+    if not ctrl.pci.msix_enabled:
+        ctrl._later(ctrl._nvme_irq_recheck)
+    yield from ctrl._out(ev.QueueDeleted(qtype="cq", qid=qid), req)
+
+
+# -- identify -------------------------------------------------------------------------------
+def identify_controller_data(ctrl: Controller) -> bytes:
+    cfg = ctrl.config
+    return idf.build_identify_controller(
+        vid=VENDOR_ID,
+        ssvid=SUBSYSTEM_VENDOR_ID,
+        sn=cfg.serial[:20],
+        mn=cfg.model[:40],
+        fr=cfg.firmware[:8],
+        rab=6,
+        ieee=cfg.ieee & 0xFFFFFF,
+        mdts=cfg.mdts,
+        cntlid=0,
+        ver=ctrl.vs,
+        cntrltype=1,
+        oacs=0,
+        acl=cfg.acl,
+        aerl=cfg.aerl,
+        frmw=0x03,  # one slot, slot 1 read-only
+        lpa=0x04,  # extended data for Get Log Page (NUMDU, LPOL/LPOU)
+        elpe=cfg.elpe,
+        npss=0,
+        wctemp=cfg.wctemp,
+        cctemp=cfg.cctemp,
+        sqes=0x66,
+        cqes=0x44,
+        nn=cfg.nn,
+        oncs=0x50,  # Save/Select in Set/Get Features, Timestamp
+        vwc=0x07 if cfg.vwc else 0x00,
+        sgls=0,
+        subnqn=f"nqn.2024-01.org.nvmescope:{cfg.serial}"[:256],
+        psd=[{"max_power": 2500, "entry_lat": 16, "exit_lat": 4}],
+    )
+
+
+def ns_uuid(ctrl: Controller, nsid: int) -> bytes:
+    """A stable UUID (version 4 layout) derived from the serial number and NSID."""
+    raw = bytearray(hashlib.sha256(f"{ctrl.config.serial}/{nsid}".encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return bytes(raw)
+
+
+def identify_namespace_data(ctrl: Controller, nsid: int) -> bytes:
+    ns = ctrl.namespaces[nsid]
+    return idf.build_identify_namespace(
+        nsze=ns.nsze,
+        ncap=ns.nsze,
+        nuse=ns.nsze,
+        nlbaf=len(ns.lba_formats) - 1,
+        flbas=ns.flbas,
+        dlfeat=1,  # deallocated blocks read as zeros
+        lbaf=[{"ms": ms, "ds": ds, "rp": 0} for ms, ds in ns.lba_formats],
+    )
+
+
+def nvme_identify(ctrl: Controller, req: Request) -> Task:
+    c = req.cmd
+    cns, csi = c.cdw10 & 0xFF, c.cdw11 >> 24
+    nsid = c.nsid
+    if cns == 0x01:
+        data = identify_controller_data(ctrl)
+    elif cns in (0x00, 0x02, 0x03, 0x05):
+        if cns == 0x02:
+            if nsid >= 0xFFFFFFFE:
+                yield from ctrl.nvme_fail(
+                    req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
+                    f"NSID {nsid:#x} for the active namespace list", LOC_NSID,
+                )  # fmt: skip
+                return
+            data = idf.build_active_ns_list(sorted(n for n in ctrl.namespaces if n > nsid))
+        else:
+            if nsid == 0 or nsid > ctrl.config.nn:
+                yield from ctrl.nvme_fail(
+                    req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
+                    f"NSID {nsid:#x} is not a valid namespace", LOC_NSID,
+                )  # fmt: skip
+                return
+            if cns == 0x05 and csi != 0:
+                yield from ctrl.nvme_fail(
+                    req, st.INVALID_FIELD, "err_invalid_field",
+                    f"CSI {csi} is not supported", LOC_CDW11 + 3,
+                )  # fmt: skip
+                return
+            if nsid not in ctrl.namespaces:
+                data = bytes(IDENTIFY_SIZE)  # inactive namespace: zeros
+            elif cns == 0x00:
+                data = identify_namespace_data(ctrl, nsid)
+            elif cns == 0x03:
+                data = idf.build_ns_desc_list(
+                    [
+                        {"nidt": idf.NIDT_UUID, "nid": ns_uuid(ctrl, nsid)},
+                        {"nidt": idf.NIDT_CSI, "nid": b"\x00"},
+                    ]
+                )
+            else:
+                data = bytes(IDENTIFY_SIZE)  # NVM command set specific namespace: all zero
+    elif cns == 0x06:
+        if csi != 0:
+            yield from ctrl.nvme_fail(
+                req, st.INVALID_FIELD, "err_invalid_field", f"CSI {csi} is not supported",
+                LOC_CDW11 + 3,
+            )  # fmt: skip
+            return
+        data = bytes(IDENTIFY_SIZE)  # NVM command set specific controller: no limits
+    else:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_FIELD, "err_invalid_field", f"CNS {cns:#04x} is not supported",
+            LOC_CDW10,
+        )  # fmt: skip
+        return
+    yield from ctrl.nvme_map_and_transfer(req, IDENTIFY_SIZE, data, "identify")
+
+
+# -- log pages -------------------------------------------------------------------------------
+def _max_transfer(ctrl: Controller) -> int:
+    mdts = ctrl.config.mdts
+    return (1 << mdts) * 4096 if mdts else 1 << 24
+
+
+def nvme_get_log(ctrl: Controller, req: Request) -> Task:
+    c = req.cmd
+    lid, rae = c.cdw10 & 0xFF, bool(c.cdw10 & (1 << 15))
+    numd = (((c.cdw11 & 0xFFFF) << 16) | (c.cdw10 >> 16)) + 1
+    length = numd * 4
+    offset = (c.cdw13 << 32) | c.cdw12
+    if length > _max_transfer(ctrl):
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_FIELD, "err_too_large",
+            f"{length} bytes is more than MDTS allows", LOC_CDW10 + 2,
+        )  # fmt: skip
+        return
+    if offset & 3:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_FIELD, "err_invalid_field", f"log page offset {offset} not dword aligned",
+            LOC_CDW12,
+        )  # fmt: skip
+        return
+    now = ctrl.sched.now
+    if lid == 0x01:
+        log = ctrl.state.error_log_bytes()
+    elif lid == 0x02:
+        if c.nsid not in (0, NSID_ALL):
+            yield from ctrl.nvme_fail(
+                req, st.INVALID_FIELD, "err_invalid_field",
+                "SMART log per namespace is not supported (LPA bit 0)", LOC_NSID,
+            )  # fmt: skip
+            return
+        log = ctrl.state.smart_log_bytes(now)
+    elif lid == 0x03:
+        log = ctrl.state.fw_slot_log_bytes()
+    else:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_LOG_PAGE, "err_invalid_log_page", f"log page {lid:#04x} not supported",
+            LOC_CDW10,
+        )  # fmt: skip
+        return
+    if offset > len(log):
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_FIELD, "err_invalid_field",
+            f"offset {offset} beyond the {len(log)}-byte log", LOC_CDW12,
+        )  # fmt: skip
+        return
+    data = log[offset : offset + length]
+    data += bytes(length - len(data))
+    out = yield from ctrl.nvme_map_and_transfer(req, length, data, f"log {lid:#04x}")
+    if out is not None and not rae and lid in AER_TYPE_FOR_LOG:
+        etype = AER_TYPE_FOR_LOG[lid]
+        ctrl.state.aer_masked.discard(etype)
+        ctrl.state.aer_queue[:] = [e for e in ctrl.state.aer_queue if e[0] != etype]
+        ctrl.nvme_process_aers()
+
+
+# -- features ---------------------------------------------------------------------------------
+SUPPORTED_FIDS = (
+    f.FID_ARBITRATION,
+    f.FID_POWER_MANAGEMENT,
+    f.FID_TEMPERATURE_THRESHOLD,
+    f.FID_VOLATILE_WRITE_CACHE,
+    f.FID_NUMBER_OF_QUEUES,
+    f.FID_INTERRUPT_COALESCING,
+    f.FID_INTERRUPT_VECTOR_CONFIG,
+    f.FID_ASYNC_EVENT_CONFIG,
+    f.FID_TIMESTAMP,
+)
+
+
+def _check_feature_nsid(ctrl: Controller, req: Request, setting: bool) -> Task:
+    nsid = req.cmd.nsid
+    if nsid in (0, NSID_ALL):
+        return
+    if nsid in ctrl.namespaces and setting:
+        yield from ctrl.nvme_fail(
+            req, st.FEATURE_NOT_NS_SPECIFIC, "err_feature_not_ns_specific",
+            "this feature applies to the controller, not a namespace", LOC_NSID,
+        )  # fmt: skip
+    elif nsid not in ctrl.namespaces:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid", f"NSID {nsid:#x}", LOC_NSID
+        )
+
+
+def nvme_set_feature(ctrl: Controller, req: Request) -> Task:
+    c = req.cmd
+    fid, sv, dw11 = c.cdw10 & 0xFF, bool(c.cdw10 >> 31), c.cdw11
+    s = ctrl.state
+    if fid not in SUPPORTED_FIDS:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_FIELD, "err_invalid_feature", f"feature {fid:#04x} not supported",
+            LOC_CDW10,
+        )  # fmt: skip
+        return
+    yield from _check_feature_nsid(ctrl, req, True)
+    if req.failed:
+        return
+    if sv:
+        yield from ctrl.nvme_fail(
+            req, st.FEATURE_NOT_SAVEABLE, "err_feature_not_saveable",
+            f"feature {fid:#04x} cannot be saved", LOC_CDW10 + 3 | (7 << 8),
+        )  # fmt: skip
+        return
+    if fid == f.FID_NUMBER_OF_QUEUES:
+        nsqr, ncqr = dw11 & 0xFFFF, dw11 >> 16
+        if nsqr == 0xFFFF or ncqr == 0xFFFF:
+            yield from ctrl.nvme_fail(
+                req, st.INVALID_FIELD, "err_invalid_field", "NSQR/NCQR of 65536", LOC_CDW11
+            )
+            return
+        if any(q != 0 for q in ctrl.sqs) or any(q != 0 for q in ctrl.cqs):
+            yield from ctrl.nvme_fail(
+                req, st.COMMAND_SEQUENCE_ERROR, "err_command_sequence",
+                "Number of Queues after I/O queues were created", LOC_OPC,
+            )  # fmt: skip
+            return
+        req.dw0 = s.features[fid]
+        s.nq_set = True
+        return
+    if fid == f.FID_POWER_MANAGEMENT:
+        if dw11 & 0x1F > 0:  # NPSS = 0: only power state 0
+            yield from ctrl.nvme_fail(
+                req, st.INVALID_FIELD, "err_invalid_field", f"power state {dw11 & 0x1F}", LOC_CDW11
+            )
+            return
+        s.features[fid] = dw11 & 0xFF
+        return
+    if fid == f.FID_TEMPERATURE_THRESHOLD:
+        tmpth, tmpsel, thsel = dw11 & 0xFFFF, (dw11 >> 16) & 0xF, (dw11 >> 20) & 0x3
+        if tmpsel not in (0, 0xF) or thsel > 1:
+            yield from ctrl.nvme_fail(
+                req, st.INVALID_FIELD, "err_invalid_field",
+                f"TMPSEL {tmpsel} / THSEL {thsel} not supported", LOC_CDW11 + 2,
+            )  # fmt: skip
+            return
+        s.temp_thresholds[thsel] = tmpth
+        return
+    if fid == f.FID_VOLATILE_WRITE_CACHE:
+        if not ctrl.config.vwc:
+            yield from ctrl.nvme_fail(
+                req, st.INVALID_FIELD, "err_invalid_feature", "no volatile write cache", LOC_CDW10
+            )
+            return
+        s.features[fid] = dw11 & 1
+        return
+    if fid == f.FID_INTERRUPT_VECTOR_CONFIG:
+        iv, cd = dw11 & 0xFFFF, (dw11 >> 16) & 1
+        if iv >= ctrl.msix.size or (iv == 0 and cd):
+            yield from ctrl.nvme_fail(
+                req, st.INVALID_FIELD, "err_invalid_field", f"vector {iv} / CD {cd}", LOC_CDW11
+            )
+            return
+        s.irq_vector_cd[iv] = cd
+        return
+    if fid == f.FID_TIMESTAMP:
+        data = yield from ctrl.nvme_map_and_transfer(req, 8, None, "timestamp")
+        if data is None:
+            return
+        s.timestamp_ms = int.from_bytes(data[:6], "little")
+        s.timestamp_set_at_ns = ctrl.sched.now
+        s.timestamp_origin = 1
+        return
+    if fid == f.FID_INTERRUPT_COALESCING:
+        s.features[fid] = dw11 & 0xFFFF
+        return
+    if fid == f.FID_ASYNC_EVENT_CONFIG:
+        s.features[fid] = dw11 & 0xFF  # SMART / health critical warnings
+        return
+    s.features[fid] = dw11  # arbitration
+
+
+def nvme_get_feature(ctrl: Controller, req: Request) -> Task:
+    c = req.cmd
+    fid, sel = c.cdw10 & 0xFF, (c.cdw10 >> 8) & 0x7
+    s = ctrl.state
+    if fid not in SUPPORTED_FIDS:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_FIELD, "err_invalid_feature", f"feature {fid:#04x} not supported",
+            LOC_CDW10,
+        )  # fmt: skip
+        return
+    if sel > 3:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_FIELD, "err_invalid_field", f"SEL {sel} is reserved", LOC_CDW10 + 1
+        )
+        return
+    yield from _check_feature_nsid(ctrl, req, False)
+    if req.failed:
+        return
+    if sel == 3:
+        req.dw0 = 0x4  # changeable, not saveable, not namespace specific
+        return
+    current = sel == 0
+    if fid == f.FID_TEMPERATURE_THRESHOLD:
+        tmpsel, thsel = (c.cdw11 >> 16) & 0xF, (c.cdw11 >> 20) & 0x3
+        if tmpsel not in (0, 0xF) or thsel > 1:
+            yield from ctrl.nvme_fail(
+                req, st.INVALID_FIELD, "err_invalid_field",
+                f"TMPSEL {tmpsel} / THSEL {thsel} not supported", LOC_CDW11 + 2,
+            )  # fmt: skip
+            return
+        value = s.temp_thresholds[thsel] if current else (ctrl.config.wctemp if thsel == 0 else 0)
+        req.dw0 = value | (tmpsel << 16) | (thsel << 20)
+        return
+    if fid == f.FID_INTERRUPT_VECTOR_CONFIG:
+        iv = c.cdw11 & 0xFFFF
+        if iv >= ctrl.msix.size:
+            yield from ctrl.nvme_fail(
+                req, st.INVALID_FIELD, "err_invalid_field", f"vector {iv}", LOC_CDW11
+            )
+            return
+        req.dw0 = iv | ((s.irq_vector_cd.get(iv, 0) if current else 0) << 16)
+        return
+    if fid == f.FID_TIMESTAMP:
+        origin = s.timestamp_origin if current else 0
+        ts = s.timestamp_now(ctrl.sched.now) if current else 0
+        data = struct.pack("<Q", ts | (origin << 49))
+        yield from ctrl.nvme_map_and_transfer(req, 8, data, "timestamp")
+        return
+    req.dw0 = s.features[fid] if current else s.defaults()[fid]
+
+
+# -- asynchronous events and abort -------------------------------------------------------------
+def nvme_aer(ctrl: Controller, req: Request) -> Task:
+    s = ctrl.state
+    if len(s.aer_reqs) >= ctrl.config.aerl + 1:
+        yield from ctrl.nvme_fail(
+            req, st.AER_LIMIT, "err_aer_limit",
+            f"{len(s.aer_reqs)} requests already outstanding (AERL {ctrl.config.aerl})", LOC_OPC,
+        )  # fmt: skip
+        return
+    req.held = True
+    s.aer_reqs.append(req)
+    ctrl.nvme_process_aers()
+
+
+def nvme_abort(ctrl: Controller, req: Request) -> Task:
+    c = req.cmd
+    sqid, cid = c.cdw10 & 0xFFFF, c.cdw10 >> 16
+    s = ctrl.state
+    if len(s.pending_aborts) >= ctrl.config.acl + 1:
+        yield from ctrl.nvme_fail(
+            req, st.ABORT_LIMIT, "err_abort_limit",
+            f"{len(s.pending_aborts)} Abort commands outstanding (ACL {ctrl.config.acl})", LOC_OPC,
+        )  # fmt: skip
+        return
+    req.dw0 = 1  # not aborted, unless found below
+    if sqid == 0:
+        for held in s.aer_reqs:
+            if held.cid == cid:
+                s.aer_reqs.remove(held)
+                held.held = False
+                held.set_status(st.ABORT_REQUESTED, dnr=False)
+                ctrl._spawn(ctrl.nvme_complete(held), 0, "aer-abort")
+                req.dw0 = 0
+                return
+    sq = ctrl.sqs.get(sqid)
+    if sq is None or (sqid, cid) in s.pending_aborts:
+        return
+    for slot in sq.unfetched_slots():
+        raw = ctrl.port.dma_read(sq.slot_addr(slot) + 2, 2) if ctrl.pci.bus_master else None
+        if raw is not None and len(raw) == 2 and int.from_bytes(raw, "little") == cid:
+            sq.abort_cids.add(cid)
+            req.held = True
+            s.pending_aborts[(sqid, cid)] = req
+            return
+
+
+ADMIN_HANDLERS = {
+    0x00: nvme_del_sq,
+    0x01: nvme_create_sq,
+    0x02: nvme_get_log,
+    0x04: nvme_del_cq,
+    0x05: nvme_create_cq,
+    0x06: nvme_identify,
+    0x08: nvme_abort,
+    0x09: nvme_set_feature,
+    0x0A: nvme_get_feature,
+    0x0C: nvme_aer,
+}

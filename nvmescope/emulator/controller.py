@@ -1,0 +1,1122 @@
+"""The NVMe controller: BAR0 registers, the controller state machine, the queue engine.
+
+How the host reaches it (see ``docs/architecture.md``): PCI configuration
+accesses (:meth:`Controller.config_read` / :meth:`Controller.config_write`),
+BAR0 accesses (:meth:`Controller.mmio_read` / :meth:`Controller.mmio_write`);
+the controller reaches the host only through its :class:`HostPort`.
+
+Events and steps
+----------------
+
+- Every host access emits exactly one access event (``config_*``, ``mmio_*``,
+  ``doorbell_*``) carrying what the host did, so that a replay can re-perform
+  it. A ``ub_*`` condition it caused (ignored write, read-only bits, a doorbell
+  for a queue that does not exist, ...) follows as the next device step.
+- A doorbell write only checks, records and schedules (QEMU's two-step
+  shape). The queue is processed by a generator task on the scheduler that
+  yields after every event it emits: ``sqe_fetch``, ``cmd_start``, [``map_prp``,
+  ``dma_read``/``dma_write``, ``err_*``], ``cmd_finish``, [``cq_full``],
+  ``cqe_post``, ``irq_msix``/``irq_intx``. One scheduler step, one event.
+- While working on a command the device stamps its events with
+  ``(sqid, cid)`` through ``bus.context``.
+
+Choices where the specification leaves room
+-------------------------------------------
+
+- Bus master disabled: the function cannot issue memory requests. An SQE fetch
+  then emits ``ub_dma_disabled`` and stops processing that queue (the SQ head
+  does not move; the next doorbell write or setting Bus Master Enable retries);
+  a data transfer fails with Data Transfer Error; an MSI-X message is not sent
+  and its pending bit is set; a completion that cannot be written is lost
+  (``err_dma``) and the controller sets CSTS.CFS.
+- Memory space disabled: BAR0 does not decode. Reads return all ones, writes
+  are dropped; each emits its ``mmio_*`` event and then ``ub_mmio_disabled``.
+- BAR0 accesses are 4 or 8 bytes and naturally aligned; other sizes or
+  misaligned offsets are ignored (reads 0). 8-byte accesses are two 32-bit
+  halves, low first; doorbells take 4-byte writes only.
+- AQA, ASQ and ACQ written while CC.EN = 1 are ignored (``ub_mmio_while_enabled``),
+  as are changes of CC.MPS/AMS/CSS while enabled.
+- CC.EN 0 -> 1 checks AQA sizes (non-zero, within MQES), ASQ/ACQ alignment to
+  the CC.MPS page, CC.MPS against CAP.MPSMIN/MPSMAX, CC.CSS against CAP.CSS and
+  CC.AMS (round robin only). A failure sets CSTS.CFS after ``rdy_delay_ns``.
+  CC.IOSQES/IOCQES are checked when an I/O queue is created (Invalid Queue Size
+  unless they are 6 and 4), because only I/O queues use them.
+- The doorbell errors the specification lists for the Error asynchronous event
+  (write to a doorbell of a queue that does not exist: info 00h; invalid value:
+  info 01h; removing entries from an empty CQ is an invalid value) raise that
+  event; doorbell writes while the controller is not ready are dropped
+  (``ub_db_while_disabled``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+from .. import events as ev
+from ..events import EventBus
+from ..nvme import registers as r
+from ..nvme import status as st
+from ..nvme.commands import pack_cqe, split_status, unpack_sqe
+from ..nvme.pci import MSIX_CAP_OFFSET, PCIE_CAP_OFFSET, PCIE_DEVCTL_BCR_FLR, config_register_name
+from ..sim import Scheduler
+from . import admin, nvm
+from .config import ControllerConfig
+from .interrupts import MsixTable, bar_layout, msix_message
+from .namespace import Namespace
+from .pci import ConfigSpace
+from .port import HostPort
+from .prp import nvme_map_prp
+from .queues import CompletionQueue, SubmissionQueue
+from .request import Request
+from .state import ControllerState
+
+Task = Generator[Any, None, None]
+
+CAP_CSS_NVM = 1 << 0
+CAP_CSS_IOCS = 1 << 6
+CC_CSS_NVM = 0
+CC_CSS_IOCS = 6
+CC_CSS_ADMIN_ONLY = 7
+CC_WRITABLE = r.CC.ro_mask ^ 0xFFFFFFFF
+CC_LOCKED_WHILE_ENABLED = r.CC.field("mps").mask | r.CC.field("ams").mask | r.CC.field("css").mask
+AQA_WRITABLE = 0x0FFF0FFF
+ASQ_WRITABLE_LO = 0xFFFFF000
+MPSMIN, MPSMAX = 0, 4
+VS_1_4 = 0x00010400
+
+
+class _Cancelled(Exception):
+    """The controller was reset while a task slept: the task ends quietly."""
+
+
+class Controller:
+    """An NVMe 1.4 controller behind a PCI function. See the module docstring."""
+
+    def __init__(
+        self, config: ControllerConfig, bus: EventBus, sched: Scheduler, port: HostPort
+    ) -> None:
+        self.config = config
+        self.bus = bus
+        self.sched = sched
+        self.port = port
+        config.msix_vectors = max(1, min(2048, config.msix_vectors))
+        config.max_io_queues = max(1, min(0xFFFF, config.max_io_queues))
+        config.dstrd = max(0, min(15, config.dstrd))
+        config.mqes = max(1, min(0xFFFF, config.mqes))
+        self.table_offset, self.pba_offset, self.bar_size = bar_layout(
+            config.max_io_queues + 1, config.dstrd, config.msix_vectors
+        )
+        self.pci = ConfigSpace(config, self.bar_size, self.table_offset, self.pba_offset)
+        self.msix = MsixTable(config.msix_vectors)
+        self.namespaces: dict[int, Namespace] = {1: Namespace(1, config)}
+        self.state = ControllerState(config)
+        self.cap = r.CAP.build(
+            mqes=config.mqes,
+            cqr=1,
+            to=config.timeout & 0xFF,
+            dstrd=config.dstrd,
+            nssrs=1,
+            css=CAP_CSS_NVM | CAP_CSS_IOCS,
+            mpsmin=MPSMIN,
+            mpsmax=MPSMAX,
+        )
+        self.vs = VS_1_4
+        self._gen = 0
+        self._busy = 0
+        self._emitted = False
+        self._intx_pin = False
+        self._reset_registers(nssr=False)
+
+    # =====================================================================
+    # state
+    # =====================================================================
+    def _reset_registers(self, nssr: bool) -> None:
+        self.cc = 0
+        self.csts = r.CSTS.field("nssro").mask if nssr else 0
+        self.aqa = 0
+        self.asq = 0
+        self.acq = 0
+        self.intms = 0
+        self.sqs: dict[int, SubmissionQueue] = {}
+        self.cqs: dict[int, CompletionQueue] = {}
+        self._enabling = False
+        self._resetting = False
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.cc & 1) and bool(self.csts & 1)
+
+    @property
+    def page_size(self) -> int:
+        return 1 << (12 + r.CC.get(self.cc, "mps"))
+
+    @property
+    def bar0_address(self) -> int | None:
+        """What the host programmed into BAR0/BAR1 (None until it did)."""
+        addr = self.pci.bar0_address
+        return addr if addr else None
+
+    @property
+    def busy(self) -> bool:
+        """Device work is queued in the scheduler (tasks waiting on the host do not count)."""
+        return self._busy > 0
+
+    # =====================================================================
+    # events and scheduled work
+    # =====================================================================
+    def _emit(self, event: ev.Event, req: Request | None = None) -> None:
+        if req is not None:
+            self.bus.context = req.context
+            try:
+                self.bus.emit(event)
+            finally:
+                self.bus.context = None
+        else:
+            self.bus.emit(event)
+
+    def _next(self) -> Task:
+        """Start a new step if this one already has its event (one event per step)."""
+        if self._emitted:
+            gen = self._gen
+            yield None
+            if gen != self._gen:
+                raise _Cancelled
+
+    def _out(self, event: ev.Event, req: Request | None = None, delay: int | None = None) -> Task:
+        """Emit one event as this step's event (starting a new step first if needed).
+
+        With ``delay`` the task then sleeps that long before its next step.
+        """
+        yield from self._next()
+        self._emit(event, req)
+        self._emitted = True
+        if delay:
+            gen = self._gen
+            yield delay
+            if gen != self._gen:
+                raise _Cancelled
+
+    def _spawn(self, body: Task, delay: int = 0, label: str = "") -> None:
+        self._busy += 1
+        self.sched.spawn(self._task(body, self._gen), delay, label)
+
+    def _task(self, body: Task, gen: int) -> Task:
+        """Drive ``body`` one step at a time; a step ends when ``body`` yields."""
+        if gen == self._gen:
+            while True:
+                self._emitted = False
+                try:
+                    request = body.send(None)
+                except (StopIteration, _Cancelled):
+                    break
+                yield request
+        self._emitted = False
+        self._busy -= 1
+
+    def _wait(self, signal: Any) -> Task:
+        """Wait on a signal the host fires; not counted as device work while waiting."""
+        gen = self._gen
+        self._busy -= 1
+        yield signal
+        self._busy += 1
+        if gen != self._gen:
+            raise _Cancelled
+
+    def _later(self, fn: Callable[[], None], delay: int = 0) -> None:
+        """Run ``fn`` as its own step (it emits at most one event)."""
+        gen = self._gen
+        self._busy += 1
+
+        def run() -> None:
+            self._busy -= 1
+            if gen == self._gen:
+                fn()
+
+        self.sched.call_after(delay, run)
+
+    def _later_event(self, event: ev.Event) -> None:
+        """Emit ``event`` as the next device step (ub_* after a host access)."""
+        self._busy += 1
+
+        def run() -> None:
+            self._busy -= 1
+            self._emit(event)
+
+        self.sched.call_after(0, run)
+
+    def _ub(self, name: str, detail: str) -> None:
+        self._later_event(ev.condition(name, detail=detail))
+
+    # =====================================================================
+    # PCI configuration space
+    # =====================================================================
+    def config_read(self, offset: int, size: int) -> int:
+        if not self.pci.access_ok(offset, size):
+            value = (1 << (8 * max(1, min(size, 8)))) - 1 if size > 0 else 0
+            self._emit(ev.ConfigRead(offset=offset, size=size, value=value, reg=""))
+            self._ub("ub_cfg_access", f"config read of {size} bytes at {offset:#x}")
+            return value
+        value = self.pci.read(offset, size)
+        self._emit(
+            ev.ConfigRead(offset=offset, size=size, value=value, reg=config_register_name(offset))
+        )
+        return value
+
+    def config_write(self, offset: int, size: int, value: int) -> None:
+        name = config_register_name(offset) if self.pci.access_ok(offset, size) else ""
+        if not self.pci.access_ok(offset, size):
+            self._emit(ev.ConfigWrite(offset=offset, size=size, value=value, reg=name))
+            self._ub("ub_cfg_access", f"config write of {size} bytes at {offset:#x}")
+            return
+        value &= (1 << (8 * size)) - 1
+        before_mem, before_bme = self.pci.memory_enabled, self.pci.bus_master
+        before_msix = self.pci.msix_control
+        before_intx = self.pci.intx_disabled
+        old, new, writable = self.pci.write(offset, size, value)
+        self._emit(
+            ev.ConfigWrite(offset=offset, size=size, value=value, reg=name, old=old, new=new)
+        )
+        if not writable:
+            self._ub("ub_cfg_ro", f"{name or hex(offset)} is read-only")
+            return
+        # side effects, each as its own step
+        devctl = PCIE_CAP_OFFSET + 8
+        if offset <= devctl + 1 and offset + size > devctl:
+            if self.pci.get(devctl, 2) & PCIE_DEVCTL_BCR_FLR:
+                self._later(self._nvme_flr)
+                return
+        if self.pci.bus_master and not before_bme:
+            for sq in self._sorted_sqs():
+                self._nvme_kick_sq(sq)
+        if self.pci.msix_control != before_msix or self.pci.intx_disabled != before_intx:
+            self._later(self._nvme_irq_recheck)
+        del before_mem
+
+    def _nvme_flr(self) -> None:
+        """Function Level Reset: the controller and the PCI function back to power-on."""
+        self._gen += 1
+        self._reset_registers(nssr=False)
+        self.state.reset_controller()
+        self.pci.reset()
+        self.msix.reset()
+        if self._intx_pin:
+            self._intx_pin = False
+            self.port.intx(False)
+        self._emit(ev.CtrlState(state="flr", csts_old=0, csts_new=0, detail="function level reset"))
+
+    # =====================================================================
+    # BAR0
+    # =====================================================================
+    def mmio_read(self, offset: int, size: int) -> int:
+        dstrd = self.config.dstrd
+        if not self.pci.memory_enabled:
+            value = (1 << (8 * size)) - 1 if size in (1, 2, 4, 8) else 0xFFFFFFFF
+            self._emit(ev.MmioRead(addr=offset, size=size, value=value, reg=""))
+            self._ub("ub_mmio_disabled", "memory space enable is off: read returns all ones")
+            return value
+        problem = self._mmio_check(offset, size)
+        if problem is not None:
+            self._emit(ev.MmioRead(addr=offset, size=size, value=0, reg=""))
+            self._ub(*problem)
+            return 0
+        if size == 8:
+            lo, ub_lo = self._bar_read32(offset)
+            hi, ub_hi = self._bar_read32(offset + 4)
+            value, ub = lo | (hi << 32), ub_lo or ub_hi
+        else:
+            value, ub = self._bar_read32(offset)
+        self._emit(
+            ev.MmioRead(
+                addr=offset, size=size, value=value, reg=self._bar_name(offset, size, dstrd)
+            )
+        )
+        if ub is not None:
+            self._ub(*ub)
+        return value
+
+    def mmio_write(self, offset: int, size: int, value: int) -> None:
+        dstrd = self.config.dstrd
+        if not self.pci.memory_enabled:
+            self._emit(ev.MmioWrite(addr=offset, size=size, value=value, reg=""))
+            self._ub("ub_mmio_disabled", "memory space enable is off: write dropped")
+            return
+        problem = self._mmio_check(offset, size)
+        if problem is not None:
+            self._emit(ev.MmioWrite(addr=offset, size=size, value=value, reg=""))
+            self._ub(*problem)
+            return
+        value &= (1 << (8 * size)) - 1
+        if r.DOORBELL_BASE <= offset < self.table_offset:
+            self._nvme_doorbell_write(offset, size, value)
+            return
+        if size == 8:
+            old_lo, new_lo, ub_lo, act_lo = self._bar_write32(offset, value & 0xFFFFFFFF)
+            old_hi, new_hi, ub_hi, act_hi = self._bar_write32(offset + 4, value >> 32)
+            old, new, ub = old_lo | (old_hi << 32), new_lo | (new_hi << 32), ub_lo or ub_hi
+            actions = act_lo + act_hi
+        else:
+            old, new, ub, actions = self._bar_write32(offset, value)
+        self._emit(
+            ev.MmioWrite(
+                addr=offset,
+                size=size,
+                value=value,
+                reg=self._bar_name(offset, size, dstrd),
+                old=old,
+                new=new,
+            )
+        )
+        if ub is not None:
+            self._ub(*ub)
+        for action in actions:
+            action()
+
+    def _mmio_check(self, offset: int, size: int) -> tuple[str, str] | None:
+        if size not in (4, 8):
+            return ("ub_mmio_size", f"{size}-byte access at {offset:#x}")
+        if offset % size:
+            return ("ub_mmio_misaligned", f"{size}-byte access at {offset:#x}")
+        if offset < 0 or offset + size > self.bar_size:
+            return (
+                "ub_mmio_out_of_range",
+                f"access at {offset:#x} beyond BAR0 ({self.bar_size:#x})",
+            )
+        if size == 8 and r.DOORBELL_BASE <= offset < self.table_offset:
+            return ("ub_mmio_size", f"8-byte access to doorbell space at {offset:#x}")
+        return None
+
+    def _bar_name(self, offset: int, size: int, dstrd: int) -> str:
+        if self.table_offset <= offset < self.table_offset + self.msix.table_bytes:
+            index, word = divmod(offset - self.table_offset, 16)
+            field = ("addr_lo", "addr_hi", "data", "ctrl")[word // 4]
+            return f"msix[{index}].{field}"
+        if self.pba_offset <= offset < self.pba_offset + self.msix.pba_bytes:
+            return f"pba[{(offset - self.pba_offset) // 4}]"
+        return r.register_name(offset, size, dstrd)
+
+    # -- 32-bit halves -----------------------------------------------------------
+    def _bar_read32(self, offset: int) -> tuple[int, tuple[str, str] | None]:
+        if offset < 0x40:
+            if offset in (0x0C, 0x10):
+                ub = None
+                if self.pci.msix_enabled:
+                    ub = ("ub_intm_with_msix", "INTMS/INTMC accessed while MSI-X is enabled")
+                return self.intms, ub
+            return self._reg32(offset), None
+        if offset < r.DOORBELL_BASE:
+            return 0, None
+        if offset < self.table_offset:
+            return 0, None  # doorbells are write-only; reads return 0
+        if offset < self.table_offset + self.msix.table_bytes:
+            return self.msix.read32(offset - self.table_offset), None
+        if self.pba_offset <= offset < self.pba_offset + self.msix.pba_bytes:
+            return self.msix.pba_read32(offset - self.pba_offset), None
+        return 0, None
+
+    def _reg32(self, offset: int) -> int:
+        values = {
+            0x00: self.cap & 0xFFFFFFFF,
+            0x04: self.cap >> 32,
+            0x08: self.vs,
+            0x14: self.cc,
+            0x1C: self.csts,
+            0x20: 0,
+            0x24: self.aqa,
+            0x28: self.asq & 0xFFFFFFFF,
+            0x2C: self.asq >> 32,
+            0x30: self.acq & 0xFFFFFFFF,
+            0x34: self.acq >> 32,
+        }
+        return values.get(offset, 0)
+
+    def _bar_write32(
+        self, offset: int, value: int
+    ) -> tuple[int, int, tuple[str, str] | None, list[Callable[[], None]]]:
+        """Apply one dword write. Returns (old, new, ub condition, follow-up actions)."""
+        actions: list[Callable[[], None]] = []
+        if offset in (0x00, 0x04, 0x08):
+            cur = self._reg32(offset)
+            return cur, cur, ("ub_mmio_ro", f"{r.register_name(offset, 4)} is read-only"), actions
+        if offset in (0x0C, 0x10):
+            old = self.intms
+            if self.pci.msix_enabled:
+                ub = ("ub_intm_with_msix", "INTMS/INTMC written while MSI-X is enabled: ignored")
+                return old, old, ub, actions
+            self.intms = old | value if offset == 0x0C else old & ~value
+            actions.append(lambda: self._later(self._nvme_irq_recheck))
+            return old, self.intms, None, actions
+        if offset == 0x14:
+            return self._nvme_write_cc(value, actions)
+        if offset == 0x1C:
+            old = self.csts
+            nssro = r.CSTS.field("nssro").mask
+            if value & nssro:
+                self.csts &= ~nssro
+            ub = None
+            if value & ~nssro:
+                ub = ("ub_mmio_ro", "CSTS bits other than NSSRO are read-only")
+            return old, self.csts, ub, actions
+        if offset == 0x20:
+            if value == r.NSSR_RESET_VALUE:
+                actions.append(lambda: self._later(self._nvme_nssr))
+            return 0, 0, None, actions
+        if offset in (0x24, 0x28, 0x2C, 0x30, 0x34):
+            return self._write_admin_queue_reg(offset, value)
+        if offset < r.DOORBELL_BASE:
+            return 0, 0, ("ub_mmio_reserved", f"write to reserved BAR0 offset {offset:#x}"), actions
+        if self.table_offset <= offset < self.table_offset + self.msix.table_bytes:
+            rel = offset - self.table_offset
+            _, old, new = self.msix.write32(rel, value)
+            if rel % 16 == 12 and old & 1 and not new & 1:
+                actions.append(lambda: self._later(self._nvme_irq_recheck))
+            return old, new, None, actions
+        if self.pba_offset <= offset < self.pba_offset + self.msix.pba_bytes:
+            cur = self.msix.pba_read32(offset - self.pba_offset)
+            return cur, cur, ("ub_mmio_ro", "the MSI-X PBA is read-only"), actions
+        return 0, 0, ("ub_mmio_out_of_range", f"write to unused BAR0 offset {offset:#x}"), actions
+
+    def _write_admin_queue_reg(
+        self, offset: int, value: int
+    ) -> tuple[int, int, tuple[str, str] | None, list[Callable[[], None]]]:
+        old = self._reg32(offset)
+        if self.cc & 1:
+            name = r.register_name(offset, 4)
+            return old, old, ("ub_mmio_while_enabled", f"{name} written while CC.EN=1"), []
+        ub = None
+        if offset == 0x24:
+            if value & ~AQA_WRITABLE:
+                ub = ("ub_mmio_reserved", "AQA reserved bits written")
+            self.aqa = value & AQA_WRITABLE
+            return old, self.aqa, ub, []
+        lo_mask = ASQ_WRITABLE_LO if offset in (0x28, 0x30) else 0xFFFFFFFF
+        if value & ~lo_mask:
+            ub = ("ub_mmio_reserved", "ASQ/ACQ bits 11:0 are reserved")
+        value &= lo_mask
+        reg = "asq" if offset in (0x28, 0x2C) else "acq"
+        cur = getattr(self, reg)
+        if offset in (0x28, 0x30):
+            cur = (cur & ~0xFFFFFFFF) | value
+        else:
+            cur = (cur & 0xFFFFFFFF) | (value << 32)
+        setattr(self, reg, cur)
+        return old, value, ub, []
+
+    # =====================================================================
+    # controller state machine
+    # =====================================================================
+    def _nvme_write_cc(
+        self, value: int, actions: list[Callable[[], None]]
+    ) -> tuple[int, int, tuple[str, str] | None, list[Callable[[], None]]]:
+        old = self.cc
+        ub = None
+        if value & ~CC_WRITABLE:
+            ub = ("ub_mmio_reserved", "CC reserved bits written")
+        new = value & CC_WRITABLE
+        en_old, en_new = old & 1, new & 1
+        if en_old and en_new and (new ^ old) & CC_LOCKED_WHILE_ENABLED:
+            new = (new & ~CC_LOCKED_WHILE_ENABLED) | (old & CC_LOCKED_WHILE_ENABLED)
+            ub = ("ub_mmio_while_enabled", "CC.MPS/AMS/CSS changed while CC.EN=1: kept")
+        self.cc = new
+        shn_old, shn_new = r.CC.get(old, "shn"), r.CC.get(new, "shn")
+        if not en_old and en_new:
+            if self._resetting:
+                ub = ("ub_cc_while_not_ready", "CC.EN set before CSTS.RDY cleared")
+            else:
+                actions.append(self._nvme_start_ctrl)
+        elif en_old and not en_new:
+            actions.append(self._nvme_ctrl_reset)
+        if shn_new and shn_new != shn_old:
+            if en_new:
+                actions.append(self._nvme_start_shutdown)
+            else:
+                ub = ("ub_shutdown_while_disabled", "CC.SHN written while CC.EN=0")
+                actions.append(self._nvme_start_shutdown)
+        return old, new, ub, actions
+
+    def _nvme_check_enable(self) -> str:
+        """Why CC.EN = 1 cannot work with what the host programmed ('' when it can)."""
+        cc = self.cc
+        asqs, acqs = self.aqa & 0xFFF, (self.aqa >> 16) & 0xFFF
+        mps = r.CC.get(cc, "mps")
+        css = r.CC.get(cc, "css")
+        cap_css = r.CAP.get(self.cap, "css")
+        if asqs == 0 or acqs == 0:
+            return f"AQA {self.aqa:#x}: an admin queue of one entry (ASQS/ACQS must be >= 1)"
+        if asqs > self.config.mqes or acqs > self.config.mqes:
+            return f"AQA {self.aqa:#x}: admin queue larger than CAP.MQES {self.config.mqes}"
+        if mps < MPSMIN or mps > MPSMAX:
+            return f"CC.MPS {mps} outside CAP.MPSMIN..MPSMAX ({MPSMIN}..{MPSMAX})"
+        page = 1 << (12 + mps)
+        if self.asq % page:
+            return f"ASQ {self.asq:#x} not aligned to the {page}-byte memory page"
+        if self.acq % page:
+            return f"ACQ {self.acq:#x} not aligned to the {page}-byte memory page"
+        if not (
+            (css == CC_CSS_NVM and cap_css & CAP_CSS_NVM)
+            or (css == CC_CSS_IOCS and cap_css & CAP_CSS_IOCS)
+        ):
+            return f"CC.CSS {css} not supported by CAP.CSS {cap_css:#x}"
+        if r.CC.get(cc, "ams") != 0:
+            return f"CC.AMS {r.CC.get(cc, 'ams')}: only round robin (0) is supported"
+        return ""
+
+    def _nvme_start_ctrl(self) -> None:
+        """CC.EN 0 -> 1: check the programming now, report RDY or CFS after rdy_delay_ns."""
+        why = self._nvme_check_enable()
+        self._enabling = True
+        if not why:
+            mqes_adm = self.aqa
+            self.sqs[0] = SubmissionQueue(0, self.asq, (mqes_adm & 0xFFF) + 1, 0)
+            self.cqs[0] = CompletionQueue(
+                0, self.acq, ((mqes_adm >> 16) & 0xFFF) + 1, 0, True, True,
+                space=self.sched.signal("cq0-space"), sqids=[0],
+            )  # fmt: skip
+        self._spawn(self._enable_task(why), self.config.rdy_delay_ns, "nvme_start_ctrl")
+
+    def _enable_task(self, why: str) -> Task:
+        yield from self._next()
+        self._enabling = False
+        old = self.csts
+        if why:
+            self.csts |= r.CSTS.field("cfs").mask
+            yield from self._out(
+                ev.CtrlState(state="fatal", csts_old=old, csts_new=self.csts, detail=why)
+            )
+            yield from self._out(ev.condition("err_startfail", detail=why))
+            return
+        self.csts |= 1
+        self.state.on_enable(self.sched.now)
+        yield from self._out(
+            ev.CtrlState(state="ready", csts_old=old, csts_new=self.csts, detail="CSTS.RDY=1")
+        )
+
+    def _nvme_drop_queues(self) -> None:
+        """Delete every queue and drop outstanding work (controller reset)."""
+        self._gen += 1
+        for cq in self.cqs.values():
+            if cq.space is not None:
+                cq.space.fire()
+        for sq in self.sqs.values():
+            sq.deleted = True
+            if sq.drained is not None:
+                sq.drained.fire()
+        self.sqs = {}
+        self.cqs = {}
+        self.state.reset_controller()
+
+    def _nvme_ctrl_reset(self) -> None:
+        """CC.EN 1 -> 0: queues deleted, work dropped; CSTS.RDY clears after rdy_delay_ns."""
+        self._nvme_drop_queues()
+        self._enabling = False
+        self._resetting = True
+        self.intms = 0
+        self._spawn(self._reset_task(), self.config.rdy_delay_ns, "nvme_ctrl_reset")
+        self._later(self._nvme_irq_recheck)
+
+    def _reset_task(self) -> Task:
+        yield from self._next()
+        old = self.csts
+        self.csts &= ~(1 | r.CSTS.field("cfs").mask | r.CSTS.field("shst").mask)
+        self._resetting = False
+        yield from self._out(
+            ev.CtrlState(state="disabled", csts_old=old, csts_new=self.csts, detail="CSTS.RDY=0")
+        )
+        if self.cc & 1:  # the host set EN again before RDY cleared
+            self._nvme_start_ctrl()
+
+    def _nvme_start_shutdown(self) -> None:
+        self._spawn(self._shutdown_task(), 0, "nvme_shutdown")
+
+    def _shutdown_task(self) -> Task:
+        yield from self._next()
+        old = self.csts
+        shst = r.CSTS.field("shst")
+        self.csts = shst.put(self.csts, r.SHST_OCCURRING)
+        yield from self._out(
+            ev.CtrlState(state="shutdown_occurring", csts_old=old, csts_new=self.csts),
+            delay=self.config.shutdown_delay_ns,
+        )
+        yield from self._next()
+        old = self.csts
+        self.csts = shst.put(self.csts, r.SHST_COMPLETE)
+        self.state.on_shutdown()
+        yield from self._out(
+            ev.CtrlState(state="shutdown_complete", csts_old=old, csts_new=self.csts)
+        )
+
+    def _nvme_nssr(self) -> None:
+        """NVM Subsystem Reset ('NVMe' written to NSSR): everything resets, CSTS.NSSRO = 1."""
+        old = self.csts
+        self._nvme_drop_queues()
+        self._reset_registers(nssr=True)
+        self._emit(
+            ev.CtrlState(
+                state="nssr", csts_old=old, csts_new=self.csts, detail="NVM subsystem reset"
+            )
+        )
+        self._later(self._nvme_irq_recheck)
+
+    # =====================================================================
+    # doorbells
+    # =====================================================================
+    def _nvme_doorbell_write(self, offset: int, size: int, value: int) -> None:
+        stride = 4 << self.config.dstrd
+        rel = offset - r.DOORBELL_BASE
+        index, within = divmod(rel, stride)
+        qid = index // 2
+        if within:
+            # inside the stride padding between two doorbells
+            self._emit(ev.MmioWrite(addr=offset, size=size, value=value, reg=""))
+            self._ub("ub_mmio_reserved", f"write between doorbells at {offset:#x}")
+            return
+        if index % 2 == 0:
+            sq = self.sqs.get(qid)
+            old_tail = sq.tail if sq else 0
+            self._emit(
+                ev.DoorbellSq(
+                    addr=offset,
+                    old_tail=old_tail,
+                    new_tail=value & 0xFFFF,
+                    sqid=qid,
+                    value=value if value > 0xFFFF else None,
+                )  # fmt: skip
+            )
+            if not self.ready:
+                self._ub("ub_db_while_disabled", f"SQ {qid} tail doorbell while not ready")
+                return
+            if sq is None or qid > self.config.max_io_queues:
+                self._ub("ub_db_invalid_queue", f"SQ {qid} does not exist")
+                self._nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB, 0x01)
+                return
+            if value >= sq.size:
+                self._ub("ub_db_invalid_value", f"SQ {qid} tail {value} >= size {sq.size}")
+                self._nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 1)
+                return
+            sq.tail = value
+            self._nvme_kick_sq(sq)
+            return
+        cq = self.cqs.get(qid)
+        old_head = cq.head if cq else 0
+        self._emit(
+            ev.DoorbellCq(
+                addr=offset,
+                cqid=qid,
+                old_head=old_head,
+                new_head=value & 0xFFFF,
+                value=value if value > 0xFFFF else None,
+            )  # fmt: skip
+        )
+        if not self.ready:
+            self._ub("ub_db_while_disabled", f"CQ {qid} head doorbell while not ready")
+            return
+        if cq is None:
+            self._ub("ub_db_invalid_queue", f"CQ {qid} does not exist")
+            self._nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB, 0x01)
+            return
+        if value >= cq.size:
+            self._ub("ub_db_invalid_value", f"CQ {qid} head {value} >= size {cq.size}")
+            self._nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 0x01)
+            return
+        if not cq.head_valid(value):
+            self._ub(
+                "ub_cq_head_passes_tail",
+                f"CQ {qid} head {value} passes the entries posted (head {cq.head}, tail {cq.tail})",
+            )
+            self._nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 0x01)
+            return
+        was_full = cq.full
+        cq.head = value
+        if was_full and cq.space is not None:
+            cq.space.fire()
+        if not self.pci.msix_enabled:
+            self._later(self._nvme_irq_recheck)
+
+    def _sorted_sqs(self) -> list[SubmissionQueue]:
+        return [self.sqs[k] for k in sorted(self.sqs)]
+
+    def _nvme_kick_sq(self, sq: SubmissionQueue) -> None:
+        if sq.running or sq.deleted or sq.empty:
+            return
+        sq.running = True
+        self._spawn(self._nvme_process_sq(sq), 0, f"sq{sq.sqid}")
+
+    # =====================================================================
+    # the queue engine
+    # =====================================================================
+    def _nvme_process_sq(self, sq: SubmissionQueue) -> Task:
+        try:
+            while not sq.deleted and not sq.empty and self.ready:
+                yield from self._next()
+                if sq.deleted or sq.empty or not self.ready:
+                    break
+                if not self.pci.bus_master:
+                    yield from self._out(
+                        ev.condition("ub_dma_disabled", detail=f"SQ {sq.sqid}: cannot fetch")
+                    )
+                    break
+                slot = sq.head
+                addr = sq.slot_addr(slot)
+                raw = self.port.dma_read(addr, 64)
+                if raw is None or len(raw) != 64:
+                    yield from self._out(
+                        ev.condition(
+                            "err_dma", detail=f"SQ {sq.sqid} entry {slot} at {addr:#x} not mapped"
+                        )
+                    )
+                    break
+                sq.head = (slot + 1) % sq.size
+                cmd = unpack_sqe(raw)
+                req = Request(sq.sqid, cmd, admin=sq.sqid == 0)
+                sq.inflight = cmd.cid
+                yield from self._out(
+                    ev.SqeFetch(slot=slot, addr=addr, data=bytes(raw), new_head=sq.head), req
+                )
+                yield from self._nvme_execute(sq, req)
+                sq.inflight = None
+                if sq.deleted and sq.drained is not None:
+                    sq.drained.fire()
+        finally:
+            sq.running = False
+
+    def _nvme_execute(self, sq: SubmissionQueue, req: Request) -> Task:
+        cmd = req.cmd
+        latency = self.config.cmd_latency_ns if req.admin else self.config.io_latency_ns
+        yield from self._out(
+            ev.CmdStart(
+                opcode=cmd.opc,
+                opname=req.opname,
+                nsid=cmd.nsid,
+                admin=req.admin,
+                detail=admin.describe(req),
+            ),
+            req,
+            delay=latency,
+        )
+        if cmd.cid in sq.abort_cids:
+            sq.abort_cids.discard(cmd.cid)
+            req.set_status(st.ABORT_REQUESTED, dnr=False)
+            yield from self.nvme_complete(req)
+            waiter = self.state.pending_aborts.pop((sq.sqid, cmd.cid), None)
+            if waiter is not None:
+                waiter.dw0 = 0  # bit 0 cleared: the command was aborted
+                yield from self.nvme_complete(waiter)
+            return
+        if sq.deleted:
+            req.set_status(st.ABORTED_SQ_DELETION, dnr=False)
+        elif cmd.fuse:
+            yield from self.nvme_fail(req, st.INVALID_FIELD, "err_fused", "fused operations", 1)
+        elif cmd.psdt:
+            yield from self.nvme_fail(
+                req, st.INVALID_FIELD, "err_invalid_sgl", "PSDT selects SGLs: not supported", 1
+            )
+        elif req.admin:
+            yield from admin.nvme_admin_cmd(self, req)
+        else:
+            yield from nvm.nvme_io_cmd(self, req)
+        if req.held:
+            return
+        yield from self.nvme_complete(req)
+
+    def nvme_fail(
+        self, req: Request, code: tuple[int, int], kind: str, detail: str, loc: int = 0xFFFF,
+        dnr: bool = True,
+    ) -> Task:  # fmt: skip
+        """Fail ``req``: set the status (DNR), log the error, emit the err_* event."""
+        req.set_status(code, dnr=dnr)
+        req.err_kind = kind
+        req.parm_err_loc = loc
+        yield from self._out(ev.condition(kind, detail=detail, status=req.status), req)
+
+    def nvme_complete(self, req: Request) -> Task:
+        """cmd_finish, then post the CQE (waiting while the CQ is full), then the interrupt."""
+        yield from self._next()
+        sct, sc, dnr = split_status(req.status)
+        if req.failed:
+            self.state.log_error(req, self)
+        yield from self._out(
+            ev.CmdFinish(
+                opcode=req.opcode,
+                opname=req.opname,
+                status=req.status,
+                sc=sc,
+                sct=sct,
+                dnr=dnr,
+                dw0=req.dw0,
+                dw1=req.dw1,
+                status_name=st.status_name(sct, sc),
+            ),
+            req,
+        )
+        sq = self.sqs.get(req.sqid)
+        cqid = sq.cqid if sq is not None else (0 if req.sqid == 0 else -1)
+        cq = self.cqs.get(cqid)
+        if cq is None:
+            return
+        if cq.full:
+            yield from self._out(ev.CqFull(cqid=cq.cqid, head=cq.head, tail=cq.tail), req)
+            while cq.full:
+                assert cq.space is not None
+                yield from self._wait(cq.space)
+                if self.cqs.get(cqid) is not cq:
+                    return
+        yield from self._next()
+        if self.cqs.get(cqid) is not cq:
+            return
+        sqhd = sq.head if sq is not None else 0
+        slot = cq.tail
+        addr = cq.slot_addr(slot)
+        data = pack_cqe(req.dw0, req.dw1, sqhd, req.sqid, req.cid, cq.phase, req.status)
+        ok = self.pci.bus_master and self.port.dma_write(addr, data)
+        if not ok:
+            why = "bus master disabled" if not self.pci.bus_master else "not mapped"
+            yield from self._out(
+                ev.condition("err_dma", detail=f"CQ {cq.cqid} entry {slot} at {addr:#x}: {why}"),
+                req,
+            )
+            old = self.csts
+            self.csts |= r.CSTS.field("cfs").mask
+            yield from self._out(
+                ev.CtrlState(state="fatal", csts_old=old, csts_new=self.csts,
+                             detail="a completion could not be posted"),
+                req,
+            )  # fmt: skip
+            return
+        phase = cq.phase
+        cq.advance_tail()
+        yield from self._out(
+            ev.CqePost(
+                cqid=cq.cqid,
+                slot=slot,
+                addr=addr,
+                phase=phase,
+                status=req.status,
+                dw0=req.dw0,
+                dw1=req.dw1,
+                sqhd=sqhd,
+                data=data,
+                new_tail=cq.tail,
+            ),
+            req,
+        )
+        yield from self.nvme_irq_assert(cq, req)
+
+    # =====================================================================
+    # interrupts
+    # =====================================================================
+    def nvme_irq_assert(self, cq: CompletionQueue, req: Request | None = None) -> Task:
+        if not cq.ien:
+            return
+        yield from self._next()
+        if self.pci.msix_enabled:
+            yield from self._nvme_msix_raise(cq.vector, req)
+            return
+        event = self._nvme_intx_update()
+        if event is not None:
+            yield from self._out(event, req)
+
+    def _nvme_msix_raise(self, vector: int, req: Request | None) -> Task:
+        if not 0 <= vector < self.msix.size:
+            return
+        v = self.msix.vectors[vector]
+        if v.masked or self.pci.msix_function_masked or not self.pci.bus_master:
+            self.msix.pending[vector] = True
+            yield from self._out(
+                ev.IrqMsix(
+                    vector=vector, address=v.address, data=v.data, masked=True, pending=True,
+                    delivered=False,
+                ),
+                req,
+            )  # fmt: skip
+            return
+        ok = self.port.dma_write(v.address, msix_message(v))
+        yield from self._out(
+            ev.IrqMsix(vector=vector, address=v.address, data=v.data, delivered=bool(ok)), req
+        )
+
+    def _nvme_intx_level(self) -> bool:
+        if self.pci.msix_enabled or self.intms & 1:
+            return False
+        return any(cq.ien and cq.pending for cq in self.cqs.values())
+
+    def _nvme_intx_update(self) -> ev.Event | None:
+        level = self._nvme_intx_level()
+        self.pci.set_interrupt_status(level)
+        pin = level and not self.pci.intx_disabled
+        if pin == self._intx_pin:
+            return None
+        self._intx_pin = pin
+        self.port.intx(pin)
+        return ev.IrqIntx(asserted=pin, intms=self.intms)
+
+    def _nvme_irq_recheck(self) -> None:
+        """After a mask change: deliver pending MSI-X vectors, or update the INTx level."""
+        if self.pci.msix_enabled:
+            if self._intx_pin:
+                event = self._nvme_intx_update()
+                if event is not None:
+                    self._emit(event)
+            if self.pci.msix_function_masked or not self.pci.bus_master:
+                return
+            ready = [
+                i
+                for i, pending in enumerate(self.msix.pending)
+                if pending and not self.msix.vectors[i].masked
+            ]
+            if ready:
+                self._spawn(self._msix_deliver_pending(ready), 0, "msix_pending")
+            return
+        event = self._nvme_intx_update()
+        if event is not None:
+            self._emit(event)
+
+    def _msix_deliver_pending(self, vectors: list[int]) -> Task:
+        for i in vectors:
+            yield from self._next()
+            v = self.msix.vectors[i]
+            if not self.msix.pending[i] or v.masked or self.pci.msix_function_masked:
+                continue
+            self.msix.pending[i] = False
+            ok = self.port.dma_write(v.address, msix_message(v))
+            yield from self._out(
+                ev.IrqMsix(vector=i, address=v.address, data=v.data, pending=False, delivered=ok)
+            )
+
+    # =====================================================================
+    # asynchronous events
+    # =====================================================================
+    def _nvme_enqueue_event(self, etype: int, info: int, lid: int) -> None:
+        self.state.aer_queue.append((etype, info, lid))
+        self.nvme_process_aers()
+
+    def nvme_process_aers(self) -> None:
+        """Complete held Asynchronous Event Requests with queued, unmasked events."""
+        s = self.state
+        while s.aer_reqs:
+            hit = next((e for e in s.aer_queue if e[0] not in s.aer_masked), None)
+            if hit is None:
+                return
+            s.aer_queue.remove(hit)
+            etype, info, lid = hit
+            s.aer_masked.add(etype)
+            req = s.aer_reqs.pop(0)
+            req.dw0 = etype | (info << 8) | (lid << 16)
+            req.held = False
+            self._spawn(self.nvme_complete(req), 0, "aer")
+
+    # =====================================================================
+    # data transfer
+    # =====================================================================
+    def nvme_map_and_transfer(
+        self, req: Request, length: int, to_host: bytes | None, purpose: str
+    ) -> Generator[Any, None, bytes | None]:
+        """Walk the PRPs of ``req`` and move ``length`` bytes.
+
+        ``to_host`` given: write it to the host (controller -> host). Otherwise
+        read ``length`` bytes from the host and return them. Returns None (and
+        has failed ``req``) when the transfer failed.
+        """
+        cmd = req.cmd
+        yield from self._next()
+        pmap = nvme_map_prp(
+            self.port, cmd.prp1, cmd.prp2, length, self.page_size, self.pci.bus_master
+        )
+        yield from self._out(
+            ev.MapPrp(
+                prp1=cmd.prp1,
+                prp2=cmd.prp2,
+                length=length,
+                list_pages=list(pmap.list_pages),
+                segments=list(pmap.segments),
+            ),
+            req,
+        )
+        if pmap.error is not None:
+            if not self.pci.bus_master:
+                yield from self._out(ev.condition("ub_dma_disabled", detail="PRP list read"), req)
+            kind = "err_dma" if pmap.error == st.DATA_TRANSFER_ERROR else "err_invalid_prp_offset"
+            yield from self.nvme_fail(req, pmap.error, kind, pmap.detail, pmap.error_location)
+            return None
+        if not self.pci.bus_master:
+            yield from self._out(ev.condition("ub_dma_disabled", detail=purpose), req)
+            yield from self.nvme_fail(
+                req, st.DATA_TRANSFER_ERROR, "err_dma", "bus master disabled", 24
+            )
+            return None
+        pos = 0
+        chunks: list[bytes] = []
+        for addr, n in pmap.segments:
+            yield from self._next()
+            if to_host is not None:
+                piece = to_host[pos : pos + n]
+                ok = self.port.dma_write(addr, piece)
+                if ok:
+                    yield from self._out(
+                        ev.DmaWrite(addr=addr, length=n, data=piece, purpose=purpose), req
+                    )
+            else:
+                got = self.port.dma_read(addr, n)
+                ok = got is not None and len(got) == n
+                if ok:
+                    assert got is not None
+                    chunks.append(bytes(got))
+                    yield from self._out(
+                        ev.DmaRead(addr=addr, length=n, data=bytes(got), purpose=purpose), req
+                    )
+            if not ok:
+                yield from self.nvme_fail(
+                    req, st.DATA_TRANSFER_ERROR, "err_dma",
+                    f"{purpose}: host address {addr:#x} (+{n}) not mapped", 24,
+                )  # fmt: skip
+                return None
+            pos += n
+        return to_host if to_host is not None else b"".join(chunks)
+
+    # =====================================================================
+    # snapshot
+    # =====================================================================
+    def snapshot(self) -> dict[str, Any]:
+        """Every observable value as plain data (for the UI and recordings)."""
+        return {
+            "registers": {
+                "cap": self.cap,
+                "vs": self.vs,
+                "intms": self.intms,
+                "cc": self.cc,
+                "csts": self.csts,
+                "aqa": self.aqa,
+                "asq": self.asq,
+                "acq": self.acq,
+            },
+            "pci": self.pci.snapshot(),
+            "bar": {
+                "size": self.bar_size,
+                "msix_table": self.table_offset,
+                "msix_pba": self.pba_offset,
+                "dstrd": self.config.dstrd,
+            },
+            "sqs": [sq.snapshot() for sq in self._sorted_sqs()],
+            "cqs": [self.cqs[k].snapshot() for k in sorted(self.cqs)],
+            "msix": self.msix.snapshot(),
+            "intx_asserted": self._intx_pin,
+            "features": self.state.features_snapshot(),
+            "error_count": self.state.error_count,
+            "error_log_entries": len(self.state.error_log),
+            "aer_outstanding": [req.cid for req in self.state.aer_reqs],
+            "aer_queued": [list(e) for e in self.state.aer_queue],
+            "aer_masked": sorted(self.state.aer_masked),
+            "smart": self.state.smart_counters(self.sched.now),
+            "namespaces": [
+                {
+                    "nsid": ns.nsid,
+                    "nsze": ns.nsze,
+                    "lba_size": ns.lba_size,
+                    "pages_used": ns.pages_used,
+                }
+                for ns in (self.namespaces[k] for k in sorted(self.namespaces))
+            ],
+            "busy": self.busy,
+        }
+
+
+__all__ = ["Controller", "MSIX_CAP_OFFSET"]

@@ -1,0 +1,65 @@
+"""A RAM-backed namespace: sparse 4 KiB pages of a byte-addressed medium.
+
+Pages are created on first write; a page never written reads as zeros (the
+namespace reports DLFEAT "deallocated blocks read as zeros"). Only the pages
+the host wrote cost memory, so a 64 MiB namespace costs nothing until used.
+"""
+
+from __future__ import annotations
+
+from .config import ControllerConfig
+
+PAGE = 4096
+
+
+class Namespace:
+    """Namespace ``nsid`` of ``nsze`` logical blocks of ``lba_size`` bytes."""
+
+    def __init__(self, nsid: int, config: ControllerConfig) -> None:
+        self.nsid = nsid
+        self.lba_formats = tuple(config.lba_formats)
+        self.flbas = config.flbas
+        self.lba_size = config.lba_size
+        self.nsze = config.nsze
+        self._pages: dict[int, bytearray] = {}
+
+    @property
+    def size_bytes(self) -> int:
+        return self.nsze * self.lba_size
+
+    @property
+    def pages_used(self) -> int:
+        return len(self._pages)
+
+    def in_range(self, slba: int, nlb: int) -> bool:
+        """True when blocks ``slba`` .. ``slba + nlb - 1`` all exist."""
+        return 0 <= slba and nlb >= 0 and slba + nlb <= self.nsze
+
+    def read(self, offset: int, length: int) -> bytes:
+        out = bytearray(length)
+        pos = 0
+        while pos < length:
+            page, within = divmod(offset + pos, PAGE)
+            n = min(PAGE - within, length - pos)
+            data = self._pages.get(page)
+            if data is not None:
+                out[pos : pos + n] = data[within : within + n]
+            pos += n
+        return bytes(out)
+
+    def write(self, offset: int, data: bytes) -> None:
+        pos = 0
+        while pos < len(data):
+            page, within = divmod(offset + pos, PAGE)
+            n = min(PAGE - within, len(data) - pos)
+            buf = self._pages.get(page)
+            if buf is None:
+                buf = self._pages[page] = bytearray(PAGE)
+            buf[within : within + n] = data[pos : pos + n]
+            pos += n
+
+    def read_blocks(self, slba: int, nlb: int) -> bytes:
+        return self.read(slba * self.lba_size, nlb * self.lba_size)
+
+    def write_blocks(self, slba: int, data: bytes) -> None:
+        self.write(slba * self.lba_size, data)
