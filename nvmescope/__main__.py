@@ -1,0 +1,5 @@
+"""``python -m nvmescope``."""
+
+from nvmescope.cli import main
+
+main()

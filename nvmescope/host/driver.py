@@ -1,0 +1,1086 @@
+"""LinuxDriver: a model of Linux 6.1's NVMe PCI driver (``drivers/nvme/host/pci.c``).
+
+The driver brings the controller up in the order the real driver does, as
+recorded in ``reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log``, in
+plain named steps a lesson can point at:
+
+1. :meth:`LinuxDriver.nvme_pci_enable`: size and program BAR0, enable memory
+   space and bus mastering, read CSTS, set up MSI-X vector 0, read CAP (two
+   32-bit halves) and CMBSZ.
+2. :meth:`LinuxDriver.nvme_pci_configure_admin_queue`: read VS, disable the
+   controller (CC = 0, wait for RDY = 0), program AQA, ASQ and ACQ (32-bit
+   halves), then :meth:`LinuxDriver.nvme_enable_ctrl`: CC with IOCQES=4,
+   IOSQES=6 and CSS from CAP.CSS, read back, CC.EN = 1, poll CSTS until RDY.
+3. :meth:`LinuxDriver.nvme_init_identify`: read VS, Identify Controller.
+4. :meth:`LinuxDriver.nvme_setup_io_queues`: Set Features Number of Queues,
+   MSI-X vector 1, Create I/O CQ 1, Create I/O SQ 1 (depth = min(CAP.MQES + 1, 1024)).
+5. :meth:`LinuxDriver.nvme_enable_aen`: Set Features Async Event Configuration
+   and one Asynchronous Event Request left outstanding.
+6. :meth:`LinuxDriver.nvme_scan_ns`: Identify active namespace list (CNS 02h),
+   then per namespace the descriptors (CNS 03h) and the namespace (CNS 00h).
+
+Every host action is its own step and is preceded by a ``host_step`` event
+that says what the host does and why. A command is: build the SQE in memory
+(``mem_write``), a write barrier, ring the SQ tail doorbell (the device emits
+``doorbell_sq``). The device's interrupt wakes :meth:`LinuxDriver.nvme_irq`
+(``host_irq``), which reads CQEs while their phase tag is the expected one
+(``mem_read`` each), then rings the CQ head doorbell once for the batch.
+
+The driver is a set of generator tasks on the scheduler and uses
+:class:`~nvmescope.host.api.HostAPI` and nothing else. Scripts can use
+:meth:`LinuxDriver.submit_admin`, which runs the machine until the command's
+completion was handled and returns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from nvmescope.nvme import identify as idf
+from nvmescope.nvme import registers as r
+from nvmescope.nvme.commands import CQE_SIZE, SQE_SIZE, Cqe, pack_sqe, unpack_cqe
+from nvmescope.nvme.opcodes import (
+    ADMIN_OPCODES,
+    FEATURES,
+    IDENTIFY_CNS,
+    LOG_PAGES,
+    NVM_OPCODES,
+    opcode_name,
+)
+from nvmescope.nvme.pci import (
+    CAP_ID_MSIX,
+    CMD_BUS_MASTER,
+    CMD_MEMORY_SPACE,
+    MSIX_ENTRY_SIZE,
+    MSIX_MC_ENABLE,
+    MSIX_MC_TABLE_SIZE,
+)
+from nvmescope.nvme.status import describe_status, status_name
+
+from .api import HostAPI
+from .memory import MSI_ADDRESS, PAGE_SIZE
+
+Task = Generator[Any, None, Any]
+
+# -- virtual time of host actions (ns) ------------------------------------------------
+#: between a host_step annotation and the action it announces
+NOTE_NS = 50
+#: after an action, before the next one
+ACTION_NS = 200
+#: from an MSI-X message to the interrupt handler's first instruction
+IRQ_ENTRY_NS = 1_000
+#: between two CSTS polls (Linux nvme_wait_ready: usleep_range(1000, 2000))
+POLL_NS = 1_000_000
+#: admin command timeout (Linux admin_timeout: 60 s)
+ADMIN_TIMEOUT_NS = 60_000_000_000
+
+# -- Linux's constants ------------------------------------------------------------------
+#: NVME_AQ_DEPTH: admin queue entries
+ADMIN_QUEUE_DEPTH = 32
+#: the admin tag reserved for the Asynchronous Event Request (NVME_AQ_BLK_MQ_DEPTH)
+AER_CID = 31
+#: the io_queue_depth module parameter
+IO_QUEUE_DEPTH = 1024
+#: where the PCI core places BAR0 (as in the reference guest's /proc/iomem)
+BAR0_ADDRESS = 0x1_0000_0000
+#: NVME_AEN_SUPPORTED: namespace attribute, firmware activation, ANA change, discovery change
+AEN_SUPPORTED = (1 << 8) | (1 << 9) | (1 << 11) | (1 << 31)
+
+CSTS_RDY = 1 << 0
+CSTS_CFS = 1 << 1
+CAP_CSS_IOCS = 1 << 6
+
+
+@dataclass
+class Completion:
+    """One command as the host saw it: what was sent and what came back."""
+
+    sqid: int
+    cid: int
+    opc: int
+    name: str
+    what: str
+    cqe: Cqe | None = None
+    data: bytes | None = None
+    timed_out: bool = False
+    aborted: bool = False
+    #: the task waiting for it, woken when it completes
+    done: bool = False
+
+    @property
+    def status(self) -> int | None:
+        """The 15-bit status field, or None if no completion arrived."""
+        return self.cqe.status if self.cqe is not None else None
+
+    @property
+    def sct(self) -> int | None:
+        return self.cqe.sct if self.cqe is not None else None
+
+    @property
+    def sc(self) -> int | None:
+        return self.cqe.sc if self.cqe is not None else None
+
+    @property
+    def ok(self) -> bool:
+        return self.cqe is not None and self.cqe.sct == 0 and self.cqe.sc == 0
+
+    @property
+    def dw0(self) -> int:
+        return self.cqe.dw0 if self.cqe is not None else 0
+
+    @property
+    def status_name(self) -> str:
+        if self.cqe is None:
+            return "aborted_by_reset" if self.aborted else "timeout"
+        return status_name(self.cqe.sct, self.cqe.sc)
+
+    def describe(self) -> str:
+        if self.cqe is None:
+            return "no completion (aborted by reset)" if self.aborted else "no completion (timeout)"
+        return describe_status(self.cqe.status)
+
+
+@dataclass
+class HostSQ:
+    qid: int
+    addr: int
+    depth: int
+    cqid: int
+    tail: int = 0
+    #: the head as last reported by a CQE's SQHD
+    head: int = 0
+    next_tag: int = 0
+
+    def slot_addr(self, slot: int) -> int:
+        return self.addr + slot * SQE_SIZE
+
+
+@dataclass
+class HostCQ:
+    qid: int
+    addr: int
+    depth: int
+    vector: int
+    head: int = 0
+    phase: int = 1
+
+    def slot_addr(self, slot: int) -> int:
+        return self.addr + slot * CQE_SIZE
+
+
+@dataclass
+class _Pending:
+    completion: Completion
+    signal: Any
+    timer: int | None = None
+
+
+@dataclass
+class NamespaceInfo:
+    nsid: int
+    identify: bytes = b""
+    descriptors: bytes = b""
+    nsze: int = 0
+    lba_size: int = 0
+
+
+@dataclass
+class AsyncEvent:
+    dw0: int
+
+    @property
+    def type(self) -> int:
+        return self.dw0 & 0x7
+
+    @property
+    def info(self) -> int:
+        return (self.dw0 >> 8) & 0xFF
+
+    @property
+    def log_page(self) -> int:
+        return (self.dw0 >> 16) & 0xFF
+
+
+def _cmd_title(opc: int, admin: bool) -> str:
+    table = ADMIN_OPCODES if admin else NVM_OPCODES
+    hit = table.get(opc)
+    return hit.title if hit else f"{'Admin' if admin else 'I/O'} opcode {opc:02X}h"
+
+
+class LinuxDriver:
+    """The host driver model. See the module docstring for the order of bring-up."""
+
+    def __init__(
+        self,
+        api: HostAPI,
+        *,
+        nr_io_queues: int = 1,
+        io_queue_depth: int = IO_QUEUE_DEPTH,
+        bar0_address: int = BAR0_ADDRESS,
+    ) -> None:
+        self.api = api
+        self.nr_io_queues = max(1, nr_io_queues)
+        self.io_queue_depth = max(2, io_queue_depth)
+        self.bar0_address = bar0_address
+        # what the driver learned
+        self.cap = 0
+        self.vs = 0
+        self.cmbsz = 0
+        self.dstrd = 0
+        self.q_depth = 0
+        self.ctrl_config = 0
+        self.csts = 0
+        self.bar_size = 0
+        self.msix_cap: int | None = None
+        self.msix_table: int | None = None
+        self.msix_vectors = 0
+        self.id_ctrl: bytes = b""
+        self.ns_list: list[int] = []
+        self.namespaces: dict[int, NamespaceInfo] = {}
+        self.async_events: list[AsyncEvent] = []
+        #: every command the driver sent, in order
+        self.history: list[Completion] = []
+        self.ready = False
+        self.up = False
+        # queues
+        self.sqs: dict[int, HostSQ] = {}
+        self.cqs: dict[int, HostCQ] = {}
+        self._pending: dict[tuple[int, int], _Pending] = {}
+        self._isrs: set[int] = set()
+
+    # ==================================================================================
+    # small steps: every one is a host_step annotation followed by one action
+    # ==================================================================================
+    def say(self, step: str, text: str) -> Task:
+        self.api.note(step, text)
+        yield NOTE_NS
+
+    def _cfg_read(self, offset: int, size: int, step: str, text: str) -> Task:
+        yield from self.say(step, text)
+        value = self.api.config_read(offset, size)
+        yield ACTION_NS
+        return value
+
+    def _cfg_write(self, offset: int, size: int, value: int, step: str, text: str) -> Task:
+        yield from self.say(step, text)
+        self.api.config_write(offset, size, value)
+        yield ACTION_NS
+
+    def _rd32(self, offset: int, step: str, text: str) -> Task:
+        yield from self.say(step, text)
+        value = self.api.mmio_read32(offset)
+        yield ACTION_NS
+        return value
+
+    def _wr32(self, offset: int, value: int, step: str, text: str) -> Task:
+        yield from self.say(step, text)
+        self.api.mmio_write32(offset, value)
+        yield ACTION_NS
+
+    def _read_cap(self, why: str) -> Task:
+        lo = yield from self._rd32(0x00, "read_cap_lo", f"Read CAP bits 31:0 at 0h ({why}).")
+        hi = yield from self._rd32(
+            0x04, "read_cap_hi", "Read CAP bits 63:32 at 4h: Linux reads 64-bit registers as "
+            "two 32-bit halves, low first (lo_hi_readq).",
+        )  # fmt: skip
+        self.cap = lo | (hi << 32)
+        self.dstrd = r.CAP.get(self.cap, "dstrd")
+        return self.cap
+
+    # ==================================================================================
+    # 1. nvme_pci_enable
+    # ==================================================================================
+    def nvme_pci_enable(self) -> Task:
+        """PCI set-up: BAR0, memory space, bus master, MSI-X vector 0; CSTS, CAP, CMBSZ."""
+        ids = yield from self._cfg_read(
+            0x00, 4, "pci_read_ids", "Read the PCI vendor and device ID: anything but FFFFFFFFh "
+            "means a function answers at this address.",
+        )  # fmt: skip
+        if ids == 0xFFFFFFFF:
+            yield from self.say("pci_absent", "Nothing answered: there is no device to drive.")
+            return False
+        bar = yield from self._cfg_read(
+            0x10, 4, "pci_read_bar0", "Read BAR0: bit 0 clear means a memory BAR, bits 2:1 = 10b "
+            "mean it is 64 bits wide (BAR0 and BAR1 together).",
+        )  # fmt: skip
+        is64 = (bar >> 1) & 0x3 == 0x2
+        yield from self._cfg_write(
+            0x10, 4, 0xFFFFFFFF, "pci_size_bar0", "Write all ones to BAR0 to learn its size: the "
+            "address bits the device keeps at zero give it away.",
+        )  # fmt: skip
+        mask_lo = yield from self._cfg_read(
+            0x10, 4, "pci_size_bar0", "Read BAR0 back: the low bits that stayed zero are the size."
+        )
+        mask_hi = 0xFFFFFFFF
+        if is64:
+            yield from self._cfg_write(
+                0x14, 4, 0xFFFFFFFF, "pci_size_bar1", "Write all ones to BAR1, the upper half "
+                "of the 64-bit BAR, as well.",
+            )  # fmt: skip
+            mask_hi = yield from self._cfg_read(0x14, 4, "pci_size_bar1", "Read BAR1 back.")
+        mask = (mask_hi << 32) | (mask_lo & ~0xF)
+        size = ((~mask) & 0xFFFF_FFFF_FFFF_FFFF) + 1 if mask else 0
+        self.bar_size = size
+        addr = self.bar0_address
+        if size and addr % size:
+            addr = (addr + size - 1) // size * size
+        yield from self._cfg_write(
+            0x10, 4, addr & 0xFFFFFFFF, "pci_program_bar0", f"BAR0 is {size // 1024} KiB: place "
+            f"it at {addr:#x} by writing the low half of the address.",
+        )  # fmt: skip
+        if is64:
+            yield from self._cfg_write(
+                0x14, 4, addr >> 32, "pci_program_bar1", "Write the high half of the BAR0 "
+                "address into BAR1.",
+            )  # fmt: skip
+        cmd = yield from self._cfg_read(
+            0x04, 2, "pci_enable_device_mem", "Read the PCI Command register before enabling the "
+            "device (pci_enable_device_mem).",
+        )  # fmt: skip
+        cmd |= CMD_MEMORY_SPACE
+        yield from self._cfg_write(
+            0x04, 2, cmd, "pci_enable_device_mem", "Set Memory Space Enable so BAR0 answers: "
+            "'enabling device (0000 -> 0002)' in dmesg.",
+        )  # fmt: skip
+        cmd |= CMD_BUS_MASTER
+        yield from self._cfg_write(
+            0x04, 2, cmd, "pci_set_master", "Set Bus Master Enable so the controller may read "
+            "and write host memory by DMA (pci_set_master).",
+        )  # fmt: skip
+        self.csts = yield from self._rd32(
+            0x1C, "read_csts", "Read CSTS first: all ones would mean the device fell off the bus."
+        )
+        if self.csts == 0xFFFFFFFF:
+            yield from self.say("device_gone", "CSTS reads all ones: the device is gone, give up.")
+            return False
+        yield from self.pci_alloc_irq_vectors()
+        if self.msix_table is not None:
+            yield from self.msix_program_vector(0)
+            yield from self.msix_enable()
+        yield from self._read_cap("queue depth, doorbell stride, timeout, command sets")
+        self.q_depth = min(r.CAP.get(self.cap, "mqes") + 1, self.io_queue_depth)
+        self.cmbsz = yield from self._rd32(
+            0x3C, "read_cmbsz", "Read CMBSZ (nvme_map_cmb): zero means the controller offers no "
+            "memory buffer of its own, so queues live in host memory.",
+        )  # fmt: skip
+        return True
+
+    def pci_alloc_irq_vectors(self) -> Task:
+        """Walk the capability list to the MSI-X capability; learn where its table is."""
+        ptr = yield from self._cfg_read(
+            0x34, 1, "pci_find_capability", "Read the Capabilities Pointer: the PCI capability "
+            "list starts there; the driver looks for MSI-X (ID 11h).",
+        )  # fmt: skip
+        seen: set[int] = set()
+        while ptr and ptr not in seen and 0x40 <= ptr < 0x100:
+            seen.add(ptr)
+            head = yield from self._cfg_read(
+                ptr & ~0x3, 2, "pci_find_capability", f"Read the capability header at "
+                f"{ptr & ~0x3:#x}: its ID and the pointer to the next one.",
+            )  # fmt: skip
+            if head & 0xFF == CAP_ID_MSIX:
+                self.msix_cap = ptr & ~0x3
+                break
+            ptr = head >> 8
+        if self.msix_cap is None:
+            yield from self.say(
+                "no_msix", "No MSI-X capability: the driver stays on the INTx pin interrupt."
+            )
+            return
+        mc = yield from self._cfg_read(
+            self.msix_cap + 2, 2, "msix_read_control", "Read MSI-X Message Control: bits 10:0 "
+            "are the table size minus one.",
+        )  # fmt: skip
+        self.msix_vectors = (mc & MSIX_MC_TABLE_SIZE) + 1
+        table = yield from self._cfg_read(
+            self.msix_cap + 4, 4, "msix_read_table", "Read the MSI-X Table Offset/BIR: which BAR "
+            "holds the table and where in it.",
+        )  # fmt: skip
+        if table & 0x7:
+            yield from self.say(
+                "msix_not_bar0", "The MSI-X table is not in BAR0: this model only maps BAR0, "
+                "so it stays on INTx.",
+            )  # fmt: skip
+            return
+        self.msix_table = table & ~0x7
+
+    def msix_program_vector(self, vector: int) -> Task:
+        """Write MSI-X table entry ``vector``: address FEE0_0000h, data = vector, unmasked."""
+        if self.msix_table is None or vector >= self.msix_vectors:
+            return
+        base = self.msix_table + vector * MSIX_ENTRY_SIZE
+        yield from self._wr32(
+            base, MSI_ADDRESS & 0xFFFFFFFF, "msix_entry_addr", f"MSI-X entry {vector}: message "
+            f"address {MSI_ADDRESS:#x}, the local APIC, low half.",
+        )  # fmt: skip
+        yield from self._wr32(
+            base + 4, MSI_ADDRESS >> 32, "msix_entry_addr", f"MSI-X entry {vector}: message "
+            "address, high half.",
+        )  # fmt: skip
+        yield from self._wr32(
+            base + 8, vector, "msix_entry_data", f"MSI-X entry {vector}: message data {vector}, "
+            "the number the host's interrupt controller uses to pick the handler.",
+        )  # fmt: skip
+        yield from self._wr32(
+            base + 12, 0, "msix_entry_unmask", f"MSI-X entry {vector}: clear the Mask bit so the "
+            "device may send this message.",
+        )  # fmt: skip
+
+    def msix_enable(self) -> Task:
+        if self.msix_cap is None:
+            return
+        yield from self._cfg_write(
+            self.msix_cap + 2, 2, MSIX_MC_ENABLE, "msix_enable", "Set MSI-X Enable in Message "
+            "Control: from now on the device signals completions with MSI-X messages, not INTx.",
+        )  # fmt: skip
+
+    # ==================================================================================
+    # 2. nvme_pci_configure_admin_queue, nvme_disable_ctrl, nvme_enable_ctrl
+    # ==================================================================================
+    def nvme_pci_configure_admin_queue(
+        self, *, mps: int = 0, asq: int | None = None, acq: int | None = None
+    ) -> Task:
+        """Disable, give the controller the admin queues, enable. Returns True when ready.
+
+        ``mps``, ``asq`` and ``acq`` exist so a scenario can misprogram the bring-up.
+        """
+        self.vs = yield from self._rd32(
+            0x08, "read_vs", "Read VS (the NVMe version) to know which registers and features "
+            "this controller has.",
+        )  # fmt: skip
+        ok = yield from self.nvme_disable_ctrl()
+        if not ok:
+            return False
+        depth = ADMIN_QUEUE_DEPTH
+        if asq is None:
+            asq = self.api.alloc(depth * SQE_SIZE)
+        if acq is None:
+            acq = self.api.alloc(depth * CQE_SIZE)
+        self.sqs[0] = HostSQ(0, asq, depth, 0)
+        self.cqs[0] = HostCQ(0, acq, depth, 0)
+        aqa = (depth - 1) | ((depth - 1) << 16)
+        yield from self._wr32(
+            0x24, aqa, "write_aqa", f"Write AQA = {aqa:#x}: admin SQ and CQ of {depth} entries "
+            "each (sizes are 0's based).",
+        )  # fmt: skip
+        yield from self._wr32(
+            0x28, asq & 0xFFFFFFFF, "write_asq_lo", f"Write ASQ low half: the admin submission "
+            f"queue is at {asq:#x} in host memory.",
+        )  # fmt: skip
+        yield from self._wr32(0x2C, asq >> 32, "write_asq_hi", "Write ASQ high half.")
+        yield from self._wr32(
+            0x30, acq & 0xFFFFFFFF, "write_acq_lo", f"Write ACQ low half: the admin completion "
+            f"queue is at {acq:#x}.",
+        )  # fmt: skip
+        yield from self._wr32(0x34, acq >> 32, "write_acq_hi", "Write ACQ high half.")
+        ok = yield from self.nvme_enable_ctrl(mps=mps)
+        if not ok:
+            return False
+        yield from self.request_irq(0, "the admin queue")
+        return True
+
+    def nvme_disable_ctrl(self) -> Task:
+        """CC.EN = 0 and wait until CSTS.RDY (and CFS, if set) read 0."""
+        self.ready = False
+        self.ctrl_config &= ~(1 | r.CC.field("shn").mask)
+        yield from self._wr32(
+            0x14, self.ctrl_config, "disable_ctrl", f"Write CC = {self.ctrl_config:#x} (EN=0): "
+            "reset the controller before handing it the admin queue.",
+        )  # fmt: skip
+        return (yield from self.nvme_wait_ready(False))
+
+    def nvme_enable_ctrl(self, *, mps: int = 0) -> Task:
+        """Program CC from CAP (CSS, MPS, entry sizes), then set EN and wait for RDY."""
+        yield from self._read_cap("which command sets it supports")
+        css = 6 if r.CAP.get(self.cap, "css") & CAP_CSS_IOCS else 0
+        self.ctrl_config = r.CC.build(css=css, mps=mps, ams=0, shn=0, iosqes=6, iocqes=4)
+        sets = "all I/O command sets (CSS=6)" if css == 6 else "the NVM command set (CSS=0)"
+        yield from self._wr32(
+            0x14, self.ctrl_config, "write_cc", f"Write CC = {self.ctrl_config:#x}, still EN=0: "
+            f"{sets}, {4096 << mps}-byte pages, 64-byte SQEs (IOSQES=6), 16-byte CQEs (IOCQES=4).",
+        )  # fmt: skip
+        self.ctrl_config = yield from self._rd32(
+            0x14, "read_cc", "Read CC back to flush the posted write to the device."
+        )
+        yield from self._read_cap("again: CAP may change after the first CC write")
+        self.ctrl_config |= 1
+        yield from self._wr32(
+            0x14, self.ctrl_config, "enable_ctrl", f"Write CC = {self.ctrl_config:#x}: EN=1, "
+            "start the controller.",
+        )  # fmt: skip
+        ok = yield from self.nvme_wait_ready(True)
+        self.ready = ok
+        return ok
+
+    def nvme_wait_ready(self, rdy: bool) -> Task:
+        """Poll CSTS every POLL_NS (one mmio_read a poll) until RDY is ``rdy``."""
+        timeout = max(1, r.CAP.get(self.cap, "to")) * 500_000_000
+        deadline = self.api.now + timeout
+        if rdy:
+            yield from self.say(
+                "wait_ready",
+                "Poll CSTS until RDY=1, sleeping 1 ms between reads (nvme_wait_ready).",
+            )
+        else:
+            yield from self.say(
+                "wait_not_ready", "Read CSTS until RDY=0 (and CFS=0): the reset has finished "
+                "only then.",
+            )  # fmt: skip
+        while True:
+            csts = self.api.mmio_read32(0x1C)
+            self.csts = csts
+            yield ACTION_NS
+            if csts == 0xFFFFFFFF:
+                yield from self.say("device_gone", "CSTS reads all ones: the device is gone.")
+                return False
+            if rdy and csts & CSTS_CFS:
+                yield from self.say(
+                    "enable_failed", f"CSTS = {csts:#x}: CFS=1, the controller refused to start "
+                    "(Controller Fatal Status); it must be reset.",
+                )  # fmt: skip
+                return False
+            if rdy and csts & CSTS_RDY:
+                return True
+            if not rdy and not csts & (CSTS_RDY | CSTS_CFS):
+                return True
+            if self.api.now >= deadline:
+                yield from self.say(
+                    "ready_timeout", f"CSTS.RDY did not become {int(rdy)} within CAP.TO "
+                    f"({timeout // 1_000_000} ms): give up.",
+                )  # fmt: skip
+                return False
+            yield POLL_NS
+
+    def request_irq(self, vector: int, what: str) -> Task:
+        """Install the interrupt handler for ``vector`` (once)."""
+        if vector in self._isrs:
+            return
+        self._isrs.add(vector)
+        yield from self.say(
+            "request_irq", f"Install the interrupt handler for vector {vector} ({what})."
+        )
+        self.api.spawn(self.nvme_irq(vector), label=f"nvme_irq{vector}")
+
+    # ==================================================================================
+    # 3. nvme_init_identify
+    # ==================================================================================
+    def nvme_init_identify(self) -> Task:
+        self.vs = yield from self._rd32(
+            0x08, "read_vs", "Read VS again (nvme_init_ctrl_finish) before asking the controller "
+            "about itself.",
+        )  # fmt: skip
+        c = yield from self.identify(
+            1, why="learn the controller's serial, model, limits (MDTS) and number of namespaces"
+        )
+        return c.ok
+
+    @property
+    def id_ctrl_fields(self) -> Any:
+        """The parsed Identify Controller data (a construct Container), or None."""
+        if len(self.id_ctrl) < idf.IDENTIFY_SIZE:
+            return None
+        return idf.IDENTIFY_CONTROLLER.parse(self.id_ctrl)
+
+    # ==================================================================================
+    # 4. nvme_setup_io_queues
+    # ==================================================================================
+    def nvme_setup_io_queues(self) -> Task:
+        n = self.nr_io_queues
+        c = yield from self.set_features(
+            0x07, (n - 1) | ((n - 1) << 16),
+            why=f"ask for {n} I/O submission and completion queue(s)",
+        )  # fmt: skip
+        if not c.ok:
+            return False
+        nsqa, ncqa = (c.dw0 & 0xFFFF) + 1, (c.dw0 >> 16) + 1
+        n = min(n, nsqa, ncqa)
+        self.nr_io_queues = n
+        for qid in range(1, n + 1):
+            vector = qid if qid < max(1, self.msix_vectors) else 0
+            if vector:
+                yield from self.msix_program_vector(vector)
+                yield from self.request_irq(vector, f"I/O queue {qid}")
+            c = yield from self.create_io_cq(qid, self.q_depth, vector)
+            if not c.ok:
+                return False
+            c = yield from self.create_io_sq(qid, self.q_depth, qid)
+            if not c.ok:
+                return False
+        return True
+
+    # ==================================================================================
+    # 5. nvme_enable_aen and the Asynchronous Event Request
+    # ==================================================================================
+    def nvme_enable_aen(self) -> Task:
+        fields = self.id_ctrl_fields
+        oaes = fields.oaes if fields is not None else 0
+        supported = oaes & AEN_SUPPORTED
+        if supported:
+            yield from self.set_features(
+                0x0B, supported, why="turn on the asynchronous event notices the controller offers"
+            )
+        yield from self.async_event_request()
+
+    def async_event_request(self) -> Task:
+        """Submit an AER with the reserved tag; it stays outstanding until an event happens."""
+        return (
+            yield from self.submit(
+                0, 0x0C, cid=AER_CID, wait=False,
+                why="the controller holds it and completes it only when something happens",
+            )
+        )  # fmt: skip
+
+    # ==================================================================================
+    # 6. nvme_scan_ns
+    # ==================================================================================
+    def nvme_scan_ns(self) -> Task:
+        c = yield from self.identify(2, why="list the active namespaces")
+        if not c.ok or c.data is None:
+            return False
+        self.ns_list = idf.parse_active_ns_list(c.data)
+        for nsid in self.ns_list:
+            info = self.namespaces.setdefault(nsid, NamespaceInfo(nsid))
+            c = yield from self.identify(
+                3, nsid=nsid, why=f"read namespace {nsid}'s identifiers (EUI64, NGUID, UUID, CSI)"
+            )
+            if c.ok and c.data is not None:
+                info.descriptors = c.data
+            c = yield from self.identify(
+                0, nsid=nsid, why=f"learn namespace {nsid}'s size and LBA format"
+            )
+            if c.ok and c.data is not None:
+                info.identify = c.data
+                ns = idf.IDENTIFY_NAMESPACE.parse(c.data)
+                info.nsze = ns.nsze
+                lbaf = ns.lbaf[ns.flbas & 0xF]
+                info.lba_size = 1 << lbaf.ds if lbaf.ds else 0
+        return True
+
+    # ==================================================================================
+    # the whole bring-up
+    # ==================================================================================
+    def probe(self) -> Task:
+        """nvme_probe + nvme_reset_work: from PCI enumeration to namespaces scanned."""
+        yield from self.say(
+            "probe", "Probe: an NVMe controller (class 01 08 02) was found; bring it up the way "
+            "Linux 6.1 does.",
+        )  # fmt: skip
+        ok = yield from self.nvme_pci_enable()
+        if ok:
+            ok = yield from self.start_ctrl()
+        return ok
+
+    def start_ctrl(self, scan: bool = True) -> Task:
+        """Everything after PCI set-up: admin queue, identify, I/O queues, AER, scan."""
+        ok = yield from self.nvme_pci_configure_admin_queue()
+        if ok:
+            ok = yield from self.nvme_init_identify()
+        if ok:
+            ok = yield from self.nvme_setup_io_queues()
+        if ok:
+            yield from self.nvme_enable_aen()
+            if scan:
+                ok = yield from self.nvme_scan_ns()
+        self.up = bool(ok)
+        if ok:
+            yield from self.say(
+                "live", f"Bring-up complete: admin queue and {self.nr_io_queues} I/O queue "
+                f"pair(s) ready, namespaces {self.ns_list}.",
+            )  # fmt: skip
+        return bool(ok)
+
+    def nvme_reset_ctrl(self, scan: bool = False) -> Task:
+        """Reset the controller (CC.EN = 0) and bring it up again (nvme_reset_work)."""
+        yield from self.say(
+            "reset_ctrl", "Reset the controller: disable it, forget every queue and outstanding "
+            "command, and bring it up again.",
+        )  # fmt: skip
+        self.forget_queues()
+        return (yield from self.start_ctrl(scan=scan))
+
+    def forget_queues(self) -> None:
+        self.up = False
+        for key in sorted(self._pending):
+            p = self._pending.pop(key)
+            if p.timer is not None:
+                self.api.cancel(p.timer)
+            p.completion.aborted = True
+            p.completion.done = True
+            p.signal.fire()
+        self.sqs = {}
+        self.cqs = {}
+
+    # ==================================================================================
+    # commands
+    # ==================================================================================
+    def _alloc_cid(self, sq: HostSQ) -> int:
+        limit = AER_CID if sq.qid == 0 else max(1, sq.depth - 1)
+        for _ in range(limit):
+            cid = sq.next_tag % limit
+            sq.next_tag = (sq.next_tag + 1) % limit
+            if (sq.qid, cid) not in self._pending:
+                return cid
+        return sq.next_tag
+
+    def _describe_cmd(self, qid: int, opc: int, nsid: int, cdw10: int, cdw11: int) -> str:
+        if qid != 0:
+            return _cmd_title(opc, False)
+        title = _cmd_title(opc, True)
+        if opc == 0x06:
+            cns = cdw10 & 0xFF
+            hit = IDENTIFY_CNS.get(cns)
+            return f"Identify (CNS {cns:02X}h{', ' + hit.title if hit else ''})"
+        if opc in (0x09, 0x0A):
+            fid = cdw10 & 0xFF
+            hit = FEATURES.get(fid)
+            return f"{title} (FID {fid:02X}h{', ' + hit.title if hit else ''})"
+        if opc == 0x02:
+            lid = cdw10 & 0xFF
+            hit = LOG_PAGES.get(lid)
+            return f"{title} (LID {lid:02X}h{', ' + hit.title if hit else ''})"
+        if opc in (0x00, 0x01, 0x04, 0x05):
+            return f"{title} {cdw10 & 0xFFFF}"
+        return title
+
+    def _map_buffer(self, buf: int, length: int, what: str) -> Task:
+        """PRP1/PRP2 for a page-aligned buffer; builds a PRP list when it needs one."""
+        if length <= PAGE_SIZE:
+            return buf, 0
+        if length <= 2 * PAGE_SIZE:
+            return buf, buf + PAGE_SIZE
+        pages = [buf + i * PAGE_SIZE for i in range(1, (length + PAGE_SIZE - 1) // PAGE_SIZE)]
+        lst = self.api.alloc(len(pages) * 8)
+        yield from self.say(
+            "build_prp_list", f"{what} spans {len(pages) + 1} pages: write a PRP list of "
+            f"{len(pages)} entries at {lst:#x} for PRP2.",
+        )  # fmt: skip
+        self.api.mem_write(lst, b"".join(p.to_bytes(8, "little") for p in pages), "PRP list")
+        yield ACTION_NS
+        return buf, lst
+
+    def submit(
+        self,
+        qid: int,
+        opc: int,
+        *,
+        nsid: int = 0,
+        cdw10: int = 0,
+        cdw11: int = 0,
+        cdw12: int = 0,
+        cdw13: int = 0,
+        cdw14: int = 0,
+        cdw15: int = 0,
+        prp1: int | None = None,
+        prp2: int = 0,
+        data_len: int = 0,
+        data_out: bytes | None = None,
+        cid: int | None = None,
+        why: str = "",
+        wait: bool = True,
+        timeout_ns: int = ADMIN_TIMEOUT_NS,
+    ) -> Task:
+        """Send one command on SQ ``qid`` and (with ``wait``) return its :class:`Completion`.
+
+        ``data_len`` bytes come back from the device into a fresh buffer (read
+        after the completion), or ``data_out`` goes to it; ``prp1``/``prp2``
+        given explicitly are used as they are.
+        """
+        sq = self.sqs.get(qid)
+        what = self._describe_cmd(qid, opc, nsid, cdw10, cdw11)
+        name = opcode_name(opc, qid == 0)
+        if cid is None:
+            cid = self._alloc_cid(sq) if sq is not None else 0
+        comp = Completion(qid, cid, opc, name, what)
+        self.history.append(comp)
+        if sq is None:
+            yield from self.say(
+                "no_queue", f"SQ{qid} does not exist on the host side: cannot send {what}."
+            )
+            comp.aborted = True
+            comp.done = True
+            return comp
+        length = len(data_out) if data_out is not None else data_len
+        buf = prp1
+        if prp1 is None:
+            if length:
+                buf = self.api.alloc(length)
+                if data_out is not None:
+                    yield from self.say(
+                        "fill_buffer", f"Put the {length} bytes the command sends into a buffer "
+                        f"at {buf:#x}.",
+                    )  # fmt: skip
+                    self.api.mem_write(buf, data_out, f"data for {what}")
+                    yield ACTION_NS
+                prp1, prp2 = yield from self._map_buffer(buf, length, what)
+            else:
+                prp1 = 0
+        sqe = pack_sqe(
+            opc, cid, nsid=nsid, prp1=prp1, prp2=prp2, cdw10=cdw10, cdw11=cdw11,
+            cdw12=cdw12, cdw13=cdw13, cdw14=cdw14, cdw15=cdw15,
+        )  # fmt: skip
+        slot = sq.tail
+        new_tail = (slot + 1) % sq.depth
+        while new_tail == sq.head and self.sqs.get(qid) is sq:
+            yield from self.say(
+                "sq_full", f"SQ{qid} is full: wait for a completion to free a slot."
+            )
+            yield POLL_NS
+        reason = f": {why}" if why else ""
+        data_words = f", data at {prp1:#x}" if length else ""
+        yield from self.say(
+            "build_sqe", f"Write {what} (opcode {opc:02X}h, cid {cid}{data_words}) into SQ{qid} "
+            f"slot {slot}{reason}.",
+        )  # fmt: skip
+        self.api.mem_write(sq.slot_addr(slot), sqe, f"SQE {name}")
+        yield ACTION_NS
+        yield from self.say(
+            "wmb", "Write barrier (wmb): the 64-byte SQE must be in memory before the doorbell "
+            "makes the device fetch it.",
+        )  # fmt: skip
+        pending = _Pending(comp, self.api.signal(f"cmd{qid}.{cid}"))
+        self._pending[(qid, cid)] = pending
+        if wait and timeout_ns > 0:
+            pending.timer = self.api.call_after(
+                timeout_ns, lambda: self._timeout(qid, cid), label="nvme_timeout"
+            )
+        yield from self.say(
+            "ring_sq", f"Ring the SQ{qid} tail doorbell: tail {slot} -> {new_tail}, one new "
+            "command waits.",
+        )  # fmt: skip
+        sq.tail = new_tail
+        self.api.mmio_write32(r.sq_tail_doorbell(qid, self.dstrd), new_tail)
+        yield ACTION_NS
+        if not wait:
+            return comp
+        while not comp.done:
+            yield pending.signal
+        if comp.timed_out:
+            yield from self.say(
+                "timeout", f"{what} (cid {cid}) got no completion within "
+                f"{timeout_ns // 1_000_000_000} s: it timed out.",
+            )  # fmt: skip
+            return comp
+        if comp.aborted:
+            return comp
+        if comp.ok and length and data_out is None and buf is not None:
+            yield from self.say(
+                "read_data", f"{what} succeeded: read the {length} bytes the device wrote at "
+                f"{buf:#x}.",
+            )  # fmt: skip
+            comp.data = self.api.mem_read(buf, length, f"data of {what}")
+            yield ACTION_NS
+            self._remember(comp, cdw10, nsid)
+        return comp
+
+    def _remember(self, comp: Completion, cdw10: int, nsid: int) -> None:
+        """Keep what an Identify returned, for the CLI and later steps."""
+        if comp.opc != 0x06 or comp.sqid != 0 or comp.data is None:
+            return
+        cns = cdw10 & 0xFF
+        if cns == 0x01:
+            self.id_ctrl = comp.data
+        elif cns == 0x02:
+            self.ns_list = idf.parse_active_ns_list(comp.data)
+
+    def _timeout(self, qid: int, cid: int) -> None:
+        p = self._pending.pop((qid, cid), None)
+        if p is None:
+            return
+        p.completion.timed_out = True
+        p.completion.done = True
+        p.signal.fire()
+
+    def wait_for(self, comp: Completion) -> Task:
+        """In a task: wait until a command sent with ``wait=False`` has completed."""
+        p = self._pending.get((comp.sqid, comp.cid))
+        while p is not None and not comp.done:
+            yield p.signal
+        return comp
+
+    def submit_admin(self, opc: int, **fields: Any) -> Completion:
+        """For scripts: send an admin command, run the machine until its completion was
+        handled (interrupt, CQE, CQ head doorbell) and return the :class:`Completion`."""
+        return self.api.run_task(self.submit(0, opc, **fields))
+
+    def run(self, task: Task) -> Any:
+        """For scripts: run any of the driver's task methods to its end."""
+        return self.api.run_task(task)
+
+    # -- admin commands by name ------------------------------------------------------------
+    def identify(self, cns: int, *, nsid: int = 0, why: str = "", **kw: Any) -> Task:
+        return (yield from self.submit(0, 0x06, nsid=nsid, cdw10=cns, data_len=4096, why=why, **kw))
+
+    def get_features(
+        self, fid: int, *, sel: int = 0, cdw11: int = 0, data_len: int = 0, why: str = ""
+    ) -> Task:
+        return (
+            yield from self.submit(
+                0, 0x0A, cdw10=(fid & 0xFF) | ((sel & 7) << 8), cdw11=cdw11, data_len=data_len,
+                why=why,
+            )
+        )  # fmt: skip
+
+    def set_features(
+        self,
+        fid: int,
+        cdw11: int = 0,
+        *,
+        save: bool = False,
+        data_out: bytes | None = None,
+        why: str = "",
+    ) -> Task:
+        return (
+            yield from self.submit(
+                0, 0x09, cdw10=(fid & 0xFF) | (int(save) << 31), cdw11=cdw11, data_out=data_out,
+                why=why,
+            )
+        )  # fmt: skip
+
+    def get_log_page(
+        self, lid: int, length: int, *, nsid: int = 0xFFFFFFFF, why: str = "", **kw: Any
+    ) -> Task:
+        numd = max(1, length // 4) - 1
+        return (
+            yield from self.submit(
+                0, 0x02, nsid=nsid, cdw10=(lid & 0xFF) | ((numd & 0xFFFF) << 16),
+                cdw11=numd >> 16, data_len=length, why=why, **kw,
+            )
+        )  # fmt: skip
+
+    def create_io_cq(self, qid: int, depth: int, vector: int, *, why: str = "") -> Task:
+        addr = self.api.alloc(depth * CQE_SIZE)
+        c = yield from self.submit(
+            0, 0x05, prp1=addr, cdw10=qid | ((depth - 1) << 16), cdw11=0x1 | 0x2 | (vector << 16),
+            why=why or f"a {depth}-entry completion queue at {addr:#x}, physically contiguous, "
+            f"interrupts on vector {vector}",
+        )  # fmt: skip
+        if c.ok:
+            self.cqs[qid] = HostCQ(qid, addr, depth, vector)
+        return c
+
+    def create_io_sq(self, qid: int, depth: int, cqid: int, *, why: str = "") -> Task:
+        addr = self.api.alloc(depth * SQE_SIZE)
+        c = yield from self.submit(
+            0, 0x01, prp1=addr, cdw10=qid | ((depth - 1) << 16), cdw11=0x1 | (cqid << 16),
+            why=why or f"a {depth}-entry submission queue at {addr:#x} completing into CQ{cqid}",
+        )  # fmt: skip
+        if c.ok:
+            self.sqs[qid] = HostSQ(qid, addr, depth, cqid)
+        return c
+
+    def delete_io_sq(self, qid: int, *, why: str = "") -> Task:
+        c = yield from self.submit(0, 0x00, cdw10=qid, why=why)
+        if c.ok:
+            self.sqs.pop(qid, None)
+        return c
+
+    def delete_io_cq(self, qid: int, *, why: str = "") -> Task:
+        c = yield from self.submit(0, 0x04, cdw10=qid, why=why)
+        if c.ok:
+            self.cqs.pop(qid, None)
+        return c
+
+    def abort(self, sqid: int, cid: int, *, why: str = "") -> Task:
+        return (yield from self.submit(0, 0x08, cdw10=(sqid & 0xFFFF) | (cid << 16), why=why))
+
+    # ==================================================================================
+    # interrupts and completions
+    # ==================================================================================
+    def nvme_irq(self, vector: int) -> Task:
+        """The interrupt handler of ``vector``: runs once per MSI-X message."""
+        while True:
+            yield self.api.wait_interrupt(vector)
+            yield IRQ_ENTRY_NS
+            self.api.take_interrupt(vector)
+            yield ACTION_NS
+            for qid in sorted(self.cqs):
+                cq = self.cqs.get(qid)
+                if cq is not None and cq.vector == vector:
+                    yield from self.nvme_process_cq(cq)
+
+    def nvme_process_cq(self, cq: HostCQ) -> Task:
+        """Consume CQEs while the phase tag says they are new; one head doorbell per batch."""
+        found: list[Completion] = []
+        consumed = 0
+        while self.cqs.get(cq.qid) is cq:
+            slot = cq.head
+            yield from self.say(
+                "read_cqe", f"Read CQ{cq.qid} slot {slot}: it holds a new completion if its "
+                f"phase tag is {cq.phase}.",
+            )  # fmt: skip
+            raw = self.api.mem_read(cq.slot_addr(slot), CQE_SIZE, f"CQE CQ{cq.qid} slot {slot}")
+            yield ACTION_NS
+            cqe = unpack_cqe(raw)
+            if cqe.p != cq.phase:
+                break
+            consumed += 1
+            cq.head = (slot + 1) % cq.depth
+            if cq.head == 0:
+                cq.phase ^= 1
+            sq = self.sqs.get(cqe.sqid)
+            if sq is not None:
+                sq.head = cqe.sqhd
+            comp = yield from self.nvme_handle_cqe(cq, slot, cqe)
+            if comp is not None:
+                found.append(comp)
+        if self.cqs.get(cq.qid) is not cq:
+            return
+        if consumed:
+            yield from self.say(
+                "ring_cq", f"Slot {cq.head} is not new, so {consumed} completion(s) were: ring "
+                f"the CQ{cq.qid} head doorbell with {cq.head} to hand the slots back.",
+            )  # fmt: skip
+            self.api.mmio_write32(r.cq_head_doorbell(cq.qid, self.dstrd), cq.head)
+            yield ACTION_NS
+        else:
+            yield from self.say(
+                "spurious_irq", f"No new entry in CQ{cq.qid}: nothing to do for this interrupt."
+            )
+        # wake the waiting tasks only now, as Linux completes requests after the handler
+        for comp in found:
+            p = self._pending.pop((comp.sqid, comp.cid), None)
+            if p is not None:
+                comp.done = True
+                p.signal.fire()
+
+    def nvme_handle_cqe(self, cq: HostCQ, slot: int, cqe: Cqe) -> Task:
+        """Match a CQE to its command by (SQ ID, command ID)."""
+        p = self._pending.get((cqe.sqid, cqe.cid))
+        status = describe_status(cqe.status)
+        if p is None:
+            if cqe.sqid == 0 and cqe.cid == AER_CID:
+                event = AsyncEvent(cqe.dw0)
+                self.async_events.append(event)
+                yield from self.say(
+                    "async_event", f"CQ{cq.qid} slot {slot}: the Asynchronous Event Request "
+                    f"completed: event type {event.type}, info {event.info:#x}, log page "
+                    f"{event.log_page:#x} ({status}).",
+                )  # fmt: skip
+            else:
+                yield from self.say(
+                    "unexpected_cqe", f"CQ{cq.qid} slot {slot}: completion for cid {cqe.cid} on "
+                    f"SQ{cqe.sqid}, which the driver did not send: ignored.",
+                )  # fmt: skip
+            return None
+        comp = p.completion
+        if p.timer is not None:
+            self.api.cancel(p.timer)
+            p.timer = None
+        comp.cqe = cqe
+        if comp.opc == 0x0C and comp.sqid == 0:
+            self.async_events.append(AsyncEvent(cqe.dw0))
+        yield from self.say(
+            "handle_cqe", f"CQ{cq.qid} slot {slot} completes cid {comp.cid} ({comp.what}): "
+            f"{status}, dw0 {cqe.dw0:#x}, SQ{cqe.sqid} head now {cqe.sqhd}.",
+        )  # fmt: skip
+        return comp
+
+    # ==================================================================================
+    # for the CLI
+    # ==================================================================================
+    def completions(
+        self, predicate: Callable[[Completion], bool] | None = None
+    ) -> list[Completion]:
+        return [c for c in self.history if predicate is None or predicate(c)]

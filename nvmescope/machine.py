@@ -1,0 +1,86 @@
+"""One Machine: host memory + controller + host API + driver/scenario + bus + clock.
+
+    m = Machine()                    # the default controller, running the ``bringup`` scenario
+    e = m.step()                     # exactly one more event
+    m.run_until(lambda e: e.kind == "cqe_post")
+    events = m.run()                 # to idle
+    m.events                         # every event so far
+
+``Machine(scenario=None)`` gives a machine with nothing running: drive it by
+hand through ``m.api`` (see ``docs/host-api.md``).
+
+A step is one event. :meth:`Machine.step` runs scheduled work until one more
+event has been emitted and returns it; when one piece of work emitted more
+than one event (a host access and the ``ub_*`` it caused, say), the extra
+events wait in a FIFO and the next calls return them, one each, before any
+more work runs. Same configuration + same scenario = the same events, byte
+for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nvmescope.emulator import Controller, ControllerConfig
+from nvmescope.events import Event, EventBus
+from nvmescope.host import SCENARIOS, HostAPI, HostMemory, InterruptController, ScenarioRun
+from nvmescope.host.driver import LinuxDriver
+from nvmescope.sim import Scheduler
+
+
+class UnknownScenario(ValueError):
+    """The scenario name is not in SCENARIOS."""
+
+
+class Machine:
+    """The whole emulated computer. See the module docstring."""
+
+    def __init__(
+        self, config: ControllerConfig | None = None, scenario: str | None = "bringup"
+    ) -> None:
+        if scenario is not None and scenario not in SCENARIOS:
+            names = ", ".join(sorted(SCENARIOS))
+            raise UnknownScenario(f"unknown scenario {scenario!r}; choose one of: {names}")
+        self.config = config if config is not None else ControllerConfig()
+        self.sched = Scheduler()
+        self.bus = EventBus(clock=lambda: self.sched.now)
+        self.events: list[Event] = []
+        self.bus.subscribe(self.events.append)
+        self.irq = InterruptController(self.sched)
+        self.mem = HostMemory(self.bus, self.irq)
+        self.ctrl = Controller(self.config, self.bus, self.sched, self.mem)
+        self.api = HostAPI(self.ctrl, self.mem, self.sched, self.bus)
+        self.scenario_name = scenario
+        self.scenario: ScenarioRun | None = None
+        if scenario is not None:
+            self.scenario = SCENARIOS[scenario].run(self.api)
+
+    @property
+    def driver(self) -> LinuxDriver | None:
+        """The scenario's driver (None for a hand-driven machine)."""
+        return self.scenario.driver if self.scenario is not None else None
+
+    @property
+    def now(self) -> int:
+        return self.sched.now
+
+    @property
+    def idle(self) -> bool:
+        """Nothing left to run and no event waiting to be returned."""
+        return self.sched.idle and not self.api.pending_events
+
+    def step(self) -> Event | None:
+        """Run work until exactly one more event was emitted; return it (None when idle)."""
+        return self.api.step()
+
+    def run_until(self, pred: Callable[[Event], bool]) -> Event | None:
+        """Step until ``pred(event)``; return that event (None if the machine went idle)."""
+        return self.api.run_until(pred)
+
+    def run(self) -> list[Event]:
+        """Run to idle; return the events this call stepped over (``events`` has them all)."""
+        return self.api.run_until_idle()
+
+    def snapshot(self) -> dict[str, object]:
+        """The device's observable state plus the virtual time."""
+        return {"now": self.sched.now, "device": self.ctrl.snapshot()}

@@ -1,0 +1,724 @@
+"""Display filters: a small expression language over event fields.
+
+In the spirit of Wireshark's display filters::
+
+    kind == "cqe_post" and status != 0
+    sqid == 1 and opcode == "read"
+    addr >= 0x100000
+    kind in {"doorbell_sq", "doorbell_cq"}
+    kind matches "^err_"            (or: kind ~ "^err_")
+    not (actor == "host")
+    cid == 4 or cid == 5
+    status                          (present and non-zero)
+    data contains "hello"           data contains 68:65
+    seq in {10..20, 42}
+
+Grammar (lowest precedence first)::
+
+    expr    := and ( ("or" | "||") and )*
+    and     := not ( ("and" | "&&") not )*
+    not     := ("not" | "!") not | primary
+    primary := "(" expr ")" | test
+    test    := FIELD [ CMP value | "in" "{" item ("," item)* "}"
+                     | "contains" value | ("matches" | "~") STRING ]
+    CMP     := "==" | "!=" | "<" | "<=" | ">" | ">="  (or eq ne lt le gt ge)
+    value   := NUMBER | STRING | BYTES | "true" | "false" | FIELD | WORD
+    item    := value | NUMBER ".." NUMBER
+
+Numbers are decimal, ``0x`` hex, ``0b`` binary or ``0o`` octal (``_`` allowed,
+a leading ``-`` allowed); strings are in double quotes with ``\\"``, ``\\\\``,
+``\\n``, ``\\t`` and ``\\xHH`` escapes; bytes are hex pairs joined by colons
+(``68:65:6c``). On the right-hand side a known field name is that field of the
+same event (``new_tail == old_tail``); any other bare word is a string
+(``kind == cqe_post``).
+
+Fields are the fields of the event classes (``seq``, ``ts``, ``actor``,
+``sqid``, ``cid``, ``kind`` and every field of every kind) plus aliases:
+
+- ``opcode``: compares to a number or to the opcode's name
+  (``opcode == "read"``); ``sqe_fetch`` events get it from the SQE bytes.
+- ``status``: the 15-bit status field of ``cqe_post``, ``cmd_finish`` and
+  ``err_*``; compares to a number or to a status name (``"invalid_field"``).
+- ``sc``, ``sct``, ``dnr``: pieces of ``status`` on every event that has one.
+- ``reg``: the register name of a config/MMIO access, and ``sqNtdbl`` /
+  ``cqNhdbl`` for doorbells.
+
+A bare event kind is a test of the kind (``doorbell_sq`` means
+``kind == "doorbell_sq"``); bare ``err`` and ``ub`` mean any ``err_*`` /
+``ub_*`` event.
+
+A field that an event does not have (or has as ``None``) makes every test on
+it false, never an error; so does a value of another type (``data == 3`` on
+an event whose ``data`` is bytes). ``!=`` is true only when the field is there
+and differs. On list fields (``list_pages``, ``segments``) a comparison is
+true when any element satisfies it. ``matches`` is a Python regular
+expression searched case-insensitively (as Wireshark's is), against strings,
+names, and bytes read as Latin-1.
+
+Compiling checks the expression and raises :class:`FilterError` (one line
+that names the 1-based column, and ``.column``). The compiled filter is a
+tree of Python closures; nothing is ever passed to ``eval``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from nvmescope.events import EVENT_TYPES, Event
+from nvmescope.nvme.opcodes import opcode_name
+from nvmescope.nvme.status import status_name
+
+Predicate = Callable[[Event], bool]
+Getter = Callable[[Event], Any]
+
+#: How deep parentheses and ``not`` may nest; deeper is a FilterError.
+MAX_DEPTH = 64
+
+
+class FilterError(ValueError):
+    """A filter expression that does not parse; ``column`` is 1-based."""
+
+    def __init__(self, message: str, column: int, expression: str = "") -> None:
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        self.reason = message
+        self.column = column
+        self.expression = expression
+        super().__init__(f"column {column}: {message}")
+
+    def caret(self) -> str:
+        """The expression and a caret under the column, two lines, for a terminal."""
+        return f"{self.expression}\n{' ' * (self.column - 1)}^"
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+#: What a getter returns for a field the event does not have.
+MISSING: Any = _Missing()
+
+
+class Named:
+    """A number that also has a name (an opcode, a status): compares to either."""
+
+    __slots__ = ("num", "name")
+
+    def __init__(self, num: int, name: str) -> None:
+        self.num = num
+        self.name = name.lower()
+
+    def __bool__(self) -> bool:
+        return self.num != 0
+
+    def __repr__(self) -> str:
+        return f"Named({self.num:#x}, {self.name!r})"
+
+
+# -- fields -------------------------------------------------------------------------
+def _struct_fields() -> dict[str, str]:
+    out: dict[str, str] = {"kind": "the event kind (cqe_post, doorbell_sq, err_..., ub_...)"}
+    for kind in sorted(EVENT_TYPES):
+        for name in EVENT_TYPES[kind].__struct_fields__:
+            out.setdefault(name, "")
+    for name in list(out):
+        if not out[name]:
+            kinds = [k for k in sorted(EVENT_TYPES) if name in EVENT_TYPES[k].__struct_fields__]
+            if len(kinds) == len(EVENT_TYPES):
+                out[name] = "every event"
+            elif len(kinds) > 4:
+                out[name] = f"{len(kinds)} kinds, e.g. " + ", ".join(kinds[:3])
+            else:
+                out[name] = ", ".join(kinds)
+    return out
+
+
+def _get_opcode(ev: Event) -> Any:
+    opcode = getattr(ev, "opcode", None)
+    if opcode is not None:
+        return Named(opcode, getattr(ev, "opname", "") or opcode_name(opcode, ev.sqid == 0))
+    if ev.kind == "sqe_fetch":
+        data = ev.data  # type: ignore[attr-defined]
+        if data:
+            return Named(data[0], opcode_name(data[0], ev.sqid == 0))
+    return MISSING
+
+
+def _raw_status(ev: Event) -> int | None:
+    status = getattr(ev, "status", None)
+    return status if isinstance(status, int) and not isinstance(status, bool) else None
+
+
+def _get_status(ev: Event) -> Any:
+    status = _raw_status(ev)
+    if status is None:
+        return MISSING
+    return Named(status, status_name((status >> 8) & 7, status & 0xFF))
+
+
+def _get_sc(ev: Event) -> Any:
+    status = _raw_status(ev)
+    return MISSING if status is None else status & 0xFF
+
+
+def _get_sct(ev: Event) -> Any:
+    status = _raw_status(ev)
+    return MISSING if status is None else (status >> 8) & 7
+
+
+def _get_dnr(ev: Event) -> Any:
+    status = _raw_status(ev)
+    return MISSING if status is None else bool((status >> 14) & 1)
+
+
+def _get_reg(ev: Event) -> Any:
+    kind = ev.kind
+    if kind == "doorbell_sq":
+        return f"sq{ev.sqid}tdbl"
+    if kind == "doorbell_cq":
+        return f"cq{ev.cqid}hdbl"  # type: ignore[attr-defined]
+    reg = getattr(ev, "reg", None)
+    return reg.lower() if reg else MISSING
+
+
+def _get_kind(ev: Event) -> Any:
+    return ev.kind
+
+
+ALIASES: dict[str, tuple[Getter, str]] = {
+    "kind": (_get_kind, "the event kind (cqe_post, doorbell_sq, err_..., ub_...)"),
+    "opcode": (_get_opcode, "opcode number or name (cmd_start, cmd_finish, sqe_fetch)"),
+    "status": (_get_status, "status field, number or name (cqe_post, cmd_finish, err_*)"),
+    "sc": (_get_sc, "status code, bits 7:0 of status"),
+    "sct": (_get_sct, "status code type, bits 10:8 of status"),
+    "dnr": (_get_dnr, "do not retry, bit 14 of status"),
+    "reg": (_get_reg, "register name (mmio_*, config_*), sqNtdbl / cqNhdbl for doorbells"),
+}
+
+#: Every field name a filter may use, with a few words about it (for --help).
+FIELDS: dict[str, str] = {**_struct_fields(), **{k: v[1] for k, v in ALIASES.items()}}
+
+
+def _plain_getter(name: str) -> Getter:
+    def get(ev: Event) -> Any:
+        value = getattr(ev, name, None)
+        return MISSING if value is None else value
+
+    return get
+
+
+def field_getter(name: str) -> Getter:
+    """The function that reads field ``name`` from an event (MISSING when absent)."""
+    alias = ALIASES.get(name)
+    return alias[0] if alias is not None else _plain_getter(name)
+
+
+# -- value semantics ------------------------------------------------------------------
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int)
+
+
+def _cmp_scalar(a: Any, b: Any) -> tuple[Any, Any] | None:
+    """Two comparable values, or None when the types do not compare."""
+    if isinstance(a, Named):
+        if _is_num(b):
+            return a.num, b
+        if isinstance(b, str):
+            return a.name, b.lower()
+        if isinstance(b, Named):
+            return a.num, b.num
+        return None
+    if isinstance(b, Named):
+        swapped = _cmp_scalar(b, a)
+        return None if swapped is None else (swapped[1], swapped[0])
+    if _is_num(a) and _is_num(b):
+        return a, b
+    if isinstance(a, str) and isinstance(b, str):
+        return a, b
+    if isinstance(a, bytes):
+        if isinstance(b, bytes):
+            return a, b
+        if isinstance(b, str):
+            return a, b.encode("utf-8", "surrogatepass")
+    if isinstance(a, str) and isinstance(b, bytes):
+        return a.encode("utf-8", "surrogatepass"), b
+    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
+        if len(a) == len(b) and all(_is_num(x) for x in a) and all(_is_num(y) for y in b):
+            return tuple(a), tuple(b)
+    return None
+
+
+_RELATIONS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda x, y: x == y,
+    "!=": lambda x, y: x != y,
+    "<": lambda x, y: x < y,
+    "<=": lambda x, y: x <= y,
+    ">": lambda x, y: x > y,
+    ">=": lambda x, y: x >= y,
+}
+
+
+_FAST_TYPES = (int, str)
+
+
+def _relate(op: str, a: Any, b: Any) -> bool:
+    ta = type(a)
+    if ta is type(b) and ta in _FAST_TYPES:
+        return _RELATIONS[op](a, b)
+    if a is MISSING or b is MISSING:
+        return False
+    if isinstance(a, list):  # multi-valued field: any element
+        return any(_relate(op, x, b) for x in a)
+    pair = _cmp_scalar(a, b)
+    if pair is None:
+        return False
+    return _RELATIONS[op](pair[0], pair[1])
+
+
+def _contains(a: Any, needle: Any) -> bool:
+    if a is MISSING or needle is MISSING:
+        return False
+    if isinstance(a, Named):
+        a = a.name
+        needle = needle.lower() if isinstance(needle, str) else needle
+    if isinstance(a, str):
+        return isinstance(needle, str) and needle in a
+    if isinstance(a, bytes):
+        if isinstance(needle, bytes):
+            return needle in a
+        if isinstance(needle, str):
+            return needle.encode("utf-8", "surrogatepass") in a
+        if _is_num(needle):
+            return 0 <= needle <= 255 and needle in a
+        return False
+    if isinstance(a, list | tuple):
+        for item in a:
+            if isinstance(item, list | tuple):
+                if any(_relate("==", x, needle) for x in item):
+                    return True
+            elif _relate("==", item, needle):
+                return True
+    return False
+
+
+def _text_of(a: Any) -> str | None:
+    if isinstance(a, str):
+        return a
+    if isinstance(a, Named):
+        return a.name
+    if isinstance(a, bytes):
+        return a.decode("latin-1")
+    return None
+
+
+def _truthy(a: Any) -> bool:
+    return a is not MISSING and bool(a)
+
+
+# -- tokens ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Token:
+    type: str  # num str bytes ident op eof
+    value: Any
+    column: int  # 1-based
+    text: str
+
+
+_KEYWORD_OPS = {
+    "and": "and",
+    "or": "or",
+    "not": "not",
+    "in": "in",
+    "contains": "contains",
+    "matches": "matches",
+    "eq": "==",
+    "ne": "!=",
+    "lt": "<",
+    "le": "<=",
+    "gt": ">",
+    "ge": ">=",
+}
+_SYMBOL_OPS = (
+    "==",
+    "!=",
+    "<=",
+    ">=",
+    "&&",
+    "||",
+    "..",
+    "<",
+    ">",
+    "~",
+    "!",
+    "(",
+    ")",
+    "{",
+    "}",
+    ",",
+)
+_SYMBOL_ALIASES = {"&&": "and", "||": "or", "!": "not", "~": "matches"}
+_BYTES_RE = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})+(?![\w:])")
+_NUMBER_RE = re.compile(r"-?(?:0[xX][0-9A-Fa-f_]+|0[bB][01_]+|0[oO][0-7_]+|[0-9][0-9_]*)")
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+
+
+def tokenize(text: str) -> list[Token]:
+    """The tokens of a filter expression, ending with an ``eof`` token."""
+    tokens: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        col = i + 1
+        if ch.isspace():
+            i += 1
+            continue
+        if ch == '"':
+            value, i = _read_string(text, i)
+            tokens.append(Token("str", value, col, text[col - 1 : i]))
+            continue
+        if ch == "'":
+            raise FilterError("strings are written in double quotes", col, text)
+        m = _BYTES_RE.match(text, i)
+        if m:
+            raw = bytes.fromhex(m.group().replace(":", ""))
+            tokens.append(Token("bytes", raw, col, m.group()))
+            i = m.end()
+            continue
+        if ch.isdigit() or (ch == "-" and i + 1 < n and text[i + 1].isdigit()):
+            m = _NUMBER_RE.match(text, i)
+            end = m.end() if m else i + 1
+            if end < n and (text[end].isalnum() or text[end] == "_"):
+                j = end
+                while j < n and (text[j].isalnum() or text[j] == "_"):
+                    j += 1
+                raise FilterError(f"'{text[i:j]}' is not a number", col, text)
+            literal = text[i:end]
+            digits = literal.lstrip("-")
+            if not m or digits.endswith("_"):
+                raise FilterError(f"'{literal}' is not a number", col, text)
+            try:
+                value = int(literal, 0) if not _is_decimal_with_zeros(literal) else int(literal)
+            except ValueError:
+                raise FilterError(f"'{literal}' is not a number", col, text) from None
+            tokens.append(Token("num", value, col, literal))
+            i = end
+            continue
+        m = _IDENT_RE.match(text, i)
+        if m:
+            word = m.group()
+            lower = word.lower()
+            if lower in _KEYWORD_OPS:
+                tokens.append(Token("op", _KEYWORD_OPS[lower], col, word))
+            elif lower in ("true", "false"):
+                tokens.append(Token("num", lower == "true", col, word))
+            else:
+                tokens.append(Token("ident", word, col, word))
+            i = m.end()
+            continue
+        for sym in _SYMBOL_OPS:
+            if text.startswith(sym, i):
+                tokens.append(Token("op", _SYMBOL_ALIASES.get(sym, sym), col, sym))
+                i += len(sym)
+                break
+        else:
+            if ch == "=":
+                raise FilterError("use '==' to compare", col, text)
+            if ch == "&" or ch == "|":
+                raise FilterError(f"use '{ch * 2}' or '{'and' if ch == '&' else 'or'}'", col, text)
+            raise FilterError(f"unexpected character {ch!r}", col, text)
+    tokens.append(Token("eof", None, n + 1, ""))
+    return tokens
+
+
+def _is_decimal_with_zeros(literal: str) -> bool:
+    digits = literal.lstrip("-")
+    return len(digits) > 1 and digits[0] == "0" and digits.replace("_", "").isdigit()
+
+
+def _read_string(text: str, start: int) -> tuple[str, int]:
+    out: list[str] = []
+    i = start + 1
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            return "".join(out), i + 1
+        if ch == "\\":
+            if i + 1 >= n:
+                break
+            esc = text[i + 1]
+            if esc in _ESCAPES:
+                out.append(_ESCAPES[esc])
+                i += 2
+                continue
+            if esc == "x":
+                hexpart = text[i + 2 : i + 4]
+                if len(hexpart) == 2 and all(c in "0123456789abcdefABCDEF" for c in hexpart):
+                    out.append(chr(int(hexpart, 16)))
+                    i += 4
+                    continue
+            raise FilterError(f"unknown escape '\\{esc}' in a string", i + 1, text)
+        out.append(ch)
+        i += 1
+    raise FilterError("string is not closed: missing '\"'", start + 1, text)
+
+
+# -- parser ---------------------------------------------------------------------------
+_CMP_OPS = frozenset({"==", "!=", "<", "<=", ">", ">="})
+_KINDS = frozenset(EVENT_TYPES)
+_KIND_FAMILIES = {"err": "err_", "ub": "ub_"}
+
+
+def _describe(tok: Token) -> str:
+    if tok.type == "eof":
+        return "the end"
+    return f"'{tok.text}'"
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.pos = 0
+        self.depth = 0
+
+    # helpers
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.pos]
+
+    def advance(self) -> Token:
+        tok = self.tokens[self.pos]
+        if tok.type != "eof":
+            self.pos += 1
+        return tok
+
+    def error(self, message: str, tok: Token | None = None) -> FilterError:
+        return FilterError(message, (tok or self.tok).column, self.text)
+
+    def is_op(self, *ops: str) -> bool:
+        return self.tok.type == "op" and self.tok.value in ops
+
+    # grammar
+    def parse(self) -> Predicate:
+        if self.tok.type == "eof":
+            raise self.error("the expression is empty")
+        pred = self.parse_or()
+        if self.tok.type != "eof":
+            if self.is_op(")"):
+                raise self.error("')' without a matching '('")
+            raise self.error(f"expected 'and', 'or' or the end, found {_describe(self.tok)}")
+        return pred
+
+    def parse_or(self) -> Predicate:
+        parts = [self.parse_and()]
+        while self.is_op("or"):
+            op = self.advance()
+            if self.tok.type == "eof":
+                raise self.error(f"expected a test after '{op.text}'")
+            parts.append(self.parse_and())
+        if len(parts) == 1:
+            return parts[0]
+        preds = tuple(parts)
+        return lambda ev: any(p(ev) for p in preds)
+
+    def parse_and(self) -> Predicate:
+        parts = [self.parse_not()]
+        while self.is_op("and"):
+            op = self.advance()
+            if self.tok.type == "eof":
+                raise self.error(f"expected a test after '{op.text}'")
+            parts.append(self.parse_not())
+        if len(parts) == 1:
+            return parts[0]
+        preds = tuple(parts)
+        return lambda ev: all(p(ev) for p in preds)
+
+    def enter(self, tok: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"nested more than {MAX_DEPTH} deep", tok)
+
+    def parse_not(self) -> Predicate:
+        if self.is_op("not"):
+            op = self.advance()
+            if self.tok.type == "eof":
+                raise self.error(f"expected a test after '{op.text}'")
+            self.enter(op)
+            inner = self.parse_not()
+            self.depth -= 1
+            return lambda ev: not inner(ev)
+        return self.parse_primary()
+
+    def parse_primary(self) -> Predicate:
+        tok = self.tok
+        if self.is_op("("):
+            self.advance()
+            self.enter(tok)
+            if self.is_op(")"):
+                raise self.error("expected a test inside '()'")
+            if self.tok.type == "eof":
+                raise self.error("expected a test after '('")
+            inner = self.parse_or()
+            self.depth -= 1
+            if not self.is_op(")"):
+                if self.tok.type == "eof":
+                    raise self.error(f"missing ')' to close the '(' at column {tok.column}")
+                raise self.error(f"expected ')' or 'and'/'or', found {_describe(self.tok)}")
+            self.advance()
+            return inner
+        if tok.type == "ident":
+            return self.parse_test()
+        if tok.type == "eof":
+            raise self.error("expected a test")
+        if tok.type == "op":
+            raise self.error(f"expected a field name, found {_describe(tok)}")
+        raise self.error(f"expected a field name before the value {_describe(tok)}")
+
+    def field(self, tok: Token) -> Getter:
+        name = tok.value
+        if name in FIELDS:
+            return field_getter(name)
+        close = difflib.get_close_matches(name, list(FIELDS) + sorted(_KINDS), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise self.error(f"unknown field '{name}'{hint}", tok)
+
+    def parse_test(self) -> Predicate:
+        tok = self.advance()
+        name = tok.value
+        if name not in FIELDS and (name in _KINDS or name in _KIND_FAMILIES):
+            if self.tok.type == "op" and self.tok.value in _CMP_OPS | {"in", "contains", "matches"}:
+                raise self.error(f"'{name}' is an event kind, not a field", tok)
+            if name in _KINDS:
+                return lambda ev: ev.kind == name
+            prefix = _KIND_FAMILIES[name]
+            return lambda ev: ev.kind.startswith(prefix)
+        get = self.field(tok)
+        nxt = self.tok
+        if nxt.type != "op" or nxt.value not in _CMP_OPS | {"in", "contains", "matches"}:
+            return lambda ev: _truthy(get(ev))
+        op = self.advance()
+        if op.value in _CMP_OPS:
+            const = self.tok.type in ("num", "str", "bytes") or (
+                self.tok.type == "ident" and self.tok.value not in FIELDS
+            )
+            rhs = self.parse_value(op)
+            rel = op.value
+            if const:
+                value = rhs(None)  # type: ignore[arg-type]
+                if name == "kind" and rel in ("==", "!=") and isinstance(value, str):
+                    if rel == "==":
+                        return lambda ev: ev.kind == value
+                    return lambda ev: ev.kind != value
+                return lambda ev: _relate(rel, get(ev), value)
+            return lambda ev: _relate(rel, get(ev), rhs(ev))
+        if op.value == "contains":
+            rhs = self.parse_value(op)
+            return lambda ev: _contains(get(ev), rhs(ev))
+        if op.value == "matches":
+            pat_tok = self.tok
+            if pat_tok.type != "str":
+                raise self.error(
+                    f"expected a regular expression in double quotes after '{op.text}'"
+                )
+            self.advance()
+            try:
+                pattern = re.compile(pat_tok.value, re.IGNORECASE)
+            except Exception as exc:  # re.error, OverflowError, RecursionError
+                reason = str(exc).splitlines()[0] if str(exc) else "invalid pattern"
+                raise self.error(f"bad regular expression: {reason}", pat_tok) from None
+
+            def match(ev: Event) -> bool:
+                text = _text_of(get(ev))
+                return text is not None and pattern.search(text) is not None
+
+            return match
+        return self.parse_set(op, get)
+
+    def parse_value(self, after: Token) -> Getter:
+        tok = self.tok
+        if tok.type in ("num", "str", "bytes"):
+            self.advance()
+            value = tok.value
+            return lambda ev: value
+        if tok.type == "ident":
+            self.advance()
+            if tok.value in FIELDS:
+                return field_getter(tok.value)
+            word = tok.value
+            return lambda ev: word
+        raise self.error(f"expected a value after '{after.text}'")
+
+    def parse_set(self, op: Token, get: Getter) -> Predicate:
+        if not self.is_op("{"):
+            raise self.error(f"expected '{{' after '{op.text}'")
+        self.advance()
+        values: list[Any] = []
+        ranges: list[tuple[int, int]] = []
+        while True:
+            tok = self.tok
+            if tok.type == "ident":
+                self.advance()
+                values.append(tok.value)
+            elif tok.type in ("num", "str", "bytes"):
+                self.advance()
+                if self.is_op(".."):
+                    dots = self.advance()
+                    hi = self.tok
+                    if tok.type != "num" or hi.type != "num":
+                        raise self.error("a range is two numbers: lo..hi", dots)
+                    self.advance()
+                    ranges.append((tok.value, hi.value))
+                else:
+                    values.append(tok.value)
+            else:
+                raise self.error(f"expected a value in the set, found {_describe(tok)}")
+            if self.is_op(","):
+                self.advance()
+                continue
+            if self.is_op("}"):
+                self.advance()
+                break
+            raise self.error(f"expected ',' or '}}' in the set, found {_describe(self.tok)}")
+        vals = tuple(values)
+        rngs = tuple(ranges)
+
+        def member(ev: Event) -> bool:
+            a = get(ev)
+            if a is MISSING:
+                return False
+            if any(_relate("==", a, v) for v in vals):
+                return True
+            return any(_relate(">=", a, lo) and _relate("<=", a, hi) for lo, hi in rngs)
+
+        return member
+
+
+def compile_filter(text: str) -> Predicate:
+    """Compile a filter expression into ``event -> bool``; raises FilterError if it is wrong."""
+    if not isinstance(text, str):
+        raise FilterError("a filter expression is text", 1, str(text))
+    return _Parser(text).parse()
+
+
+def filter_events(events: Iterable[Event], expr: str | Predicate) -> Iterator[Event]:
+    """The events that match ``expr`` (an expression or a compiled filter), lazily."""
+    pred = compile_filter(expr) if isinstance(expr, str) else expr
+    for event in events:
+        if pred(event):
+            yield event
+
+
+def filter_indexes(events: Iterable[Event], expr: str | Predicate) -> Iterator[int]:
+    """Positions (0-based) in ``events`` of the events that match ``expr``, lazily."""
+    pred = compile_filter(expr) if isinstance(expr, str) else expr
+    for index, event in enumerate(events):
+        if pred(event):
+            yield index

@@ -1,0 +1,162 @@
+"""Scenarios: they finish, get the statuses the specification requires, and are deterministic."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from nvmescope.host import SCENARIOS
+from nvmescope.machine import Machine
+
+
+def run(name: str) -> Machine:
+    m = Machine(scenario=name)
+    m.run()
+    return m
+
+
+@pytest.fixture(scope="module")
+def machines() -> dict[str, Machine]:
+    return {name: run(name) for name in SCENARIOS}
+
+
+def test_the_registry_names_the_four_scenarios_with_summaries():
+    assert sorted(SCENARIOS) == ["admin-tour", "bringup", "errors", "identify"]
+    for name, s in SCENARIOS.items():
+        assert s.name == name and s.summary and s.story
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_scenario_runs_to_its_end_with_every_check_as_expected(machines, name):
+    m = machines[name]
+    sc = m.scenario
+    assert sc.done, f"{name} did not finish"
+    bad = [row for row in sc.results if not row.ok]
+    assert not bad, bad
+    assert sc.ok and m.idle
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_two_runs_give_byte_identical_event_streams(machines, name):
+    first = msgspec.msgpack.encode(machines[name].events)
+    second = msgspec.msgpack.encode(run(name).events)
+    assert first == second
+
+
+def test_the_event_stream_decodes_back_to_the_same_events(machines):
+    from typing import Union
+
+    from nvmescope.events import EVENT_TYPES
+
+    events = machines["identify"].events
+    raw = msgspec.msgpack.encode(events)
+    back = msgspec.msgpack.decode(raw, type=list[Union[tuple(EVENT_TYPES.values())]])  # noqa: UP007
+    assert back == events
+
+
+def _statuses(m: Machine) -> dict[str, str]:
+    return {row.case: row.got for row in m.scenario.results}
+
+
+def test_errors_scenario_gets_the_status_each_bad_input_earns(machines):
+    got = _statuses(machines["errors"])
+    assert got == {
+        "invalid opcode": "invalid_opcode",
+        "invalid field": "invalid_field",
+        "invalid NSID": "invalid_ns_or_format",
+        "delete CQ in use": "invalid_queue_deletion",
+        "create SQ with invalid qid": "invalid_qid",
+        "create SQ with invalid qsize": "invalid_qsize",
+        "create SQ with nonexistent CQ": "invalid_cq",
+        "create CQ with invalid vector": "invalid_vector",
+        "bad log page": "invalid_log_page",
+        "bad feature": "invalid_field",
+        "PRP offset invalid": "prp_offset_invalid",
+        "DMA to unmapped memory": "data_transfer_error",
+        "bad ASQ alignment": "CSTS=0x2",
+        "recovery by reset": "CSTS=0x1",
+        "Identify after recovery": "success",
+    }
+
+
+def test_errors_scenario_shows_each_condition_as_an_err_event(machines):
+    kinds = [e.kind for e in machines["errors"].events if e.kind.startswith("err_")]
+    assert kinds == [
+        "err_invalid_opcode",
+        "err_invalid_field",
+        "err_invalid_nsid",
+        "err_invalid_delete",
+        "err_invalid_qid",
+        "err_invalid_qsize",
+        "err_invalid_cqid",
+        "err_invalid_vector",
+        "err_invalid_log_page",
+        "err_invalid_feature",
+        "err_invalid_prp_offset",
+        "err_dma",
+        "err_startfail",
+    ]
+    states = [e.state for e in machines["errors"].events if e.kind == "ctrl_state"]
+    assert states == ["ready", "disabled", "fatal", "disabled", "ready"]
+
+
+def test_admin_tour_covers_every_supported_admin_command(machines):
+    m = machines["admin-tour"]
+    got = _statuses(m)
+    for cns in ("00", "01", "02", "03"):
+        assert got[f"Identify CNS {cns}h"] == "success"
+    for fid in ("01", "02", "04", "06", "07", "08", "09", "0B", "0E"):
+        assert got[f"Get Features {fid}h"] == "success"
+        want = "command_sequence_error" if fid == "07" else "success"
+        assert got[f"Set Features {fid}h"] == want
+    for lid in ("01", "02", "03"):
+        assert got[f"Get Log Page {lid}h"] == "success"
+    for q in ("Create I/O CQ 2", "Create I/O SQ 2", "Delete I/O SQ 2", "Delete I/O CQ 2"):
+        assert got[q] == "success"
+    assert got["AER held"] == "outstanding"
+    assert got["Abort"] == "success" and got["aborted AER"] == "abort_requested"
+    opnames = {e.opname for e in m.events if e.kind == "cmd_start"}
+    assert opnames == {
+        "identify", "get_features", "set_features", "get_log_page", "create_io_cq",
+        "create_io_sq", "delete_io_sq", "delete_io_cq", "async_event_request", "abort",
+    }  # fmt: skip
+
+
+def test_identify_story_goes_from_doorbell_to_cq_head_doorbell(machines):
+    events = machines["identify"].events
+    start = next(i for i, e in enumerate(events) if e.kind == "host_step" and e.step == "highlight")
+    story = events[start:]
+    fetch = next(e for e in story if e.kind == "sqe_fetch")
+    sqid, cid = fetch.sqid, fetch.cid
+    assert sqid == 0 and fetch.data[0] == 0x06 and fetch.data[40] == 0x01  # Identify, CNS 01h
+
+    def index(pred) -> int:
+        return next(i for i, e in enumerate(story) if pred(e))
+
+    steps = [
+        index(lambda e: e.kind == "doorbell_sq" and e.sqid == 0),
+        index(lambda e: e.kind == "sqe_fetch" and e.cid == cid),
+        index(lambda e: e.kind == "dma_write" and e.cid == cid and e.length == 4096),
+        index(lambda e: e.kind == "cqe_post" and e.cid == cid and e.cqid == 0),
+        index(lambda e: e.kind == "irq_msix" and e.vector == 0),
+        index(lambda e: e.kind == "host_irq" and e.vector == 0),
+        index(lambda e: e.kind == "mem_read" and e.purpose.startswith("CQE CQ0")),
+        index(lambda e: e.kind == "doorbell_cq" and e.cqid == 0),
+    ]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+    dma = story[steps[2]]
+    assert dma.data[4:24].decode().strip() == machines["identify"].config.serial
+    post = story[steps[3]]
+    assert post.status == 0 and post.phase == 1
+    ring = story[steps[7]]
+    assert ring.new_head == post.new_tail
+
+
+def test_scenario_on_a_smaller_controller_still_follows_linux_depth_cap():
+    from nvmescope.emulator import ControllerConfig
+
+    m = Machine(ControllerConfig(mqes=63), scenario="bringup")
+    m.run()
+    assert m.scenario.ok
+    sqs = m.ctrl.snapshot()["sqs"]
+    assert sqs[1]["size"] == 64
