@@ -88,6 +88,14 @@ def build_config(pairs: Iterable[str] | None) -> ControllerConfig:
     return config
 
 
+def parse_number(option: str, text: str) -> int:
+    """A number as nvme-cli takes it: decimal, or 0x-prefixed hex."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise UsageError(f"{option} {text}: not a number") from None
+
+
 def _run_guarded(fn: Callable[[], None]) -> None:
     try:
         fn()
@@ -390,7 +398,7 @@ FEATURE_DATA_LEN = {0x0E: 8}
 
 @app.command("get-feature")
 def get_feature(
-    feature_id: Annotated[int, typer.Option("-f", "--feature-id", help="FID, e.g. 7.")],
+    feature_id: Annotated[str, typer.Option("-f", "--feature-id", help="FID, e.g. 7 or 0x0e.")],
     sel: Annotated[
         int, typer.Option("-s", "--sel", help="0 current, 1 default, 2 saved, 3 capabilities.")
     ] = 0,
@@ -403,22 +411,23 @@ def get_feature(
     from nvmescope.nvme import nvmecli
 
     def run() -> None:
-        if not 0 <= feature_id <= 0xFF:
+        fid = parse_number("-f", feature_id)
+        if not 0 <= fid <= 0xFF:
             raise UsageError(f"-f {feature_id}: a feature identifier is 0..255")
         if not 0 <= sel <= 7:
             raise UsageError(f"-s {sel}: select is 0..7")
         m = _booted(config)
-        length = FEATURE_DATA_LEN.get(feature_id, 0)
+        length = FEATURE_DATA_LEN.get(fid, 0)
         comp = _admin(
             m,
             lambda d: d.get_features(
-                feature_id, sel=sel, cdw11=cdw11, data_len=length, why="nvmescope get-feature"
+                fid, sel=sel, cdw11=cdw11, data_len=length, why="nvmescope get-feature"
             ),
         )
         data = comp.data if length else None
         _emit(
             data or comp.dw0.to_bytes(4, "little"),
-            lambda: nvmecli.format_get_feature(feature_id, comp.dw0, data, human, sel=sel),
+            lambda: nvmecli.format_get_feature(fid, comp.dw0, data, human, sel=sel),
             raw_binary,
         )
 

@@ -1,0 +1,370 @@
+"""Export events as Chrome Trace Event JSON (opens in ui.perfetto.dev and chrome://tracing).
+
+The layout, in the format's terms (one process, ``nvmescope``):
+
+- a track (``tid``) per submission queue, named ``SQ0 (admin)``, ``SQ1``, ...:
+  each command is a ``B``/``E`` slice from its SQE fetch (or ``cmd_start`` when
+  the source recorded no fetch) to its CQE post, named by opcode
+  (``identify``, ``read``), with ``sqid``, ``cid``, ``opcode``, ``nsid``,
+  ``status`` and the doorbell-to-CQE latency as args. Commands of one SQ that
+  overlap in time go to extra lanes (``SQ1 #2``) so slices on a track always
+  nest, as the format requires. A command that never completes ends at the
+  reset that lost it or at the last event, with ``outstanding`` set.
+- the SQ tail doorbell as an instant (``i``) on its SQ track; the CQE post and
+  the CQ head doorbell as instants on a track per completion queue.
+- interrupts as instants on an ``interrupts`` track; controller state changes,
+  register writes and ``err_*``/``ub_*`` events on a ``controller`` track.
+- a counter (``C``) per SQ: commands outstanding (published by a doorbell and
+  not yet completed).
+
+Timestamps are microseconds (floats) of virtual time. Events are produced one
+input event at a time (:func:`iter_chrome_events`), so :func:`write_chrome_trace`
+streams a million-event recording to a file without holding it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import msgspec
+
+from nvmescope.events import Event, describe
+from nvmescope.nvme.status import status_name
+from nvmescope.trace.commands import CC_OFFSET, LOST_STATES, Command, CommandTracker
+
+PID = 1
+PROCESS_NAME = "nvmescope"
+TID_CONTROLLER = 1
+TID_INTERRUPTS = 2
+_FIRST_QUEUE_TID = 10
+
+ChromeEvent = dict[str, Any]
+_IRQ_LABEL = {
+    "irq_msix": "MSI-X",
+    "irq_coalesced": "coalesced vector",
+    "host_irq": "host handler vector",
+}
+
+#: controller states after which nothing in flight completes (depth drops to 0)
+RESET_STATES = LOST_STATES | {"flr", "nssr"}
+
+
+def _us(ns: int) -> float:
+    return ns / 1000.0
+
+
+@dataclass
+class _Slice:
+    cmd: Command
+    tid: int
+    lane: int
+    name: str
+
+
+class _Exporter:
+    def __init__(self, include_reads: bool) -> None:
+        self.include_reads = include_reads
+        self.out: list[ChromeEvent] = []
+        self.tracker = CommandTracker(self._hook)
+        self.tids: dict[tuple[str, int, int], int] = {}
+        self.next_tid = _FIRST_QUEUE_TID
+        self.last_ts: dict[int, float] = {}
+        self.lanes: dict[int, list[bool]] = {}  # sqid -> busy flag per lane
+        self.open: dict[int, _Slice] = {}  # id(Command) -> slice
+        self.depth: dict[int, int] = {}
+        self.now = 0
+        self.start_detail: dict[int, str] = {}
+        self.pending: tuple[_Slice, int, dict[str, Any]] | None = None
+
+    # -- tracks --------------------------------------------------------------------
+    def tid(self, kind: str, qid: int, lane: int = 0) -> int:
+        key = (kind, qid, lane)
+        tid = self.tids.get(key)
+        if tid is None:
+            tid = self.next_tid
+            self.next_tid += 1
+            self.tids[key] = tid
+            if kind == "sq":
+                name = f"SQ{qid} (admin)" if qid == 0 else f"SQ{qid}"
+                if lane:
+                    name += f" #{lane + 1}"
+                order = 100 + qid * 200 + lane
+            else:
+                name = f"CQ{qid} (admin)" if qid == 0 else f"CQ{qid}"
+                order = 100 + qid * 200 + 199
+            self.meta("thread_name", tid, {"name": name})
+            self.meta("thread_sort_index", tid, {"sort_index": order})
+        return tid
+
+    def meta(self, name: str, tid: int, args: dict[str, Any]) -> None:
+        self.out.append({"name": name, "ph": "M", "pid": PID, "tid": tid, "args": args})
+
+    def put(self, tid: int, ph: str, name: str, ts_ns: int, **extra: Any) -> None:
+        ts = max(_us(ts_ns), self.last_ts.get(tid, 0.0))
+        self.last_ts[tid] = ts
+        item: ChromeEvent = {"name": name, "ph": ph, "ts": ts, "pid": PID, "tid": tid}
+        if ph == "i":
+            item["s"] = "t"
+        item.update(extra)
+        self.out.append(item)
+
+    def header(self) -> None:
+        self.out.append(
+            {
+                "name": "process_name",
+                "ph": "M",
+                "pid": PID,
+                "tid": 0,
+                "args": {"name": PROCESS_NAME},
+            }
+        )
+        self.meta("thread_name", TID_CONTROLLER, {"name": "controller"})
+        self.meta("thread_sort_index", TID_CONTROLLER, {"sort_index": 0})
+        self.meta("thread_name", TID_INTERRUPTS, {"name": "interrupts"})
+        self.meta("thread_sort_index", TID_INTERRUPTS, {"sort_index": 1})
+
+    # -- commands -------------------------------------------------------------------
+    def _hook(self, cmd: Command, index: int, event: Event) -> None:
+        kind = event.kind
+        if kind == "cmd_start":
+            detail = getattr(event, "detail", "")
+            if detail:
+                self.start_detail[id(cmd)] = detail
+        if kind == "cmd_start" and self.pending is not None and self.pending[0].cmd is cmd:
+            self.flush_pending()
+        if kind in ("sqe_fetch", "cmd_start") and id(cmd) not in self.open:
+            if kind == "cmd_start" and cmd.fetch is not None and cmd.fetch != index:
+                return  # the slice began at the fetch, which came first
+            self.begin(cmd, event)
+        elif kind == "cqe_post" and id(cmd) in self.open:
+            self.end(cmd, event.ts, None)
+
+    def begin(self, cmd: Command, event: Event) -> None:
+        lanes = self.lanes.setdefault(cmd.sqid, [])
+        lane = next((i for i, busy in enumerate(lanes) if not busy), len(lanes))
+        if lane == len(lanes):
+            lanes.append(True)
+        else:
+            lanes[lane] = True
+        tid = self.tid("sq", cmd.sqid, lane)
+        name = cmd.opname or "command"
+        args: dict[str, Any] = {"sqid": cmd.sqid, "cid": cmd.cid}
+        if cmd.opcode is not None:
+            args["opcode"] = f"{cmd.opcode:#04x}"
+        if cmd.nsid is not None:
+            args["nsid"] = cmd.nsid
+        if cmd.t_doorbell is not None:
+            args["doorbell_us"] = _us(cmd.t_doorbell)
+        args["seq"] = event.seq
+        sl = _Slice(cmd, tid, lane, name)
+        self.open[id(cmd)] = sl
+        if cmd.opname:
+            self.put(tid, "B", name, event.ts, args=args)
+        else:
+            # a fetch whose SQE bytes were not recorded: the cmd_start right after names it
+            self.pending = (sl, event.ts, args)
+
+    def flush_pending(self) -> None:
+        if self.pending is None:
+            return
+        sl, ts, args = self.pending
+        self.pending = None
+        if sl.cmd.opname:
+            sl.name = sl.cmd.opname
+            if sl.cmd.opcode is not None:
+                args["opcode"] = f"{sl.cmd.opcode:#04x}"
+            if sl.cmd.nsid is not None:
+                args["nsid"] = sl.cmd.nsid
+        self.put(sl.tid, "B", sl.name, ts, args=args)
+
+    def end(self, cmd: Command, ts: int, lost: str | None) -> None:
+        if self.pending is not None and self.pending[0].cmd is cmd:
+            self.flush_pending()
+        sl = self.open.pop(id(cmd))
+        self.lanes[cmd.sqid][sl.lane] = False
+        args: dict[str, Any] = {}
+        detail = self.start_detail.pop(id(cmd), "")
+        if cmd.opname and sl.name != cmd.opname:
+            args["opname"] = cmd.opname
+        if detail:
+            args["detail"] = detail
+        if lost is None and cmd.status is not None:
+            args["status"] = f"{cmd.status:#x}"
+            args["status_name"] = status_name((cmd.status >> 8) & 7, cmd.status & 0xFF)
+            if cmd.latency_ns is not None:
+                args["latency_us"] = _us(cmd.latency_ns)
+            if cmd.service_ns is not None:
+                args["service_us"] = _us(cmd.service_ns)
+        else:
+            args["outstanding"] = True
+            if lost:
+                args["lost"] = lost
+        self.put(sl.tid, "E", sl.name, ts, args=args)
+
+    def count(self, sqid: int, delta: int, ts: int) -> None:
+        depth = max(0, self.depth.get(sqid, 0) + delta)
+        if depth == self.depth.get(sqid) and delta:
+            return
+        self.depth[sqid] = depth
+        self.put(TID_CONTROLLER, "C", f"SQ{sqid} outstanding", ts, args={"commands": depth})
+
+    # -- one input event ------------------------------------------------------------------
+    def feed(self, event: Event) -> None:
+        e: Any = event
+        kind = event.kind
+        self.now = max(self.now, event.ts)
+        if self.pending is not None and kind != "cmd_start":
+            self.flush_pending()
+        if kind == "doorbell_sq" and e.sqid is not None:
+            size = self.tracker.sq_base.get(e.sqid, (0, 0))[1]
+            if size:
+                added = (e.new_tail - e.old_tail) % size
+            else:
+                added = e.new_tail - e.old_tail if e.new_tail >= e.old_tail else 1
+            self.put(
+                self.tid("sq", e.sqid),
+                "i",
+                f"SQ{e.sqid} doorbell",
+                event.ts,
+                args={"old_tail": e.old_tail, "new_tail": e.new_tail, "seq": event.seq},
+            )
+            self.count(e.sqid, added, event.ts)
+        self.tracker.feed(event)
+        if kind == "cqe_post":
+            self.put(
+                self.tid("cq", e.cqid),
+                "i",
+                "CQE",
+                event.ts,
+                args={
+                    "slot": e.slot,
+                    "phase": e.phase,
+                    "sqid": event.sqid,
+                    "cid": event.cid,
+                    "status": f"{e.status:#x}",
+                    "seq": event.seq,
+                },
+            )
+            if event.sqid is not None:
+                self.count(event.sqid, -1, event.ts)
+        elif kind == "doorbell_cq":
+            self.put(
+                self.tid("cq", e.cqid),
+                "i",
+                f"CQ{e.cqid} doorbell",
+                event.ts,
+                args={"old_head": e.old_head, "new_head": e.new_head, "seq": event.seq},
+            )
+        elif kind in ("irq_msix", "irq_intx", "irq_coalesced", "host_irq"):
+            if kind == "irq_intx":
+                label = "INTx " + ("assert" if e.asserted else "deassert")
+            else:
+                label = f"{_IRQ_LABEL[kind]} {e.vector}"
+            self.put(TID_INTERRUPTS, "i", label, event.ts, args={"seq": event.seq})
+        elif kind in ("ctrl_state", "queue_created", "queue_deleted", "mmio_write", "config_write"):
+            self.put(
+                TID_CONTROLLER,
+                "i",
+                kind,
+                event.ts,
+                args={"what": describe(event), "seq": event.seq},
+            )
+        elif kind in ("mmio_read", "config_read") and self.include_reads:
+            self.put(
+                TID_CONTROLLER,
+                "i",
+                kind,
+                event.ts,
+                args={"what": describe(event), "seq": event.seq},
+            )
+        elif kind.startswith(("err_", "ub_")):
+            self.put(
+                TID_CONTROLLER,
+                "i",
+                kind,
+                event.ts,
+                args={
+                    "what": describe(event),
+                    "seq": event.seq,
+                    "sqid": event.sqid,
+                    "cid": event.cid,
+                },
+            )
+        if kind in ("ctrl_state", "queue_deleted", "mmio_write"):
+            for key, sl in list(self.open.items()):
+                if sl.cmd.lost and key in self.open:
+                    self.end(sl.cmd, event.ts, sl.cmd.lost)
+            gone: list[int] = []
+            if kind == "ctrl_state" and e.state in RESET_STATES:
+                gone = list(self.depth)
+            elif kind == "queue_deleted" and e.qtype == "sq":
+                gone = [e.qid]
+            elif kind == "mmio_write" and e.addr == CC_OFFSET and e.old & 1 and not e.new & 1:
+                gone = list(self.depth)
+            for sqid in sorted(gone):
+                if self.depth.get(sqid):
+                    self.count(sqid, -self.depth[sqid], event.ts)
+
+    def close(self) -> None:
+        self.flush_pending()
+        self.tracker.finish()
+        for sl in list(self.open.values()):
+            self.end(sl.cmd, self.now, sl.cmd.lost)
+
+    def drain(self) -> list[ChromeEvent]:
+        out, self.out = self.out, []
+        return out
+
+
+def iter_chrome_events(
+    events: Iterable[Event], include_reads: bool = False
+) -> Iterator[ChromeEvent]:
+    """The Chrome trace events for ``events``, produced as the input is read.
+
+    ``include_reads`` adds an instant for every MMIO and config-space read (a
+    polling host makes many).
+    """
+    exp = _Exporter(include_reads)
+    exp.header()
+    yield from exp.drain()
+    for event in events:
+        exp.feed(event)
+        if exp.out:
+            yield from exp.drain()
+    exp.close()
+    yield from exp.drain()
+
+
+def _other_data(source: str) -> dict[str, Any]:
+    return {"generator": "nvmescope", "source": source, "time": "virtual"}
+
+
+def to_chrome_trace(
+    events: Iterable[Event], include_reads: bool = False, source: str = ""
+) -> dict[str, Any]:
+    """The whole trace as one JSON-ready dict (``json.dump`` it to a ``.json`` file)."""
+    return {
+        "traceEvents": list(iter_chrome_events(events, include_reads)),
+        "displayTimeUnit": "ns",
+        "otherData": _other_data(source),
+    }
+
+
+def write_chrome_trace(
+    events: Iterable[Event], fp: IO[str], include_reads: bool = False, source: str = ""
+) -> int:
+    """Stream the trace to a text file as JSON; returns how many trace events were written."""
+    encode = msgspec.json.Encoder().encode
+    fp.write('{"displayTimeUnit":"ns","otherData":')
+    fp.write(encode(_other_data(source)).decode())
+    fp.write(',"traceEvents":[\n')
+    n = 0
+    for item in iter_chrome_events(events, include_reads):
+        if n:
+            fp.write(",\n")
+        fp.write(encode(item).decode())
+        n += 1
+    fp.write("\n]}\n")
+    return n

@@ -1,0 +1,283 @@
+"""Events as text in the layout of Linux's NVMe tracepoints, as ftrace prints them.
+
+Linux's NVMe host driver has trace events in ``drivers/nvme/host/trace.h``
+(system ``nvme``); with ``echo 1 > /sys/kernel/tracing/events/nvme/enable`` or
+``trace-cmd record -e nvme`` a real host logs lines such as::
+
+    <...>-1234    [000] .....     1.234567: nvme_setup_cmd: nvme0: qid=0, cmdid=0, nsid=0, flags=0x0, meta=0x0, cmd=(nvme_admin_identify cns=1, ctrlid=0)
+    <...>-1234    [000] .....     1.234601: nvme_sq: nvme0: qid=0, head=1, tail=1
+    <...>-1234    [000] .....     1.234602: nvme_complete_rq: nvme0: qid=0, cmdid=0, res=0x0, retries=0, flags=0x0, status=0x0
+
+:func:`to_tracepoint_text` writes the same three trace points for our events
+so a developer can put our run beside a kernel trace:
+
+- ``nvme_setup_cmd`` for each command, from its SQE (the ``sqe_fetch`` bytes;
+  from ``cmd_start`` when the source did not record them, as in a QEMU
+  import). The kernel logs it before ringing the doorbell; we log it at the
+  fetch, the first moment the device has the command. ``cmd=(...)`` decodes
+  CDW10..15 per opcode as Linux 6.1 does: Create/Delete I/O SQ/CQ, Identify,
+  Set/Get Features, Get LBA Status, Format NVM on the admin queue; Read,
+  Write, Write Zeroes, Dataset Management on I/O queues; every other opcode
+  (Get Log Page included) prints the 24 bytes ``cdw10=...`` as Linux does.
+- ``nvme_sq`` and ``nvme_complete_rq`` at each CQE post (the kernel logs them
+  when its interrupt handler reaps the CQE): SQ head from the CQE, SQ tail
+  from the last tail doorbell, result = DW1:DW0, status = the 15-bit status
+  field (SCT/SC/CRD/M/DNR).
+
+Opcode names are Linux's enum names (``nvme_admin_identify``, ``nvme_cmd_read``);
+an opcode Linux does not name prints as ``0x..`` as ``__print_symbolic`` does.
+I/O commands carry ``disk=nvme{ctrl}n{nsid}, `` as the kernel's do.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from nvmescope.events import Event
+from nvmescope.nvme.commands import SQE_SIZE
+
+#: Linux's ``enum nvme_admin_opcode`` names (include/linux/nvme.h)
+LINUX_ADMIN_NAMES: dict[int, str] = {
+    0x00: "nvme_admin_delete_sq",
+    0x01: "nvme_admin_create_sq",
+    0x02: "nvme_admin_get_log_page",
+    0x04: "nvme_admin_delete_cq",
+    0x05: "nvme_admin_create_cq",
+    0x06: "nvme_admin_identify",
+    0x08: "nvme_admin_abort_cmd",
+    0x09: "nvme_admin_set_features",
+    0x0A: "nvme_admin_get_features",
+    0x0C: "nvme_admin_async_event",
+    0x0D: "nvme_admin_ns_mgmt",
+    0x10: "nvme_admin_activate_fw",
+    0x11: "nvme_admin_download_fw",
+    0x14: "nvme_admin_dev_self_test",
+    0x15: "nvme_admin_ns_attach",
+    0x18: "nvme_admin_keep_alive",
+    0x19: "nvme_admin_directive_send",
+    0x1A: "nvme_admin_directive_recv",
+    0x1C: "nvme_admin_virtual_mgmt",
+    0x1D: "nvme_admin_nvme_mi_send",
+    0x1E: "nvme_admin_nvme_mi_recv",
+    0x7C: "nvme_admin_dbbuf",
+    0x80: "nvme_admin_format_nvm",
+    0x81: "nvme_admin_security_send",
+    0x82: "nvme_admin_security_recv",
+    0x84: "nvme_admin_sanitize_nvm",
+    0x86: "nvme_admin_get_lba_status",
+}
+
+#: Linux's ``enum nvme_opcode`` names (NVM command set)
+LINUX_NVM_NAMES: dict[int, str] = {
+    0x00: "nvme_cmd_flush",
+    0x01: "nvme_cmd_write",
+    0x02: "nvme_cmd_read",
+    0x04: "nvme_cmd_write_uncor",
+    0x05: "nvme_cmd_compare",
+    0x08: "nvme_cmd_write_zeroes",
+    0x09: "nvme_cmd_dsm",
+    0x0C: "nvme_cmd_verify",
+    0x0D: "nvme_cmd_resv_register",
+    0x0E: "nvme_cmd_resv_report",
+    0x11: "nvme_cmd_resv_acquire",
+    0x15: "nvme_cmd_resv_release",
+    0x79: "nvme_cmd_zone_mgmt_send",
+    0x7A: "nvme_cmd_zone_mgmt_recv",
+    0x7D: "nvme_cmd_zone_append",
+}
+
+FABRICS_OPCODE = 0x7F
+#: Linux's ``enum nvmf_fabrics_type`` names
+LINUX_FABRICS_NAMES: dict[int, str] = {
+    0x00: "nvme_fabrics_type_property_set",
+    0x01: "nvme_fabrics_type_connect",
+    0x04: "nvme_fabrics_type_property_get",
+    0x05: "nvme_fabrics_type_auth_send",
+    0x06: "nvme_fabrics_type_auth_receive",
+}
+
+
+def linux_opcode_name(qid: int, opcode: int, fctype: int = 0) -> str:
+    """The name Linux's ``show_opcode_name`` prints for an opcode on queue ``qid``."""
+    if opcode == FABRICS_OPCODE:
+        return LINUX_FABRICS_NAMES.get(fctype, f"{fctype:#x}")
+    table = LINUX_NVM_NAMES if qid else LINUX_ADMIN_NAMES
+    return table.get(opcode, f"{opcode:#x}")
+
+
+def _u16(b: bytes, at: int) -> int:
+    return int(struct.unpack_from("<H", b, at)[0])
+
+
+def _u32(b: bytes, at: int) -> int:
+    return int(struct.unpack_from("<I", b, at)[0])
+
+
+def _u64(b: bytes, at: int) -> int:
+    return int(struct.unpack_from("<Q", b, at)[0])
+
+
+def _common(b: bytes, label: str = "cdw10") -> str:
+    return f"{label}=" + " ".join(f"{x:02x}" for x in b)
+
+
+def decode_admin(opcode: int, cdw10: bytes) -> str:
+    """Linux's ``nvme_trace_parse_admin_cmd`` for the 24 bytes CDW10..CDW15."""
+    b = cdw10
+    if opcode == 0x00:
+        return f"sqid={_u16(b, 0)}"
+    if opcode == 0x01:
+        return f"sqid={_u16(b, 0)}, qsize={_u16(b, 2)}, sq_flags={_u16(b, 4):#x}, cqid={_u16(b, 6)}"
+    if opcode == 0x04:
+        return f"cqid={_u16(b, 0)}"
+    if opcode == 0x05:
+        return (
+            f"cqid={_u16(b, 0)}, qsize={_u16(b, 2)}, cq_flags={_u16(b, 4):#x}, "
+            f"irq_vector={_u16(b, 6)}"
+        )
+    if opcode == 0x06:
+        return f"cns={b[0]}, ctrlid={_u16(b, 2)}"
+    if opcode == 0x09:
+        return f"fid={b[0]:#x}, sv={b[3] & 0x8:#x}, cdw11={_u32(b, 4):#x}"
+    if opcode == 0x0A:
+        return f"fid={b[0]:#x}, sel={b[1] & 0x7:#x}, cdw11={_u32(b, 4):#x}"
+    if opcode == 0x86:
+        return f"slba={_u64(b, 0):#x}, mndw={_u32(b, 8):#x}, rl={_u16(b, 12):#x}, atype={b[15]}"
+    if opcode == 0x80:
+        return (
+            f"lbaf={b[0] & 0xF}, mset={(b[0] >> 4) & 1}, pi={(b[0] >> 5) & 7}, "
+            f"pil={b[1] & 1}, ses={(b[1] >> 1) & 7}"
+        )
+    return _common(b)
+
+
+def decode_nvm(opcode: int, cdw10: bytes) -> str:
+    """Linux's ``nvme_trace_parse_nvm_cmd`` for the 24 bytes CDW10..CDW15."""
+    b = cdw10
+    if opcode in (0x01, 0x02, 0x08, 0x7D):
+        return (
+            f"slba={_u64(b, 0)}, len={_u16(b, 8)}, ctrl={_u16(b, 10):#x}, "
+            f"dsmgmt={_u32(b, 12)}, reftag={_u32(b, 16)}"
+        )
+    if opcode == 0x09:
+        return f"nr={_u32(b, 0)}, attributes={_u32(b, 4)}"
+    if opcode == 0x79:
+        return f"slba={_u64(b, 0)}, zsa={b[12]}, all={b[13]}"
+    if opcode == 0x7A:
+        return f"slba={_u64(b, 0)}, numd={_u32(b, 8)}, zra={b[12]}, zrasf={b[13]}, pr={b[14]}"
+    return _common(b)
+
+
+def decode_fabrics(fctype: int, spc: bytes) -> str:
+    """Linux's ``nvme_trace_parse_fabrics_cmd``."""
+    b = spc
+    if fctype == 0x00:
+        return f"attrib={b[0]}, ofst={_u32(b, 4):#x}, value={_u64(b, 8):#x}"
+    if fctype == 0x01:
+        return (
+            f"recfmt={_u16(b, 0)}, qid={_u16(b, 2)}, sqsize={_u16(b, 4)}, "
+            f"cattr={b[6]}, kato={_u32(b, 8)}"
+        )
+    if fctype == 0x04:
+        return f"attrib={b[0]}, ofst={_u32(b, 4):#x}"
+    return _common(b, "specific")
+
+
+def decode_cmd(qid: int, sqe: bytes) -> str:
+    """The ``cmd=(...)`` part for a 64-byte SQE submitted on queue ``qid``."""
+    opcode, fctype = sqe[0], sqe[4]
+    cdw10 = sqe[40:64]
+    name = linux_opcode_name(qid, opcode, fctype)
+    if opcode == FABRICS_OPCODE:
+        args = decode_fabrics(fctype, cdw10)
+    elif qid:
+        args = decode_nvm(opcode, cdw10)
+    else:
+        args = decode_admin(opcode, cdw10)
+    return f"{name} {args}"
+
+
+class TracepointWriter:
+    """Turns events into tracepoint lines one event at a time (``feed`` -> lines)."""
+
+    def __init__(
+        self, ctrl_id: int = 0, comm: str = "<...>", pid: int = 1234, cpu: int = 0
+    ) -> None:
+        self.ctrl = f"nvme{ctrl_id}"
+        self.prefix = f"{comm:>16}-{pid:<7} [{cpu:03d}] ....."
+        self.sq_tail: dict[int, int] = {}
+        self.nsid: dict[tuple[int, int], int] = {}
+        self.announced: set[tuple[int, int]] = set()
+
+    def line(self, ts_ns: int, name: str, body: str) -> str:
+        secs, rem = divmod(max(ts_ns, 0), 1_000_000_000)
+        return f"{self.prefix} {secs:5d}.{rem // 1000:06d}: {name}: {self.ctrl}: {body}"
+
+    def disk(self, qid: int, nsid: int | None) -> str:
+        if qid and nsid:
+            return f"disk={self.ctrl}n{nsid}, "
+        return ""
+
+    def setup(self, event: Event, qid: int, cid: int, nsid: int, flags: int, cmd: str) -> str:
+        key = (qid, cid)
+        self.announced.add(key)
+        self.nsid[key] = nsid
+        return self.line(
+            event.ts,
+            "nvme_setup_cmd",
+            f"{self.disk(qid, nsid)}qid={qid}, cmdid={cid}, nsid={nsid}, flags={flags:#x}, "
+            f"meta=0x0, cmd=({cmd})",
+        )
+
+    def feed(self, event: Event) -> list[str]:
+        kind = event.kind
+        e: Any = event
+        if kind == "doorbell_sq":
+            if event.sqid is not None:
+                self.sq_tail[event.sqid] = e.new_tail
+            return []
+        if kind == "sqe_fetch":
+            data: bytes = e.data or b""
+            if len(data) < SQE_SIZE:
+                return []  # the bytes were not recorded: cmd_start will announce it
+            qid = event.sqid if event.sqid is not None else 0
+            cid = _u16(data, 2)
+            return [self.setup(event, qid, cid, _u32(data, 4), data[1], decode_cmd(qid, data))]
+        if kind == "cmd_start":
+            if event.sqid is None or event.cid is None:
+                return []
+            key = (event.sqid, event.cid)
+            if key in self.announced:
+                return []
+            name = linux_opcode_name(event.sqid, e.opcode)
+            what = e.detail or "cdw10 not recorded"
+            return [self.setup(event, event.sqid, event.cid, e.nsid, 0, f"{name} [{what}]")]
+        if kind == "cqe_post":
+            qid = event.sqid if event.sqid is not None else 0
+            cid = event.cid if event.cid is not None else 0
+            key = (qid, cid)
+            self.announced.discard(key)
+            disk = self.disk(qid, self.nsid.pop(key, None))
+            tail = self.sq_tail.get(qid, 0)
+            result = (e.dw0 & 0xFFFFFFFF) | ((e.dw1 & 0xFFFFFFFF) << 32)
+            return [
+                self.line(event.ts, "nvme_sq", f"{disk}qid={qid}, head={e.sqhd}, tail={tail}"),
+                self.line(
+                    event.ts,
+                    "nvme_complete_rq",
+                    f"{disk}qid={qid}, cmdid={cid}, res={result:#x}, retries=0, flags=0x0, "
+                    f"status={e.status:#x}",
+                ),
+            ]
+        return []
+
+
+def to_tracepoint_text(
+    events: Iterable[Event], ctrl_id: int = 0, comm: str = "<...>", pid: int = 1234
+) -> Iterator[str]:
+    """One line (no newline) per tracepoint hit, in event order; streams its input."""
+    writer = TracepointWriter(ctrl_id=ctrl_id, comm=comm, pid=pid)
+    for event in events:
+        yield from writer.feed(event)

@@ -1,0 +1,210 @@
+"""The nvme-cli style commands: the host issues the real command, output as nvme-cli 2.3.
+
+With the controller configured like the reference's QEMU controller (serial
+deadbeef, its model and firmware strings), the lines we fill must be the
+reference's lines, character for character; with another configuration the
+output must follow the configuration (nothing is hard-coded).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nvmescope.cli import app
+from nvmescope.nvme import identify as idf
+
+REFERENCE = (
+    Path(__file__).resolve().parents[2] / "shared/reference/linux-6.1-on-qemu-7.2/guest-console.log"
+)
+LIKE_QEMU = ["-c", "serial=deadbeef", "-c", "model=QEMU NVMe Ctrl", "-c", "firmware=7.2.22"]
+
+runner = CliRunner()
+
+
+def reference_block(mark: str) -> list[str]:
+    if not REFERENCE.exists():
+        pytest.skip("reference console log not available")
+    lines = REFERENCE.read_text().splitlines()
+    start = lines.index(f"=== MARK {mark}") + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("=== MARK"))
+    return lines[start:end]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def lines_by_key(lines: list[str]) -> dict[str, str]:
+    out = {}
+    for line in lines:
+        m = re.match(r"^(\w+)\s*:", line)
+        if m and m.group(1) not in out:
+            out[m.group(1)] = line
+    return out
+
+
+def test_id_ctrl_lists_the_same_fields_in_the_same_order_as_nvme_cli():
+    code, text, _ = run("id-ctrl", *LIKE_QEMU)
+    assert code == 0
+    ours = [
+        re.match(r"^(\w+)\s*:", l).group(1) for l in text.splitlines() if re.match(r"^\w+\s*:", l)
+    ]
+    theirs = [
+        re.match(r"^(\w+)\s*:", l).group(1)
+        for l in reference_block("nvme id-ctrl /dev/nvme0")
+        if re.match(r"^\w+\s*:", l)
+    ]
+    assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["sn", "mn", "fr", "rab", "mdts", "cntlid", "ver", "sqes", "cqes", "cntrltype", "subnqn"],
+)
+def test_id_ctrl_lines_we_fill_like_qemu_are_the_reference_lines(field):
+    _, text, _ = run("id-ctrl", *LIKE_QEMU)
+    ours = lines_by_key(text.splitlines())
+    theirs = lines_by_key(reference_block("nvme id-ctrl /dev/nvme0"))
+    if field == "subnqn":
+        assert ours[field].startswith("subnqn    : nqn.")
+    else:
+        assert ours[field] == theirs[field]
+
+
+def test_id_ctrl_follows_the_configuration_not_a_fixed_text():
+    _, a, _ = run("id-ctrl", "-c", "serial=ABC123", "-c", "mdts=5")
+    _, b, _ = run("id-ctrl", "-c", "serial=XYZ9", "-c", "mdts=3")
+    assert "sn        : ABC123              " in a.splitlines()
+    assert "mdts      : 5" in a.splitlines()
+    assert "sn        : XYZ9                " in b.splitlines()
+    assert "mdts      : 3" in b.splitlines()
+
+
+def test_id_ctrl_raw_binary_is_the_4096_bytes_the_device_dmad():
+    result = runner.invoke(app, ["id-ctrl", "-b", "-c", "serial=RAW1"])
+    assert result.exit_code == 0
+    data = result.stdout_bytes
+    assert len(data) == 4096
+    parsed = idf.IDENTIFY_CONTROLLER.parse(data)
+    assert idf.ascii_field(parsed.sn).strip() == "RAW1"
+    assert parsed.vid == 0x4E53
+
+
+def test_id_ctrl_json_has_nvme_cli_keys_in_order():
+    code, text, _ = run("id-ctrl", "-o", "json", *LIKE_QEMU)
+    assert code == 0
+    ours = json.loads(text)
+    theirs = json.loads("\n".join(reference_block("nvme id-ctrl /dev/nvme0 -o json")))
+    assert list(ours) == list(theirs)
+    for key in ("sn", "mn", "fr", "mdts", "ver", "sqes", "cqes", "nn"):
+        assert ours[key] == theirs[key] or key == "nn"
+
+
+def test_id_ctrl_human_readable_decodes_bit_fields():
+    _, text, _ = run("id-ctrl", "-H")
+    assert "  [7:4] : 0x6\tMax SQ Entry Size (64)" in text.splitlines()
+    assert (
+        " [15:0] : 70°C (343 Kelvin)\tWarning Composite Temperature Threshold (WCTEMP)"
+        in text.splitlines()
+    )
+
+
+def test_id_ns_matches_the_reference_namespace_lines():
+    code, text, _ = run("id-ns", *LIKE_QEMU)
+    assert code == 0
+    ours = text.splitlines()
+    theirs = reference_block("nvme id-ns /dev/nvme0n1")
+    assert ours[0] == theirs[0] == "NVME Identify Namespace 1:"
+    for key in ("nsze", "ncap", "nuse", "nlbaf", "flbas"):
+        assert lines_by_key(ours)[key] == lines_by_key(theirs)[key]
+    assert [l for l in ours if l.startswith("lbaf")] == [l for l in theirs if l.startswith("lbaf")]
+
+
+def test_id_ns_size_follows_the_configuration():
+    _, text, _ = run("id-ns", "-c", "namespace_size_bytes=1048576")
+    assert "nsze    : 0x800" in text.splitlines()
+
+
+def test_id_ns_of_an_inactive_namespace_is_an_error_status_not_a_traceback():
+    code, _, err = run("id-ns", "-n", "7")
+    assert code == 1
+    assert err.count("\n") == 1 and "NVMe status" in err
+
+
+def test_list_line_has_nvme_cli_columns():
+    code, text, _ = run("list", *LIKE_QEMU)
+    assert code == 0
+    assert text.splitlines() == reference_block("nvme list")
+
+
+def test_get_feature_number_of_queues_is_the_reference_output():
+    code, text, _ = run("get-feature", "-f", "7", "-H")
+    assert code == 0
+    assert text.splitlines() == reference_block("nvme get-feature /dev/nvme0 -f 7 -H")
+
+
+def test_get_feature_follows_the_queue_count_the_device_allocates():
+    _, text, _ = run("get-feature", "-f", "7", "-c", "max_io_queues=8")
+    assert "Current value:0x00070007" in text
+
+
+def test_smart_log_layout_matches_the_reference_labels():
+    code, text, _ = run("smart-log")
+    assert code == 0
+    ours = [l.split(":")[0] for l in text.splitlines()]
+    theirs = [l.split(":")[0] for l in reference_block("nvme smart-log /dev/nvme0")]
+    assert ours == theirs
+
+
+def test_error_log_shows_the_entries_asked_for():
+    code, text, _ = run("error-log", "-e", "2")
+    assert code == 0
+    assert text.splitlines()[0] == "Error Log Entries for device:nvme0 entries:2"
+    assert text.count("Entry[") == 2
+
+
+def test_fw_log_shows_the_firmware_revision_configured():
+    _, text, _ = run("fw-log", "-c", "firmware=7.2.22")
+    assert text.splitlines()[:2] == ["Firmware Log for device:nvme0", "afi  : 0x1"]
+    assert "(7.2.22" in text
+
+
+def test_lspci_shows_our_function_and_its_capabilities():
+    code, text, _ = run("lspci", "-vv")
+    assert code == 0
+    first = text.splitlines()[0]
+    assert first.startswith("00:03.0 Non-Volatile memory controller: Device 4e53:0001")
+    assert "prog-if 02 [NVM Express]" in first
+    assert "Region 0: Memory at 100000000 (64-bit, non-prefetchable) [size=16K]" in text
+    assert "MSI-X: Enable+ Count=65 Masked-" in text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["id-ctrl", "-o", "xml"],
+        ["id-ctrl", "-c", "nonsense=1"],
+        ["id-ctrl", "-c", "mqes=lots"],
+        ["get-feature", "-f", "300"],
+        ["trace", "no-such-scenario"],
+        ["trace", "--filter", "kind =="],
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args):
+    code, out, err = run(*args)
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("nvmescope: error: ")
+    assert "Traceback" not in err + out
+
+
+def test_a_feature_the_device_does_not_support_is_an_nvme_status():
+    code, _, err = run("get-feature", "-f", "0x50")
+    assert code == 1
+    assert "Invalid Field in Command" in err
