@@ -53,12 +53,14 @@ def test_id_ctrl_lists_the_same_fields_in_the_same_order_as_nvme_cli():
     code, text, _ = run("id-ctrl", *LIKE_QEMU)
     assert code == 0
     ours = [
-        re.match(r"^(\w+)\s*:", l).group(1) for l in text.splitlines() if re.match(r"^\w+\s*:", l)
+        re.match(r"^(\w+)\s*:", ln).group(1)
+        for ln in text.splitlines()
+        if re.match(r"^\w+\s*:", ln)
     ]
     theirs = [
-        re.match(r"^(\w+)\s*:", l).group(1)
-        for l in reference_block("nvme id-ctrl /dev/nvme0")
-        if re.match(r"^\w+\s*:", l)
+        re.match(r"^(\w+)\s*:", ln).group(1)
+        for ln in reference_block("nvme id-ctrl /dev/nvme0")
+        if re.match(r"^\w+\s*:", ln)
     ]
     assert ours == theirs
 
@@ -123,7 +125,9 @@ def test_id_ns_matches_the_reference_namespace_lines():
     assert ours[0] == theirs[0] == "NVME Identify Namespace 1:"
     for key in ("nsze", "ncap", "nuse", "nlbaf", "flbas"):
         assert lines_by_key(ours)[key] == lines_by_key(theirs)[key]
-    assert [l for l in ours if l.startswith("lbaf")] == [l for l in theirs if l.startswith("lbaf")]
+    assert [ln for ln in ours if ln.startswith("lbaf")] == [
+        ln for ln in theirs if ln.startswith("lbaf")
+    ]
 
 
 def test_id_ns_size_follows_the_configuration():
@@ -157,8 +161,8 @@ def test_get_feature_follows_the_queue_count_the_device_allocates():
 def test_smart_log_layout_matches_the_reference_labels():
     code, text, _ = run("smart-log")
     assert code == 0
-    ours = [l.split(":")[0] for l in text.splitlines()]
-    theirs = [l.split(":")[0] for l in reference_block("nvme smart-log /dev/nvme0")]
+    ours = [ln.split(":")[0] for ln in text.splitlines()]
+    theirs = [ln.split(":")[0] for ln in reference_block("nvme smart-log /dev/nvme0")]
     assert ours == theirs
 
 
