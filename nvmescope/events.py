@@ -338,6 +338,7 @@ UB_KINDS: dict[str, str] = {
     "ub_db_invalid_queue": "doorbell for a queue that does not exist: ignored",
     "ub_db_invalid_value": "doorbell value beyond the queue size: ignored, AER raised",
     "ub_db_while_disabled": "doorbell while the controller is disabled: ignored",
+    "ub_db_after_shutdown": "doorbell after shutdown completed, before a reset: ignored",
     "ub_cq_head_passes_tail": "CQ head doorbell beyond the entries posted: ignored",
     "ub_dma_disabled": "bus mastering is off: the device cannot DMA",
     "ub_cfg_ro": "write to a read-only config-space register: ignored",
@@ -478,9 +479,8 @@ def describe(event: Event) -> str:
     if k == "cmd_start":
         what = "admin" if e.admin else "I/O"
         extra = f" {e.detail}" if e.detail else ""
-        return (
-            f"device starts {what} command {e.opname} (opcode {e.opcode:#04x}) nsid {e.nsid}{extra}"
-        )
+        nsid = "" if "nsid" in e.detail else f" nsid {e.nsid}"
+        return f"device starts {what} command {e.opname} (opcode {e.opcode:#04x}){nsid}{extra}"
     if k == "map_prp":
         lists = f", {len(e.list_pages)} PRP list page(s)" if e.list_pages else ""
         return f"device maps PRPs prp1={e.prp1:#x} prp2={e.prp2:#x} for {e.length} B into {len(e.segments)} segment(s){lists}"

@@ -19,7 +19,7 @@ from nvmescope.cli import app
 from nvmescope.nvme import identify as idf
 
 REFERENCE = (
-    Path(__file__).resolve().parents[2] / "shared/reference/linux-6.1-on-qemu-7.2/guest-console.log"
+    Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2/guest-console.log"
 )
 LIKE_QEMU = ["-c", "serial=deadbeef", "-c", "model=QEMU NVMe Ctrl", "-c", "firmware=7.2.22"]
 

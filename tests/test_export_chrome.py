@@ -13,7 +13,9 @@ from nvmescope.nvme.commands import pack_sqe
 from nvmescope.nvme.opcodes import opcode_name
 from nvmescope.trace.export_chrome import to_chrome_trace, write_chrome_trace
 
-REFERENCE = Path("/work/shared/reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log")
+REFERENCE = (
+    Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log"
+)
 PHASES = {"B", "E", "X", "i", "C", "M"}
 
 

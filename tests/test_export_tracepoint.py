@@ -13,7 +13,9 @@ from nvmescope import events as ev
 from nvmescope.nvme.commands import pack_sqe
 from nvmescope.trace.export_tracepoint import decode_cmd, linux_opcode_name, to_tracepoint_text
 
-REFERENCE = Path("/work/shared/reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log")
+REFERENCE = (
+    Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log"
+)
 PREFIX = "           <...>-1234    [000] ....."
 LINE = re.compile(
     r"^ {0,15}\S+-\d+ +\[\d{3}\] \S{5} +\d+\.\d{6}: (nvme_setup_cmd|nvme_sq|nvme_complete_rq): "

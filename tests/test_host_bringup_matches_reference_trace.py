@@ -10,8 +10,7 @@ import pytest
 from nvmescope.machine import Machine
 
 TRACE = (
-    Path(__file__).resolve().parents[2]
-    / "shared/reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log"
+    Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log"
 )
 _READ = re.compile(r"pci_nvme_mmio_read addr (0x[0-9a-f]+) size (\d+)")
 _WRITE = re.compile(r"pci_nvme_mmio_write addr (0x[0-9a-f]+) data (0x[0-9a-f]+) size (\d+)")

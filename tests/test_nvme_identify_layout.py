@@ -27,7 +27,9 @@ from nvmescope.nvme.identify import (
     to_plain,
 )
 
-REFERENCE = Path("/work/shared/reference/linux-6.1-on-qemu-7.2/guest-console.log")
+REFERENCE = (
+    Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2/guest-console.log"
+)
 
 
 def common(layout: cs.Construct, raw: bytes, expected: Any, size: int) -> None:

@@ -20,12 +20,9 @@ from nvmescope.nvme import nvmecli
 from nvmescope.nvme.identify import build_identify_controller, build_identify_namespace
 from nvmescope.nvme.logpages import ERROR_INFORMATION_ENTRY, FIRMWARE_SLOT_LOG, SMART_LOG
 
-REFERENCE = Path("/work/shared/reference/linux-6.1-on-qemu-7.2/guest-console.log")
-if not REFERENCE.exists():  # the repository's own copy, if the shared one is not mounted
-    REFERENCE = (
-        Path(__file__).resolve().parents[2]
-        / "shared/reference/linux-6.1-on-qemu-7.2/guest-console.log"
-    )
+REFERENCE = (
+    Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2/guest-console.log"
+)
 
 pytestmark = pytest.mark.skipif(not REFERENCE.exists(), reason="reference capture not available")
 

@@ -14,7 +14,9 @@ from nvmescope import events as ev
 from nvmescope.nvme.commands import unpack_cqe
 from nvmescope.trace.qemu_import import QemuTraceError, condition_kind, import_qemu_trace
 
-REFERENCE = Path("/work/shared/reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log")
+REFERENCE = (
+    Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log"
+)
 needs_reference = pytest.mark.skipif(not REFERENCE.exists(), reason="reference trace not present")
 
 

@@ -23,7 +23,9 @@ from nvmescope.trace.stats import (
     sparkline,
 )
 
-REFERENCE = Path("/work/shared/reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log")
+REFERENCE = (
+    Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log"
+)
 
 
 class Run:
