@@ -8,6 +8,7 @@ Bad input gets one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any, NoReturn
@@ -85,6 +86,9 @@ def build_config(pairs: Iterable[str] | None) -> ControllerConfig:
         if key not in fields:
             raise UsageError(f"--config {key}: no such knob (see `nvmescope config`)")
         setattr(config, key, _convert(key, fields[key].type, value.strip()))
+    problems = config.problems()
+    if problems:
+        raise UsageError(f"--config: {problems[0]}")
     return config
 
 
@@ -94,6 +98,13 @@ def parse_number(option: str, text: str) -> int:
         return int(text, 0)
     except ValueError:
         raise UsageError(f"{option} {text}: not a number") from None
+
+
+def parse_nsid(option: str, text: str) -> int:
+    nsid = parse_number(option, text)
+    if not 0 <= nsid <= 0xFFFFFFFF:
+        raise UsageError(f"{option} {text}: a namespace ID is 0..0xffffffff")
+    return nsid
 
 
 def _run_guarded(fn: Callable[[], None]) -> None:
@@ -117,15 +128,29 @@ def main_callback(
         _trace("identify", None, None, False)
 
 
+KIND_WIDTH = 18
+
+
+def say(line: str) -> None:
+    """Print one plain line (no markup): a closed pipe ends the program quietly."""
+    sys.stdout.write(line + "\n")
+
+
 def format_event(event: Event) -> str:
+    """One trace line: seq, virtual time, who (H host / D device), queue:cid, kind, words."""
     us = event.ts / 1000
     who = "H" if event.actor == "host" else "D"
     tag = ""
-    if event.sqid is not None:
+    cqid = getattr(event, "cqid", None)
+    if event.kind == "doorbell_cq" and cqid is not None:
+        tag = f"cq{cqid}"
+    elif event.sqid is not None:
         tag = f"sq{event.sqid}"
         if event.cid is not None:
             tag += f":{event.cid}"
-    return f"{event.seq:6d} {us:12.3f}us {who} {tag:9s} {event.kind:15s} {describe(event)}"
+    return (
+        f"{event.seq:7d} {us:12.3f}us  {who}  {tag:9s} {event.kind:{KIND_WIDTH}s} {describe(event)}"
+    )
 
 
 def _trace(
@@ -137,17 +162,20 @@ def _trace(
     config = build_config(config_pairs)
     predicate = _compile_filter(filter_expr)
     machine = Machine(config, scenario=scenario)
-    out.print(
-        f"# nvmescope {__version__}: scenario {scenario}: {SCENARIOS[scenario].summary}",
-        markup=False,
-    )
-    out.print("#   seq         time   who queue:cid kind            what happened", markup=False)
+    say(f"# nvmescope {__version__}: scenario {scenario}: {SCENARIOS[scenario].summary}")
+    say(f"# {'seq':>5s} {'time':>14s} who {'queue:cid':9s} {'kind':{KIND_WIDTH}s} what happened")
     while True:
         event = machine.step()
         if event is None:
             break
         if predicate is None or predicate(event):
-            out.print(format_event(event), markup=False)
+            say(format_event(event))
+    run = machine.scenario
+    if run is not None and not run.ok:
+        raise DeviceError(
+            f"scenario {scenario}: not every check gave the expected answer "
+            "(the host_step lines starting 'Check' say which)"
+        )
 
 
 def _compile_filter(expr: str | None) -> Callable[[Event], bool] | None:
@@ -165,6 +193,12 @@ def _compile_filter(expr: str | None) -> Callable[[Event], bool] | None:
         raise UsageError(f"--filter: {exc}") from None
 
 
+def _check_scenario(name: str) -> None:
+    if name not in SCENARIOS:
+        names = ", ".join(sorted(SCENARIOS))
+        raise UsageError(f"unknown scenario {name!r} (choose from: {names})")
+
+
 @app.command()
 def trace(
     scenario: Annotated[
@@ -177,23 +211,45 @@ def trace(
     ] = None,
 ) -> None:
     """Run a scenario and print the event stream, one line per event."""
-    _run_guarded(lambda: _trace(scenario, config, filter, False))
+    _device_guarded(lambda: _trace(scenario, config, filter, False))
 
 
 @app.command()
 def scenarios() -> None:
     """List the built-in scenarios."""
     for name in sorted(SCENARIOS):
-        out.print(f"{name:12s} {SCENARIOS[name].summary}", markup=False)
+        say(f"{name:12s} {SCENARIOS[name].summary}")
+
+
+def config_docs() -> dict[str, str]:
+    """Each knob's ``#:`` comment from ControllerConfig's source (its documentation)."""
+    import inspect
+
+    docs: dict[str, str] = {}
+    pending: list[str] = []
+    for line in inspect.getsource(ControllerConfig).splitlines():
+        text = line.strip()
+        if text.startswith("#:"):
+            pending.append(text[2:].strip())
+        elif ":" in text and not text.startswith(("#", "def", "@", "class", '"')):
+            name = text.split(":", 1)[0].strip()
+            if name.isidentifier() and pending:
+                docs[name] = " ".join(pending)
+            pending = []
+        else:
+            pending = []
+    return docs
 
 
 @app.command("config")
 def config_cmd() -> None:
-    """List the controller knobs settable with --config KEY=VALUE, with their defaults."""
+    """List the controller knobs settable with --config KEY=VALUE, with defaults and meaning."""
     default = ControllerConfig()
+    docs = config_docs()
     for f in dataclasses.fields(ControllerConfig):
         value = getattr(default, f.name)
-        out.print(f"{f.name:22s} {value!r}", markup=False)
+        shown = hex(value) if f.name == "ieee" else repr(value)
+        say(f"{f.name:20s} {shown:24s} {docs.get(f.name, '')}")
 
 
 # -- nvme-cli style commands: the host issues the real command ----------------------
@@ -207,15 +263,24 @@ BinaryOpt = Annotated[
 DEVICE = "nvme0"
 
 
-def _booted(config_pairs: list[str] | None) -> Machine:
-    """A machine whose Linux driver model has brought the controller up."""
-    machine = Machine(build_config(config_pairs), scenario="bringup")
+AfterOpt = Annotated[
+    str,
+    typer.Option(
+        "--after",
+        help="Run this scenario first, then the command (e.g. --after errors to see error log entries).",
+    ),
+]
+
+
+def _booted(config_pairs: list[str] | None, after: str = "bringup") -> Machine:
+    """A machine whose Linux driver model has run ``after`` (bring-up at least)."""
+    _check_scenario(after)
+    machine = Machine(build_config(config_pairs), scenario=after)
     machine.run()
     driver = machine.driver
     if driver is None or not driver.up:
-        raise UsageError(
-            "the controller did not come up with this configuration (see `nvmescope trace bringup`)"
-        )
+        words = ["nvmescope", "trace", after] + [f"-c {p}" for p in config_pairs or ()]
+        raise DeviceError(f"the controller did not come up (see `{' '.join(words)}`)")
     return machine
 
 
@@ -268,13 +333,14 @@ def id_ctrl(
     output_format: OutputOpt = "normal",
     raw_binary: BinaryOpt = False,
     config: ConfigOpt = None,
+    after: AfterOpt = "bringup",
 ) -> None:
     """Identify Controller (CNS 01h), printed as nvme-cli 2.3 prints it."""
     from nvmescope.nvme import nvmecli
 
     def run() -> None:
         as_json = _check_output(output_format)
-        m = _booted(config)
+        m = _booted(config, after)
         data = _admin(m, lambda d: d.identify(0x01, why="nvmescope id-ctrl")).data
         if as_json:
             _emit(data, lambda: nvmecli.id_ctrl_json(data), raw_binary)
@@ -286,35 +352,37 @@ def id_ctrl(
 
 @app.command("id-ns")
 def id_ns(
-    namespace_id: Annotated[int, typer.Option("-n", "--namespace-id", help="NSID.")] = 1,
+    namespace_id: Annotated[str, typer.Option("-n", "--namespace-id", help="NSID, e.g. 1.")] = "1",
     human: HumanOpt = False,
     output_format: OutputOpt = "normal",
     raw_binary: BinaryOpt = False,
     config: ConfigOpt = None,
+    after: AfterOpt = "bringup",
 ) -> None:
     """Identify Namespace (CNS 00h), printed as nvme-cli 2.3 prints it."""
     from nvmescope.nvme import nvmecli
 
     def run() -> None:
         as_json = _check_output(output_format)
-        m = _booted(config)
-        data = _admin(m, lambda d: d.identify(0x00, nsid=namespace_id, why="nvmescope id-ns")).data
+        nsid = parse_nsid("-n", namespace_id)
+        m = _booted(config, after)
+        data = _admin(m, lambda d: d.identify(0x00, nsid=nsid, why="nvmescope id-ns")).data
         if as_json:
             _emit(data, lambda: nvmecli.id_ns_json(data), raw_binary)
         else:
-            _emit(data, lambda: nvmecli.format_id_ns(data, namespace_id, human=human), raw_binary)
+            _emit(data, lambda: nvmecli.format_id_ns(data, nsid, human=human), raw_binary)
 
     _device_guarded(run)
 
 
 @app.command("list")
-def list_cmd(config: ConfigOpt = None) -> None:
+def list_cmd(config: ConfigOpt = None, after: AfterOpt = "bringup") -> None:
     """nvme list: every active namespace of the controller."""
     from nvmescope.nvme import identify as idf
     from nvmescope.nvme import nvmecli
 
     def run() -> None:
-        m = _booted(config)
+        m = _booted(config, after)
         id_ctrl = _admin(m, lambda d: d.identify(0x01, why="nvme list: the controller")).data
         ns_list = _admin(m, lambda d: d.identify(0x02, why="nvme list: active namespaces")).data
         rows = []
@@ -333,20 +401,22 @@ def list_cmd(config: ConfigOpt = None) -> None:
 @app.command("smart-log")
 def smart_log(
     namespace_id: Annotated[
-        int, typer.Option("-n", "--namespace-id", help="NSID (FFFFFFFFh: the controller).")
-    ] = 0xFFFFFFFF,
+        str, typer.Option("-n", "--namespace-id", help="NSID (0xffffffff: the controller).")
+    ] = "0xffffffff",
     raw_binary: BinaryOpt = False,
     config: ConfigOpt = None,
+    after: AfterOpt = "bringup",
 ) -> None:
     """SMART / Health Information log page (02h)."""
     from nvmescope.nvme import nvmecli
 
     def run() -> None:
-        m = _booted(config)
+        nsid = parse_nsid("-n", namespace_id)
+        m = _booted(config, after)
         data = _admin(
-            m, lambda d: d.get_log_page(0x02, 512, nsid=namespace_id, why="nvmescope smart-log")
+            m, lambda d: d.get_log_page(0x02, 512, nsid=nsid, why="nvmescope smart-log")
         ).data
-        _emit(data, lambda: nvmecli.format_smart_log(data, DEVICE, namespace_id), raw_binary)
+        _emit(data, lambda: nvmecli.format_smart_log(data, DEVICE, nsid), raw_binary)
 
     _device_guarded(run)
 
@@ -358,19 +428,20 @@ def error_log(
     ] = None,
     raw_binary: BinaryOpt = False,
     config: ConfigOpt = None,
+    after: AfterOpt = "bringup",
 ) -> None:
     """Error Information log page (01h)."""
     from nvmescope.nvme import identify as idf
     from nvmescope.nvme import nvmecli
 
     def run() -> None:
-        m = _booted(config)
-        entries = log_entries
-        if entries is None:
-            ctrl = _admin(m, lambda d: d.identify(0x01, why="error-log: how many entries (ELPE)"))
-            entries = idf.IDENTIFY_CONTROLLER.parse(ctrl.data).elpe + 1
-        if entries < 1 or entries > 256:
-            raise UsageError(f"-e {entries}: expected 1..256 entries")
+        m = _booted(config, after)
+        if log_entries is not None and not 1 <= log_entries <= 256:
+            raise UsageError(f"-e {log_entries}: expected 1..256 entries")
+        ctrl = _admin(m, lambda d: d.identify(0x01, why="error-log: how many entries (ELPE)"))
+        supported = idf.IDENTIFY_CONTROLLER.parse(ctrl.data).elpe + 1
+        # as nvme-cli: never more entries than the controller keeps (ELPE + 1)
+        entries = supported if log_entries is None else min(log_entries, supported)
         data = _admin(
             m, lambda d: d.get_log_page(0x01, 64 * entries, why="nvmescope error-log")
         ).data
@@ -380,12 +451,14 @@ def error_log(
 
 
 @app.command("fw-log")
-def fw_log(raw_binary: BinaryOpt = False, config: ConfigOpt = None) -> None:
+def fw_log(
+    raw_binary: BinaryOpt = False, config: ConfigOpt = None, after: AfterOpt = "bringup"
+) -> None:
     """Firmware Slot Information log page (03h)."""
     from nvmescope.nvme import nvmecli
 
     def run() -> None:
-        m = _booted(config)
+        m = _booted(config, after)
         data = _admin(m, lambda d: d.get_log_page(0x03, 512, why="nvmescope fw-log")).data
         _emit(data, lambda: nvmecli.format_fw_log(data, DEVICE), raw_binary)
 
@@ -406,6 +479,7 @@ def get_feature(
     human: HumanOpt = False,
     raw_binary: BinaryOpt = False,
     config: ConfigOpt = None,
+    after: AfterOpt = "bringup",
 ) -> None:
     """Get Features: the value of one feature, printed as nvme-cli 2.3 prints it."""
     from nvmescope.nvme import nvmecli
@@ -416,7 +490,7 @@ def get_feature(
             raise UsageError(f"-f {feature_id}: a feature identifier is 0..255")
         if not 0 <= sel <= 7:
             raise UsageError(f"-s {sel}: select is 0..7")
-        m = _booted(config)
+        m = _booted(config, after)
         length = FEATURE_DATA_LEN.get(fid, 0)
         comp = _admin(
             m,
@@ -442,12 +516,13 @@ def lspci(
         bool, typer.Option("-x", help="Hex dump of config space (64 B; -xxx 256 B, -xxxx 4 KiB).")
     ] = False,
     config: ConfigOpt = None,
+    after: AfterOpt = "bringup",
 ) -> None:
     """The emulated PCI function as lspci shows it, read through configuration space."""
     from nvmescope.nvme import lspci as lspci_fmt
 
     def run() -> None:
-        m = _booted(config)
+        m = _booted(config, after)
         driver = m.driver
         assert driver is not None
         space = b"".join(
@@ -470,15 +545,37 @@ def lspci(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: one line on stderr for every failure, never a traceback."""
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+        sys.stdout.flush()
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         err.print("nvmescope: interrupted")
         sys.exit(130)
     except BrokenPipeError:
-        sys.stderr.close()
+        # the reader (e.g. `head`) has gone: not an error of ours
+        _silence_stdout()
         sys.exit(0)
+    except Exception as exc:
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            # a usage error found by the argument parser (click's exception family)
+            err.print(f"nvmescope: error: {escape(exc.format_message())}")
+            sys.exit(2)
+        if os.environ.get("NVMESCOPE_DEBUG"):
+            raise
+        err.print(
+            f"nvmescope: internal error: {type(exc).__name__}: {escape(str(exc))} "
+            "(set NVMESCOPE_DEBUG=1 for the traceback, and please report it)"
+        )
+        sys.exit(70)
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -212,3 +212,80 @@ def test_a_feature_the_device_does_not_support_is_an_nvme_status():
     code, _, err = run("get-feature", "-f", "0x50")
     assert code == 1
     assert "Invalid Field in Command" in err
+
+
+def test_error_log_after_the_errors_scenario_shows_real_entries():
+    code, text, _ = run("error-log", "--after", "errors", "-e", "2")
+    assert code == 0
+    lines = text.splitlines()
+    assert lines[0] == "Error Log Entries for device:nvme0 entries:2"
+    counts = [int(ln.split(":")[1]) for ln in lines if ln.startswith("error_count")]
+    assert counts[0] > counts[1] > 0  # newest first, as the spec orders them
+    assert "status_field\t: 0(Successful" not in text
+
+
+def test_error_log_reads_no_more_entries_than_the_controller_keeps():
+    code, text, _ = run("error-log", "-e", "9", "-c", "elpe=3")
+    assert code == 0
+    assert text.splitlines()[0] == "Error Log Entries for device:nvme0 entries:4"
+
+
+@pytest.mark.parametrize(
+    "knob",
+    [
+        "mqes=0",
+        "flbas=99",
+        "serial=h\u00e9llo",
+        "temperature_k=-5",
+        "namespace_size_bytes=1",
+        "dstrd=16",
+        "msix_vectors=0",
+        "rdy_delay_ns=-1",
+        "serial=" + "x" * 21,
+        "nn=0",
+    ],
+)
+def test_a_configuration_no_controller_could_have_is_refused_in_one_line(knob):
+    code, out, err = run("id-ctrl", "-c", knob)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("nvmescope: error: --config: ")
+    assert out == ""
+
+
+def test_namespace_ids_take_hex_and_refuse_out_of_range():
+    assert run("id-ns", "-n", "0x1")[0] == 0
+    for bad in ("-1", "4294967296", "one"):
+        code, _, err = run("id-ns", "-n", bad)
+        assert code == 2 and err.startswith("nvmescope: error: -n ")
+
+
+def test_the_config_listing_explains_each_knob():
+    code, text, _ = run("config")
+    assert code == 0
+    mqes = next(ln for ln in text.splitlines() if ln.startswith("mqes "))
+    assert "2047" in mqes and "0's based" in mqes
+
+
+def test_main_turns_parser_errors_into_one_line(monkeypatch, capsys):
+    import sys
+
+    from nvmescope import cli
+
+    monkeypatch.setattr(sys, "argv", ["nvmescope", "get-feature"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("nvmescope: error: Missing option")
+
+
+def test_main_returns_the_command_exit_code(monkeypatch, capsys):
+    import sys
+
+    from nvmescope import cli
+
+    monkeypatch.setattr(sys, "argv", ["nvmescope", "id-ns", "-n", "7"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 1
+    assert "Invalid Namespace or Format" in capsys.readouterr().err

@@ -99,3 +99,69 @@ class ControllerConfig:
     def nsze(self) -> int:
         """Namespace size in logical blocks."""
         return self.namespace_size_bytes // self.lba_size
+
+    def problems(self) -> list[str]:
+        """Every knob outside the range a real controller could have, one sentence each.
+
+        An empty list means the configuration describes a device the emulator can
+        be. The CLI refuses a configuration with problems; the device itself
+        clamps what it must so that it never breaks.
+        """
+        out: list[str] = []
+
+        def need(ok: bool, text: str) -> None:
+            if not ok:
+                out.append(text)
+
+        for name, limit in (("serial", 20), ("model", 40), ("firmware", 8)):
+            value = getattr(self, name)
+            need(
+                isinstance(value, str) and value.isascii() and value.isprintable(),
+                f"{name} must be printable ASCII",
+            )
+            need(len(value) <= limit, f"{name} is at most {limit} characters (got {len(value)})")
+        ranges = {
+            "mqes": (1, 0xFFFF, "CAP.MQES is 0's based: 1 (2 entries) to 65535"),
+            "dstrd": (0, 15, "CAP.DSTRD is 4 bits"),
+            "timeout": (1, 255, "CAP.TO is 1 to 255 units of 500 ms"),
+            "msix_vectors": (1, 2048, "an MSI-X table has 1 to 2048 entries"),
+            "max_io_queues": (1, 0xFFFF, "1 to 65535 I/O queue pairs"),
+            "rdy_delay_ns": (0, 10**12, "a delay is 0 to 1000 s of virtual time"),
+            "shutdown_delay_ns": (0, 10**12, "a delay is 0 to 1000 s of virtual time"),
+            "cmd_latency_ns": (0, 10**12, "a latency is 0 to 1000 s of virtual time"),
+            "io_latency_ns": (0, 10**12, "a latency is 0 to 1000 s of virtual time"),
+            "mdts": (0, 20, "MDTS is a power of two of pages: 0 (no limit) to 20"),
+            "acl": (0, 255, "ACL is one byte"),
+            "aerl": (0, 255, "AERL is one byte"),
+            "elpe": (0, 255, "ELPE is one byte"),
+            "nn": (1, 1024, "NN is 1 to 1024 here (namespace 1 must exist)"),
+            "temperature_k": (0, 0xFFFF, "a temperature is 0 to 65535 Kelvin"),
+            "wctemp": (0, 0xFFFF, "a temperature is 0 to 65535 Kelvin"),
+            "cctemp": (0, 0xFFFF, "a temperature is 0 to 65535 Kelvin"),
+            "ieee": (0, 0xFFFFFF, "the IEEE OUI is 24 bits"),
+            "revision": (0, 0xFF, "the PCI revision ID is one byte"),
+        }
+        for name, (low, high, why) in ranges.items():
+            value = getattr(self, name)
+            need(
+                isinstance(value, int) and low <= value <= high,
+                f"{name}={value!r} is out of range: {why}",
+            )
+        formats_ok = 1 <= len(self.lba_formats) <= 64 and all(
+            0 <= ms <= 0xFFFF and 9 <= lbads <= 16 for ms, lbads in self.lba_formats
+        )
+        need(formats_ok, "lba_formats: 1 to 64 (ms 0..65535, lbads 9..16) pairs")
+        if formats_ok:
+            need(
+                0 <= self.flbas < len(self.lba_formats),
+                f"flbas={self.flbas} names no LBA format (0..{len(self.lba_formats) - 1})",
+            )
+            if 0 <= self.flbas < len(self.lba_formats):
+                size = self.lba_size
+                need(
+                    size <= self.namespace_size_bytes <= 1 << 48
+                    and self.namespace_size_bytes % size == 0,
+                    f"namespace_size_bytes={self.namespace_size_bytes} must be a multiple of "
+                    f"the {size}-byte LBA, at least one LBA, at most 256 TiB",
+                )
+        return out
