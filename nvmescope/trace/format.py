@@ -1,0 +1,371 @@
+"""The ``.nvmetrace`` recording format: constants, framing, and the writer.
+
+See docs/recording-format.md for the byte-level description. In short, a
+binary recording is
+
+    file header   MAGIC, u16 major, u16 minor, u32 header length, u32 CRC-32,
+                  then the header: a MessagePack map (format, version, versions,
+                  the machine configuration as plain data, scenario, seed, ...)
+    frames        each: a 32-byte frame header (frame magic, type, payload
+                  length, raw length, CRC-32 of the payload, first event, count,
+                  CRC-32 of the frame header) and a zstd-compressed MessagePack
+                  payload. Type E: a chunk of events (an array); type C: a
+                  checkpoint (the serialized State after ``first`` events).
+    index         type I frame: the table of every E and C frame
+    trailer       TRAILER_MAGIC, u64 offset of the index frame
+
+Every frame is written and flushed whole, so a recorder killed at any moment
+leaves a file whose complete frames are all readable. Nothing in a file is
+ever executed: decoding is msgspec into declared types, nothing else.
+
+``format='jsonl'`` writes the same content as JSON lines: the header object,
+one line per event (``{"kind": ...}``), a ``{"checkpoint": ...}`` line per
+checkpoint and a final ``{"end": ...}`` line.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Union
+
+import msgspec
+import zstandard
+
+import nvmescope
+from nvmescope.events import EVENT_TYPES, Event
+from nvmescope.trace.state import State, apply
+
+FORMAT_NAME = "nvmetrace"
+FORMAT_VERSION = (1, 0)  # (major, minor): a newer major cannot be read, a newer minor can
+EXTENSION = ".nvmetrace"
+
+MAGIC = b"\x89NVMETRC\r\n\x1a\n"  # 12 bytes; binary-safe like PNG's
+FILE_HEADER = struct.Struct("<12sHHII")  # magic, major, minor, header length, header CRC
+FRAME_MAGIC = b"NVF1"
+#: frame magic, type, 3 pad, payload length, raw length, payload CRC, first, count, header CRC
+FRAME_HEADER = struct.Struct("<4sB3xIIIQII")
+TRAILER_MAGIC = b"NVMETRC-INDEX\x00\x00\x00"  # 16 bytes
+TRAILER = struct.Struct("<16sQ")
+
+FRAME_EVENTS = ord("E")
+FRAME_CHECKPOINT = ord("C")
+FRAME_INDEX = ord("I")
+FRAME_PAGES = ord("P")
+FRAME_TYPES = {
+    FRAME_EVENTS: "events",
+    FRAME_CHECKPOINT: "checkpoint",
+    FRAME_INDEX: "index",
+    FRAME_PAGES: "pages",
+}
+
+#: no frame may claim more than this many bytes, compressed or raw
+MAX_FRAME_BYTES = 256 * 1024 * 1024
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+
+DEFAULT_CHUNK_EVENTS = 1024
+DEFAULT_CHECKPOINT_EVERY = 4096
+
+AnyEventType = Union[tuple(EVENT_TYPES.values())]  # type: ignore[valid-type]  # noqa: UP007
+EVENT_ENCODER = msgspec.msgpack.Encoder()
+EVENT_DECODER = msgspec.msgpack.Decoder(AnyEventType)
+EVENTS_DECODER = msgspec.msgpack.Decoder(list[AnyEventType])  # type: ignore[valid-type]
+PAGES_DECODER = msgspec.msgpack.Decoder(dict[int, tuple[bytes, bytes]])
+
+
+class Checkpoint(msgspec.Struct, kw_only=True):
+    """A checkpoint: the state without its memory, and where each memory page is.
+
+    ``pages`` maps a page address to the number of the pages frame (P) that
+    holds the page's content as of this checkpoint; a page unchanged since
+    an earlier checkpoint points to an earlier frame, so each version of a
+    page is stored once.
+    """
+
+    state: State
+    pages: dict[int, int] = {}
+
+
+CHECKPOINT_DECODER = msgspec.msgpack.Decoder(Checkpoint)
+JSON_ENCODER = msgspec.json.Encoder()
+JSON_EVENT_DECODER = msgspec.json.Decoder(AnyEventType)
+
+
+class RecordingError(Exception):
+    """A recording cannot be read. ``str()`` is one line: the file and what is wrong."""
+
+    def __init__(self, path: str | os.PathLike[str], what: str) -> None:
+        self.path = str(path)
+        self.what = " ".join(str(what).split())  # always one line
+        super().__init__(self.path, self.what)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.what}"
+
+
+class Header(msgspec.Struct, kw_only=True):
+    """What a recording says about itself (the file header, as plain data)."""
+
+    format: str = FORMAT_NAME
+    version: list[int] = msgspec.field(default_factory=lambda: list(FORMAT_VERSION))
+    nvmescope: str = nvmescope.__version__
+    #: the machine's ControllerConfig as plain data (field name -> value)
+    config: dict[str, Any] = {}
+    scenario: str | None = None
+    seed: int | None = None
+    encoding: str = "msgpack"
+    chunk_events: int = DEFAULT_CHUNK_EVENTS
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    #: free-form plain data (e.g. where an imported trace came from)
+    extra: dict[str, Any] = {}
+
+
+HEADER_DECODER = msgspec.msgpack.Decoder(Header)
+
+
+class IndexEntry(msgspec.Struct, array_like=True):
+    """One frame in the index: type, file offset, first event, count (events) or 0."""
+
+    type: int
+    offset: int
+    first: int
+    count: int
+
+
+class Index(msgspec.Struct, kw_only=True):
+    events: int
+    frames: list[IndexEntry]
+
+
+INDEX_DECODER = msgspec.msgpack.Decoder(Index)
+
+
+def config_to_data(config: Any) -> dict[str, Any]:
+    """A configuration object (a dataclass such as ControllerConfig) as plain data."""
+    if config is None:
+        return {}
+    if isinstance(config, dict):
+        return dict(msgspec.to_builtins(config))
+    data = msgspec.to_builtins(config)
+    if not isinstance(data, dict):
+        raise TypeError(f"configuration {config!r} is not a record of fields")
+    return data
+
+
+def frame_bytes(ftype: int, payload: bytes, raw_len: int, first: int, count: int) -> bytes:
+    """A whole frame: its header (with both CRCs) and the compressed payload."""
+    head = FRAME_HEADER.pack(
+        FRAME_MAGIC, ftype, len(payload), raw_len, zlib.crc32(payload), first, count, 0
+    )
+    crc = zlib.crc32(head[:-4])
+    return head[:-4] + struct.pack("<I", crc) + payload
+
+
+def file_header_bytes(header: Header) -> bytes:
+    body = msgspec.msgpack.encode(header)
+    major, minor = FORMAT_VERSION
+    return FILE_HEADER.pack(MAGIC, major, minor, len(body), zlib.crc32(body)) + body
+
+
+@dataclass
+class WriterStats:
+    events: int = 0
+    chunks: int = 0
+    checkpoints: int = 0
+    bytes: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    kinds: Counter[str] = field(default_factory=Counter)
+
+
+class TraceWriter:
+    """Appends events to a recording, a chunk at a time, with checkpoints and an index.
+
+    ``append(event)`` buffers; every ``chunk_events`` events the chunk is
+    encoded, compressed, written and flushed, the running :class:`State` folds
+    it, and every ``checkpoint_every`` events (at a chunk boundary) the state
+    is written as a checkpoint. ``close()`` writes the rest, the index and the
+    trailer. Works with any source of events (a Machine, an importer, a test).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        header: Header | None = None,
+        *,
+        fmt: str = "msgpack",
+        chunk_events: int = DEFAULT_CHUNK_EVENTS,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        compression_level: int = 3,
+        fsync: bool = False,
+    ) -> None:
+        if fmt not in ("msgpack", "jsonl"):
+            raise ValueError(f"unknown recording format {fmt!r}: use 'msgpack' or 'jsonl'")
+        if chunk_events < 1 or checkpoint_every < 1:
+            raise ValueError("chunk_events and checkpoint_every must be positive")
+        self.path = Path(path)
+        self.fmt = fmt
+        self.chunk_events = chunk_events
+        # checkpoints fall on chunk boundaries
+        self.checkpoint_every = max(chunk_events, checkpoint_every)
+        self.header = header or Header()
+        self.header.encoding = fmt
+        self.header.chunk_events = chunk_events
+        self.header.checkpoint_every = self.checkpoint_every
+        self.fsync = fsync
+        self.stats = WriterStats()
+        self.state = State()
+        self._buffer: list[Event] = []
+        self._since_checkpoint = 0
+        self._index: list[IndexEntry] = []
+        # memory pages as of the last checkpoint (to find the pages that changed since)
+        self._cp_mem: dict[int, bytes] = {}
+        self._cp_known: dict[int, bytes] = {}
+        self._page_loc: dict[int, int] = {}
+        self._pframes = 0
+        self._cctx = zstandard.ZstdCompressor(level=compression_level)
+        self._file: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115
+        self.closed = False
+        if fmt == "msgpack":
+            self._write(file_header_bytes(self.header))
+        else:
+            self._write(JSON_ENCODER.encode(msgspec.to_builtins(self.header)) + b"\n")
+
+    # -- writing -------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        assert self._file is not None
+        self._file.write(data)
+        self._file.flush()
+        if self.fsync:
+            os.fsync(self._file.fileno())
+        self.stats.bytes += len(data)
+
+    def append(self, event: Event) -> None:
+        """Add one event; writes a chunk when the buffer is full."""
+        if self.closed:
+            raise ValueError(f"{self.path}: the recording is closed")
+        self._buffer.append(event)
+        if len(self._buffer) >= self.chunk_events:
+            self.flush()
+
+    __call__ = append  # a writer is a bus subscriber
+
+    def extend(self, events: Any) -> None:
+        for event in events:
+            self.append(event)
+
+    def flush(self) -> None:
+        """Write the buffered events as one chunk now (and a checkpoint if one is due)."""
+        events, self._buffer = self._buffer, []
+        if not events:
+            return
+        first = self.stats.events
+        if self.fmt == "msgpack":
+            raw = EVENT_ENCODER.encode(events)
+            payload = self._cctx.compress(raw)
+            self._index.append(IndexEntry(FRAME_EVENTS, self.stats.bytes, first, len(events)))
+            self._write(frame_bytes(FRAME_EVENTS, payload, len(raw), first, len(events)))
+        else:
+            self._write(b"".join(JSON_ENCODER.encode(e) + b"\n" for e in events))
+        self.stats.events += len(events)
+        self.stats.chunks += 1
+        if self.stats.first_ts is None:
+            self.stats.first_ts = events[0].ts
+        self.stats.last_ts = events[-1].ts
+        self.stats.kinds.update([type(e).__struct_config__.tag for e in events])  # type: ignore[misc]
+        state = self.state
+        for event in events:
+            apply(state, event)
+        self._since_checkpoint += len(events)
+        if self._since_checkpoint >= self.checkpoint_every:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        self._since_checkpoint = 0
+        n = self.stats.events
+        state = self.state
+        mem, known = state.mem, state.mem_known
+        old_mem, old_known = self._cp_mem, self._cp_known
+        dirty = {
+            page: (data, known[page])
+            for page, data in mem.items()
+            if old_mem.get(page) is not data or old_known.get(page) is not known[page]
+        }
+        self._cp_mem, self._cp_known = dict(mem), dict(known)
+        if dirty:
+            number = self._pframes
+            self._pframes += 1
+            for page in dirty:
+                self._page_loc[page] = number
+            if self.fmt == "msgpack":
+                raw = msgspec.msgpack.encode(dirty)
+                payload = self._cctx.compress(raw)
+                self._index.append(IndexEntry(FRAME_PAGES, self.stats.bytes, number, len(dirty)))
+                self._write(frame_bytes(FRAME_PAGES, payload, len(raw), number, len(dirty)))
+            else:
+                line = {"pages": {"id": number, "pages": msgspec.to_builtins(dirty)}}
+                self._write(JSON_ENCODER.encode(line) + b"\n")
+        table = {page: self._page_loc[page] for page in mem}
+        state.mem, state.mem_known = {}, {}
+        try:
+            checkpoint = Checkpoint(state=state, pages=table)
+            if self.fmt == "msgpack":
+                raw = msgspec.msgpack.encode(checkpoint)
+                payload = self._cctx.compress(raw)
+                self._index.append(IndexEntry(FRAME_CHECKPOINT, self.stats.bytes, n, 0))
+                self._write(frame_bytes(FRAME_CHECKPOINT, payload, len(raw), n, 0))
+            else:
+                body = msgspec.to_builtins(checkpoint)
+                self._write(JSON_ENCODER.encode({"checkpoint": {"events": n, **body}}) + b"\n")
+        finally:
+            state.mem, state.mem_known = mem, known
+        self.stats.checkpoints += 1
+
+    def close(self) -> WriterStats:
+        """Write what is buffered, the index and the trailer; close the file."""
+        if self.closed:
+            return self.stats
+        self.flush()
+        if self.fmt == "msgpack":
+            index = Index(events=self.stats.events, frames=self._index)
+            raw = msgspec.msgpack.encode(index)
+            payload = self._cctx.compress(raw)
+            offset = self.stats.bytes
+            self._write(frame_bytes(FRAME_INDEX, payload, len(raw), self.stats.events, 0))
+            self._write(TRAILER.pack(TRAILER_MAGIC, offset))
+        else:
+            self._write(JSON_ENCODER.encode({"end": {"events": self.stats.events}}) + b"\n")
+        assert self._file is not None
+        self._file.close()
+        self._file = None
+        self.closed = True
+        return self.stats
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class RecordingSummary:
+    """What a finished recording holds (for the CLI to print)."""
+
+    path: str
+    format: str
+    events: int
+    bytes: int
+    chunks: int
+    checkpoints: int
+    scenario: str | None = None
+    virtual_ns: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def bytes_per_event(self) -> float:
+        return self.bytes / self.events if self.events else 0.0

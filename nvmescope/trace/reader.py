@@ -1,0 +1,729 @@
+"""Reading recordings: lazily, safely, and to any moment.
+
+``open_recording(path)`` reads the file header and the index (or, when the
+recording was never closed, walks the frame headers without decoding any
+event) and returns a :class:`Recording`. Events are decoded a chunk at a time
+when asked for. ``state_at(n)`` starts from the nearest checkpoint (or a state
+it computed recently) and folds events forward.
+
+Nothing from the file is executed: every byte goes through a length check, a
+CRC-32 and msgspec decoding into declared types. Whatever is wrong with a file
+becomes a :class:`RecordingError` whose message is one line, or, when the data
+before the damage is sound, a partial recording with ``warnings``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import struct
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import msgspec
+import zstandard
+
+from nvmescope.events import Event
+from nvmescope.trace.format import (
+    CHECKPOINT_DECODER,
+    EVENTS_DECODER,
+    FILE_HEADER,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    FRAME_CHECKPOINT,
+    FRAME_EVENTS,
+    FRAME_HEADER,
+    FRAME_INDEX,
+    FRAME_MAGIC,
+    FRAME_PAGES,
+    FRAME_TYPES,
+    HEADER_DECODER,
+    INDEX_DECODER,
+    JSON_EVENT_DECODER,
+    MAGIC,
+    MAX_FRAME_BYTES,
+    MAX_HEADER_BYTES,
+    PAGES_DECODER,
+    TRAILER,
+    TRAILER_MAGIC,
+    Checkpoint,
+    Header,
+    RecordingError,
+)
+from nvmescope.trace.state import PAGE, State, apply
+
+#: a state is kept in memory every this many events while folding (fast stepping back)
+STEP_CACHE_EVERY = 128
+STEP_CACHE_SIZE = 96
+CHUNK_CACHE_SIZE = 8
+CHECKPOINT_CACHE_SIZE = 4
+PAGE_FRAME_CACHE_SIZE = 8
+JSONL_CHUNK = 1024
+
+_DECODE_ERRORS = (
+    msgspec.DecodeError,
+    msgspec.ValidationError,
+    zstandard.ZstdError,
+    ValueError,
+    TypeError,
+    OverflowError,
+    RecursionError,
+    MemoryError,
+    KeyError,
+    UnicodeDecodeError,
+)
+
+
+class _Chunk(msgspec.Struct, array_like=True):
+    offset: int  # file offset of the frame (binary) or index of the first line (jsonl)
+    first: int
+    count: int
+
+
+class JsonCheckpoint(msgspec.Struct):
+    events: int
+    state: State
+    pages: dict[int, int] = {}
+
+
+class JsonPages(msgspec.Struct):
+    id: int
+    pages: dict[int, tuple[bytes, bytes]]
+
+
+class _JsonLine(msgspec.Struct):
+    checkpoint: JsonCheckpoint | None = None
+    pages: JsonPages | None = None
+    end: dict[str, Any] | None = None
+
+
+class Recording:
+    """A recording opened for reading. ``len()``, ``event(n)``, ``events()``, ``state_at(n)``."""
+
+    def __init__(self, path: Path, header: Header) -> None:
+        self.path = path
+        self.header = header
+        #: what is odd about the file but did not stop it from opening, one line each
+        self.warnings: list[str] = []
+        #: True when the recording was closed properly (index and trailer present)
+        self.complete = False
+        self._chunks: list[_Chunk] = []
+        self._firsts: list[int] = []
+        #: checkpoint positions (number of events folded) -> frame offset / line
+        self._checkpoints: dict[int, int] = {}
+        self._cp_positions: list[int] = []
+        #: pages frames: number -> frame offset / line
+        self._pframes: dict[int, int] = {}
+        self._chunk_cache: OrderedDict[int, list[Event]] = OrderedDict()
+        self._cp_cache: OrderedDict[int, Checkpoint] = OrderedDict()
+        self._page_cache: OrderedDict[int, dict[int, tuple[bytes, bytes]]] = OrderedDict()
+        self._state_cache: OrderedDict[int, State] = OrderedDict()
+        self._length = 0
+
+    # -- plain facts -----------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.header.config
+
+    @property
+    def scenario(self) -> str | None:
+        return self.header.scenario
+
+    @property
+    def checkpoints(self) -> list[int]:
+        """Positions of the checkpoints: each is the state after that many events."""
+        return list(self._cp_positions)
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self._chunks)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def info(self) -> dict[str, Any]:
+        """What the recording is, as plain data (for ``nvmescope info``)."""
+        h = self.header
+        return {
+            "path": str(self.path),
+            "format": f"{h.format} {h.version[0]}.{h.version[1]}"
+            if len(h.version) == 2
+            else h.format,
+            "encoding": h.encoding,
+            "written_by": f"nvmescope {h.nvmescope}",
+            "scenario": h.scenario,
+            "seed": h.seed,
+            "events": self._length,
+            "chunks": len(self._chunks),
+            "checkpoints": len(self._cp_positions),
+            "complete": self.complete,
+            "warnings": list(self.warnings),
+            "config": dict(h.config),
+        }
+
+    def __repr__(self) -> str:
+        return f"<Recording {self.path} {self._length} events>"
+
+    def _finish_tables(self) -> None:
+        self._firsts = [c.first for c in self._chunks]
+        self._length = self._chunks[-1].first + self._chunks[-1].count if self._chunks else 0
+        self._cp_positions = sorted(p for p in self._checkpoints if 0 < p <= self._length)
+
+    # -- to be provided by the encoding ----------------------------------------
+    def _decode_chunk(self, i: int) -> list[Event]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _decode_checkpoint(self, position: int) -> Checkpoint:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _decode_pages(self, number: int) -> dict[int, tuple[bytes, bytes]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- events ------------------------------------------------------------------
+    def _chunk(self, i: int) -> list[Event]:
+        cached = self._chunk_cache.get(i)
+        if cached is not None:
+            self._chunk_cache.move_to_end(i)
+            return cached
+        events = self._decode_chunk(i)
+        chunk = self._chunks[i]
+        if len(events) != chunk.count:
+            raise RecordingError(
+                self.path,
+                f"chunk {i} (events {chunk.first}..{chunk.first + chunk.count - 1}) holds "
+                f"{len(events)} events, its header says {chunk.count}",
+            )
+        self._chunk_cache[i] = events
+        if len(self._chunk_cache) > CHUNK_CACHE_SIZE:
+            self._chunk_cache.popitem(last=False)
+        return events
+
+    def _index(self, n: int) -> int:
+        if n < 0:
+            n += self._length
+        if not 0 <= n < self._length:
+            raise IndexError(f"event {n} is out of range: the recording has {self._length}")
+        return n
+
+    def event(self, n: int) -> Event:
+        """Event number ``n`` (0-based; negative counts from the end)."""
+        n = self._index(n)
+        i = bisect.bisect_right(self._firsts, n) - 1
+        return self._chunk(i)[n - self._chunks[i].first]
+
+    def __getitem__(self, n: int) -> Event:
+        return self.event(n)
+
+    def events(self, start: int = 0, stop: int | None = None) -> Iterator[Event]:
+        """Events ``start`` up to (not including) ``stop``, decoded a chunk at a time."""
+        stop = self._length if stop is None else min(max(stop, 0), self._length)
+        start = max(start, 0)
+        if start >= stop:
+            return
+        i = bisect.bisect_right(self._firsts, start) - 1
+        n = start
+        while n < stop:
+            chunk = self._chunks[i]
+            events = self._chunk(i)
+            lo = n - chunk.first
+            hi = min(stop - chunk.first, chunk.count)
+            yield from events[lo:hi]
+            n = chunk.first + hi
+            i += 1
+
+    def __iter__(self) -> Iterator[Event]:
+        return self.events()
+
+    # -- states ------------------------------------------------------------------
+    def _checkpoint(self, position: int) -> Checkpoint:
+        cached = self._cp_cache.get(position)
+        if cached is None:
+            cp = self._decode_checkpoint(position)
+            _check_state(self.path, cp.state, position)
+            missing = set(cp.pages.values()) - set(self._pframes)
+            if missing:
+                raise RecordingError(
+                    self.path,
+                    f"checkpoint at event {position} refers to pages frame {min(missing)}, "
+                    "which the file does not have",
+                )
+            cached = self._cp_cache[position] = cp
+            if len(self._cp_cache) > CHECKPOINT_CACHE_SIZE:
+                self._cp_cache.popitem(last=False)
+        else:
+            self._cp_cache.move_to_end(position)
+        return cached
+
+    def checkpoint_state(self, position: int) -> State:
+        """The state stored at a checkpoint (the state after ``position`` events)."""
+        cp = self._checkpoint(position)
+        state = cp.state.copy()
+        state.set_lazy_pages(cp.pages, self._load_page)
+        return state
+
+    def _page_frame(self, number: int) -> dict[int, tuple[bytes, bytes]]:
+        cached = self._page_cache.get(number)
+        if cached is not None:
+            self._page_cache.move_to_end(number)
+            return cached
+        pages = self._decode_pages(number)
+        for page, (data, known) in pages.items():
+            if page % PAGE or len(data) != PAGE or len(known) not in (0, PAGE):
+                raise RecordingError(self.path, f"pages frame {number}: bad page {page:#x}")
+        self._page_cache[number] = pages
+        if len(self._page_cache) > PAGE_FRAME_CACHE_SIZE:
+            self._page_cache.popitem(last=False)
+        return pages
+
+    def _load_page(self, page: int, number: int) -> tuple[bytes, bytes] | None:
+        got = self._page_frame(number).get(page)
+        if got is None:
+            raise RecordingError(self.path, f"pages frame {number} does not hold page {page:#x}")
+        return got
+
+    def _remember(self, position: int, state: State) -> None:
+        self._state_cache[position] = state
+        self._state_cache.move_to_end(position)
+        if len(self._state_cache) > STEP_CACHE_SIZE:
+            self._state_cache.popitem(last=False)
+
+    def state_at(self, n: int) -> State:
+        """The state as of event ``n``: after event ``n`` was applied.
+
+        Starts from the nearest checkpoint or cached state at or before ``n``
+        and folds forward, keeping a state every ``STEP_CACHE_EVERY`` events
+        so that stepping back (``state_at(n - 1)``) is cheap. The result is a
+        copy the caller may keep or change.
+        """
+        n = self._index(n)
+        target = n + 1  # events folded
+        base_pos, base = 0, None
+        k = bisect.bisect_right(self._cp_positions, target) - 1
+        if k >= 0:
+            base_pos = self._cp_positions[k]
+        best_cached = max((p for p in self._state_cache if p <= target), default=-1)
+        if best_cached >= base_pos and best_cached >= 0:
+            base_pos = best_cached
+            base = self._state_cache[best_cached]
+            self._state_cache.move_to_end(best_cached)
+        if base is not None:
+            state = base.copy()
+        elif base_pos > 0:
+            state = self.checkpoint_state(base_pos)
+        else:
+            state = State()
+        pos = base_pos
+        for event in self.events(base_pos, target):
+            apply(state, event)
+            pos += 1
+            if pos % STEP_CACHE_EVERY == 0 and pos != target:
+                self._remember(pos, state.copy())
+        if pos != target:  # pragma: no cover - events() always yields them all
+            raise RecordingError(self.path, f"events {pos}..{target - 1} could not be read")
+        self._remember(target, state)
+        return state.copy()
+
+    # -- checking ---------------------------------------------------------------
+    def verify_all(self) -> int:
+        """Decode every chunk and checkpoint (raises RecordingError on damage); returns events."""
+        total = 0
+        for i in range(len(self._chunks)):
+            total += len(self._decode_chunk(i))
+        for number in sorted(self._pframes):
+            self._page_frame(number)
+        for position in self._cp_positions:
+            self.checkpoint_state(position).materialize()
+        return total
+
+
+def _check_state(path: Path, state: State, position: int) -> None:
+    """A decoded checkpoint must be the state after ``position`` events and well formed."""
+    if state.index != position - 1:
+        raise RecordingError(
+            path, f"checkpoint at event {position} says it is at event {state.index + 1}"
+        )
+    if set(state.mem) != set(state.mem_known):
+        raise RecordingError(path, f"checkpoint at event {position}: memory pages do not match")
+    for page, data in state.mem.items():
+        if page % PAGE or len(data) != PAGE or len(state.mem_known[page]) not in (0, PAGE):
+            raise RecordingError(path, f"checkpoint at event {position}: bad page {page:#x}")
+    for table in (state.bar0, state.config):
+        for value in table.values():
+            if not 0 <= value <= 0xFF:
+                raise RecordingError(path, f"checkpoint at event {position}: bad register byte")
+
+
+# -- the binary encoding ------------------------------------------------------------
+class BinaryRecording(Recording):
+    def __init__(self, path: Path, header: Header, file: BinaryIO, size: int, data_start: int):
+        super().__init__(path, header)
+        self._file = file
+        self._size = size
+        self._data_start = data_start
+        self._dctx = zstandard.ZstdDecompressor()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _read_at(self, offset: int, length: int) -> bytes:
+        self._file.seek(offset)
+        return self._file.read(length)
+
+    def _frame_header(self, offset: int) -> tuple[int, int, int, int, int, int] | str:
+        """(type, payload length, raw length, payload crc, first, count), or what is wrong."""
+        if offset + FRAME_HEADER.size > self._size:
+            return "ends inside a frame header"
+        raw = self._read_at(offset, FRAME_HEADER.size)
+        if len(raw) != FRAME_HEADER.size:
+            return "ends inside a frame header"
+        magic, ftype, plen, rlen, pcrc, first, count, hcrc = FRAME_HEADER.unpack(raw)
+        if magic != FRAME_MAGIC:
+            return "no frame starts here (bad frame magic)"
+        if zlib.crc32(raw[:-4]) != hcrc:
+            return "frame header checksum mismatch"
+        if ftype not in FRAME_TYPES:
+            return f"unknown frame type {ftype}"
+        if plen > MAX_FRAME_BYTES or rlen > MAX_FRAME_BYTES:
+            return f"frame claims an absurd length ({plen} / {rlen} bytes)"
+        if offset + FRAME_HEADER.size + plen > self._size:
+            return "ends inside a frame (truncated)"
+        return ftype, plen, rlen, pcrc, first, count
+
+    def _payload(self, offset: int, what: str, want_type: int) -> tuple[bytes, int, int]:
+        head = self._frame_header(offset)
+        if isinstance(head, str):
+            raise RecordingError(self.path, f"{what} at byte {offset}: {head}")
+        ftype, plen, rlen, pcrc, first, count = head
+        if ftype != want_type:
+            raise RecordingError(
+                self.path, f"{what} at byte {offset}: expected a {FRAME_TYPES[want_type]} frame"
+            )
+        payload = self._read_at(offset + FRAME_HEADER.size, plen)
+        if len(payload) != plen:
+            raise RecordingError(self.path, f"{what} at byte {offset}: truncated")
+        if zlib.crc32(payload) != pcrc:
+            raise RecordingError(
+                self.path, f"{what} at byte {offset} is damaged: checksum mismatch"
+            )
+        try:
+            raw = self._dctx.decompress(payload, max_output_size=rlen)
+        except _DECODE_ERRORS as exc:
+            raise RecordingError(self.path, f"{what} at byte {offset}: {exc}") from None
+        if len(raw) != rlen:
+            raise RecordingError(self.path, f"{what} at byte {offset}: wrong decompressed size")
+        return raw, first, count
+
+    def _decode_chunk(self, i: int) -> list[Event]:
+        chunk = self._chunks[i]
+        what = f"chunk {i} (events {chunk.first}..{chunk.first + chunk.count - 1})"
+        raw, first, count = self._payload(chunk.offset, what, FRAME_EVENTS)
+        if (first, count) != (chunk.first, chunk.count):
+            raise RecordingError(self.path, f"{what}: frame header disagrees with the index")
+        try:
+            return EVENTS_DECODER.decode(raw)
+        except _DECODE_ERRORS as exc:
+            raise RecordingError(self.path, f"{what}: cannot decode: {exc}") from None
+
+    def _decode_checkpoint(self, position: int) -> Checkpoint:
+        what = f"checkpoint at event {position}"
+        raw, first, _ = self._payload(self._checkpoints[position], what, FRAME_CHECKPOINT)
+        if first != position:
+            raise RecordingError(self.path, f"{what}: frame header disagrees with the index")
+        try:
+            return CHECKPOINT_DECODER.decode(raw)
+        except _DECODE_ERRORS as exc:
+            raise RecordingError(self.path, f"{what}: cannot decode: {exc}") from None
+
+    def _decode_pages(self, number: int) -> dict[int, tuple[bytes, bytes]]:
+        what = f"pages frame {number}"
+        raw, first, count = self._payload(self._pframes[number], what, FRAME_PAGES)
+        try:
+            pages = PAGES_DECODER.decode(raw)
+        except _DECODE_ERRORS as exc:
+            raise RecordingError(self.path, f"{what}: cannot decode: {exc}") from None
+        if first != number or count != len(pages):
+            raise RecordingError(self.path, f"{what}: frame header disagrees with its content")
+        return pages
+
+    # -- opening ------------------------------------------------------------------
+    def load_tables(self) -> None:
+        why = self._load_index()
+        if why is None:
+            self.complete = True
+        else:
+            self._scan(why)
+        self._finish_tables()
+
+    def _load_index(self) -> str | None:
+        """Read the trailer and the index frame; None on success, else why not."""
+        if self._size < self._data_start + TRAILER.size:
+            return "not closed"
+        magic, offset = TRAILER.unpack(self._read_at(self._size - TRAILER.size, TRAILER.size))
+        if magic != TRAILER_MAGIC:
+            return "not closed"
+        if not self._data_start <= offset < self._size - TRAILER.size:
+            return "its index pointer is out of range"
+        try:
+            raw, total, _ = self._payload(offset, "index", FRAME_INDEX)
+            index = INDEX_DECODER.decode(raw)
+        except RecordingError as exc:
+            return f"its index is damaged ({exc.what})"
+        except _DECODE_ERRORS:
+            return "its index is damaged"
+        events = 0
+        last_offset = -1
+        for entry in index.frames:
+            if not (last_offset < entry.offset and entry.offset + FRAME_HEADER.size <= offset):
+                return "its index is inconsistent (frame offsets)"
+            last_offset = entry.offset
+            if entry.type == FRAME_EVENTS:
+                if entry.first != events or entry.count <= 0:
+                    return "its index is inconsistent (event numbering)"
+                self._chunks.append(_Chunk(entry.offset, entry.first, entry.count))
+                events += entry.count
+            elif entry.type == FRAME_CHECKPOINT:
+                if not 0 < entry.first <= events:
+                    return "its index is inconsistent (checkpoint position)"
+                self._checkpoints[entry.first] = entry.offset
+            elif entry.type == FRAME_PAGES:
+                if entry.first != len(self._pframes):
+                    return "its index is inconsistent (pages frames)"
+                self._pframes[entry.first] = entry.offset
+            else:
+                return "its index names an unknown frame type"
+        if events != index.events or events != total:
+            return "its index is inconsistent (event count)"
+        return None
+
+    def _scan(self, why: str) -> None:
+        """Walk frame headers from the start (no decoding) up to the first damage."""
+        self._chunks.clear()
+        self._checkpoints.clear()
+        self._pframes.clear()
+        offset = self._data_start
+        events = 0
+        stop: str | None = None
+        while offset < self._size:
+            rest = self._size - offset
+            if rest == TRAILER.size and self._read_at(offset, 16) == TRAILER_MAGIC:
+                break
+            head = self._frame_header(offset)
+            if isinstance(head, str):
+                stop = f"{head} at byte {offset}; the {rest} bytes from there were ignored"
+                break
+            ftype, plen, _, _, first, count = head
+            if ftype == FRAME_EVENTS:
+                if first != events or count <= 0:
+                    stop = f"chunk at byte {offset} is out of sequence; the {rest} bytes from there were ignored"
+                    break
+                self._chunks.append(_Chunk(offset, first, count))
+                events += count
+            elif ftype == FRAME_CHECKPOINT and 0 < first <= events:
+                self._checkpoints[first] = offset
+            elif ftype == FRAME_PAGES and first == len(self._pframes):
+                self._pframes[first] = offset
+            offset += FRAME_HEADER.size + plen
+        if why == "not closed":
+            msg = (
+                f"recording was not closed (the recorder stopped early): "
+                f"{events} events in {len(self._chunks)} complete chunks are readable"
+            )
+        else:
+            msg = f"recording's {why}: read frame by frame, {events} events in {len(self._chunks)} chunks"
+        if stop:
+            msg += f"; {stop}"
+        self.warnings.append(msg)
+
+
+# -- JSON lines ----------------------------------------------------------------------
+class JsonlRecording(Recording):
+    def __init__(self, path: Path, header: Header, lines: list[bytes], first_line: int) -> None:
+        super().__init__(path, header)
+        self._lines = lines
+        self._first_line = first_line
+
+    def _decode_chunk(self, i: int) -> list[Event]:
+        chunk = self._chunks[i]
+        out: list[Event] = []
+        for k in range(chunk.count):
+            try:
+                out.append(JSON_EVENT_DECODER.decode(self._lines[chunk.offset + k]))
+            except _DECODE_ERRORS as exc:
+                n = chunk.first + k
+                raise RecordingError(self.path, f"event {n}: not a valid event: {exc}") from None
+        return out
+
+    def _decode_checkpoint(self, position: int) -> Checkpoint:
+        line = self._checkpoints[position]
+        try:
+            parsed = msgspec.json.decode(self._cp_lines[line], type=_JsonLine)
+        except _DECODE_ERRORS as exc:
+            raise RecordingError(self.path, f"checkpoint line {line}: {exc}") from None
+        if parsed.checkpoint is None or parsed.checkpoint.events != position:
+            raise RecordingError(self.path, f"checkpoint line {line} is not at event {position}")
+        return Checkpoint(state=parsed.checkpoint.state, pages=parsed.checkpoint.pages)
+
+    def _decode_pages(self, number: int) -> dict[int, tuple[bytes, bytes]]:
+        line = self._pframes[number]
+        try:
+            parsed = msgspec.json.decode(self._cp_lines[line], type=_JsonLine)
+        except _DECODE_ERRORS as exc:
+            raise RecordingError(self.path, f"pages line {line}: {exc}") from None
+        if parsed.pages is None or parsed.pages.id != number:
+            raise RecordingError(self.path, f"line {line} is not pages frame {number}")
+        return parsed.pages.pages
+
+    def load_tables(self, body: list[bytes], ended: bool) -> None:
+        self._cp_lines: dict[int, bytes] = {}
+        events: list[bytes] = []
+        for k, line in enumerate(body):
+            lineno = self._first_line + k
+            if line.startswith(b'{"kind":'):
+                events.append(line)
+            elif line.startswith(b'{"checkpoint":'):
+                self._checkpoints[len(events)] = lineno
+                self._cp_lines[lineno] = line
+            elif line.startswith(b'{"pages":'):
+                self._pframes[len(self._pframes)] = lineno
+                self._cp_lines[lineno] = line
+            elif line.startswith(b'{"end":'):
+                break
+            elif line.strip():
+                raise RecordingError(
+                    self.path, f"line {lineno} is not an event, a checkpoint or the end"
+                )
+        self._lines = events
+        self._first_line = 0
+        for first in range(0, len(events), JSONL_CHUNK):
+            self._chunks.append(_Chunk(first, first, min(JSONL_CHUNK, len(events) - first)))
+        self.complete = ended
+        self._finish_tables()
+
+
+# -- opening ----------------------------------------------------------------------
+def _check_header(path: Path, header: Header, major: int, minor: int) -> list[str]:
+    warnings: list[str] = []
+    if header.format != FORMAT_NAME:
+        raise RecordingError(path, f"not an nvmescope recording (format {header.format!r})")
+    if major > FORMAT_VERSION[0]:
+        raise RecordingError(
+            path,
+            f"recording format version {major}.{minor} is newer than this nvmescope reads "
+            f"({FORMAT_VERSION[0]}.x); upgrade nvmescope",
+        )
+    if (major, minor) > FORMAT_VERSION:
+        warnings.append(
+            f"recording format version {major}.{minor} is newer than {FORMAT_VERSION[0]}."
+            f"{FORMAT_VERSION[1]}: parts this nvmescope does not know are ignored"
+        )
+    return warnings
+
+
+def open_recording(path: str | os.PathLike[str]) -> Recording:
+    """Open a ``.nvmetrace`` recording (binary or JSON lines) for reading.
+
+    Reads the header and the index only. Raises :class:`RecordingError` with a
+    one-line message for anything that cannot be read; a recording cut short
+    (a killed recorder, a truncated copy) opens up to its last sound chunk and
+    says so in ``warnings``.
+    """
+    p = Path(path)
+    try:
+        file = open(p, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        raise RecordingError(p, "no such file") from None
+    except IsADirectoryError:
+        raise RecordingError(p, "is a directory, not a recording") from None
+    except OSError as exc:
+        raise RecordingError(p, f"cannot open: {exc.strerror or exc}") from None
+    try:
+        size = os.fstat(file.fileno()).st_size
+        start = file.read(FILE_HEADER.size)
+        if start[:1] == b"{":
+            file.close()
+            return _open_jsonl(p)
+        if len(start) < len(MAGIC) or start[: len(MAGIC)] != MAGIC:
+            raise RecordingError(p, "not an nvmescope recording (wrong magic number)")
+        if len(start) < FILE_HEADER.size:
+            raise RecordingError(p, "truncated inside the file header")
+        _, major, minor, hlen, hcrc = FILE_HEADER.unpack(start)
+        if hlen > MAX_HEADER_BYTES or FILE_HEADER.size + hlen > size:
+            if major > FORMAT_VERSION[0]:
+                _check_header(p, Header(), major, minor)
+            raise RecordingError(p, f"truncated or damaged file header (claims {hlen} bytes)")
+        body = file.read(hlen)
+        if zlib.crc32(body) != hcrc:
+            raise RecordingError(p, "file header is damaged (checksum mismatch)")
+        try:
+            header = HEADER_DECODER.decode(body)
+        except _DECODE_ERRORS as exc:
+            if major > FORMAT_VERSION[0]:
+                _check_header(p, Header(), major, minor)
+            raise RecordingError(p, f"file header cannot be decoded: {exc}") from None
+        warnings = _check_header(p, header, major, minor)
+        rec = BinaryRecording(p, header, file, size, FILE_HEADER.size + hlen)
+        rec.warnings.extend(warnings)
+        rec.load_tables()
+        return rec
+    except RecordingError:
+        file.close()
+        raise
+    except (OSError, struct.error, *_DECODE_ERRORS) as exc:
+        file.close()
+        raise RecordingError(p, f"cannot read: {exc}") from None
+
+
+def _open_jsonl(p: Path) -> Recording:
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise RecordingError(p, f"cannot read: {exc.strerror or exc}") from None
+    lines = data.split(b"\n")
+    warnings: list[str] = []
+    if lines and lines[-1] == b"":
+        lines.pop()
+    elif lines:
+        lines.pop()  # an unterminated last line is a write cut short
+        warnings.append("the last line is incomplete (the recorder stopped early); it was ignored")
+    if not lines:
+        raise RecordingError(p, "empty JSON-lines recording")
+    try:
+        head = msgspec.json.decode(lines[0])
+    except _DECODE_ERRORS:
+        raise RecordingError(p, "not an nvmescope recording (first line is not JSON)") from None
+    if not isinstance(head, dict) or head.get("format") != FORMAT_NAME:
+        raise RecordingError(p, "not an nvmescope recording (no nvmetrace header line)")
+    version = head.get("version")
+    if (
+        not isinstance(version, list)
+        or len(version) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in version)
+    ):
+        raise RecordingError(p, "header line has no valid format version")
+    try:
+        header = msgspec.convert(head, Header)
+    except _DECODE_ERRORS as exc:
+        _check_header(p, Header(), version[0], version[1])
+        raise RecordingError(p, f"header line cannot be decoded: {exc}") from None
+    warnings = _check_header(p, header, version[0], version[1]) + warnings
+    rec = JsonlRecording(p, header, [], 1)
+    ended = any(line.startswith(b'{"end":') for line in lines[-1:])
+    rec.load_tables(lines[1:], ended)
+    if not ended:
+        warnings.append(
+            f"recording was not closed (the recorder stopped early): {len(rec)} events are readable"
+        )
+    rec.warnings.extend(warnings)
+    return rec

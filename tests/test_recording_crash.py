@@ -1,0 +1,102 @@
+"""A recorder killed with SIGKILL leaves a file that opens up to its last complete chunk."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from nvmescope.trace import open_recording, verify
+from nvmescope.trace.recorder import synthetic_admin_events
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SYNTHETIC = """
+    from nvmescope import events as ev
+    from nvmescope.trace import Recorder
+    from nvmescope.trace.recorder import synthetic_admin_events
+    bus = ev.EventBus(lambda: 0)
+    rec = Recorder(PATH, chunk_events=256, checkpoint_every=1024)
+    bus.subscribe(rec)
+    for e in synthetic_admin_events(10**9):
+        bus._clock = lambda ts=e.ts: ts
+        bus.emit(e)
+"""
+
+MACHINE = """
+    from nvmescope.host.driver import LinuxDriver
+    from nvmescope.machine import Machine
+    from nvmescope.trace import Recorder
+
+    def admin_loop(drv):
+        yield from drv.probe()
+        while True:
+            yield from drv.identify(1)
+            yield from drv.get_log_page(2, 512)
+            yield from drv.get_features(7)
+
+    m = Machine(None, None)
+    m.api.spawn(admin_loop(LinuxDriver(m.api)))
+    rec = Recorder.attach(m, PATH, chunk_events=256, checkpoint_every=1024)
+    while m.step() is not None:
+        m.events.clear()  # keep memory flat: the recording has them
+    raise SystemExit("the run ended before it was killed")
+"""
+
+
+def kill_while_recording(path: Path, program: str, scenario: str | None = None) -> None:
+    code = textwrap.dedent(program).replace("PATH", repr(str(path)))
+    code = code.replace("SCENARIO", repr(scenario))
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"recorder exited early: {proc.stderr.read().decode()[-2000:]}")
+            if path.exists() and path.stat().st_size > 200_000:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the recorder wrote too little in 60 s")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_sigkilled_recorder_leaves_a_readable_prefix(tmp_path):
+    path = tmp_path / "killed.nvmetrace"
+    kill_while_recording(path, SYNTHETIC)
+    rec = open_recording(path)
+    n = len(rec)
+    assert n > 0 and n % 256 == 0
+    assert not rec.complete
+    assert len(rec.warnings) == 1
+    assert "not closed" in rec.warnings[0] and f"{n} events" in rec.warnings[0]
+    expected = list(synthetic_admin_events(n))
+    assert [e.seq for e in rec.events()] == list(range(n))
+    assert list(rec.events(n - 300, n)) == expected[n - 300 :]
+    assert rec.state_at(n - 1).index == n - 1
+    rec.verify_all()
+
+
+def test_sigkilled_machine_recording_opens_and_replays(tmp_path):
+    path = tmp_path / "machine.nvmetrace"
+    kill_while_recording(path, MACHINE)
+    rec = open_recording(path)
+    n = len(rec)
+    assert n > 1000 and n % 256 == 0
+    assert "not closed" in rec.warnings[0] and f"{n} events" in rec.warnings[0]
+    kinds = {e.kind for e in rec.events(n - 256, n)}
+    assert {"sqe_fetch", "cqe_post", "irq_msix"} <= kinds
+    state = rec.state_at(n - 1)
+    assert state.sqs[0].qsize == 32 and state.msix[0].count > 10
+    result = verify(rec, stop=3000)
+    assert result.ok, result.describe()

@@ -1,0 +1,217 @@
+"""Damaged files: a one-line RecordingError, or a partial load with a warning; nothing else."""
+
+from __future__ import annotations
+
+import random
+import struct
+import zlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nvmescope.trace import RecordingError, TraceWriter, open_recording
+from nvmescope.trace.format import FILE_HEADER, FRAME_HEADER, MAGIC
+from nvmescope.trace.recorder import synthetic_admin_events
+
+EVENTS = list(synthetic_admin_events(600))
+
+
+def write(path, fmt="msgpack", n=600):
+    with TraceWriter(path, fmt=fmt, chunk_events=50, checkpoint_every=100) as w:
+        w.extend(EVENTS[:n])
+    return path
+
+
+def read_everything(path):
+    """Open and touch every event and some states; returns the recording."""
+    rec = open_recording(path)
+    events = list(rec.events())
+    assert len(events) == len(rec)
+    if len(rec):
+        rec.state_at(len(rec) - 1).materialize()
+        rec.state_at(len(rec) // 2).materialize()
+    return rec
+
+
+def assert_one_line(err, path):
+    text = str(err)
+    assert "\n" not in text
+    assert str(path) in text
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    return write(tmp_path_factory.mktemp("good") / "good.nvmetrace").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", "magic"),
+        (b"hello, world\n" * 10, "magic"),
+        (random.Random(7).randbytes(1000), "magic"),
+        (MAGIC, "truncated"),
+        (b'{"not": "ours"}\n', "not an nvmescope recording"),
+        (b"{\n", "not JSON"),
+    ],
+    ids=["empty", "text", "random", "magic-only", "other-json", "broken-json"],
+)
+def test_files_that_are_not_recordings(tmp_path, content, words):
+    path = tmp_path / "x.nvmetrace"
+    path.write_bytes(content)
+    with pytest.raises(RecordingError) as err:
+        read_everything(path)
+    assert words in str(err.value)
+    assert_one_line(err.value, path)
+
+
+def test_missing_file_and_directory(tmp_path):
+    for path, words in [(tmp_path / "nope.nvmetrace", "no such file"), (tmp_path, "directory")]:
+        with pytest.raises(RecordingError) as err:
+            open_recording(path)
+        assert words in str(err.value)
+        assert_one_line(err.value, path)
+
+
+def test_newer_major_version_is_refused_newer_minor_is_read(tmp_path, good):
+    _, major, minor, hlen, hcrc = FILE_HEADER.unpack(good[: FILE_HEADER.size])
+    newer = tmp_path / "newer.nvmetrace"
+    newer.write_bytes(FILE_HEADER.pack(MAGIC, 2, 0, hlen, hcrc) + good[FILE_HEADER.size :])
+    with pytest.raises(RecordingError) as err:
+        open_recording(newer)
+    assert "version 2.0 is newer" in str(err.value)
+    minor_up = tmp_path / "minor.nvmetrace"
+    minor_up.write_bytes(FILE_HEADER.pack(MAGIC, 1, 7, hlen, hcrc) + good[FILE_HEADER.size :])
+    rec = read_everything(minor_up)
+    assert len(rec) == 600
+    assert any("1.7" in w for w in rec.warnings)
+
+
+def test_jsonl_newer_version_is_refused(tmp_path):
+    path = write(tmp_path / "j.nvmetrace", fmt="jsonl")
+    text = path.read_text().replace('"version":[1,0]', '"version":[3,1]', 1)
+    path.write_text(text)
+    with pytest.raises(RecordingError, match="newer"):
+        open_recording(path)
+
+
+def test_truncation_opens_up_to_the_last_complete_chunk(tmp_path, good):
+    path = tmp_path / "cut.nvmetrace"
+    path.write_bytes(good[: len(good) // 2])
+    rec = read_everything(path)
+    assert 0 < len(rec) < 600 and len(rec) % 50 == 0
+    assert list(rec.events()) == EVENTS[: len(rec)]
+    assert len(rec.warnings) == 1
+    assert f"{len(rec)} events" in rec.warnings[0]
+    assert "not closed" in rec.warnings[0]
+
+
+def test_corrupted_chunk_is_reported_when_read(tmp_path, good):
+    data = bytearray(good)
+    first_frame = FILE_HEADER.size + FILE_HEADER.unpack(good[: FILE_HEADER.size])[3]
+    data[first_frame + FRAME_HEADER.size + 10] ^= 0x40
+    path = tmp_path / "bad.nvmetrace"
+    path.write_bytes(bytes(data))
+    rec = open_recording(path)  # lazily: the index is sound
+    assert rec.event(300) == EVENTS[300]
+    with pytest.raises(RecordingError) as err:
+        rec.event(3)
+    assert "checksum" in str(err.value) and "chunk 0" in str(err.value)
+    assert_one_line(err.value, path)
+    assert pytest.raises(RecordingError, rec.verify_all)
+
+
+def test_absurd_frame_length_stops_the_scan_with_a_warning(tmp_path, good):
+    # drop the trailer so the reader walks the frames, and make frame 3 claim 2 GiB
+    hlen = FILE_HEADER.unpack(good[: FILE_HEADER.size])[3]
+    offset = FILE_HEADER.size + hlen
+    data = bytearray(good[:-24])
+    for _ in range(3):
+        plen = FRAME_HEADER.unpack_from(data, offset)[2]
+        offset += FRAME_HEADER.size + plen
+    fields = list(FRAME_HEADER.unpack_from(data, offset))
+    fields[2] = 0x7FFF_FFFF
+    head = FRAME_HEADER.pack(*fields)
+    head = head[:-4] + struct.pack("<I", zlib.crc32(head[:-4]))
+    data[offset : offset + FRAME_HEADER.size] = head
+    path = tmp_path / "absurd.nvmetrace"
+    path.write_bytes(bytes(data))
+    rec = read_everything(path)
+    assert 0 < len(rec) < 600
+    assert "absurd" in rec.warnings[0]
+
+
+def test_damaged_index_falls_back_to_reading_frame_by_frame(tmp_path, good):
+    data = bytearray(good)
+    data[-30] ^= 0xFF  # inside the index frame's payload
+    path = tmp_path / "idx.nvmetrace"
+    path.write_bytes(bytes(data))
+    rec = read_everything(path)
+    assert len(rec) == 600
+    assert "index" in rec.warnings[0]
+    assert list(rec.events()) == EVENTS
+
+
+def test_jsonl_cut_mid_line(tmp_path):
+    path = write(tmp_path / "j.nvmetrace", fmt="jsonl")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    rec = read_everything(path)
+    assert 0 < len(rec) < 600
+    assert list(rec.events()) == EVENTS[: len(rec)]
+    assert any("not closed" in w for w in rec.warnings)
+
+
+def mutate(data: bytes, kind: str, pos: int, value: int, length: int) -> bytes:
+    if not data:
+        return bytes([value])
+    pos %= len(data)
+    if kind == "flip":
+        out = bytearray(data)
+        out[pos] ^= 1 << (value % 8)
+        return bytes(out)
+    if kind == "truncate":
+        return data[:pos]
+    if kind == "insert":
+        return data[:pos] + bytes([value]) * length + data[pos:]
+    if kind == "delete":
+        return data[:pos] + data[pos + length :]
+    out = bytearray(data)  # overwrite
+    out[pos : pos + length] = bytes([value]) * length
+    return bytes(out)
+
+
+MUTATION = st.tuples(
+    st.sampled_from(["flip", "truncate", "insert", "delete", "overwrite"]),
+    st.integers(0, 1 << 30),
+    st.integers(0, 255),
+    st.integers(1, 64),
+)
+
+
+@pytest.mark.parametrize("fmt", ["msgpack", "jsonl"])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(mutations=st.lists(MUTATION, min_size=1, max_size=3))
+def test_mutated_recordings_load_or_raise_recording_error(tmp_path_factory, fmt, mutations):
+    base = tmp_path_factory.getbasetemp() / f"base-{fmt}.nvmetrace"
+    if not base.exists():
+        write(base, fmt=fmt, n=300)
+    data = base.read_bytes()
+    for m in mutations:
+        data = mutate(data, *m)
+    path = tmp_path_factory.getbasetemp() / f"mutant-{fmt}.nvmetrace"
+    path.write_bytes(data)
+    try:
+        rec = read_everything(path)
+    except RecordingError as err:
+        assert_one_line(err, path)
+        return
+    # what loads is a prefix of the truth or says something is wrong
+    events = list(rec.events())
+    if events != EVENTS[: len(events)]:
+        assert fmt == "jsonl" or rec.warnings, "changed events must not load silently"

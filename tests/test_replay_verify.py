@@ -1,0 +1,148 @@
+"""Replaying a recording's host inputs on a fresh device gives the same events, or says where not."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from nvmescope.host import SCENARIOS
+from nvmescope.machine import Machine
+from nvmescope.trace import Recorder, RecordingError, TraceWriter, open_recording, record, verify
+from nvmescope.trace.format import Header
+from nvmescope.trace.replay import fresh_machine
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory):
+    base = tmp_path_factory.mktemp("replay")
+    out = {}
+    for name in sorted(SCENARIOS):
+        path = base / f"{name}.nvmetrace"
+        record(name, path, chunk_events=64, checkpoint_every=256)
+        out[name] = path
+    return out
+
+
+def rewrite(src, dst, change):
+    """Copy a recording, passing each (n, event) through ``change``."""
+    rec = open_recording(src)
+    with TraceWriter(dst, msgspec.structs.replace(rec.header), chunk_events=64) as w:
+        for n, e in enumerate(rec.events()):
+            w.append(change(n, e))
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_scenario_replays_identically(recordings, name):
+    result = verify(recordings[name])
+    assert result.ok, result.describe()
+    assert result.checked == result.total == len(open_recording(recordings[name]))
+    assert result.divergence is None
+
+
+def test_jsonl_recording_replays_too(tmp_path):
+    path = tmp_path / "i.nvmetrace"
+    summary = record("identify", path, fmt="jsonl")
+    result = verify(path)
+    assert result.ok and result.checked == summary.events
+
+
+def test_a_changed_device_event_is_the_divergence(recordings, tmp_path):
+    src = recordings["identify"]
+    events = list(open_recording(src).events())
+    k = max(n for n, e in enumerate(events) if e.kind == "cqe_post")
+    dst = tmp_path / "changed.nvmetrace"
+    rewrite(src, dst, lambda n, e: msgspec.structs.replace(e, dw0=0xBAD) if n == k else e)
+    result = verify(dst)
+    assert not result.ok
+    d = result.divergence
+    assert d.index == k
+    assert d.expected.dw0 == 0xBAD
+    assert d.actual == events[k]
+    assert d.fields == ["dw0"]
+    assert f"event {k}" in result.describe()
+
+
+def test_a_changed_host_input_diverges_where_the_device_answers_differently(recordings, tmp_path):
+    src = recordings["bringup"]
+    events = list(open_recording(src).events())
+    # the host writes a different CC: the device's register value after the write differs
+    k = next(n for n, e in enumerate(events) if e.kind == "mmio_write" and e.reg == "cc")
+    dst = tmp_path / "cc.nvmetrace"
+    rewrite(
+        src, dst, lambda n, e: msgspec.structs.replace(e, value=e.value ^ 0x10) if n == k else e
+    )
+    d = verify(dst).divergence
+    assert d is not None and d.index == k
+    assert d.actual.kind == "mmio_write" and d.actual.value == events[k].value ^ 0x10
+
+
+def test_another_configuration_diverges_at_the_first_register_it_changes(recordings, tmp_path):
+    src = recordings["bringup"]
+    rec = open_recording(src)
+    header = msgspec.structs.replace(rec.header, config={**rec.config, "mqes": 63})
+    dst = tmp_path / "mqes.nvmetrace"
+    with TraceWriter(dst, header) as w:
+        w.extend(rec.events())
+    d = verify(dst).divergence
+    first_cap = next(
+        n for n, e in enumerate(rec.events()) if e.kind == "mmio_read" and e.reg.startswith("cap")
+    )
+    assert d is not None and d.index == first_cap
+    assert d.expected.value != d.actual.value
+
+
+def test_a_missing_device_event_is_reported(recordings, tmp_path):
+    src = recordings["identify"]
+    events = list(open_recording(src).events())
+    k = next(n for n, e in enumerate(events) if e.kind == "dma_write")
+    dst = tmp_path / "gap.nvmetrace"
+    with TraceWriter(dst, open_recording(src).header) as w:
+        w.extend(events[:k] + events[k + 1 :])
+    d = verify(dst).divergence
+    assert d is not None and d.index == k
+
+
+def test_replay_stops_where_asked_and_rebuilds_the_recorded_machine(recordings):
+    rec = open_recording(recordings["admin-tour"])
+    result = verify(rec, stop=100)
+    assert result.ok and result.checked == 100
+    m = fresh_machine(rec)
+    assert m.config == Machine().config
+    assert m.events == []
+
+
+def test_recorder_attached_late_still_starts_at_event_zero(tmp_path):
+    m = Machine(None, "identify")
+    for _ in range(50):
+        m.step()
+    path = tmp_path / "late.nvmetrace"
+    rec = Recorder.attach(m, path)
+    m.run()
+    summary = rec.close()
+    assert summary.events == len(m.events)
+    assert list(open_recording(path).events()) == m.events
+    assert verify(path).ok
+
+
+def test_empty_recording_verifies(tmp_path):
+    path = tmp_path / "empty.nvmetrace"
+    TraceWriter(path, Header()).close()
+    result = verify(path)
+    assert result.ok and result.total == 0
+
+
+@pytest.mark.parametrize(
+    "config, words",
+    [
+        ({"msix_vectors": 10**9}, "msix_vectors"),
+        ({"mqes": -1}, "mqes"),
+        ({"serial": 5}, "serial"),
+        ({"lba_formats": "nonsense"}, "lba_formats"),
+    ],
+)
+def test_a_hostile_configuration_is_a_recording_error(tmp_path, config, words):
+    path = tmp_path / "hostile.nvmetrace"
+    TraceWriter(path, Header(config=config)).close()
+    with pytest.raises(RecordingError) as err:
+        verify(path)
+    assert words in str(err.value) and "\n" not in str(err.value)
