@@ -7,7 +7,7 @@ Failures go through ``ctrl.nvme_fail`` (status with DNR, Error Information log
 entry, ``err_*`` event).
 
 Supported: Delete/Create I/O SQ and CQ, Get Log Page (01h Error Information,
-02h SMART / Health, 03h Firmware Slot), Identify (CNS 00h, 01h, 02h, 03h, and
+02h SMART / Health, 03h Firmware Slot, 05h Commands Supported and Effects), Identify (CNS 00h, 01h, 02h, 03h, and
 05h/06h for the NVM command set because CAP.CSS advertises I/O command sets),
 Abort, Set/Get Features (01h, 02h, 04h, 06h, 07h, 08h, 09h, 0Bh, 0Eh),
 Asynchronous Event Request. Any other opcode: Invalid Command Opcode.
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from .. import events as ev
 from ..nvme import features as f
 from ..nvme import identify as idf
+from ..nvme import logpages as lp
 from ..nvme import registers as r
 from ..nvme import status as st
 from ..nvme.opcodes import IDENTIFY_CNS
@@ -48,8 +49,19 @@ AER_TYPE_SMART = 1
 AER_TYPE_NOTICE = 2
 AER_INFO_INVALID_DB = 0x00
 AER_INFO_INVALID_DB_VALUE = 0x01
+AER_INFO_TEMPERATURE = 0x01
 #: log page whose reading (RAE = 0) clears an event type
 AER_TYPE_FOR_LOG = {0x01: AER_TYPE_ERROR, 0x02: AER_TYPE_SMART}
+
+#: Commands Supported and Effects (log page 05h) of the NVM command set's I/O
+#: opcodes we implement: Flush and Read do not change logical block content.
+IO_COMMAND_EFFECTS = {
+    0x00: lp.CMD_EFFECTS_CSUPP,
+    0x01: lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC,
+    0x02: lp.CMD_EFFECTS_CSUPP,
+}
+#: Identify Controller LPA: bit 1 Commands Supported and Effects log, bit 2 extended data
+LPA = 0x06
 
 # byte offsets of fields in the SQE, for the error log's Parameter Error Location
 LOC_OPC, LOC_NSID, LOC_PRP1, LOC_CDW10, LOC_CDW11, LOC_CDW12, LOC_CDW13 = 0, 4, 24, 40, 44, 48, 52
@@ -129,11 +141,11 @@ def nvme_create_cq(ctrl: Controller, req: Request) -> Task:
             "PC=0: CAP.CQR requires physically contiguous queues", LOC_CDW11,
         )  # fmt: skip
         return
-    if iv >= ctrl.msix.size:
-        yield from ctrl.nvme_fail(
-            req, st.INVALID_VECTOR, "err_invalid_vector",
-            f"interrupt vector {iv} >= {ctrl.msix.size} vectors", LOC_CDW11 + 2,
-        )  # fmt: skip
+    if iv >= ctrl.msix.size or (iv and not ctrl.pci.msix_enabled):
+        why = "MSI-X is disabled: pin-based interrupts use vector 0"
+        if iv >= ctrl.msix.size:
+            why = f"interrupt vector {iv} >= {ctrl.msix.size} vectors"
+        yield from ctrl.nvme_fail(req, st.INVALID_VECTOR, "err_invalid_vector", why, LOC_CDW11 + 2)
         return
     if c.prp1 % ctrl.page_size:
         yield from ctrl.nvme_fail(
@@ -265,7 +277,7 @@ def identify_controller_data(ctrl: Controller) -> bytes:
         acl=cfg.acl,
         aerl=cfg.aerl,
         frmw=0x03,  # one slot, slot 1 read-only
-        lpa=0x04,  # extended data for Get Log Page (NUMDU, LPOL/LPOU)
+        lpa=LPA,  # Commands Supported and Effects log; extended data (NUMDU, LPOL/LPOU)
         elpe=cfg.elpe,
         npss=0,
         wctemp=cfg.wctemp,
@@ -328,6 +340,13 @@ def nvme_identify(ctrl: Controller, req: Request) -> Task:
                 yield from ctrl.nvme_fail(
                     req, st.INVALID_FIELD, "err_invalid_field",
                     f"CSI {csi} is not supported", LOC_CDW11 + 3,
+                )  # fmt: skip
+                return
+            if nsid not in ctrl.namespaces and cns == 0x03:
+                # descriptors exist only for an active NSID (QEMU: Invalid Field)
+                yield from ctrl.nvme_fail(
+                    req, st.INVALID_FIELD, "err_invalid_nsid",
+                    f"NSID {nsid:#x} is not an active namespace", LOC_NSID,
                 )  # fmt: skip
                 return
             if nsid not in ctrl.namespaces:
@@ -397,6 +416,8 @@ def nvme_get_log(ctrl: Controller, req: Request) -> Task:
         log = ctrl.state.smart_log_bytes(now)
     elif lid == 0x03:
         log = ctrl.state.fw_slot_log_bytes()
+    elif lid == 0x05:
+        log = commands_effects_log(ctrl, c.cdw14 >> 24)
     else:
         yield from ctrl.nvme_fail(
             req, st.INVALID_LOG_PAGE, "err_invalid_log_page", f"log page {lid:#04x} not supported",
@@ -417,6 +438,26 @@ def nvme_get_log(ctrl: Controller, req: Request) -> Task:
         ctrl.state.aer_masked.discard(etype)
         ctrl.state.aer_queue[:] = [e for e in ctrl.state.aer_queue if e[0] != etype]
         ctrl.nvme_process_aers()
+
+
+def commands_effects_log(ctrl: Controller, csi: int) -> bytes:
+    """Log page 05h: every admin opcode we handle, and the I/O opcodes of the command set.
+
+    The I/O half follows CC.CSS: NVM (000b) lists the NVM command set; all I/O command
+    sets (110b) lists the set CDW14.CSI names (only NVM, CSI 00h, exists here); admin
+    only (111b) lists no I/O command.
+    """
+    acs = [0] * 256
+    for opc in ADMIN_HANDLERS:
+        acs[opc] = lp.CMD_EFFECTS_CSUPP
+    iocs = [0] * 256
+    css = r.CC.get(ctrl.cc, "css")
+    if css == 0 or (css == 6 and csi == 0):
+        for opc, effects in IO_COMMAND_EFFECTS.items():
+            iocs[opc] = effects
+    return lp.COMMANDS_SUPPORTED_EFFECTS_LOG.build(
+        {"acs": acs, "iocs": iocs, "rsvd2048": bytes(2048)}
+    )
 
 
 # -- features ---------------------------------------------------------------------------------
@@ -500,6 +541,10 @@ def nvme_set_feature(ctrl: Controller, req: Request) -> Task:
             )  # fmt: skip
             return
         s.temp_thresholds[thsel] = tmpth
+        # a threshold the composite temperature already crosses raises the SMART /
+        # Health Temperature Threshold event when the host enabled it (AEC bit 1)
+        if s.temperature_warning() and s.features[f.FID_ASYNC_EVENT_CONFIG] & 0x02:
+            ctrl.nvme_enqueue_event(AER_TYPE_SMART, AER_INFO_TEMPERATURE, 0x02)
         return
     if fid == f.FID_VOLATILE_WRITE_CACHE:
         if not ctrl.config.vwc:

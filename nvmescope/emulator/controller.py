@@ -41,6 +41,9 @@ Choices where the specification leaves room
   CC.AMS (round robin only). A failure sets CSTS.CFS after ``rdy_delay_ns``.
   CC.IOSQES/IOCQES are checked when an I/O queue is created (Invalid Queue Size
   unless they are 6 and 4), because only I/O queues use them.
+- After a shutdown completes (CSTS.SHST = 10b) the specification requires a
+  reset before commands are processed again; doorbell writes until then are
+  dropped (``ub_db_after_shutdown``). CSTS.RDY stays 1.
 - The doorbell errors the specification lists for the Error asynchronous event
   (write to a doorbell of a queue that does not exist: info 00h; invalid value:
   info 01h; removing entries from an empty CQ is an invalid value) raise that
@@ -142,6 +145,11 @@ class Controller:
         self.cqs: dict[int, CompletionQueue] = {}
         self._enabling = False
         self._resetting = False
+
+    @property
+    def _shut_down(self) -> bool:
+        """CSTS.SHST = complete: only a reset (CC.EN 1 -> 0) makes the controller work again."""
+        return r.CSTS.get(self.csts, "shst") == r.SHST_COMPLETE
 
     @property
     def ready(self) -> bool:
@@ -685,13 +693,16 @@ class Controller:
             if not self.ready:
                 self._ub("ub_db_while_disabled", f"SQ {qid} tail doorbell while not ready")
                 return
+            if self._shut_down:
+                self._ub("ub_db_after_shutdown", f"SQ {qid} tail doorbell after shutdown")
+                return
             if sq is None or qid > self.config.max_io_queues:
                 self._ub("ub_db_invalid_queue", f"SQ {qid} does not exist")
-                self._nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB, 0x01)
+                self.nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB, 0x01)
                 return
             if value >= sq.size:
                 self._ub("ub_db_invalid_value", f"SQ {qid} tail {value} >= size {sq.size}")
-                self._nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 1)
+                self.nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 1)
                 return
             sq.tail = value
             self._nvme_kick_sq(sq)
@@ -710,20 +721,23 @@ class Controller:
         if not self.ready:
             self._ub("ub_db_while_disabled", f"CQ {qid} head doorbell while not ready")
             return
+        if self._shut_down:
+            self._ub("ub_db_after_shutdown", f"CQ {qid} head doorbell after shutdown")
+            return
         if cq is None:
             self._ub("ub_db_invalid_queue", f"CQ {qid} does not exist")
-            self._nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB, 0x01)
+            self.nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB, 0x01)
             return
         if value >= cq.size:
             self._ub("ub_db_invalid_value", f"CQ {qid} head {value} >= size {cq.size}")
-            self._nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 0x01)
+            self.nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 0x01)
             return
         if not cq.head_valid(value):
             self._ub(
                 "ub_cq_head_passes_tail",
                 f"CQ {qid} head {value} passes the entries posted (head {cq.head}, tail {cq.tail})",
             )
-            self._nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 0x01)
+            self.nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 0x01)
             return
         was_full = cq.full
         cq.head = value
@@ -767,7 +781,7 @@ class Controller:
                     break
                 sq.head = (slot + 1) % sq.size
                 cmd = unpack_sqe(raw)
-                req = Request(sq.sqid, cmd, admin=sq.sqid == 0)
+                req = Request(sq.sqid, cmd, admin=sq.sqid == 0, cqid=sq.cqid, sq_head=sq.head)
                 sq.inflight = cmd.cid
                 yield from self._out(
                     ev.SqeFetch(slot=slot, addr=addr, data=bytes(raw), new_head=sq.head), req
@@ -808,8 +822,9 @@ class Controller:
             yield from self.nvme_fail(req, st.INVALID_FIELD, "err_fused", "fused operations", 1)
         elif cmd.psdt:
             yield from self.nvme_fail(
-                req, st.INVALID_FIELD, "err_invalid_sgl", "PSDT selects SGLs: not supported", 1
-            )
+                req, st.INVALID_FIELD, "err_invalid_sgl", "PSDT selects SGLs: not supported",
+                1 | (6 << 8),  # CDW0 bits 15:14: byte 1, bit 6
+            )  # fmt: skip
         elif req.admin:
             yield from admin.nvme_admin_cmd(self, req)
         else:
@@ -849,7 +864,7 @@ class Controller:
             req,
         )
         sq = self.sqs.get(req.sqid)
-        cqid = sq.cqid if sq is not None else (0 if req.sqid == 0 else -1)
+        cqid = req.cqid
         cq = self.cqs.get(cqid)
         if cq is None:
             return
@@ -863,7 +878,7 @@ class Controller:
         yield from self._next()
         if self.cqs.get(cqid) is not cq:
             return
-        sqhd = sq.head if sq is not None else 0
+        sqhd = sq.head if sq is not None else req.sq_head
         slot = cq.tail
         addr = cq.slot_addr(slot)
         data = pack_cqe(req.dw0, req.dw1, sqhd, req.sqid, req.cid, cq.phase, req.status)
@@ -985,8 +1000,10 @@ class Controller:
     # =====================================================================
     # asynchronous events
     # =====================================================================
-    def _nvme_enqueue_event(self, etype: int, info: int, lid: int) -> None:
-        self.state.aer_queue.append((etype, info, lid))
+    def nvme_enqueue_event(self, etype: int, info: int, lid: int) -> None:
+        """Queue an asynchronous event (once: the same event already waiting is not repeated)."""
+        if (etype, info, lid) not in self.state.aer_queue:
+            self.state.aer_queue.append((etype, info, lid))
         self.nvme_process_aers()
 
     def nvme_process_aers(self) -> None:

@@ -11,7 +11,15 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from ..nvme import status as st
-from .admin import LOC_CDW10, LOC_CDW12, LOC_NSID, LOC_OPC, NSID_ALL, _max_transfer
+from .admin import (
+    IO_COMMAND_EFFECTS,
+    LOC_CDW10,
+    LOC_CDW12,
+    LOC_NSID,
+    LOC_OPC,
+    NSID_ALL,
+    _max_transfer,
+)
 from .request import Request
 
 if TYPE_CHECKING:
@@ -22,7 +30,7 @@ Task = Generator[Any, None, None]
 
 def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
     opc = req.opcode
-    if opc not in (0x00, 0x01, 0x02):
+    if opc not in IO_COMMAND_EFFECTS:
         yield from ctrl.nvme_fail(
             req, st.INVALID_OPCODE, "err_invalid_opcode",
             f"I/O opcode {opc:#04x} is not supported", LOC_OPC,

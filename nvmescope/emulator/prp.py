@@ -6,9 +6,11 @@ A command's data pointer is PRP Entry 1 and PRP Entry 2:
   (dword aligned).
 - If the data fits in the rest of PRP1's page, PRP2 is unused.
 - If it ends within one more page, PRP2 points at that page (offset 0).
-- Otherwise PRP2 points at a PRP List: 8-byte entries, each a page-aligned
-  data page; when a list page fills up, its last entry points at the next
-  list page.
+- Otherwise PRP2 points at a PRP List (this pointer may have a qword-aligned
+  offset into its page): 8-byte entries, each a page-aligned data page; when
+  a list page fills up, its last entry points at the next list page, which
+  must be page aligned (NVMe 1.4 Figure 108: only the first PRP entry and the
+  PRP List pointer in the command may have an offset).
 
 Any entry that breaks an offset rule gives PRP Offset Invalid; a list page the
 host never mapped gives Data Transfer Error. The walk never raises.
@@ -85,10 +87,12 @@ def nvme_map_prp(
         next_list = None
         for index, entry in enumerate(entries):
             if remaining > page_size and index == entries_left - 1:
-                # the last entry of a full list page chains to the next list page
-                if entry & 0x7:
+                # the last entry of a full list page chains to the next list page; only
+                # the first PRP entry and the list pointer in the command may carry an
+                # offset, so this one must point at the start of a page
+                if entry % page_size:
                     out.error, out.error_location = st.PRP_OFFSET_INVALID, 32
-                    out.detail = f"PRP list chain pointer {entry:#x} is not qword aligned"
+                    out.detail = f"PRP list chain pointer {entry:#x} has a non-zero offset"
                     return out
                 next_list = entry
                 break

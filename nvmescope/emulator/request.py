@@ -24,6 +24,11 @@ class Request:
     #: SQE byte (7:0) and bit (10:8) of the field in error, FFFFh when none applies
     parm_err_loc: int = 0xFFFF
     lba: int = 0
+    #: the CQ this command completes to, fixed when it was fetched (the SQ may be
+    #: deleted while the command is in flight; its completion still goes there)
+    cqid: int = 0
+    #: the SQ head the controller reported last for this command's SQ (set when posting)
+    sq_head: int = 0
 
     @property
     def cid(self) -> int:

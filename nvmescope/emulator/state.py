@@ -112,10 +112,16 @@ class ControllerState:
         return bytes(out) + bytes(size - len(out))
 
     # -- SMART -------------------------------------------------------------------------
+    def temperature_warning(self) -> bool:
+        """Critical Warning bit 1: the composite temperature is at or above the over
+        temperature threshold, or at or below the under temperature threshold."""
+        temp = self.config.temperature_k
+        return temp >= self.temp_thresholds[0] or temp <= self.temp_thresholds[1]
+
     def smart_counters(self, now: int) -> dict[str, int]:
         on_ns = now - self.enabled_at if self.enabled_at is not None else 0
         return {
-            "critical_warning": 0,
+            "critical_warning": 0x02 if self.temperature_warning() else 0,
             "temperature": self.config.temperature_k,
             "avail_spare": 100,
             "spare_thresh": 10,

@@ -91,3 +91,19 @@ FIRMWARE_SLOT_LOG = cs.Struct(
     *[f"frs{n}" / AsciiField(8) * f"Firmware Revision for Slot {n} (FRS{n})" for n in range(1, 8)],
     "rsvd64" / cs.Bytes(448) * "Reserved",
 )
+
+CMD_EFFECTS_LOG_SIZE = 4096
+
+#: Commands Supported and Effects data structure bits (one dword per opcode).
+CMD_EFFECTS_CSUPP = 1 << 0  # Command Supported
+CMD_EFFECTS_LBCC = 1 << 1  # Logical Block Content Change
+CMD_EFFECTS_NCC = 1 << 2  # Namespace Capability Change
+CMD_EFFECTS_NIC = 1 << 3  # Namespace Inventory Change
+CMD_EFFECTS_CCC = 1 << 4  # Controller Capability Change
+
+#: Commands Supported and Effects (Log Identifier 05h), 4096 bytes.
+COMMANDS_SUPPORTED_EFFECTS_LOG = cs.Struct(
+    "acs" / cs.Array(256, cs.Int32ul) * "Admin Command Supported, one entry per opcode",
+    "iocs" / cs.Array(256, cs.Int32ul) * "I/O Command Supported, one entry per opcode",
+    "rsvd2048" / cs.Bytes(2048) * "Reserved",
+)

@@ -65,7 +65,7 @@ LOST_STATES = frozenset({"reset", "disabled", "fatal", "flr", "nssr"})
 IRQ_KINDS = frozenset({"irq_msix", "irq_intx"})
 #: conditions that say the device ignored the doorbell just written
 IGNORED_DOORBELL_KINDS = frozenset(
-    {"ub_db_invalid_value", "ub_db_invalid_queue", "ub_db_while_disabled"}
+    {"ub_db_invalid_value", "ub_db_invalid_queue", "ub_db_while_disabled", "ub_db_after_shutdown"}
 )
 
 
