@@ -11,6 +11,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -542,6 +543,446 @@ def lspci(
             sys.stdout.write("\n")
 
     _device_guarded(run)
+
+
+# -- recordings -------------------------------------------------------------------
+FileArg = Annotated[Path, typer.Argument(help="A recording (.nvmetrace).", show_default=False)]
+FilterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--filter", "-f", help='Filter expression, e.g. kind == "cqe_post" (see docs/filters.md).'
+    ),
+]
+
+
+class DataError(Exception):
+    """A file is damaged or not what it should be: one line, exit code 1."""
+
+
+def _open(path: Path) -> Any:
+    """Open a recording; warnings (a partial file) go to stderr."""
+    from nvmescope.trace import RecordingError, open_recording
+
+    try:
+        rec = open_recording(path)
+    except RecordingError as exc:
+        raise DataError(str(exc)) from None
+    for warning in rec.warnings:
+        err.print(f"nvmescope: warning: {escape(warning)}")
+    return rec
+
+
+def _recording_guarded(fn: Callable[[], None]) -> None:
+    from nvmescope.trace import RecordingError
+
+    try:
+        fn()
+    except UsageError as exc:
+        fail(str(exc))
+    except (DataError, RecordingError) as exc:
+        fail(str(exc), code=1)
+    except DeviceError as exc:
+        fail(str(exc), code=1)
+
+
+def _progress(description: str, total: int | None = None) -> Any:
+    """A rich progress bar on a terminal; nothing when output is piped."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def _record_one(
+    scenario: str, path: Path, config: ControllerConfig, fmt: str, max_events: int | None
+) -> Any:
+    from nvmescope.trace import Recorder
+
+    machine = Machine(config, scenario=scenario)
+    rec = Recorder.attach(machine, path, scenario=scenario, fmt=fmt)
+    with _progress(f"recording {scenario}") as progress:
+        task = progress.add_task(f"recording {scenario}", total=max_events)
+        count = 0
+        try:
+            while max_events is None or count < max_events:
+                if machine.step() is None:
+                    break
+                count += 1
+                if count % 1024 == 0:
+                    progress.update(task, completed=count)
+        finally:
+            summary = rec.close()
+    return summary, machine
+
+
+@app.command()
+def record(
+    scenario: Annotated[str, typer.Argument(help="Scenario to run (see `nvmescope scenarios`).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The recording to write.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="msgpack (compact, default) or jsonl.")
+    ] = "msgpack",
+    max_events: Annotated[
+        int | None, typer.Option("--max-events", help="Stop after N events.")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run a scenario and record every event to a file."""
+
+    def run() -> None:
+        _check_scenario(scenario)
+        if fmt not in ("msgpack", "jsonl"):
+            raise UsageError(f"--format {fmt}: expected msgpack or jsonl")
+        if max_events is not None and max_events < 1:
+            raise UsageError("--max-events: expected a positive number")
+        cfg = build_config(config)
+        try:
+            summary, machine = _record_one(scenario, output, cfg, fmt, max_events)
+        except OSError as exc:
+            raise DataError(f"{output}: {exc.strerror or exc}") from None
+        say(
+            f"recorded {summary.events} events of {scenario} to {output} "
+            f"({summary.bytes} bytes, {summary.bytes_per_event:.1f} B/event, "
+            f"{summary.checkpoints} checkpoint(s), {summary.virtual_ns / 1000:.1f} us of virtual time)"
+        )
+        run_ = machine.scenario
+        if run_ is not None and not run_.ok and max_events is None:
+            raise DeviceError(f"scenario {scenario}: not every check gave the expected answer")
+
+    _recording_guarded(run)
+
+
+def _range(rec: Any, start: int | None, stop: int | None) -> tuple[int, int]:
+    n = len(rec)
+    first = 0 if start is None else start
+    last = n if stop is None else min(stop, n)
+    if first < 0 or first > n:
+        raise UsageError(f"--from {first}: the recording has events 0..{n - 1}")
+    return first, last
+
+
+@app.command()
+def replay(
+    file: FileArg,
+    verify_: Annotated[
+        bool,
+        typer.Option("--verify", help="Re-execute the host inputs and compare event by event."),
+    ] = False,
+    start: Annotated[int | None, typer.Option("--from", help="First event to print.")] = None,
+    stop: Annotated[int | None, typer.Option("--to", help="Stop before this event.")] = None,
+) -> None:
+    """Walk a recording and print it; --verify re-runs it against today's emulator (like rr)."""
+
+    def run() -> None:
+        from nvmescope.trace import verify
+
+        rec = _open(file)
+        source = (
+            rec.header.extra.get("imported_from") if isinstance(rec.header.extra, dict) else None
+        )
+        if verify_ and source:
+            raise DataError(
+                f"{file}: imported from a {source}, not recorded by nvmescope: "
+                "there is no run of ours to re-execute (show and stats work on it)"
+            )
+        if not verify_:
+            first, last = _range(rec, start, stop)
+            for event in rec.events(first, last):
+                say(format_event(event))
+            return
+        with _progress("verifying") as progress:
+            progress.add_task(f"verifying {file.name}", total=None)
+            result = verify(rec)
+        if result.ok:
+            say(f"{file}: verified: {result.checked} of {result.total} events identical")
+            return
+        say(result.describe())
+        d = result.divergence
+        if d is not None:
+            say(
+                f"  expected: {format_event(d.expected) if d.expected is not None else '(no event)'}"
+            )
+            say(f"  actual:   {format_event(d.actual) if d.actual is not None else '(no event)'}")
+        raise DataError(f"{file}: replay diverged at event {d.index if d else '?'}")
+
+    _recording_guarded(run)
+
+
+def _state_lines(state: Any) -> list[str]:
+    from nvmescope.nvme import registers as regs
+
+    lines = [
+        f"state as of event {state.index} (t = {state.ts / 1000:.3f} us), controller {state.ctrl_state or '?'}"
+    ]
+    for reg in regs.REGISTERS:
+        value = state.register(reg.name)
+        if value is None:
+            lines.append(f"  {reg.name.upper():7s} ?")
+            continue
+        fields = ", ".join(f"{f.name}={f.get(value)}" for f in reg.fields if f.get(value))
+        lines.append(f"  {reg.name.upper():7s} {value:#0{2 + 2 * reg.size}x}  {fields}")
+    for label, queues in (("SQ", state.sqs), ("CQ", state.cqs)):
+        for qid in sorted(queues):
+            q = queues[qid]
+            addr = f"{q.addr:#x}" if q.addr is not None else "?"
+            extra = f" cq {q.cqid}" if label == "SQ" else f" phase {q.phase} vector {q.vector}"
+            lines.append(
+                f"  {label}{qid:<3d} @{addr} size {q.qsize} head {q.head} tail {q.tail}{extra}"
+            )
+    for vector in sorted(state.msix):
+        v = state.msix[vector]
+        lines.append(
+            f"  MSI-X {vector:<3d} sent {v.count} pending {int(v.pending)} masked {v.masked}"
+        )
+    lines.append(
+        f"  commands started {state.commands_started} finished {state.commands_finished}, "
+        f"err_* {state.err_count}, ub_* {state.ub_count}"
+    )
+    return lines
+
+
+@app.command()
+def show(
+    file: FileArg,
+    filter: FilterOpt = None,
+    commands: Annotated[
+        bool,
+        typer.Option(
+            "--commands", help="One row per command: submit/complete paired, latency, status."
+        ),
+    ] = False,
+    follow: Annotated[
+        str | None, typer.Option("--follow", help="SQID:CID: every event of one command.")
+    ] = None,
+    checks: Annotated[
+        bool, typer.Option("--checks", help="Protocol checks (expert info).")
+    ] = False,
+    state: Annotated[
+        int | None, typer.Option("--state", help="The whole observable state as of event N.")
+    ] = None,
+    start: Annotated[int | None, typer.Option("--from", help="First event.")] = None,
+    stop: Annotated[int | None, typer.Option("--to", help="Stop before this event.")] = None,
+) -> None:
+    """Find things in a recording: filter events, pair commands, follow one, run checks, show state."""
+
+    def run() -> None:
+        from nvmescope.trace import commands as cmdview
+        from nvmescope.trace.checks import run_checks, summarize
+
+        predicate = _compile_filter(filter)
+        rec = _open(file)
+        first, last = _range(rec, start, stop)
+
+        def selected() -> Any:
+            for event in rec.events(first, last):
+                if predicate is None or predicate(event):
+                    yield event
+
+        if state is not None:
+            if not 0 <= state < len(rec):
+                raise UsageError(f"--state {state}: the recording has events 0..{len(rec) - 1}")
+            for line in _state_lines(rec.state_at(state)):
+                say(line)
+            return
+        if follow is not None:
+            try:
+                sqid, cid = cmdview.parse_follow(follow)
+            except ValueError as exc:
+                raise UsageError(f"--follow {follow}: {exc}") from None
+            found = cmdview.follow_instances(rec.events(first, last), sqid, cid)
+            if not found:
+                raise DataError(f"{file}: no command SQ{sqid}:{cid} in events {first}..{last - 1}")
+            out.print(cmdview.format_follow(found, describe))
+            return
+        if commands:
+            cmds = cmdview.pair_commands(selected())
+            if out.is_terminal:
+                out.print(cmdview.format_command_table(cmds))
+            else:
+                sys.stdout.write(cmdview.format_command_text(cmds))
+            return
+        if checks:
+            findings = run_checks(selected())
+            for finding in findings:
+                say(finding.line())
+            counts = summarize(findings)
+            say(", ".join(f"{n} {sev}(s)" for sev, n in counts.items()))
+            return
+        for event in selected():
+            say(format_event(event))
+
+    _recording_guarded(run)
+
+
+@app.command()
+def stats(file: FileArg, filter: FilterOpt = None) -> None:
+    """Commands per opcode, latency percentiles and histograms, queue depth over time."""
+
+    def run() -> None:
+        from nvmescope.trace.stats import compute_stats, render_stats
+
+        predicate = _compile_filter(filter)
+        rec = _open(file)
+        events = (e for e in rec.events() if predicate is None or predicate(e))
+        out.print(render_stats(compute_stats(events)))
+
+    _recording_guarded(run)
+
+
+export_app = typer.Typer(help="Write a recording in another tool's format.", no_args_is_help=True)
+import_app = typer.Typer(help="Turn another tool's trace into a recording.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+app.add_typer(import_app, name="import")
+
+
+@export_app.command("chrome")
+def export_chrome(
+    file: FileArg,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The JSON file to write.")],
+) -> None:
+    """Chrome Trace Event JSON (opens in Perfetto's UI and chrome://tracing)."""
+
+    def run() -> None:
+        from nvmescope.trace.export_chrome import write_chrome_trace
+
+        rec = _open(file)
+        with _progress("exporting") as progress:
+            progress.add_task(f"exporting {file.name}", total=None)
+            try:
+                with open(output, "w", encoding="utf-8") as fp:
+                    n = write_chrome_trace(rec.events(), fp, source=str(file))
+            except OSError as exc:
+                raise DataError(f"{output}: {exc.strerror or exc}") from None
+        say(f"wrote {n} trace events to {output}")
+
+    _recording_guarded(run)
+
+
+@export_app.command("tracepoint")
+def export_tracepoint(
+    file: FileArg,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Text in the layout of Linux's nvme tracepoints (nvme_setup_cmd, nvme_complete_rq, nvme_sq)."""
+
+    def run() -> None:
+        from nvmescope.trace.export_tracepoint import to_tracepoint_text
+
+        rec = _open(file)
+        lines = to_tracepoint_text(rec.events())
+        if output is None:
+            for line in lines:
+                say(line)
+            return
+        try:
+            with open(output, "w", encoding="utf-8") as fp:
+                for line in lines:
+                    fp.write(line + "\n")
+        except OSError as exc:
+            raise DataError(f"{output}: {exc.strerror or exc}") from None
+
+    _recording_guarded(run)
+
+
+@export_app.command("jsonl")
+def export_jsonl(
+    file: FileArg,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="The JSON-lines recording to write.")
+    ],
+) -> None:
+    """The same recording as JSON lines, for reading and diffing."""
+
+    def run() -> None:
+        from nvmescope.trace import convert
+
+        _open(file).close()
+        summary = convert(file, output, "jsonl")
+        say(f"wrote {summary.events} events to {output}")
+
+    _recording_guarded(run)
+
+
+def import_qemu_file(log: Path, output: Path) -> Any:
+    """Import a QEMU ``-trace 'pci_nvme_*'`` log into a recording; returns (summary, result)."""
+    from nvmescope.trace import Header, TraceWriter
+    from nvmescope.trace.format import config_to_data
+    from nvmescope.trace.qemu_import import QemuTraceError, import_qemu_trace
+
+    try:
+        result = import_qemu_trace(log)
+    except QemuTraceError as exc:
+        raise DataError(str(exc)) from None
+    config = ControllerConfig(**result.config)
+    header = Header(
+        config=config_to_data(config),
+        scenario=None,
+        extra={"imported_from": "qemu-trace", "source": log.name, "info": result.info},
+    )
+    try:
+        writer = TraceWriter(output, header)
+        for event in result.events:
+            writer.append(event)
+        writer.close()
+    except OSError as exc:
+        raise DataError(f"{output}: {exc.strerror or exc}") from None
+    return result
+
+
+@import_app.command("qemu-trace")
+def import_qemu(
+    log: Annotated[Path, typer.Argument(help="A QEMU -trace 'pci_nvme_*' log.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The recording to write.")],
+) -> None:
+    """Turn a QEMU pci_nvme trace into a recording you can step through."""
+
+    def run() -> None:
+        result = import_qemu_file(log, output)
+        for warning in result.warnings:
+            err.print(f"nvmescope: warning: {escape(warning)}")
+        c = result.lines
+        say(
+            f"imported {len(result.events)} events from {log} to {output} "
+            f"(lines: {c.mapped} mapped, {c.folded} folded, {c.unknown} unknown)"
+        )
+
+    _recording_guarded(run)
+
+
+RECORDINGS_DIR = Path("recordings")
+QEMU_REFERENCE = Path("reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log")
+
+
+@app.command("regenerate-recordings")
+def regenerate_recordings(
+    directory: Annotated[
+        Path, typer.Argument(help="Where the shipped recordings live.")
+    ] = RECORDINGS_DIR,
+) -> None:
+    """Re-record every scenario (and re-import the reference QEMU trace) into recordings/."""
+
+    def run() -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in sorted(SCENARIOS):
+            summary, _ = _record_one(
+                name, directory / f"{name}.nvmetrace", ControllerConfig(), "msgpack", None
+            )
+            say(f"{directory / (name + '.nvmetrace')}: {summary.events} events")
+        if QEMU_REFERENCE.exists():
+            target = directory / "qemu-linux-6.1-bringup.nvmetrace"
+            result = import_qemu_file(QEMU_REFERENCE, target)
+            say(f"{target}: {len(result.events)} events imported from {QEMU_REFERENCE}")
+
+    _recording_guarded(run)
 
 
 def main() -> None:

@@ -479,7 +479,7 @@ def describe(event: Event) -> str:
     if k == "cmd_start":
         what = "admin" if e.admin else "I/O"
         extra = f" {e.detail}" if e.detail else ""
-        nsid = "" if "nsid" in e.detail else f" nsid {e.nsid}"
+        nsid = "" if "nsid" in e.detail else f" nsid {e.nsid if e.nsid < 0xFFFF0000 else hex(e.nsid)}"
         return f"device starts {what} command {e.opname} (opcode {e.opcode:#04x}){nsid}{extra}"
     if k == "map_prp":
         lists = f", {len(e.list_pages)} PRP list page(s)" if e.list_pages else ""

@@ -122,6 +122,11 @@ IDENTIFY_CNS: dict[int, Name] = {
     0x02: Name("active_ns_list", "Active Namespace ID list"),
     0x03: Name("ns_desc_list", "Namespace Identification Descriptor list"),
     0x04: Name("nvmset_list", "NVM Set list"),
+    0x05: Name("csi_ns", "I/O Command Set specific Identify Namespace"),
+    0x06: Name("csi_ctrl", "I/O Command Set specific Identify Controller"),
+    0x07: Name("csi_active_ns_list", "I/O Command Set specific Active Namespace ID list"),
+    0x08: Name("csi_indep_ns", "I/O Command Set Independent Identify Namespace"),
+    0x1C: Name("io_command_set_list", "Identify I/O Command Set data structure"),
 }
 
 
