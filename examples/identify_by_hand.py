@@ -1,6 +1,7 @@
 """Identify Controller by hand: a host program that uses only the script API.
 
-Run it from the repository root:  python examples/identify_by_hand.py
+Run it from the repository root with the project's Python (after the README's
+install):  .venv/bin/python examples/identify_by_hand.py
 The same program, explained step by step, is in docs/host-api.md.
 """
 

@@ -182,7 +182,11 @@ def _trace(
 def _compile_filter(expr: str | None) -> Callable[[Event], bool] | None:
     if not expr:
         return None
-    from nvmescope.trace.filter import FilterError, compile_filter
+    from nvmescope.trace.filter import HELP, FilterError, compile_filter
+
+    if expr.strip() == "help":
+        say(HELP)
+        raise typer.Exit(0)
 
     try:
         return compile_filter(expr)
@@ -208,7 +212,11 @@ def trace(
     config: ConfigOpt = None,
     filter: Annotated[
         str | None,
-        typer.Option("--filter", "-f", help='Filter expression, e.g. kind == "cqe_post"'),
+        typer.Option(
+            "--filter",
+            "-f",
+            help='Filter expression, e.g. kind == "cqe_post" (`nvmescope filters` explains).',
+        ),
     ] = None,
 ) -> None:
     """Run a scenario and print the event stream, one line per event."""
@@ -240,6 +248,14 @@ def config_docs() -> dict[str, str]:
         else:
             pending = []
     return docs
+
+
+@app.command()
+def filters() -> None:
+    """How to write --filter expressions (fields, operators, examples)."""
+    from nvmescope.trace.filter import HELP
+
+    say(HELP)
 
 
 @app.command("config")

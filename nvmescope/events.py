@@ -106,6 +106,8 @@ class DoorbellSq(Event, tag="doorbell_sq", kw_only=True):
     new_tail: int
     #: the whole value the host wrote, when it differs from new_tail (replay re-writes it)
     value: int | None = None
+    #: the device did not take the write (a ub_db_* event follows and says why)
+    ignored: bool = False
     actor: str = HOST
 
 
@@ -118,6 +120,8 @@ class DoorbellCq(Event, tag="doorbell_cq", kw_only=True):
     new_head: int
     #: the whole value the host wrote, when it differs from new_head (replay re-writes it)
     value: int | None = None
+    #: the device did not take the write (a ub_db_* event follows and says why)
+    ignored: bool = False
     actor: str = HOST
 
 
@@ -479,7 +483,9 @@ def describe(event: Event) -> str:
     if k == "cmd_start":
         what = "admin" if e.admin else "I/O"
         extra = f" {e.detail}" if e.detail else ""
-        nsid = "" if "nsid" in e.detail else f" nsid {e.nsid if e.nsid < 0xFFFF0000 else hex(e.nsid)}"
+        nsid = (
+            "" if "nsid" in e.detail else f" nsid {e.nsid if e.nsid < 0xFFFF0000 else hex(e.nsid)}"
+        )
         return f"device starts {what} command {e.opname} (opcode {e.opcode:#04x}){nsid}{extra}"
     if k == "map_prp":
         lists = f", {len(e.list_pages)} PRP list page(s)" if e.list_pages else ""

@@ -6,6 +6,9 @@
     events = m.run()                 # to idle
     m.events                         # every event so far
 
+``Machine(scenario="io-load", params={"count": 1000})`` passes a scenario its
+parameters (see ``nvmescope.host.scenarios``); an unknown one is a ``ValueError``.
+
 ``Machine(scenario=None)`` gives a machine with nothing running: drive it by
 hand through ``m.api`` (see ``docs/host-api.md``).
 
@@ -36,7 +39,10 @@ class Machine:
     """The whole emulated computer. See the module docstring."""
 
     def __init__(
-        self, config: ControllerConfig | None = None, scenario: str | None = "bringup"
+        self,
+        config: ControllerConfig | None = None,
+        scenario: str | None = "bringup",
+        params: dict[str, int] | None = None,
     ) -> None:
         if scenario is not None and scenario not in SCENARIOS:
             names = ", ".join(sorted(SCENARIOS))
@@ -53,7 +59,7 @@ class Machine:
         self.scenario_name = scenario
         self.scenario: ScenarioRun | None = None
         if scenario is not None:
-            self.scenario = SCENARIOS[scenario].run(self.api)
+            self.scenario = SCENARIOS[scenario].run(self.api, **(params or {}))
 
     @property
     def driver(self) -> LinuxDriver | None:

@@ -8,7 +8,10 @@ from hypothesis import strategies as st
 
 from nvmescope import events as ev
 from nvmescope.nvme.commands import pack_sqe
-from nvmescope.trace.filter import FIELDS, FilterError, compile_filter
+from nvmescope.nvme.opcodes import ADMIN_OPCODES, NVM_OPCODES
+from nvmescope.nvme.registers import REGISTERS
+from nvmescope.nvme.status import STATUS
+from nvmescope.trace.filter import FIELDS, VOCABULARIES, FilterError, compile_filter
 
 
 def sample(cls: type) -> ev.Event:
@@ -30,12 +33,27 @@ EVENTS: list[ev.Event] = [sample(cls) for cls in ev.EVENT_TYPES.values()] + [
 ]
 
 FIELD_NAMES = sorted(FIELDS)
+#: fields whose values are any value; the others take names from a known list
+PLAIN_FIELDS = [name for name in FIELD_NAMES if name not in VOCABULARIES]
+VOCAB_FIELDS = sorted(VOCABULARIES)
+KNOWN_NAMES: dict[str, list[str]] = {
+    "kind": sorted(ev.EVENT_TYPES),
+    "reg": [r.name for r in REGISTERS] + ["asq.lo", "sq1tdbl", "cq0hdbl", "msix[1].ctrl", "bar0"],
+    "opcode": sorted(n.name for n in [*ADMIN_OPCODES.values(), *NVM_OPCODES.values()]),
+    "status": sorted(st.name for st in STATUS.values()) + ["sct7_sc80"],
+    "actor": ["host", "device", "H", "D"],
+    "queue": ["sq0", "cq1", "sq1:4", "cq02"],
+}
+KNOWN_NAMES["opname"] = KNOWN_NAMES["opcode"]
+KNOWN_NAMES["status_name"] = KNOWN_NAMES["status"]
+KNOWN_NAMES["who"] = KNOWN_NAMES["actor"]
 TEXT_ALPHABET = st.characters(codec="utf-8", exclude_categories=("Cs",))
 
 literal = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
     st.integers(min_value=0, max_value=2**64).map(hex),
     st.integers(min_value=0, max_value=2**16).map(bin),
+    st.builds(lambda a, b: f"{a}.{b:03d}", st.integers(-(10**9), 10**9), st.integers(0, 999)),
     st.sampled_from(["true", "false", "read", "cqe_post", "host"]),
     st.text(alphabet=TEXT_ALPHABET, max_size=8).map(
         lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -43,8 +61,53 @@ literal = st.one_of(
     st.binary(min_size=2, max_size=6).map(lambda b: b.hex(":")),
     st.sampled_from(FIELD_NAMES),
 )
+
+
+def _any_case(upper: list[bool], word: str) -> str:
+    return "".join(c.upper() if i < len(upper) and upper[i] else c for i, c in enumerate(word))
+
+
+@st.composite
+def known_name(draw: st.DrawFn, field_name: str) -> str:
+    """A known value of ``field_name``, in any case, double-quoted, single-quoted or bare."""
+    word = draw(st.sampled_from(KNOWN_NAMES[field_name]))
+    word = _any_case(draw(st.lists(st.booleans(), max_size=len(word))), word)
+    quote = draw(st.sampled_from(['"', "'", ""]))
+    if not quote and (not word.isidentifier() or word.lower() in BARE_WORDS_TAKEN):
+        quote = '"'
+    return f"{quote}{word}{quote}"
+
+
+#: words that are not read as a bare string on the right-hand side
+BARE_WORDS_TAKEN = set(FIELDS) | {"true", "false", "and", "or", "not", "in", "contains",
+                                  "matches", "eq", "ne", "lt", "le", "gt", "ge"}  # fmt: skip
+
+
+def vocab_value(field_name: str, in_set: bool = False) -> st.SearchStrategy[str]:
+    """A value for a known-names field: a name, a number, or (outside sets) another field."""
+    names = known_name(field_name)
+    if field_name == "queue":  # queue takes names only
+        return names
+    if in_set:  # a bare word in a set is a value, never a field
+        return st.one_of(names, st.integers(0, 2**16).map(str))
+    return st.one_of(names, st.integers(0, 2**16).map(str), st.sampled_from(FIELD_NAMES))
+
+
+vocab_test = st.sampled_from(VOCAB_FIELDS).flatmap(
+    lambda f: st.one_of(
+        st.builds(
+            lambda o, v: f"{f} {o} {v}", st.sampled_from(["==", "!=", "eq", "ne"]), vocab_value(f)
+        ),
+        st.builds(lambda v: f"{f} contains {v}", vocab_value(f)),
+        st.builds(
+            lambda vs, br: f"{f} in {br[0]}{', '.join(vs)}{br[1]}",
+            st.lists(vocab_value(f, in_set=True), min_size=1, max_size=4),
+            st.sampled_from(["{}", "()", "[]"]),
+        ),
+    )
+)
 regex = st.sampled_from(['"^err_"', '"."', '"q"', '"(a|b)*c"', '"read$"', '""'])
-field = st.sampled_from(FIELD_NAMES)
+field = st.sampled_from(PLAIN_FIELDS)
 cmp = st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "eq", "ne", "lt", "le", "gt", "ge"])
 
 
@@ -53,6 +116,13 @@ def _set(items: list[str]) -> str:
 
 
 test_expr = st.one_of(
+    vocab_test,
+    st.builds(
+        lambda f, o, r: f"{f} {o} {r}",
+        st.sampled_from(VOCAB_FIELDS),
+        st.sampled_from(["matches", "~"]),
+        regex,
+    ),
     st.builds(lambda f, o, v: f"{f} {o} {v}", field, cmp, literal),
     st.builds(lambda f, v: f"{f} contains {v}", field, literal),
     st.builds(lambda f, op, r: f"{f} {op} {r}", field, st.sampled_from(["matches", "~"]), regex),
@@ -64,6 +134,7 @@ test_expr = st.one_of(
         st.integers(-5, 2**40),
     ),
     field,
+    st.sampled_from(VOCAB_FIELDS),
     st.sampled_from(sorted(ev.EVENT_TYPES) + ["err", "ub"]),
 )
 
@@ -100,7 +171,8 @@ def test_not_is_the_complement(expr):
 TOKENS = st.sampled_from(
     ["kind", "cid", "status", "data", "==", "!=", "<", ">=", "and", "or", "not", "(", ")", "{", "}", ",",
      "..", "in", "contains", "matches", "~", '"x"', '"', "0x1f", "12", "68:65", "-", "!", "&&", "||",
-     "=", "&", " ", "\\", "'", "0b", "1_", "#", "read", "true", '"a\nb"', "\t", "\n"]
+     "=", "&", " ", "\\", "'", "0b", "1_", "#", "read", "true", '"a\nb"', "\t", "\n",
+     "who", "queue", "time", "reg", "opcode", "[", "]", "1.5", "2.", "'sq1'", '"CC"', "us", "H"]
 )  # fmt: skip
 
 

@@ -69,3 +69,10 @@ def test_the_driver_helpers_shown_in_the_doc_work():
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["success nvmescope NVMe Ctrl", "0x3f003f"]
+
+
+def test_the_doc_says_to_run_the_example_with_the_venv_python():
+    doc = DOC.read_text()
+    assert ".venv/bin/python examples/identify_by_hand.py" in doc
+    assert "python examples/identify_by_hand.py" not in doc.replace(".venv/bin/python ex", "")
+    assert ".venv/bin/python examples/identify_by_hand.py" in EXAMPLE.read_text()

@@ -20,8 +20,8 @@ def machines() -> dict[str, Machine]:
     return {name: run(name) for name in SCENARIOS}
 
 
-def test_the_registry_names_the_four_scenarios_with_summaries():
-    assert sorted(SCENARIOS) == ["admin-tour", "bringup", "errors", "identify"]
+def test_the_registry_names_the_scenarios_with_summaries():
+    assert sorted(SCENARIOS) == ["admin-tour", "bringup", "errors", "identify", "io", "io-load"]
     for name, s in SCENARIOS.items():
         assert s.name == name and s.summary and s.story
 
@@ -73,6 +73,11 @@ def test_errors_scenario_gets_the_status_each_bad_input_earns(machines):
         "bad feature": "invalid_field",
         "PRP offset invalid": "prp_offset_invalid",
         "DMA to unmapped memory": "data_transfer_error",
+        "invalid doorbell value": "type 0, info 01h, log page 01h",
+        "Error log after the event": "success",
+        "LBA out of range": "lba_out_of_range",
+        "read with NSID 0": "invalid_ns_or_format",
+        "read with NSID 2 beyond NN": "invalid_ns_or_format",
         "bad ASQ alignment": "CSTS=0x2",
         "recovery by reset": "CSTS=0x1",
         "Identify after recovery": "success",
@@ -94,6 +99,9 @@ def test_errors_scenario_shows_each_condition_as_an_err_event(machines):
         "err_invalid_feature",
         "err_invalid_prp_offset",
         "err_dma",
+        "err_lba_range",
+        "err_invalid_nsid",
+        "err_invalid_nsid",
         "err_startfail",
     ]
     states = [e.state for e in machines["errors"].events if e.kind == "ctrl_state"]
@@ -160,3 +168,51 @@ def test_scenario_on_a_smaller_controller_still_follows_linux_depth_cap():
     assert m.scenario.ok
     sqs = m.ctrl.snapshot()["sqs"]
     assert sqs[1]["size"] == 64
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_the_scenarios_end_is_its_last_event(machines, name):
+    last = machines[name].events[-1]
+    assert last.kind == "host_step" and last.step == "scenario_done", last
+
+
+def test_a_second_interrupt_for_an_already_consumed_completion_is_explained(machines):
+    events = machines["admin-tour"].events
+    spurious = [e for e in events if e.kind == "host_step" and e.step == "spurious_irq"]
+    assert spurious and all("one message per completion" in e.text for e in spurious)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_host_step_texts_count_completions_in_plain_english(machines, name):
+    texts = [e.text for e in machines[name].events if e.kind == "host_step"]
+    assert not [t for t in texts if "(s)" in t]
+    rings = [t for t in texts if "Ring the CQ" in t and "head doorbell" in t]
+    assert rings and all(("1 completion was new" in t) != ("completions were" in t) for t in rings)
+
+
+def test_the_cqe_read_says_what_the_host_sees(machines):
+    events = machines["identify"].events
+    reads = [e for e in events if e.kind == "mem_read" and e.purpose.startswith("CQE ")]
+    assert reads
+    for e in reads:
+        p = e.data[14] | (e.data[15] << 8)
+        cid = e.data[12] | (e.data[13] << 8)
+        assert e.purpose.endswith(f"phase {p & 1}, cid {cid}, status {p >> 1:#x}"), e.purpose
+
+
+def test_errors_scenario_shows_the_bad_doorbell_and_its_asynchronous_event(machines):
+    events = machines["errors"].events
+    ub = next(e for e in events if e.kind == "ub_db_invalid_value")
+    ring = events[ub.seq - 1]
+    assert ring.kind == "doorbell_sq" and ring.sqid == 1 and ring.new_tail == 1024
+    aer = next(e for e in events[ub.seq :] if e.kind == "cqe_post" and e.cid == 31)
+    assert aer.dw0 == 0x0001_0100  # type 0 error, info 01h Invalid Doorbell Write Value, log 01h
+    texts = [e.text for e in events if e.kind == "host_step" and e.step == "async_event"]
+    assert any("Invalid Doorbell Write Value" in t for t in texts)
+    # Linux sends a new AER once one completes; the device holds it at the end
+    assert machines["errors"].ctrl.snapshot()["aer_outstanding"] == [31]
+
+
+def test_errors_summary_says_cfs_is_this_devices_choice():
+    story = SCENARIOS["errors"].story
+    assert "forbids the host" in story and "this device answers" in story

@@ -681,6 +681,21 @@ class Controller:
         if index % 2 == 0:
             sq = self.sqs.get(qid)
             old_tail = sq.tail if sq else 0
+            if not self.ready:
+                why = ("ub_db_while_disabled", f"SQ {qid} tail doorbell while not ready", None)
+            elif self._shut_down:
+                why = ("ub_db_after_shutdown", f"SQ {qid} tail doorbell after shutdown", None)
+            elif sq is None or qid > self.config.max_io_queues:
+                why = ("ub_db_invalid_queue", f"SQ {qid} does not exist", admin.AER_INFO_INVALID_DB)
+            elif value >= sq.size:
+                why = (
+                    "ub_db_invalid_value",
+                    f"SQ {qid} tail {value} >= size {sq.size}",
+                    admin.AER_INFO_INVALID_DB_VALUE,
+                )
+            else:
+                why = None
+            # the device decides at once whether it takes the write: the event says so
             self._emit(
                 ev.DoorbellSq(
                     addr=offset,
@@ -688,27 +703,41 @@ class Controller:
                     new_tail=value & 0xFFFF,
                     sqid=qid,
                     value=value if value > 0xFFFF else None,
+                    ignored=why is not None,
                 )  # fmt: skip
             )
-            if not self.ready:
-                self._ub("ub_db_while_disabled", f"SQ {qid} tail doorbell while not ready")
+            if why is not None:
+                kind, detail, aer_info = why
+                self._ub(kind, detail)
+                if aer_info is not None:
+                    self.nvme_enqueue_event(admin.AER_TYPE_ERROR, aer_info, 0x01)
                 return
-            if self._shut_down:
-                self._ub("ub_db_after_shutdown", f"SQ {qid} tail doorbell after shutdown")
-                return
-            if sq is None or qid > self.config.max_io_queues:
-                self._ub("ub_db_invalid_queue", f"SQ {qid} does not exist")
-                self.nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB, 0x01)
-                return
-            if value >= sq.size:
-                self._ub("ub_db_invalid_value", f"SQ {qid} tail {value} >= size {sq.size}")
-                self.nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 1)
-                return
+            assert sq is not None
             sq.tail = value
             self._nvme_kick_sq(sq)
             return
         cq = self.cqs.get(qid)
         old_head = cq.head if cq else 0
+        if not self.ready:
+            why = ("ub_db_while_disabled", f"CQ {qid} head doorbell while not ready", None)
+        elif self._shut_down:
+            why = ("ub_db_after_shutdown", f"CQ {qid} head doorbell after shutdown", None)
+        elif cq is None:
+            why = ("ub_db_invalid_queue", f"CQ {qid} does not exist", admin.AER_INFO_INVALID_DB)
+        elif value >= cq.size:
+            why = (
+                "ub_db_invalid_value",
+                f"CQ {qid} head {value} >= size {cq.size}",
+                admin.AER_INFO_INVALID_DB_VALUE,
+            )
+        elif not cq.head_valid(value):
+            why = (
+                "ub_cq_head_passes_tail",
+                f"CQ {qid} head {value} passes the entries posted (head {cq.head}, tail {cq.tail})",
+                admin.AER_INFO_INVALID_DB_VALUE,
+            )
+        else:
+            why = None
         self._emit(
             ev.DoorbellCq(
                 addr=offset,
@@ -716,29 +745,16 @@ class Controller:
                 old_head=old_head,
                 new_head=value & 0xFFFF,
                 value=value if value > 0xFFFF else None,
+                ignored=why is not None,
             )  # fmt: skip
         )
-        if not self.ready:
-            self._ub("ub_db_while_disabled", f"CQ {qid} head doorbell while not ready")
+        if why is not None:
+            kind, detail, aer_info = why
+            self._ub(kind, detail)
+            if aer_info is not None:
+                self.nvme_enqueue_event(admin.AER_TYPE_ERROR, aer_info, 0x01)
             return
-        if self._shut_down:
-            self._ub("ub_db_after_shutdown", f"CQ {qid} head doorbell after shutdown")
-            return
-        if cq is None:
-            self._ub("ub_db_invalid_queue", f"CQ {qid} does not exist")
-            self.nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB, 0x01)
-            return
-        if value >= cq.size:
-            self._ub("ub_db_invalid_value", f"CQ {qid} head {value} >= size {cq.size}")
-            self.nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 0x01)
-            return
-        if not cq.head_valid(value):
-            self._ub(
-                "ub_cq_head_passes_tail",
-                f"CQ {qid} head {value} passes the entries posted (head {cq.head}, tail {cq.tail})",
-            )
-            self.nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 0x01)
-            return
+        assert cq is not None
         was_full = cq.full
         cq.head = value
         if was_full and cq.space is not None:

@@ -91,6 +91,32 @@ AEN_SUPPORTED = (1 << 8) | (1 << 9) | (1 << 11) | (1 << 31)
 CSTS_RDY = 1 << 0
 CSTS_CFS = 1 << 1
 CAP_CSS_IOCS = 1 << 6
+#: Identify Controller LPA bit 1: the Commands Supported and Effects log page exists
+LPA_CMD_EFFECTS = 1 << 1
+#: Identify Controller ONCS bit 6: the controller keeps a Timestamp (Feature 0Eh)
+ONCS_TIMESTAMP = 1 << 6
+#: Identify Controller OACS bit 8: Doorbell Buffer Config (admin opcode 7Ch)
+OACS_DBBUF = 1 << 8
+#: Identify Controller CTRATT bit 15: Extended LBA Formats Supported (ELBAS)
+CTRATT_ELBAS = 1 << 15
+#: Identify Controller APSTA bit 0: autonomous power state transitions
+APSTA_APST = 1 << 0
+#: the host's wall clock when the machine starts, ms since 1970 (fixed: runs are deterministic)
+HOST_EPOCH_MS = 1_700_000_000_000
+#: NVMe 1.0 had only CNS 0/1; Linux sends other CNS values only from VS 1.1 on
+VS_1_1 = 0x0001_0100
+VS_1_3 = 0x0001_0300
+
+#: asynchronous event types and the Error / Notice information values this model names
+AER_TYPES = {0: "Error status", 1: "SMART / Health status", 2: "Notice", 6: "I/O command set"}
+AER_ERROR_INFO = {
+    0x00: "Write to Invalid Doorbell Register",
+    0x01: "Invalid Doorbell Write Value",
+    0x02: "Diagnostic Failure",
+    0x03: "Persistent Internal Error",
+    0x04: "Transient Internal Error",
+    0x05: "Firmware Image Load Error",
+}
 
 
 @dataclass
@@ -152,6 +178,10 @@ class HostSQ:
     #: the head as last reported by a CQE's SQHD
     head: int = 0
     next_tag: int = 0
+    #: a task is between writing its SQE and ringing the doorbell (Linux's sq_lock)
+    locked: bool = False
+    #: fired when ``locked`` goes back to False
+    unlocked: Any = None
 
     def slot_addr(self, slot: int) -> int:
         return self.addr + slot * SQE_SIZE
@@ -202,6 +232,15 @@ class AsyncEvent:
     def log_page(self) -> int:
         return (self.dw0 >> 16) & 0xFF
 
+    def describe(self) -> str:
+        kind = AER_TYPES.get(self.type, f"type {self.type}")
+        info = AER_ERROR_INFO.get(self.info, "") if self.type == 0 else ""
+        what = f"{info} (info {self.info:02X}h)" if info else f"info {self.info:02X}h"
+        return (
+            f"{kind} (type {self.type}), {what}; read log page {self.log_page:02X}h to learn more "
+            "and to unmask this event type"
+        )
+
 
 def _cmd_title(opc: int, admin: bool) -> str:
     table = ADMIN_OPCODES if admin else NVM_OPCODES
@@ -244,11 +283,19 @@ class LinuxDriver:
         self.history: list[Completion] = []
         self.ready = False
         self.up = False
+        #: the driver gave the controller up (a failed bring-up): no more doorbells
+        self.dead = False
+        self.dead_reason = ""
+        #: Get Log Page 05h data, when the controller keeps that log
+        self.effects_log: bytes = b""
+        #: (shadow doorbell page, EventIdx page) after a successful Doorbell Buffer Config
+        self.dbbuf: tuple[int, int] | None = None
         # queues
         self.sqs: dict[int, HostSQ] = {}
         self.cqs: dict[int, HostCQ] = {}
         self._pending: dict[tuple[int, int], _Pending] = {}
         self._isrs: set[int] = set()
+        self._busy = 0
 
     # ==================================================================================
     # small steps: every one is a host_step annotation followed by one action
@@ -564,9 +611,16 @@ class LinuxDriver:
         self.api.spawn(self.nvme_irq(vector), label=f"nvme_irq{vector}")
 
     # ==================================================================================
-    # 3. nvme_init_identify
+    # 3. nvme_init_identify and the rest of nvme_init_ctrl_finish
     # ==================================================================================
     def nvme_init_identify(self) -> Task:
+        """Identify Controller, then what Linux does with the answer (nvme_init_ctrl_finish).
+
+        Each follow-up is sent only when the Identify data says the controller
+        offers it, and a ``host_step`` says why it is or is not sent. Returns
+        False when a command got no completion at all (Linux then gives up the
+        probe); an error status is tolerated, as Linux tolerates it.
+        """
         self.vs = yield from self._rd32(
             0x08, "read_vs", "Read VS again (nvme_init_ctrl_finish) before asking the controller "
             "about itself.",
@@ -574,7 +628,117 @@ class LinuxDriver:
         c = yield from self.identify(
             1, why="learn the controller's serial, model, limits (MDTS) and number of namespaces"
         )
-        return c.ok
+        if not c.ok:
+            return False
+        for step in (
+            self.nvme_get_effects_log,
+            self.nvme_configure_apst,
+            self.nvme_configure_timestamp,
+            self.nvme_configure_host_options,
+            self.nvme_hwmon_init,
+        ):
+            if not (yield from step()):
+                return False
+        return True
+
+    def _id_field(self, name: str) -> int:
+        fields = self.id_ctrl_fields
+        return int(getattr(fields, name)) if fields is not None else 0
+
+    def _answered(self, c: Completion, what: str) -> Task:
+        """After an optional bring-up command: False only if it got no completion."""
+        if c.cqe is None:
+            return False
+        if not c.ok:
+            yield from self.say(
+                "tolerated_error", f"{what} failed ({c.describe()}); Linux carries on without it."
+            )
+        return True
+
+    def nvme_get_effects_log(self) -> Task:
+        lpa = self._id_field("lpa")
+        if not lpa & LPA_CMD_EFFECTS:
+            yield from self.say(
+                "skip_effects_log", f"LPA = {lpa:#x}, bit 1 clear: the controller keeps no "
+                "Commands Supported and Effects log, so there is none to read.",
+            )  # fmt: skip
+            return True
+        yield from self.say(
+            "effects_log", f"LPA = {lpa:#x}, bit 1 set: the controller keeps a Commands Supported "
+            "and Effects log; read it to learn which commands it supports and what each one "
+            "changes (nvme_get_effects_log).",
+        )  # fmt: skip
+        c = yield from self.get_log_page(
+            0x05, 4096, nsid=0, why="the commands the NVM command set supports, and their effects"
+        )
+        if c.ok and c.data is not None:
+            self.effects_log = c.data
+        return (yield from self._answered(c, "Get Log Page 05h"))
+
+    def nvme_configure_apst(self) -> Task:
+        apsta = self._id_field("apsta")
+        if not apsta & APSTA_APST:
+            yield from self.say(
+                "skip_apst", f"APSTA = {apsta:#x}: the controller has no autonomous power state "
+                "transitions, so there is no APST table to send (nvme_configure_apst).",
+            )  # fmt: skip
+        else:
+            yield from self.say(
+                "skip_apst", f"APSTA = {apsta:#x}: Linux would send Set Features 0Ch with an "
+                "APST table here; this model does not model power states and leaves APST off.",
+            )  # fmt: skip
+        return True
+
+    def nvme_configure_timestamp(self) -> Task:
+        oncs = self._id_field("oncs")
+        if not oncs & ONCS_TIMESTAMP:
+            yield from self.say(
+                "skip_timestamp", f"ONCS = {oncs:#x}, bit 6 clear: the controller keeps no "
+                "timestamp, so the host does not send it the time.",
+            )  # fmt: skip
+            return True
+        ms = self.host_time_ms()
+        yield from self.say(
+            "timestamp", f"ONCS = {oncs:#x}, bit 6 set: the controller keeps a timestamp; give it "
+            f"the host's time, {ms} ms since 1970, in an 8-byte buffer (nvme_configure_timestamp).",
+        )  # fmt: skip
+        c = yield from self.set_features(
+            0x0E, data_out=ms.to_bytes(8, "little"), why="the host's current time in milliseconds"
+        )
+        return (yield from self._answered(c, "Set Features 0Eh"))
+
+    def host_time_ms(self) -> int:
+        """The host's wall clock in ms: a fixed start plus virtual time (deterministic)."""
+        return HOST_EPOCH_MS + self.api.now // 1_000_000
+
+    def nvme_configure_host_options(self) -> Task:
+        crdt1, ctratt = self._id_field("crdt1"), self._id_field("ctratt")
+        acre, lbafee = int(crdt1 != 0), int(bool(ctratt & CTRATT_ELBAS))
+        if not acre and not lbafee:
+            yield from self.say(
+                "skip_host_behavior", f"CRDT1 = {crdt1} and CTRATT = {ctratt:#x} (bit 15, "
+                "extended LBA formats, clear): nothing to switch on in Host Behavior Support, "
+                "so no Set Features 16h (nvme_configure_host_options).",
+            )  # fmt: skip
+            return True
+        yield from self.say(
+            "host_behavior", f"CRDT1 = {crdt1}, CTRATT = {ctratt:#x}: tell the controller the host "
+            f"honours command retry delays (ACRE={acre}) and extended LBA formats "
+            f"(LBAFEE={lbafee}) with Set Features 16h Host Behavior Support.",
+        )  # fmt: skip
+        data = bytes([acre, 0, lbafee]) + bytes(509)
+        c = yield from self.set_features(0x16, data_out=data, why="host behavior support")
+        return (yield from self._answered(c, "Set Features 16h"))
+
+    def nvme_hwmon_init(self) -> Task:
+        yield from self.say(
+            "hwmon", "Register the temperature sensor (nvme_hwmon_init): it reads the SMART / "
+            "Health log once to learn the composite temperature and thresholds.",
+        )  # fmt: skip
+        c = yield from self.get_log_page(
+            0x02, 512, why="SMART / Health information for the whole controller (NSID FFFFFFFFh)"
+        )
+        return (yield from self._answered(c, "Get Log Page 02h"))
 
     @property
     def id_ctrl_fields(self) -> Any:
@@ -584,13 +748,13 @@ class LinuxDriver:
         return idf.IDENTIFY_CONTROLLER.parse(self.id_ctrl)
 
     # ==================================================================================
-    # 4. nvme_setup_io_queues
+    # 4. nvme_setup_io_queues, nvme_dbbuf_set
     # ==================================================================================
     def nvme_setup_io_queues(self) -> Task:
         n = self.nr_io_queues
         c = yield from self.set_features(
             0x07, (n - 1) | ((n - 1) << 16),
-            why=f"ask for {n} I/O submission and completion queue(s)",
+            why=f"ask for {n} I/O submission and completion queue{'s' if n > 1 else ''}",
         )  # fmt: skip
         if not c.ok:
             return False
@@ -608,19 +772,45 @@ class LinuxDriver:
             c = yield from self.create_io_sq(qid, self.q_depth, qid)
             if not c.ok:
                 return False
-        return True
+        return (yield from self.nvme_dbbuf_set())
+
+    def nvme_dbbuf_set(self) -> Task:
+        """Doorbell Buffer Config (shadow doorbells), only if OACS bit 8 offers it."""
+        oacs = self._id_field("oacs")
+        if not oacs & OACS_DBBUF:
+            yield from self.say(
+                "skip_dbbuf", f"OACS = {oacs:#x}, bit 8 clear: the controller has no Doorbell "
+                "Buffer Config, so the host keeps ringing the MMIO doorbells only (no admin "
+                "command 7Ch).",
+            )  # fmt: skip
+            return True
+        dbs = self.api.alloc(PAGE_SIZE)
+        eis = self.api.alloc(PAGE_SIZE)
+        c = yield from self.submit(
+            0, 0x7C, prp1=dbs, prp2=eis,
+            why=f"OACS bit 8 offers shadow doorbells: shadow doorbell page at {dbs:#x}, "
+            f"EventIdx page at {eis:#x}",
+        )  # fmt: skip
+        if c.ok:
+            self.dbbuf = (dbs, eis)
+        return (yield from self._answered(c, "Doorbell Buffer Config"))
 
     # ==================================================================================
     # 5. nvme_enable_aen and the Asynchronous Event Request
     # ==================================================================================
     def nvme_enable_aen(self) -> Task:
-        fields = self.id_ctrl_fields
-        oaes = fields.oaes if fields is not None else 0
+        oaes = self._id_field("oaes")
         supported = oaes & AEN_SUPPORTED
         if supported:
             yield from self.set_features(
-                0x0B, supported, why="turn on the asynchronous event notices the controller offers"
-            )
+                0x0B, supported, why=f"OAES = {oaes:#x}: turn on the asynchronous event notices "
+                "the controller offers and Linux handles",
+            )  # fmt: skip
+        else:
+            yield from self.say(
+                "skip_aen_config", f"OAES = {oaes:#x}: the controller offers none of the optional "
+                "notices Linux handles, so there is nothing to turn on (no Set Features 0Bh).",
+            )  # fmt: skip
         yield from self.async_event_request()
 
     def async_event_request(self) -> Task:
@@ -633,36 +823,91 @@ class LinuxDriver:
         )  # fmt: skip
 
     # ==================================================================================
-    # 6. nvme_scan_ns
+    # 6. nvme_scan_work: nvme_init_non_mdts_limits, nvme_scan_ns_list, nvme_scan_ns
     # ==================================================================================
+    @property
+    def multi_css(self) -> bool:
+        """CC.CSS = 110b: the host enabled all I/O command sets (Linux's nvme_multi_css)."""
+        return r.CC.get(self.ctrl_config, "css") == 6
+
     def nvme_scan_ns(self) -> Task:
+        if self.vs >= VS_1_1:
+            c = yield from self.identify(
+                6, cdw11=0, why="VS is 1.1 or later, so CNS values beyond 0/1 work: read the "
+                "NVM command set's controller limits (CSI 00h; nvme_init_non_mdts_limits)",
+            )  # fmt: skip
+            if c.cqe is None:
+                return False
+        else:
+            yield from self.say(
+                "skip_id_cs_ctrl", f"VS = {self.vs:#x} is older than 1.1: such controllers know "
+                "only CNS 0 and 1, so no Identify CNS 06h and a sequential namespace scan.",
+            )  # fmt: skip
         c = yield from self.identify(2, why="list the active namespaces")
         if not c.ok or c.data is None:
             return False
         self.ns_list = idf.parse_active_ns_list(c.data)
         for nsid in self.ns_list:
-            info = self.namespaces.setdefault(nsid, NamespaceInfo(nsid))
+            if not (yield from self.nvme_scan_one_ns(nsid)):
+                return False
+        return True
+
+    def nvme_scan_one_ns(self, nsid: int) -> Task:
+        info = self.namespaces.setdefault(nsid, NamespaceInfo(nsid))
+        if self.vs >= VS_1_3 or self.multi_css:
             c = yield from self.identify(
-                3, nsid=nsid, why=f"read namespace {nsid}'s identifiers (EUI64, NGUID, UUID, CSI)"
-            )
+                3, nsid=nsid, why=f"read namespace {nsid}'s identifiers (EUI64, NGUID, UUID) "
+                "and its command set (CSI)",
+            )  # fmt: skip
+            if c.cqe is None:
+                return False
             if c.ok and c.data is not None:
                 info.descriptors = c.data
+        c = yield from self.identify(
+            0, nsid=nsid, why=f"learn namespace {nsid}'s size and LBA format "
+            "(nvme_ns_info_from_identify)",
+        )  # fmt: skip
+        if c.cqe is None:
+            return False
+        if not c.ok or c.data is None:
+            return True
+        c = yield from self.identify(
+            0, nsid=nsid, why=f"Linux 6.1 reads it again when it sets up namespace {nsid}'s "
+            "block device (nvme_update_ns_info_block)",
+        )  # fmt: skip
+        if c.cqe is None:
+            return False
+        if c.ok and c.data is not None:
+            info.identify = c.data
+            ns = idf.IDENTIFY_NAMESPACE.parse(c.data)
+            info.nsze = ns.nsze
+            lbaf = ns.lbaf[ns.flbas & 0xF]
+            info.lba_size = 1 << lbaf.ds if lbaf.ds else 0
+        ctratt = self._id_field("ctratt")
+        if ctratt & CTRATT_ELBAS:
             c = yield from self.identify(
-                0, nsid=nsid, why=f"learn namespace {nsid}'s size and LBA format"
-            )
-            if c.ok and c.data is not None:
-                info.identify = c.data
-                ns = idf.IDENTIFY_NAMESPACE.parse(c.data)
-                info.nsze = ns.nsze
-                lbaf = ns.lbaf[ns.flbas & 0xF]
-                info.lba_size = 1 << lbaf.ds if lbaf.ds else 0
+                5, nsid=nsid, cdw11=0, why=f"CTRATT bit 15 (extended LBA formats) is set: read "
+                f"namespace {nsid}'s NVM command set data for its protection format (nvme_init_ms)",
+            )  # fmt: skip
+            if c.cqe is None:
+                return False
+        else:
+            yield from self.say(
+                "skip_id_cs_ns", f"CTRATT = {ctratt:#x}, bit 15 clear: no extended LBA formats, so "
+                f"Linux skips Identify CNS 05h for namespace {nsid} and assumes 16-bit guard "
+                "protection information (nvme_init_ms).",
+            )  # fmt: skip
         return True
 
     # ==================================================================================
     # the whole bring-up
     # ==================================================================================
     def probe(self) -> Task:
-        """nvme_probe + nvme_reset_work: from PCI enumeration to namespaces scanned."""
+        """nvme_probe + nvme_reset_work: from PCI enumeration to namespaces scanned.
+
+        Returns False when the bring-up failed; the driver then abandons the
+        controller (:meth:`nvme_remove_dead_ctrl`) and rings no doorbell again.
+        """
         yield from self.say(
             "probe", "Probe: an NVMe controller (class 01 08 02) was found; bring it up the way "
             "Linux 6.1 does.",
@@ -670,26 +915,58 @@ class LinuxDriver:
         ok = yield from self.nvme_pci_enable()
         if ok:
             ok = yield from self.start_ctrl()
+        elif not self.dead:
+            yield from self.nvme_remove_dead_ctrl("the PCI function could not be enabled")
         return ok
 
     def start_ctrl(self, scan: bool = True) -> Task:
         """Everything after PCI set-up: admin queue, identify, I/O queues, AER, scan."""
         ok = yield from self.nvme_pci_configure_admin_queue()
+        if self.csts & CSTS_CFS:
+            failed = "CSTS.CFS=1, the controller reported a fatal status"
+        elif self.csts == 0xFFFFFFFF:
+            failed = "CSTS reads all ones, the device is gone"
+        else:
+            failed = "CSTS.RDY did not become 1 within CAP.TO"
         if ok:
             ok = yield from self.nvme_init_identify()
+            failed = "a command of nvme_init_ctrl_finish got no answer"
         if ok:
             ok = yield from self.nvme_setup_io_queues()
+            failed = "the I/O queues could not be set up"
         if ok:
             yield from self.nvme_enable_aen()
             if scan:
                 ok = yield from self.nvme_scan_ns()
+                failed = "the namespace scan failed"
         self.up = bool(ok)
         if ok:
+            n = self.nr_io_queues
             yield from self.say(
-                "live", f"Bring-up complete: admin queue and {self.nr_io_queues} I/O queue "
-                f"pair(s) ready, namespaces {self.ns_list}.",
+                "live", f"Bring-up complete: admin queue and {n} I/O queue "
+                f"pair{'s' if n > 1 else ''} ready, namespaces {self.ns_list}.",
             )  # fmt: skip
+        else:
+            yield from self.nvme_remove_dead_ctrl(failed)
         return bool(ok)
+
+    def nvme_remove_dead_ctrl(self, why: str) -> Task:
+        """Linux gives up the probe: no more commands, no more doorbells, bus mastering off."""
+        self.dead = True
+        self.dead_reason = why
+        yield from self.say(
+            "probe_failed", f"Bring-up failed: {why} (CSTS = {self.csts:#x}). Linux abandons the "
+            "probe ('Removing after probe failure'): it forgets the queues and never rings a "
+            "doorbell of this controller again.",
+        )  # fmt: skip
+        self.forget_queues()
+        cmd = yield from self._cfg_read(
+            0x04, 2, "pci_disable_device", "Read the PCI Command register to disable the device."
+        )
+        yield from self._cfg_write(
+            0x04, 2, cmd & ~CMD_BUS_MASTER, "pci_disable_device", "Clear Bus Master Enable "
+            "(pci_disable_device): the dead controller may no longer reach host memory.",
+        )  # fmt: skip
 
     def nvme_reset_ctrl(self, scan: bool = False) -> Task:
         """Reset the controller (CC.EN = 0) and bring it up again (nvme_reset_work)."""
@@ -709,8 +986,12 @@ class LinuxDriver:
             p.completion.aborted = True
             p.completion.done = True
             p.signal.fire()
+        sqs = [self.sqs[q] for q in sorted(self.sqs)]
         self.sqs = {}
         self.cqs = {}
+        for sq in sqs:
+            if sq.unlocked is not None:
+                sq.unlocked.fire()
 
     # ==================================================================================
     # commands
@@ -724,9 +1005,15 @@ class LinuxDriver:
                 return cid
         return sq.next_tag
 
-    def _describe_cmd(self, qid: int, opc: int, nsid: int, cdw10: int, cdw11: int) -> str:
+    def _describe_cmd(
+        self, qid: int, opc: int, nsid: int, cdw10: int, cdw11: int, cdw12: int = 0
+    ) -> str:
         if qid != 0:
-            return _cmd_title(opc, False)
+            title = _cmd_title(opc, False)
+            if opc in (0x01, 0x02):
+                slba, nlb = (cdw11 << 32) | cdw10, (cdw12 & 0xFFFF) + 1
+                return f"{title} NSID {nsid} LBA {slba} x{nlb}"
+            return f"{title} NSID {nsid:#x}" if nsid == 0xFFFFFFFF else f"{title} NSID {nsid}"
         title = _cmd_title(opc, True)
         if opc == 0x06:
             cns = cdw10 & 0xFF
@@ -745,16 +1032,25 @@ class LinuxDriver:
         return title
 
     def _map_buffer(self, buf: int, length: int, what: str) -> Task:
-        """PRP1/PRP2 for a page-aligned buffer; builds a PRP list when it needs one."""
-        if length <= PAGE_SIZE:
+        """PRP1/PRP2 for a buffer of ``length`` bytes at ``buf`` (any dword-aligned offset).
+
+        PRP1 is the buffer's first byte; if the data crosses one page boundary
+        PRP2 is the second page; if it crosses more, PRP2 points at a PRP list
+        of every further page (nvme_pci_setup_prps).
+        """
+        first = PAGE_SIZE - buf % PAGE_SIZE
+        if length <= first:
             return buf, 0
-        if length <= 2 * PAGE_SIZE:
-            return buf, buf + PAGE_SIZE
-        pages = [buf + i * PAGE_SIZE for i in range(1, (length + PAGE_SIZE - 1) // PAGE_SIZE)]
+        page2 = buf - buf % PAGE_SIZE + PAGE_SIZE
+        if length <= first + PAGE_SIZE:
+            return buf, page2
+        count = (length - first + PAGE_SIZE - 1) // PAGE_SIZE
+        pages = [page2 + i * PAGE_SIZE for i in range(count)]
         lst = self.api.alloc(len(pages) * 8)
+        offset = f" (PRP1 starts {buf % PAGE_SIZE:#x} into its page)" if buf % PAGE_SIZE else ""
         yield from self.say(
-            "build_prp_list", f"{what} spans {len(pages) + 1} pages: write a PRP list of "
-            f"{len(pages)} entries at {lst:#x} for PRP2.",
+            "build_prp_list", f"{what} spans {len(pages) + 1} pages{offset}: write a PRP list of "
+            f"{len(pages)} page addresses at {lst:#x} and point PRP2 at it.",
         )  # fmt: skip
         self.api.mem_write(lst, b"".join(p.to_bytes(8, "little") for p in pages), "PRP list")
         yield ACTION_NS
@@ -777,6 +1073,7 @@ class LinuxDriver:
         data_len: int = 0,
         data_out: bytes | None = None,
         cid: int | None = None,
+        buf: int | None = None,
         why: str = "",
         wait: bool = True,
         timeout_ns: int = ADMIN_TIMEOUT_NS,
@@ -784,16 +1081,25 @@ class LinuxDriver:
         """Send one command on SQ ``qid`` and (with ``wait``) return its :class:`Completion`.
 
         ``data_len`` bytes come back from the device into a fresh buffer (read
-        after the completion), or ``data_out`` goes to it; ``prp1``/``prp2``
-        given explicitly are used as they are.
+        after the completion), or ``data_out`` goes to it; ``buf`` (with
+        ``data_len``) is a buffer the caller owns, mapped with PRPs as it lies
+        (any offset); ``prp1``/``prp2`` given explicitly are used as they are.
         """
         sq = self.sqs.get(qid)
-        what = self._describe_cmd(qid, opc, nsid, cdw10, cdw11)
+        what = self._describe_cmd(qid, opc, nsid, cdw10, cdw11, cdw12)
         name = opcode_name(opc, qid == 0)
         if cid is None:
             cid = self._alloc_cid(sq) if sq is not None else 0
         comp = Completion(qid, cid, opc, name, what)
         self.history.append(comp)
+        if self.dead:
+            yield from self.say(
+                "dead", f"The driver gave this controller up ({self.dead_reason}): {what} is "
+                "not sent, no doorbell is rung.",
+            )  # fmt: skip
+            comp.aborted = True
+            comp.done = True
+            return comp
         if sq is None:
             yield from self.say(
                 "no_queue", f"SQ{qid} does not exist on the host side: cannot send {what}."
@@ -802,7 +1108,11 @@ class LinuxDriver:
             comp.done = True
             return comp
         length = len(data_out) if data_out is not None else data_len
-        buf = prp1
+        own_buffer = buf is None
+        if buf is not None:
+            prp1, prp2 = yield from self._map_buffer(buf, length, what)
+        else:
+            buf = prp1
         if prp1 is None:
             if length:
                 buf = self.api.alloc(length)
@@ -820,6 +1130,16 @@ class LinuxDriver:
             opc, cid, nsid=nsid, prp1=prp1, prp2=prp2, cdw10=cdw10, cdw11=cdw11,
             cdw12=cdw12, cdw13=cdw13, cdw14=cdw14, cdw15=cdw15,
         )  # fmt: skip
+        # Linux's sq_lock: one task at a time writes an SQE and rings the doorbell
+        if sq.unlocked is None:
+            sq.unlocked = self.api.signal(f"sq{qid}.lock")
+        while sq.locked and self.sqs.get(qid) is sq:
+            yield sq.unlocked
+        if self.sqs.get(qid) is not sq:
+            comp.aborted = True
+            comp.done = True
+            return comp
+        sq.locked = True
         slot = sq.tail
         new_tail = (slot + 1) % sq.depth
         while new_tail == sq.head and self.sqs.get(qid) is sq:
@@ -845,12 +1165,15 @@ class LinuxDriver:
             pending.timer = self.api.call_after(
                 timeout_ns, lambda: self._timeout(qid, cid), label="nvme_timeout"
             )
+        yield from self._shadow_doorbell(2 * qid, new_tail, f"SQ{qid} tail")
         yield from self.say(
             "ring_sq", f"Ring the SQ{qid} tail doorbell: tail {slot} -> {new_tail}, one new "
             "command waits.",
         )  # fmt: skip
         sq.tail = new_tail
         self.api.mmio_write32(r.sq_tail_doorbell(qid, self.dstrd), new_tail)
+        sq.locked = False
+        sq.unlocked.fire()
         yield ACTION_NS
         if not wait:
             return comp
@@ -864,7 +1187,7 @@ class LinuxDriver:
             return comp
         if comp.aborted:
             return comp
-        if comp.ok and length and data_out is None and buf is not None:
+        if comp.ok and length and data_out is None and buf is not None and own_buffer:
             yield from self.say(
                 "read_data", f"{what} succeeded: read the {length} bytes the device wrote at "
                 f"{buf:#x}.",
@@ -873,6 +1196,18 @@ class LinuxDriver:
             yield ACTION_NS
             self._remember(comp, cdw10, nsid)
         return comp
+
+    def _shadow_doorbell(self, index: int, value: int, what: str) -> Task:
+        """With shadow doorbells (Doorbell Buffer Config), I/O queues also write the shadow."""
+        if self.dbbuf is None or index < 2:
+            return
+        addr = self.dbbuf[0] + index * (4 << self.dstrd)
+        yield from self.say(
+            "shadow_doorbell", f"Write the {what} shadow doorbell in host memory ({value}); the "
+            "MMIO doorbell follows.",
+        )  # fmt: skip
+        self.api.mem_write(addr, value.to_bytes(4, "little"), f"shadow {what} doorbell")
+        yield ACTION_NS
 
     def _remember(self, comp: Completion, cdw10: int, nsid: int) -> None:
         """Keep what an Identify returned, for the CLI and later steps."""
@@ -891,6 +1226,12 @@ class LinuxDriver:
         p.completion.timed_out = True
         p.completion.done = True
         p.signal.fire()
+
+    @property
+    def outstanding_aer(self) -> Completion | None:
+        """The Asynchronous Event Request the controller holds, if any."""
+        p = self._pending.get((0, AER_CID))
+        return p.completion if p is not None else None
 
     def wait_for(self, comp: Completion) -> Task:
         """In a task: wait until a command sent with ``wait=False`` has completed."""
@@ -985,6 +1326,33 @@ class LinuxDriver:
     def abort(self, sqid: int, cid: int, *, why: str = "") -> Task:
         return (yield from self.submit(0, 0x08, cdw10=(sqid & 0xFFFF) | (cid << 16), why=why))
 
+    # -- NVM I/O commands ------------------------------------------------------------------------
+    def nvme_write(
+        self, qid: int, nsid: int, slba: int, nlb: int, buf: int, length: int, **kw: Any
+    ) -> Task:
+        """Write ``nlb`` blocks from the host buffer ``buf`` (any offset) to ``slba``."""
+        return (yield from self._rw(0x01, qid, nsid, slba, nlb, buf, length, **kw))
+
+    def nvme_read(
+        self, qid: int, nsid: int, slba: int, nlb: int, buf: int, length: int, **kw: Any
+    ) -> Task:
+        """Read ``nlb`` blocks at ``slba`` into the host buffer ``buf`` (any offset)."""
+        return (yield from self._rw(0x02, qid, nsid, slba, nlb, buf, length, **kw))
+
+    def _rw(
+        self, opc: int, qid: int, nsid: int, slba: int, nlb: int, buf: int, length: int,
+        **kw: Any,
+    ) -> Task:  # fmt: skip
+        return (
+            yield from self.submit(
+                qid, opc, nsid=nsid, cdw10=slba & 0xFFFFFFFF, cdw11=slba >> 32,
+                cdw12=(nlb - 1) & 0xFFFF, buf=buf, data_len=length, **kw,
+            )
+        )  # fmt: skip
+
+    def nvme_flush(self, qid: int, nsid: int, **kw: Any) -> Task:
+        return (yield from self.submit(qid, 0x00, nsid=nsid, **kw))
+
     # ==================================================================================
     # interrupts and completions
     # ==================================================================================
@@ -992,6 +1360,7 @@ class LinuxDriver:
         """The interrupt handler of ``vector``: runs once per MSI-X message."""
         while True:
             yield self.api.wait_interrupt(vector)
+            self._busy += 1
             yield IRQ_ENTRY_NS
             self.api.take_interrupt(vector)
             yield ACTION_NS
@@ -999,21 +1368,40 @@ class LinuxDriver:
                 cq = self.cqs.get(qid)
                 if cq is not None and cq.vector == vector:
                     yield from self.nvme_process_cq(cq)
+            self._busy -= 1
+
+    @property
+    def busy(self) -> bool:
+        """An interrupt handler runs or waits to run, or deferred driver work is queued."""
+        return self._busy > 0 or any(self.api.wait_interrupt(v).pending for v in sorted(self._isrs))
+
+    def quiesce(self) -> Task:
+        """Wait until no interrupt is pending and no handler runs (before a scenario ends)."""
+        while self.busy:
+            yield ACTION_NS
 
     def nvme_process_cq(self, cq: HostCQ) -> Task:
         """Consume CQEs while the phase tag says they are new; one head doorbell per batch."""
         found: list[Completion] = []
         consumed = 0
+        requeue_aer = False
+        stale = (cq.phase ^ 1, cq.head)
         while self.cqs.get(cq.qid) is cq:
             slot = cq.head
             yield from self.say(
                 "read_cqe", f"Read CQ{cq.qid} slot {slot}: it holds a new completion if its "
                 f"phase tag is {cq.phase}.",
             )  # fmt: skip
-            raw = self.api.mem_read(cq.slot_addr(slot), CQE_SIZE, f"CQE CQ{cq.qid} slot {slot}")
+            addr = cq.slot_addr(slot)
+            seen = unpack_cqe(self.api.peek(addr, CQE_SIZE))  # only to name the read
+            purpose = (
+                f"CQE CQ{cq.qid} slot {slot}: phase {seen.p}, cid {seen.cid}, "
+                f"status {seen.status:#x}"
+            )
+            cqe = unpack_cqe(self.api.mem_read(addr, CQE_SIZE, purpose))
             yield ACTION_NS
-            cqe = unpack_cqe(raw)
             if cqe.p != cq.phase:
+                stale = (cqe.p, slot)
                 break
             consumed += 1
             cq.head = (slot + 1) % cq.depth
@@ -1025,44 +1413,57 @@ class LinuxDriver:
             comp = yield from self.nvme_handle_cqe(cq, slot, cqe)
             if comp is not None:
                 found.append(comp)
+                if comp.opc == 0x0C and comp.sqid == 0 and comp.ok:
+                    requeue_aer = True
         if self.cqs.get(cq.qid) is not cq:
             return
+        phase, slot = stale
         if consumed:
+            were = "1 completion was" if consumed == 1 else f"{consumed} completions were"
             yield from self.say(
-                "ring_cq", f"Slot {cq.head} is not new, so {consumed} completion(s) were: ring "
-                f"the CQ{cq.qid} head doorbell with {cq.head} to hand the slots back.",
+                "ring_cq", f"Slot {slot} has phase tag {phase}, not {cq.phase}: it is not new, "
+                f"so {were} new. Ring the CQ{cq.qid} head doorbell with {cq.head} to hand the "
+                f"slot{'s' if consumed > 1 else ''} back.",
             )  # fmt: skip
+            yield from self._shadow_doorbell(2 * cq.qid + 1, cq.head, f"CQ{cq.qid} head")
             self.api.mmio_write32(r.cq_head_doorbell(cq.qid, self.dstrd), cq.head)
             yield ACTION_NS
         else:
             yield from self.say(
-                "spurious_irq", f"No new entry in CQ{cq.qid}: nothing to do for this interrupt."
-            )
+                "spurious_irq", f"Slot {slot} has phase tag {phase}, not {cq.phase}: no new entry "
+                f"in CQ{cq.qid}. The device sends one message per completion, and the previous "
+                "pass of the handler already consumed this one's completion: nothing to do.",
+            )  # fmt: skip
         # wake the waiting tasks only now, as Linux completes requests after the handler
         for comp in found:
             p = self._pending.pop((comp.sqid, comp.cid), None)
             if p is not None:
                 comp.done = True
                 p.signal.fire()
+        if requeue_aer and not self.dead:
+            # Linux's nvme_async_event_work: a completed AER is replaced by a new one
+            self._busy += 1
+            self.api.spawn(self._requeue_aer(), label="nvme_async_event_work")
+
+    def _requeue_aer(self) -> Task:
+        self._busy -= 1
+        if (0, AER_CID) in self._pending or self.sqs.get(0) is None or self.dead:
+            return
+        yield from self.say(
+            "requeue_aer", "The Asynchronous Event Request completed: send a new one so the "
+            "controller can report the next event (nvme_async_event_work).",
+        )  # fmt: skip
+        yield from self.async_event_request()
 
     def nvme_handle_cqe(self, cq: HostCQ, slot: int, cqe: Cqe) -> Task:
         """Match a CQE to its command by (SQ ID, command ID)."""
         p = self._pending.get((cqe.sqid, cqe.cid))
         status = describe_status(cqe.status)
         if p is None:
-            if cqe.sqid == 0 and cqe.cid == AER_CID:
-                event = AsyncEvent(cqe.dw0)
-                self.async_events.append(event)
-                yield from self.say(
-                    "async_event", f"CQ{cq.qid} slot {slot}: the Asynchronous Event Request "
-                    f"completed: event type {event.type}, info {event.info:#x}, log page "
-                    f"{event.log_page:#x} ({status}).",
-                )  # fmt: skip
-            else:
-                yield from self.say(
-                    "unexpected_cqe", f"CQ{cq.qid} slot {slot}: completion for cid {cqe.cid} on "
-                    f"SQ{cqe.sqid}, which the driver did not send: ignored.",
-                )  # fmt: skip
+            yield from self.say(
+                "unexpected_cqe", f"CQ{cq.qid} slot {slot}: completion for cid {cqe.cid} on "
+                f"SQ{cqe.sqid}, which the driver did not send: ignored.",
+            )  # fmt: skip
             return None
         comp = p.completion
         if p.timer is not None:
@@ -1070,7 +1471,15 @@ class LinuxDriver:
             p.timer = None
         comp.cqe = cqe
         if comp.opc == 0x0C and comp.sqid == 0:
-            self.async_events.append(AsyncEvent(cqe.dw0))
+            yield from self.say(
+                "handle_cqe", f"CQ{cq.qid} slot {slot} completes cid {comp.cid} ({comp.what}): "
+                f"{status}, SQ{cqe.sqid} head now {cqe.sqhd}.",
+            )  # fmt: skip
+            if comp.ok:
+                event = AsyncEvent(cqe.dw0)
+                self.async_events.append(event)
+                yield from self.say("async_event", f"Asynchronous event: {event.describe()}.")
+            return comp
         yield from self.say(
             "handle_cqe", f"CQ{cq.qid} slot {slot} completes cid {comp.cid} ({comp.what}): "
             f"{status}, dw0 {cqe.dw0:#x}, SQ{cqe.sqid} head now {cqe.sqhd}.",

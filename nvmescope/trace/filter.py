@@ -4,8 +4,10 @@ In the spirit of Wireshark's display filters::
 
     kind == "cqe_post" and status != 0
     sqid == 1 and opcode == "read"
+    who == "H" and reg == "CC"
+    queue == "sq0" and time > 1037.5
     addr >= 0x100000
-    kind in {"doorbell_sq", "doorbell_cq"}
+    kind in {"doorbell_sq", "doorbell_cq"}      (or ( ... ) or [ ... ])
     kind matches "^err_"            (or: kind ~ "^err_")
     not (actor == "host")
     cid == 4 or cid == 5
@@ -19,17 +21,19 @@ Grammar (lowest precedence first)::
     and     := not ( ("and" | "&&") not )*
     not     := ("not" | "!") not | primary
     primary := "(" expr ")" | test
-    test    := FIELD [ CMP value | "in" "{" item ("," item)* "}"
+    test    := FIELD [ CMP value | "in" OPEN item ("," item)* CLOSE
                      | "contains" value | ("matches" | "~") STRING ]
     CMP     := "==" | "!=" | "<" | "<=" | ">" | ">="  (or eq ne lt le gt ge)
+    OPEN    := "{" | "(" | "["      CLOSE := the matching "}" | ")" | "]"
     value   := NUMBER | STRING | BYTES | "true" | "false" | FIELD | WORD
     item    := value | NUMBER ".." NUMBER
 
 Numbers are decimal, ``0x`` hex, ``0b`` binary or ``0o`` octal (``_`` allowed,
-a leading ``-`` allowed); strings are in double quotes with ``\\"``, ``\\\\``,
-``\\n``, ``\\t`` and ``\\xHH`` escapes; bytes are hex pairs joined by colons
-(``68:65:6c``). On the right-hand side a known field name is that field of the
-same event (``new_tail == old_tail``); any other bare word is a string
+a leading ``-`` allowed), or decimal fractions (``1037.5``); strings are in
+double or single quotes with ``\\"``, ``\\'``, ``\\\\``, ``\\n``, ``\\t`` and
+``\\xHH`` escapes; bytes are hex pairs joined by colons (``68:65:6c``). On the
+right-hand side a known field name is that field of the same event
+(``new_tail == old_tail``); any other bare word is a string
 (``kind == cqe_post``).
 
 Fields are the fields of the event classes (``seq``, ``ts``, ``actor``,
@@ -41,7 +45,18 @@ Fields are the fields of the event classes (``seq``, ``ts``, ``actor``,
   ``err_*``; compares to a number or to a status name (``"invalid_field"``).
 - ``sc``, ``sct``, ``dnr``: pieces of ``status`` on every event that has one.
 - ``reg``: the register name of a config/MMIO access, and ``sqNtdbl`` /
-  ``cqNhdbl`` for doorbells.
+  ``cqNhdbl`` for doorbells. A 64-bit register's name also matches its
+  halves (``reg == "asq"`` matches ``asq.lo`` and ``asq.hi``).
+- the trace printout's columns: ``who`` (``actor``; ``"H"`` / ``"D"`` or
+  ``"host"`` / ``"device"``), ``queue`` (``"sq0"``, ``"cq1"``, ``"sq1:4"``
+  for queue:cid) and ``time`` / ``time_us`` (``ts`` in microseconds, as printed;
+  ``ts`` itself is in nanoseconds).
+
+Fields whose values are names from a known list (``kind``, ``reg``,
+``opcode``/``opname``, ``status``/``status_name``, ``actor``/``who``,
+``queue``) compare case-insensitively, and a name that is not on the list is
+a :class:`FilterError` at the value's column with a "did you mean"
+suggestion, so a misspelling never silently selects nothing.
 
 A bare event kind is a test of the kind (``doorbell_sq`` means
 ``kind == "doorbell_sq"``); bare ``err`` and ``ub`` mean any ``err_*`` /
@@ -57,23 +72,50 @@ names, and bytes read as Latin-1.
 
 Compiling checks the expression and raises :class:`FilterError` (one line
 that names the 1-based column, and ``.column``). The compiled filter is a
-tree of Python closures; nothing is ever passed to ``eval``.
+tree of Python closures; nothing is ever passed to ``eval``. ``HELP`` is a
+short guide for a terminal; docs/filters.md is the long one.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from nvmescope.events import EVENT_TYPES, Event
-from nvmescope.nvme.opcodes import opcode_name
-from nvmescope.nvme.status import status_name
+from nvmescope.nvme.opcodes import ADMIN_OPCODES, NVM_OPCODES, opcode_name
+from nvmescope.nvme.pci import CONFIG_REGISTERS
+from nvmescope.nvme.registers import REGISTERS
+from nvmescope.nvme.status import STATUS, status_name
 
 Predicate = Callable[[Event], bool]
 Getter = Callable[[Event], Any]
+
+#: A short guide to the language for a terminal (``nvmescope filters``, ``--filter help``).
+HELP = """\
+Filter expressions (--filter EXPR) pick the events to show, like Wireshark's display filters.
+
+  kind == "cqe_post" and status != 0     a test is FIELD OP VALUE; and, or, not, ( )
+  who == "H" and reg == "CC"             who: H/D (host/device); names ignore case
+  queue == "sq1" or queue == "sq0:3"     queue as printed: sq0, cq1, sq1:4 (queue:cid)
+  time > 1037.5                          time / time_us in microseconds as printed; ts in ns
+  opcode == "identify"                   opcode, status: a number or a name
+  kind in {"doorbell_sq", "doorbell_cq"} sets in { }, ( ) or [ ]; ranges: seq in {10..20, 42}
+  kind matches "^err_"                   regular expression, ignoring case (also: ~)
+  data contains "hello"                  also bytes: data contains 68:65:6c
+  err or ub or cqe_post                  bare kinds: err = any err_*, ub = any ub_*
+  status and not dnr                     a bare field: the event has it and it is not 0
+
+Operators: == != < <= > >= (eq ne lt le gt ge), in, contains, matches (~),
+and (&&), or (||), not (!). Values: 42 0x2a 0b101 1.5 "text" 'text' 68:65 true false.
+Fields: every event field (seq ts actor sqid cid addr value cqid phase data ...) and
+who queue time time_us kind opcode opname status status_name sc sct dnr reg.
+Names in kind, reg, opcode, status, who/actor and queue must be known ones: a typo
+is an error that points at it. A test on a field an event lacks is false.
+The full guide, with every field and more examples: docs/filters.md.
+"""
 
 #: How deep parentheses and ``not`` may nest; deeper is a FilterError.
 MAX_DEPTH = 64
@@ -122,11 +164,20 @@ class Named:
 
 
 # -- fields -------------------------------------------------------------------------
+_COMMON_FIELDS = {
+    "seq": "the event's number in the stream, from 0 (every event)",
+    "ts": "virtual time in nanoseconds (every event); time is in microseconds",
+    "sqid": "submission queue of the command or doorbell (the queue column)",
+    "cid": "command identifier (after the ':' in the queue column)",
+}
+
+
 def _struct_fields() -> dict[str, str]:
     out: dict[str, str] = {"kind": "the event kind (cqe_post, doorbell_sq, err_..., ub_...)"}
     for kind in sorted(EVENT_TYPES):
         for name in EVENT_TYPES[kind].__struct_fields__:
             out.setdefault(name, "")
+    out.update(_COMMON_FIELDS)
     for name in list(out):
         if not out[name]:
             kinds = [k for k in sorted(EVENT_TYPES) if name in EVENT_TYPES[k].__struct_fields__]
@@ -191,10 +242,66 @@ def _get_kind(ev: Event) -> Any:
     return ev.kind
 
 
+def _get_actor(ev: Event) -> Any:
+    actor = ev.actor
+    return actor.lower() if isinstance(actor, str) and actor else MISSING
+
+
+def _lower_getter(name: str) -> Getter:
+    def get(ev: Event) -> Any:
+        value = getattr(ev, name, None)
+        if isinstance(value, str):
+            return value.lower() if value else MISSING
+        return MISSING if value is None else value
+
+    return get
+
+
+class QueueNames(tuple[str, ...]):
+    """The queues an event belongs to (``sq1``, ``sq1:4``, ``cq1``): ``==`` is membership."""
+
+    __slots__ = ()
+
+
+def _get_queue(ev: Event) -> Any:
+    names: list[str] = []
+    sqid, cid = ev.sqid, ev.cid
+    if isinstance(sqid, int):
+        names.append(f"sq{sqid}")
+        if isinstance(cid, int):
+            names.append(f"sq{sqid}:{cid}")
+    kind = ev.kind
+    if kind in ("queue_created", "queue_deleted"):
+        qtype, qid = getattr(ev, "qtype", None), getattr(ev, "qid", None)
+        if qtype in ("sq", "cq") and isinstance(qid, int):
+            names.append(f"{qtype}{qid}")
+    else:
+        cqid = getattr(ev, "cqid", None)
+        if isinstance(cqid, int):
+            names.append(f"cq{cqid}")
+            if isinstance(cid, int):
+                names.append(f"cq{cqid}:{cid}")
+    return QueueNames(names) if names else MISSING
+
+
+def _get_time_us(ev: Event) -> Any:
+    ts = ev.ts
+    return ts / 1000 if isinstance(ts, int) else MISSING
+
+
+_TIME_HELP = "ts in microseconds, as the trace prints it (ts itself is in ns)"
+
 ALIASES: dict[str, tuple[Getter, str]] = {
     "kind": (_get_kind, "the event kind (cqe_post, doorbell_sq, err_..., ub_...)"),
+    "actor": (_get_actor, "who caused the event: host or device (also H / D)"),
+    "who": (_get_actor, "the printout's who column: H / D (or host / device)"),
+    "queue": (_get_queue, "the printout's queue column: sq0, sq1:4 (queue:cid), cq1"),
+    "time": (_get_time_us, _TIME_HELP),
+    "time_us": (_get_time_us, _TIME_HELP),
     "opcode": (_get_opcode, "opcode number or name (cmd_start, cmd_finish, sqe_fetch)"),
+    "opname": (_lower_getter("opname"), "the opcode's name (cmd_start, cmd_finish)"),
     "status": (_get_status, "status field, number or name (cqe_post, cmd_finish, err_*)"),
+    "status_name": (_lower_getter("status_name"), "the status's name (cmd_finish)"),
     "sc": (_get_sc, "status code, bits 7:0 of status"),
     "sct": (_get_sct, "status code type, bits 10:8 of status"),
     "dnr": (_get_dnr, "do not retry, bit 14 of status"),
@@ -219,9 +326,140 @@ def field_getter(name: str) -> Getter:
     return alias[0] if alias is not None else _plain_getter(name)
 
 
+# -- known values ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Vocabulary:
+    """The names a field's values come from: matched case-insensitively, others refused."""
+
+    what: str  # "event kind", for messages
+    names: frozenset[str]  # lower case
+    patterns: tuple[re.Pattern[str], ...] = ()
+    synonyms: Mapping[str, str] = field(default_factory=dict)  # "h" -> "host"
+    halves: Mapping[str, frozenset[str]] = field(default_factory=dict)  # "asq" -> asq.lo/hi
+    suggestions: tuple[str, ...] = ()  # more candidates for "did you mean"
+
+    def canonical(self, word: str) -> str | None:
+        """The name ``word`` means (lower case), or None when it is not a known name."""
+        low = word.lower()
+        low = self.synonyms.get(low, low)
+        if low in self.names or any(p.fullmatch(low) for p in self.patterns):
+            return low
+        return None
+
+    def accepted(self, name: str) -> frozenset[str]:
+        """The event values that equal the canonical ``name``."""
+        return self.halves.get(name, frozenset((name,)))
+
+    def guess(self, word: str) -> str | None:
+        candidates = sorted(self.names) + list(self.synonyms) + list(self.suggestions)
+        close = difflib.get_close_matches(word.lower(), candidates, n=1, cutoff=0.6)
+        if not close:
+            return None
+        return self.synonyms.get(close[0], close[0])
+
+
+class _QueueVocabulary(Vocabulary):
+    _RE = re.compile(r"(sq|cq)0*(\d+)(?::0*(\d+))?")
+
+    def canonical(self, word: str) -> str | None:
+        m = self._RE.fullmatch(word.strip().lower())
+        if not m:
+            return None
+        name = f"{m.group(1)}{int(m.group(2))}"
+        return name if m.group(3) is None else f"{name}:{int(m.group(3))}"
+
+    def guess(self, word: str) -> str | None:
+        digits = re.findall(r"\d+", word)
+        kind = "cq" if word.lower().startswith(("c", "completion")) else "sq"
+        return f"{kind}{int(digits[0])}" if digits else None
+
+
+def _registers() -> Vocabulary:
+    names: set[str] = set()
+    halves: dict[str, frozenset[str]] = {}
+    for reg in REGISTERS:
+        name = reg.name.lower()
+        names.add(name)
+        if reg.size == 8:
+            names.update((f"{name}.lo", f"{name}.hi"))
+            halves[name] = frozenset((name, f"{name}.lo", f"{name}.hi"))
+    names.update(name.lower() for _, _, name in CONFIG_REGISTERS)
+    fields = ("addr_lo", "addr_hi", "data", "ctrl")
+    return Vocabulary(
+        "register name",
+        frozenset(names),
+        (
+            re.compile(r"sq\d+tdbl"),
+            re.compile(r"cq\d+hdbl"),
+            re.compile(r"msix\[\d+\]\.(?:addr_lo|addr_hi|data|ctrl)"),
+            re.compile(r"pba\[\d+\]"),
+        ),
+        halves=halves,
+        suggestions=tuple(f"sq{i}tdbl" for i in range(10))
+        + tuple(f"cq{i}hdbl" for i in range(10))
+        + tuple(f"msix[{i}].{f}" for i in range(4) for f in fields),
+    )
+
+
+_KIND_VOCABULARY = Vocabulary("event kind", frozenset(EVENT_TYPES))
+_OPCODE_VOCABULARY = Vocabulary(
+    "opcode name",
+    frozenset(n.name for n in (*ADMIN_OPCODES.values(), *NVM_OPCODES.values())),
+    (re.compile(r"(?:admin|io)_0x[0-9a-f]{2}"),),
+)
+_STATUS_VOCABULARY = Vocabulary(
+    "status name",
+    frozenset(st.name for st in STATUS.values()),
+    (re.compile(r"sct[0-7]_sc[0-9a-f]{2}"),),
+)
+_ACTOR_VOCABULARY = Vocabulary(
+    "actor", frozenset(("host", "device")), synonyms={"h": "host", "d": "device"}
+)
+
+#: Fields whose string values are names from a known list, with that list.
+VOCABULARIES: dict[str, Vocabulary] = {
+    "kind": _KIND_VOCABULARY,
+    "reg": _registers(),
+    "opcode": _OPCODE_VOCABULARY,
+    "opname": _OPCODE_VOCABULARY,
+    "status": _STATUS_VOCABULARY,
+    "status_name": _STATUS_VOCABULARY,
+    "actor": _ACTOR_VOCABULARY,
+    "who": _ACTOR_VOCABULARY,
+    "queue": _QueueVocabulary("queue", frozenset()),
+}
+
+
+def _name_key(value: Any) -> Any:
+    """The lower-case name(s) in a field value, or None when it has none."""
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, Named):
+        return value.name
+    if isinstance(value, QueueNames):
+        return value
+    return None
+
+
+def _name_test(get: Getter, accepted: frozenset[str], positive: bool) -> Predicate:
+    """``field == name`` (``positive``) or ``field != name`` over a set of accepted names."""
+
+    def test(ev: Event) -> bool:
+        key = _name_key(get(ev))
+        if key is None:
+            return False
+        if isinstance(key, QueueNames):
+            hit = any(name in accepted for name in key)
+        else:
+            hit = key in accepted
+        return hit is positive
+
+    return test
+
+
 # -- value semantics ------------------------------------------------------------------
 def _is_num(v: Any) -> bool:
-    return isinstance(v, int)
+    return isinstance(v, int | float)
 
 
 def _cmp_scalar(a: Any, b: Any) -> tuple[Any, Any] | None:
@@ -284,6 +522,8 @@ def _relate(op: str, a: Any, b: Any) -> bool:
 def _contains(a: Any, needle: Any) -> bool:
     if a is MISSING or needle is MISSING:
         return False
+    if isinstance(a, QueueNames):
+        return isinstance(needle, str) and any(needle.lower() in name for name in a)
     if isinstance(a, Named):
         a = a.name
         needle = needle.lower() if isinstance(needle, str) else needle
@@ -294,7 +534,7 @@ def _contains(a: Any, needle: Any) -> bool:
             return needle in a
         if isinstance(needle, str):
             return needle.encode("utf-8", "surrogatepass") in a
-        if _is_num(needle):
+        if isinstance(needle, int):
             return 0 <= needle <= 255 and needle in a
         return False
     if isinstance(a, list | tuple):
@@ -360,13 +600,16 @@ _SYMBOL_OPS = (
     ")",
     "{",
     "}",
+    "[",
+    "]",
     ",",
 )
 _SYMBOL_ALIASES = {"&&": "and", "||": "or", "!": "not", "~": "matches"}
 _BYTES_RE = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})+(?![\w:])")
 _NUMBER_RE = re.compile(r"-?(?:0[xX][0-9A-Fa-f_]+|0[bB][01_]+|0[oO][0-7_]+|[0-9][0-9_]*)")
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+_FRACTION_RE = re.compile(r"-?[0-9]+(?:_[0-9]+)*\.[0-9]+(?:_[0-9]+)*")
+_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "0": "\0"}
 
 
 def tokenize(text: str) -> list[Token]:
@@ -379,12 +622,10 @@ def tokenize(text: str) -> list[Token]:
         if ch.isspace():
             i += 1
             continue
-        if ch == '"':
+        if ch in "\"'":
             value, i = _read_string(text, i)
             tokens.append(Token("str", value, col, text[col - 1 : i]))
             continue
-        if ch == "'":
-            raise FilterError("strings are written in double quotes", col, text)
         m = _BYTES_RE.match(text, i)
         if m:
             raw = bytes.fromhex(m.group().replace(":", ""))
@@ -392,13 +633,25 @@ def tokenize(text: str) -> list[Token]:
             i = m.end()
             continue
         if ch.isdigit() or (ch == "-" and i + 1 < n and text[i + 1].isdigit()):
+            m = _FRACTION_RE.match(text, i)
+            if m:
+                end = m.end()
+                if end < n and (text[end].isalnum() or text[end] == "_" or _lone_dot(text, end)):
+                    j = end
+                    while j < n and (text[j].isalnum() or text[j] in "_."):
+                        j += 1
+                    raise FilterError(_not_a_number(text[i:j]), col, text)
+                literal = m.group()
+                tokens.append(Token("num", float(literal.replace("_", "")), col, literal))
+                i = end
+                continue
             m = _NUMBER_RE.match(text, i)
             end = m.end() if m else i + 1
             if end < n and (text[end].isalnum() or text[end] == "_"):
                 j = end
                 while j < n and (text[j].isalnum() or text[j] == "_"):
                     j += 1
-                raise FilterError(f"'{text[i:j]}' is not a number", col, text)
+                raise FilterError(_not_a_number(text[i:j]), col, text)
             literal = text[i:end]
             digits = literal.lstrip("-")
             if not m or digits.endswith("_"):
@@ -437,18 +690,37 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+def _not_a_number(word: str) -> str:
+    for unit in ("ns", "us", "ms"):
+        head = word[: -len(unit)]
+        if word.lower().endswith(unit) and (
+            _NUMBER_RE.fullmatch(head) or _FRACTION_RE.fullmatch(head)
+        ):
+            return (
+                f"'{word}' is not a number (write it without the unit: "
+                "time and time_us are in microseconds, ts in nanoseconds)"
+            )
+    return f"'{word}' is not a number"
+
+
+def _lone_dot(text: str, i: int) -> bool:
+    """A '.' at ``i`` that does not start a '..' range."""
+    return text[i] == "." and not text.startswith("..", i)
+
+
 def _is_decimal_with_zeros(literal: str) -> bool:
     digits = literal.lstrip("-")
     return len(digits) > 1 and digits[0] == "0" and digits.replace("_", "").isdigit()
 
 
 def _read_string(text: str, start: int) -> tuple[str, int]:
+    quote = text[start]
     out: list[str] = []
     i = start + 1
     n = len(text)
     while i < n:
         ch = text[i]
-        if ch == '"':
+        if ch == quote:
             return "".join(out), i + 1
         if ch == "\\":
             if i + 1 >= n:
@@ -467,13 +739,27 @@ def _read_string(text: str, start: int) -> tuple[str, int]:
             raise FilterError(f"unknown escape '\\{esc}' in a string", i + 1, text)
         out.append(ch)
         i += 1
-    raise FilterError("string is not closed: missing '\"'", start + 1, text)
+    raise FilterError(f"string is not closed: missing {quote}", start + 1, text)
 
 
 # -- parser ---------------------------------------------------------------------------
 _CMP_OPS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 _KINDS = frozenset(EVENT_TYPES)
 _KIND_FAMILIES = {"err": "err_", "ub": "ub_"}
+_SET_BRACKETS = {"{": "}", "(": ")", "[": "]"}
+#: Field names a newcomer guesses, and the field they mean.
+_FIELD_GUESSES = {
+    "type": "kind",
+    "event": "kind",
+    "register": "reg",
+    "op": "opcode",
+    "cmd": "opcode",
+    "command": "opcode",
+    "timestamp": "ts",
+    "t": "time",
+    "sq": "sqid",
+    "cq": "cqid",
+}
 
 
 def _describe(tok: Token) -> str:
@@ -586,9 +872,54 @@ class _Parser:
         name = tok.value
         if name in FIELDS:
             return field_getter(name)
-        close = difflib.get_close_matches(name, list(FIELDS) + sorted(_KINDS), n=1)
+        candidates = list(FIELDS) + sorted(_KINDS)
+        lower = name.lower()
+        if lower in FIELDS or lower in _KINDS:
+            close = [lower]
+        elif lower in _FIELD_GUESSES:
+            close = [_FIELD_GUESSES[lower]]
+        else:
+            close = difflib.get_close_matches(lower, candidates, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise self.error(f"unknown field '{name}'{hint}", tok)
+
+    def known_name(self, name: str, vocab: Vocabulary, tok: Token) -> str:
+        """The canonical name of the string ``tok`` for field ``name``, or a FilterError."""
+        word = tok.value
+        canon = vocab.canonical(word)
+        if canon is not None:
+            return canon
+        shown = word if len(word) <= 40 else word[:37] + "..."
+        if name == "kind" and word.lower() in _KIND_FAMILIES:
+            family = word.lower()
+            raise self.error(
+                f"'{shown}' is a family of kinds, not a kind: write {family} alone, "
+                f'or kind matches "^{_KIND_FAMILIES[family]}"',
+                tok,
+            )
+        if name == "queue":
+            example = vocab.guess(word)
+            hint = f" (did you mean '{example}'?)" if example else ""
+            raise self.error(
+                f"'{shown}' is not a queue: write sqN or cqN (sq0, cq1, sq1:4 for queue:cid)"
+                + hint,
+                tok,
+            )
+        guess = vocab.guess(word)
+        if guess is not None:
+            hint = f" (did you mean '{guess}'?)"
+        elif len(vocab.names) <= 6 and not vocab.patterns:
+            shown_names = sorted(vocab.names) + sorted(s.upper() for s in vocab.synonyms)
+            hint = " (one of: " + ", ".join(shown_names) + ")"
+        else:
+            hint = ""
+        raise self.error(f"unknown {vocab.what} '{shown}'{hint}", tok)
+
+    def check_number(self, name: str, tok: Token) -> None:
+        if name == "queue" and tok.type == "num":
+            raise self.error(
+                'queue is a name like "sq1" or "cq1"; for a number use sqid or cqid', tok
+            )
 
     def parse_test(self) -> Predicate:
         tok = self.advance()
@@ -605,29 +936,43 @@ class _Parser:
         if nxt.type != "op" or nxt.value not in _CMP_OPS | {"in", "contains", "matches"}:
             return lambda ev: _truthy(get(ev))
         op = self.advance()
+        vocab = VOCABULARIES.get(name)
         if op.value in _CMP_OPS:
-            const = self.tok.type in ("num", "str", "bytes") or (
-                self.tok.type == "ident" and self.tok.value not in FIELDS
+            vtok = self.tok
+            const = vtok.type in ("num", "str", "bytes") or (
+                vtok.type == "ident" and vtok.value not in FIELDS
             )
             rhs = self.parse_value(op)
             rel = op.value
-            if const:
-                value = rhs(None)  # type: ignore[arg-type]
-                if name == "kind" and rel in ("==", "!=") and isinstance(value, str):
-                    if rel == "==":
-                        return lambda ev: ev.kind == value
-                    return lambda ev: ev.kind != value
-                return lambda ev: _relate(rel, get(ev), value)
-            return lambda ev: _relate(rel, get(ev), rhs(ev))
+            if not const:
+                return lambda ev: _relate(rel, get(ev), rhs(ev))
+            value = rhs(None)  # type: ignore[arg-type]
+            if vocab is not None:
+                self.check_number(name, vtok)
+                if isinstance(value, str):
+                    canon = self.known_name(name, vocab, vtok)
+                    if rel in ("==", "!="):
+                        accepted = vocab.accepted(canon)
+                        if name == "kind":
+                            if rel == "==":
+                                return lambda ev: ev.kind in accepted
+                            return lambda ev: ev.kind not in accepted
+                        return _name_test(get, accepted, rel == "==")
+                    if name == "queue":
+                        raise self.error(f"queue compares with == and != only, not {op.text}", op)
+                    value = canon
+            return lambda ev: _relate(rel, get(ev), value)
         if op.value == "contains":
+            vtok = self.tok
             rhs = self.parse_value(op)
+            if vocab is not None and vtok.type == "str":
+                needle = vtok.value.lower()
+                return lambda ev: _contains(get(ev), needle)
             return lambda ev: _contains(get(ev), rhs(ev))
         if op.value == "matches":
             pat_tok = self.tok
             if pat_tok.type != "str":
-                raise self.error(
-                    f"expected a regular expression in double quotes after '{op.text}'"
-                )
+                raise self.error(f"expected a regular expression in quotes after '{op.text}'")
             self.advance()
             try:
                 pattern = re.compile(pat_tok.value, re.IGNORECASE)
@@ -636,11 +981,14 @@ class _Parser:
                 raise self.error(f"bad regular expression: {reason}", pat_tok) from None
 
             def match(ev: Event) -> bool:
-                text = _text_of(get(ev))
+                value = get(ev)
+                if isinstance(value, QueueNames):
+                    return any(pattern.search(name) for name in value)
+                text = _text_of(value)
                 return text is not None and pattern.search(text) is not None
 
             return match
-        return self.parse_set(op, get)
+        return self.parse_set(op, name, get)
 
     def parse_value(self, after: Token) -> Getter:
         tok = self.tok
@@ -656,19 +1004,28 @@ class _Parser:
             return lambda ev: word
         raise self.error(f"expected a value after '{after.text}'")
 
-    def parse_set(self, op: Token, get: Getter) -> Predicate:
-        if not self.is_op("{"):
-            raise self.error(f"expected '{{' after '{op.text}'")
-        self.advance()
+    def parse_set(self, op: Token, name: str, get: Getter) -> Predicate:
+        if not self.is_op(*_SET_BRACKETS):
+            raise self.error(f"expected '{{', '(' or '[' to open the set after '{op.text}'")
+        close = _SET_BRACKETS[self.advance().value]
+        vocab = VOCABULARIES.get(name)
         values: list[Any] = []
-        ranges: list[tuple[int, int]] = []
+        ranges: list[tuple[Any, Any]] = []
+        names: set[str] = set()
         while True:
             tok = self.tok
-            if tok.type == "ident":
+            if tok.type in ("ident", "str") and vocab is not None:
+                self.advance()
+                if self.is_op(".."):
+                    raise self.error("a range is two numbers: lo..hi", self.tok)
+                names.update(vocab.accepted(self.known_name(name, vocab, tok)))
+            elif tok.type == "ident":
                 self.advance()
                 values.append(tok.value)
             elif tok.type in ("num", "str", "bytes"):
                 self.advance()
+                if vocab is not None:
+                    self.check_number(name, tok)
                 if self.is_op(".."):
                     dots = self.advance()
                     hi = self.tok
@@ -683,17 +1040,21 @@ class _Parser:
             if self.is_op(","):
                 self.advance()
                 continue
-            if self.is_op("}"):
+            if self.is_op(close):
                 self.advance()
                 break
-            raise self.error(f"expected ',' or '}}' in the set, found {_describe(self.tok)}")
+            raise self.error(f"expected ',' or '{close}' in the set, found {_describe(self.tok)}")
         vals = tuple(values)
         rngs = tuple(ranges)
+        accepted = frozenset(names)
+        by_name = _name_test(get, accepted, True)
 
         def member(ev: Event) -> bool:
             a = get(ev)
             if a is MISSING:
                 return False
+            if accepted and by_name(ev):
+                return True
             if any(_relate("==", a, v) for v in vals):
                 return True
             return any(_relate(">=", a, lo) and _relate("<=", a, hi) for lo, hi in rngs)

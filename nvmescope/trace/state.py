@@ -411,12 +411,14 @@ def _msix_entry(s: State, e: Any) -> None:
 
 
 def _doorbell_sq(s: State, e: Any) -> None:
-    if e.sqid is not None:
+    # a doorbell the device ignored (it says so) leaves the queue as it was
+    if e.sqid is not None and not getattr(e, "ignored", False):
         _sq(s, e.sqid).tail = e.new_tail
 
 
 def _doorbell_cq(s: State, e: Any) -> None:
-    _cq(s, e.cqid).head = e.new_head
+    if not getattr(e, "ignored", False):
+        _cq(s, e.cqid).head = e.new_head
 
 
 def _sqe_fetch(s: State, e: Any) -> None:
@@ -563,6 +565,7 @@ def apply(state: State, event: Event) -> State:
         elif kind.startswith("ub_"):
             state.ub_count += 1
             state.last_condition = kind
+
     state.index += 1
     state.seq = event.seq
     state.ts = event.ts
