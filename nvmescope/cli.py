@@ -57,6 +57,35 @@ ConfigOpt = Annotated[
 ]
 
 
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        "-p",
+        help="A scenario parameter, KEY=VALUE (repeatable), e.g. -p count=10000 for io-load.",
+    ),
+]
+
+
+def build_params(scenario: str, pairs: Iterable[str] | None) -> dict[str, int]:
+    """Scenario parameters from KEY=VALUE pairs, checked against the scenario's own."""
+    known = SCENARIOS[scenario].defaults
+    params: dict[str, int] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise UsageError(f"--param {pair!r}: expected KEY=VALUE")
+        if key not in known:
+            names = ", ".join(sorted(known)) or "none"
+            raise UsageError(f"--param {key}: {scenario} has no such parameter (it takes: {names})")
+        number = _convert(key, int, value.strip())
+        if not 1 <= number <= 10**9:
+            raise UsageError(f"--param {key}={value}: expected 1..1000000000")
+        params[key] = number
+    return params
+
+
 def _convert(name: str, kind: Any, text: str) -> Any:
     try:
         if kind in (int, "int"):
@@ -126,7 +155,7 @@ def main_callback(
         out.print(f"nvmescope {__version__}")
         raise typer.Exit(0)
     if ctx.invoked_subcommand is None:
-        _trace("identify", None, None, False)
+        _device_guarded(lambda: _trace("identify", None, None))
 
 
 KIND_WIDTH = 18
@@ -155,14 +184,16 @@ def format_event(event: Event) -> str:
 
 
 def _trace(
-    scenario: str, config_pairs: list[str] | None, filter_expr: str | None, raw: bool
+    scenario: str,
+    config_pairs: list[str] | None,
+    filter_expr: str | None,
+    param_pairs: list[str] | None = None,
 ) -> None:
-    if scenario not in SCENARIOS:
-        names = ", ".join(sorted(SCENARIOS))
-        raise UsageError(f"unknown scenario {scenario!r} (choose from: {names})")
+    _check_scenario(scenario)
     config = build_config(config_pairs)
+    params = build_params(scenario, param_pairs)
     predicate = _compile_filter(filter_expr)
-    machine = Machine(config, scenario=scenario)
+    machine = Machine(config, scenario=scenario, params=params or None)
     say(f"# nvmescope {__version__}: scenario {scenario}: {SCENARIOS[scenario].summary}")
     say(f"# {'seq':>5s} {'time':>14s} who {'queue:cid':9s} {'kind':{KIND_WIDTH}s} what happened")
     while True:
@@ -218,9 +249,10 @@ def trace(
             help='Filter expression, e.g. kind == "cqe_post" (`nvmescope filters` explains).',
         ),
     ] = None,
+    param: ParamOpt = None,
 ) -> None:
     """Run a scenario and print the event stream, one line per event."""
-    _device_guarded(lambda: _trace(scenario, config, filter, False))
+    _device_guarded(lambda: _trace(scenario, config, filter, param))
 
 
 @app.command()
@@ -617,12 +649,19 @@ def _progress(description: str, total: int | None = None) -> Any:
 
 
 def _record_one(
-    scenario: str, path: Path, config: ControllerConfig, fmt: str, max_events: int | None
+    scenario: str,
+    path: Path,
+    config: ControllerConfig,
+    fmt: str,
+    max_events: int | None,
+    params: dict[str, int] | None = None,
 ) -> Any:
     from nvmescope.trace import Recorder
 
-    machine = Machine(config, scenario=scenario)
-    rec = Recorder.attach(machine, path, scenario=scenario, fmt=fmt)
+    machine = Machine(config, scenario=scenario, params=params or None)
+    rec = Recorder.attach(
+        machine, path, scenario=scenario, fmt=fmt, extra={"params": dict(params or {})}
+    )
     with _progress(f"recording {scenario}") as progress:
         task = progress.add_task(f"recording {scenario}", total=max_events)
         count = 0
@@ -649,8 +688,9 @@ def record(
         int | None, typer.Option("--max-events", help="Stop after N events.")
     ] = None,
     config: ConfigOpt = None,
+    param: ParamOpt = None,
 ) -> None:
-    """Run a scenario and record every event to a file."""
+    """Run a scenario and record every event to a file (-p count=100000 for a big io-load)."""
 
     def run() -> None:
         _check_scenario(scenario)
@@ -659,8 +699,9 @@ def record(
         if max_events is not None and max_events < 1:
             raise UsageError("--max-events: expected a positive number")
         cfg = build_config(config)
+        params = build_params(scenario, param)
         try:
-            summary, machine = _record_one(scenario, output, cfg, fmt, max_events)
+            summary, machine = _record_one(scenario, output, cfg, fmt, max_events, params)
         except OSError as exc:
             raise DataError(f"{output}: {exc.strerror or exc}") from None
         say(

@@ -189,3 +189,15 @@ def test_progress_bars_stay_quiet_when_piped(tmp_path):
     code, out, err = run("record", "admin-tour", "-o", tmp_path / "a.nvmetrace")
     assert code == 0 and err == ""
     assert out.count("\n") == 1
+
+
+def test_scenario_parameters_size_the_workload(tmp_path):
+    small, big = tmp_path / "s.nvmetrace", tmp_path / "b.nvmetrace"
+    assert run("record", "io-load", "-o", small, "-p", "count=8")[0] == 0
+    assert run("record", "io-load", "-o", big, "-p", "count=64", "-p", "queues=2")[0] == 0
+    assert len(open_recording(big)) > 4 * len(open_recording(small)) // 2
+    assert open_recording(big).header.extra["params"]["count"] == 64
+    code, _, err = run("record", "io-load", "-o", small, "-p", "bogus=1")
+    assert code == 2 and "it takes: count, depth, queues" in err
+    code, _, err = run("trace", "io", "-p", "count=1")
+    assert code == 2 and "io has no such parameter" in err
