@@ -33,8 +33,9 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: user text such as ":x:" is printed as typed, never as an emoji
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class UsageError(Exception):
@@ -79,14 +80,14 @@ def build_params(scenario: str, pairs: Iterable[str] | None) -> dict[str, int]:
         if key not in known:
             names = ", ".join(sorted(known)) or "none"
             raise UsageError(f"--param {key}: {scenario} has no such parameter (it takes: {names})")
-        number = _convert(key, int, value.strip())
+        number = _convert(key, int, value.strip(), "--param")
         if not 1 <= number <= 10**9:
             raise UsageError(f"--param {key}={value}: expected 1..1000000000")
         params[key] = number
     return params
 
 
-def _convert(name: str, kind: Any, text: str) -> Any:
+def _convert(name: str, kind: Any, text: str, option: str = "--config") -> Any:
     try:
         if kind in (int, "int"):
             return int(text, 0)
@@ -100,9 +101,9 @@ def _convert(name: str, kind: Any, text: str) -> Any:
             return text
     except ValueError:
         raise UsageError(
-            f"--config {name}={text}: not a valid {getattr(kind, '__name__', kind)}"
+            f"{option} {name}={text}: not a valid {getattr(kind, '__name__', kind)}"
         ) from None
-    raise UsageError(f"--config {name}: this knob cannot be set from the command line")
+    raise UsageError(f"{option} {name}: this knob cannot be set from the command line")
 
 
 def build_config(pairs: Iterable[str] | None) -> ControllerConfig:
@@ -607,6 +608,17 @@ class DataError(Exception):
     """A file is damaged or not what it should be: one line, exit code 1."""
 
 
+def _refuse_same_file(output: Path, *inputs: Path) -> None:
+    """Never write over an input: the command would destroy what it reads."""
+    for source in inputs:
+        try:
+            same = output.exists() and os.path.samefile(output, source)
+        except OSError:
+            same = False
+        if same:
+            raise UsageError(f"-o {output}: that is the input file; choose another output")
+
+
 def _open(path: Path) -> Any:
     """Open a recording; warnings (a partial file) go to stderr."""
     from nvmescope.trace import RecordingError, open_recording
@@ -615,6 +627,8 @@ def _open(path: Path) -> Any:
         rec = open_recording(path)
     except RecordingError as exc:
         raise DataError(str(exc)) from None
+    except OSError as exc:
+        raise DataError(f"{path}: {exc.strerror or exc}") from None
     for warning in rec.warnings:
         err.print(f"nvmescope: warning: {escape(warning)}")
     return rec
@@ -749,6 +763,8 @@ def replay(
                 f"{file}: imported from a {source}, not recorded by nvmescope: "
                 "there is no run of ours to re-execute (show and stats work on it)"
             )
+        if verify_ and (start is not None or stop is not None):
+            raise UsageError("--verify re-runs the whole recording: it takes no --from/--to")
         if not verify_:
             first, last = _range(rec, start, stop)
             for event in rec.events(first, last):
@@ -757,6 +773,10 @@ def replay(
         with _progress("verifying") as progress:
             progress.add_task(f"verifying {file.name}", total=None)
             result = verify(rec)
+        for warning in getattr(result, "warnings", None) or ():
+            err.print(f"nvmescope: warning: {escape(warning)}")
+        if result.ok and result.checked == 0:
+            raise DataError(f"{file}: the recording has no events: nothing was verified")
         if result.ok:
             say(f"{file}: verified: {result.checked} of {result.total} events identical")
             return
@@ -772,34 +792,83 @@ def replay(
     _recording_guarded(run)
 
 
-def _state_lines(state: Any) -> list[str]:
+def _ring_lines(state: Any, qtype: str, q: Any) -> list[str]:
+    """The entries between head and tail: SQEs the device has not fetched, CQEs the host
+    has not consumed."""
+    from nvmescope.nvme.commands import unpack_cqe, unpack_sqe
+    from nvmescope.nvme.opcodes import opcode_name
+    from nvmescope.nvme.status import describe_status
+
+    if not q.qsize or q.addr is None or q.head == q.tail:
+        return []
+    ring = state.ring(qtype, q.qid)
+    lines: list[str] = []
+    slot = q.head
+    while slot != q.tail and len(lines) < 8:
+        raw = ring[slot] if slot < len(ring) else None
+        if raw is None:
+            lines.append(f"      slot {slot:<4d} (bytes not in the recording)")
+        elif qtype == "sq":
+            e = unpack_sqe(raw)
+            lines.append(
+                f"      slot {slot:<4d} {opcode_name(e.opc, q.qid == 0)} cid {e.cid} nsid {e.nsid:#x} "
+                f"prp1 {e.prp1:#x} cdw10 {e.cdw10:#x}"
+            )
+        else:
+            c = unpack_cqe(raw)
+            lines.append(
+                f"      slot {slot:<4d} cid {c.cid} sq{c.sqid} sqhd {c.sqhd} phase {c.p}: "
+                f"{describe_status(c.status)}"
+            )
+        slot = (slot + 1) % q.qsize
+    if slot != q.tail:
+        lines.append(f"      ... up to slot {q.tail}")
+    return lines
+
+
+def _state_lines(state: Any, event: Event | None = None) -> list[str]:
+    """The whole observable state as of one event, for people."""
     from nvmescope.nvme import registers as regs
 
     lines = [
-        f"state as of event {state.index} (t = {state.ts / 1000:.3f} us), controller {state.ctrl_state or '?'}"
+        f"state as of event {state.index} (t = {state.ts / 1000:.3f} us), "
+        f"controller {state.ctrl_state or '?'}"
     ]
+    if event is not None:
+        lines.append(f"  event  {format_event(event).strip()}")
+    lines.append("registers")
     for reg in regs.REGISTERS:
         value = state.register(reg.name)
         if value is None:
-            lines.append(f"  {reg.name.upper():7s} ?")
+            lines.append(f"  {reg.name.upper():7s} ? (not seen yet)")
+            continue
+        if reg.name in ("asq", "acq"):
+            lines.append(f"  {reg.name.upper():7s} {value:#018x}  base address {value & ~0xFFF:#x}")
             continue
         fields = ", ".join(f"{f.name}={f.get(value)}" for f in reg.fields if f.get(value))
         lines.append(f"  {reg.name.upper():7s} {value:#0{2 + 2 * reg.size}x}  {fields}")
+    lines.append("queues (entries between head and tail)")
     for label, queues in (("SQ", state.sqs), ("CQ", state.cqs)):
         for qid in sorted(queues):
             q = queues[qid]
             addr = f"{q.addr:#x}" if q.addr is not None else "?"
-            extra = f" cq {q.cqid}" if label == "SQ" else f" phase {q.phase} vector {q.vector}"
+            extra = f" -> CQ{q.cqid}" if label == "SQ" else f" phase {q.phase} vector {q.vector}"
             lines.append(
-                f"  {label}{qid:<3d} @{addr} size {q.qsize} head {q.head} tail {q.tail}{extra}"
+                f"  {label}{qid:<3d} @{addr} {q.qsize} entries, head {q.head} tail {q.tail}{extra}"
             )
+            lines.extend(_ring_lines(state, label.lower(), q))
+    lines.append("interrupts")
     for vector in sorted(state.msix):
         v = state.msix[vector]
+        handled = state.host_irqs.get(vector, 0)
         lines.append(
-            f"  MSI-X {vector:<3d} sent {v.count} pending {int(v.pending)} masked {v.masked}"
+            f"  MSI-X {vector:<3d} sent {v.count}, handled by the host {handled}, "
+            f"pending {int(v.pending)}, masked {v.masked}"
         )
+    if state.intx_count or state.intx_asserted:
+        lines.append(f"  INTx asserted {state.intx_asserted}, {state.intx_count} assertion(s)")
     lines.append(
-        f"  commands started {state.commands_started} finished {state.commands_finished}, "
+        f"commands started {state.commands_started}, finished {state.commands_finished}; "
         f"err_* {state.err_count}, ub_* {state.ub_count}"
     )
     return lines
@@ -833,6 +902,18 @@ def show(
         from nvmescope.trace import commands as cmdview
         from nvmescope.trace.checks import run_checks, summarize
 
+        modes = [
+            name
+            for name, on in (
+                ("--commands", commands),
+                ("--follow", follow is not None),
+                ("--checks", checks),
+                ("--state", state is not None),
+            )
+            if on
+        ]
+        if len(modes) > 1:
+            raise UsageError(f"{' and '.join(modes)}: choose one view at a time")
         predicate = _compile_filter(filter)
         rec = _open(file)
         first, last = _range(rec, start, stop)
@@ -843,9 +924,11 @@ def show(
                     yield event
 
         if state is not None:
+            if len(rec) == 0:
+                raise DataError(f"{file}: the recording has no events")
             if not 0 <= state < len(rec):
                 raise UsageError(f"--state {state}: the recording has events 0..{len(rec) - 1}")
-            for line in _state_lines(rec.state_at(state)):
+            for line in _state_lines(rec.state_at(state), rec.event(state)):
                 say(line)
             return
         if follow is not None:
@@ -909,6 +992,7 @@ def export_chrome(
     def run() -> None:
         from nvmescope.trace.export_chrome import write_chrome_trace
 
+        _refuse_same_file(output, file)
         rec = _open(file)
         with _progress("exporting") as progress:
             progress.add_task(f"exporting {file.name}", total=None)
@@ -934,6 +1018,8 @@ def export_tracepoint(
     def run() -> None:
         from nvmescope.trace.export_tracepoint import to_tracepoint_text
 
+        if output is not None:
+            _refuse_same_file(output, file)
         rec = _open(file)
         lines = to_tracepoint_text(rec.events())
         if output is None:
@@ -962,6 +1048,7 @@ def export_jsonl(
     def run() -> None:
         from nvmescope.trace import convert
 
+        _refuse_same_file(output, file)
         _open(file).close()
         summary = convert(file, output, "jsonl")
         say(f"wrote {summary.events} events to {output}")
@@ -975,10 +1062,13 @@ def import_qemu_file(log: Path, output: Path) -> Any:
     from nvmescope.trace.format import config_to_data
     from nvmescope.trace.qemu_import import QemuTraceError, import_qemu_trace
 
+    _refuse_same_file(output, log)
     try:
         result = import_qemu_trace(log)
     except QemuTraceError as exc:
         raise DataError(str(exc)) from None
+    except OSError as exc:
+        raise DataError(f"{log}: {exc.strerror or exc}") from None
     config = ControllerConfig(**result.config)
     header = Header(
         config=config_to_data(config),

@@ -201,3 +201,61 @@ def test_scenario_parameters_size_the_workload(tmp_path):
     assert code == 2 and "it takes: count, depth, queues" in err
     code, _, err = run("trace", "io", "-p", "count=1")
     assert code == 2 and "io has no such parameter" in err
+
+
+@pytest.mark.parametrize("exporter", ["jsonl", "chrome", "tracepoint"])
+def test_an_export_never_writes_over_its_input(tmp_path, identify_file, exporter):
+    victim = tmp_path / "v.nvmetrace"
+    victim.write_bytes(identify_file.read_bytes())
+    link = tmp_path / "link.nvmetrace"
+    link.symlink_to(victim)
+    for target in (victim, link):
+        code, _, err = run("export", exporter, victim, "-o", target)
+        assert code == 2 and "that is the input file" in err
+    assert victim.read_bytes() == identify_file.read_bytes()
+
+
+def test_an_import_never_writes_over_its_log(tmp_path):
+    log = tmp_path / "q.log"
+    log.write_bytes(QEMU_LOG.read_bytes())
+    code, _, err = run("import", "qemu-trace", log, "-o", log)
+    assert code == 2 and log.read_bytes() == QEMU_LOG.read_bytes()
+
+
+def test_user_text_is_printed_literally_not_as_emoji(identify_file):
+    code, _, err = run("show", identify_file, "-f", 'kind == ":x:"')
+    assert code == 2
+    assert ":x:" in err and "\u274c" not in err
+
+
+def test_show_takes_one_view_at_a_time(identify_file):
+    code, _, err = run("show", identify_file, "--commands", "--checks")
+    assert code == 2 and "choose one view" in err
+
+
+def test_verify_of_a_recording_without_events_fails(tmp_path):
+    from nvmescope.trace import TraceWriter
+
+    empty = tmp_path / "empty.nvmetrace"
+    TraceWriter(empty).close()
+    code, _, err = run("replay", empty, "--verify")
+    assert code == 1 and "no events" in err
+
+
+def test_verify_takes_no_window(identify_file):
+    code, _, err = run("replay", identify_file, "--verify", "--from", "3")
+    assert code == 2 and "--from/--to" in err
+
+
+def test_state_shows_the_entries_waiting_in_a_ring(identify_file):
+    rec = open_recording(identify_file)
+    doorbell = next(
+        i for i, e in enumerate(rec.events()) if e.kind == "doorbell_sq" and e.sqid == 0
+    )
+    code, out, _ = run("show", identify_file, "--state", doorbell)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1].lstrip().startswith("event") and "doorbell_sq" in lines[1]
+    sq0 = lines.index(next(ln for ln in lines if ln.startswith("  SQ0 ")))
+    assert "slot 0" in lines[sq0 + 1] and "identify cid 0" in lines[sq0 + 1]
+    assert "base address 0x" in out
