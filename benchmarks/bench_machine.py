@@ -31,7 +31,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    print(f"{'scenario':12s} {'events':>7s} {'run() ms':>9s} {'ev/s':>9s} {'step() ms':>10s} {'ratio':>6s}")
+    print(
+        f"{'scenario':12s} {'events':>7s} {'run() ms':>9s} {'ev/s':>9s} {'step() ms':>10s} {'ratio':>6s}"
+    )
     for name in sorted(SCENARIOS):
         runs = [run_once(name, False) for _ in range(args.repeat)]
         steps = [run_once(name, True) for _ in range(args.repeat)]

@@ -4,6 +4,7 @@ from typing import Union
 
 import msgspec
 import pytest
+from samples import sample_event
 
 from nvmescope import events as ev
 from nvmescope.sim import Scheduler
@@ -11,18 +12,9 @@ from nvmescope.sim import Scheduler
 DECODER = msgspec.msgpack.Decoder(Union[tuple(ev.EVENT_TYPES.values())])  # noqa: UP007
 
 
-def sample(cls: type) -> ev.Event:
-    fields = {}
-    for name, ftype in zip(cls.__struct_fields__, msgspec.structs.fields(cls), strict=True):
-        if ftype.required:
-            t = ftype.type
-            fields[name] = {int: 7, str: "x", bytes: b"\x01\x02", bool: True}.get(t, [])
-    return cls(**fields)
-
-
 @pytest.mark.parametrize("kind", sorted(ev.EVENT_TYPES))
 def test_every_kind_round_trips_through_messagepack(kind):
-    original = sample(ev.EVENT_TYPES[kind])
+    original = sample_event(ev.EVENT_TYPES[kind])
     original.seq, original.ts = 3, 1234
     back = DECODER.decode(msgspec.msgpack.encode(original))
     assert back == original
@@ -31,7 +23,7 @@ def test_every_kind_round_trips_through_messagepack(kind):
 
 @pytest.mark.parametrize("kind", sorted(ev.EVENT_TYPES))
 def test_every_kind_has_words_for_a_student(kind):
-    text = ev.describe(sample(ev.EVENT_TYPES[kind]))
+    text = ev.describe(sample_event(ev.EVENT_TYPES[kind]))
     assert text and text != "event"
 
 

@@ -141,8 +141,9 @@ def test_a_qemu_import_gives_a_setup_line_per_command_and_a_completion_per_cqe()
 
 
 def test_a_machine_run_lines_up_with_its_commands():
-    machine = pytest.importorskip("nvmescope.machine", reason="machine not available yet")
-    events = machine.Machine(scenario="identify").run()
+    from nvmescope.machine import Machine
+
+    events = Machine(scenario="identify").run()
     lines = list(to_tracepoint_text(events))
     setups = [line for line in lines if ": nvme_setup_cmd: " in line]
     assert len(setups) == sum(e.kind == "sqe_fetch" for e in events)

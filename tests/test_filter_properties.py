@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from samples import sample_event
 
 from nvmescope import events as ev
 from nvmescope.nvme.commands import pack_sqe
@@ -13,17 +13,8 @@ from nvmescope.nvme.registers import REGISTERS
 from nvmescope.nvme.status import STATUS
 from nvmescope.trace.filter import FIELDS, VOCABULARIES, FilterError, compile_filter
 
-
-def sample(cls: type) -> ev.Event:
-    fields = {}
-    for name, ftype in zip(cls.__struct_fields__, msgspec.structs.fields(cls), strict=True):
-        if ftype.required:
-            fields[name] = {int: 7, str: "x", bytes: b"\x01\x02", bool: True}.get(ftype.type, [])
-    return cls(**fields)
-
-
 #: one event of every kind, plus a few with the optional fields filled in
-EVENTS: list[ev.Event] = [sample(cls) for cls in ev.EVENT_TYPES.values()] + [
+EVENTS: list[ev.Event] = [sample_event(cls) for cls in ev.EVENT_TYPES.values()] + [
     ev.SqeFetch(sqid=0, cid=3, slot=1, addr=0x10040, data=pack_sqe(6, 3), new_head=2),
     ev.SqeFetch(sqid=1, cid=3, slot=1, addr=0x10040, data=b"", new_head=2),
     ev.MapPrp(prp1=1, prp2=2, length=3, list_pages=[4, 5], segments=[(1, 2), (3, 4)]),

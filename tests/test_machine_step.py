@@ -64,11 +64,18 @@ def test_run_until_stops_at_the_first_matching_event():
     m = Machine(scenario="bringup")
     e = m.run_until(lambda e: e.kind == "ctrl_state" and e.state == "ready")
     assert e is not None and e.kind == "ctrl_state"
-    assert m.events[-1] is e or e in m.events
+    assert m.events[-1] is e and not m.api.pending_events  # nothing after it was stepped
     assert m.ctrl.snapshot()["registers"]["csts"] & 1
     rest = m.run()
     assert rest[0].seq == e.seq + 1
     assert m.run_until(lambda e: True) is None
+
+
+def test_run_until_returns_the_first_of_several_matches():
+    m = Machine(scenario="bringup")
+    reads = [m.run_until(lambda e: e.kind == "mmio_read") for _ in range(3)]
+    assert [e.seq for e in reads] == [e.seq for e in m.events if e.kind == "mmio_read"]
+    assert m.events[-1] is reads[-1]
 
 
 def test_run_returns_everything_to_idle():

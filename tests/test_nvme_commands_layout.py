@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import construct as cs
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from layouts import common
 
 from nvmescope.nvme import commands
 from nvmescope.nvme.commands import CQE, SGL_DESCRIPTOR, SQE
-from nvmescope.nvme.identify import to_plain
-
-
-def common(layout: cs.Construct, raw: bytes, expected: dict[str, Any], size: int) -> None:
-    """Parse, build and sizeof agree."""
-    assert layout.sizeof() == size and len(raw) == size
-    parsed = to_plain(layout.parse(raw))
-    for key, value in expected.items():
-        assert parsed[key] == value, key
-    assert layout.build(parsed) == raw
 
 
 def test_sqe_layout_at_spec_offsets():

@@ -13,6 +13,7 @@ import construct as cs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from layouts import common
 
 from nvmescope.nvme import identify
 from nvmescope.nvme.decode import decode
@@ -30,23 +31,6 @@ from nvmescope.nvme.identify import (
 REFERENCE = (
     Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2/guest-console.log"
 )
-
-
-def common(layout: cs.Construct, raw: bytes, expected: Any, size: int) -> None:
-    """Parse, build and sizeof agree, as construct's own tests check them
-    (a layout whose size depends on its data is sized by what it parses)."""
-    try:
-        assert layout.sizeof() == size
-    except cs.SizeofError:
-        assert len(layout.build(layout.parse(raw))) == size
-    assert len(raw) == size
-    parsed = to_plain(layout.parse(raw))
-    if isinstance(expected, dict):
-        for key, value in expected.items():
-            assert parsed[key] == value, key
-    else:
-        assert parsed == expected
-    assert layout.build(parsed) == raw
 
 
 def _json_block(mark: str) -> dict[str, Any]:

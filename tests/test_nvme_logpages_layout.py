@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import random
-from typing import Any
 
-import construct as cs
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from layouts import common
 
 from nvmescope.nvme.decode import decode
-from nvmescope.nvme.identify import ascii_field, to_plain
+from nvmescope.nvme.identify import ascii_field
 from nvmescope.nvme.logpages import ERROR_INFORMATION_ENTRY, FIRMWARE_SLOT_LOG, SMART_LOG
-
-
-def common(layout: cs.Construct, raw: bytes, expected: dict[str, Any], size: int) -> None:
-    """Parse, build and sizeof agree."""
-    assert layout.sizeof() == size and len(raw) == size
-    parsed = to_plain(layout.parse(raw))
-    for key, value in expected.items():
-        assert parsed[key] == value, key
-    assert layout.build(parsed) == raw
 
 
 def test_error_entry_is_64_bytes_at_spec_offsets():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
-from test_command_view import Rig
+from streams import Rig
 
 from nvmescope import events as ev
 from nvmescope.nvme.commands import make_status

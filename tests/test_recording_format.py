@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from samples import sample_event
 
 from nvmescope import events as ev
 from nvmescope.sim import Scheduler
@@ -13,20 +14,10 @@ from nvmescope.trace.format import MAGIC, TRAILER_MAGIC
 from nvmescope.trace.recorder import synthetic_admin_events
 
 
-def sample(cls: type, i: int) -> ev.Event:
-    fields = {}
-    for name, f in zip(cls.__struct_fields__, msgspec.structs.fields(cls), strict=True):
-        if f.required:
-            fields[name] = {int: i, str: f"s{i}", bytes: bytes([i & 0xFF]) * 3, bool: True}.get(
-                f.type, []
-            )
-    return cls(**fields)
-
-
 def every_kind() -> list[ev.Event]:
     out = []
     for i, kind in enumerate(sorted(ev.EVENT_TYPES)):
-        e = sample(ev.EVENT_TYPES[kind], i)
+        e = sample_event(ev.EVENT_TYPES[kind], i)
         e.seq, e.ts = i, 100 * i
         out.append(e)
     return out
