@@ -113,6 +113,47 @@ def _io_queue_limits(ctrl: Controller) -> tuple[int, int]:
     return (nq & 0xFFFF) + 1, (nq >> 16) + 1
 
 
+#: (CC field, the only value this device takes, entry bytes) per queue type
+_ENTRY_SIZE = {"cq": ("iocqes", 4, 16), "sq": ("iosqes", 6, 64)}
+
+
+def _nvme_check_queue_shape(
+    ctrl: Controller, req: Request, qtype: str, qsize: int, pc: bool
+) -> Task:
+    """Create I/O CQ/SQ: size within CAP.MQES, entry size from CC, contiguity.
+
+    A task that fails the command and returns True when the shape is wrong.
+    """
+    name = qtype.upper()
+    field, wanted, entry = _ENTRY_SIZE[qtype]
+    problem = None
+    if qsize < 2 or qsize > ctrl.config.mqes + 1:
+        problem = (st.INVALID_QSIZE, "err_invalid_qsize",
+                   f"{name} size {qsize} outside 2..{ctrl.config.mqes + 1}", LOC_CDW10 + 2)  # fmt: skip
+    elif r.CC.get(ctrl.cc, field) != wanted:
+        problem = (st.INVALID_QSIZE, "err_invalid_qsize",
+                   f"CC.{field.upper()} {r.CC.get(ctrl.cc, field)}: only {entry}-byte entries "
+                   f"({wanted})", LOC_CDW10 + 2)  # fmt: skip
+    elif not pc:
+        problem = (st.INVALID_FIELD, "err_invalid_field",
+                   "PC=0: CAP.CQR requires physically contiguous queues", LOC_CDW11)  # fmt: skip
+    if problem is None:
+        return False
+    yield from ctrl.nvme_fail(req, *problem)
+    return True
+
+
+def _nvme_check_queue_base(ctrl: Controller, req: Request) -> Task:
+    """Create I/O CQ/SQ: the queue base (PRP1) must be page aligned."""
+    if req.cmd.prp1 % ctrl.page_size == 0:
+        return False
+    yield from ctrl.nvme_fail(
+        req, st.PRP_OFFSET_INVALID, "err_invalid_prp_offset",
+        f"queue base {req.cmd.prp1:#x} is not page aligned", LOC_PRP1,
+    )  # fmt: skip
+    return True
+
+
 def nvme_create_cq(ctrl: Controller, req: Request) -> Task:
     c = req.cmd
     qid, qsize = c.cdw10 & 0xFFFF, (c.cdw10 >> 16) + 1
@@ -123,23 +164,7 @@ def nvme_create_cq(ctrl: Controller, req: Request) -> Task:
             req, st.INVALID_QID, "err_invalid_qid", f"CQ {qid} is 0, too large or in use", LOC_CDW10
         )
         return
-    if qsize < 2 or qsize > ctrl.config.mqes + 1:
-        yield from ctrl.nvme_fail(
-            req, st.INVALID_QSIZE, "err_invalid_qsize",
-            f"CQ size {qsize} outside 2..{ctrl.config.mqes + 1}", LOC_CDW10 + 2,
-        )  # fmt: skip
-        return
-    if r.CC.get(ctrl.cc, "iocqes") != 4:
-        yield from ctrl.nvme_fail(
-            req, st.INVALID_QSIZE, "err_invalid_qsize",
-            f"CC.IOCQES {r.CC.get(ctrl.cc, 'iocqes')}: only 16-byte entries (4)", LOC_CDW10 + 2,
-        )  # fmt: skip
-        return
-    if not pc:
-        yield from ctrl.nvme_fail(
-            req, st.INVALID_FIELD, "err_invalid_field",
-            "PC=0: CAP.CQR requires physically contiguous queues", LOC_CDW11,
-        )  # fmt: skip
+    if (yield from _nvme_check_queue_shape(ctrl, req, "cq", qsize, pc)):
         return
     if iv >= ctrl.msix.size or (iv and not ctrl.pci.msix_enabled):
         why = "MSI-X is disabled: pin-based interrupts use vector 0"
@@ -147,11 +172,7 @@ def nvme_create_cq(ctrl: Controller, req: Request) -> Task:
             why = f"interrupt vector {iv} >= {ctrl.msix.size} vectors"
         yield from ctrl.nvme_fail(req, st.INVALID_VECTOR, "err_invalid_vector", why, LOC_CDW11 + 2)
         return
-    if c.prp1 % ctrl.page_size:
-        yield from ctrl.nvme_fail(
-            req, st.PRP_OFFSET_INVALID, "err_invalid_prp_offset",
-            f"queue base {c.prp1:#x} is not page aligned", LOC_PRP1,
-        )  # fmt: skip
+    if (yield from _nvme_check_queue_base(ctrl, req)):
         return
     yield from ctrl._next()
     ctrl.cqs[qid] = CompletionQueue(
@@ -178,29 +199,9 @@ def nvme_create_sq(ctrl: Controller, req: Request) -> Task:
             req, st.INVALID_CQ, "err_invalid_cqid", f"CQ {cqid} does not exist", LOC_CDW11 + 2
         )
         return
-    if qsize < 2 or qsize > ctrl.config.mqes + 1:
-        yield from ctrl.nvme_fail(
-            req, st.INVALID_QSIZE, "err_invalid_qsize",
-            f"SQ size {qsize} outside 2..{ctrl.config.mqes + 1}", LOC_CDW10 + 2,
-        )  # fmt: skip
+    if (yield from _nvme_check_queue_shape(ctrl, req, "sq", qsize, pc)):
         return
-    if r.CC.get(ctrl.cc, "iosqes") != 6:
-        yield from ctrl.nvme_fail(
-            req, st.INVALID_QSIZE, "err_invalid_qsize",
-            f"CC.IOSQES {r.CC.get(ctrl.cc, 'iosqes')}: only 64-byte entries (6)", LOC_CDW10 + 2,
-        )  # fmt: skip
-        return
-    if not pc:
-        yield from ctrl.nvme_fail(
-            req, st.INVALID_FIELD, "err_invalid_field",
-            "PC=0: CAP.CQR requires physically contiguous queues", LOC_CDW11,
-        )  # fmt: skip
-        return
-    if c.prp1 % ctrl.page_size:
-        yield from ctrl.nvme_fail(
-            req, st.PRP_OFFSET_INVALID, "err_invalid_prp_offset",
-            f"queue base {c.prp1:#x} is not page aligned", LOC_PRP1,
-        )  # fmt: skip
+    if (yield from _nvme_check_queue_base(ctrl, req)):
         return
     yield from ctrl._next()
     ctrl.sqs[qid] = SubmissionQueue(qid, c.prp1, qsize, cqid, qprio, pc)

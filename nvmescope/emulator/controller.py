@@ -668,6 +668,13 @@ class Controller:
     # =====================================================================
     # doorbells
     # =====================================================================
+    def _nvme_db_ignored(self, kind: str, detail: str, aer_info: int | None) -> None:
+        """The device did not take a doorbell write: say why, and tell the host by an
+        asynchronous event (Error status, log page 01h) where the spec has one."""
+        self._ub(kind, detail)
+        if aer_info is not None:
+            self.nvme_enqueue_event(admin.AER_TYPE_ERROR, aer_info, 0x01)
+
     def _nvme_doorbell_write(self, offset: int, size: int, value: int) -> None:
         stride = 4 << self.config.dstrd
         rel = offset - r.DOORBELL_BASE
@@ -707,10 +714,7 @@ class Controller:
                 )  # fmt: skip
             )
             if why is not None:
-                kind, detail, aer_info = why
-                self._ub(kind, detail)
-                if aer_info is not None:
-                    self.nvme_enqueue_event(admin.AER_TYPE_ERROR, aer_info, 0x01)
+                self._nvme_db_ignored(*why)
                 return
             assert sq is not None
             sq.tail = value
@@ -749,10 +753,7 @@ class Controller:
             )  # fmt: skip
         )
         if why is not None:
-            kind, detail, aer_info = why
-            self._ub(kind, detail)
-            if aer_info is not None:
-                self.nvme_enqueue_event(admin.AER_TYPE_ERROR, aer_info, 0x01)
+            self._nvme_db_ignored(*why)
             return
         assert cq is not None
         was_full = cq.full
