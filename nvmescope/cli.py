@@ -151,12 +151,13 @@ def main_callback(
     ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
-    """With no command: run the `identify` story and print every event."""
+    """With no command: the identify story (`trace identify --story`): the bring-up in
+    summary, then one Identify Controller from the doorbell to the interrupt, every event."""
     if version:
         out.print(f"nvmescope {__version__}")
         raise typer.Exit(0)
     if ctx.invoked_subcommand is None:
-        _device_guarded(lambda: _trace("identify", None, None))
+        _device_guarded(lambda: _trace("identify", None, None, story=True))
 
 
 KIND_WIDTH = 18
@@ -184,11 +185,23 @@ def format_event(event: Event) -> str:
     )
 
 
+#: kinds a --story summary keeps from the part before the story
+_SUMMARY_KINDS = frozenset({"ctrl_state", "cmd_start", "queue_created"})
+_SUMMARY_REGS = frozenset({"cc", "aqa", "asq.lo", "acq.lo", "asq", "acq"})
+
+
+def _in_summary(event: Event) -> bool:
+    if event.kind in _SUMMARY_KINDS or event.kind.startswith(("err_", "ub_")):
+        return True
+    return event.kind == "mmio_write" and getattr(event, "reg", "") in _SUMMARY_REGS
+
+
 def _trace(
     scenario: str,
     config_pairs: list[str] | None,
     filter_expr: str | None,
     param_pairs: list[str] | None = None,
+    story: bool = False,
 ) -> None:
     _check_scenario(scenario)
     config = build_config(config_pairs)
@@ -196,11 +209,22 @@ def _trace(
     predicate = _compile_filter(filter_expr)
     machine = Machine(config, scenario=scenario, params=params or None)
     say(f"# nvmescope {__version__}: scenario {scenario}: {SCENARIOS[scenario].summary}")
+    if story:
+        say(
+            "# the bring-up is summarised (register writes, state changes, commands); "
+            f"`nvmescope trace {scenario}` shows every event"
+        )
     say(f"# {'seq':>5s} {'time':>14s} who {'queue:cid':9s} {'kind':{KIND_WIDTH}s} what happened")
+    in_story = not story
     while True:
         event = machine.step()
         if event is None:
             break
+        if not in_story and event.kind == "host_step" and getattr(event, "step", "") == "highlight":
+            in_story = True
+            say("# ---- the story, every event ----")
+        if not in_story and not _in_summary(event):
+            continue
         if predicate is None or predicate(event):
             say(format_event(event))
     run = machine.scenario
@@ -251,9 +275,13 @@ def trace(
         ),
     ] = None,
     param: ParamOpt = None,
+    story: Annotated[
+        bool,
+        typer.Option("--story", help="Summarise the bring-up; print the scenario's story in full."),
+    ] = False,
 ) -> None:
     """Run a scenario and print the event stream, one line per event."""
-    _device_guarded(lambda: _trace(scenario, config, filter, param))
+    _device_guarded(lambda: _trace(scenario, config, filter, param, story))
 
 
 @app.command()

@@ -289,3 +289,28 @@ def test_main_returns_the_command_exit_code(monkeypatch, capsys):
         cli.main()
     assert exit_info.value.code == 1
     assert "Invalid Namespace or Format" in capsys.readouterr().err
+
+
+def test_the_default_job_tells_the_identify_story_after_a_bring_up_summary():
+    code, text, _ = run()
+    assert code == 0
+    lines = text.splitlines()
+    assert len(lines) < 80  # the lesson is not buried under the bring-up
+    cut = lines.index("# ---- the story, every event ----")
+    summary, story = lines[:cut], lines[cut:]
+    assert any("CC @0x14 <- 0x460061" in ln for ln in summary)
+    assert any("controller ready" in ln for ln in summary)
+    from nvmescope.events import EVENT_TYPES
+
+    kinds = [next(t for t in ln.split() if t in EVENT_TYPES) for ln in story[1:]]
+    order = [
+        "doorbell_sq",
+        "sqe_fetch",
+        "dma_write",
+        "cqe_post",
+        "irq_msix",
+        "host_irq",
+        "doorbell_cq",
+    ]
+    positions = [kinds.index(k) for k in order]
+    assert positions == sorted(positions)
