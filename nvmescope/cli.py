@@ -229,10 +229,7 @@ def _trace(
             say(format_event(event))
     run = machine.scenario
     if run is not None and not run.ok:
-        raise DeviceError(
-            f"scenario {scenario}: not every check gave the expected answer "
-            "(the host_step lines starting 'Check' say which)"
-        )
+        raise DeviceError(_failed_checks(scenario, run))
 
 
 def _compile_filter(expr: str | None) -> Callable[[Event], bool] | None:
@@ -252,6 +249,14 @@ def _compile_filter(expr: str | None) -> Callable[[Event], bool] | None:
             err.print(f"  {expr}", markup=False)
             err.print("  " + " " * max(0, column - 1) + "^", markup=False)
         raise UsageError(f"--filter: {exc}") from None
+
+
+def _failed_checks(scenario: str, run: Any) -> str:
+    """One line: the first check that did not give the expected answer, and how many."""
+    failures = run.failures()
+    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    first = failures[0] if failures else "not every check gave the expected answer"
+    return f"scenario {scenario}: {first}{more}"
 
 
 def _check_scenario(name: str) -> None:
@@ -288,7 +293,10 @@ def trace(
 def scenarios() -> None:
     """List the built-in scenarios."""
     for name in sorted(SCENARIOS):
-        say(f"{name:12s} {SCENARIOS[name].summary}")
+        scenario = SCENARIOS[name]
+        say(f"{name:12s} {scenario.summary}")
+        for key, text in scenario.param_help.items():
+            say(f"{'':12s}   -p {key}=N  {text} (default {scenario.defaults[key]})")
 
 
 def config_docs() -> dict[str, str]:
@@ -753,7 +761,7 @@ def record(
         )
         run_ = machine.scenario
         if run_ is not None and not run_.ok and max_events is None:
-            raise DeviceError(f"scenario {scenario}: not every check gave the expected answer")
+            raise DeviceError(_failed_checks(scenario, run_))
 
     _recording_guarded(run)
 

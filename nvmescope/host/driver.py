@@ -35,7 +35,7 @@ completion was handled and returns it.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nvmescope.nvme import identify as idf
@@ -83,6 +83,8 @@ ADMIN_QUEUE_DEPTH = 32
 AER_CID = 31
 #: the io_queue_depth module parameter
 IO_QUEUE_DEPTH = 1024
+#: NVME_MAX_KB_SZ: the PCI driver's own cap on one request (max_hw_sectors), in KiB
+MAX_KB_SZ = 4096
 #: where the PCI core places BAR0 (as in the reference guest's /proc/iomem)
 BAR0_ADDRESS = 0x1_0000_0000
 #: NVME_AEN_SUPPORTED: namespace attribute, firmware activation, ANA change, discovery change
@@ -134,6 +136,10 @@ class Completion:
     aborted: bool = False
     #: the task waiting for it, woken when it completes
     done: bool = False
+    #: a transfer larger than MDTS went as these commands (the block layer's split); this
+    #: Completion is then no command of its own: :meth:`LinuxDriver.wait_for` fills it in
+    #: from the parts (the first one that failed, else the last one)
+    parts: list[Completion] = field(default_factory=list)
 
     @property
     def status(self) -> int | None:
@@ -240,6 +246,14 @@ class AsyncEvent:
             f"{kind} (type {self.type}), {what}; read log page {self.log_page:02X}h to learn more "
             "and to unmask this event type"
         )
+
+
+def _size(n: int) -> str:
+    """Bytes in the largest unit that divides them: 512 B, 8 KiB, 4 MiB."""
+    for unit, name in ((1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= unit and n % unit == 0:
+            return f"{n // unit} {name}"
+    return f"{n} B"
 
 
 def _cmd_title(opc: int, admin: bool) -> str:
@@ -1077,6 +1091,7 @@ class LinuxDriver:
         why: str = "",
         wait: bool = True,
         timeout_ns: int = ADMIN_TIMEOUT_NS,
+        arm_timer: bool | None = None,
     ) -> Task:
         """Send one command on SQ ``qid`` and (with ``wait``) return its :class:`Completion`.
 
@@ -1084,6 +1099,7 @@ class LinuxDriver:
         after the completion), or ``data_out`` goes to it; ``buf`` (with
         ``data_len``) is a buffer the caller owns, mapped with PRPs as it lies
         (any offset); ``prp1``/``prp2`` given explicitly are used as they are.
+        ``arm_timer`` (default: ``wait``) starts the ``timeout_ns`` timer.
         """
         sq = self.sqs.get(qid)
         what = self._describe_cmd(qid, opc, nsid, cdw10, cdw11, cdw12)
@@ -1161,7 +1177,7 @@ class LinuxDriver:
         )  # fmt: skip
         pending = _Pending(comp, self.api.signal(f"cmd{qid}.{cid}"))
         self._pending[(qid, cid)] = pending
-        if wait and timeout_ns > 0:
+        if (wait if arm_timer is None else arm_timer) and timeout_ns > 0:
             pending.timer = self.api.call_after(
                 timeout_ns, lambda: self._timeout(qid, cid), label="nvme_timeout"
             )
@@ -1234,7 +1250,16 @@ class LinuxDriver:
         return p.completion if p is not None else None
 
     def wait_for(self, comp: Completion) -> Task:
-        """In a task: wait until a command sent with ``wait=False`` has completed."""
+        """In a task: wait until a command sent with ``wait=False`` has completed.
+
+        For a split transfer (``comp.parts``): wait for every part, then fill ``comp`` in.
+        """
+        if comp.parts:
+            for part in comp.parts:
+                yield from self.wait_for(part)
+            if not comp.done:
+                yield from self._join_parts(comp)
+            return comp
         p = self._pending.get((comp.sqid, comp.cid))
         while p is not None and not comp.done:
             yield p.signal
@@ -1343,12 +1368,94 @@ class LinuxDriver:
         self, opc: int, qid: int, nsid: int, slba: int, nlb: int, buf: int, length: int,
         **kw: Any,
     ) -> Task:  # fmt: skip
-        return (
-            yield from self.submit(
-                qid, opc, nsid=nsid, cdw10=slba & 0xFFFFFFFF, cdw11=slba >> 32,
-                cdw12=(nlb - 1) & 0xFFFF, buf=buf, data_len=length, **kw,
-            )
+        block = length // nlb if nlb > 0 and length % nlb == 0 else 0
+        limit = self.max_transfer
+        if block > limit and length > limit:
+            yield from self.say(
+                "block_beyond_mdts", f"One {_size(block)} logical block is more than the "
+                f"{_size(limit)} a command may move (MDTS): no split can help, and Linux would "
+                "not use such a namespace. Send the command anyway and see the device's answer.",
+            )  # fmt: skip
+        if not block or length <= limit or block > limit or {"cid", "prp1", "prp2"} & set(kw):
+            return (
+                yield from self.submit(
+                    qid, opc, nsid=nsid, cdw10=slba & 0xFFFFFFFF, cdw11=slba >> 32,
+                    cdw12=(nlb - 1) & 0xFFFF, buf=buf, data_len=length, **kw,
+                )
+            )  # fmt: skip
+        return (yield from self._rw_split(opc, qid, nsid, slba, nlb, buf, block, **kw))
+
+    @property
+    def max_transfer(self) -> int:
+        """The most bytes one command may move (Linux's max_hw_sectors, in bytes).
+
+        2^MDTS pages of CAP.MPSMIN's size (nvme_mps_to_sectors), and never more than
+        the PCI driver's own NVME_MAX_KB_SZ; MDTS = 0 (or no Identify yet) is no limit
+        but that cap.
+        """
+        limit = MAX_KB_SZ * 1024
+        mdts = self._id_field("mdts")
+        if mdts:
+            page = 4096 << r.CAP.get(self.cap, "mpsmin")
+            limit = min(limit, page << mdts)
+        return limit
+
+    def _rw_split(
+        self, opc: int, qid: int, nsid: int, slba: int, nlb: int, buf: int, block: int, *,
+        wait: bool = True, why: str = "", **kw: Any,
+    ) -> Task:  # fmt: skip
+        """The block layer's split: one command per ``max_transfer`` bytes, each with its PRPs.
+
+        The parts go out back to back (outstanding together) and complete as one request.
+        """
+        limit = self.max_transfer
+        per = limit // block
+        spans = [(k, min(per, nlb - k)) for k in range(0, nlb, per)]
+        verb = "write" if opc == 0x01 else "read"
+        mdts = self._id_field("mdts")
+        page = 4096 << r.CAP.get(self.cap, "mpsmin")
+        if mdts:
+            rule = f"MDTS = {mdts}: at most {_size(limit)} per command"
+            rule += f" ({1 << mdts} pages of {_size(page)})"
+        else:
+            rule = f"MDTS = 0 (no limit), but Linux caps a request at {_size(limit)}"
+            rule += " (NVME_MAX_KB_SZ)"
+        yield from self.say(
+            "split_io", f"{rule}, so {_size(nlb * block)} becomes {len(spans)} {verb}s of up to "
+            f"{per} blocks, each with its own PRPs; the request completes when all of them have.",
         )  # fmt: skip
+        title = _cmd_title(opc, False)
+        whole = f"{title} NSID {nsid} LBA {slba} x{nlb} in {len(spans)} commands"
+        agg = Completion(qid, 0, opc, opcode_name(opc, False), whole)
+        reason = f"{why}, " if why else ""
+        for i, (k, n) in enumerate(spans):
+            lba = slba + k
+            part = yield from self.submit(
+                qid, opc, nsid=nsid, cdw10=lba & 0xFFFFFFFF, cdw11=lba >> 32,
+                cdw12=(n - 1) & 0xFFFF, buf=buf + k * block, data_len=n * block, wait=False,
+                arm_timer=wait, why=f"{reason}part {i + 1} of {len(spans)}", **kw,
+            )  # fmt: skip
+            agg.parts.append(part)
+        agg.cid = agg.parts[0].cid
+        if wait:
+            yield from self.wait_for(agg)
+        return agg
+
+    def _join_parts(self, agg: Completion) -> Task:
+        """Every part of a split transfer completed: the request takes the first failure."""
+        pick = next((p for p in agg.parts if not p.ok), agg.parts[-1])
+        agg.cid, agg.cqe = pick.cid, pick.cqe
+        agg.timed_out, agg.aborted, agg.done = pick.timed_out, pick.aborted, True
+        n = len(agg.parts)
+        if pick.ok:
+            every = "Both parts" if n == 2 else f"All {n} parts"
+            text = f"{every} of {agg.what} succeeded: the request is complete."
+        else:
+            text = (
+                f"Part {agg.parts.index(pick) + 1} of {n} of {agg.what} (cid {pick.cid}) failed: "
+                f"{pick.describe()}; the whole request fails."
+            )
+        yield from self.say("split_done", text)
 
     def nvme_flush(self, qid: int, nsid: int, **kw: Any) -> Task:
         return (yield from self.submit(qid, 0x00, nsid=nsid, **kw))

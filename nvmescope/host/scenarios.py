@@ -9,7 +9,9 @@ the given :class:`HostAPI`, spawns the scenario as a host task and returns a
 Each scenario checks every completion it cares about against the status the
 specification requires and records a :class:`ResultRow` in
 ``ScenarioRun.results``; ``ScenarioRun.ok`` is true when the scenario ran to
-its end and every row matched.
+its end and every row matched; ``ScenarioRun.failures()`` says why not, one
+short line each (``"Write 64 KiB: expected Successful Completion, got Invalid
+Field in Command"``).
 
 - ``bringup``: Linux 6.1's bring-up, from PCI enumeration to CSTS.RDY,
   Identify, I/O queues, the outstanding AER and the namespace scan.
@@ -20,14 +22,18 @@ its end and every row matched.
   asynchronous event) it earns, then recovery by a controller reset.
 - ``io``: the reference's "write 512 B at LBA 0, read it back" through I/O
   SQ1/CQ1, with a Flush between; then a 64 KiB write and read whose buffers
-  start inside a page, so PRP2 points at a PRP list.
+  start inside a page, so PRP2 points at a PRP list. A transfer larger than
+  MDTS allows goes as several commands, as Linux's block layer splits it.
 - ``io-load``: ``count`` 4 KiB writes, each read back and compared, spread over
   ``queues`` I/O queue pairs with up to ``depth`` commands outstanding on each
   (defaults: 32, 4, 8): material for benchmarks and the stats and command views.
+  Past the namespace's end the writes reuse LBAs (block k goes to slot k mod
+  the namespace's blocks); a round never writes one LBA twice.
 
 ``Scenario.run(api, **params)`` takes a scenario's parameters (``io-load``:
-``count``, ``queues``, ``depth``); ``Machine(scenario=..., params={...})``
-passes them. When the bring-up fails (CSTS.CFS, or CSTS.RDY not set within
+``count``, ``queues``, ``depth``); ``Scenario.defaults`` holds their defaults
+and ``Scenario.param_help`` a short description of each;
+``Machine(scenario=..., params={...})`` passes them. When the bring-up fails (CSTS.CFS, or CSTS.RDY not set within
 CAP.TO) the scenario stops the way Linux abandons the probe: no further
 doorbell, and ``ScenarioRun.ok`` is false.
 """
@@ -62,6 +68,15 @@ class ResultRow:
     got: str
     ok: bool
     cid: int | None = None
+    #: the specification's words for ``expected`` / ``got`` when those are status names
+    expected_words: str = ""
+    got_words: str = ""
+
+    def line(self) -> str:
+        """One short line: ``Write 64 KiB: expected Successful Completion, got Invalid ...``."""
+        expected = self.expected_words or self.expected
+        got = self.got_words or self.got
+        return f"{self.case}: expected {expected}, got {got}"
 
 
 @dataclass
@@ -86,6 +101,21 @@ class ScenarioRun:
             and all(row.ok for row in self.results)
         )
 
+    def failures(self) -> list[str]:
+        """Why the run is not :attr:`ok`, one short line each (empty exactly when it is ok).
+
+        A stopped bring-up comes first, then every check that did not give the expected
+        answer (``"Write 64 KiB: expected Successful Completion, got Invalid Field in
+        Command"``), then a run that never reached its end or made no check.
+        """
+        out = [f"bring-up failed: {self.failed}"] if self.failed else []
+        out += [row.line() for row in self.results if not row.ok]
+        if not self.done:
+            out.append(f"scenario {self.name} did not run to its end")
+        elif not self.results:
+            out.append(f"scenario {self.name} made no check")
+        return out
+
     def table(self) -> list[tuple[str, str, str, str, str]]:
         """Rows as plain strings: case, command, expected, got, verdict."""
         return [
@@ -105,6 +135,8 @@ class Scenario:
     body: Body
     #: the parameters the body takes, with their defaults
     defaults: dict[str, int] = field(default_factory=dict)
+    #: a short description of each parameter in :attr:`defaults` (same keys)
+    param_help: dict[str, str] = field(default_factory=dict)
 
     def run(self, api: HostAPI, **params: Any) -> ScenarioRun:
         """Create the driver, start the scenario as a host task, return its run record.
@@ -153,10 +185,13 @@ def expect(
     """Compare a completion's status with the expected one; record a row; say the verdict."""
     got: Status | None = (comp.sct, comp.sc) if comp.cqe is not None else None  # type: ignore[assignment]
     ok = got == expected
-    run.results.append(
-        ResultRow(case, comp.what, status_name(*expected), comp.status_name, ok, comp.cid)
-    )
     got_words = _status_words(got) if got is not None else comp.describe()
+    run.results.append(
+        ResultRow(
+            case, comp.what, status_name(*expected), comp.status_name, ok, comp.cid,
+            _status_words(expected), got_words,
+        )
+    )  # fmt: skip
     verdict = "as expected" if ok else f"MISMATCH, expected {_status_words(expected)}"
     yield from drv.say("check", f"Check '{case}': the device answered {got_words}: {verdict}.")
 
@@ -187,11 +222,13 @@ def _bringup_rows(drv: LinuxDriver, run: ScenarioRun) -> None:
     for comp in drv.history:
         if comp.opc == 0x0C:  # the AER stays outstanding
             continue
+        got = _status_words((comp.sct, comp.sc)) if comp.cqe is not None else comp.describe()  # type: ignore[arg-type]
         run.results.append(
             ResultRow(
-                f"bring-up: {comp.what}", comp.what, "success", comp.status_name, comp.ok, comp.cid
+                f"bring-up: {comp.what}", comp.what, "success", comp.status_name, comp.ok, comp.cid,
+                _status_words(SUCCESS), got,
             )
-        )
+        )  # fmt: skip
 
 
 def bring_up(drv: LinuxDriver, run: ScenarioRun, rows: bool = True) -> Task:
@@ -572,6 +609,11 @@ def compare(drv: LinuxDriver, run: ScenarioRun, case: str, buf: int, want: bytes
 
 # -- io-load --------------------------------------------------------------------------------------
 IO_LOAD_DEFAULTS = {"count": 32, "queues": 4, "depth": 8}
+IO_LOAD_HELP = {
+    "count": "4 KiB writes, each read back and compared; LBAs are reused past the namespace's end",
+    "queues": "I/O queue pairs the driver asks for, one MSI-X vector each",
+    "depth": "commands outstanding at once on each queue (at most the queue size - 1)",
+}
 IO_LOAD_BLOCK = 4096
 
 
@@ -581,20 +623,31 @@ def io_load(drv: LinuxDriver, run: ScenarioRun, count: int, queues: int, depth: 
         return
     ns = drv.namespaces.get(1)
     nq = drv.nr_io_queues
-    if ns is None or not ns.lba_size or nq < 1:
+    if ns is None or not ns.lba_size or not ns.nsze or nq < 1:
         yield from check(drv, run, "namespace 1 and I/O queues", "bring-up", "present", "missing",
                          False)  # fmt: skip
         return
     count, depth = max(0, count), max(1, min(depth, drv.q_depth - 1))
-    block = max(IO_LOAD_BLOCK, ns.lba_size)
-    nlb = block // ns.lba_size
-    count = min(count, ns.nsze // nlb)
-    per_round = nq * depth
+    # 4 KiB (or one LBA if larger), but never more than the namespace holds
+    nlb = max(1, min(max(IO_LOAD_BLOCK, ns.lba_size) // ns.lba_size, ns.nsze))
+    block = nlb * ns.lba_size
+    # block k goes to LBA (k mod slots) * nlb: a load generator reuses LBAs
+    slots = ns.nsze // nlb
+    # a round never holds two writes to one LBA, so every read-back has one right answer
+    per_round = min(nq * depth, slots)
     yield from drv.say(
         "io_load", f"Load: {count} writes of {block} bytes, each read back and compared, over "
         f"{nq} I/O queue pair{'s' if nq > 1 else ''} with up to {depth} commands outstanding on "
         f"each ({per_round} at a time).",
     )  # fmt: skip
+    if count > slots:
+        yield from drv.say(
+            "io_load_wrap", f"Namespace 1 holds {_count(slots, 'such block')} ({ns.nsze} LBAs): "
+            f"block k goes to LBA (k mod {slots}) x {nlb}, so later writes reuse LBAs, as a load "
+            "generator does. A round never writes one LBA twice"
+            + (f" (at most {_count(slots, 'command')} at a time)" if per_round < nq * depth else "")
+            + ", so each read-back has exactly one right answer: that round's write.",
+        )  # fmt: skip
     wbufs = [api.alloc(block) for _ in range(per_round)]
     rbufs = [api.alloc(block) for _ in range(per_round)]
     written = read = matched = 0
@@ -615,7 +668,7 @@ def io_load(drv: LinuxDriver, run: ScenarioRun, count: int, queues: int, depth: 
             yield ACTION_NS
             qid = 1 + k % nq
             c = yield from drv.nvme_write(
-                qid, 1, k * nlb, nlb, wbufs[slot], block, wait=False, why=f"block {k}"
+                qid, 1, k % slots * nlb, nlb, wbufs[slot], block, wait=False, why=f"block {k}"
             )
             pending.append(c)
         for c in pending:
@@ -628,7 +681,7 @@ def io_load(drv: LinuxDriver, run: ScenarioRun, count: int, queues: int, depth: 
         for slot, k in enumerate(batch):
             qid = 1 + k % nq
             c = yield from drv.nvme_read(
-                qid, 1, k * nlb, nlb, rbufs[slot], block, wait=False, why=f"block {k}"
+                qid, 1, k % slots * nlb, nlb, rbufs[slot], block, wait=False, why=f"block {k}"
             )
             pending.append(c)
         for c in pending:
@@ -647,6 +700,10 @@ def io_load(drv: LinuxDriver, run: ScenarioRun, count: int, queues: int, depth: 
                      f"{read} succeeded", read == count)  # fmt: skip
     yield from check(drv, run, "data", "compare", f"{count} blocks as written",
                      f"{matched} blocks as written", matched == count)  # fmt: skip
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
 def _load_pattern(k: int, size: int) -> bytes:
@@ -705,7 +762,9 @@ SCENARIOS: dict[str, Scenario] = {
             "namespace 1 through I/O SQ1 (completions on CQ1, MSI-X vector 1), sends a Flush, "
             "reads the block back and compares it, as the reference guest did. Then it writes "
             "and reads 64 KiB from buffers that start inside a page: PRP1 carries the offset "
-            "and PRP2 points at a PRP list of the other pages.",
+            "and PRP2 points at a PRP list of the other pages. When MDTS allows less per "
+            "command, the host splits the 64 KiB into several commands, as Linux's block layer "
+            "does.",
             io,
         ),
         Scenario(
@@ -715,9 +774,11 @@ SCENARIOS: dict[str, Scenario] = {
             "the driver asks for, default 4, one MSI-X vector each) and depth (commands "
             "outstanding per queue, default 8). Each round submits up to queues x depth "
             "writes before waiting for any, then reads the blocks back the same way and "
-            "compares them: material for benchmarks and the stats and command views.",
+            "compares them: material for benchmarks and the stats and command views. A count "
+            "beyond the namespace's blocks reuses LBAs, never twice in one round.",
             io_load,
             dict(IO_LOAD_DEFAULTS),
+            dict(IO_LOAD_HELP),
         ),
     )
 }
