@@ -771,7 +771,7 @@ def _range(rec: Any, start: int | None, stop: int | None) -> tuple[int, int]:
     first = 0 if start is None else start
     last = n if stop is None else min(stop, n)
     if first < 0 or first > n:
-        raise UsageError(f"--from {first}: the recording has events 0..{n - 1}")
+        raise UsageError(f"--from {first}: the recording has {rec.range_text()}")
     return first, last
 
 
@@ -809,20 +809,24 @@ def replay(
         with _progress("verifying") as progress:
             progress.add_task(f"verifying {file.name}", total=None)
             result = verify(rec)
-        for warning in getattr(result, "warnings", None) or ():
+        for warning in result.warnings[len(rec.warnings) :]:
             err.print(f"nvmescope: warning: {escape(warning)}")
         if result.ok and result.checked == 0:
             raise DataError(f"{file}: the recording has no events: nothing was verified")
         if result.ok:
             say(f"{file}: verified: {result.checked} of {result.total} events identical")
             return
-        say(result.describe())
         d = result.divergence
-        if d is not None:
-            say(
-                f"  expected: {format_event(d.expected) if d.expected is not None else '(no event)'}"
-            )
-            say(f"  actual:   {format_event(d.actual) if d.actual is not None else '(no event)'}")
+        if d is None:
+            say(result.describe())
+        else:
+            say(d.headline())
+            for event in d.context:
+                say("  " + format_event(event))
+            say("  expected: " + (format_event(d.expected) if d.expected else "(no event)"))
+            say("  actual:   " + (format_event(d.actual) if d.actual else "(no event)"))
+            for line in d.field_lines():
+                say("  " + line)
         raise DataError(f"{file}: replay diverged at event {d.index if d else '?'}")
 
     _recording_guarded(run)
@@ -921,7 +925,11 @@ def show(
         ),
     ] = False,
     follow: Annotated[
-        str | None, typer.Option("--follow", help="SQID:CID: every event of one command.")
+        str | None,
+        typer.Option(
+            "--follow",
+            help="SQID:CID or SQ1:4#2 (as --commands prints): every event of one command.",
+        ),
     ] = None,
     checks: Annotated[
         bool, typer.Option("--checks", help="Protocol checks (expert info).")
@@ -963,16 +971,16 @@ def show(
             if len(rec) == 0:
                 raise DataError(f"{file}: the recording has no events")
             if not 0 <= state < len(rec):
-                raise UsageError(f"--state {state}: the recording has events 0..{len(rec) - 1}")
+                raise UsageError(f"--state {state}: the recording has {rec.range_text()}")
             for line in _state_lines(rec.state_at(state), rec.event(state)):
                 say(line)
             return
         if follow is not None:
             try:
-                sqid, cid = cmdview.parse_follow(follow)
+                sqid, cid, instance = cmdview.parse_follow_spec(follow)
             except ValueError as exc:
                 raise UsageError(f"--follow {follow}: {exc}") from None
-            found = cmdview.follow_instances(rec.events(first, last), sqid, cid)
+            found = cmdview.follow_instances(rec.events(first, last), sqid, cid, instance)
             if not found:
                 raise DataError(f"{file}: no command SQ{sqid}:{cid} in events {first}..{last - 1}")
             out.print(cmdview.format_follow(found, describe))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Console
 from streams import Rig
 
@@ -16,6 +18,7 @@ from nvmescope.trace.commands import (
     format_follow,
     pair_commands,
     parse_follow,
+    parse_follow_spec,
 )
 
 
@@ -293,3 +296,70 @@ def test_follow_on_a_machine_run_returns_only_that_commands_events():
     kinds_seen = [e.kind for e in followed]
     assert kinds_seen[:3] == ["mem_write", "doorbell_sq", "sqe_fetch"]
     assert "cqe_post" in kinds_seen and "irq_msix" in kinds_seen
+
+
+def test_follow_specs_accept_the_labels_the_command_table_prints():
+    assert parse_follow_spec("SQ2:500#3") == (2, 500, 3)
+    assert parse_follow_spec("2:500#3") == (2, 500, 3)
+    assert parse_follow_spec("sq2:500") == (2, 500, None)
+    assert parse_follow_spec("Sq0x2:0x1F4") == (2, 500, None)
+    assert parse_follow_spec(" 1:4 ") == (1, 4, None)
+    assert parse_follow("SQ1:4") == (1, 4)  # the old call keeps its (sqid, cid) answer
+    for bad in ("SQ1:4#0", "SQ1:4#", "q1:4", "1:4#x", "#3", "1:70000#1"):
+        try:
+            parse_follow_spec(bad)
+        except ValueError as exc:
+            assert "\n" not in str(exc)
+        else:
+            raise AssertionError(bad)
+    try:
+        parse_follow("1:4#2")
+    except ValueError as exc:
+        assert "parse_follow_spec" in str(exc)
+    else:
+        raise AssertionError("an instance must not be dropped silently")
+
+
+def test_follow_can_select_one_instance_of_a_reused_cid():
+    rig = Rig()
+    rig.enable()
+    for _ in range(3):
+        rig.command(0, 9, 0x06, "identify")
+    every = follow_instances(rig.events, 0, 9)
+    [second] = follow_instances(rig.events, 0, 9, instance=2)
+    assert second.command.instance == 2 and second.of == 3
+    assert second.events == every[1].events
+    assert follow(rig.events, 0, 9, instance=3) == every[2].events
+    assert follow_instances(rig.events, 0, 9, instance=4) == []
+    label = parse_follow_spec(second.command.label)
+    assert label == (0, 9, 2)
+
+
+def test_text_outputs_end_lines_use_one_time_unit_and_show_who_acted():
+    rig = Rig()
+    rig.enable()
+    rig.submit(0, 1, 0x06, nsid=0xFFFFFFFF)
+    rig.t += 5000
+    rig.fetch(0, 1, 0x06, nsid=0xFFFFFFFF)
+    rig.t += 12_000_000  # (no cmd_start: the nsid comes from the SQE)
+    rig.post(0, 1)
+    rig.command(0, 2, 0x06, "identify")
+    cmds = pair_commands(rig.events)
+    text = format_command_text(cmds)
+    assert text.endswith("\n") and not text.endswith("\n\n")
+    rows = [line.split("  ") for line in text.splitlines()]
+    header = [c.strip() for c in rows[0] if c.strip()]
+    assert header[:7] == ["#", "command", "opcode", "nsid", "status", "latency", "service"]
+    row1 = text.splitlines()[1]
+    assert " 0xffffffff " in row1 and "4294967295" not in row1
+    lat = [cmds[0].latency_ns, cmds[1].latency_ns]
+    assert f"{lat[0] / 1000:.3f} us" in row1
+    assert f"{lat[1] / 1000:.3f} us" in text.splitlines()[2]
+    assert not re.search(r"\d (ns|ms)\b", text)  # one unit for the whole column
+    out = format_follow(follow_instances(rig.events, 0, 1)).plain
+    doorbell = next(e for e in rig.events if e.kind == "doorbell_sq")
+    fetch = next(e for e in rig.events if e.kind == "sqe_fetch")
+    line = next(x for x in out.splitlines() if "doorbell_sq" in x)
+    assert f"{doorbell.ts / 1000:.3f}us  H  doorbell_sq" in line
+    line = next(x for x in out.splitlines() if "sqe_fetch" in x)
+    assert f"{fetch.ts / 1000:.3f}us  D  sqe_fetch" in line

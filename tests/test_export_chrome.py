@@ -16,15 +16,21 @@ from nvmescope.trace.export_chrome import to_chrome_trace, write_chrome_trace
 REFERENCE = (
     Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log"
 )
-PHASES = {"B", "E", "X", "i", "C", "M"}
+PHASES = {"B", "E", "X", "i", "C", "M", "b", "e"}
 
 
 def validate(trace: dict) -> list[dict]:
-    """Check the Trace Event Format rules we rely on; return the events (after a JSON trip)."""
+    """Check the Trace Event Format rules we rely on; return the events (after a JSON trip).
+
+    Thread slices (B/E) nest per track and keep time order per track. Async slices
+    (b/e) carry a cat and an id; each b is closed by exactly one e with the same id,
+    cat and name, no earlier than it; an id is never open twice at once.
+    """
     back = json.loads(json.dumps(trace))
     assert isinstance(back["traceEvents"], list)
     stacks: dict[tuple[int, int], list[str]] = {}
     last_ts: dict[tuple[int, int], float] = {}
+    open_async: dict[tuple[str, object], tuple[str, float]] = {}
     for item in back["traceEvents"]:
         ph = item["ph"]
         assert ph in PHASES
@@ -36,6 +42,19 @@ def validate(trace: dict) -> list[dict]:
             continue
         assert isinstance(item["ts"], float) and item["ts"] >= 0
         assert isinstance(item["tid"], int)
+        if ph in ("b", "e"):  # async: matched by (cat, id) and name, not by thread
+            assert isinstance(item["cat"], str) and item["cat"]
+            assert isinstance(item["id"], (int, str))
+            key = (item["cat"], item["id"])
+            if ph == "b":
+                assert key not in open_async, f"async id opened twice: {item}"
+                open_async[key] = (item["name"], item["ts"])
+            else:
+                assert key in open_async, f"e without b: {item}"
+                name, begun = open_async.pop(key)
+                assert name == item["name"], f"e names another slice: {item}"
+                assert item["ts"] >= begun, f"async slice ends before it begins: {item}"
+            continue
         track = (item["pid"], item["tid"])
         assert item["ts"] >= last_ts.get(track, 0.0), f"time goes back on {track}: {item}"
         last_ts[track] = item["ts"]
@@ -51,7 +70,14 @@ def validate(trace: dict) -> list[dict]:
         elif ph == "X":
             assert item["dur"] >= 0
     assert all(not s for s in stacks.values()), "every B has an E"
+    assert not open_async, f"every b has an e: {sorted(open_async)}"
     return back["traceEvents"]
+
+
+def latency_slices(items: list[dict]) -> list[tuple[dict, dict]]:
+    """The (b, e) pairs of the doorbell-to-CQE async slices, in the order they begin."""
+    ends = {i["id"]: i for i in items if i["ph"] == "e"}
+    return [(i, ends[i["id"]]) for i in items if i["ph"] == "b" and i["cat"] == "latency"]
 
 
 class Run:
@@ -227,3 +253,36 @@ def test_an_identify_run_has_one_slice_per_command():
     ends = [i for i in items if i["ph"] == "E" and "status" in i["args"]]
     assert len(ends) == len(posts)
     assert "identify" in {s["name"] for s in b}
+
+
+def test_each_command_has_a_doorbell_to_cqe_async_slice_beside_its_service_slice():
+    run = Run()
+    run.doorbell(1, 1000, n=2)  # two commands published at once: the second one waits
+    run.fetch(1, 1, 0x02, 1200, nsid=1)
+    run.complete(1, 1, 3000)
+    run.fetch(1, 2, 0x01, 3100, nsid=1)
+    run.complete(1, 2, 4000)
+    items = validate(to_chrome_trace(run.events))
+    pairs = latency_slices(items)
+    assert [(b["name"], b["args"]["cid"]) for b, _ in pairs] == [("SQ1 read", 1), ("SQ1 write", 2)]
+    assert len({b["id"] for b, _ in pairs}) == 2
+    (b1, e1), (b2, e2) = pairs
+    assert (b1["ts"], e1["ts"], b2["ts"], e2["ts"]) == (1.0, 3.0, 1.0, 4.0)  # from the doorbell
+    assert e2["args"]["latency_us"] == 3.0 and e2["args"]["queued_us"] == 2.1
+    service = {i["args"]["cid"]: i["ts"] for i in slices(items)}
+    assert service == {1: 1.2, 2: 3.1}  # the service slices still start at the fetch
+
+
+def test_a_command_never_fetched_has_only_its_async_slice_to_the_end():
+    run = Run()
+    run.add(ev.MmioWrite(addr=0x24, size=4, value=0x70007, reg="aqa", new=0x70007), 10)
+    run.add(ev.MmioWrite(addr=0x28, size=8, value=0x10000, reg="asq", new=0x10000), 20)
+    run.add(ev.MemWrite(addr=0x10000, data=pack_sqe(0x06, 4, cdw10=1), purpose="sqe"), 90)
+    run.doorbell(0, 100)
+    run.add(ev.MmioRead(addr=0x1C, size=4, value=1, reg="csts"), 9000)
+    items = validate(to_chrome_trace(run.events))
+    assert slices(items) == []
+    [(b, e)] = latency_slices(items)
+    assert b["name"] == "SQ0 identify" and b["args"]["cid"] == 4
+    assert b["ts"] == 0.1 and e["ts"] == 9.0 and e["args"]["outstanding"] is True
+    assert "never fetched" in e["args"]["lost"]

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from nvmescope import events as ev
@@ -109,6 +109,7 @@ def test_fabrics_opcode_is_named_by_its_type():
 
 
 @settings(max_examples=200, deadline=None)
+@example(0, 0x0C, 31, [0] * 6)
 @given(
     st.integers(0, 0xFFFF),
     st.integers(0, 255),
@@ -119,6 +120,9 @@ def test_any_sqe_gives_one_well_formed_setup_line(qid, opcode, cid, cdws):
     sqe = pack_sqe(opcode, cid, 1, cdw10=cdws[0], cdw11=cdws[1], cdw12=cdws[2], cdw13=cdws[3],
                    cdw14=cdws[4], cdw15=cdws[5])  # fmt: skip
     lines = list(to_tracepoint_text(command(qid, cid, sqe, 1000)))
+    if qid == 0 and opcode == 0x0C:  # Linux traces nothing of an AER
+        assert lines == []
+        return
     assert len(lines) == 3
     assert all(LINE.match(line) for line in lines)
     assert f"cmdid={cid}," in lines[0] and f"qid={qid}," in lines[0]
@@ -132,12 +136,57 @@ def test_a_qemu_import_gives_a_setup_line_per_command_and_a_completion_per_cqe()
     lines = list(to_tracepoint_text(events))
     setups = [line for line in lines if ": nvme_setup_cmd: " in line]
     completes = [line for line in lines if ": nvme_complete_rq: " in line]
-    assert len(setups) == sum(e.kind == "cmd_start" for e in events) == 43
+    starts = [e for e in events if e.kind == "cmd_start"]
+    aers = [e for e in starts if e.admin and e.opcode == 0x0C]
+    assert len(aers) == 1  # Linux submits its AER without a request: no setup line
+    assert len(setups) == len(starts) - len(aers) == 42
     assert len(completes) == sum(e.kind == "cqe_post" for e in events) == 42
     assert all(LINE.match(line) for line in lines)
-    # no SQE bytes in a QEMU trace: the command is named and QEMU's details shown instead
-    assert "cmd=(nvme_admin_identify [cns=0x1 (Identify Controller)" in setups[0]
+    assert not any("nvme_admin_async_event" in line for line in lines)
+    # no SQE bytes in a QEMU trace: what QEMU traced is put back in Linux's layout
+    assert setups[0].endswith("cmd=(nvme_admin_identify cns=1, ctrlid=0)")
     assert any("disk=nvme0n1, qid=1, cmdid=448" in line for line in setups)
+
+
+def test_imported_commands_print_in_linux_layout_where_qemu_said_enough():
+    from nvmescope.trace.qemu_import import import_qemu_trace
+
+    lines = list(to_tracepoint_text(import_qemu_trace(REFERENCE).events))
+    cmds = {
+        m.group(1): m.group(2)
+        for m in (re.search(r"cmdid=(\d+), .*cmd=\((.*)\)$", line) for line in lines)
+        if m is not None
+    }
+    # each checked against decode_cmd of the SQE Linux 6.1 would have built
+    assert cmds["4097"] == decode_cmd(0, pack_sqe(0x09, 4097, cdw10=0x7))
+    assert cmds["4098"] == decode_cmd(0, pack_sqe(0x05, 4098, cdw10=(1023 << 16) | 1,
+                                                  cdw11=(1 << 16) | 3))  # fmt: skip
+    assert cmds["4099"] == decode_cmd(0, pack_sqe(0x01, 4099, cdw10=(1023 << 16) | 1,
+                                                  cdw11=(1 << 16) | 1))  # fmt: skip
+    assert cmds["32769"] == decode_cmd(0, pack_sqe(0x0A, 32769, cdw10=0x7))
+    assert cmds["32770"] == "nvme_admin_delete_sq sqid=1"
+    assert cmds["32771"] == "nvme_admin_delete_cq cqid=1"
+    assert cmds["452"] == decode_cmd(1, pack_sqe(0x00, 452, nsid=1))  # flush: all zero
+    # read: QEMU traces slba and the block count, not CDW12's control bits nor CDW13/14
+    assert cmds["449"] == "nvme_cmd_read slba=8, len=7, ctrl=?, dsmgmt=?, reftag=?"
+    # get log page: CDW10..13 rebuilt from lid/lsp/rae/len/off; LSI and CDW14/15 unknown
+    assert cmds["1"] == (
+        "nvme_admin_get_log_page cdw10=05 00 ff 03 00 00 ?? ?? "
+        "00 00 00 00 00 00 00 00 ?? ?? ?? ?? ?? ?? ?? ??"
+    )
+
+
+def test_linux_traces_nothing_of_the_async_event_request():
+    sqe = pack_sqe(0x0C, 31)
+    aer = command(0, 31, sqe, 1000, dw0=0x10002)
+    ident = command(0, 2, pack_sqe(0x06, 2, cdw10=1), 2_000_000)
+    lines = list(to_tracepoint_text(aer[:3] + ident + aer[3:]))
+    assert len(lines) == 3 and all("cmdid=2," in line for line in lines if "cmdid" in line)
+    assert [line.split(": ")[1] for line in lines] == [
+        "nvme_setup_cmd",
+        "nvme_sq",
+        "nvme_complete_rq",
+    ]
 
 
 def test_a_machine_run_lines_up_with_its_commands():
@@ -146,6 +195,8 @@ def test_a_machine_run_lines_up_with_its_commands():
     events = Machine(scenario="identify").run()
     lines = list(to_tracepoint_text(events))
     setups = [line for line in lines if ": nvme_setup_cmd: " in line]
-    assert len(setups) == sum(e.kind == "sqe_fetch" for e in events)
+    fetches = [e for e in events if e.kind == "sqe_fetch"]
+    aers = [e for e in fetches if e.sqid == 0 and e.data[0] == 0x0C]
+    assert aers and len(setups) == len(fetches) - len(aers)
     assert "cmd=(nvme_admin_identify cns=1, ctrlid=0)" in setups[0]
     assert all(LINE.match(line) for line in lines)

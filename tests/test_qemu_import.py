@@ -323,7 +323,8 @@ def test_any_sequence_of_trace_points_imports_or_fails_with_one_line(items):
     try:
         r = import_qemu_trace(lines)
     except QemuTraceError as exc:
-        assert str(exc).startswith("line ") and "\n" not in str(exc)
+        assert "\n" not in str(exc)
+        assert str(exc).startswith("line ") or (not lines and "no pci_nvme_*" in str(exc))
         return
     c = r.lines
     assert c.mapped + c.folded + c.unknown + c.blank == c.total == len(lines)
@@ -338,3 +339,34 @@ def test_out_of_range_numbers_are_a_one_line_error_and_wide_cids_do_not_break_th
         ["1@1.0:pci_nvme_enqueue_req_completion cid 70000 cqid 0 dw0 0x0 dw1 0x0 status 0x0"]
     )
     assert len(r.events[1].data) == 16
+
+
+def test_errors_reading_a_file_name_the_file_and_the_line(tmp_path):
+    log = tmp_path / "guest.log"
+    log.write_text("1@1.0:pci_nvme_pci_reset x\nhello world\n")
+    with pytest.raises(QemuTraceError) as info:
+        import_qemu_trace(log)
+    assert str(info.value).startswith(f"{log}: line 2: not a QEMU trace line")
+    assert info.value.path == str(log) and info.value.line_no == 2
+    with pytest.raises(QemuTraceError) as info:
+        import_qemu_trace(tmp_path / "nope.log")
+    assert str(info.value).startswith(f"{tmp_path / 'nope.log'}: cannot read")
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("", "it is empty"),
+        ("\n\n", "it is empty"),
+        ("1@1.0:virtio_blk_req_complete req 0x1\n1@1.1:kvm_exit reason 1\n", "2 lines, none"),
+    ],
+    ids=["empty", "blank", "other-trace-points"],
+)
+def test_a_log_without_pci_nvme_lines_is_an_error(tmp_path, text, words):
+    log = tmp_path / "other.log"
+    log.write_text(text)
+    with pytest.raises(QemuTraceError) as info:
+        import_qemu_trace(log)
+    message = str(info.value)
+    assert message.startswith(f"{log}: no pci_nvme_* trace lines found") and words in message
+    assert "\n" not in message

@@ -25,7 +25,7 @@ def every_kind() -> list[ev.Event]:
 
 @pytest.mark.parametrize("fmt", ["msgpack", "jsonl"])
 def test_every_event_kind_comes_back_equal(tmp_path, fmt):
-    events = every_kind() * 3
+    events = [msgspec.structs.replace(e, seq=n) for n, e in enumerate(every_kind() * 3)]
     path = tmp_path / f"all.{fmt}.nvmetrace"
     with TraceWriter(path, Header(scenario="all"), fmt=fmt, chunk_events=7) as w:
         w.extend(events)

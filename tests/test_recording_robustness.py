@@ -48,7 +48,7 @@ def good(tmp_path_factory):
 @pytest.mark.parametrize(
     "content, words",
     [
-        (b"", "magic"),
+        (b"", "empty file (0 bytes)"),
         (b"hello, world\n" * 10, "magic"),
         (random.Random(7).randbytes(1000), "magic"),
         (MAGIC, "truncated"),
@@ -215,3 +215,79 @@ def test_mutated_recordings_load_or_raise_recording_error(tmp_path_factory, fmt,
     events = list(rec.events())
     if events != EVENTS[: len(events)]:
         assert fmt == "jsonl" or rec.warnings, "changed events must not load silently"
+
+
+def line_of(lines: list[bytes], seq: int) -> int:
+    """The 0-based index in ``lines`` of the event with this seq."""
+    return next(i for i, line in enumerate(lines) if line.startswith(b'{"kind":') and
+                f'"seq":{seq},'.encode() in line)  # fmt: skip
+
+
+def test_a_bad_jsonl_line_is_named_by_its_1_based_line_number(tmp_path):
+    path = write(tmp_path / "j.nvmetrace", fmt="jsonl", n=300)
+    lines = path.read_bytes().split(b"\n")
+    bad_event, garbage = line_of(lines, 160), line_of(lines, 40)
+    good_line = lines[bad_event]
+    lines[bad_event] = b'{"kind":"mmio_read","seq":160,"ts":"soon"}'
+    lines[garbage] = b"garbage"
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(RecordingError) as err:
+        open_recording(path)
+    assert f"line {garbage + 1} is not an event" in str(err.value)
+    lines[garbage] = good_line.replace(b'"seq":160,', b'"seq":40,')  # any valid event
+    path.write_bytes(b"\n".join(lines))
+    rec = open_recording(path)
+    with pytest.raises(RecordingError) as err:
+        list(rec.events())
+    assert f"line {bad_event + 1} (event 160): not a valid event" in str(err.value)
+    assert_one_line(err.value, path)
+
+
+def test_a_jsonl_recording_with_an_event_removed_by_hand_warns_where(tmp_path):
+    path = write(tmp_path / "j.nvmetrace", fmt="jsonl", n=300)
+    lines = path.read_bytes().split(b"\n")
+    removed = line_of(lines, 123)
+    del lines[removed]
+    path.write_bytes(b"\n".join(lines))
+    rec = open_recording(path)
+    assert len(rec) == 299
+    [warning] = rec.warnings
+    assert warning.startswith(
+        f"events are not consecutive: seq 122 is followed by 124 (line {removed + 1})"
+    )
+    untouched = open_recording(write(tmp_path / "ok.nvmetrace", fmt="jsonl", n=300))
+    assert untouched.warnings == []
+
+
+def test_a_damaged_trailer_is_told_apart_from_a_recording_never_closed(tmp_path, good):
+    for cut, words in [(1, "the trailer is damaged"), (24, "the trailer is damaged")]:
+        data = bytearray(good)
+        if cut == 1:
+            data[-5] ^= 0xFF  # inside the index offset: the trailer magic is intact
+            data[-20] ^= 0xFF  # and now the magic too
+        else:
+            del data[-cut:]  # the trailer is gone but the index frame is there
+        path = tmp_path / f"trailer{cut}.nvmetrace"
+        path.write_bytes(bytes(data))
+        rec = read_everything(path)
+        assert len(rec) == 600
+        assert rec.warnings[0].startswith(words), rec.warnings[0]
+        assert "not closed" not in rec.warnings[0]
+    never = tmp_path / "never.nvmetrace"
+    w = TraceWriter(never, chunk_events=50)
+    w.extend(EVENTS[:200])
+    w.flush()  # killed before close(): no index, no trailer
+    rec = open_recording(never)
+    assert rec.warnings[0].startswith("recording was not closed (the recorder stopped early)")
+
+
+def test_an_empty_recording_reads_no_events_not_0_to_minus_1(tmp_path):
+    path = tmp_path / "empty.nvmetrace"
+    TraceWriter(path).close()
+    rec = open_recording(path)
+    assert len(rec) == 0 and rec.range_text() == "no events"
+    with pytest.raises(IndexError) as err:
+        rec.event(0)
+    assert "the recording has no events" in str(err.value) and "-1" not in str(err.value)
+    some = open_recording(write(tmp_path / "some.nvmetrace", n=100))
+    assert some.range_text(10, 20) == "events 10..19" and some.range_text() == "events 0..99"

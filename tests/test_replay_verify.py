@@ -146,3 +146,83 @@ def test_a_hostile_configuration_is_a_recording_error(tmp_path, config, words):
     with pytest.raises(RecordingError) as err:
         verify(path)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_bytes_divergence_names_the_first_byte_and_shows_a_short_hexdump(recordings, tmp_path):
+    src = recordings["identify"]
+    events = list(open_recording(src).events())
+    k = next(n for n, e in enumerate(events) if e.kind == "dma_write" and len(e.data) == 4096)
+
+    def change(n, e):
+        if n != k:
+            return e
+        data = bytearray(e.data)
+        for at in (77, 80, 4000):
+            data[at] ^= 0x06
+        return msgspec.structs.replace(e, data=bytes(data))
+
+    dst = tmp_path / "data.nvmetrace"
+    rewrite(src, dst, change)
+    d = verify(dst).divergence
+    assert d is not None and d.index == k and d.fields == ["data"]
+    text = d.describe()
+    lines = text.splitlines()
+    want, got = events[k].data[77] ^ 0x06, events[k].data[77]
+    assert (
+        f"data differs at offset 0x4d (byte 77): expected {want:02x}, actual {got:02x}; "
+        "3 bytes differ" in text
+    )
+    dump = [line for line in lines if "  expected  " in line or "  actual    " in line]
+    assert len(dump) == 6  # 3 rows of 16 bytes, each as expected and actual
+    assert [line.split()[0] for line in dump[::2]] == ["0030", "0040", "0050"]
+    assert len(text) < 1500 and max(len(line) for line in lines) < 120
+    # the events themselves are printed once each
+    assert sum("expected:" in line for line in lines) == 1
+    assert sum("actual:" in line for line in lines) == 1
+    assert "expected:" not in d.describe(events=False)
+
+
+def test_a_length_difference_and_a_difference_in_the_last_row_are_described():
+    from nvmescope.trace.replay import describe_bytes
+
+    lines = describe_bytes("data", bytes(20), bytes(19) + b"\x05")
+    assert (
+        lines[0] == "data differs at offset 0x13 (byte 19): expected 00, actual 05; 1 byte differs"
+    )
+    assert [line.split()[0] for line in lines[1::2]] == ["0000", "0010"]
+    lines = describe_bytes("data", bytes(8), bytes(4))
+    assert lines[0] == "data length differs: expected 8 bytes, actual 4 bytes"
+    assert lines[1].startswith("data differs at offset 0x4 (byte 4): expected 00, actual (none)")
+
+
+def test_a_divergence_keeps_the_three_events_before_it(recordings, tmp_path):
+    src = recordings["identify"]
+    events = list(open_recording(src).events())
+    k = max(n for n, e in enumerate(events) if e.kind == "cqe_post")
+    dst = tmp_path / "ctx.nvmetrace"
+    rewrite(src, dst, lambda n, e: msgspec.structs.replace(e, dw0=7) if n == k else e)
+    d = verify(dst).divergence
+    assert d.context == events[k - 3 : k]
+    assert d.context_first == k - 3
+    assert "dw0: expected 7, actual " in d.describe()
+
+
+def test_configuration_knobs_a_replay_ignores_are_warned_about(recordings, tmp_path):
+    rec = open_recording(recordings["bringup"])
+    header = msgspec.structs.replace(rec.header, config={**rec.config, "warp_drive": 9})
+    dst = tmp_path / "knob.nvmetrace"
+    with TraceWriter(dst, header) as w:
+        w.extend(rec.events())
+    result = verify(dst)
+    assert result.ok
+    [warning] = result.warnings
+    assert "warp_drive=9" in warning and "ignores" in warning
+    assert verify(recordings["bringup"]).warnings == []
+
+
+def test_an_empty_recording_says_it_has_no_events(tmp_path):
+    path = tmp_path / "empty.nvmetrace"
+    TraceWriter(path, Header()).close()
+    result = verify(path)
+    assert "no events" in result.describe() and "0 of 0" not in result.describe()
+    assert open_recording(path).range_text() == "no events"

@@ -236,3 +236,34 @@ def test_a_function_level_reset_also_empties_the_queue_depth():
     run.doorbell(1, 100, n=2)
     run.add(ev.CtrlState(state="flr", csts_old=1, csts_new=0), 300)
     assert compute_stats(run.events).depth[1] == [(100, 2), (300, 0)]
+
+
+def test_each_reason_a_command_never_completed_is_counted_and_labelled_apart():
+    run = Run()
+    run.doorbell(0, 100)
+    run.fetch(0, 31, 0x0C, 110)  # the AER: waits by design
+    run.doorbell(1, 200)
+    run.fetch(1, 1, 0x02, 210)  # in flight when the recording ends
+    run.doorbell(2, 300, n=3)  # published, never fetched: the recording ends first
+    s = compute_stats(run.events)
+    assert s.outstanding == 5 and s.lost == 0
+    assert s.outstanding_by == {
+        "published but never fetched (the recording ends)": 3,
+        "Asynchronous Event Request(s) waiting for an event (by design)": 1,
+        "in flight when the recording ends": 1,
+    }
+    console = Console(record=True, width=200)
+    console.print(render_stats(s))
+    text = console.export_text()
+    assert "3 published but never fetched (the recording ends)" in text
+    assert "lost to a reset" not in text
+
+
+def test_commands_lost_to_a_reset_are_counted_as_lost():
+    run = Run()
+    run.doorbell(1, 100, n=2)
+    run.fetch(1, 0, 0x02, 110)
+    run.fetch(1, 1, 0x02, 120)
+    run.add(ev.CtrlState(state="reset", csts_old=1, csts_new=0), 300)
+    s = compute_stats(run.events)
+    assert s.lost == 2 and s.outstanding_by == {"lost to a controller reset": 2}

@@ -38,12 +38,16 @@ host's reaping):
   before the device fetched it.
 - ``service_ns`` (device service time): from the ``sqe_fetch``.
 
-A command without a ``cqe_post`` is *outstanding*; ``lost`` says why if the
-controller was reset or its SQ deleted while it was in flight.
+A command without a ``cqe_post`` is *outstanding*; ``lost`` says why in words
+and ``lost_cause`` as one of :data:`LOST_CAUSES` (a controller reset, an SQ
+deletion, or the recording ending before the device fetched it); a command
+the device fetched and was still working on when the recording ends has
+neither (:func:`outstanding_reason` names every case).
 """
 
 from __future__ import annotations
 
+import re
 from bisect import insort
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -63,6 +67,13 @@ CC_OFFSET, AQA_OFFSET, ASQ_OFFSET = 0x14, 0x24, 0x28
 #: ctrl_state states after which no in-flight command will complete.
 LOST_STATES = frozenset({"reset", "disabled", "fatal", "flr", "nssr"})
 IRQ_KINDS = frozenset({"irq_msix", "irq_intx"})
+#: why an outstanding command never completed, by ``Command.lost_cause``
+LOST_CAUSES = {
+    "reset": "lost to a controller reset",
+    "sq_deleted": "lost to an SQ deletion",
+    "never_fetched": "published but never fetched (the recording ends)",
+    "": "in flight when the recording ends",
+}
 #: conditions that say the device ignored the doorbell just written
 IGNORED_DOORBELL_KINDS = frozenset(
     {"ub_db_invalid_value", "ub_db_invalid_queue", "ub_db_while_disabled", "ub_db_after_shutdown"}
@@ -100,6 +111,8 @@ class Command:
     t_fetch: int | None = None
     t_cqe: int | None = None
     lost: str = ""
+    #: "reset", "sq_deleted", "never_fetched" or "" (see LOST_CAUSES)
+    lost_cause: str = ""
     events: list[int] = field(default_factory=list)
 
     @property
@@ -234,6 +247,7 @@ class CommandTracker:
             for cmd in self._open.pop(key):
                 if cmd.cqe is None and not cmd.lost:
                     cmd.lost = why
+                    cmd.lost_cause = "reset" if sqid is None else "sq_deleted"
         if sqid is None:
             self._published.clear()
             self._sqe_writes.clear()
@@ -429,7 +443,8 @@ class CommandTracker:
                     sqe = unpack_sqe(data[:SQE_SIZE]) if len(data) >= SQE_SIZE else None
                     cmd = self._new(sqid, sqe.cid if sqe is not None else None)
                     cmd.slot, cmd.doorbell, cmd.t_doorbell = slot, rng.index, rng.event.ts
-                    cmd.lost = "published but never fetched"
+                    cmd.lost = "published but never fetched (the recording ends)"
+                    cmd.lost_cause = "never_fetched"
                     if sqe is not None:
                         cmd.opcode, cmd.nsid = sqe.opc, sqe.nsid
                         cmd.opname = opcode_name(sqe.opc, sqid == 0)
@@ -460,12 +475,18 @@ class FollowedCommand:
     of: int = 1  # how many instances the recording holds
 
 
-def follow_instances(events: Iterable[Event], sqid: int, cid: int) -> list[FollowedCommand]:
-    """Every instance of command ``sqid:cid`` with its own events (one pass)."""
+def follow_instances(
+    events: Iterable[Event], sqid: int, cid: int, instance: int | None = None
+) -> list[FollowedCommand]:
+    """Every instance of command ``sqid:cid`` with its own events (one pass).
+
+    ``instance`` (1 = the first the device fetched) keeps only that one; ``of``
+    still counts every instance, so a caller can say "SQ1:4 has 2 instances".
+    """
     kept: dict[int, list[tuple[int, Event]]] = {}
 
     def hook(cmd: Command, index: int, event: Event) -> None:
-        if cmd.sqid == sqid and cmd.cid == cid:
+        if cmd.sqid == sqid and cmd.cid == cid and instance in (None, cmd.instance):
             kept.setdefault(id(cmd), []).append((index, event))
 
     tracker = CommandTracker(hook)
@@ -474,6 +495,8 @@ def follow_instances(events: Iterable[Event], sqid: int, cid: int) -> list[Follo
     commands = [c for c in tracker.finish() if c.sqid == sqid and c.cid == cid]
     out: list[FollowedCommand] = []
     for cmd in commands:
+        if instance is not None and cmd.instance != instance:
+            continue
         pairs = sorted(kept.get(id(cmd), []), key=lambda p: p[0])
         seen: set[int] = set()
         evs = []
@@ -485,42 +508,81 @@ def follow_instances(events: Iterable[Event], sqid: int, cid: int) -> list[Follo
     return out
 
 
-def follow(events: Iterable[Event], sqid: int, cid: int) -> list[Event]:
-    """Every event of every instance of command ``sqid:cid``, in recording order."""
+def follow(
+    events: Iterable[Event], sqid: int, cid: int, instance: int | None = None
+) -> list[Event]:
+    """Every event of every instance (or of one ``instance``) of ``sqid:cid``, in order."""
     merged: list[Event] = []
-    for instance in follow_instances(events, sqid, cid):
-        merged.extend(instance.events)
+    for item in follow_instances(events, sqid, cid, instance):
+        merged.extend(item.events)
     merged.sort(key=lambda ev: ev.seq)
     return merged
 
 
-def parse_follow(spec: str) -> tuple[int, int]:
-    """``"1:4"`` -> (1, 4) for ``--follow SQID:CID``; ValueError with one line if wrong."""
-    parts = spec.split(":")
-    if len(parts) != 2:
-        raise ValueError(f"expected SQID:CID (e.g. 1:4), got {spec!r}")
-    try:
-        sqid, cid = int(parts[0], 0), int(parts[1], 0)
-    except ValueError:
-        raise ValueError(f"expected two numbers SQID:CID (e.g. 1:4), got {spec!r}") from None
+_FOLLOW_SPEC = re.compile(
+    r"^\s*(?:sq)?\s*(?P<sqid>0x[0-9a-f]+|\d+)\s*:\s*(?P<cid>0x[0-9a-f]+|\d+)"
+    r"\s*(?:#\s*(?P<instance>\d+))?\s*$",
+    re.IGNORECASE,
+)
+
+
+def parse_follow_spec(spec: str) -> tuple[int, int, int | None]:
+    """A command as the table labels it -> ``(sqid, cid, instance or None)``.
+
+    Accepts ``SQ2:500#3`` (the label the command table prints), ``2:500#3``,
+    ``sq2:500``, ``2:500`` and hex numbers (``0x2:0x1f4``); case does not matter.
+    ValueError with one line if it is none of these.
+    """
+    m = _FOLLOW_SPEC.match(spec)
+    if m is None:
+        raise ValueError(
+            f"expected SQID:CID or SQID:CID#INSTANCE as the command table labels them "
+            f"(e.g. 1:4, SQ1:4#2), got {spec!r}"
+        )
+    sqid, cid = int(m["sqid"], 0), int(m["cid"], 0)
     if not (0 <= sqid <= 0xFFFF and 0 <= cid <= 0xFFFF):
         raise ValueError(f"SQID and CID are 16-bit numbers, got {spec!r}")
+    instance = int(m["instance"]) if m["instance"] is not None else None
+    if instance is not None and instance < 1:
+        raise ValueError(f"instances are numbered from 1, got {spec!r}")
+    return sqid, cid, instance
+
+
+def parse_follow(spec: str) -> tuple[int, int]:
+    """``"1:4"`` or ``"SQ1:4"`` -> (1, 4) for ``--follow SQID:CID``; ValueError with one line.
+
+    A ``#INSTANCE`` suffix is refused here (it would be dropped): use
+    :func:`parse_follow_spec`, which returns it.
+    """
+    sqid, cid, instance = parse_follow_spec(spec)
+    if instance is not None:
+        raise ValueError(
+            f"{spec!r} names instance {instance}: SQID:CID here (parse_follow_spec takes #N)"
+        )
     return sqid, cid
 
 
 # -- words and tables ---------------------------------------------------------------
 def format_ns(ns: int | None) -> str:
-    """Virtual nanoseconds for a table: ``850 ns``, ``12.5 us``, ``3.2 ms``."""
+    """Virtual nanoseconds for a table column, always in microseconds: ``12.500 us``.
+
+    One unit with a fixed 3 decimals, so a column of them lines up and sorts.
+    """
     if ns is None:
         return "-"
-    if ns < 10_000:
-        return f"{ns} ns"
-    if ns < 10_000_000:
-        return f"{ns / 1000:.1f} us"
-    return f"{ns / 1_000_000:.1f} ms"
+    return f"{ns / 1000:.3f} us"
+
+
+def format_nsid(nsid: int | None) -> str:
+    """An NSID for people: decimal, or hex for the broadcast/reserved values (``0xffffffff``)."""
+    if nsid is None:
+        return "-"
+    return str(nsid) if nsid < 0xFFFF0000 else f"{nsid:#x}"
 
 
 COLUMNS = ("#", "command", "opcode", "nsid", "status", "latency", "service", "events", "seq")
+#: columns printed flush right
+RIGHT_COLUMNS = frozenset({"#", "nsid", "latency", "service", "events"})
 
 
 def command_row(number: int, cmd: Command) -> list[str]:
@@ -535,7 +597,7 @@ def command_row(number: int, cmd: Command) -> list[str]:
         str(number),
         cmd.label,
         cmd.opname or ("?" if cmd.opcode is None else f"{cmd.opcode:#04x}"),
-        "-" if cmd.nsid is None else str(cmd.nsid),
+        format_nsid(cmd.nsid),
         status,
         format_ns(cmd.latency_ns),
         format_ns(cmd.service_ns),
@@ -548,7 +610,7 @@ def format_command_table(commands: Iterable[Command], title: str = "Commands") -
     """A rich Table of commands: errors red, outstanding yellow."""
     table = Table(title=title, header_style="bold")
     for name in COLUMNS:
-        table.add_column(name, justify="right" if name in ("#", "nsid", "events") else "left")
+        table.add_column(name, justify="right" if name in RIGHT_COLUMNS else "left")
     for number, cmd in enumerate(commands, 1):
         row = command_row(number, cmd)
         style = "yellow" if cmd.outstanding else ("" if cmd.ok else "red")
@@ -557,12 +619,23 @@ def format_command_table(commands: Iterable[Command], title: str = "Commands") -
 
 
 def format_command_text(commands: Iterable[Command]) -> str:
-    """The command table as aligned plain text (for pipes and tests)."""
+    """The command table as aligned plain text, one line per row, each ending in a newline."""
     rows = [list(COLUMNS)] + [command_row(n, c) for n, c in enumerate(commands, 1)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
+    lines = []
+    for r in rows:
+        cells = [
+            cell.rjust(w) if name in RIGHT_COLUMNS else cell.ljust(w)
+            for name, cell, w in zip(COLUMNS, r, widths, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip() + "\n")
+    return "".join(lines)
+
+
+def format_follow_line(event: Event, describe: Callable[[Event], str]) -> str:
+    """One ``--follow`` event line: seq, time in us (3 decimals), H/D, kind, words."""
+    who = "H" if event.actor == "host" else "D"
+    return f"  {event.seq:>7} {event.ts / 1000:12.3f}us  {who}  {event.kind:<14} {describe(event)}"
 
 
 def format_follow(
@@ -591,6 +664,5 @@ def format_follow(
             head += f" ({cmd.lost})"
         out.append(head + "\n", style="bold")
         for event in item.events:
-            out.append(f"  {event.seq:>7} {event.ts:>12} {event.kind:<14} ")
-            out.append(describe(event) + "\n")
+            out.append(format_follow_line(event, describe) + "\n")
     return out

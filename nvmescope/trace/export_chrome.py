@@ -10,6 +10,13 @@ The layout, in the format's terms (one process, ``nvmescope``):
   overlap in time go to extra lanes (``SQ1 #2``) so slices on a track always
   nest, as the format requires. A command that never completes ends at the
   reset that lost it or at the last event, with ``outstanding`` set.
+- beside it, per command, an async slice (``b``/``e``, category ``latency``,
+  an ``id`` per command) from the SQ tail doorbell that published it to its
+  CQE post, named ``SQ1 read``: the host-visible latency, queueing included,
+  which the service slice (fetch to CQE) leaves out. Perfetto draws the async
+  slices of one name on one track, overlapping ones stacked, so a deep queue
+  shows as a tall stack. A command never fetched (the recording ends first)
+  has only this slice.
 - the SQ tail doorbell as an instant (``i``) on its SQ track; the CQE post and
   the CQ head doorbell as instants on a track per completion queue.
 - interrupts as instants on an ``interrupts`` track; controller state changes,
@@ -39,6 +46,8 @@ PROCESS_NAME = "nvmescope"
 TID_CONTROLLER = 1
 TID_INTERRUPTS = 2
 _FIRST_QUEUE_TID = 10
+#: the category of the per-command doorbell-to-CQE async slices
+LATENCY_CAT = "latency"
 
 ChromeEvent = dict[str, Any]
 _IRQ_LABEL = {
@@ -63,6 +72,18 @@ class _Slice:
     name: str
 
 
+@dataclass
+class _Latency:
+    """A command's doorbell-to-CQE async slice: begun (``b`` written) once it is named."""
+
+    cmd: Command
+    id: int
+    ts_ns: int
+    tid: int
+    begun: bool = False
+    name: str = ""
+
+
 class _Exporter:
     def __init__(self, include_reads: bool) -> None:
         self.include_reads = include_reads
@@ -77,6 +98,8 @@ class _Exporter:
         self.now = 0
         self.start_detail: dict[int, str] = {}
         self.pending: tuple[_Slice, int, dict[str, Any]] | None = None
+        self.latency: dict[int, _Latency] = {}  # id(Command) -> its async slice
+        self.next_async_id = 1
 
     # -- tracks --------------------------------------------------------------------
     def tid(self, kind: str, qid: int, lane: int = 0) -> int:
@@ -128,6 +151,11 @@ class _Exporter:
     # -- commands -------------------------------------------------------------------
     def _hook(self, cmd: Command, index: int, event: Event) -> None:
         kind = event.kind
+        if kind == "doorbell_sq" and id(cmd) not in self.latency and cmd.cqe is None:
+            self.latency[id(cmd)] = _Latency(
+                cmd, self.next_async_id, event.ts, self.tid("sq", cmd.sqid)
+            )
+            self.next_async_id += 1
         if kind == "cmd_start":
             detail = getattr(event, "detail", "")
             if detail:
@@ -162,6 +190,7 @@ class _Exporter:
         self.open[id(cmd)] = sl
         if cmd.opname:
             self.put(tid, "B", name, event.ts, args=args)
+            self.begin_latency(cmd)
         else:
             # a fetch whose SQE bytes were not recorded: the cmd_start right after names it
             self.pending = (sl, event.ts, args)
@@ -178,6 +207,60 @@ class _Exporter:
             if sl.cmd.nsid is not None:
                 args["nsid"] = sl.cmd.nsid
         self.put(sl.tid, "B", sl.name, ts, args=args)
+        self.begin_latency(sl.cmd)
+
+    # -- the doorbell-to-CQE async slices ------------------------------------------------
+    def begin_latency(self, cmd: Command) -> None:
+        lat = self.latency.get(id(cmd))
+        if lat is None or lat.begun:
+            return
+        lat.begun = True
+        lat.name = f"SQ{cmd.sqid} {cmd.opname or 'command'}"
+        args: dict[str, Any] = {"sqid": cmd.sqid, "cid": cmd.cid}
+        if cmd.opcode is not None:
+            args["opcode"] = f"{cmd.opcode:#04x}"
+        if cmd.doorbell is not None:
+            args["doorbell_seq"] = cmd.doorbell
+        self.out.append(
+            {
+                "name": lat.name,
+                "cat": LATENCY_CAT,
+                "ph": "b",
+                "id": lat.id,
+                "ts": _us(lat.ts_ns),
+                "pid": PID,
+                "tid": lat.tid,
+                "args": args,
+            }
+        )
+
+    def end_latency(self, cmd: Command, ts: int, lost: str | None) -> None:
+        lat = self.latency.get(id(cmd))
+        if lat is None:
+            return
+        self.begin_latency(cmd)
+        del self.latency[id(cmd)]
+        args: dict[str, Any] = {}
+        if lost is None and cmd.latency_ns is not None:
+            args["latency_us"] = _us(cmd.latency_ns)
+            if cmd.t_fetch is not None and cmd.t_doorbell is not None:
+                args["queued_us"] = _us(cmd.t_fetch - cmd.t_doorbell)
+        else:
+            args["outstanding"] = True
+            if lost:
+                args["lost"] = lost
+        self.out.append(
+            {
+                "name": lat.name,
+                "cat": LATENCY_CAT,
+                "ph": "e",
+                "id": lat.id,
+                "ts": _us(max(ts, lat.ts_ns)),
+                "pid": PID,
+                "tid": lat.tid,
+                "args": args,
+            }
+        )
 
     def end(self, cmd: Command, ts: int, lost: str | None) -> None:
         if self.pending is not None and self.pending[0].cmd is cmd:
@@ -202,6 +285,7 @@ class _Exporter:
             if lost:
                 args["lost"] = lost
         self.put(sl.tid, "E", sl.name, ts, args=args)
+        self.end_latency(cmd, ts, lost)
 
     def count(self, sqid: int, delta: int, ts: int) -> None:
         depth = max(0, self.depth.get(sqid, 0) + delta)
@@ -312,6 +396,9 @@ class _Exporter:
         self.tracker.finish()
         for sl in list(self.open.values()):
             self.end(sl.cmd, self.now, sl.cmd.lost)
+        # commands the device never fetched (or never started) have only the async slice
+        for lat in list(self.latency.values()):
+            self.end_latency(lat.cmd, self.now, lat.cmd.lost)
 
     def drain(self) -> list[ChromeEvent]:
         out, self.out = self.out, []

@@ -23,6 +23,22 @@ so a developer can put our run beside a kernel trace:
   when its interrupt handler reaps the CQE): SQ head from the CQE, SQ tail
   from the last tail doorbell, result = DW1:DW0, status = the 15-bit status
   field (SCT/SC/CRD/M/DNR).
+- nothing for the Asynchronous Event Request: Linux 6.1 submits it without a
+  block-layer request (``nvme_pci_submit_async_event`` copies the SQE and
+  rings the doorbell itself), so no ``nvme_setup_cmd``; and its completion is
+  handed to ``nvme_complete_async_event`` before ``nvme_handle_cqe`` traces
+  anything, so no ``nvme_sq`` nor ``nvme_complete_rq`` either.
+
+A QEMU import has no SQE bytes, only what QEMU's trace points said, which the
+importer keeps in ``cmd_start.detail``. Where that is enough the setup line
+is in Linux's layout (:func:`linux_args_from_detail`): Identify (``cns``,
+``ctrlid``), Set/Get Features (``fid``, save/``sel``, ``cdw11``), Get Log
+Page (its CDW10..15 rebuilt from ``lid``, ``lsp``, ``rae``, length and
+offset; the bytes QEMU does not trace print as ``??``), Read/Write (``slba``,
+``len``; the fields QEMU does not trace print as ``?``), Flush and Doorbell
+Buffer Config (no CDW10..15 fields: all zero), and Create/Delete I/O SQ/CQ
+(from the ``queue_created``/``queue_deleted`` event that follows the
+command). Otherwise the command prints as ``name [QEMU's details]``.
 
 Opcode names are Linux's enum names (``nvme_admin_identify``, ``nvme_cmd_read``);
 an opcode Linux does not name prints as ``0x..`` as ``__print_symbolic`` does.
@@ -31,6 +47,7 @@ I/O commands carry ``disk=nvme{ctrl}n{nsid}, `` as the kernel's do.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -199,6 +216,89 @@ def decode_cmd(qid: int, sqe: bytes) -> str:
     return f"{name} {args}"
 
 
+ASYNC_EVENT_REQUEST = 0x0C
+_QUEUE_OPCODES = frozenset({0x00, 0x01, 0x04, 0x05})
+_DETAIL_KV = re.compile(r"\b([a-z_][a-z0-9_]*)=(0x[0-9a-fA-F]+|\d+)\b")
+
+
+def _detail_numbers(detail: str) -> dict[str, int]:
+    """``key=value`` numbers in a cmd_start detail (the first of each key)."""
+    out: dict[str, int] = {}
+    for key, raw in _DETAIL_KV.findall(detail):
+        out.setdefault(key, int(raw, 0))
+    return out
+
+
+def _bytes_text(values: list[int | None]) -> str:
+    return "cdw10=" + " ".join("??" if v is None else f"{v:02x}" for v in values)
+
+
+def _le(value: int, size: int) -> list[int | None]:
+    return list((value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
+
+
+def linux_args_from_detail(qid: int, opcode: int, detail: str) -> str | None:
+    """Linux's ``cmd=(name ARGS)`` ARGS rebuilt from an imported ``cmd_start`` detail.
+
+    None when the detail does not carry what Linux prints for this opcode.
+    """
+    a = _detail_numbers(detail)
+    if qid == 0:
+        if opcode == 0x06 and {"cns", "ctrlid"} <= a.keys():
+            return f"cns={a['cns'] & 0xFF}, ctrlid={a['ctrlid'] & 0xFFFF}"
+        if opcode == 0x09 and {"fid", "save", "cdw11"} <= a.keys():
+            sv = 0x8 if a["save"] else 0
+            return f"fid={a['fid'] & 0xFF:#x}, sv={sv:#x}, cdw11={a['cdw11'] & 0xFFFFFFFF:#x}"
+        if opcode == 0x0A and {"fid", "sel", "cdw11"} <= a.keys():
+            return (
+                f"fid={a['fid'] & 0xFF:#x}, sel={a['sel'] & 0x7:#x}, "
+                f"cdw11={a['cdw11'] & 0xFFFFFFFF:#x}"
+            )
+        if opcode == 0x02 and {"lid", "lsp", "rae", "len", "off"} <= a.keys():
+            length = a["len"]
+            if length < 4 or length % 4 or length > 4 << 32:
+                return None
+            numd = length // 4 - 1
+            cdw10 = (a["lid"] & 0xFF) | (a["lsp"] & 0x7F) << 8 | (a["rae"] & 1) << 15
+            cdw10 |= (numd & 0xFFFF) << 16
+            # CDW11: NUMDU, then LSI (not traced); CDW12/13: LPO; CDW14/15 not traced
+            raw: list[int | None] = _le(cdw10, 4) + _le(numd >> 16, 2) + [None, None]
+            raw += _le(a["off"], 8) + [None] * 8
+            return _bytes_text(raw)
+        if opcode == 0x7C:  # Doorbell Buffer Config: CDW10..15 are reserved
+            return _bytes_text([0] * 24)
+        return None
+    if opcode in (0x01, 0x02) and {"slba", "nlb"} <= a.keys() and a["nlb"] >= 1:
+        return (
+            f"slba={a['slba'] & (1 << 64) - 1}, len={(a['nlb'] - 1) & 0xFFFF}, "
+            "ctrl=?, dsmgmt=?, reftag=?"
+        )
+    if opcode == 0x00:  # Flush: CDW10..15 are reserved
+        return _bytes_text([0] * 24)
+    return None
+
+
+def linux_queue_args(opcode: int, event: Any) -> str | None:
+    """Create/Delete I/O SQ/CQ arguments in Linux's layout from the queue event they caused."""
+    kind = event.kind
+    if opcode == 0x05 and kind == "queue_created" and event.qtype == "cq":
+        flags = int(bool(event.pc)) | int(bool(event.ien)) << 1
+        return (
+            f"cqid={event.qid}, qsize={max(event.qsize - 1, 0)}, cq_flags={flags:#x}, "
+            f"irq_vector={event.vector}"
+        )
+    if opcode == 0x01 and kind == "queue_created" and event.qtype == "sq":
+        return (
+            f"sqid={event.qid}, qsize={max(event.qsize - 1, 0)}, sq_flags={int(bool(event.pc)):#x}, "
+            f"cqid={event.cqid}"
+        )
+    if opcode == 0x00 and kind == "queue_deleted" and event.qtype == "sq":
+        return f"sqid={event.qid}"
+    if opcode == 0x04 and kind == "queue_deleted" and event.qtype == "cq":
+        return f"cqid={event.qid}"
+    return None
+
+
 class TracepointWriter:
     """Turns events into tracepoint lines one event at a time (``feed`` -> lines)."""
 
@@ -210,6 +310,11 @@ class TracepointWriter:
         self.sq_tail: dict[int, int] = {}
         self.nsid: dict[tuple[int, int], int] = {}
         self.announced: set[tuple[int, int]] = set()
+        #: Asynchronous Event Requests in flight: Linux traces neither their setup nor
+        #: their completion
+        self.aers: set[tuple[int, int]] = set()
+        #: an imported queue command waiting for its queue_created/queue_deleted event
+        self.waiting: tuple[Any, str] | None = None
 
     def line(self, ts_ns: int, name: str, body: str) -> str:
         secs, rem = divmod(max(ts_ns, 0), 1_000_000_000)
@@ -232,6 +337,31 @@ class TracepointWriter:
         )
 
     def feed(self, event: Event) -> list[str]:
+        """The lines this event makes (after any line held back for it)."""
+        if self.waiting is None:
+            return self._feed(event)
+        start, name = self.waiting
+        self.waiting = None
+        args = None
+        if (event.sqid, event.cid) == (start.sqid, start.cid):
+            args = linux_queue_args(start.opcode, event)
+        held = self._imported_setup(start, name, args)
+        return [held, *self._feed(event)]
+
+    def close(self) -> list[str]:
+        """The lines still held back at the end of the events."""
+        if self.waiting is None:
+            return []
+        start, name = self.waiting
+        self.waiting = None
+        return [self._imported_setup(start, name, None)]
+
+    def _imported_setup(self, e: Any, name: str, args: str | None) -> str:
+        if args is None:
+            args = f"[{e.detail or 'cdw10 not recorded'}]"
+        return self.setup(e, e.sqid, e.cid, e.nsid, 0, f"{name} {args}")
+
+    def _feed(self, event: Event) -> list[str]:
         kind = event.kind
         e: Any = event
         if kind == "doorbell_sq":
@@ -244,6 +374,10 @@ class TracepointWriter:
                 return []  # the bytes were not recorded: cmd_start will announce it
             qid = event.sqid if event.sqid is not None else 0
             cid = _u16(data, 2)
+            if qid == 0 and data[0] == ASYNC_EVENT_REQUEST:
+                self.aers.add((qid, cid))
+                self.announced.add((qid, cid))
+                return []
             return [self.setup(event, qid, cid, _u32(data, 4), data[1], decode_cmd(qid, data))]
         if kind == "cmd_start":
             if event.sqid is None or event.cid is None:
@@ -251,14 +385,27 @@ class TracepointWriter:
             key = (event.sqid, event.cid)
             if key in self.announced:
                 return []
+            if event.sqid == 0 and e.opcode == ASYNC_EVENT_REQUEST:
+                self.aers.add(key)
+                self.announced.add(key)
+                return []
             name = linux_opcode_name(event.sqid, e.opcode)
-            what = e.detail or "cdw10 not recorded"
-            return [self.setup(event, event.sqid, event.cid, e.nsid, 0, f"{name} [{what}]")]
+            if event.sqid == 0 and e.opcode in _QUEUE_OPCODES:
+                self.waiting = (e, name)  # its arguments are in the queue event that follows
+                return []
+            return [
+                self._imported_setup(
+                    e, name, linux_args_from_detail(event.sqid, e.opcode, e.detail)
+                )
+            ]
         if kind == "cqe_post":
             qid = event.sqid if event.sqid is not None else 0
             cid = event.cid if event.cid is not None else 0
             key = (qid, cid)
             self.announced.discard(key)
+            if key in self.aers:
+                self.aers.discard(key)
+                return []  # Linux hands an AER's CQE to nvme_complete_async_event untraced
             disk = self.disk(qid, self.nsid.pop(key, None))
             tail = self.sq_tail.get(qid, 0)
             result = (e.dw0 & 0xFFFFFFFF) | ((e.dw1 & 0xFFFFFFFF) << 32)
@@ -281,3 +428,4 @@ def to_tracepoint_text(
     writer = TracepointWriter(ctrl_id=ctrl_id, comm=comm, pid=pid)
     for event in events:
         yield from writer.feed(event)
+    yield from writer.close()

@@ -69,11 +69,16 @@ _KV = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:=|\s+)(0x[0-9a-fA-F]+|-?\d+|'[^']*
 
 
 class QemuTraceError(ValueError):
-    """The file is not a QEMU trace log; the message is one line naming the line number."""
+    """The file is not a QEMU trace log; the message is one line naming the file (when
+    read from a path) and the line number: ``trace.log: line 3: not a QEMU trace line``."""
 
-    def __init__(self, line_no: int, message: str) -> None:
-        super().__init__(f"line {line_no}: {message}" if line_no > 0 else message)
+    def __init__(self, line_no: int, message: str, path: str | None = None) -> None:
+        where = f"line {line_no}: " if line_no > 0 else ""
+        text = f"{where}{message}"
+        super().__init__(f"{path}: {text}" if path else text)
         self.line_no = line_no
+        self.path = path
+        self.message = message
 
 
 @dataclass
@@ -251,6 +256,8 @@ class _Importer:
         self.events: list[ev.Event] = []
         self.warnings: list[str] = []
         self.counts = LineCounts()
+        #: lines whose trace point is a pci_nvme_* one (known or not)
+        self.nvme_lines = 0
         self.fate: dict[int, str] = {}
         self.unknown: dict[str, int] = {}
         self.config: dict[str, Any] = {"dstrd": 0}
@@ -366,6 +373,7 @@ class _Importer:
         rest = rest or ""
         fate = "unknown"
         if name.startswith(PREFIX):
+            self.nvme_lines += 1
             short = name[len(PREFIX) :]
             try:
                 fate = self.dispatch(short, rest)
@@ -925,7 +933,7 @@ def _lines(source: str | PathLike[str] | Iterable[str]) -> Iterable[str | bytes]
         try:
             fh = open(source, "rb")  # noqa: SIM115 - closed by _read_file
         except OSError as exc:
-            raise QemuTraceError(0, f"cannot read {source}: {exc.strerror or exc}") from None
+            raise QemuTraceError(0, f"cannot read: {exc.strerror or exc}", str(source)) from None
         return _read_file(fh)
     return source
 
@@ -938,20 +946,34 @@ def _read_file(fh: Any) -> Iterable[bytes]:
 def import_qemu_trace(path_or_lines: str | PathLike[str] | Iterable[str]) -> ImportResult:
     """Read a QEMU ``pci_nvme_*`` trace log (a path, or an iterable of lines) into events.
 
-    Raises :class:`QemuTraceError` (one line, naming the line number) when a line is not a
-    QEMU trace line at all, or a known trace point lacks its arguments. Trace points the
-    importer does not know are counted and reported in ``warnings``, one line per name.
+    Raises :class:`QemuTraceError` (one line, naming the file when given a path, and the
+    line number) when a line is not a QEMU trace line at all, a known trace point lacks
+    its arguments, or no line is a ``pci_nvme_*`` trace point. Trace points the importer
+    does not know are counted and reported in ``warnings``, one line per name.
     """
+    path = str(path_or_lines) if isinstance(path_or_lines, (str, PathLike)) else None
     imp = _Importer()
     n = 0
-    for n, raw in enumerate(_lines(path_or_lines), start=1):
-        if isinstance(raw, bytes):
-            try:
-                raw = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise QemuTraceError(n, "not text (not UTF-8)") from None
-        imp.line(n, raw)
+    try:
+        for n, raw in enumerate(_lines(path_or_lines), start=1):
+            if isinstance(raw, bytes):
+                try:
+                    raw = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise QemuTraceError(n, "not text (not UTF-8)") from None
+            imp.line(n, raw)
+    except QemuTraceError as exc:
+        if path is None or exc.path is not None:
+            raise
+        raise QemuTraceError(exc.line_no, exc.message, path) from None
     imp.counts.total = n
+    if imp.nvme_lines == 0:
+        what = "it is empty" if n == imp.counts.blank else f"{n} lines, none of them pci_nvme_*"
+        raise QemuTraceError(
+            0,
+            f"no pci_nvme_* trace lines found ({what}): run QEMU with -trace 'pci_nvme_*'",
+            path,
+        )
     if not imp.events:
         imp.warnings.append("the trace has no pci_nvme_* events")
     return imp.finish()

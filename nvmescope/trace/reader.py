@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import bisect
 import os
+import re
 import struct
 import zlib
+from array import array
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,6 +146,18 @@ class Recording:
     def __len__(self) -> int:
         return self._length
 
+    def range_text(self, first: int = 0, stop: int | None = None) -> str:
+        """``"events 0..41"`` (both ends included), or ``"no events"`` when there are none.
+
+        ``first``/``stop`` (stop excluded, clamped to the recording) name a part of it.
+        Made for ``f"the recording has {rec.range_text()}"``: never ``events 0..-1``.
+        """
+        stop = self._length if stop is None else min(stop, self._length)
+        first = max(first, 0)
+        if stop <= first:
+            return "no events"
+        return f"events {first}..{stop - 1}"
+
     def info(self) -> dict[str, Any]:
         """What the recording is, as plain data (for ``nvmescope info``)."""
         h = self.header
@@ -214,7 +228,7 @@ class Recording:
         if n < 0:
             n += self._length
         if not 0 <= n < self._length:
-            raise IndexError(f"event {n} is out of range: the recording has {self._length}")
+            raise IndexError(f"event {n} is out of range: the recording has {self.range_text()}")
         return n
 
     def event(self, n: int) -> Event:
@@ -474,37 +488,37 @@ class BinaryRecording(Recording):
         if magic != TRAILER_MAGIC:
             return "not closed"
         if not self._data_start <= offset < self._size - TRAILER.size:
-            return "its index pointer is out of range"
+            return "the trailer points outside the file"
         try:
             raw, total, _ = self._payload(offset, "index", FRAME_INDEX)
             index = INDEX_DECODER.decode(raw)
         except RecordingError as exc:
-            return f"its index is damaged ({exc.what})"
+            return f"the index is damaged ({exc.what})"
         except _DECODE_ERRORS:
-            return "its index is damaged"
+            return "the index is damaged"
         events = 0
         last_offset = -1
         for entry in index.frames:
             if not (last_offset < entry.offset and entry.offset + FRAME_HEADER.size <= offset):
-                return "its index is inconsistent (frame offsets)"
+                return "the index is inconsistent (frame offsets)"
             last_offset = entry.offset
             if entry.type == FRAME_EVENTS:
                 if entry.first != events or entry.count <= 0:
-                    return "its index is inconsistent (event numbering)"
+                    return "the index is inconsistent (event numbering)"
                 self._chunks.append(_Chunk(entry.offset, entry.first, entry.count))
                 events += entry.count
             elif entry.type == FRAME_CHECKPOINT:
                 if not 0 < entry.first <= events:
-                    return "its index is inconsistent (checkpoint position)"
+                    return "the index is inconsistent (checkpoint position)"
                 self._checkpoints[entry.first] = entry.offset
             elif entry.type == FRAME_PAGES:
                 if entry.first != len(self._pframes):
-                    return "its index is inconsistent (pages frames)"
+                    return "the index is inconsistent (pages frames)"
                 self._pframes[entry.first] = entry.offset
             else:
-                return "its index names an unknown frame type"
+                return "the index names an unknown frame type"
         if events != index.events or events != total:
-            return "its index is inconsistent (event count)"
+            return "the index is inconsistent (event count)"
         return None
 
     def _scan(self, why: str) -> None:
@@ -515,6 +529,8 @@ class BinaryRecording(Recording):
         offset = self._data_start
         events = 0
         stop: str | None = None
+        #: where the frame after an index frame starts (the index is written only at close)
+        index_end: int | None = None
         while offset < self._size:
             rest = self._size - offset
             if rest == TRAILER.size and self._read_at(offset, 16) == TRAILER_MAGIC:
@@ -535,13 +551,28 @@ class BinaryRecording(Recording):
             elif ftype == FRAME_PAGES and first == len(self._pframes):
                 self._pframes[first] = offset
             offset += FRAME_HEADER.size + plen
-        if why == "not closed":
-            msg = (
-                f"recording was not closed (the recorder stopped early): "
-                f"{events} events in {len(self._chunks)} complete chunks are readable"
+            if ftype == FRAME_INDEX:
+                index_end = offset
+        readable = f"{events} events in {len(self._chunks)} complete chunks are readable"
+        if why == "not closed" and index_end is not None:
+            # the recorder got as far as the index, so it closed the file: the trailer
+            # after the index is what is damaged (or cut short)
+            tail = self._size - index_end
+            what = (
+                f"its last {tail} bytes are not a valid {TRAILER.size}-byte trailer"
+                if tail
+                else f"the file ends right after its index, without the {TRAILER.size}-byte trailer"
             )
+            msg = (
+                f"the trailer is damaged (the recording was closed, but {what}): "
+                f"read frame by frame, {readable}"
+            )
+            if offset == index_end:
+                stop = None  # the stop is the damaged trailer itself
+        elif why == "not closed":
+            msg = f"recording was not closed (the recorder stopped early): {readable}"
         else:
-            msg = f"recording's {why}: read frame by frame, {events} events in {len(self._chunks)} chunks"
+            msg = f"the recording's index cannot be used ({why}): read frame by frame, {readable}"
         if stop:
             msg += f"; {stop}"
         self.warnings.append(msg)
@@ -549,10 +580,14 @@ class BinaryRecording(Recording):
 
 # -- JSON lines ----------------------------------------------------------------------
 class JsonlRecording(Recording):
+    """``first_line``: the 1-based line number in the file of ``lines[0]``."""
+
     def __init__(self, path: Path, header: Header, lines: list[bytes], first_line: int) -> None:
         super().__init__(path, header)
         self._lines = lines
         self._first_line = first_line
+        #: the 1-based file line number of each event
+        self._event_lines = array("L")
 
     def _decode_chunk(self, i: int) -> list[Event]:
         chunk = self._chunks[i]
@@ -562,7 +597,10 @@ class JsonlRecording(Recording):
                 out.append(JSON_EVENT_DECODER.decode(self._lines[chunk.offset + k]))
             except _DECODE_ERRORS as exc:
                 n = chunk.first + k
-                raise RecordingError(self.path, f"event {n}: not a valid event: {exc}") from None
+                line = self._event_lines[n]
+                raise RecordingError(
+                    self.path, f"line {line} (event {n}): not a valid event: {exc}"
+                ) from None
         return out
 
     def _decode_checkpoint(self, position: int) -> Checkpoint:
@@ -588,10 +626,20 @@ class JsonlRecording(Recording):
     def load_tables(self, body: list[bytes], ended: bool) -> None:
         self._cp_lines: dict[int, bytes] = {}
         events: list[bytes] = []
+        event_lines = self._event_lines
+        expect: int | None = 0  # the seq the next event should have (None: stop checking)
         for k, line in enumerate(body):
             lineno = self._first_line + k
             if line.startswith(b'{"kind":'):
+                if expect is not None:
+                    seq = _seq_of(line)
+                    if seq is not None and seq != expect:
+                        self.warnings.append(_gap_warning(len(events), expect, seq, lineno))
+                        expect = None
+                    elif seq is not None:
+                        expect = seq + 1
                 events.append(line)
+                event_lines.append(lineno)
             elif line.startswith(b'{"checkpoint":'):
                 self._checkpoints[len(events)] = lineno
                 self._cp_lines[lineno] = line
@@ -650,6 +698,8 @@ def open_recording(path: str | os.PathLike[str]) -> Recording:
         raise RecordingError(p, f"cannot open: {exc.strerror or exc}") from None
     try:
         size = os.fstat(file.fileno()).st_size
+        if size == 0:
+            raise RecordingError(p, "empty file (0 bytes): not a recording")
         start = file.read(FILE_HEADER.size)
         if start[:1] == b"{":
             file.close()
@@ -718,12 +768,40 @@ def _open_jsonl(p: Path) -> Recording:
         _check_header(p, Header(), version[0], version[1])
         raise RecordingError(p, f"header line cannot be decoded: {exc}") from None
     warnings = _check_header(p, header, version[0], version[1]) + warnings
-    rec = JsonlRecording(p, header, [], 1)
+    rec = JsonlRecording(p, header, [], 2)
     ended = any(line.startswith(b'{"end":') for line in lines[-1:])
     rec.load_tables(lines[1:], ended)
     if not ended:
         warnings.append(
             f"recording was not closed (the recorder stopped early): {len(rec)} events are readable"
         )
-    rec.warnings.extend(warnings)
+    rec.warnings[:0] = warnings
     return rec
+
+
+_SEQ_KEY = b'"seq":'
+_DIGITS = re.compile(rb"\d{1,19}")
+
+
+def _seq_of(line: bytes) -> int | None:
+    """The ``seq`` of an event line without decoding it (0 when left out as the default).
+
+    None when the number cannot be read cheaply; the event decoder judges the line later.
+    """
+    at = line.find(_SEQ_KEY)
+    if at < 0:
+        return 0
+    m = _DIGITS.match(line, at + len(_SEQ_KEY))
+    return int(m[0]) if m is not None else None
+
+
+def _gap_warning(n: int, expect: int, seq: int, lineno: int) -> str:
+    """Events of a recording are numbered 0, 1, 2, ...: say where the numbering breaks."""
+    if n == 0:
+        where = f"the first event (line {lineno}) is seq {seq}, not 0"
+    else:
+        where = f"seq {expect - 1} is followed by {seq} (line {lineno})"
+    return (
+        f"events are not consecutive: {where}; an event was removed or moved by hand? "
+        "(replay --verify will diverge there)"
+    )

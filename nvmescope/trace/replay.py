@@ -36,27 +36,123 @@ from nvmescope.trace.reader import Recording, open_recording
 MAX_SILENT_STEPS = 100_000
 
 
+#: preceding events a divergence keeps for context
+CONTEXT_EVENTS = 3
+#: hexdump rows (16 bytes each) shown around the first differing byte
+HEXDUMP_ROWS = 3
+#: longest repr of a non-bytes field value in a divergence line
+MAX_VALUE_CHARS = 120
+
+
+def _short(value: object) -> str:
+    """A field value for one line: its repr, cut short if long (a list of segments, say)."""
+    text = repr(value)
+    if len(text) > MAX_VALUE_CHARS:
+        size = f" ({len(value)} items)" if isinstance(value, (list, tuple, dict)) else ""
+        text = text[: MAX_VALUE_CHARS - 3] + "..." + size
+    return text
+
+
+def _hex_row(data: bytes, start: int, other: bytes | None = None) -> str:
+    """16 bytes from ``start`` as hex; with ``other``, bytes equal to it print as ``..``."""
+    cells = []
+    for i in range(start, start + 16):
+        if i >= len(data):
+            cells.append("  ")
+        elif other is not None and i < len(other) and other[i] == data[i]:
+            cells.append("..")
+        else:
+            cells.append(f"{data[i]:02x}")
+    return " ".join(cells)
+
+
+def describe_bytes(name: str, expected: bytes, actual: bytes) -> list[str]:
+    """Where two byte strings differ: the first differing byte, how many differ, a hexdump.
+
+    The first line names the first difference (``data differs at offset 0x4d (byte 77):
+    expected 01, actual 07; 3 bytes differ``); then at most ``HEXDUMP_ROWS`` rows of 16
+    bytes around it, each as an ``expected`` line and an ``actual`` line on which the
+    bytes equal to the expected ones print as ``..``.
+    """
+    common = min(len(expected), len(actual))
+    first = next((i for i in range(common) if expected[i] != actual[i]), None)
+    differ = sum(1 for i in range(common) if expected[i] != actual[i])
+    differ += abs(len(expected) - len(actual))
+    lines: list[str] = []
+    if len(expected) != len(actual):
+        lines.append(
+            f"{name} length differs: expected {len(expected)} bytes, actual {len(actual)} bytes"
+        )
+    if first is None:
+        if not lines:  # equal (should not be asked)
+            return [f"{name}: the same {len(expected)} bytes"]
+        first = common  # the first byte only one side has
+    want = f"{expected[first]:02x}" if first < len(expected) else "(none)"
+    got = f"{actual[first]:02x}" if first < len(actual) else "(none)"
+    lines.append(
+        f"{name} differs at offset {first:#x} (byte {first}): expected {want}, actual {got}; "
+        f"{differ} byte{'s' if differ != 1 else ''} differ{'s' if differ == 1 else ''}"
+    )
+    longest = max(len(expected), len(actual))
+    row = first // 16 * 16
+    rows = [r for r in (row - 16, row, row + 16) if 0 <= r < longest][:HEXDUMP_ROWS]
+    width = len(f"{rows[-1]:04x}")
+    for r in rows:
+        lines.append(f"  {r:0{width}x}  expected  {_hex_row(expected, r)}".rstrip())
+        lines.append(f"  {r:0{width}x}  actual    {_hex_row(actual, r, expected)}".rstrip())
+    return lines
+
+
 @dataclass
 class Divergence:
-    """Where a replay first differed from the recording."""
+    """Where a replay first differed from the recording.
+
+    ``index`` is the event number; ``expected`` the recorded event and ``actual``
+    the one the replay produced (None when the device produced none); ``fields``
+    the names of the fields that differ; ``context`` up to ``CONTEXT_EVENTS``
+    recorded events just before it (they replayed identically), oldest first,
+    so a printer can show what led there.
+    """
 
     index: int
     expected: Event | None
     actual: Event | None
     reason: str
     fields: list[str] = field(default_factory=list)
+    context: list[Event] = field(default_factory=list)
 
-    def describe(self) -> str:
-        """A few lines for people: where, why, expected and actual."""
-        lines = [f"divergence at event {self.index}: {self.reason}"]
-        if self.expected is not None:
-            lines.append(f"  expected: {self.expected.kind} {describe(self.expected)}")
-        if self.actual is not None:
-            lines.append(f"  actual:   {self.actual.kind} {describe(self.actual)}")
+    @property
+    def context_first(self) -> int:
+        """The event number of ``context[0]`` (``index`` when there is no context)."""
+        return self.index - len(self.context)
+
+    def headline(self) -> str:
+        return f"divergence at event {self.index}: {self.reason}"
+
+    def field_lines(self) -> list[str]:
+        """One short line per differing field; bytes fields get an offset and a hexdump."""
+        lines: list[str] = []
         for name in self.fields:
             want = getattr(self.expected, name, None)
             got = getattr(self.actual, name, None)
-            lines.append(f"  {name}: expected {want!r}, actual {got!r}")
+            if isinstance(want, bytes) and isinstance(got, bytes):
+                lines.extend(describe_bytes(name, want, got))
+            else:
+                lines.append(f"{name}: expected {_short(want)}, actual {_short(got)}")
+        return lines
+
+    def describe(self, events: bool = True) -> str:
+        """A few lines for people: where and why, the two events, then each differing field.
+
+        ``events=False`` leaves out the expected/actual event lines (for a printer
+        that shows them, and ``context``, with its own formatter).
+        """
+        lines = [self.headline()]
+        if events:
+            for label, event in (("expected", self.expected), ("actual", self.actual)):
+                text = f"{event.kind} {describe(event)}" if event is not None else "(no event)"
+                lines.append(f"  {label + ':':<9} {text}")
+        lines.extend("  " + line for line in self.field_lines())
         return "\n".join(lines)
 
 
@@ -68,12 +164,16 @@ class VerifyResult:
     #: events in the recording
     total: int
     divergence: Divergence | None = None
+    #: what is odd about the recording (a partial file, configuration knobs this
+    #: nvmescope does not know and ignored), one line each, for the CLI to print
     warnings: list[str] = field(default_factory=list)
     #: the device still had work queued when the recording ended (a recording cut short)
     device_busy_at_end: bool = False
 
     def describe(self) -> str:
         if self.ok:
+            if self.total == 0:
+                return "the recording has no events: nothing was verified"
             return f"replay matches the recording: {self.checked} of {self.total} events identical"
         assert self.divergence is not None
         return self.divergence.describe()
@@ -91,10 +191,34 @@ def differing_fields(expected: Event, actual: Event) -> list[str]:
 
 
 def build_config(data: dict[str, Any]) -> Any:
-    """The ControllerConfig a recording's header describes."""
+    """The ControllerConfig a recording's header describes (unknown knobs are ignored:
+    :func:`config_warnings` names them)."""
     from nvmescope.emulator import ControllerConfig
 
     return msgspec.convert(data, ControllerConfig, strict=False)
+
+
+def unknown_config_knobs(data: dict[str, Any]) -> list[str]:
+    """The knobs in a recorded configuration that this nvmescope's ControllerConfig lacks."""
+    from dataclasses import fields
+
+    from nvmescope.emulator import ControllerConfig
+
+    known = {f.name for f in fields(ControllerConfig)}
+    return sorted(str(name) for name in data if name not in known)
+
+
+def config_warnings(data: dict[str, Any]) -> list[str]:
+    """One line naming the recorded configuration knobs a replay ignores (none: [])."""
+    unknown = unknown_config_knobs(data)
+    if not unknown:
+        return []
+    shown = ", ".join(f"{name}={_short(data[name])}" for name in unknown[:8])
+    more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+    return [
+        f"the recorded configuration has {len(unknown)} knob(s) this nvmescope does not "
+        f"know; the replay ignores them: {shown}{more}"
+    ]
 
 
 #: limits the specification puts on configuration knobs (a file cannot ask for more)
@@ -212,7 +336,11 @@ def verify(
     m = machine if machine is not None else fresh_machine(rec)
     r = _Replayer(m)
     checked = 0
-    result = VerifyResult(ok=True, checked=0, total=total, warnings=list(rec.warnings))
+    warnings = list(rec.warnings)
+    if machine is None:
+        warnings.extend(config_warnings(rec.config))
+    result = VerifyResult(ok=True, checked=0, total=total, warnings=warnings)
+    context: deque[Event] = deque(maxlen=CONTEXT_EVENTS)
     for n, expected in enumerate(rec.events(0, total)):
         try:
             if not r.pending:
@@ -227,13 +355,21 @@ def verify(
         except Exception as exc:  # the model must not raise; report it where it happened
             result.ok = False
             result.divergence = Divergence(
-                n, expected, None, f"the emulator raised {type(exc).__name__}: {exc}"
+                n,
+                expected,
+                None,
+                f"the emulator raised {type(exc).__name__}: {exc}",
+                context=list(context),
             )
             break
         if not r.pending:
             result.ok = False
             result.divergence = Divergence(
-                n, expected, None, "the device produced no event where the recording has one"
+                n,
+                expected,
+                None,
+                "the device produced no event where the recording has one",
+                context=list(context),
             )
             break
         actual = r.pending.popleft()
@@ -245,8 +381,11 @@ def verify(
                 if fields == ["kind"]
                 else "the event differs in " + ", ".join(fields)
             )
-            result.divergence = Divergence(n, expected, actual, reason, fields)
+            result.divergence = Divergence(
+                n, expected, actual, reason, fields, context=list(context)
+            )
             break
+        context.append(expected)
         checked += 1
     result.checked = checked
     if result.ok:

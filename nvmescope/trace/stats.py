@@ -33,7 +33,7 @@ from rich.text import Text
 
 from nvmescope.events import ERR_KINDS, UB_KINDS, Event
 from nvmescope.nvme.status import status_name
-from nvmescope.trace.commands import CC_OFFSET, LOST_STATES, CommandTracker
+from nvmescope.trace.commands import CC_OFFSET, LOST_CAUSES, LOST_STATES, CommandTracker
 
 #: histogram bucket edges in ns: 1-2-5 steps from 100 ns to 50 s
 BUCKET_EDGES: tuple[int, ...] = tuple(m * 10**e for e in range(2, 11) for m in (1, 2, 5))
@@ -118,8 +118,12 @@ class Stats:
     last_ts: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
     commands: int = 0
+    #: commands that never completed, for any reason (the sum of ``outstanding_by``)
     outstanding: int = 0
+    #: commands lost to a controller reset or an SQ deletion
     lost: int = 0
+    #: why commands never completed: a ``LOST_CAUSES`` label -> count, most first
+    outstanding_by: dict[str, int] = field(default_factory=dict)
     #: opname -> numbers, most frequent first
     opcodes: dict[str, OpcodeStats] = field(default_factory=dict)
     #: sqid -> [(ts, depth)] at every change, in time order
@@ -208,8 +212,13 @@ def compute_stats(events: Iterable[Event]) -> Stats:
         if cmd.outstanding:
             op.outstanding += 1
             stats.outstanding += 1
-            if cmd.lost:
+            if cmd.lost_cause in ("reset", "sq_deleted"):
                 stats.lost += 1
+            label = LOST_CAUSES.get(cmd.lost_cause, cmd.lost_cause)
+            if cmd.lost_cause == "" and cmd.admin and cmd.opcode == 0x0C:
+                label = "Asynchronous Event Request(s) waiting for an event (by design)"
+            by = stats.outstanding_by
+            by[label] = by.get(label, 0) + 1
             continue
         op.completed += 1
         if not cmd.ok:
@@ -227,6 +236,9 @@ def compute_stats(events: Iterable[Event]) -> Stats:
     stats.kinds = dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
     stats.conditions = dict(sorted(stats.conditions.items()))
     stats.statuses = dict(sorted(stats.statuses.items()))
+    stats.outstanding_by = dict(
+        sorted(stats.outstanding_by.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
     return stats
 
 
@@ -277,8 +289,8 @@ def render_stats(stats: Stats, width: int = 60) -> RenderableType:
     summary.append(f" over {format_ns(stats.duration_ns)} of virtual time; ")
     summary.append(f"{stats.commands} commands", style="bold")
     if stats.outstanding:
-        extra = f", {stats.lost} lost to a reset or SQ deletion" if stats.lost else ""
-        summary.append(f" ({stats.outstanding} never completed{extra})", style="yellow")
+        why = ", ".join(f"{n} {label}" for label, n in stats.outstanding_by.items())
+        summary.append(f" ({stats.outstanding} never completed: {why})", style="yellow")
     parts.append(summary)
 
     table = Table(title="Commands by opcode", header_style="bold", title_justify="left")
