@@ -90,19 +90,10 @@ BAR0_ADDRESS = 0x1_0000_0000
 #: NVME_AEN_SUPPORTED: namespace attribute, firmware activation, ANA change, discovery change
 AEN_SUPPORTED = (1 << 8) | (1 << 9) | (1 << 11) | (1 << 31)
 
-CSTS_RDY = 1 << 0
-CSTS_CFS = 1 << 1
+CSTS_RDY = r.CSTS.field("rdy").mask
+CSTS_CFS = r.CSTS.field("cfs").mask
+#: CAP.CSS bit 6: the controller supports I/O command sets (so CC.CSS may be 110b)
 CAP_CSS_IOCS = 1 << 6
-#: Identify Controller LPA bit 1: the Commands Supported and Effects log page exists
-LPA_CMD_EFFECTS = 1 << 1
-#: Identify Controller ONCS bit 6: the controller keeps a Timestamp (Feature 0Eh)
-ONCS_TIMESTAMP = 1 << 6
-#: Identify Controller OACS bit 8: Doorbell Buffer Config (admin opcode 7Ch)
-OACS_DBBUF = 1 << 8
-#: Identify Controller CTRATT bit 15: Extended LBA Formats Supported (ELBAS)
-CTRATT_ELBAS = 1 << 15
-#: Identify Controller APSTA bit 0: autonomous power state transitions
-APSTA_APST = 1 << 0
 #: the host's wall clock when the machine starts, ms since 1970 (fixed: runs are deterministic)
 HOST_EPOCH_MS = 1_700_000_000_000
 #: NVMe 1.0 had only CNS 0/1; Linux sends other CNS values only from VS 1.1 on
@@ -671,7 +662,7 @@ class LinuxDriver:
 
     def nvme_get_effects_log(self) -> Task:
         lpa = self._id_field("lpa")
-        if not lpa & LPA_CMD_EFFECTS:
+        if not lpa & idf.LPA_CMD_EFFECTS:
             yield from self.say(
                 "skip_effects_log", f"LPA = {lpa:#x}, bit 1 clear: the controller keeps no "
                 "Commands Supported and Effects log, so there is none to read.",
@@ -691,7 +682,7 @@ class LinuxDriver:
 
     def nvme_configure_apst(self) -> Task:
         apsta = self._id_field("apsta")
-        if not apsta & APSTA_APST:
+        if not apsta & idf.APSTA_APST:
             yield from self.say(
                 "skip_apst", f"APSTA = {apsta:#x}: the controller has no autonomous power state "
                 "transitions, so there is no APST table to send (nvme_configure_apst).",
@@ -705,7 +696,7 @@ class LinuxDriver:
 
     def nvme_configure_timestamp(self) -> Task:
         oncs = self._id_field("oncs")
-        if not oncs & ONCS_TIMESTAMP:
+        if not oncs & idf.ONCS_TIMESTAMP:
             yield from self.say(
                 "skip_timestamp", f"ONCS = {oncs:#x}, bit 6 clear: the controller keeps no "
                 "timestamp, so the host does not send it the time.",
@@ -727,7 +718,7 @@ class LinuxDriver:
 
     def nvme_configure_host_options(self) -> Task:
         crdt1, ctratt = self._id_field("crdt1"), self._id_field("ctratt")
-        acre, lbafee = int(crdt1 != 0), int(bool(ctratt & CTRATT_ELBAS))
+        acre, lbafee = int(crdt1 != 0), int(bool(ctratt & idf.CTRATT_ELBAS))
         if not acre and not lbafee:
             yield from self.say(
                 "skip_host_behavior", f"CRDT1 = {crdt1} and CTRATT = {ctratt:#x} (bit 15, "
@@ -791,7 +782,7 @@ class LinuxDriver:
     def nvme_dbbuf_set(self) -> Task:
         """Doorbell Buffer Config (shadow doorbells), only if OACS bit 8 offers it."""
         oacs = self._id_field("oacs")
-        if not oacs & OACS_DBBUF:
+        if not oacs & idf.OACS_DBBUF:
             yield from self.say(
                 "skip_dbbuf", f"OACS = {oacs:#x}, bit 8 clear: the controller has no Doorbell "
                 "Buffer Config, so the host keeps ringing the MMIO doorbells only (no admin "
@@ -898,7 +889,7 @@ class LinuxDriver:
             lbaf = ns.lbaf[ns.flbas & 0xF]
             info.lba_size = 1 << lbaf.ds if lbaf.ds else 0
         ctratt = self._id_field("ctratt")
-        if ctratt & CTRATT_ELBAS:
+        if ctratt & idf.CTRATT_ELBAS:
             c = yield from self.identify(
                 5, nsid=nsid, cdw11=0, why=f"CTRATT bit 15 (extended LBA formats) is set: read "
                 f"namespace {nsid}'s NVM command set data for its protection format (nvme_init_ms)",

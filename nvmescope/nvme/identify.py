@@ -414,3 +414,16 @@ def _fill(con: cs.Construct, entries: list[dict[str, Any]], count: int) -> list[
         out.append(full)
     out += [dict(zero) for _ in range(count - len(entries))]
     return out
+
+
+# -- bits of Identify Controller fields that a host acts on ---------------------------
+#: LPA bit 1: the Commands Supported and Effects log page (05h) exists
+LPA_CMD_EFFECTS = 1 << 1
+#: ONCS bit 6: the controller keeps a Timestamp (Feature 0Eh)
+ONCS_TIMESTAMP = 1 << 6
+#: OACS bit 8: Doorbell Buffer Config (admin opcode 7Ch)
+OACS_DBBUF = 1 << 8
+#: CTRATT bit 15: Extended LBA Formats Supported (ELBAS)
+CTRATT_ELBAS = 1 << 15
+#: APSTA bit 0: autonomous power state transitions
+APSTA_APST = 1 << 0
