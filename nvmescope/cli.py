@@ -53,6 +53,7 @@ ConfigOpt = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="KEY=VALUE",
         help="Set a controller knob, KEY=VALUE (repeatable); `nvmescope config` lists them.",
     ),
 ]
@@ -63,6 +64,7 @@ ParamOpt = Annotated[
     typer.Option(
         "--param",
         "-p",
+        metavar="KEY=VALUE",
         help="A scenario parameter, KEY=VALUE (repeatable), e.g. -p count=10000 for io-load.",
     ),
 ]
@@ -265,10 +267,10 @@ def _check_scenario(name: str) -> None:
         raise UsageError(f"unknown scenario {name!r} (choose from: {names})")
 
 
-@app.command()
+@app.command(short_help="Run a scenario; print every event.")
 def trace(
     scenario: Annotated[
-        str, typer.Argument(help="Scenario name (see `nvmescope scenarios`).")
+        str, typer.Argument(metavar="SCENARIO", help="Scenario name (see `nvmescope scenarios`).")
     ] = "identify",
     config: ConfigOpt = None,
     filter: Annotated[
@@ -276,6 +278,7 @@ def trace(
         typer.Option(
             "--filter",
             "-f",
+            metavar="EXPR",
             help='Filter expression, e.g. kind == "cqe_post" (`nvmescope filters` explains).',
         ),
     ] = None,
@@ -289,7 +292,7 @@ def trace(
     _device_guarded(lambda: _trace(scenario, config, filter, param, story))
 
 
-@app.command()
+@app.command(short_help="List the built-in scenarios.")
 def scenarios() -> None:
     """List the built-in scenarios."""
     for name in sorted(SCENARIOS):
@@ -319,7 +322,7 @@ def config_docs() -> dict[str, str]:
     return docs
 
 
-@app.command()
+@app.command(short_help="How to write --filter expressions.")
 def filters() -> None:
     """How to write --filter expressions (fields, operators, examples)."""
     from nvmescope.trace.filter import HELP
@@ -327,7 +330,7 @@ def filters() -> None:
     say(HELP)
 
 
-@app.command("config")
+@app.command("config", short_help="The controller's knobs (-c KEY=VALUE).")
 def config_cmd() -> None:
     """List the controller knobs settable with --config KEY=VALUE, with defaults and meaning."""
     default = ControllerConfig()
@@ -413,7 +416,7 @@ def _check_output(fmt: str) -> bool:
     return fmt == "json"
 
 
-@app.command("id-ctrl")
+@app.command("id-ctrl", short_help="Identify Controller, as nvme-cli prints it.")
 def id_ctrl(
     human: HumanOpt = False,
     output_format: OutputOpt = "normal",
@@ -436,7 +439,7 @@ def id_ctrl(
     _device_guarded(run)
 
 
-@app.command("id-ns")
+@app.command("id-ns", short_help="Identify Namespace, as nvme-cli prints it.")
 def id_ns(
     namespace_id: Annotated[str, typer.Option("-n", "--namespace-id", help="NSID, e.g. 1.")] = "1",
     human: HumanOpt = False,
@@ -461,7 +464,7 @@ def id_ns(
     _device_guarded(run)
 
 
-@app.command("list")
+@app.command("list", short_help="nvme list: the controller's namespaces.")
 def list_cmd(config: ConfigOpt = None, after: AfterOpt = "bringup") -> None:
     """nvme list: every active namespace of the controller."""
     from nvmescope.nvme import identify as idf
@@ -555,7 +558,7 @@ def fw_log(
 FEATURE_DATA_LEN = {0x0E: 8}
 
 
-@app.command("get-feature")
+@app.command("get-feature", short_help="Get Features, as nvme-cli prints it.")
 def get_feature(
     feature_id: Annotated[str, typer.Option("-f", "--feature-id", help="FID, e.g. 7 or 0x0e.")],
     sel: Annotated[
@@ -594,7 +597,7 @@ def get_feature(
     _device_guarded(run)
 
 
-@app.command()
+@app.command(short_help="The PCI function, as lspci shows it.")
 def lspci(
     verbose: Annotated[int, typer.Option("-v", count=True, help="-v, -vv: more detail.")] = 0,
     kernel: Annotated[bool, typer.Option("-k", help="Show the kernel driver in use.")] = False,
@@ -631,11 +634,16 @@ def lspci(
 
 
 # -- recordings -------------------------------------------------------------------
-FileArg = Annotated[Path, typer.Argument(help="A recording (.nvmetrace).", show_default=False)]
+FileArg = Annotated[
+    Path, typer.Argument(metavar="FILE", help="A recording (.nvmetrace).", show_default=False)
+]
 FilterOpt = Annotated[
     str | None,
     typer.Option(
-        "--filter", "-f", help='Filter expression, e.g. kind == "cqe_post" (see docs/filters.md).'
+        "--filter",
+        "-f",
+        metavar="EXPR",
+        help='Filter expression, e.g. kind == "cqe_post" (`nvmescope filters` explains).',
     ),
 ]
 
@@ -727,9 +735,11 @@ def _record_one(
     return summary, machine
 
 
-@app.command()
+@app.command(short_help="Record a scenario to a .nvmetrace file.")
 def record(
-    scenario: Annotated[str, typer.Argument(help="Scenario to run (see `nvmescope scenarios`).")],
+    scenario: Annotated[
+        str, typer.Argument(metavar="SCENARIO", help="Scenario to run (see `nvmescope scenarios`).")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="The recording to write.")],
     fmt: Annotated[
         str, typer.Option("--format", help="msgpack (compact, default) or jsonl.")
@@ -775,15 +785,19 @@ def _range(rec: Any, start: int | None, stop: int | None) -> tuple[int, int]:
     return first, last
 
 
-@app.command()
+@app.command(short_help="Print a recording; --verify re-runs it.")
 def replay(
     file: FileArg,
     verify_: Annotated[
         bool,
         typer.Option("--verify", help="Re-execute the host inputs and compare event by event."),
     ] = False,
-    start: Annotated[int | None, typer.Option("--from", help="First event to print.")] = None,
-    stop: Annotated[int | None, typer.Option("--to", help="Stop before this event.")] = None,
+    start: Annotated[
+        int | None, typer.Option("--from", metavar="N", help="First event to print.")
+    ] = None,
+    stop: Annotated[
+        int | None, typer.Option("--to", metavar="N", help="Stop before this event.")
+    ] = None,
 ) -> None:
     """Walk a recording and print it; --verify re-runs it against today's emulator (like rr)."""
 
@@ -914,7 +928,7 @@ def _state_lines(state: Any, event: Event | None = None) -> list[str]:
     return lines
 
 
-@app.command()
+@app.command(short_help="Filter, pair, follow, check, show state.")
 def show(
     file: FileArg,
     filter: FilterOpt = None,
@@ -928,6 +942,7 @@ def show(
         str | None,
         typer.Option(
             "--follow",
+            metavar="SQID:CID[#N]",
             help="SQID:CID or SQ1:4#2 (as --commands prints): every event of one command.",
         ),
     ] = None,
@@ -935,10 +950,13 @@ def show(
         bool, typer.Option("--checks", help="Protocol checks (expert info).")
     ] = False,
     state: Annotated[
-        int | None, typer.Option("--state", help="The whole observable state as of event N.")
+        int | None,
+        typer.Option("--state", metavar="N", help="The whole observable state as of event N."),
     ] = None,
-    start: Annotated[int | None, typer.Option("--from", help="First event.")] = None,
-    stop: Annotated[int | None, typer.Option("--to", help="Stop before this event.")] = None,
+    start: Annotated[int | None, typer.Option("--from", metavar="N", help="First event.")] = None,
+    stop: Annotated[
+        int | None, typer.Option("--to", metavar="N", help="Stop before this event.")
+    ] = None,
 ) -> None:
     """Find things in a recording: filter events, pair commands, follow one, run checks, show state."""
 
@@ -1005,7 +1023,7 @@ def show(
     _recording_guarded(run)
 
 
-@app.command()
+@app.command(short_help="Latency, opcode and queue-depth stats.")
 def stats(file: FileArg, filter: FilterOpt = None) -> None:
     """Commands per opcode, latency percentiles and histograms, queue depth over time."""
 
@@ -1153,7 +1171,7 @@ RECORDINGS_DIR = Path("recordings")
 QEMU_REFERENCE = Path("reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log")
 
 
-@app.command("regenerate-recordings")
+@app.command("regenerate-recordings", short_help="Re-record recordings/ (on purpose).")
 def regenerate_recordings(
     directory: Annotated[
         Path, typer.Argument(help="Where the shipped recordings live.")
