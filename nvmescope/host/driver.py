@@ -747,10 +747,18 @@ class LinuxDriver:
 
     @property
     def id_ctrl_fields(self) -> Any:
-        """The parsed Identify Controller data (a construct Container), or None."""
+        """The parsed Identify Controller data (a construct Container), or None.
+
+        Parsed once per Identify the host received (parsing 4 KiB with construct
+        costs milliseconds, and the I/O path asks for MDTS on every request).
+        """
         if len(self.id_ctrl) < idf.IDENTIFY_SIZE:
             return None
-        return idf.IDENTIFY_CONTROLLER.parse(self.id_ctrl)
+        cached = self.__dict__.get("_id_ctrl_parsed")
+        if cached is None or cached[0] is not self.id_ctrl:
+            cached = (self.id_ctrl, idf.IDENTIFY_CONTROLLER.parse(self.id_ctrl))
+            self.__dict__["_id_ctrl_parsed"] = cached
+        return cached[1]
 
     # ==================================================================================
     # 4. nvme_setup_io_queues, nvme_dbbuf_set

@@ -19,6 +19,7 @@ integers; ieee is a 3-byte little-endian integer (the OUI as nvme-cli prints it)
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import construct as cs
@@ -355,9 +356,16 @@ def to_plain(obj: Any) -> Any:
     return obj
 
 
+_ZERO_VALUES: dict[int, Any] = {}
+
+
 def _zero_value(con: cs.Construct) -> Any:
-    """The all-zero value of a layout, as a plain dict/list/int/bytes tree."""
-    return to_plain(con.parse(bytes(con.sizeof())))
+    """The all-zero value of a layout, as a plain dict/list/int/bytes tree (a fresh copy:
+    the parse is done once per layout, since it costs milliseconds)."""
+    key = id(con)
+    if key not in _ZERO_VALUES:
+        _ZERO_VALUES[key] = to_plain(con.parse(bytes(con.sizeof())))
+    return copy.deepcopy(_ZERO_VALUES[key])
 
 
 def controller_defaults() -> dict[str, Any]:
