@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
 from typing import Any
 
 Task = Generator[Any, None, None]
@@ -51,13 +50,9 @@ class Signal:
         return len(self._waiters)
 
 
-@dataclass(order=True)
-class _Item:
-    when: int
-    order: int
-    work: Callable[[], None] | None = field(compare=False, default=None)
-    task: Task | None = field(compare=False, default=None)
-    label: str = field(compare=False, default="")
+#: a queued piece of work: (when, order, work, task). ``order`` is unique, so tuples
+#: compare on (when, order) only and the heap never looks at work or task.
+_Entry = tuple[int, int, Callable[[], None] | None, "Task | None"]
 
 
 class Scheduler:
@@ -65,22 +60,25 @@ class Scheduler:
 
     def __init__(self) -> None:
         self.now: int = 0
-        self._queue: list[_Item] = []
+        self._queue: list[_Entry] = []
         self._order = 0
-        self._cancelled: set[int] = set()
+        #: orders of the entries still queued and not cancelled
+        self._live: set[int] = set()
 
     # -- scheduling -------------------------------------------------------
     def call_at(self, when: int, work: Callable[[], None], label: str = "") -> int:
         """Run ``work`` at virtual time ``when`` (never earlier than now)."""
         self._order += 1
-        heapq.heappush(self._queue, _Item(max(when, self.now), self._order, work=work, label=label))
+        heapq.heappush(self._queue, (max(when, self.now), self._order, work, None))
+        self._live.add(self._order)
         return self._order
 
     def call_after(self, delay: int, work: Callable[[], None], label: str = "") -> int:
         return self.call_at(self.now + max(0, delay), work, label)
 
     def cancel(self, handle: int) -> None:
-        self._cancelled.add(handle)
+        """Forget queued work (a no-op if it already ran or was cancelled)."""
+        self._live.discard(handle)
 
     def spawn(self, task: Task, delay: int = 0, label: str = "") -> None:
         """Start a generator task after ``delay`` ns."""
@@ -88,35 +86,37 @@ class Scheduler:
 
     def _resume_later(self, task: Task, delay: int, label: str = "") -> None:
         self._order += 1
-        heapq.heappush(
-            self._queue, _Item(self.now + max(0, delay), self._order, task=task, label=label)
-        )
+        heapq.heappush(self._queue, (self.now + max(0, delay), self._order, None, task))
+        self._live.add(self._order)
 
     # -- running ----------------------------------------------------------
     @property
     def idle(self) -> bool:
-        return not any(item.order not in self._cancelled for item in self._queue)
+        return not self._live
+
+    def _drop_cancelled(self) -> None:
+        queue, live = self._queue, self._live
+        while queue and queue[0][1] not in live:
+            heapq.heappop(queue)
 
     def next_time(self) -> int | None:
-        for item in sorted(self._queue):
-            if item.order not in self._cancelled:
-                return item.when
-        return None
+        self._drop_cancelled()
+        return self._queue[0][0] if self._queue else None
 
     def run_one(self) -> bool:
         """Run the earliest piece of work. Returns False when nothing is queued."""
-        while self._queue:
-            item = heapq.heappop(self._queue)
-            if item.order in self._cancelled:
-                self._cancelled.discard(item.order)
-                continue
-            self.now = max(self.now, item.when)
-            if item.work is not None:
-                item.work()
-            elif item.task is not None:
-                self._advance(item.task)
-            return True
-        return False
+        self._drop_cancelled()
+        if not self._queue:
+            return False
+        when, order, work, task = heapq.heappop(self._queue)
+        self._live.discard(order)
+        if when > self.now:
+            self.now = when
+        if work is not None:
+            work()
+        elif task is not None:
+            self._advance(task)
+        return True
 
     def _advance(self, task: Task) -> None:
         try:

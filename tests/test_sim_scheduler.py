@@ -77,3 +77,26 @@ def test_cancelled_work_does_not_run():
     s.cancel(h)
     run_all(s)
     assert ran == [2]
+
+
+def test_cancelled_work_leaves_the_scheduler_idle_and_out_of_next_time():
+    s = Scheduler()
+    first = s.call_at(10, lambda: None)
+    s.call_at(20, lambda: None)
+    s.cancel(first)
+    assert s.next_time() == 20
+    s.run_one()
+    assert s.idle and s.next_time() is None
+    s.cancel(first)  # cancelling twice, or after the fact, is harmless
+    assert s.idle
+
+
+def test_cancelling_work_that_already_ran_changes_nothing():
+    s = Scheduler()
+    ran: list[int] = []
+    h = s.call_at(5, lambda: ran.append(1))
+    run_all(s)
+    s.cancel(h)
+    s.call_at(6, lambda: ran.append(2))
+    run_all(s)
+    assert ran == [1, 2]
