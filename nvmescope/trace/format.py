@@ -219,12 +219,11 @@ class TraceWriter:
         self.fsync = fsync
         self.stats = WriterStats()
         self.state = State()
+        # the writer's own state changes pages in place and lists the ones changed
+        self.state.__dict__["_dirty"] = set()
         self._buffer: list[Event] = []
         self._since_checkpoint = 0
         self._index: list[IndexEntry] = []
-        # memory pages as of the last checkpoint (to find the pages that changed since)
-        self._cp_mem: dict[int, bytes] = {}
-        self._cp_known: dict[int, bytes] = {}
         self._page_loc: dict[int, int] = {}
         self._pframes = 0
         self._cctx = zstandard.ZstdCompressor(level=compression_level)
@@ -289,13 +288,9 @@ class TraceWriter:
         n = self.stats.events
         state = self.state
         mem, known = state.mem, state.mem_known
-        old_mem, old_known = self._cp_mem, self._cp_known
-        dirty = {
-            page: (data, known[page])
-            for page, data in mem.items()
-            if old_mem.get(page) is not data or old_known.get(page) is not known[page]
-        }
-        self._cp_mem, self._cp_known = dict(mem), dict(known)
+        changed: set[int] = state.__dict__["_dirty"]
+        dirty = {page: (bytes(mem[page]), known[page]) for page in sorted(changed)}
+        changed.clear()
         if dirty:
             number = self._pframes
             self._pframes += 1

@@ -282,6 +282,8 @@ def mem_put(state: State, addr: int, data: bytes) -> None:
         return
     mem, known = state.mem, state.mem_known
     lazy = state.__dict__.get("_lazy")
+    dirty = state.__dict__.get("_dirty")
+    data = memoryview(data)  # slices below copy nothing until they land in a page
     end = addr + len(data)
     pos = 0
     while addr < end:
@@ -291,7 +293,22 @@ def mem_put(state: State, addr: int, data: bytes) -> None:
         if lazy and n != PAGE and page in lazy and page not in mem:
             state.page(page)  # a partial write needs the rest of the page
         old = mem.get(page)
-        if n == PAGE:
+        if dirty is not None:
+            # a writer's private state: pages are bytearrays changed in place, and the
+            # pages changed since the last checkpoint are listed in ``_dirty``
+            dirty.add(page)
+            if old is None:
+                old = mem[page] = bytearray(PAGE)
+            old[off : off + n] = data[pos : pos + n]
+            if n == PAGE:
+                known[page] = ALL_KNOWN
+            else:
+                flags = known.get(page)
+                if flags != ALL_KNOWN:
+                    fbuf = bytearray(flags) if flags else bytearray(PAGE)
+                    fbuf[off : off + n] = _ONES[:n]
+                    known[page] = ALL_KNOWN if fbuf.find(0) == -1 else bytes(fbuf)
+        elif n == PAGE:
             mem[page] = bytes(data[pos : pos + n])
             known[page] = ALL_KNOWN
         else:
