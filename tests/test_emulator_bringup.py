@@ -146,3 +146,18 @@ def test_bad_bar0_accesses_are_ignored(offset, size, kind):
     rig.run()
     assert rig.kinds()[-4:] == ["mmio_read", kind, "mmio_write", kind]
     assert rig.ctrl.cc == 0
+
+
+def test_cap_mqes_does_not_limit_the_admin_queue():
+    # NVMe 1.4 3.1.1: over PCIe, MQES applies to the I/O queues the host creates; the
+    # admin queues may have up to 4096 entries. Linux's 32-entry admin queue must start
+    # on a controller whose I/O queues may have only 16 entries.
+    from nvmescope.emulator import ControllerConfig
+    from nvmescope.machine import Machine
+
+    m = Machine(ControllerConfig(mqes=15), scenario="bringup")
+    m.run()
+    assert m.scenario.ok
+    assert not [e for e in m.events if e.kind == "err_startfail"]
+    created = [e for e in m.events if e.kind == "queue_created"]
+    assert created and all(e.qsize <= 16 for e in created)

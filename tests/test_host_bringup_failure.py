@@ -8,17 +8,27 @@ from nvmescope.emulator import ControllerConfig
 from nvmescope.machine import Machine
 
 FAILING = {
-    # the admin queue (32 entries) is larger than CAP.MQES allows: the device sets CSTS.CFS
-    "cfs": (ControllerConfig(mqes=0), "CSTS.CFS=1"),
+    # a controller that refuses to start: it answers CC.EN=1 with CSTS.CFS
+    "cfs": (ControllerConfig(), "CSTS.CFS=1"),
     # CSTS.RDY comes after 2 s, CAP.TO allows 500 ms
     "timeout": (ControllerConfig(timeout=1, rdy_delay_ns=2_000_000_000), "within CAP.TO"),
 }
 
 
+@pytest.fixture
+def refusing_controller(monkeypatch):
+    """Every CC.EN 0->1 fails (as a broken controller's would): CSTS.CFS is set."""
+    from nvmescope.emulator.controller import Controller
+
+    monkeypatch.setattr(Controller, "_nvme_check_enable", lambda self: "this controller is broken")
+
+
 @pytest.mark.parametrize("scenario", ["bringup", "identify", "io", "errors"])
 @pytest.mark.parametrize("how", sorted(FAILING))
-def test_failed_bringup_stops_without_another_doorbell(how, scenario):
+def test_failed_bringup_stops_without_another_doorbell(how, scenario, request):
     config, reason = FAILING[how]
+    if how == "cfs":
+        request.getfixturevalue("refusing_controller")
     m = Machine(config, scenario=scenario)
     m.run()
     run = m.scenario
@@ -36,8 +46,8 @@ def test_failed_bringup_stops_without_another_doorbell(how, scenario):
     assert last.step == "scenario_done" and "stopped" in last.text
 
 
-def test_a_dead_controller_gets_no_command_from_a_script():
-    m = Machine(ControllerConfig(mqes=0), scenario="bringup")
+def test_a_dead_controller_gets_no_command_from_a_script(refusing_controller):
+    m = Machine(ControllerConfig(), scenario="bringup")
     m.run()
     before = len(m.events)
     c = m.driver.submit_admin(0x06, cdw10=0x01, data_len=4096)
