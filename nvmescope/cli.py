@@ -165,9 +165,28 @@ def main_callback(
 KIND_WIDTH = 18
 
 
+class OutputClosed(Exception):
+    """Standard output went away (the reader of a pipe quit): stop quietly, exit 0."""
+
+
+class OutputError(Exception):
+    """Standard output cannot be written (a full disk, say): one line, exit 1."""
+
+
+def write(text: str) -> None:
+    """Write plain text to standard output, turning write failures into our errors."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise OutputClosed() from None
+    except OSError as exc:
+        raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
+
+
 def say(line: str) -> None:
-    """Print one plain line (no markup): a closed pipe ends the program quietly."""
-    sys.stdout.write(line + "\n")
+    """Print one plain line (no markup)."""
+    write(line + "\n")
 
 
 def format_event(event: Event) -> str:
@@ -403,11 +422,15 @@ def _device_guarded(fn: Callable[[], None]) -> None:
 
 def _emit(data: bytes, text: Callable[[], str], binary: bool) -> None:
     if binary:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise OutputClosed() from None
+        except OSError as exc:
+            raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
     else:
-        sys.stdout.write(text())
-        sys.stdout.flush()
+        write(text())
 
 
 def _check_output(fmt: str) -> bool:
@@ -482,7 +505,7 @@ def list_cmd(config: ConfigOpt = None, after: AfterOpt = "bringup") -> None:
             rows.append(
                 nvmecli.list_row(f"/dev/{DEVICE}n{nsid}", f"/dev/ng0n{nsid}", id_ctrl, id_ns, nsid)
             )
-        sys.stdout.write(nvmecli.format_list(rows))
+        write(nvmecli.format_list(rows))
 
     _device_guarded(run)
 
@@ -623,12 +646,12 @@ def lspci(
             driver="nvme" if (kernel or verbose) else None,
             bar_sizes={0: driver.bar_size},
         )
-        sys.stdout.write(text)
+        write(text)
         if raw_hex:
             for off in range(0, 64, 16):
                 row = " ".join(f"{b:02x}" for b in space[off : off + 16])
-                sys.stdout.write(f"{off:02x}: {row}\n")
-            sys.stdout.write("\n")
+                write(f"{off:02x}: {row}\n")
+            write("\n")
 
     _device_guarded(run)
 
@@ -1008,7 +1031,7 @@ def show(
             if out.is_terminal:
                 out.print(cmdview.format_command_table(cmds))
             else:
-                sys.stdout.write(cmdview.format_command_text(cmds))
+                write(cmdview.format_command_text(cmds))
             return
         if checks:
             findings = run_checks(selected())
@@ -1198,8 +1221,15 @@ def main() -> None:
     """Console-script entry point: one line on stderr for every failure, never a traceback."""
     try:
         code = app(standalone_mode=False)
-        sys.stdout.flush()
+        write("")
         sys.exit(code if isinstance(code, int) else 0)
+    except OutputClosed:
+        _silence_stdout()
+        sys.exit(0)
+    except OutputError as exc:
+        _silence_stdout()
+        err.print(f"nvmescope: error: {escape(str(exc))}")
+        sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):

@@ -314,3 +314,34 @@ def test_the_default_job_tells_the_identify_story_after_a_bring_up_summary():
     ]
     positions = [kinds.index(k) for k in order]
     assert positions == sorted(positions)
+
+
+def test_a_reader_that_stops_early_ends_the_program_quietly():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nvmescope", "trace", "io-load"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert err == b""
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["trace", "identify"], ["id-ctrl", "-b"]])
+def test_output_that_cannot_be_written_is_one_line_and_exit_1(args):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "nvmescope", *args], stdout=full, stderr=subprocess.PIPE
+        )
+    assert proc.returncode == 1
+    assert proc.stderr.decode().count("\n") == 1 and "No space left" in proc.stderr.decode()
