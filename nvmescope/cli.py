@@ -740,9 +740,7 @@ def _record_one(
     from nvmescope.trace import Recorder
 
     machine = Machine(config, scenario=scenario, params=params or None)
-    rec = Recorder.attach(
-        machine, path, scenario=scenario, fmt=fmt, extra={"params": dict(params or {})}
-    )
+    rec = Recorder.attach(machine, path, scenario=scenario, fmt=fmt)
     with _progress(f"recording {scenario}") as progress:
         task = progress.add_task(f"recording {scenario}", total=max_events)
         count = 0

@@ -226,3 +226,20 @@ def test_an_empty_recording_says_it_has_no_events(tmp_path):
     result = verify(path)
     assert "no events" in result.describe() and "0 of 0" not in result.describe()
     assert open_recording(path).range_text() == "no events"
+
+
+def test_a_recorded_configuration_no_controller_could_have_is_refused(tmp_path):
+    from nvmescope.trace import RecordingError, TraceWriter, open_recording, record, verify
+
+    good = tmp_path / "good.nvmetrace"
+    record("bringup", good)
+    rec = open_recording(good)
+    header = rec.header
+    header.config = dict(header.config, serial="A" * 40)
+    bad = tmp_path / "bad.nvmetrace"
+    writer = TraceWriter(bad, header)
+    for event in rec.events():
+        writer.append(event)
+    writer.close()
+    with pytest.raises(RecordingError, match="serial is at most 20 characters"):
+        verify(open_recording(bad))

@@ -93,7 +93,12 @@ class Recorder:
             scenario = _scenario_name(machine)
         if seed is None:
             seed = getattr(machine, "seed", None)
-        rec = cls(path, config=config, scenario=scenario, seed=seed, **options)
+        extra = dict(options.pop("extra", None) or {})
+        run = getattr(machine, "scenario", None)
+        if "params" not in extra and run is not None:
+            # the scenario's parameters (defaults included) say how to run it again
+            extra["params"] = dict(getattr(run, "params", None) or {})
+        rec = cls(path, config=config, scenario=scenario, seed=seed, extra=extra, **options)
         for event in list(getattr(machine, "events", []) or []):
             rec.writer.append(event)
         rec._unsubscribe = machine.bus.subscribe(rec.writer.append)
@@ -144,8 +149,12 @@ def record(
     *,
     chunk_events: int = DEFAULT_CHUNK_EVENTS,
     max_events: int | None = None,
+    params: dict[str, int] | None = None,
 ) -> RecordingSummary:
     """Run ``scenario`` on a fresh Machine and record every event to ``path``.
+
+    ``params`` are the scenario's parameters (e.g. ``{"count": 1000}`` for io-load);
+    the header keeps them, defaults included, in ``extra["params"]``.
 
     ``config`` is a ControllerConfig (or None for the defaults). ``max_events``
     stops the run after that many events (the recording is still complete).
@@ -154,7 +163,7 @@ def record(
     """
     from nvmescope.machine import Machine  # the machine layer is below trace
 
-    machine = Machine(config, scenario)
+    machine = Machine(config, scenario, params=params)
     rec = Recorder.attach(
         machine,
         path,

@@ -221,17 +221,6 @@ def config_warnings(data: dict[str, Any]) -> list[str]:
     ]
 
 
-#: limits the specification puts on configuration knobs (a file cannot ask for more)
-_SPEC_LIMITS = {
-    "msix_vectors": (1, 2048),  # MSI-X Table Size is 11 bits, 0's based
-    "max_io_queues": (1, 65535),
-    "mqes": (1, 65535),  # CAP.MQES is 16 bits
-    "dstrd": (0, 15),  # CAP.DSTRD is 4 bits
-    "mdts": (0, 255),
-    "nn": (0, 1024),
-}
-
-
 def fresh_machine(recording: Recording) -> Any:
     """A Machine built from the recording's configuration, with no driver."""
     from nvmescope.machine import Machine
@@ -244,13 +233,10 @@ def fresh_machine(recording: Recording) -> Any:
     except (msgspec.ValidationError, TypeError, ValueError) as exc:
         raise bad(exc) from None
     if config is not None:
-        for name, (lo, hi) in _SPEC_LIMITS.items():
-            value = getattr(config, name, None)
-            if isinstance(value, int) and not lo <= value <= hi:
-                raise bad(f"{name} = {value} is outside {lo}..{hi}")
-        for name, value in vars(config).items():
-            if isinstance(value, int) and value < 0:
-                raise bad(f"{name} = {value} is negative")
+        # the same rule as the command line's --config: a controller that could exist
+        problems = config.problems()
+        if problems:
+            raise bad(problems[0])
     try:
         return Machine(config, None)
     except Exception as exc:  # the configuration came from a file: never a traceback
