@@ -114,6 +114,17 @@ def _io_queue_limits(ctrl: Controller) -> tuple[int, int]:
     return (nq & 0xFFFF) + 1, (nq >> 16) + 1
 
 
+def _qid_problem(name: str, qid: int, allowed: int, existing: Any) -> str:
+    """Why a Create I/O queue identifier is invalid, in words."""
+    if qid == 0:
+        return f"{name} 0 is the admin queue: I/O queues are 1..{allowed}"
+    if qid > allowed:
+        return f"{name} {qid} is beyond the {allowed} I/O queues allocated (Number of Queues)"
+    if qid in existing:
+        return f"{name} {qid} already exists"
+    return f"{name} {qid} is invalid"
+
+
 #: (CC field, the only value this device takes, entry bytes) per queue type
 _ENTRY_SIZE = {"cq": ("iocqes", 4, 16), "sq": ("iosqes", 6, 64)}
 
@@ -162,7 +173,11 @@ def nvme_create_cq(ctrl: Controller, req: Request) -> Task:
     _, ncqa = _io_queue_limits(ctrl)
     if qid == 0 or qid > ncqa or qid in ctrl.cqs:
         yield from ctrl.nvme_fail(
-            req, st.INVALID_QID, "err_invalid_qid", f"CQ {qid} is 0, too large or in use", LOC_CDW10
+            req,
+            st.INVALID_QID,
+            "err_invalid_qid",
+            _qid_problem("CQ", qid, ncqa, ctrl.cqs),
+            LOC_CDW10,
         )
         return
     if (yield from _nvme_check_queue_shape(ctrl, req, "cq", qsize, pc)):
@@ -192,7 +207,11 @@ def nvme_create_sq(ctrl: Controller, req: Request) -> Task:
     nsqa, _ = _io_queue_limits(ctrl)
     if qid == 0 or qid > nsqa or qid in ctrl.sqs:
         yield from ctrl.nvme_fail(
-            req, st.INVALID_QID, "err_invalid_qid", f"SQ {qid} is 0, too large or in use", LOC_CDW10
+            req,
+            st.INVALID_QID,
+            "err_invalid_qid",
+            _qid_problem("SQ", qid, nsqa, ctrl.sqs),
+            LOC_CDW10,
         )
         return
     if cqid == 0 or cqid not in ctrl.cqs:

@@ -52,6 +52,7 @@ from nvmescope.nvme.opcodes import (
 from nvmescope.nvme.pci import (
     CAP_ID_MSIX,
     CMD_BUS_MASTER,
+    CMD_INTX_DISABLE,
     CMD_MEMORY_SPACE,
     MSIX_ENTRY_SIZE,
     MSIX_MC_ENABLE,
@@ -277,6 +278,8 @@ class LinuxDriver:
         self.ctrl_config = 0
         self.csts = 0
         self.bar_size = 0
+        #: the PCI Command register as the driver last wrote it
+        self.pci_command = 0
         self.msix_cap: int | None = None
         self.msix_table: int | None = None
         self.msix_vectors = 0
@@ -401,6 +404,7 @@ class LinuxDriver:
             0x04, 2, cmd, "pci_set_master", "Set Bus Master Enable so the controller may read "
             "and write host memory by DMA (pci_set_master).",
         )  # fmt: skip
+        self.pci_command = cmd
         self.csts = yield from self._rd32(
             0x1C, "read_csts", "Read CSTS first: all ones would mean the device fell off the bus."
         )
@@ -486,6 +490,11 @@ class LinuxDriver:
         yield from self._cfg_write(
             self.msix_cap + 2, 2, MSIX_MC_ENABLE, "msix_enable", "Set MSI-X Enable in Message "
             "Control: from now on the device signals completions with MSI-X messages, not INTx.",
+        )  # fmt: skip
+        self.pci_command |= CMD_INTX_DISABLE
+        yield from self._cfg_write(
+            0x04, 2, self.pci_command, "pci_intx_for_msi", "Set INTx Disable in the Command "
+            "register: with MSI-X on, the INTx pin must stay quiet (pci_intx_for_msi).",
         )  # fmt: skip
 
     # ==================================================================================
