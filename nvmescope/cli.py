@@ -920,8 +920,14 @@ def _state_lines(state: Any, event: Event | None = None) -> list[str]:
         if reg.name in ("asq", "acq"):
             lines.append(f"  {reg.name.upper():7s} {value:#018x}  base address {value & ~0xFFF:#x}")
             continue
-        fields = ", ".join(f"{f.name}={f.get(value)}" for f in reg.fields if f.get(value))
-        lines.append(f"  {reg.name.upper():7s} {value:#0{2 + 2 * reg.size}x}  {fields}")
+        fields = ", ".join(
+            f"{f.name}={f.get(value):#x}"
+            if f.width >= 8 and f.get(value) > 9
+            else f"{f.name}={f.get(value)}"
+            for f in reg.fields
+            if f.get(value)
+        )
+        lines.append(f"  {reg.name.upper():7s} {value:#0{2 + 2 * reg.size}x}  {fields}".rstrip())
     lines.append("queues (entries between head and tail)")
     for label, queues in (("SQ", state.sqs), ("CQ", state.cqs)):
         for qid in sorted(queues):
@@ -938,7 +944,8 @@ def _state_lines(state: Any, event: Event | None = None) -> list[str]:
         handled = state.host_irqs.get(vector, 0)
         lines.append(
             f"  MSI-X {vector:<3d} sent {v.count}, handled by the host {handled}, "
-            f"pending {int(v.pending)}, masked {v.masked}"
+            f"pending {'yes' if v.pending else 'no'}, "
+            f"masked {'?' if v.masked is None else 'yes' if v.masked else 'no'}"
         )
     if state.intx_count or state.intx_asserted:
         lines.append(f"  INTx asserted {state.intx_asserted}, {state.intx_count} assertion(s)")
@@ -1020,6 +1027,13 @@ def show(
             except ValueError as exc:
                 raise UsageError(f"--follow {follow}: {exc}") from None
             found = cmdview.follow_instances(rec.events(first, last), sqid, cid, instance)
+            if not found and instance is not None:
+                uses = len(cmdview.follow_instances(rec.events(first, last), sqid, cid))
+                if uses:
+                    raise DataError(
+                        f"{file}: SQ{sqid}:{cid} was used {uses} time(s) in {rec.range_text(first, last)}: "
+                        f"there is no #{instance}"
+                    )
             if not found:
                 raise DataError(f"{file}: no command SQ{sqid}:{cid} in events {first}..{last - 1}")
             out.print(cmdview.format_follow(found, describe))
