@@ -90,6 +90,10 @@ class HostAPI:
         """Zeroed, page-aligned host memory for ``size`` bytes; returns its address."""
         return self._mem.alloc(size)
 
+    def free(self, addr: int) -> None:
+        """Give back memory from :meth:`alloc`; a later ``alloc`` of that size reuses it."""
+        self._mem.free(addr)
+
     def mem_write(self, addr: int, data: bytes, purpose: str = "") -> None:
         """The host CPU writes its memory (emits ``mem_write``)."""
         self._mem.cpu_write(addr, data, purpose)

@@ -1053,7 +1053,7 @@ class LinuxDriver:
             return f"{title} {cdw10 & 0xFFFF}"
         return title
 
-    def _map_buffer(self, buf: int, length: int, what: str) -> Task:
+    def _map_buffer(self, buf: int, length: int, what: str, owned: list[int] | None = None) -> Task:
         """PRP1/PRP2 for a buffer of ``length`` bytes at ``buf`` (any dword-aligned offset).
 
         PRP1 is the buffer's first byte; if the data crosses one page boundary
@@ -1069,6 +1069,8 @@ class LinuxDriver:
         count = (length - first + PAGE_SIZE - 1) // PAGE_SIZE
         pages = [page2 + i * PAGE_SIZE for i in range(count)]
         lst = self.api.alloc(len(pages) * 8)
+        if owned is not None:
+            owned.append(lst)
         offset = f" (PRP1 starts {buf % PAGE_SIZE:#x} into its page)" if buf % PAGE_SIZE else ""
         yield from self.say(
             "build_prp_list", f"{what} spans {len(pages) + 1} pages{offset}: write a PRP list of "
@@ -1133,13 +1135,16 @@ class LinuxDriver:
             return comp
         length = len(data_out) if data_out is not None else data_len
         own_buffer = buf is None
+        #: memory this call allocated (data buffer, PRP list): freed when the command is done
+        owned: list[int] = []
         if buf is not None:
-            prp1, prp2 = yield from self._map_buffer(buf, length, what)
+            prp1, prp2 = yield from self._map_buffer(buf, length, what, owned)
         else:
             buf = prp1
         if prp1 is None:
             if length:
                 buf = self.api.alloc(length)
+                owned.append(buf)
                 if data_out is not None:
                     yield from self.say(
                         "fill_buffer", f"Put the {length} bytes the command sends into a buffer "
@@ -1147,7 +1152,7 @@ class LinuxDriver:
                     )  # fmt: skip
                     self.api.mem_write(buf, data_out, f"data for {what}")
                     yield ACTION_NS
-                prp1, prp2 = yield from self._map_buffer(buf, length, what)
+                prp1, prp2 = yield from self._map_buffer(buf, length, what, owned)
             else:
                 prp1 = 0
         sqe = pack_sqe(
@@ -1219,6 +1224,10 @@ class LinuxDriver:
             comp.data = self.api.mem_read(buf, length, f"data of {what}")
             yield ACTION_NS
             self._remember(comp, cdw10, nsid)
+        # the device is done with the buffers: the next command may use them (as Linux's
+        # request and DMA pools are reused); a command that timed out keeps them
+        for addr in owned:
+            self.api.free(addr)
         return comp
 
     def _shadow_doorbell(self, index: int, value: int, what: str) -> Task:

@@ -109,6 +109,9 @@ class HostMemory:
         self._next = alloc_base
         #: (address, bytes) of every allocation, in order
         self.allocations: list[tuple[int, int]] = []
+        #: live allocations: address -> pages; freed runs of n pages, by n (a LIFO each)
+        self._live: dict[int, int] = {}
+        self._free: dict[int, list[int]] = {}
 
     # -- the address map ---------------------------------------------------------
     def is_ram(self, addr: int, length: int) -> bool:
@@ -152,8 +155,20 @@ class HostMemory:
 
     # -- the allocator -------------------------------------------------------------
     def alloc_pages(self, n: int = 1) -> int:
-        """``n`` zeroed, contiguous pages; returns the address of the first."""
+        """``n`` zeroed, contiguous pages; returns the address of the first.
+
+        Pages given back with :meth:`free` are used again first (the last freed run of
+        ``n`` pages first, as an allocator's free list does), so a host that frees its
+        buffers keeps touching the same few pages.
+        """
         n = max(1, n)
+        runs = self._free.get(n)
+        if runs:
+            addr = runs.pop()
+            for i in range(n):
+                self._pages.pop((addr >> PAGE_SHIFT) + i, None)
+            self._live[addr] = n
+            return addr
         addr = self._next
         if addr + n * PAGE_SIZE > self.ram_size:
             raise HostMemoryError(f"host memory exhausted: cannot allocate {n} page(s)")
@@ -161,7 +176,14 @@ class HostMemory:
         for i in range(n):
             self._pages.pop((addr >> PAGE_SHIFT) + i, None)
         self.allocations.append((addr, n * PAGE_SIZE))
+        self._live[addr] = n
         return addr
+
+    def free(self, addr: int) -> None:
+        """Give back what :meth:`alloc` returned at ``addr`` (anything else is ignored)."""
+        n = self._live.pop(addr, None)
+        if n is not None:
+            self._free.setdefault(n, []).append(addr)
 
     def alloc(self, size: int = PAGE_SIZE) -> int:
         """Enough zeroed, page-aligned, contiguous pages for ``size`` bytes."""
