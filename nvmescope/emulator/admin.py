@@ -22,7 +22,6 @@ with Dword 0 bit 0 set (not aborted) when the command is not found.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import struct
 from collections.abc import Generator
@@ -283,7 +282,8 @@ def nvme_del_cq(ctrl: Controller, req: Request) -> Task:
 def identify_controller_data(ctrl: Controller) -> bytes:
     """The Identify Controller page: it depends only on the configuration and VS, so it
     is built once per controller (building 4 KiB with construct costs milliseconds)."""
-    key = (dataclasses.astuple(ctrl.config), ctrl.vs)
+    # the configuration does not change while a controller lives; VS is all that may
+    key = ctrl.vs
     cached = ctrl.__dict__.get("_identify_ctrl_page")
     if cached is None or cached[0] != key:
         cached = (key, _build_identify_controller(ctrl))

@@ -564,6 +564,28 @@ _HANDLERS: dict[str, Callable[[State, Any], None]] = {
 }
 
 
+def _count_condition(kind: str) -> Callable[[State, Any], None] | None:
+    if kind.startswith("err_"):
+
+        def err(state: State, _e: Any) -> None:
+            state.err_count += 1
+            state.last_condition = kind
+
+        return err
+    if kind.startswith("ub_"):
+
+        def ub(state: State, _e: Any) -> None:
+            state.ub_count += 1
+            state.last_condition = kind
+
+        return ub
+    return None
+
+
+#: event class -> what folding it does (built on first sight of each class)
+_BY_TYPE: dict[type, Callable[[State, Any], None] | None] = {}
+
+
 def apply(state: State, event: Event) -> State:
     """Fold one event into ``state`` (in place) and return it.
 
@@ -571,18 +593,17 @@ def apply(state: State, event: Event) -> State:
     the state and the event. Events of kinds it does not know only move the
     position.
     """
-    kind = type(event).__struct_config__.tag
-    handler = _HANDLERS.get(kind)  # type: ignore[arg-type]
+    cls = type(event)
+    try:
+        handler = _BY_TYPE[cls]
+    except KeyError:
+        kind = cls.__struct_config__.tag
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
+        if handler is None and isinstance(kind, str):
+            handler = _count_condition(kind)
+        _BY_TYPE[cls] = handler
     if handler is not None:
         handler(state, event)
-    elif isinstance(kind, str):
-        if kind.startswith("err_"):
-            state.err_count += 1
-            state.last_condition = kind
-        elif kind.startswith("ub_"):
-            state.ub_count += 1
-            state.last_condition = kind
-
     state.index += 1
     state.seq = event.seq
     state.ts = event.ts
