@@ -289,7 +289,7 @@ class TraceWriter:
         state = self.state
         mem, known = state.mem, state.mem_known
         changed: set[int] = state.__dict__["_dirty"]
-        dirty = {page: (bytes(mem[page]), known[page]) for page in sorted(changed)}
+        dirty = {page: (bytes(mem[page]), bytes(known[page])) for page in sorted(changed)}
         changed.clear()
         if dirty:
             number = self._pframes

@@ -304,10 +304,13 @@ def mem_put(state: State, addr: int, data: bytes) -> None:
                 known[page] = ALL_KNOWN
             else:
                 flags = known.get(page)
-                if flags != ALL_KNOWN:
-                    fbuf = bytearray(flags) if flags else bytearray(PAGE)
-                    fbuf[off : off + n] = _ONES[:n]
-                    known[page] = ALL_KNOWN if fbuf.find(0) == -1 else bytes(fbuf)
+                if flags is not ALL_KNOWN and flags != ALL_KNOWN:
+                    # the known-flags of a page being filled change in place too
+                    if not isinstance(flags, bytearray):
+                        flags = known[page] = bytearray(flags) if flags else bytearray(PAGE)
+                    flags[off : off + n] = _ONES[:n]
+                    if flags.find(0) == -1:
+                        known[page] = ALL_KNOWN
         elif n == PAGE:
             mem[page] = bytes(data[pos : pos + n])
             known[page] = ALL_KNOWN
