@@ -129,7 +129,7 @@ def _key(path: str) -> str:
 
 
 class _Walker:
-    def __init__(self, layout: Layout, data: bytes, root: Any, context: Mapping[str, Any]):
+    def __init__(self, layout: Layout, data: bytes, root: Any, context: Mapping[str, Any]) -> None:
         self.layout = layout
         self.data = data
         self.root = root

@@ -381,7 +381,9 @@ def _check_state(path: Path, state: State, position: int) -> None:
 
 # -- the binary encoding ------------------------------------------------------------
 class BinaryRecording(Recording):
-    def __init__(self, path: Path, header: Header, file: BinaryIO, size: int, data_start: int):
+    def __init__(
+        self, path: Path, header: Header, file: BinaryIO, size: int, data_start: int
+    ) -> None:
         super().__init__(path, header)
         self._file = file
         self._size = size
