@@ -10,7 +10,10 @@ Supported: Delete/Create I/O SQ and CQ, Get Log Page (01h Error Information,
 02h SMART / Health, 03h Firmware Slot, 05h Commands Supported and Effects), Identify (CNS 00h, 01h, 02h, 03h, and
 05h/06h for the NVM command set because CAP.CSS advertises I/O command sets),
 Abort, Set/Get Features (01h, 02h, 04h, 06h, 07h, 08h, 09h, 0Bh, 0Eh),
-Asynchronous Event Request. Any other opcode: Invalid Command Opcode.
+Asynchronous Event Request; Doorbell Buffer Config (7Ch) only when
+``ControllerConfig.dbbuf`` is on (then Identify OACS bit 8 says so; see the
+controller's module docstring for what shadow doorbells change). Any other
+opcode: Invalid Command Opcode.
 
 Choices: no feature is saveable (SV = 1 gives Feature Identifier Not
 Saveable); Number of Queues always allocates ``max_io_queues`` of each (like
@@ -64,6 +67,7 @@ IO_COMMAND_EFFECTS = {
 LPA = 0x06
 
 # byte offsets of fields in the SQE, for the error log's Parameter Error Location
+LOC_PRP2 = 32
 LOC_OPC, LOC_NSID, LOC_PRP1, LOC_CDW10, LOC_CDW11, LOC_CDW12, LOC_CDW13 = 0, 4, 24, 40, 44, 48, 52
 
 NSID_ALL = 0xFFFFFFFF
@@ -98,6 +102,8 @@ def describe(req: Request) -> str:
 
 def nvme_admin_cmd(ctrl: Controller, req: Request) -> Task:
     handler = ADMIN_HANDLERS.get(req.opcode)
+    if req.opcode == OPC_DBBUF_CONFIG and ctrl.config.dbbuf:
+        handler = nvme_dbbuf_config
     if handler is None:
         yield from ctrl.nvme_fail(
             req, st.INVALID_OPCODE, "err_invalid_opcode",
@@ -197,6 +203,7 @@ def nvme_create_cq(ctrl: Controller, req: Request) -> Task:
         ev.QueueCreated(qtype="cq", qid=qid, addr=c.prp1, qsize=qsize, vector=iv, ien=ien, pc=pc),
         req,
     )
+    yield from _nvme_shadow_init(ctrl, req, qid, True)
 
 
 def nvme_create_sq(ctrl: Controller, req: Request) -> Task:
@@ -228,6 +235,7 @@ def nvme_create_sq(ctrl: Controller, req: Request) -> Task:
     yield from ctrl._out(
         ev.QueueCreated(qtype="sq", qid=qid, addr=c.prp1, qsize=qsize, cqid=cqid, pc=pc), req
     )
+    yield from _nvme_shadow_init(ctrl, req, qid, False)
 
 
 def nvme_del_sq(ctrl: Controller, req: Request) -> Task:
@@ -305,7 +313,7 @@ def _build_identify_controller(ctrl: Controller) -> bytes:
         cntlid=0,
         ver=ctrl.vs,
         cntrltype=1,
-        oacs=0,
+        oacs=idf.OACS_DBBUF if cfg.dbbuf else 0,
         acl=cfg.acl,
         aerl=cfg.aerl,
         frmw=0x03,  # one slot, slot 1 read-only
@@ -482,6 +490,8 @@ def commands_effects_log(ctrl: Controller, csi: int) -> bytes:
     acs = [0] * 256
     for opc in ADMIN_HANDLERS:
         acs[opc] = lp.CMD_EFFECTS_CSUPP
+    if ctrl.config.dbbuf:
+        acs[OPC_DBBUF_CONFIG] = lp.CMD_EFFECTS_CSUPP
     iocs = [0] * 256
     css = r.CC.get(ctrl.cc, "css")
     if css == 0 or (css == 6 and csi == 0):
@@ -707,6 +717,61 @@ def nvme_abort(ctrl: Controller, req: Request) -> Task:
             req.held = True
             s.pending_aborts[(sqid, cid)] = req
             return
+
+
+# -- Doorbell Buffer Config (shadow doorbells) -------------------------------------------------
+OPC_DBBUF_CONFIG = 0x7C
+
+
+def _nvme_shadow_init(ctrl: Controller, req: Request, qid: int, cq: bool) -> Task:
+    """A queue's slots in both buffers get its current tail / head (0 for a new queue): the
+    host's next update then rings the MMIO doorbell, whatever the pages held before."""
+    queue = ctrl.cqs.get(qid) if cq else ctrl.sqs.get(qid)
+    if ctrl.dbbuf is None or queue is None:
+        return True
+    value = queue.head if isinstance(queue, CompletionQueue) else queue.tail
+    for eventidx in (False, True):
+        if not (yield from ctrl.nvme_write_shadow(qid, cq, value, eventidx, req)):
+            return False
+    queue.shadow = value
+    return True
+
+
+def nvme_dbbuf_config(ctrl: Controller, req: Request) -> Task:
+    """Doorbell Buffer Config (NVMe 1.4 section 5.8): PRP1 is the shadow doorbell page,
+    PRP2 the EventIdx page, each one memory page (CC.MPS), page aligned."""
+    c = req.cmd
+    dbs, eis = c.prp1, c.prp2
+    page = ctrl.page_size
+    problem = None
+    for name, addr, loc in (("shadow doorbell", dbs, LOC_PRP1), ("EventIdx", eis, LOC_PRP2)):
+        if addr % page and problem is None:
+            problem = (f"{name} buffer {addr:#x} is not aligned to the {page}-byte page", loc)
+    if problem is None and dbs == eis:
+        problem = (f"shadow doorbell and EventIdx buffers are the same page {dbs:#x}", LOC_PRP2)
+    nsqa, ncqa = _io_queue_limits(ctrl)
+    need = (4 << ctrl.config.dstrd) * (max(nsqa, ncqa) + 1)
+    if problem is None and need > page:
+        problem = (f"{max(nsqa, ncqa) + 1} queues' doorbells take {need} bytes, more than a "
+                   f"{page}-byte page", LOC_OPC)  # fmt: skip
+    if problem is not None:
+        yield from ctrl.nvme_fail(req, st.INVALID_FIELD, "err_invalid_field", *problem)
+        return
+    yield from ctrl._next()
+    ctrl.dbbuf = (dbs, eis)
+    for qid in sorted(set(ctrl.sqs) | set(ctrl.cqs)):
+        for cq in (False, True):
+            if not (yield from _nvme_shadow_init(ctrl, req, qid, cq)):
+                # the spec: an invalid buffer address is Invalid Field in Command
+                ctrl.dbbuf = None
+                for q in (*ctrl.sqs.values(), *ctrl.cqs.values()):
+                    q.shadow = None
+                yield from ctrl.nvme_fail(
+                    req, st.INVALID_FIELD, "err_invalid_field",
+                    f"shadow doorbell page {dbs:#x} / EventIdx page {eis:#x} cannot be written",
+                    LOC_PRP1,
+                )  # fmt: skip
+                return
 
 
 ADMIN_HANDLERS = {

@@ -85,6 +85,9 @@ class ControllerConfig:
     ieee: int = 0x4E5300
     #: PCI revision ID
     revision: int = 0
+    #: Doorbell Buffer Config (admin 7Ch, shadow doorbells and EventIdx; Identify OACS bit 8);
+    #: off: 7Ch is an Invalid Command Opcode
+    dbbuf: bool = False
 
     @property
     def lba_ds(self) -> int:
@@ -146,6 +149,14 @@ class ControllerConfig:
             need(
                 isinstance(value, int) and low <= value <= high,
                 f"{name}={value!r} is out of range: {why}",
+            )
+        if self.dbbuf and all(isinstance(v, int) for v in (self.dstrd, self.max_io_queues)):
+            # NVMe 1.4 5.8: (4 << CAP.DSTRD) * (max(NSQA, NCQA) + 1) <= one memory page
+            slots = (4 << max(0, min(15, self.dstrd))) * (self.max_io_queues + 1)
+            need(
+                slots <= 4096,
+                f"dbbuf: the shadow doorbells of {self.max_io_queues + 1} queues take {slots} "
+                "bytes at this dstrd, more than the 4096-byte page they must fit in",
             )
         formats_ok = 1 <= len(self.lba_formats) <= 64 and all(
             0 <= ms <= 0xFFFF and 9 <= lbads <= 16 for ms, lbads in self.lba_formats

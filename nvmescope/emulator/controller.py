@@ -49,6 +49,37 @@ Choices where the specification leaves room
   info 01h; removing entries from an empty CQ is an invalid value) raise that
   event; doorbell writes while the controller is not ready are dropped
   (``ub_db_while_disabled``).
+
+Shadow doorbells (Doorbell Buffer Config, ``ControllerConfig.dbbuf``)
+---------------------------------------------------------------------
+
+After a successful admin command 7Ch (``admin.nvme_dbbuf_config``) the two
+host pages it named mirror the doorbell registers: the doorbell of SQ *y* is
+at ``(2y) * (4 << CAP.DSTRD)`` in each page, that of CQ *y* one stride further.
+Every queue is covered, the admin queue 0 included: the specification lays the
+buffers out like the doorbell registers from SQ 0 on and sizes them for
+``max(NSQA, NCQA) + 1`` queues (QEMU covers the admin queue since 7.2; earlier
+QEMU and Linux 6.1's driver use shadows for I/O queues only, Linux rings the
+admin doorbells by MMIO).
+
+- The device reads a queue's shadow doorbell (``dma_read``, purpose ``shadow
+  doorbell``): an SQ's when its processing starts and after every command; a
+  CQ's before every completion it posts. A value that did not change since the
+  device last read (or wrote) that slot is not news, so a host that rings the
+  MMIO doorbell instead of writing the shadow (Linux for the admin queue) keeps
+  working; a changed value is taken like a doorbell write (a value beyond the
+  queue is ignored with ``ub_db_invalid_value``, as an MMIO write would be).
+- The device writes EventIdx (``dma_write``, purpose ``eventidx``), the index
+  whose crossing makes the host ring the MMIO doorbell: an SQ's after every
+  command (the tail it has seen, as QEMU does), so the host rings only when the
+  device has caught up and may have stopped; a CQ's only when the device needs
+  the head (the CQ is full, or pin-based interrupts must learn when to
+  deassert), each time followed by a fresh read of the shadow so that no update
+  slips between the two.
+- 7Ch writes every existing queue's current tail/head into both pages, and a
+  queue created later gets 0 in both, so stale page contents never count.
+- A controller reset (CC.EN 1 -> 0), an NVM subsystem reset and a function
+  level reset forget the buffers.
 """
 
 from __future__ import annotations
@@ -145,6 +176,8 @@ class Controller:
         self.cqs: dict[int, CompletionQueue] = {}
         self._enabling = False
         self._resetting = False
+        #: (shadow doorbell page, EventIdx page) after Doorbell Buffer Config, else None
+        self.dbbuf: tuple[int, int] | None = None
 
     @property
     def _shut_down(self) -> bool:
@@ -611,6 +644,7 @@ class Controller:
                 sq.drained.fire()
         self.sqs = {}
         self.cqs = {}
+        self.dbbuf = None
         self.state.reset_controller()
 
     def _nvme_ctrl_reset(self) -> None:
@@ -777,6 +811,8 @@ class Controller:
     # =====================================================================
     def _nvme_process_sq(self, sq: SubmissionQueue) -> Task:
         try:
+            if self.dbbuf is not None:
+                yield from self._nvme_update_sq_tail(sq)
             while not sq.deleted and not sq.empty and self.ready:
                 yield from self._next()
                 if sq.deleted or sq.empty or not self.ready:
@@ -807,6 +843,10 @@ class Controller:
                 sq.inflight = None
                 if sq.deleted and sq.drained is not None:
                     sq.drained.fire()
+                if self.dbbuf is not None and not sq.deleted and self.ready:
+                    # tell the host how far we have seen, then look for more (QEMU's order)
+                    yield from self.nvme_write_eventidx(sq.sqid, False, sq.tail)
+                    yield from self._nvme_update_sq_tail(sq)
         finally:
             sq.running = False
 
@@ -885,6 +925,14 @@ class Controller:
         cq = self.cqs.get(cqid)
         if cq is None:
             return
+        if self.dbbuf is not None:
+            yield from self._nvme_update_cq_head(cq, req)
+            if self.cqs.get(cqid) is not cq:
+                return
+            if cq.full:
+                yield from self._nvme_cq_ask_head(cq, req)
+                if self.cqs.get(cqid) is not cq:
+                    return
         if cq.full:
             yield from self._out(ev.CqFull(cqid=cq.cqid, head=cq.head, tail=cq.tail), req)
             while cq.full:
@@ -931,7 +979,139 @@ class Controller:
             ),
             req,
         )
+        if self.dbbuf is not None and cq.ien and not self.pci.msix_enabled:
+            # pin-based: the level falls only when the device learns the new head
+            yield from self._nvme_cq_ask_head(cq, req)
         yield from self.nvme_irq_assert(cq, req)
+
+    # =====================================================================
+    # shadow doorbells and EventIdx (Doorbell Buffer Config)
+    # =====================================================================
+    def shadow_slot(self, qid: int, cq: bool) -> tuple[int, int] | None:
+        """(shadow doorbell address, EventIdx address) of a queue's doorbell, or None."""
+        if self.dbbuf is None:
+            return None
+        offset = (2 * qid + int(cq)) * (4 << self.config.dstrd)
+        return self.dbbuf[0] + offset, self.dbbuf[1] + offset
+
+    def _nvme_read_shadow(
+        self, qid: int, cq: bool, req: Request | None
+    ) -> Generator[Any, None, int | None]:
+        """Read one shadow doorbell (one event); None when it could not be read."""
+        slot = self.shadow_slot(qid, cq)
+        if slot is None or not self.pci.bus_master:
+            return None
+        yield from self._next()
+        raw = self.port.dma_read(slot[0], 4)
+        name = f"{'CQ' if cq else 'SQ'} {qid}"
+        if raw is None or len(raw) != 4:
+            yield from self._out(
+                ev.condition(
+                    "err_dma", detail=f"{name} shadow doorbell at {slot[0]:#x} not mapped"
+                ),
+                req,
+            )
+            return None
+        data = bytes(raw)
+        yield from self._out(
+            ev.DmaRead(
+                addr=slot[0], length=4, data=data, purpose="shadow doorbell",
+                sqid=None if req is not None else qid,
+            ),
+            req,
+        )  # fmt: skip
+        return int.from_bytes(data, "little")
+
+    def nvme_write_shadow(
+        self, qid: int, cq: bool, value: int, eventidx: bool, req: Request | None = None
+    ) -> Generator[Any, None, bool]:
+        """Write a shadow doorbell or EventIdx slot (one event); False when it failed."""
+        slot = self.shadow_slot(qid, cq)
+        if slot is None:
+            return False
+        addr = slot[1] if eventidx else slot[0]
+        data = (value & 0xFFFFFFFF).to_bytes(4, "little")
+        yield from self._next()
+        ok = self.pci.bus_master and self.port.dma_write(addr, data)
+        if not ok:
+            what = "EventIdx" if eventidx else "shadow doorbell"
+            why = "bus master disabled" if not self.pci.bus_master else "not mapped"
+            name = f"{'CQ' if cq else 'SQ'} {qid}"
+            yield from self._out(
+                ev.condition("err_dma", detail=f"{name} {what} at {addr:#x}: {why}"), req
+            )
+            return False
+        yield from self._out(
+            ev.DmaWrite(
+                addr=addr, length=4, data=data, purpose="eventidx" if eventidx else "shadow doorbell",
+                sqid=None if req is not None else qid,
+            ),
+            req,
+        )  # fmt: skip
+        return True
+
+    def nvme_write_eventidx(
+        self, qid: int, cq: bool, value: int, req: Request | None = None
+    ) -> Generator[Any, None, bool]:
+        return (yield from self.nvme_write_shadow(qid, cq, value, True, req))
+
+    def _nvme_update_sq_tail(self, sq: SubmissionQueue) -> Task:
+        """Take a new tail from the SQ's shadow doorbell, if the host wrote one."""
+        value = yield from self._nvme_read_shadow(sq.sqid, False, None)
+        if value is None or value == sq.shadow:
+            return
+        sq.shadow = value
+        if value >= sq.size:
+            yield from self._out(
+                ev.condition(
+                    "ub_db_invalid_value",
+                    detail=f"shadow SQ {sq.sqid} tail {value} >= size {sq.size}: ignored",
+                    sqid=sq.sqid,
+                )
+            )
+            self.nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 0x01)
+            return
+        sq.tail = value
+
+    def _nvme_update_cq_head(self, cq: CompletionQueue, req: Request) -> Generator[Any, None, bool]:
+        """Take a new head from the CQ's shadow doorbell; True when the head moved."""
+        value = yield from self._nvme_read_shadow(cq.cqid, True, req)
+        if value is None or value == cq.shadow:
+            return False
+        cq.shadow = value
+        problem = None
+        if value >= cq.size:
+            problem = ("ub_db_invalid_value", f"shadow CQ {cq.cqid} head {value} >= size {cq.size}")
+        elif not cq.head_valid(value):
+            problem = (
+                "ub_cq_head_passes_tail",
+                f"shadow CQ {cq.cqid} head {value} passes the entries posted "
+                f"(head {cq.head}, tail {cq.tail})",
+            )
+        if problem is not None:
+            yield from self._out(ev.condition(problem[0], detail=problem[1] + ": ignored"), req)
+            self.nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 0x01)
+            return False
+        moved = value != cq.head
+        was_full = cq.full
+        cq.head = value
+        if was_full and cq.space is not None:
+            cq.space.fire()
+        if moved and not self.pci.msix_enabled:
+            self._later(self._nvme_irq_recheck)
+        return moved
+
+    def _nvme_cq_ask_head(self, cq: CompletionQueue, req: Request) -> Task:
+        """EventIdx = the head we know (the host rings the MMIO doorbell when it moves past
+        it), then read the shadow once more, until the shadow holds nothing newer."""
+        cqid = cq.cqid
+        while self.dbbuf is not None and self.cqs.get(cqid) is cq:
+            if not (yield from self.nvme_write_eventidx(cqid, True, cq.head, req)):
+                return
+            if not (yield from self._nvme_update_cq_head(cq, req)):
+                return
+            if not cq.full and self.pci.msix_enabled:
+                return
 
     # =====================================================================
     # interrupts
@@ -1150,7 +1330,7 @@ class Controller:
                 for ns in (self.namespaces[k] for k in sorted(self.namespaces))
             ],
             "busy": self.busy,
-        }
+        } | ({"dbbuf": list(self.dbbuf) if self.dbbuf else None} if self.config.dbbuf else {})
 
 
 __all__ = ["Controller", "MSIX_CAP_OFFSET"]

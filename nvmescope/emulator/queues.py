@@ -34,6 +34,9 @@ class SubmissionQueue:
     #: cids marked by an Abort command, completed with Command Abort Requested when fetched
     abort_cids: set[int] = field(default_factory=set)
     drained: Signal | None = None
+    #: with shadow doorbells (Doorbell Buffer Config): the tail the device last read from
+    #: (or wrote into) this queue's shadow doorbell; None while shadow doorbells are off
+    shadow: int | None = None
 
     def slot_addr(self, slot: int) -> int:
         return self.base + slot * SQE_SIZE
@@ -61,6 +64,7 @@ class SubmissionQueue:
             "cqid": self.cqid,
             "qprio": self.qprio,
             "pc": self.pc,
+            **({"shadow": self.shadow} if self.shadow is not None else {}),
         }
 
 
@@ -78,6 +82,8 @@ class CompletionQueue:
     #: fired when the host frees entries (CQ head doorbell)
     space: Signal | None = None
     sqids: list[int] = field(default_factory=list)
+    #: with shadow doorbells: the head the device last read from (or wrote into) the shadow
+    shadow: int | None = None
 
     def slot_addr(self, slot: int) -> int:
         return self.base + slot * CQE_SIZE
@@ -113,4 +119,5 @@ class CompletionQueue:
             "ien": self.ien,
             "pc": self.pc,
             "sqids": sorted(self.sqids),
+            **({"shadow": self.shadow} if self.shadow is not None else {}),
         }

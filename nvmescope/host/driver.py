@@ -240,6 +240,12 @@ class AsyncEvent:
         )
 
 
+def nvme_dbbuf_need_event(event_idx: int, new_idx: int, old: int) -> bool:
+    """Linux's rule: ring the MMIO doorbell only if the update from ``old`` to ``new_idx``
+    moved past the controller's EventIdx (all 16-bit arithmetic)."""
+    return (new_idx - event_idx - 1) & 0xFFFF < (new_idx - old) & 0xFFFF
+
+
 def _size(n: int) -> str:
     """Bytes in the largest unit that divides them: 512 B, 8 KiB, 4 MiB."""
     for unit, name in ((1 << 20, "MiB"), (1 << 10, "KiB")):
@@ -1001,6 +1007,11 @@ class LinuxDriver:
 
     def forget_queues(self) -> None:
         self.up = False
+        if self.dbbuf is not None:
+            # a controller reset forgets Doorbell Buffer Config: back to MMIO doorbells
+            for addr in self.dbbuf:
+                self.api.free(addr)
+            self.dbbuf = None
         for key in sorted(self._pending):
             p = self._pending.pop(key)
             if p.timer is not None:
@@ -1194,13 +1205,15 @@ class LinuxDriver:
             pending.timer = self.api.call_after(
                 timeout_ns, lambda: self._timeout(qid, cid), label="nvme_timeout"
             )
-        yield from self._shadow_doorbell(2 * qid, new_tail, f"SQ{qid} tail")
-        yield from self.say(
-            "ring_sq", f"Ring the SQ{qid} tail doorbell: tail {slot} -> {new_tail}, one new "
-            "command waits.",
-        )  # fmt: skip
+        ring = yield from self._shadow_doorbell(2 * qid, new_tail, slot, f"SQ{qid} tail")
+        if ring:
+            yield from self.say(
+                "ring_sq", f"Ring the SQ{qid} tail doorbell: tail {slot} -> {new_tail}, one new "
+                "command waits.",
+            )  # fmt: skip
         sq.tail = new_tail
-        self.api.mmio_write32(r.sq_tail_doorbell(qid, self.dstrd), new_tail)
+        if ring:
+            self.api.mmio_write32(r.sq_tail_doorbell(qid, self.dstrd), new_tail)
         sq.locked = False
         sq.unlocked.fire()
         yield ACTION_NS
@@ -1230,17 +1243,33 @@ class LinuxDriver:
             self.api.free(addr)
         return comp
 
-    def _shadow_doorbell(self, index: int, value: int, what: str) -> Task:
-        """With shadow doorbells (Doorbell Buffer Config), I/O queues also write the shadow."""
+    def _shadow_doorbell(self, index: int, value: int, old: int, what: str) -> Task:
+        """With shadow doorbells (Doorbell Buffer Config), an I/O queue's doorbell update goes
+        to the shadow in host memory first; returns whether the MMIO doorbell must be rung
+        too (nvme_dbbuf_update_and_check_event). Linux 6.1 uses shadows for I/O queues only:
+        the admin queue (``index`` 0 and 1) always rings by MMIO."""
         if self.dbbuf is None or index < 2:
-            return
-        addr = self.dbbuf[0] + index * (4 << self.dstrd)
+            return True
+        offset = index * (4 << self.dstrd)
         yield from self.say(
-            "shadow_doorbell", f"Write the {what} shadow doorbell in host memory ({value}); the "
-            "MMIO doorbell follows.",
+            "shadow_doorbell", f"Write the {what} shadow doorbell in host memory ({old} -> "
+            f"{value}), then read the EventIdx the controller keeps beside it: the MMIO "
+            "doorbell is needed only if the update moved past it (nvme_dbbuf_need_event).",
         )  # fmt: skip
-        self.api.mem_write(addr, value.to_bytes(4, "little"), f"shadow {what} doorbell")
+        self.api.mem_write(
+            self.dbbuf[0] + offset, value.to_bytes(4, "little"), f"shadow {what} doorbell"
+        )
         yield ACTION_NS
+        raw = self.api.mem_read(self.dbbuf[1] + offset, 4, f"EventIdx {what}")
+        yield ACTION_NS
+        event_idx = int.from_bytes(raw[:4].ljust(4, b"\0"), "little") & 0xFFFF
+        if nvme_dbbuf_need_event(event_idx, value, old):
+            return True
+        yield from self.say(
+            "skip_doorbell", f"EventIdx {event_idx} is not between {old} and {value}: the "
+            "controller is still working and will read the shadow itself, so no MMIO write.",
+        )  # fmt: skip
+        return False
 
     def _remember(self, comp: Completion, cdw10: int, nsid: int) -> None:
         """Keep what an Identify returned, for the CLI and later steps."""
@@ -1508,6 +1537,7 @@ class LinuxDriver:
         """Consume CQEs while the phase tag says they are new; one head doorbell per batch."""
         found: list[Completion] = []
         consumed = 0
+        old_head = cq.head
         requeue_aer = False
         stale = (cq.phase ^ 1, cq.head)
         while self.cqs.get(cq.qid) is cq:
@@ -1544,14 +1574,24 @@ class LinuxDriver:
         phase, slot = stale
         if consumed:
             were = "1 completion was" if consumed == 1 else f"{consumed} completions were"
+            how = f"Ring the CQ{cq.qid} head doorbell"
+            if self.dbbuf is not None and cq.qid:
+                how = f"Publish the CQ{cq.qid} head"
             yield from self.say(
                 "ring_cq", f"Slot {slot} has phase tag {phase}, not {cq.phase}: it is not new, "
-                f"so {were} new. Ring the CQ{cq.qid} head doorbell with {cq.head} to hand the "
+                f"so {were} new. {how} with {cq.head} to hand the "
                 f"slot{'s' if consumed > 1 else ''} back.",
             )  # fmt: skip
-            yield from self._shadow_doorbell(2 * cq.qid + 1, cq.head, f"CQ{cq.qid} head")
-            self.api.mmio_write32(r.cq_head_doorbell(cq.qid, self.dstrd), cq.head)
-            yield ACTION_NS
+            ring = yield from self._shadow_doorbell(
+                2 * cq.qid + 1, cq.head, old_head, f"CQ{cq.qid} head"
+            )
+            if ring:
+                if self.dbbuf is not None and cq.qid:
+                    yield from self.say(
+                        "ring_cq", f"Ring the CQ{cq.qid} head doorbell with {cq.head} as well."
+                    )
+                self.api.mmio_write32(r.cq_head_doorbell(cq.qid, self.dstrd), cq.head)
+                yield ACTION_NS
         else:
             yield from self.say(
                 "spurious_irq", f"Slot {slot} has phase tag {phase}, not {cq.phase}: no new entry "
