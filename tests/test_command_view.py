@@ -363,3 +363,19 @@ def test_text_outputs_end_lines_use_one_time_unit_and_show_who_acted():
     assert f"{doorbell.ts / 1000:.3f}us  H  doorbell_sq" in line
     line = next(x for x in out.splitlines() if "sqe_fetch" in x)
     assert f"{fetch.ts / 1000:.3f}us  D  sqe_fetch" in line
+
+
+def test_commands_published_by_shadow_doorbells_get_their_latency():
+    # with Doorbell Buffer Config most I/O commands are published only through the shadow
+    # doorbell in host memory: the command view still finds what published each one
+    from nvmescope.emulator import ControllerConfig
+    from nvmescope.machine import Machine
+    from nvmescope.trace.commands import pair_commands
+
+    m = Machine(ControllerConfig(dbbuf=True), scenario="io-load")
+    m.run()
+    io = [c for c in pair_commands(m.events) if c.sqid and c.sqid > 0]
+    assert len(io) == 64
+    shadow_published = [c for c in io if m.events[c.doorbell].kind == "mem_write"]
+    assert len(shadow_published) > 32
+    assert all(c.latency_ns is not None and c.latency_ns > 0 for c in io)

@@ -162,10 +162,12 @@ class Command:
 class _Range:
     """SQ slots published by one tail doorbell and not yet fetched: [old, new) mod size."""
 
-    __slots__ = ("old", "new", "index", "event")
+    __slots__ = ("old", "new", "index", "event", "shadow")
 
-    def __init__(self, old: int, new: int, index: int, event: Event) -> None:
+    def __init__(self, old: int, new: int, index: int, event: Event, shadow: bool = False) -> None:
         self.old, self.new, self.index, self.event = old, new, index, event
+        #: published by a shadow doorbell in host memory (Doorbell Buffer Config)
+        self.shadow = shadow
 
     def covers(self, slot: int) -> bool:
         if self.old <= self.new:
@@ -200,6 +202,10 @@ class CommandTracker:
         self._aqa: int | None = None
         self._sqe_writes: dict[tuple[int, int], tuple[int, Event]] = {}
         self._published: dict[int, deque[_Range]] = {}
+        #: Doorbell Buffer Config: the shadow doorbell page, CAP.DSTRD, the last tail per SQ
+        self._shadow_page: int | None = None
+        self._dstrd = 0
+        self._tail: dict[int, int] = {}
         self._open: dict[tuple[int, int], deque[Command]] = {}
         self._recent: dict[tuple[int, int], Command] = {}
         self._instances: dict[tuple[int, int], int] = {}
@@ -284,6 +290,12 @@ class CommandTracker:
             self._on_cq_doorbell(index, e)
         elif kind == "mmio_write":
             self._on_mmio_write(e)
+        elif kind == "mmio_read" and getattr(e, "value_known", True):
+            # CAP.DSTRD (bits 35:32) says where each queue's shadow doorbell sits
+            if e.addr == 0x4 and e.size == 4:
+                self._dstrd = e.value & 0xF
+            elif e.addr == 0x0 and e.size == 8:
+                self._dstrd = (e.value >> 32) & 0xF
         elif kind == "ctrl_state":
             if e.state in LOST_STATES:
                 self._lose(f"controller {e.state} at seq {e.seq}")
@@ -307,6 +319,9 @@ class CommandTracker:
         if sqid is None:
             return
         ranges = self._published.setdefault(sqid, deque())
+        if ranges and ranges[-1].shadow and ranges[-1].new == e.new_tail:
+            return  # the shadow doorbell already published these slots; this rings it in
+        self._tail[sqid] = e.new_tail
         if ranges and ranges[-1].new != e.old_tail:
             ranges.pop()  # the device did not take the previous value: it published nothing
         size = self.sq_base.get(sqid, (0, 0))[1]
@@ -337,11 +352,29 @@ class CommandTracker:
 
     def _on_mem_write(self, index: int, e: Any) -> None:
         addr = e.addr
+        page = self._shadow_page
+        if page is not None and page <= addr < page + 4096 and len(e.data) == 4:
+            stride = 4 << self._dstrd
+            slot, rest = divmod(addr - page, stride)
+            if not rest and slot % 2 == 0:
+                self._on_shadow_sq_doorbell(index, e, slot // 2)
+            return
         for sqid, (base, entries) in self.sq_base.items():
             rel = addr - base
             if 0 <= rel < entries * SQE_SIZE and rel % SQE_SIZE == 0:
                 self._sqe_writes[(sqid, rel // SQE_SIZE)] = (index, e)
                 return
+
+    def _on_shadow_sq_doorbell(self, index: int, e: Any, sqid: int) -> None:
+        """The host wrote SQ ``sqid``'s shadow tail doorbell: it publishes like an MMIO one."""
+        new = int.from_bytes(e.data[:4], "little") & 0xFFFF
+        old = self._tail.get(sqid, 0)
+        size = self.sq_base.get(sqid, (0, 0))[1]
+        if new == old or (size and new >= size):
+            return
+        self._tail[sqid] = new
+        rng = _Range(old, new, index, e, shadow=True)
+        self._published.setdefault(sqid, deque()).append(rng)
 
     def _on_fetch(self, index: int, e: Any) -> None:
         sqid = e.sqid if e.sqid is not None else 0
@@ -353,6 +386,8 @@ class CommandTracker:
         if sqe is not None:
             cmd.opcode, cmd.nsid = sqe.opc, sqe.nsid
             cmd.opname = opcode_name(sqe.opc, sqid == 0)
+            if sqid == 0 and sqe.opc == 0x7C:  # Doorbell Buffer Config: PRP1 is the shadow page
+                self._shadow_page = sqe.prp1 & ~0xFFF
         ranges = self._published.get(sqid)
         if ranges:
             for pos, rng in enumerate(ranges):
