@@ -19,7 +19,8 @@ import heapq
 from collections.abc import Callable, Generator
 from typing import Any
 
-Task = Generator[Any, None, None]
+#: a task: a generator the scheduler advances (it may return a value to ``yield from``)
+Task = Generator[Any, None, Any]
 
 
 class Signal:

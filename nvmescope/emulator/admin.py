@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from .. import events as ev
@@ -37,6 +36,7 @@ from ..nvme import logpages as lp
 from ..nvme import registers as r
 from ..nvme import status as st
 from ..nvme.opcodes import IDENTIFY_CNS
+from ..sim import Task
 from .config import SUBSYSTEM_VENDOR_ID, VENDOR_ID
 from .queues import CompletionQueue, SubmissionQueue
 from .request import Request
@@ -44,15 +44,14 @@ from .request import Request
 if TYPE_CHECKING:
     from .controller import Controller
 
-Task = Generator[Any, None, None]
 
-# Asynchronous event types and information (Figure 146-150 in 1.4)
-AER_TYPE_ERROR = 0
-AER_TYPE_SMART = 1
-AER_TYPE_NOTICE = 2
-AER_INFO_INVALID_DB = 0x00
-AER_INFO_INVALID_DB_VALUE = 0x01
-AER_INFO_TEMPERATURE = 0x01
+# Asynchronous event types and information (Figure 146-150 in 1.4): declared in nvme/status.py
+AER_TYPE_ERROR, AER_TYPE_SMART = st.AER_TYPE_ERROR, st.AER_TYPE_SMART
+AER_INFO_INVALID_DB, AER_INFO_INVALID_DB_VALUE = (
+    st.AER_INFO_INVALID_DB,
+    st.AER_INFO_INVALID_DB_VALUE,
+)
+AER_INFO_TEMPERATURE = st.AER_INFO_TEMPERATURE
 #: log page whose reading (RAE = 0) clears an event type
 AER_TYPE_FOR_LOG = {0x01: AER_TYPE_ERROR, 0x02: AER_TYPE_SMART}
 

@@ -93,7 +93,7 @@ from ..nvme import registers as r
 from ..nvme import status as st
 from ..nvme.commands import pack_cqe, split_status, unpack_sqe
 from ..nvme.pci import MSIX_CAP_OFFSET, PCIE_CAP_OFFSET, PCIE_DEVCTL_BCR_FLR, config_register_name
-from ..sim import Scheduler
+from ..sim import Scheduler, Task
 from . import admin, nvm
 from .config import ControllerConfig
 from .interrupts import MsixTable, bar_layout, msix_message
@@ -104,8 +104,6 @@ from .prp import nvme_map_prp
 from .queues import CompletionQueue, SubmissionQueue
 from .request import Request
 from .state import ControllerState
-
-Task = Generator[Any, None, None]
 
 CAP_CSS_NVM = 1 << 0
 CAP_CSS_IOCS = 1 << 6
@@ -702,6 +700,33 @@ class Controller:
     # =====================================================================
     # doorbells
     # =====================================================================
+    def _nvme_db_problem(
+        self, name: str, pointer: str, qid: int, queue: Any, value: int
+    ) -> tuple[str, str, int | None] | None:
+        """Why the device does not take a doorbell write to ``queue`` (None when it does):
+        the ub_* kind, the words, and the asynchronous event information to report."""
+        if not self.ready:
+            return (
+                "ub_db_while_disabled",
+                f"{name} {qid} {pointer} doorbell while not ready",
+                None,
+            )
+        if self._shut_down:
+            return ("ub_db_after_shutdown", f"{name} {qid} {pointer} doorbell after shutdown", None)
+        if queue is None or (name == "SQ" and qid > self.config.max_io_queues):
+            return (
+                "ub_db_invalid_queue",
+                f"{name} {qid} does not exist",
+                admin.AER_INFO_INVALID_DB,
+            )
+        if value >= queue.size:
+            return (
+                "ub_db_invalid_value",
+                f"{name} {qid} {pointer} {value} >= size {queue.size}",
+                admin.AER_INFO_INVALID_DB_VALUE,
+            )
+        return None
+
     def _nvme_db_ignored(self, kind: str, detail: str, aer_info: int | None) -> None:
         """The device did not take a doorbell write: say why, and tell the host by an
         asynchronous event (Error status, log page 01h) where the spec has one."""
@@ -722,20 +747,7 @@ class Controller:
         if index % 2 == 0:
             sq = self.sqs.get(qid)
             old_tail = sq.tail if sq else 0
-            if not self.ready:
-                why = ("ub_db_while_disabled", f"SQ {qid} tail doorbell while not ready", None)
-            elif self._shut_down:
-                why = ("ub_db_after_shutdown", f"SQ {qid} tail doorbell after shutdown", None)
-            elif sq is None or qid > self.config.max_io_queues:
-                why = ("ub_db_invalid_queue", f"SQ {qid} does not exist", admin.AER_INFO_INVALID_DB)
-            elif value >= sq.size:
-                why = (
-                    "ub_db_invalid_value",
-                    f"SQ {qid} tail {value} >= size {sq.size}",
-                    admin.AER_INFO_INVALID_DB_VALUE,
-                )
-            else:
-                why = None
+            why = self._nvme_db_problem("SQ", "tail", qid, sq, value)
             # the device decides at once whether it takes the write: the event says so
             self._emit(
                 ev.DoorbellSq(
@@ -756,26 +768,13 @@ class Controller:
             return
         cq = self.cqs.get(qid)
         old_head = cq.head if cq else 0
-        if not self.ready:
-            why = ("ub_db_while_disabled", f"CQ {qid} head doorbell while not ready", None)
-        elif self._shut_down:
-            why = ("ub_db_after_shutdown", f"CQ {qid} head doorbell after shutdown", None)
-        elif cq is None:
-            why = ("ub_db_invalid_queue", f"CQ {qid} does not exist", admin.AER_INFO_INVALID_DB)
-        elif value >= cq.size:
-            why = (
-                "ub_db_invalid_value",
-                f"CQ {qid} head {value} >= size {cq.size}",
-                admin.AER_INFO_INVALID_DB_VALUE,
-            )
-        elif not cq.head_valid(value):
+        why = self._nvme_db_problem("CQ", "head", qid, cq, value)
+        if why is None and cq is not None and not cq.head_valid(value):
             why = (
                 "ub_cq_head_passes_tail",
                 f"CQ {qid} head {value} passes the entries posted (head {cq.head}, tail {cq.tail})",
                 admin.AER_INFO_INVALID_DB_VALUE,
             )
-        else:
-            why = None
         self._emit(
             ev.DoorbellCq(
                 addr=offset,

@@ -7,10 +7,10 @@ I/O opcode gets Invalid Command Opcode.
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..nvme import status as st
+from ..sim import Task
 from .admin import (
     IO_COMMAND_EFFECTS,
     LOC_CDW10,
@@ -24,8 +24,6 @@ from .request import Request
 
 if TYPE_CHECKING:
     from .controller import Controller
-
-Task = Generator[Any, None, None]
 
 
 def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:

@@ -34,12 +34,13 @@ completion was handled and returns it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from nvmescope.nvme import identify as idf
 from nvmescope.nvme import registers as r
+from nvmescope.nvme import status as st
 from nvmescope.nvme.commands import CQE_SIZE, SQE_SIZE, Cqe, pack_sqe, unpack_cqe
 from nvmescope.nvme.opcodes import (
     ADMIN_OPCODES,
@@ -59,11 +60,10 @@ from nvmescope.nvme.pci import (
     MSIX_MC_TABLE_SIZE,
 )
 from nvmescope.nvme.status import describe_status, status_name
+from nvmescope.sim import Task
 
 from .api import HostAPI
 from .memory import MSI_ADDRESS, PAGE_SIZE
-
-Task = Generator[Any, None, Any]
 
 # -- virtual time of host actions (ns) ------------------------------------------------
 #: between a host_step annotation and the action it announces
@@ -100,17 +100,6 @@ HOST_EPOCH_MS = 1_700_000_000_000
 #: NVMe 1.0 had only CNS 0/1; Linux sends other CNS values only from VS 1.1 on
 VS_1_1 = 0x0001_0100
 VS_1_3 = 0x0001_0300
-
-#: asynchronous event types and the Error / Notice information values this model names
-AER_TYPES = {0: "Error status", 1: "SMART / Health status", 2: "Notice", 6: "I/O command set"}
-AER_ERROR_INFO = {
-    0x00: "Write to Invalid Doorbell Register",
-    0x01: "Invalid Doorbell Write Value",
-    0x02: "Diagnostic Failure",
-    0x03: "Persistent Internal Error",
-    0x04: "Transient Internal Error",
-    0x05: "Firmware Image Load Error",
-}
 
 
 @dataclass
@@ -231,8 +220,8 @@ class AsyncEvent:
         return (self.dw0 >> 16) & 0xFF
 
     def describe(self) -> str:
-        kind = AER_TYPES.get(self.type, f"type {self.type}")
-        info = AER_ERROR_INFO.get(self.info, "") if self.type == 0 else ""
+        kind = st.AER_TYPES.get(self.type, f"type {self.type}")
+        info = st.AER_ERROR_INFO.get(self.info, "") if self.type == 0 else ""
         what = f"{info} (info {self.info:02X}h)" if info else f"info {self.info:02X}h"
         return (
             f"{kind} (type {self.type}), {what}; read log page {self.log_page:02X}h to learn more "

@@ -196,3 +196,28 @@ def describe_status(status: int) -> str:
     sct, sc, dnr = (status >> 8) & 7, status & 0xFF, bool(status >> 14 & 1)
     more = ", DNR" if dnr else ""
     return f"{status_title(sct, sc)} (SCT {sct:x}h SC {sc:02x}h{more})"
+
+
+# -- Asynchronous Event Request completions (dword 0: type, information, log page) ---------
+AER_TYPE_ERROR = 0
+AER_TYPE_SMART = 1
+AER_TYPE_NOTICE = 2
+AER_INFO_INVALID_DB = 0x00
+AER_INFO_INVALID_DB_VALUE = 0x01
+AER_INFO_TEMPERATURE = 0x01
+
+#: asynchronous event types, and the Error status information values, in words
+AER_TYPES: dict[int, str] = {
+    AER_TYPE_ERROR: "Error status",
+    AER_TYPE_SMART: "SMART / Health status",
+    AER_TYPE_NOTICE: "Notice",
+    6: "I/O command set",
+}
+AER_ERROR_INFO: dict[int, str] = {
+    AER_INFO_INVALID_DB: "Write to Invalid Doorbell Register",
+    AER_INFO_INVALID_DB_VALUE: "Invalid Doorbell Write Value",
+    0x02: "Diagnostic Failure",
+    0x03: "Persistent Internal Error",
+    0x04: "Transient Internal Error",
+    0x05: "Firmware Image Load Error",
+}

@@ -313,6 +313,14 @@ class CommandTracker:
         if event.sqid is not None and event.cid is not None:
             self._on_stamped(index, event)
 
+    def published_by(self, e: Any) -> int:
+        """How many SQEs a ``doorbell_sq`` makes visible (its tail move, modulo the size;
+        1 for a backward move when the queue's size is not known)."""
+        size = self.sq_base.get(e.sqid, (0, 0))[1]
+        if size:
+            return (e.new_tail - e.old_tail) % size
+        return e.new_tail - e.old_tail if e.new_tail >= e.old_tail else 1
+
     def _on_sq_doorbell(self, index: int, e: Any) -> None:
         self._last_range = None
         sqid = e.sqid

@@ -302,11 +302,7 @@ class _Exporter:
         if self.pending is not None and kind != "cmd_start":
             self.flush_pending()
         if kind == "doorbell_sq" and e.sqid is not None:
-            size = self.tracker.sq_base.get(e.sqid, (0, 0))[1]
-            if size:
-                added = (e.new_tail - e.old_tail) % size
-            else:
-                added = e.new_tail - e.old_tail if e.new_tail >= e.old_tail else 1
+            added = self.tracker.published_by(e)
             self.put(
                 self.tid("sq", e.sqid),
                 "i",

@@ -164,11 +164,7 @@ class _Depth:
         e: Any = event
         kind = event.kind
         if kind == "doorbell_sq" and event.sqid is not None:
-            size = self.tracker.sq_base.get(event.sqid, (0, 0))[1]
-            if size:
-                added = (e.new_tail - e.old_tail) % size
-            else:
-                added = e.new_tail - e.old_tail if e.new_tail >= e.old_tail else 1
+            added = self.tracker.published_by(e)
             self.set(event.sqid, self.now.get(event.sqid, 0) + added, event.ts)
         elif kind == "cqe_post" and event.sqid is not None:
             self.set(event.sqid, self.now.get(event.sqid, 0) - 1, event.ts)
