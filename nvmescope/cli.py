@@ -140,13 +140,6 @@ def parse_nsid(option: str, text: str) -> int:
     return nsid
 
 
-def _run_guarded(fn: Callable[[], None]) -> None:
-    try:
-        fn()
-    except UsageError as exc:
-        fail(str(exc))
-
-
 # -- commands ----------------------------------------------------------------------
 @app.callback()
 def main_callback(
@@ -159,7 +152,7 @@ def main_callback(
         out.print(f"nvmescope {__version__}")
         raise typer.Exit(0)
     if ctx.invoked_subcommand is None:
-        _device_guarded(lambda: _trace("identify", None, None, story=True))
+        _guarded(lambda: _trace("identify", None, None, story=True))
 
 
 KIND_WIDTH = 18
@@ -308,7 +301,7 @@ def trace(
     ] = False,
 ) -> None:
     """Run a scenario and print the event stream, one line per event."""
-    _device_guarded(lambda: _trace(scenario, config, filter, param, story))
+    _guarded(lambda: _trace(scenario, config, filter, param, story))
 
 
 @app.command(short_help="List the built-in scenarios.")
@@ -407,16 +400,24 @@ def _admin(machine: Machine, task_of: Callable[[Any], Any]) -> Any:
     return comp
 
 
+class DataError(Exception):
+    """A file is damaged or not what it should be: one line, exit code 1."""
+
+
 class DeviceError(Exception):
     """The device answered with an error status: printed as one line, exit code 1."""
 
 
-def _device_guarded(fn: Callable[[], None]) -> None:
+def _guarded(fn: Callable[[], None]) -> None:
+    """Run a command: bad input is one line and exit 2; an error status from the device,
+    a failed scenario check or a damaged file is one line and exit 1."""
+    from nvmescope.trace import RecordingError
+
     try:
         fn()
     except UsageError as exc:
         fail(str(exc))
-    except DeviceError as exc:
+    except (DeviceError, DataError, RecordingError) as exc:
         fail(str(exc), code=1)
 
 
@@ -459,7 +460,7 @@ def id_ctrl(
         else:
             _emit(data, lambda: nvmecli.format_id_ctrl(data, human=human), raw_binary)
 
-    _device_guarded(run)
+    _guarded(run)
 
 
 @app.command("id-ns", short_help="Identify Namespace, as nvme-cli prints it.")
@@ -484,7 +485,7 @@ def id_ns(
         else:
             _emit(data, lambda: nvmecli.format_id_ns(data, nsid, human=human), raw_binary)
 
-    _device_guarded(run)
+    _guarded(run)
 
 
 @app.command("list", short_help="nvme list: the controller's namespaces.")
@@ -507,7 +508,7 @@ def list_cmd(config: ConfigOpt = None, after: AfterOpt = "bringup") -> None:
             )
         write(nvmecli.format_list(rows))
 
-    _device_guarded(run)
+    _guarded(run)
 
 
 @app.command("smart-log")
@@ -530,7 +531,7 @@ def smart_log(
         ).data
         _emit(data, lambda: nvmecli.format_smart_log(data, DEVICE, nsid), raw_binary)
 
-    _device_guarded(run)
+    _guarded(run)
 
 
 @app.command("error-log")
@@ -559,7 +560,7 @@ def error_log(
         ).data
         _emit(data, lambda: nvmecli.format_error_log(data, DEVICE, entries), raw_binary)
 
-    _device_guarded(run)
+    _guarded(run)
 
 
 @app.command("fw-log")
@@ -574,7 +575,7 @@ def fw_log(
         data = _admin(m, lambda d: d.get_log_page(0x03, 512, why="nvmescope fw-log")).data
         _emit(data, lambda: nvmecli.format_fw_log(data, DEVICE), raw_binary)
 
-    _device_guarded(run)
+    _guarded(run)
 
 
 #: features whose Get Features returns data in a buffer, and its size
@@ -617,7 +618,7 @@ def get_feature(
             raw_binary,
         )
 
-    _device_guarded(run)
+    _guarded(run)
 
 
 @app.command(short_help="The PCI function, as lspci shows it.")
@@ -653,7 +654,7 @@ def lspci(
                 write(f"{off:02x}: {row}\n")
             write("\n")
 
-    _device_guarded(run)
+    _guarded(run)
 
 
 # -- recordings -------------------------------------------------------------------
@@ -669,10 +670,6 @@ FilterOpt = Annotated[
         help='Filter expression, e.g. kind == "cqe_post" (`nvmescope filters` explains).',
     ),
 ]
-
-
-class DataError(Exception):
-    """A file is damaged or not what it should be: one line, exit code 1."""
 
 
 def _refuse_same_file(output: Path, *inputs: Path) -> None:
@@ -699,19 +696,6 @@ def _open(path: Path) -> Any:
     for warning in rec.warnings:
         err.print(f"nvmescope: warning: {escape(warning)}")
     return rec
-
-
-def _recording_guarded(fn: Callable[[], None]) -> None:
-    from nvmescope.trace import RecordingError
-
-    try:
-        fn()
-    except UsageError as exc:
-        fail(str(exc))
-    except (DataError, RecordingError) as exc:
-        fail(str(exc), code=1)
-    except DeviceError as exc:
-        fail(str(exc), code=1)
 
 
 def _progress(description: str, total: int | None = None) -> Any:
@@ -794,7 +778,7 @@ def record(
         if run_ is not None and not run_.ok and max_events is None:
             raise DeviceError(_failed_checks(scenario, run_))
 
-    _recording_guarded(run)
+    _guarded(run)
 
 
 def _range(rec: Any, start: int | None, stop: int | None) -> tuple[int, int]:
@@ -864,7 +848,7 @@ def replay(
                 say("  " + line)
         raise DataError(f"{file}: replay diverged at event {d.index if d else '?'}")
 
-    _recording_guarded(run)
+    _guarded(run)
 
 
 def _ring_lines(state: Any, qtype: str, q: Any) -> list[str]:
@@ -1055,7 +1039,7 @@ def show(
         for event in selected():
             say(format_event(event))
 
-    _recording_guarded(run)
+    _guarded(run)
 
 
 @app.command(short_help="Latency, opcode and queue-depth stats.")
@@ -1070,7 +1054,7 @@ def stats(file: FileArg, filter: FilterOpt = None) -> None:
         events = (e for e in rec.events() if predicate is None or predicate(e))
         out.print(render_stats(compute_stats(events)))
 
-    _recording_guarded(run)
+    _guarded(run)
 
 
 export_app = typer.Typer(help="Write a recording in another tool's format.", no_args_is_help=True)
@@ -1100,7 +1084,7 @@ def export_chrome(
                 raise DataError(f"{output}: {exc.strerror or exc}") from None
         say(f"wrote {n} trace events to {output}")
 
-    _recording_guarded(run)
+    _guarded(run)
 
 
 @export_app.command("tracepoint")
@@ -1130,7 +1114,7 @@ def export_tracepoint(
         except OSError as exc:
             raise DataError(f"{output}: {exc.strerror or exc}") from None
 
-    _recording_guarded(run)
+    _guarded(run)
 
 
 @export_app.command("jsonl")
@@ -1150,7 +1134,7 @@ def export_jsonl(
         summary = convert(file, output, "jsonl")
         say(f"wrote {summary.events} events to {output}")
 
-    _recording_guarded(run)
+    _guarded(run)
 
 
 def import_qemu_file(log: Path, output: Path) -> Any:
@@ -1199,7 +1183,7 @@ def import_qemu(
             f"(lines: {c.mapped} mapped, {c.folded} folded, {c.unknown} unknown)"
         )
 
-    _recording_guarded(run)
+    _guarded(run)
 
 
 RECORDINGS_DIR = Path("recordings")
@@ -1226,7 +1210,7 @@ def regenerate_recordings(
             result = import_qemu_file(QEMU_REFERENCE, target)
             say(f"{target}: {len(result.events)} events imported from {QEMU_REFERENCE}")
 
-    _recording_guarded(run)
+    _guarded(run)
 
 
 def main() -> None:
