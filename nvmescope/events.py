@@ -452,6 +452,19 @@ def to_builtins(event: Event) -> dict[str, Any]:
 
 
 # -- words for people ------------------------------------------------------------
+def queue_tag(event: Event) -> str:
+    """The printout's queue:cid column: ``sq1:4``, ``sq0``, ``cq1`` (a CQ head doorbell), or ''."""
+    if event.kind == "doorbell_cq":
+        cqid = getattr(event, "cqid", None)
+        if cqid is not None:
+            return f"cq{cqid}"
+    if event.sqid is None:
+        return ""
+    if event.cid is None:
+        return f"sq{event.sqid}"
+    return f"sq{event.sqid}:{event.cid}"
+
+
 def _hexdump_head(data: bytes, n: int = 8) -> str:
     head = data[:n].hex(" ")
     return head + (" …" if len(data) > n else "")

@@ -9,6 +9,9 @@
 ``Machine(scenario="io-load", params={"count": 1000})`` passes a scenario its
 parameters (see ``nvmescope.host.scenarios``); an unknown one is a ``ValueError``.
 
+``Machine(..., keep_events=False)`` keeps no list of events (for long runs that
+a recorder writes to a file).
+
 ``Machine(scenario=None)`` gives a machine with nothing running: drive it by
 hand through ``m.api`` (see ``docs/host-api.md``).
 
@@ -43,6 +46,8 @@ class Machine:
         config: ControllerConfig | None = None,
         scenario: str | None = "bringup",
         params: dict[str, int] | None = None,
+        *,
+        keep_events: bool = True,
     ) -> None:
         if scenario is not None and scenario not in SCENARIOS:
             names = ", ".join(sorted(SCENARIOS))
@@ -50,8 +55,11 @@ class Machine:
         self.config = config if config is not None else ControllerConfig()
         self.sched = Scheduler()
         self.bus = EventBus(clock=lambda: self.sched.now)
+        #: every event so far; stays empty with ``keep_events=False`` (a recorder that
+        #: writes them to a file is then the only copy, and memory stays bounded)
         self.events: list[Event] = []
-        self.bus.subscribe(self.events.append)
+        if keep_events:
+            self.bus.subscribe(self.events.append)
         self.irq = InterruptController(self.sched)
         self.mem = HostMemory(self.bus, self.irq)
         self.ctrl = Controller(self.config, self.bus, self.sched, self.mem)

@@ -55,6 +55,14 @@ SGL_DESCRIPTOR = cs.Struct(
     ),
 )
 
+#: A PRP List page (NVMe 1.4 section 4.3, Figure 108): 8-byte PRP entries, each the
+#: address of a memory page; when more entries follow than a list page holds, its
+#: last entry points at the next list page. One list page of the smallest memory page
+#: size (4 KiB) holds 512 entries.
+PRP_ENTRY_SIZE = 8
+PRP_LIST_ENTRIES = 512
+PRP_LIST = cs.Array(PRP_LIST_ENTRIES, cs.Int64ul)
+
 #: Completion queue entry Status Field together with the Phase Tag (bits 15:0 of DW3 high half).
 CQE_STATUS = cs.ByteSwapped(
     cs.BitStruct(

@@ -855,6 +855,39 @@ FW_SLOT_HOOKS: dict[str, Hook] = {
 }
 
 
+CMD_EFFECTS_BITS = {
+    0: "Command Supported (CSUPP)",
+    1: "Logical Block Content Change (LBCC)",
+    2: "Namespace Capability Change (NCC)",
+    3: "Namespace Inventory Change (NIC)",
+    4: "Controller Capability Change (CCC)",
+}
+CMD_EFFECTS_CSE = {
+    0: "",
+    1: "no other command for the same namespace while it runs",
+    2: "no other command for any namespace while it runs",
+}
+
+
+def _cmd_effects(a: HookArgs) -> str:
+    v = int(a.value)
+    if not v & logpages.CMD_EFFECTS_CSUPP:
+        return "not supported"
+    words = [text for bit, text in CMD_EFFECTS_BITS.items() if v >> bit & 1]
+    cse = CMD_EFFECTS_CSE.get(v >> 16 & 7, "reserved CSE")
+    return ", ".join(words + ([cse] if cse else []))
+
+
+CMD_EFFECTS_HOOKS: dict[str, Hook] = {"acs[]": _cmd_effects, "iocs[]": _cmd_effects}
+
+# PRP list
+PRP_LIST_HOOKS: dict[str, Hook] = {
+    "[]": lambda a: (
+        f"page address {a.value:#x}" + (" (not page aligned)" if a.value & 0xFFF else "")
+    ),
+}
+
+
 # Registers
 CSS_CAP_BITS = {0: "NVM command set", 6: "I/O Command Sets", 7: "no I/O command set (admin only)"}
 CC_CSS = {0: "NVM Command Set", 6: "All supported I/O Command Sets", 7: "Admin Command Set only"}
@@ -993,6 +1026,27 @@ def _build_registry() -> dict[str, Layout]:
             "fw_slot_log", "Firmware Slot Information", logpages.FIRMWARE_SLOT_LOG, FW_SLOT_HOOKS
         )
     )
+    add(
+        Layout(
+            "cmd_effects_log",
+            "Commands Supported and Effects",
+            logpages.COMMANDS_SUPPORTED_EFFECTS_LOG,
+            CMD_EFFECTS_HOOKS,
+            {
+                "acs[]": "Admin Command Supported (one per opcode)",
+                "iocs[]": "I/O Command Supported (one per opcode)",
+            },
+        )
+    )
+    add(
+        Layout(
+            "prp_list",
+            "PRP List (one 4 KiB list page)",
+            commands.PRP_LIST,
+            PRP_LIST_HOOKS,
+            {"[]": "PRP Entry"},
+        )
+    )
     for reg in registers.REGISTERS:
         titles = {f.name: f.meaning for f in reg.fields}
         titles[""] = reg.long_name
@@ -1020,8 +1074,8 @@ def _build_registry() -> dict[str, Layout]:
 
 #: Every layout ``decode`` knows, by name: sqe, cqe, sgl_descriptor, identify_ctrl,
 #: identify_ns, active_ns_list, ns_desc_list, error_log_entry, smart_log,
-#: fw_slot_log, ``reg:<name>`` for each register, ``feat:<name>`` for each feature
-#: value layout (names from ``opcodes.FEATURES``).
+#: fw_slot_log, cmd_effects_log, prp_list, ``reg:<name>`` for each register,
+#: ``feat:<name>`` for each feature value layout (names from ``opcodes.FEATURES``).
 LAYOUTS: dict[str, Layout] = _build_registry()
 
 

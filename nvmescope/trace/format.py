@@ -320,6 +320,47 @@ class TraceWriter:
             state.mem, state.mem_known = mem, known
         self.stats.checkpoints += 1
 
+    def save_copy(self, dst: str | os.PathLike[str]) -> WriterStats:
+        """Write everything so far to ``dst`` as a complete, closed recording; go on writing.
+
+        The frames written so far are copied byte for byte, then an index and a
+        trailer follow, so ``dst`` is what ``close()`` would have left had the
+        recording ended now (a live session saves itself this way). ``dst`` is
+        written beside itself under a temporary name and renamed into place, so a
+        failure leaves neither a half-written file nor a damaged old one.
+        """
+        if self.fmt != "msgpack":
+            raise ValueError("only a binary recording can be saved while it is written")
+        if self.closed:
+            raise ValueError(f"{self.path}: the recording is closed")
+        self.flush()
+        target = Path(dst)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        size = self.stats.bytes
+        index = Index(events=self.stats.events, frames=list(self._index))
+        raw = msgspec.msgpack.encode(index)
+        index_frame = frame_bytes(
+            FRAME_INDEX, self._cctx.compress(raw), len(raw), self.stats.events, 0
+        )
+        try:
+            with open(self.path, "rb") as src, open(tmp, "wb") as out:
+                left = size
+                while left:
+                    block = src.read(min(left, 1 << 20))
+                    if not block:
+                        raise OSError(f"{self.path} is shorter than the {size} bytes written")
+                    out.write(block)
+                    left -= len(block)
+                out.write(index_frame)
+                out.write(TRAILER.pack(TRAILER_MAGIC, size))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return self.stats
+
     def close(self) -> WriterStats:
         """Write what is buffered, the index and the trailer; close the file."""
         if self.closed:

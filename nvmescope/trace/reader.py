@@ -199,6 +199,10 @@ class Recording:
     def close(self) -> None:
         pass
 
+    def grow(self) -> int:
+        """Read what a recorder appended since the last look (see BinaryRecording)."""
+        return 0
+
     def __enter__(self) -> Recording:
         return self
 
@@ -389,6 +393,8 @@ class BinaryRecording(Recording):
         self._size = size
         self._data_start = data_start
         self._dctx = zstandard.ZstdDecompressor()
+        #: where a walk of the frames stopped (``grow`` goes on from there)
+        self._walked = data_start
 
     def close(self) -> None:
         self._file.close()
@@ -474,12 +480,12 @@ class BinaryRecording(Recording):
         return pages
 
     # -- opening ------------------------------------------------------------------
-    def load_tables(self) -> None:
+    def load_tables(self, follow: bool = False) -> None:
         why = self._load_index()
         if why is None:
             self.complete = True
         else:
-            self._scan(why)
+            self._scan(why, follow)
         self._finish_tables()
 
     def _load_index(self) -> str | None:
@@ -523,13 +529,12 @@ class BinaryRecording(Recording):
             return "the index is inconsistent (event count)"
         return None
 
-    def _scan(self, why: str) -> None:
-        """Walk frame headers from the start (no decoding) up to the first damage."""
-        self._chunks.clear()
-        self._checkpoints.clear()
-        self._pframes.clear()
-        offset = self._data_start
-        events = 0
+    def _walk(self, offset: int, events: int) -> tuple[int, int, str | None, int | None]:
+        """Add the sound frames from ``offset`` on (no decoding) to the tables.
+
+        Returns (where the walk stopped, events so far, why it stopped early or
+        None, where the frame after an index frame starts, if it saw one).
+        """
         stop: str | None = None
         #: where the frame after an index frame starts (the index is written only at close)
         index_end: int | None = None
@@ -555,6 +560,36 @@ class BinaryRecording(Recording):
             offset += FRAME_HEADER.size + plen
             if ftype == FRAME_INDEX:
                 index_end = offset
+        return offset, events, stop, index_end
+
+    def grow(self) -> int:
+        """Read the frames a recorder appended since the last look; returns the new events.
+
+        For a recording that is still being written (``follow_recording``): the
+        writer appends whole frames, so every frame up to the end of the file is
+        sound. A closed recording never grows.
+        """
+        if self.complete:
+            return 0
+        before = self._length
+        self._size = os.fstat(self._file.fileno()).st_size
+        self._walked, _, _, _ = self._walk(self._walked, before)
+        self._finish_tables()
+        return self._length - before
+
+    def _scan(self, why: str, follow: bool = False) -> None:
+        """Walk frame headers from the start (no decoding) up to the first damage.
+
+        ``follow``: the recording is still being written; that it is not closed
+        yet is no news (damage still is).
+        """
+        self._chunks.clear()
+        self._checkpoints.clear()
+        self._pframes.clear()
+        offset, events, stop, index_end = self._walk(self._data_start, 0)
+        self._walked = offset
+        if follow and why == "not closed" and stop is None and index_end is None:
+            return
         readable = f"{events} events in {len(self._chunks)} complete chunks are readable"
         if why == "not closed" and index_end is not None:
             # the recorder got as far as the index, so it closed the file: the trailer
@@ -681,13 +716,17 @@ def _check_header(path: Path, header: Header, major: int, minor: int) -> list[st
     return warnings
 
 
-def open_recording(path: str | os.PathLike[str]) -> Recording:
+def open_recording(path: str | os.PathLike[str], *, follow: bool = False) -> Recording:
     """Open a ``.nvmetrace`` recording (binary or JSON lines) for reading.
 
     Reads the header and the index only. Raises :class:`RecordingError` with a
     one-line message for anything that cannot be read; a recording cut short
     (a killed recorder, a truncated copy) opens up to its last sound chunk and
     says so in ``warnings``.
+
+    ``follow=True`` opens a binary recording that a recorder in this process is
+    still writing: ``grow()`` then reads the frames it appends (a live session
+    reads itself back this way).
     """
     p = Path(path)
     try:
@@ -705,6 +744,8 @@ def open_recording(path: str | os.PathLike[str]) -> Recording:
         start = file.read(FILE_HEADER.size)
         if start[:1] == b"{":
             file.close()
+            if follow:
+                raise RecordingError(p, "only a binary recording can be followed as it grows")
             return _open_jsonl(p)
         if len(start) < len(MAGIC) or start[: len(MAGIC)] != MAGIC:
             raise RecordingError(p, "not an nvmescope recording (wrong magic number)")
@@ -727,7 +768,7 @@ def open_recording(path: str | os.PathLike[str]) -> Recording:
         warnings = _check_header(p, header, major, minor)
         rec = BinaryRecording(p, header, file, size, FILE_HEADER.size + hlen)
         rec.warnings.extend(warnings)
-        rec.load_tables()
+        rec.load_tables(follow)
         return rec
     except RecordingError:
         file.close()

@@ -152,6 +152,16 @@ class State(msgspec.Struct, kw_only=True, dict=True):
         self.mem[page], self.mem_known[page] = got
         return got
 
+    def page_version(self, page: int) -> object:
+        """Something that is the same object for two states exactly when they agree on the
+        page (its bytes and which are known), without reading a lazy page: a view can key
+        what it drew from that page on it."""
+        data = self.mem.get(page)
+        if data is not None:
+            return data, self.mem_known.get(page)
+        lazy = self.__dict__.get("_lazy")
+        return None if not lazy else lazy.get(page)
+
     def materialize(self) -> State:
         """Load every lazy page into ``mem`` (for comparing or encoding); returns self."""
         lazy = self.__dict__.get("_lazy")
