@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from nvmescope import __version__
 from nvmescope.emulator import ControllerConfig
-from nvmescope.events import Event, describe
+from nvmescope.events import Event, describe, queue_tag
 from nvmescope.host import SCENARIOS
 from nvmescope.machine import Machine
 
@@ -146,13 +146,17 @@ def main_callback(
     ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
-    """With no command: the identify story (`trace identify --story`): the bring-up in
+    """With no command, on a terminal: the TUI on a live `identify` session, paused at
+    event 0. Piped: the identify story (`trace identify --story`): the bring-up in
     summary, then one Identify Controller from the doorbell to the interrupt, every event."""
     if version:
         out.print(f"nvmescope {__version__}")
         raise typer.Exit(0)
     if ctx.invoked_subcommand is None:
-        _guarded(lambda: _trace("identify", None, None, story=True))
+        if _on_terminal():
+            _guarded(lambda: _tui("identify", None, None, 0))
+        else:
+            _guarded(lambda: _trace("identify", None, None, story=True))
 
 
 KIND_WIDTH = 18
@@ -186,14 +190,7 @@ def format_event(event: Event) -> str:
     """One trace line: seq, virtual time, who (H host / D device), queue:cid, kind, words."""
     us = event.ts / 1000
     who = "H" if event.actor == "host" else "D"
-    tag = ""
-    cqid = getattr(event, "cqid", None)
-    if event.kind == "doorbell_cq" and cqid is not None:
-        tag = f"cq{cqid}"
-    elif event.sqid is not None:
-        tag = f"sq{event.sqid}"
-        if event.cid is not None:
-            tag += f":{event.cid}"
+    tag = queue_tag(event)
     return (
         f"{event.seq:7d} {us:12.3f}us  {who}  {tag:9s} {event.kind:{KIND_WIDTH}s} {describe(event)}"
     )
@@ -302,6 +299,119 @@ def trace(
 ) -> None:
     """Run a scenario and print the event stream, one line per event."""
     _guarded(lambda: _trace(scenario, config, filter, param, story))
+
+
+MAX_AT = 10**9
+
+
+def _on_terminal() -> bool:
+    """Both ends of the conversation are a terminal: the TUI can be drawn and driven."""
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _tui(
+    target: str,
+    config_pairs: list[str] | None,
+    param_pairs: list[str] | None,
+    at: int,
+) -> None:
+    """Open the TUI on a scenario (a live session) or a recording, at event ``at``."""
+    from nvmescope.trace import RecordingError
+
+    if target in SCENARIOS:
+        config = build_config(config_pairs)
+        params = build_params(target, param_pairs)
+        source = _live_source(target, config, params, at)
+    else:
+        if config_pairs or param_pairs:
+            raise UsageError(
+                f"{target}: -c and -p set up a live session; a recording keeps its own"
+            )
+        path = Path(target)
+        if not path.exists() and path.suffix != ".nvmetrace" and "/" not in target:
+            names = ", ".join(sorted(SCENARIOS))
+            raise UsageError(f"{target}: no such scenario or recording (scenarios: {names})")
+        from nvmescope.ui.source import Source
+
+        source = Source(_open(path))
+        if not len(source):
+            source.close()
+            raise DataError(f"{path}: the recording holds no events")
+        if at >= len(source):
+            source.close()
+            raise UsageError(f"--at {at}: {path} has {source.recording.range_text()}")
+    try:
+        if not _on_terminal():
+            raise UsageError(
+                "the TUI needs a terminal on standard input and output; "
+                "`nvmescope trace SCENARIO` or `nvmescope replay FILE` print instead"
+            )
+        from nvmescope.ui import NvmeScopeApp
+
+        NvmeScopeApp(source, at=at).run()
+    except RecordingError as exc:
+        raise DataError(str(exc)) from None
+    finally:
+        source.close()
+
+
+def _live_source(scenario: str, config: ControllerConfig, params: dict[str, int], at: int) -> Any:
+    from nvmescope.ui.source import LiveSource
+
+    try:
+        source = LiveSource(scenario, config, params)
+    except OSError as exc:
+        raise DataError(
+            f"cannot make the live session's temporary recording: {exc.strerror or exc}"
+        ) from None
+    try:
+        if at >= len(source):
+            with _progress(f"running {scenario} to event {at}") as progress:
+                task = progress.add_task(f"running {scenario} to event {at}", total=at + 1)
+                while len(source) <= at and not source.finished:
+                    source.step(min(4096, at + 1 - len(source)))
+                    progress.update(task, completed=len(source))
+            if at >= len(source):
+                raise UsageError(
+                    f"--at {at}: the {scenario} scenario ends at event {len(source) - 1}"
+                )
+    except BaseException:
+        source.close()
+        raise
+    return source
+
+
+AtOpt = Annotated[
+    int,
+    typer.Option(
+        "--at",
+        metavar="N",
+        min=0,
+        max=MAX_AT,
+        help="Open at event N (share a position as a command line).",
+    ),
+]
+
+
+@app.command(short_help="The interactive debugger (a scenario live, or a recording).")
+def tui(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="[SCENARIO|FILE]",
+            help="A scenario to run live (see `nvmescope scenarios`) or a .nvmetrace recording.",
+        ),
+    ] = "identify",
+    config: ConfigOpt = None,
+    param: ParamOpt = None,
+    at: AtOpt = 0,
+) -> None:
+    """Step through every event, forwards and backwards: registers, queues, memory,
+    commands and checks as of the cursor. `nvmescope FILE.nvmetrace` opens a recording too."""
+    _guarded(lambda: _tui(target, config, param, at))
 
 
 @app.command(short_help="List the built-in scenarios.")
@@ -1215,6 +1325,9 @@ def regenerate_recordings(
 
 def main() -> None:
     """Console-script entry point: one line on stderr for every failure, never a traceback."""
+    argv = sys.argv[1:]
+    if argv and _is_recording_argument(argv[0]):
+        sys.argv[1:1] = ["tui"]
     try:
         code = app(standalone_mode=False)
         write("")
@@ -1247,6 +1360,23 @@ def main() -> None:
             "(set NVMESCOPE_DEBUG=1 for the traceback, and please report it)"
         )
         sys.exit(70)
+
+
+def _is_recording_argument(word: str) -> bool:
+    """``nvmescope FILE.nvmetrace``: a first argument that names a recording, not a command."""
+    if word.startswith("-") or word in _command_names():
+        return False
+    return word.endswith(".nvmetrace") or os.path.isfile(word)
+
+
+def _command_names() -> set[str]:
+    names = {
+        cmd.name or cmd.callback.__name__.replace("_", "-")
+        for cmd in app.registered_commands
+        if cmd.callback
+    }
+    names |= {group.name for group in app.registered_groups if group.name}
+    return names
 
 
 def _silence_stdout() -> None:

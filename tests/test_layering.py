@@ -1,4 +1,4 @@
-"""The one-way import rule of DESIGN.md, enforced by reading every import."""
+"""The one-way import rule of docs/architecture.md, enforced by reading every import."""
 
 from __future__ import annotations
 
@@ -35,6 +35,11 @@ ALLOWED_THIRD_PARTY: dict[str, set[str]] = {
     "host": {"construct"},
     "machine": set(),
 }
+
+
+#: inside ui/, the one module that may reach the model (to step a live session)
+UI_SOURCE = "ui/source.py"
+UI_SOURCE_ONLY = {"emulator", "host", "machine"}
 
 
 def layer_of(path: Path, root: Path = ROOT) -> str:
@@ -93,6 +98,12 @@ def check_file(path: Path, root: Path = ROOT) -> None:
             assert target in allowed or target == "__init__", (
                 f"{path.relative_to(root)}:{lineno} ({layer}) imports nvmescope.{target}"
             )
+            if layer == "ui" and target in UI_SOURCE_ONLY:
+                rel = path.relative_to(root).as_posix()
+                assert rel == UI_SOURCE, (
+                    f"{rel}:{lineno}: only {UI_SOURCE} may touch nvmescope.{target}; "
+                    "panels and screens read events and states through the Source"
+                )
             if layer == "host" and target == "emulator":
                 assert len(parts) == 2, (
                     f"{path.relative_to(root)}:{lineno}: the host may use only the emulator's "
@@ -120,6 +131,9 @@ def test_imports_point_down_the_layers(path: Path):
         ("emulator/x.py", "from nvmescope import host\n"),
         ("nvme/x.py", "def f():\n    from nvmescope import events\n"),
         ("host/x.py", "import nvmescope.trace.reader\n"),
+        ("ui/widgets/_x.py", "from nvmescope.machine import Machine\n"),
+        ("ui/app.py", "from nvmescope.emulator import ControllerConfig\n"),
+        ("ui/screens/x.py", "from nvmescope.host.driver import LinuxDriver\n"),
     ],
 )
 def test_the_checker_catches_an_upward_import(tmp_path, where, source):

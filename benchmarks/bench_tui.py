@@ -1,0 +1,291 @@
+"""TUI benchmark: a one-million-event recording opened, jumped through, stepped and filtered.
+
+    python benchmarks/bench_tui.py                   # records io-load (about 1M events) once
+    python benchmarks/bench_tui.py --file big.nvmetrace
+    python benchmarks/bench_tui.py --events 200000   # a quicker run
+
+Figures (wall time, this machine; medians of --runs where a figure is repeated):
+
+- first paint: from spawning ``python`` to the first frame the app painted
+  (headless, 160x50), with the recording opened and the cursor's moment drawn;
+- jump to the last event (``G``) until the screen is redrawn;
+- step redraw: ``s`` and ``S`` (200 each, from the middle of the recording):
+  the time the app spends on one step, from handling the key to the new frame
+  composed (the action, then Textual's layout and compositor passes for that
+  frame), median and 95th percentile; and, apart, the wall time of the whole
+  round trip through Textual's event loop and frame pacing (Pilot press and
+  pause), which a terminal user waits on top of it;
+- each panel's own share of a step (``update_moment``, median and 95th
+  percentile, over the 400 steps at 160x50 and one visit of each panel);
+- filter: ``kind == "doorbell_sq"`` over every event in a worker, until the
+  timeline shows the result; and while it runs, how long a step key takes
+  (the app must stay responsive).
+
+The targets are the ones the TUI was built to: first paint under 1 s, jump to
+the end under 100 ms, step redraw under 16 ms at the 95th percentile, filter
+under 3 s while keys keep working.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGETS = {"first_paint": 1.0, "jump_end": 0.100, "step_p95": 0.016, "filter": 3.0}
+SIZE = (160, 50)
+
+CHILD = """
+import sys, time
+from nvmescope.ui import NvmeScopeApp, open_source
+
+class Bench(NvmeScopeApp):
+    def on_main_screen_ready(self, message):
+        super().on_main_screen_ready(message)
+        self.call_after_refresh(self.painted)
+
+    def painted(self):
+        print(repr(time.time()), flush=True)
+        self.exit()
+
+Bench(open_source(sys.argv[1])).run(headless=True, size=(160, 50))
+"""
+
+
+def make_recording(events: int, directory: Path) -> Path:
+    """io-load recorded until it has at least ``events`` events (22 per command pair)."""
+    from nvmescope.trace import record
+
+    path = directory / f"io-load-{events}.nvmetrace"
+    if not path.exists():
+        count = max(32, events // 44 + 1)
+        t = time.perf_counter()
+        summary = record("io-load", path, params={"count": count}, max_events=events)
+        print(f"recorded {summary.events} events of io-load in {time.perf_counter() - t:.1f} s")
+    return path
+
+
+def first_paint(path: Path, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        start = time.time()
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, cwd=ROOT
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"the app failed: {proc.stderr.strip().splitlines()[-1:]}")
+        painted = float(proc.stdout.strip().splitlines()[-1])
+        out.append(painted - start)
+    return out
+
+
+class FrameClock:
+    """Time the app spends composing frames: Textual's screen layout and compositor
+    passes (private methods of the pinned Textual version, wrapped for this benchmark)."""
+
+    def __init__(self) -> None:
+        from textual.screen import Screen
+
+        self.spent = 0.0
+        for name in ("_refresh_layout", "_compositor_refresh"):
+            original = getattr(Screen, name)
+            setattr(Screen, name, self._timed(original))
+
+    def _timed(self, original):
+        def timed(screen, *args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return original(screen, *args, **kwargs)
+            finally:
+                self.spent += time.perf_counter() - t
+
+        return timed
+
+
+async def in_app(
+    path: Path, runs: int, size: tuple[int, int] = SIZE, steps_only: bool = False
+) -> dict[str, list[float]]:
+    from nvmescope.trace.filter import compile_filter
+    from nvmescope.ui import NvmeScopeApp, open_source
+    from nvmescope.ui.marks import Marks
+
+    frames = FRAMES
+
+    source = open_source(path)
+    app = NvmeScopeApp(source, marks=Marks())
+    figures: dict[str, list[float]] = {"jump_end": [], "step_fwd": [], "step_back": []}
+    figures |= {"filter": [], "key_during_filter": [], "idle": [], "trip": []}
+    action = [0.0]
+    step = app.action_step
+
+    def timed_step(direction: int) -> None:
+        t = time.perf_counter()
+        step(direction)
+        action[0] += time.perf_counter() - t
+
+    app.action_step = timed_step  # type: ignore[method-assign]
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()  # the command view and checks
+        await pilot.pause()
+        for _ in range(20):
+            t = time.perf_counter()
+            await pilot.pause()
+            figures["idle"].append(time.perf_counter() - t)
+        for _ in range(0 if steps_only else runs):
+            app.goto(0)
+            await pilot.pause()
+            frames.spent = 0.0
+            t = time.perf_counter()
+            app.action_last()
+            spent = time.perf_counter() - t
+            await pilot.pause()
+            figures["jump_end"].append(spent + frames.spent)
+        app.goto(len(source) // 2)
+        await pilot.pause()
+        if not steps_only:
+            # every panel once; then the default screen again: queues under the timeline
+            for number in (*range(1, 9), 3, 1):
+                await pilot.press(str(number))
+                await pilot.pause()
+            assert app.main.visible_panels() == {"timeline", "registers", "queues", "detail"}
+            PANEL_TIMES.clear()
+        for key, name in (("s", "step_fwd"), ("S", "step_back")):
+            for _ in range(200):
+                await pilot.pause()
+                frames.spent = action[0] = 0.0
+                t = time.perf_counter()
+                await pilot.press(key)
+                await pilot.pause()
+                figures["trip"].append(time.perf_counter() - t)
+                figures[name].append(action[0] + frames.spent)
+        for _ in range(0 if steps_only else runs):
+            app.filter_predicate = None
+            app.timeline.set_rows(None)
+            await pilot.pause()
+            expr = 'kind == "doorbell_sq"'
+            t = time.perf_counter()
+            app.apply_filter(expr, compile_filter(expr))
+            while app.busy:
+                # a step key while the filter runs: until the cursor has moved
+                before = app.cursor
+                k = time.perf_counter()
+                app.simulate_key("s")  # as a terminal would send it (Pilot waits for idle)
+                while app.cursor == before and time.perf_counter() - k < 5:
+                    await asyncio.sleep(0.002)
+                figures["key_during_filter"].append(time.perf_counter() - k)
+                await asyncio.sleep(0.1)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            figures["filter"].append(time.perf_counter() - t)
+            assert app.timeline.rows is not None and len(app.timeline.rows) > 0
+    source.close()
+    return figures
+
+
+FRAMES = FrameClock()
+PANEL_TIMES: dict[str, list[float]] = {}
+WIDE_PANELS: dict[str, list[float]] = {}
+
+
+def time_panels() -> None:
+    """Record every panel's ``update_moment`` time under its class name."""
+    import nvmescope.ui.widgets as widgets
+
+    for cls in (
+        widgets.TimelinePanel,
+        widgets.RegistersPanel,
+        widgets.QueuesPanel,
+        widgets.DetailPanel,
+        widgets.MemoryPanel,
+        widgets.InterruptsPanel,
+        widgets.CommandsPanel,
+        widgets.ChecksPanel,
+    ):
+        original = cls.update_moment
+
+        def timed(panel, moment, original=original, name=cls.__name__):
+            t = time.perf_counter()
+            original(panel, moment)
+            PANEL_TIMES.setdefault(name, []).append(time.perf_counter() - t)
+
+        cls.update_moment = timed
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(0, int(len(values) * 0.95) - 1)]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def verdict(value: float, target: float) -> str:
+    return f"(target {ms(target) if target < 1 else f'{target:.1f} s'}: {'ok' if value <= target else 'MISSED'})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--file", type=Path, help="a recording to open (default: record io-load)")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    path = args.file or make_recording(args.events, Path(tempfile.gettempdir()))
+    from nvmescope.trace import open_recording
+
+    with open_recording(path) as rec:
+        print(f"{path}: {len(rec)} events, {path.stat().st_size / 1e6:.1f} MB")
+    paint = first_paint(path, args.runs)
+    time_panels()
+    figures = asyncio.run(in_app(path, args.runs))
+    idle = statistics.median(figures["idle"])
+    print(
+        f"first paint     median {statistics.median(paint):.3f} s over {len(paint)} runs "
+        f"{verdict(statistics.median(paint), TARGETS['first_paint'])}"
+    )
+    jump = statistics.median(figures["jump_end"])
+    print(
+        f"jump to end     median {ms(jump)} over {len(figures['jump_end'])} "
+        f"{verdict(jump, TARGETS['jump_end'])}"
+    )
+    WIDE_PANELS.update(PANEL_TIMES)
+    narrow = asyncio.run(in_app(path, args.runs, (80, 24), steps_only=True))
+    for size, figs in (("160x50", figures), ("80x24", narrow)):
+        for name in ("step_fwd", "step_back"):
+            v = figs[name]
+            what = "step forward" if name == "step_fwd" else "step back   "
+            print(
+                f"{what} {size:6s} median {ms(statistics.median(v))}, 95th percentile "
+                f"{ms(p95(v))} over {len(v)} {verdict(p95(v), TARGETS['step_p95'])}"
+            )
+    print("  each panel's share of a step at 160x50 (update_moment):")
+    for name, v in sorted(WIDE_PANELS.items()):
+        print(f"    {name:16s} median {ms(statistics.median(v))}, 95th percentile {ms(p95(v))}")
+    f = statistics.median(figures["filter"])
+    print(
+        f"filter          median {f:.2f} s over {len(figures['filter'])} {verdict(f, TARGETS['filter'])}"
+    )
+    keys = figures["key_during_filter"]
+    if keys:
+        print(
+            f"  a step key while the filter runs: median {ms(statistics.median(keys))}, "
+            f"max {ms(max(keys))} over {len(keys)} presses"
+        )
+    trip = figures["trip"]
+    print(
+        f"  the whole round trip of a step key through Textual (Pilot press + pause): "
+        f"median {ms(statistics.median(trip))}, 95th percentile {ms(p95(trip))}; "
+        f"an idle round trip: {ms(idle)}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The widgets of the TUI, one module each; import them from here."""
+
+from nvmescope.ui.widgets._bars import PanelBar, StatusBar
+from nvmescope.ui.widgets._checks import ChecksPanel
+from nvmescope.ui.widgets._commands import CommandsPanel
+from nvmescope.ui.widgets._detail import DetailPanel
+from nvmescope.ui.widgets._fieldtree import FieldTree
+from nvmescope.ui.widgets._hexview import HexRegion, HexView
+from nvmescope.ui.widgets._interrupts import InterruptsPanel
+from nvmescope.ui.widgets._memory import MemoryPanel
+from nvmescope.ui.widgets._panel import Panel
+from nvmescope.ui.widgets._queues import QueuesPanel
+from nvmescope.ui.widgets._registers import RegistersPanel
+from nvmescope.ui.widgets._rowview import RowView
+from nvmescope.ui.widgets._timeline import Timeline, TimelinePanel
+
+__all__ = [
+    "ChecksPanel",
+    "CommandsPanel",
+    "DetailPanel",
+    "FieldTree",
+    "HexRegion",
+    "HexView",
+    "InterruptsPanel",
+    "MemoryPanel",
+    "Panel",
+    "PanelBar",
+    "QueuesPanel",
+    "RegistersPanel",
+    "RowView",
+    "StatusBar",
+    "Timeline",
+    "TimelinePanel",
+]
