@@ -156,3 +156,26 @@ async def test_a_damaged_chunk_in_the_middle_is_reported_and_never_crashes_the_a
         await press(pilot, "enter")
         assert any("the recording is damaged" in n.message for n in app._notifications)
         assert app.return_code is None
+
+
+async def test_an_idle_app_collects_garbage_once_per_pause_not_on_every_tick(monkeypatch):
+    import nvmescope.ui.app as app_module
+
+    full: list[int] = []
+    real = app_module.gc.collect
+    monkeypatch.setattr(
+        app_module.gc,
+        "collect",
+        lambda generation=2: (full.append(generation) if generation == 2 else None)
+        or real(generation),
+    )
+    async with live_app("identify") as (app, pilot):
+        await press(pilot, "s", "s")
+        await pilot.pause(app_module.GC_PAUSE_S * 5)  # several ticks of the idle timer
+        after_pause = len(full)
+        await pilot.pause(app_module.GC_PAUSE_S * 4)
+        assert after_pause >= 1  # the pause after the keys was used to collect
+        assert len(full) == after_pause  # and an app left alone stays idle
+        await press(pilot, "s")
+        await pilot.pause(app_module.GC_PAUSE_S * 3)
+        assert len(full) == after_pause + 1

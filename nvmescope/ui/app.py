@@ -170,16 +170,22 @@ class NvmeScopeApp(App[None]):
         self._gc_was_enabled = gc.isenabled()
         gc.disable()
         self._last_key = self._last_full_gc = time.monotonic()
+        self._gc_due = True
         self.set_interval(GC_PAUSE_S, self._collect_when_idle)
 
     def _collect_when_idle(self) -> None:
         now = time.monotonic()
-        idle = now - self._last_key >= GC_PAUSE_S and not self.running
+        # once per pause: a full collection every tick of an idle app would keep a core
+        # busy walking a heap that has not changed
+        if self.running:
+            self._gc_due = True  # and once more when the run is over
+        idle = self._gc_due and now - self._last_key >= GC_PAUSE_S and not self.running
         if idle or (self.running and now - self._last_full_gc >= GC_RUNNING_S):
             # a live run is not waiting on a frame: a full collection now and then keeps
             # the garbage a long run makes from piling up
             gc.collect()
             self._last_full_gc = now
+            self._gc_due = self.running
         elif gc.get_count()[0] > GC_MAX_PENDING:
             gc.collect(1)  # under pressure while keys come in: the young objects only
 
@@ -467,6 +473,7 @@ class NvmeScopeApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
             self._last_key = time.monotonic()
+            self._gc_due = True
         # while a live session runs, any key pauses it (and does nothing else)
         if self.running and isinstance(event, events.Key):
             event.stop()
