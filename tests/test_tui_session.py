@@ -166,8 +166,9 @@ async def test_an_idle_app_collects_garbage_once_per_pause_not_on_every_tick(mon
     monkeypatch.setattr(
         app_module.gc,
         "collect",
-        lambda generation=2: (full.append(generation) if generation == 2 else None)
-        or real(generation),
+        lambda generation=2: (
+            (full.append(generation) if generation == 2 else None) or real(generation)
+        ),
     )
     async with live_app("identify") as (app, pilot):
         await press(pilot, "s", "s")
