@@ -80,6 +80,28 @@ IGNORED_DOORBELL_KINDS = frozenset(
 )
 
 
+#: a submission queue has at most 64 Ki entries (CAP.MQES is 16 bits, 0's based)
+MAX_SQ_ENTRIES = 65536
+
+
+def _published_slots(old: int, new: int, entries: int) -> list[int]:
+    """The SQ slots a tail doorbell moving ``old`` -> ``new`` publishes, in order.
+
+    Clipped to the queue's size (or, when it is not known, to the largest queue
+    the specification allows) before anything is built: a recording may hold any
+    numbers, and a tail of 2**31 must not become a list of 2**31 slots.
+    """
+    bound = entries if 0 < entries <= MAX_SQ_ENTRIES else MAX_SQ_ENTRIES
+    if old < 0 or new < 0:
+        return []
+    if old <= new:
+        return list(range(old, min(new, old + bound)))
+    if not entries:
+        return []
+    first = list(range(old, min(entries, old + bound)))
+    return first + list(range(0, min(new, bound - len(first))))
+
+
 @dataclass
 class Command:
     """One command instance: its identity, key event positions, outcome and timing.
@@ -475,12 +497,7 @@ class CommandTracker:
         for sqid, ranges in sorted(self._published.items()):
             entries = self.sq_base.get(sqid, (0, 0))[1]
             for rng in ranges:
-                slots: list[int] = []
-                if rng.old <= rng.new:
-                    slots = list(range(rng.old, rng.new))
-                elif entries:
-                    slots = list(range(rng.old, entries)) + list(range(0, rng.new))
-                for slot in slots[:65536]:
+                for slot in _published_slots(rng.old, rng.new, entries):
                     written = self._sqe_writes.pop((sqid, slot), None)
                     data: bytes = written[1].data if written is not None else b""  # type: ignore[attr-defined]
                     sqe = unpack_sqe(data[:SQE_SIZE]) if len(data) >= SQE_SIZE else None

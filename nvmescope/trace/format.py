@@ -18,6 +18,16 @@ Every frame is written and flushed whole, so a recorder killed at any moment
 leaves a file whose complete frames are all readable. Nothing in a file is
 ever executed: decoding is msgspec into declared types, nothing else.
 
+Every size a file states is checked against what the format allows before
+anything is allocated: ``chunk_events`` is 1..MAX_CHUNK_EVENTS and an events
+frame holds 1..chunk_events events (its MessagePack array length is compared
+with the frame header before decoding); a frame decompresses to at most
+``raw_bound(type, count)`` bytes (events MAX_EVENTS_RAW_BYTES, checkpoints
+MAX_CHECKPOINT_RAW_BYTES, pages MAX_PAGE_RAW_BYTES per page) and never past its
+header's raw length; a checkpoint's maps have the bounds in ``state.py``; the
+version in the file header must be a known one and agree with the header map's
+copy (which the header CRC covers).
+
 ``format='jsonl'`` writes the same content as JSON lines: the header object,
 one line per event (``{"kind": ...}``), a ``{"checkpoint": ...}`` line per
 checkpoint and a final ``{"end": ...}`` line.
@@ -63,9 +73,45 @@ FRAME_TYPES = {
     FRAME_PAGES: "pages",
 }
 
+#: the versions this nvmescope knows: (major, minor). A file must say one of these
+#: (or a newer minor of a known major), both in its file header and in the header map
+#: (which is checksummed, so a damaged version field is caught by the disagreement)
+KNOWN_VERSIONS = frozenset({(1, 0)})
+
 #: no frame may claim more than this many bytes, compressed or raw
 MAX_FRAME_BYTES = 256 * 1024 * 1024
 MAX_HEADER_BYTES = 16 * 1024 * 1024
+#: bounds a reader checks before it allocates anything (see docs/recording-format.md):
+#: a chunk holds at most ``chunk_events`` events, and ``chunk_events`` is at most this
+MAX_CHUNK_EVENTS = 65536
+#: an events frame never decompresses to more than this; the writer splits a chunk
+#: that would (so a chunk can hold fewer than ``chunk_events`` events)
+MAX_EVENTS_RAW_BYTES = 32 * 1024 * 1024
+#: a checkpoint frame (the state without memory, and its page table) never
+#: decompresses to more than this
+MAX_CHECKPOINT_RAW_BYTES = 32 * 1024 * 1024
+#: a pages frame decompresses to at most this many bytes per page it holds
+#: (the address, two 4096-byte strings and their MessagePack framing)
+MAX_PAGE_RAW_BYTES = 2 * 4096 + 32
+#: a pages frame holds at most this many pages (64 MiB raw); the writer splits
+MAX_PAGES_PER_FRAME = 8192
+#: no recording may claim more events than this (2**48: far more than any file holds)
+MAX_EVENTS = 1 << 48
+#: ``checkpoint_every`` is at most this
+MAX_CHECKPOINT_EVERY = 1 << 32
+
+
+def raw_bound(ftype: int, count: int) -> int:
+    """The most bytes a frame of type ``ftype`` with ``count`` in its header may
+    decompress to. Checked against the frame header before any decompression."""
+    if ftype == FRAME_EVENTS:
+        return MAX_EVENTS_RAW_BYTES
+    if ftype == FRAME_CHECKPOINT:
+        return MAX_CHECKPOINT_RAW_BYTES
+    if ftype == FRAME_PAGES:
+        return 16 + min(count, MAX_PAGES_PER_FRAME) * MAX_PAGE_RAW_BYTES
+    return MAX_FRAME_BYTES
+
 
 DEFAULT_CHUNK_EVENTS = 1024
 DEFAULT_CHECKPOINT_EVERY = 4096
@@ -205,8 +251,12 @@ class TraceWriter:
     ) -> None:
         if fmt not in ("msgpack", "jsonl"):
             raise ValueError(f"unknown recording format {fmt!r}: use 'msgpack' or 'jsonl'")
-        if chunk_events < 1 or checkpoint_every < 1:
-            raise ValueError("chunk_events and checkpoint_every must be positive")
+        if not 1 <= chunk_events <= MAX_CHUNK_EVENTS:
+            raise ValueError(f"chunk_events must be 1..{MAX_CHUNK_EVENTS}, not {chunk_events}")
+        if not 1 <= checkpoint_every <= MAX_CHECKPOINT_EVERY:
+            raise ValueError(
+                f"checkpoint_every must be 1..{MAX_CHECKPOINT_EVERY}, not {checkpoint_every}"
+            )
         self.path = Path(path)
         self.fmt = fmt
         self.chunk_events = chunk_events
@@ -264,10 +314,7 @@ class TraceWriter:
             return
         first = self.stats.events
         if self.fmt == "msgpack":
-            raw = EVENT_ENCODER.encode(events)
-            payload = self._cctx.compress(raw)
-            self._index.append(IndexEntry(FRAME_EVENTS, self.stats.bytes, first, len(events)))
-            self._write(frame_bytes(FRAME_EVENTS, payload, len(raw), first, len(events)))
+            self._write_chunk(first, events)
         else:
             self._write(b"".join(JSON_ENCODER.encode(e) + b"\n" for e in events))
         self.stats.events += len(events)
@@ -283,6 +330,24 @@ class TraceWriter:
         if self._since_checkpoint >= self.checkpoint_every:
             self._checkpoint()
 
+    def _write_chunk(self, first: int, events: list[Event]) -> None:
+        """Write ``events`` as one events frame, or as several when one would
+        decompress to more than MAX_EVENTS_RAW_BYTES (which a reader refuses)."""
+        raw = EVENT_ENCODER.encode(events)
+        if len(raw) > MAX_EVENTS_RAW_BYTES:
+            if len(events) == 1:
+                raise ValueError(
+                    f"event seq {events[0].seq} takes {len(raw)} bytes: more than the "
+                    f"{MAX_EVENTS_RAW_BYTES} a recording's chunk may hold"
+                )
+            half = len(events) // 2
+            self._write_chunk(first, events[:half])
+            self._write_chunk(first + half, events[half:])
+            return
+        payload = self._cctx.compress(raw)
+        self._index.append(IndexEntry(FRAME_EVENTS, self.stats.bytes, first, len(events)))
+        self._write(frame_bytes(FRAME_EVENTS, payload, len(raw), first, len(events)))
+
     def _checkpoint(self) -> None:
         self._since_checkpoint = 0
         n = self.stats.events
@@ -291,18 +356,20 @@ class TraceWriter:
         changed: set[int] = state.__dict__["_dirty"]
         dirty = {page: (bytes(mem[page]), bytes(known[page])) for page in sorted(changed)}
         changed.clear()
-        if dirty:
+        items = list(dirty.items())
+        for at in range(0, len(items), MAX_PAGES_PER_FRAME):
+            group = dict(items[at : at + MAX_PAGES_PER_FRAME])  # a reader's bound per frame
             number = self._pframes
             self._pframes += 1
-            for page in dirty:
+            for page in group:
                 self._page_loc[page] = number
             if self.fmt == "msgpack":
-                raw = msgspec.msgpack.encode(dirty)
+                raw = msgspec.msgpack.encode(group)
                 payload = self._cctx.compress(raw)
-                self._index.append(IndexEntry(FRAME_PAGES, self.stats.bytes, number, len(dirty)))
-                self._write(frame_bytes(FRAME_PAGES, payload, len(raw), number, len(dirty)))
+                self._index.append(IndexEntry(FRAME_PAGES, self.stats.bytes, number, len(group)))
+                self._write(frame_bytes(FRAME_PAGES, payload, len(raw), number, len(group)))
             else:
-                line = {"pages": {"id": number, "pages": msgspec.to_builtins(dirty)}}
+                line = {"pages": {"id": number, "pages": msgspec.to_builtins(group)}}
                 self._write(JSON_ENCODER.encode(line) + b"\n")
         table = {page: self._page_loc[page] for page in mem}
         state.mem, state.mem_known = {}, {}
@@ -310,6 +377,8 @@ class TraceWriter:
             checkpoint = Checkpoint(state=state, pages=table)
             if self.fmt == "msgpack":
                 raw = msgspec.msgpack.encode(checkpoint)
+                if len(raw) > MAX_CHECKPOINT_RAW_BYTES:
+                    return  # a reader would refuse it; readers fold from an earlier state
                 payload = self._cctx.compress(raw)
                 self._index.append(IndexEntry(FRAME_CHECKPOINT, self.stats.bytes, n, 0))
                 self._write(frame_bytes(FRAME_CHECKPOINT, payload, len(raw), n, 0))

@@ -45,15 +45,21 @@ from nvmescope.trace.format import (
     HEADER_DECODER,
     INDEX_DECODER,
     JSON_EVENT_DECODER,
+    KNOWN_VERSIONS,
     MAGIC,
+    MAX_CHECKPOINT_EVERY,
+    MAX_CHUNK_EVENTS,
+    MAX_EVENTS,
     MAX_FRAME_BYTES,
     MAX_HEADER_BYTES,
+    MAX_PAGES_PER_FRAME,
     PAGES_DECODER,
     TRAILER,
     TRAILER_MAGIC,
     Checkpoint,
     Header,
     RecordingError,
+    raw_bound,
 )
 from nvmescope.trace.state import PAGE, State, apply
 
@@ -61,6 +67,8 @@ from nvmescope.trace.state import PAGE, State, apply
 STEP_CACHE_EVERY = 128
 STEP_CACHE_SIZE = 96
 CHUNK_CACHE_SIZE = 8
+#: decoded chunks kept in memory hold at most about this many (decompressed) bytes
+CHUNK_CACHE_BYTES = 64 * 1024 * 1024
 CHECKPOINT_CACHE_SIZE = 4
 PAGE_FRAME_CACHE_SIZE = 8
 JSONL_CHUNK = 1024
@@ -120,10 +128,16 @@ class Recording:
         #: pages frames: number -> frame offset / line
         self._pframes: dict[int, int] = {}
         self._chunk_cache: OrderedDict[int, list[Event]] = OrderedDict()
+        #: chunk number -> its decompressed size, for the chunks in ``_chunk_cache``
+        self._chunk_bytes: dict[int, int] = {}
         self._cp_cache: OrderedDict[int, Checkpoint] = OrderedDict()
         self._page_cache: OrderedDict[int, dict[int, tuple[bytes, bytes]]] = OrderedDict()
         self._state_cache: OrderedDict[int, State] = OrderedDict()
         self._length = 0
+        #: whether events not numbered by position (seq != n) were reported in warnings
+        self._seq_warned = False
+        #: the decompressed size of the chunk decoded last (for the cache's budget)
+        self._last_chunk_bytes = 0
 
     # -- plain facts -----------------------------------------------------------
     @property
@@ -224,8 +238,13 @@ class Recording:
                 f"{len(events)} events, its header says {chunk.count}",
             )
         self._chunk_cache[i] = events
-        if len(self._chunk_cache) > CHUNK_CACHE_SIZE:
-            self._chunk_cache.popitem(last=False)
+        self._chunk_bytes[i] = self._last_chunk_bytes
+        while len(self._chunk_cache) > 1 and (
+            len(self._chunk_cache) > CHUNK_CACHE_SIZE
+            or sum(self._chunk_bytes.values()) > CHUNK_CACHE_BYTES
+        ):
+            old, _ = self._chunk_cache.popitem(last=False)
+            self._chunk_bytes.pop(old, None)
         return events
 
     def _index(self, n: int) -> int:
@@ -356,14 +375,74 @@ class Recording:
     # -- checking ---------------------------------------------------------------
     def verify_all(self) -> int:
         """Decode every chunk and checkpoint (raises RecordingError on damage); returns events."""
+        return self.verify_frames()
+
+    def verify_frames(self) -> int:
+        """Decode and checksum every frame the recording has; return the number of events.
+
+        Every events chunk (its CRC, its decompressed size and its event count;
+        events not numbered consecutively are added to ``warnings``), every pages frame, every
+        checkpoint (and every page it names) and, for a closed binary recording,
+        the index. Raises :class:`RecordingError` (one line) at the first damage.
+        Chunks are decoded outside the chunk cache, so memory stays at about one
+        frame's worth (pages frames and checkpoints go through their small caches).
+        """
         total = 0
-        for i in range(len(self._chunks)):
-            total += len(self._decode_chunk(i))
+        for i, chunk in enumerate(self._chunks):
+            events = self._decode_chunk(i)
+            if len(events) != chunk.count:
+                raise RecordingError(
+                    self.path,
+                    f"chunk {i} (events {chunk.first}..{chunk.first + chunk.count - 1}) holds "
+                    f"{len(events)} events, its header says {chunk.count}",
+                )
+            if not self._seq_warned and not _numbered_from(events, chunk.first):
+                # not damage of a frame (an event removed by hand, a chunk copied):
+                # said in ``warnings``, and replay --verify diverges there
+                self._seq_warned = True
+                self.warnings.append(_numbering_warning(f"chunk {i}", events, chunk.first))
+            total += len(events)
+            del events
         for number in sorted(self._pframes):
             self._page_frame(number)
-        for position in self._cp_positions:
+        for position in sorted(self._checkpoints):
+            if not 0 < position <= self._length:
+                continue
             self.checkpoint_state(position).materialize()
+        self._verify_index()
         return total
+
+    def _verify_index(self) -> None:
+        """Check the index frame (binary recordings that were closed)."""
+        return None
+
+
+def _msgpack_array_length(raw: bytes) -> int | None:
+    """The length a MessagePack array at the start of ``raw`` declares (None: not an array)."""
+    if not raw:
+        return None
+    b = raw[0]
+    if 0x90 <= b <= 0x9F:
+        return b & 0x0F
+    if b == 0xDC and len(raw) >= 3:
+        return int.from_bytes(raw[1:3], "big")
+    if b == 0xDD and len(raw) >= 5:
+        return int.from_bytes(raw[1:5], "big")
+    return None
+
+
+def _numbered_from(events: list[Event], first: int) -> bool:
+    return all(event.seq == first + k for k, event in enumerate(events))
+
+
+def _numbering_warning(what: str, events: list[Event], first: int) -> str:
+    """Say where the events' ``seq`` first differs from their position."""
+    k = next(k for k, event in enumerate(events) if event.seq != first + k)
+    return (
+        f"events are not consecutive: {what}: event {first + k} has seq {events[k].seq}; "
+        "a chunk duplicated or moved, or an event removed by hand? "
+        "(replay --verify will diverge there)"
+    )
 
 
 def _check_state(path: Path, state: State, position: int) -> None:
@@ -395,6 +474,8 @@ class BinaryRecording(Recording):
         self._dctx = zstandard.ZstdDecompressor()
         #: where a walk of the frames stopped (``grow`` goes on from there)
         self._walked = data_start
+        #: why a closed recording's index could not be used (verify_frames reports it)
+        self._index_problem: str | None = None
 
     def close(self) -> None:
         self._file.close()
@@ -417,8 +498,20 @@ class BinaryRecording(Recording):
             return "frame header checksum mismatch"
         if ftype not in FRAME_TYPES:
             return f"unknown frame type {ftype}"
-        if plen > MAX_FRAME_BYTES or rlen > MAX_FRAME_BYTES:
-            return f"frame claims an absurd length ({plen} / {rlen} bytes)"
+        if plen > MAX_FRAME_BYTES or rlen > raw_bound(ftype, count):
+            return (
+                f"{FRAME_TYPES[ftype]} frame claims an absurd length ({plen} bytes, "
+                f"{rlen} decompressed; at most {raw_bound(ftype, count)})"
+            )
+        if ftype == FRAME_EVENTS and not 0 < count <= self.header.chunk_events:
+            return (
+                f"events frame claims {count} events (the recording's chunks hold "
+                f"1..{self.header.chunk_events})"
+            )
+        if ftype == FRAME_PAGES and count > MAX_PAGES_PER_FRAME:
+            return f"pages frame claims {count} pages (at most {MAX_PAGES_PER_FRAME})"
+        if first > MAX_EVENTS:
+            return f"frame claims to start at event {first}"
         if offset + FRAME_HEADER.size + plen > self._size:
             return "ends inside a frame (truncated)"
         return ftype, plen, rlen, pcrc, first, count
@@ -440,7 +533,26 @@ class BinaryRecording(Recording):
                 self.path, f"{what} at byte {offset} is damaged: checksum mismatch"
             )
         try:
-            raw = self._dctx.decompress(payload, max_output_size=rlen)
+            # never more than the header says (which _frame_header bounded): a
+            # decompression bomb stops at rlen bytes. (``decompress`` would allocate
+            # whatever size the zstd frame itself declares, so read from a stream.)
+            declared = zstandard.frame_content_size(payload)
+            if declared > rlen:
+                raise RecordingError(
+                    self.path,
+                    f"{what} at byte {offset}: decompresses to {declared} bytes, "
+                    f"its header says {rlen}",
+                )
+            parts: list[bytes] = []
+            got = 0
+            with self._dctx.stream_reader(payload, read_across_frames=True) as reader:
+                while got <= rlen:
+                    part = reader.read(rlen + 1 - got)
+                    if not part:
+                        break
+                    parts.append(part)
+                    got += len(part)
+            raw = b"".join(parts)
         except _DECODE_ERRORS as exc:
             raise RecordingError(self.path, f"{what} at byte {offset}: {exc}") from None
         if len(raw) != rlen:
@@ -453,10 +565,20 @@ class BinaryRecording(Recording):
         raw, first, count = self._payload(chunk.offset, what, FRAME_EVENTS)
         if (first, count) != (chunk.first, chunk.count):
             raise RecordingError(self.path, f"{what}: frame header disagrees with the index")
+        held = _msgpack_array_length(raw)
+        if held != count:
+            # checked before decoding: a chunk cannot unpack into more events than it says
+            raise RecordingError(self.path, f"{what}: holds {held} events, its header says {count}")
         try:
-            return EVENTS_DECODER.decode(raw)
+            events = EVENTS_DECODER.decode(raw)
         except _DECODE_ERRORS as exc:
             raise RecordingError(self.path, f"{what}: cannot decode: {exc}") from None
+        if not self._seq_warned and not _numbered_from(events, first):
+            # reported, as the JSON-lines reader does (replay --verify diverges there)
+            self._seq_warned = True
+            self.warnings.append(_numbering_warning(what, events, first))
+        self._last_chunk_bytes = len(raw)
+        return events
 
     def _decode_checkpoint(self, position: int) -> Checkpoint:
         what = f"checkpoint at event {position}"
@@ -479,9 +601,30 @@ class BinaryRecording(Recording):
             raise RecordingError(self.path, f"{what}: frame header disagrees with its content")
         return pages
 
+    def _verify_index(self) -> None:
+        if self._index_problem is not None:
+            raise RecordingError(self.path, f"the index cannot be used: {self._index_problem}")
+        if not self.complete:
+            return
+        _, offset = TRAILER.unpack(self._read_at(self._size - TRAILER.size, TRAILER.size))
+        raw, total, _ = self._payload(offset, "index", FRAME_INDEX)
+        try:
+            index = INDEX_DECODER.decode(raw)
+        except _DECODE_ERRORS as exc:
+            raise RecordingError(self.path, f"index: cannot decode: {exc}") from None
+        chunks = [e for e in index.frames if e.type == FRAME_EVENTS]
+        if (
+            total != self._length
+            or index.events != self._length
+            or [(e.offset, e.first, e.count) for e in chunks]
+            != [(c.offset, c.first, c.count) for c in self._chunks]
+        ):
+            raise RecordingError(self.path, "the index disagrees with the frames it lists")
+
     # -- opening ------------------------------------------------------------------
     def load_tables(self, follow: bool = False) -> None:
         why = self._load_index()
+        self._index_problem = None if why in (None, "not closed") else why
         if why is None:
             self.complete = True
         else:
@@ -504,14 +647,16 @@ class BinaryRecording(Recording):
             return f"the index is damaged ({exc.what})"
         except _DECODE_ERRORS:
             return "the index is damaged"
+        if not 0 <= index.events <= MAX_EVENTS:
+            return f"the index is inconsistent (it claims {index.events} events)"
         events = 0
-        last_offset = -1
+        last_offset = self._data_start - 1
         for entry in index.frames:
             if not (last_offset < entry.offset and entry.offset + FRAME_HEADER.size <= offset):
                 return "the index is inconsistent (frame offsets)"
             last_offset = entry.offset
             if entry.type == FRAME_EVENTS:
-                if entry.first != events or entry.count <= 0:
+                if entry.first != events or not 0 < entry.count <= self.header.chunk_events:
                     return "the index is inconsistent (event numbering)"
                 self._chunks.append(_Chunk(entry.offset, entry.first, entry.count))
                 events += entry.count
@@ -520,7 +665,7 @@ class BinaryRecording(Recording):
                     return "the index is inconsistent (checkpoint position)"
                 self._checkpoints[entry.first] = entry.offset
             elif entry.type == FRAME_PAGES:
-                if entry.first != len(self._pframes):
+                if entry.first != len(self._pframes) or not 0 <= entry.count <= MAX_PAGES_PER_FRAME:
                     return "the index is inconsistent (pages frames)"
                 self._pframes[entry.first] = entry.offset
             else:
@@ -548,7 +693,7 @@ class BinaryRecording(Recording):
                 break
             ftype, plen, _, _, first, count = head
             if ftype == FRAME_EVENTS:
-                if first != events or count <= 0:
+                if first != events or not 0 < count <= self.header.chunk_events:
                     stop = f"chunk at byte {offset} is out of sequence; the {rest} bytes from there were ignored"
                     break
                 self._chunks.append(_Chunk(offset, first, count))
@@ -672,6 +817,7 @@ class JsonlRecording(Recording):
                     seq = _seq_of(line)
                     if seq is not None and seq != expect:
                         self.warnings.append(_gap_warning(len(events), expect, seq, lineno))
+                        self._seq_warned = True
                         expect = None
                     elif seq is not None:
                         expect = seq + 1
@@ -707,6 +853,32 @@ def _check_header(path: Path, header: Header, major: int, minor: int) -> list[st
             path,
             f"recording format version {major}.{minor} is newer than this nvmescope reads "
             f"({FORMAT_VERSION[0]}.x); upgrade nvmescope",
+        )
+    known_majors = {v[0] for v in KNOWN_VERSIONS}
+    if major not in known_majors or (
+        (major, minor) <= FORMAT_VERSION and (major, minor) not in KNOWN_VERSIONS
+    ):
+        known = ", ".join(f"{a}.{b}" for a, b in sorted(KNOWN_VERSIONS))
+        raise RecordingError(
+            path,
+            f"recording format version {major}.{minor} does not exist (known: {known}); "
+            "the file is damaged",
+        )
+    if (major, minor) <= FORMAT_VERSION and list(header.version) != [major, minor]:
+        # the version bytes have no checksum of their own; the header map's copy has
+        raise RecordingError(
+            path,
+            f"the file says format version {major}.{minor}, its header says "
+            f"{'.'.join(str(v) for v in header.version)[:40]}: the file is damaged",
+        )
+    if not 1 <= header.chunk_events <= MAX_CHUNK_EVENTS:
+        raise RecordingError(
+            path, f"header: chunk_events {header.chunk_events} is not 1..{MAX_CHUNK_EVENTS}"
+        )
+    if not 1 <= header.checkpoint_every <= MAX_CHECKPOINT_EVERY:
+        raise RecordingError(
+            path,
+            f"header: checkpoint_every {header.checkpoint_every} is not 1..{MAX_CHECKPOINT_EVERY}",
         )
     if (major, minor) > FORMAT_VERSION:
         warnings.append(

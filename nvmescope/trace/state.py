@@ -30,7 +30,7 @@ What comes from where:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -46,6 +46,17 @@ ALL_KNOWN = b""
 _MSI_LO, _MSI_HI = 0xFEE0_0000, 0xFEF0_0000
 #: largest ring the views expand into entries
 MAX_RING_VIEW = 65536
+
+#: bounds a decoded state (a checkpoint read from a file) must keep, checked by the
+#: decoder from each map's length before its entries are decoded: BAR0 bytes (registers,
+#: doorbells and MSI-X table of the largest BAR0 a configuration describes), the 4 KiB
+#: PCI Express configuration space, 64 Ki queue identifiers, 2048 MSI-X vectors
+MAX_BAR0_BYTES = 1 << 20
+MAX_CONFIG_BYTES = 4096
+MAX_QUEUES = 65536
+MAX_VECTORS = 2048
+_Bar0 = Annotated[dict[int, int], msgspec.Meta(max_length=MAX_BAR0_BYTES)]
+_Config = Annotated[dict[int, int], msgspec.Meta(max_length=MAX_CONFIG_BYTES)]
 
 SQE_SIZE = 64
 CQE_SIZE = 16
@@ -103,18 +114,18 @@ class State(msgspec.Struct, kw_only=True, dict=True):
     seq: int | None = None
     ts: int = 0
     #: known bytes of BAR0 (registers, MSI-X table): offset -> byte
-    bar0: dict[int, int] = {}
+    bar0: _Bar0 = {}
     #: known bytes of PCI configuration space: offset -> byte
-    config: dict[int, int] = {}
+    config: _Config = {}
     #: the last controller state change (enabled, ready, reset, ...)
     ctrl_state: str = ""
-    sqs: dict[int, Queue] = {}
-    cqs: dict[int, Queue] = {}
-    msix: dict[int, Vector] = {}
+    sqs: Annotated[dict[int, Queue], msgspec.Meta(max_length=MAX_QUEUES)] = {}
+    cqs: Annotated[dict[int, Queue], msgspec.Meta(max_length=MAX_QUEUES)] = {}
+    msix: Annotated[dict[int, Vector], msgspec.Meta(max_length=MAX_VECTORS)] = {}
     intx_asserted: bool | None = None
     intx_count: int = 0
     #: host interrupt handler runs per vector
-    host_irqs: dict[int, int] = {}
+    host_irqs: Annotated[dict[int, int], msgspec.Meta(max_length=MAX_VECTORS + 1)] = {}
     #: host memory: page address -> its 4096 bytes (immutable: a write replaces the page,
     #: so copies of the state share unchanged pages)
     mem: dict[int, bytes] = {}
