@@ -9,13 +9,19 @@ A task yields
 - a :class:`Signal`: resume when somebody fires the signal;
 - ``None``: resume at the same virtual time, after the work already queued.
 
-Ties are broken by the order in which work was scheduled, so the same inputs
-always give the same order of execution.
+Ties are broken first by whose work it is, then by the order in which work was
+scheduled: at one virtual time the device's work runs before the host's (work
+scheduled with ``host=True``, and every later step of a task spawned that way).
+A host access therefore always comes after everything the device had due at
+that instant (``HostAPI`` also finishes that work, with :meth:`Scheduler.settle`,
+before each access), so the order of execution depends on virtual time alone
+and a replay, which has no host work queued, reproduces it exactly.
 """
 
 from __future__ import annotations
 
 import heapq
+import weakref
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -51,9 +57,11 @@ class Signal:
         return len(self._waiters)
 
 
-#: a queued piece of work: (when, order, work, task). ``order`` is unique, so tuples
-#: compare on (when, order) only and the heap never looks at work or task.
-_Entry = tuple[int, int, Callable[[], None] | None, "Task | None"]
+#: a queued piece of work: (when, whose, order, work, task); ``whose`` is 0 for the
+#: device and 1 for the host. ``order`` is unique, so tuples compare on (when, whose,
+#: order) only and the heap never looks at work or task.
+_Entry = tuple[int, int, int, Callable[[], None] | None, "Task | None"]
+DEVICE_WORK, HOST_WORK = 0, 1
 
 
 class Scheduler:
@@ -65,29 +73,41 @@ class Scheduler:
         self._order = 0
         #: orders of the entries still queued and not cancelled
         self._live: set[int] = set()
+        #: True while a piece of work runs (a host access then comes from a task)
+        self.running = False
+        #: tasks spawned as host work: their every step is host work
+        self._host_tasks: weakref.WeakSet[Task] = weakref.WeakSet()
 
     # -- scheduling -------------------------------------------------------
-    def call_at(self, when: int, work: Callable[[], None], label: str = "") -> int:
+    def call_at(
+        self, when: int, work: Callable[[], None], label: str = "", *, host: bool = False
+    ) -> int:
         """Run ``work`` at virtual time ``when`` (never earlier than now)."""
         self._order += 1
-        heapq.heappush(self._queue, (max(when, self.now), self._order, work, None))
+        whose = HOST_WORK if host else DEVICE_WORK
+        heapq.heappush(self._queue, (max(when, self.now), whose, self._order, work, None))
         self._live.add(self._order)
         return self._order
 
-    def call_after(self, delay: int, work: Callable[[], None], label: str = "") -> int:
-        return self.call_at(self.now + max(0, delay), work, label)
+    def call_after(
+        self, delay: int, work: Callable[[], None], label: str = "", *, host: bool = False
+    ) -> int:
+        return self.call_at(self.now + max(0, delay), work, label, host=host)
 
     def cancel(self, handle: int) -> None:
         """Forget queued work (a no-op if it already ran or was cancelled)."""
         self._live.discard(handle)
 
-    def spawn(self, task: Task, delay: int = 0, label: str = "") -> None:
-        """Start a generator task after ``delay`` ns."""
+    def spawn(self, task: Task, delay: int = 0, label: str = "", *, host: bool = False) -> None:
+        """Start a generator task after ``delay`` ns (``host``: it is the host's work)."""
+        if host:
+            self._host_tasks.add(task)
         self._resume_later(task, delay, label)
 
     def _resume_later(self, task: Task, delay: int, label: str = "") -> None:
         self._order += 1
-        heapq.heappush(self._queue, (self.now + max(0, delay), self._order, None, task))
+        whose = HOST_WORK if task in self._host_tasks else DEVICE_WORK
+        heapq.heappush(self._queue, (self.now + max(0, delay), whose, self._order, None, task))
         self._live.add(self._order)
 
     # -- running ----------------------------------------------------------
@@ -97,7 +117,7 @@ class Scheduler:
 
     def _drop_cancelled(self) -> None:
         queue, live = self._queue, self._live
-        while queue and queue[0][1] not in live:
+        while queue and queue[0][2] not in live:
             heapq.heappop(queue)
 
     def next_time(self) -> int | None:
@@ -109,15 +129,42 @@ class Scheduler:
         self._drop_cancelled()
         if not self._queue:
             return False
-        when, order, work, task = heapq.heappop(self._queue)
+        when, _whose, order, work, task = heapq.heappop(self._queue)
         self._live.discard(order)
         if when > self.now:
             self.now = when
-        if work is not None:
-            work()
-        elif task is not None:
-            self._advance(task)
+        self.running = True
+        try:
+            if work is not None:
+                work()
+            elif task is not None:
+                self._advance(task)
+        finally:
+            self.running = False
         return True
+
+    def settle(self, max_steps: int) -> int:
+        """Run the device's work due at or before now (no host work, nothing later);
+        returns how many pieces ran.
+
+        The host calls this before each access (from a script or from inside a host
+        task: device work never resumes a host task directly, only queues it), so that
+        its access always comes after everything the device had due at that instant.
+        Stops after ``max_steps`` (the caller decides whether that is an error).
+        """
+        ran = 0
+        while ran < max_steps:
+            self._drop_cancelled()
+            if not self._queue:
+                break
+            when, whose = self._queue[0][0], self._queue[0][1]
+            if when > self.now or whose != DEVICE_WORK:
+                break
+            running = self.running
+            self.run_one()
+            self.running = running
+            ran += 1
+        return ran
 
     def _advance(self, task: Task) -> None:
         try:

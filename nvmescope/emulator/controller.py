@@ -43,7 +43,9 @@ Choices where the specification leaves room
   unless they are 6 and 4), because only I/O queues use them.
 - After a shutdown completes (CSTS.SHST = 10b) the specification requires a
   reset before commands are processed again; doorbell writes until then are
-  dropped (``ub_db_after_shutdown``). CSTS.RDY stays 1.
+  dropped (``ub_db_after_shutdown``). CSTS.RDY stays 1. CC.EN 0 -> 1 always
+  starts with CSTS.SHST = 00b: a CC.SHN written while CC.EN = 0
+  (``ub_shutdown_while_disabled``) cannot outlive the next enable.
 - The doorbell errors the specification lists for the Error asynchronous event
   (write to a doorbell of a queue that does not exist: info 00h; invalid value:
   info 01h; removing entries from an empty CQ is an invalid value) raise that
@@ -174,6 +176,8 @@ class Controller:
         self.cqs: dict[int, CompletionQueue] = {}
         self._enabling = False
         self._resetting = False
+        #: bumped by every CC.EN 0 -> 1: a shutdown started before it cannot complete after it
+        self._shutdown_epoch = 0
         #: (shadow doorbell page, EventIdx page) after Doorbell Buffer Config, else None
         self.dbbuf: tuple[int, int] | None = None
 
@@ -604,6 +608,9 @@ class Controller:
         """CC.EN 0 -> 1: check the programming now, report RDY or CFS after rdy_delay_ns."""
         why = self._nvme_check_enable()
         self._enabling = True
+        # a shutdown begun while the controller was disabled (CC.SHN with CC.EN=0) ends here:
+        # it must not report SHST complete on the controller the host is now enabling
+        self._shutdown_epoch += 1
         if not why:
             mqes_adm = self.aqa
             self.sqs[0] = SubmissionQueue(0, self.asq, (mqes_adm & 0xFFF) + 1, 0)
@@ -624,7 +631,9 @@ class Controller:
             )
             yield from self._out(ev.condition("err_startfail", detail=why))
             return
-        self.csts |= 1
+        # CSTS.SHST is 00b on an enabled controller: CC.EN 0 -> 1 leaves the shutdown state
+        # behind (NVMe 1.4, 7.6.2; QEMU clears it too), whatever the host did while disabled
+        self.csts = (self.csts & ~r.CSTS.field("shst").mask) | 1
         self.state.on_enable(self.sched.now)
         yield from self._out(
             ev.CtrlState(state="ready", csts_old=old, csts_new=self.csts, detail="CSTS.RDY=1")
@@ -669,6 +678,7 @@ class Controller:
         self._spawn(self._shutdown_task(), 0, "nvme_shutdown")
 
     def _shutdown_task(self) -> Task:
+        epoch = self._shutdown_epoch
         yield from self._next()
         old = self.csts
         shst = r.CSTS.field("shst")
@@ -678,6 +688,8 @@ class Controller:
             delay=self.config.shutdown_delay_ns,
         )
         yield from self._next()
+        if epoch != self._shutdown_epoch:  # the host enabled the controller meanwhile
+            return
         old = self.csts
         self.csts = shst.put(self.csts, r.SHST_COMPLETE)
         self.state.on_shutdown()
@@ -1104,7 +1116,12 @@ class Controller:
         """EventIdx = the head we know (the host rings the MMIO doorbell when it moves past
         it), then read the shadow once more, until the shadow holds nothing newer."""
         cqid = cq.cqid
-        while self.dbbuf is not None and self.cqs.get(cqid) is cq:
+        # bounded: a host whose shadow keeps changing under the device (DMA landing on its
+        # own shadow page, say) gets at most one re-read per entry, then the device waits
+        # for an MMIO doorbell like any other
+        for _ in range(cq.size + 1):
+            if self.dbbuf is None or self.cqs.get(cqid) is not cq:
+                return
             if not (yield from self.nvme_write_eventidx(cqid, True, cq.head, req)):
                 return
             if not (yield from self._nvme_update_cq_head(cq, req)):

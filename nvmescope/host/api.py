@@ -20,7 +20,13 @@ more:
 
 A script calls the access methods directly; they happen at the current virtual
 time. Nothing else moves until the script runs the machine (``step``,
-``run_*``). See ``docs/host-api.md`` for a walk-through.
+``run_*``), except that an access that is an input to the device (config space,
+BAR0, ``mem_write``) first lets the device finish the work it has due at this
+very instant, so that the order of events depends on virtual time alone and a
+replay reproduces it (``Scheduler.settle``). An access no host can make (an
+address outside the 64-bit address space, say) raises :class:`HostAccessError`
+before anything happens; a run that the host keeps busy for ever raises
+:class:`DeviceBusyError` after ``DEFAULT_MAX_STEPS`` scheduler steps. See ``docs/host-api.md`` for a walk-through.
 
 Events a script has caused but no ``step``/``run_*`` call has returned yet wait
 in a FIFO: :meth:`step` returns exactly one event per call, oldest first, and
@@ -41,6 +47,24 @@ from .memory import HostMemory, InterruptController
 
 EventPredicate = Callable[[Event], bool]
 
+#: the host's physical address space: 64-bit addresses
+ADDRESS_LIMIT = 1 << 64
+
+
+class HostAccessError(ValueError):
+    """A host program asked for an access no host can make (an address outside the
+    64-bit address space, a negative or over-long length, a size BAR0 or config space
+    does not have). Raised before anything happens, so nothing is recorded."""
+
+
+class DeviceBusyError(RuntimeError):
+    """The device was still busy after the run's budget of scheduler steps: the host
+    program keeps it going round (``run_until_idle(max_steps=...)``)."""
+
+
+#: scheduler steps ``run_until_idle`` and the other ``run_*`` calls take at most by default
+DEFAULT_MAX_STEPS = 10_000_000
+
 
 class HostAPI:
     """The host's hands: config space, BAR0, memory, time and the event stream."""
@@ -59,30 +83,59 @@ class HostAPI:
         self._fifo: deque[Event] = deque()
         bus.subscribe(self._fifo.append)
 
+    def _catch_up(self) -> None:
+        """Before a host access: finish the device's work due at this instant, so that the
+        access comes after all of it, whether a script or a host task makes it, as a
+        replay re-performs it (``trace.replay``)."""
+        if self._sched.settle(DEFAULT_MAX_STEPS) >= DEFAULT_MAX_STEPS:
+            raise DeviceBusyError(
+                f"the device is still busy at virtual time {self._sched.now} ns after "
+                f"{DEFAULT_MAX_STEPS} scheduler steps"
+            )
+
+    @staticmethod
+    def _check_access(where: str, offset: int, size: int, sizes: tuple[int, ...]) -> None:
+        if not isinstance(offset, int) or not 0 <= offset < 1 << 32:
+            raise HostAccessError(f"{where} offset {offset!r} outside 0..0xffffffff")
+        if size not in sizes:
+            raise HostAccessError(f"{where} access size {size!r}: one of {sizes}")
+
     # -- PCI configuration space ----------------------------------------------------
     def config_read(self, offset: int, size: int) -> int:
         """Read ``size`` (1, 2 or 4) bytes of PCI configuration space."""
+        self._check_access("config space", offset, size, (1, 2, 4))
+        self._catch_up()
         return self._ctrl.config_read(offset, size)
 
     def config_write(self, offset: int, size: int, value: int) -> None:
         """Write ``size`` (1, 2 or 4) bytes of PCI configuration space."""
-        self._ctrl.config_write(offset, size, value)
+        self._check_access("config space", offset, size, (1, 2, 4))
+        self._catch_up()
+        self._ctrl.config_write(offset, size, value & ((1 << (8 * size)) - 1))
 
     # -- BAR0 ---------------------------------------------------------------------------
     def mmio_read32(self, offset: int) -> int:
         """Read the 32-bit BAR0 register at ``offset`` (relative to BAR0)."""
+        self._check_access("BAR0", offset, 4, (4,))
+        self._catch_up()
         return self._ctrl.mmio_read(offset, 4)
 
     def mmio_read64(self, offset: int) -> int:
         """Read 64 bits at ``offset`` in one access (where the device allows it)."""
+        self._check_access("BAR0", offset, 8, (8,))
+        self._catch_up()
         return self._ctrl.mmio_read(offset, 8)
 
     def mmio_write32(self, offset: int, value: int) -> None:
         """Write the 32-bit BAR0 register (or doorbell) at ``offset``."""
+        self._check_access("BAR0", offset, 4, (4,))
+        self._catch_up()
         self._ctrl.mmio_write(offset, 4, value & 0xFFFF_FFFF)
 
     def mmio_write64(self, offset: int, value: int) -> None:
         """Write 64 bits at ``offset`` in one access (where the device allows it)."""
+        self._check_access("BAR0", offset, 8, (8,))
+        self._catch_up()
         self._ctrl.mmio_write(offset, 8, value & 0xFFFF_FFFF_FFFF_FFFF)
 
     # -- host memory ------------------------------------------------------------------
@@ -94,16 +147,40 @@ class HostAPI:
         """Give back memory from :meth:`alloc`; a later ``alloc`` of that size reuses it."""
         self._mem.free(addr)
 
+    def _check_range(self, addr: int, length: int) -> None:
+        """Refuse a host memory access no CPU can make (HostAccessError)."""
+        if not isinstance(addr, int) or not isinstance(length, int):
+            raise HostAccessError(f"address and length must be integers: {addr!r}, {length!r}")
+        if not 0 <= addr < ADDRESS_LIMIT:
+            raise HostAccessError(f"address {addr:#x} outside the 64-bit address space")
+        if not 0 <= length <= self._mem.ram_size:
+            raise HostAccessError(
+                f"length {length} outside 0..{self._mem.ram_size} (the host's memory size)"
+            )
+        if addr + length > ADDRESS_LIMIT:
+            raise HostAccessError(
+                f"{length} bytes at {addr:#x} run past the end of the 64-bit address space"
+            )
+
     def mem_write(self, addr: int, data: bytes, purpose: str = "") -> None:
-        """The host CPU writes its memory (emits ``mem_write``)."""
+        """The host CPU writes its memory (emits ``mem_write``); HostAccessError for an
+        access outside the 64-bit address space or longer than the host's memory."""
+        data = bytes(data)
+        self._check_range(addr, len(data))
+        self._catch_up()
         self._mem.cpu_write(addr, data, purpose)
 
     def mem_read(self, addr: int, length: int, purpose: str = "") -> bytes:
-        """The host CPU reads its memory (emits ``mem_read``)."""
+        """The host CPU reads its memory (emits ``mem_read``); HostAccessError as for
+        :meth:`mem_write`."""
+        self._check_range(addr, length)
+        # no catch-up: a read of host memory is no input to the device (a replay performs
+        # it where the recording has it, whatever the device still has due)
         return self._mem.cpu_read(addr, length, purpose)
 
     def peek(self, addr: int, length: int) -> bytes:
         """Look at host memory without an event (for checks and printing, not for drivers)."""
+        self._check_range(addr, length)
         return self._mem.read(addr, length)
 
     # -- annotations and the event stream --------------------------------------------------
@@ -141,20 +218,42 @@ class HostAPI:
             if event is None or pred(event):
                 return event
 
-    def run_until_idle(self) -> list[Event]:
-        """Step until nothing is left to do; returns the events stepped over."""
-        out: list[Event] = []
-        while (event := self.step()) is not None:
-            out.append(event)
-        return out
+    def run_until_idle(self, max_steps: int = DEFAULT_MAX_STEPS) -> list[Event]:
+        """Step until nothing is left to do; returns the events stepped over.
 
-    def _run_while(self, busy: Callable[[], bool]) -> list[Event]:
+        Raises DeviceBusyError after ``max_steps`` scheduler steps with work still
+        queued (a host program that keeps the device going round for ever)."""
         out: list[Event] = []
+        steps = 0
+        while True:
+            while not self._fifo:
+                if steps >= max_steps and not self._sched.idle:
+                    raise DeviceBusyError(
+                        f"the device is still busy after {max_steps} scheduler steps "
+                        f"(virtual time {self._sched.now} ns): the host keeps it going round"
+                    )
+                if not self._sched.run_one():
+                    return out
+                steps += 1
+            out.append(self._fifo.popleft())
+
+    def _run_while(
+        self, busy: Callable[[], bool], max_steps: int = DEFAULT_MAX_STEPS
+    ) -> list[Event]:
+        out: list[Event] = []
+        steps = 0
         while busy():
             if self._fifo:
                 out.append(self._fifo.popleft())
-            elif not self._sched.run_one():
+                continue
+            if steps >= max_steps and not self._sched.idle:
+                raise DeviceBusyError(
+                    f"still waiting after {max_steps} scheduler steps "
+                    f"(virtual time {self._sched.now} ns)"
+                )
+            if not self._sched.run_one():
                 break
+            steps += 1
         out.extend(self._fifo)
         self._fifo.clear()
         return out
@@ -166,7 +265,7 @@ class HostAPI:
         def timer() -> None:
             fired[0] = True
 
-        self._sched.call_after(max(0, ns), timer, label="host.run_for")
+        self._sched.call_after(max(0, ns), timer, label="host.run_for", host=True)
         return self._run_while(lambda: not fired[0])
 
     def run_until_interrupt(self, vector: int) -> list[Event]:
@@ -182,7 +281,7 @@ class HostAPI:
             box["value"] = yield from task
             box["done"] = True
 
-        self._sched.spawn(wrapper(), label="host.run_task")
+        self._sched.spawn(wrapper(), label="host.run_task", host=True)
         self._run_while(lambda: "done" not in box)
         return box.get("value")
 
@@ -202,7 +301,7 @@ class HostAPI:
 
     def spawn(self, task: Task, delay: int = 0, label: str = "") -> None:
         """Start a host task after ``delay`` ns."""
-        self._sched.spawn(task, delay, label)
+        self._sched.spawn(task, delay, label, host=True)
 
     def signal(self, name: str = "") -> Signal:
         """A fresh wake-up point for host tasks."""
@@ -210,7 +309,7 @@ class HostAPI:
 
     def call_after(self, delay: int, work: Callable[[], None], label: str = "") -> int:
         """Run ``work`` after ``delay`` ns (a timer); returns a handle for :meth:`cancel`."""
-        return self._sched.call_after(delay, work, label)
+        return self._sched.call_after(delay, work, label, host=True)
 
     def cancel(self, handle: int) -> None:
         self._sched.cancel(handle)

@@ -257,11 +257,17 @@ class _Replayer:
             self.sched.now = ts
 
     def run_device_before(self, ts: int) -> None:
-        """Run device work scheduled before ``ts`` (it happened before the host's access)."""
+        """Run device work due at or before ``ts``: it happened before the host's access.
+
+        A host access made at virtual time ``ts`` comes after everything the device had
+        due at that instant (``HostAPI`` finishes it before a script's access, and a
+        task's access at ``ts`` runs after the device work queued before it). Running
+        only the work due strictly before ``ts`` (as this once did) left out the work the
+        live run had done at that same instant and gave false divergences."""
         steps = 0
         while not self.pending and steps < MAX_SILENT_STEPS:
             when = self.sched.next_time()
-            if when is None or when >= ts:
+            if when is None or when > ts:
                 return
             self.sched.run_one()
             steps += 1
@@ -315,9 +321,13 @@ def verify(
     ``stop`` limits the comparison to the first ``stop`` events. ``machine``
     (optional) is the Machine to replay on; by default one is built from the
     recorded configuration with no driver. Raises RecordingError if the
-    recording cannot be read.
+    recording cannot be read or any of its frames is damaged
+    (``Recording.verify_frames``).
     """
     rec = recording if isinstance(recording, Recording) else open_recording(recording)
+    # every frame the replay relies on (events chunks, pages, checkpoints, the index)
+    # must be intact: a flipped bit anywhere is a RecordingError, not "verified"
+    rec.verify_frames()
     total = len(rec) if stop is None else min(len(rec), max(0, stop))
     m = machine if machine is not None else fresh_machine(rec)
     r = _Replayer(m)
