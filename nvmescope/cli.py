@@ -82,17 +82,21 @@ def build_params(scenario: str, pairs: Iterable[str] | None) -> dict[str, int]:
         if key not in known:
             names = ", ".join(sorted(known)) or "none"
             raise UsageError(f"--param {key}: {scenario} has no such parameter (it takes: {names})")
-        number = _convert(key, int, value.strip(), "--param")
-        if not 1 <= number <= 10**9:
-            raise UsageError(f"--param {key}={value}: expected 1..1000000000")
-        params[key] = number
+        low, high = SCENARIOS[scenario].param_range.get(key, (1, 10**9))
+        try:
+            params[key] = parse_int(value, low, high)
+        except ValueError as exc:
+            raise UsageError(f"--param {key}={exc}") from None
     return params
 
 
 def _convert(name: str, kind: Any, text: str, option: str = "--config") -> Any:
     try:
         if kind in (int, "int"):
-            return int(text, 0)
+            try:
+                return parse_int(text)
+            except ValueError as exc:
+                raise UsageError(f"{option} {name}={exc}") from None
         if kind in (bool, "bool"):
             if text.lower() in ("1", "true", "yes", "on"):
                 return True
@@ -125,12 +129,64 @@ def build_config(pairs: Iterable[str] | None) -> ControllerConfig:
     return config
 
 
-def parse_number(option: str, text: str) -> int:
+#: a number longer than this is refused without being parsed or echoed back
+MAX_NUMBER_LENGTH = 40
+
+
+def _shown(text: str) -> str:
+    """The user's text for a message: short as typed, else its length only."""
+    if len(text) <= MAX_NUMBER_LENGTH:
+        return repr(text) if not text.isprintable() or not text else text
+    return f"({len(text)} characters)"
+
+
+def parse_int(text: str, low: int | None = None, high: int | None = None) -> int:
+    """A whole number as nvme-cli takes it (decimal, or 0x/0o/0b-prefixed), ASCII digits only,
+    within low..high: a ValueError whose message is the short reason and the range."""
+    stripped = text.strip()
+    if len(stripped) > MAX_NUMBER_LENGTH:
+        raise ValueError(f"{_shown(text)}: too long to be a number")
+    try:
+        if not stripped.isascii():
+            raise ValueError
+        number = int(stripped, 0)
+    except ValueError:
+        raise ValueError(f"{_shown(text)}: not a number") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ValueError(f"{_shown(text)}: expected {_range_text(low, high)}")
+    return number
+
+
+def _range_text(low: int | None, high: int | None) -> str:
+    def show(n: int) -> str:
+        return f"{n:#x}" if n > 0xFFFF and (n + 1) & n == 0 else str(n)
+
+    if high is None:
+        return f"at least {low}"
+    if low is None:
+        return f"at most {show(high)}"
+    return f"{low}..{show(high)}"
+
+
+def number(low: int, high: int) -> Callable[[Any], int]:
+    """A typer ``parser=`` for an integer option in low..high (the option's real range)."""
+
+    def convert(value: Any) -> int:
+        try:
+            return parse_int(str(value), low, high)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    convert.__name__ = "integer"
+    return convert
+
+
+def parse_number(option: str, text: str, low: int | None = None, high: int | None = None) -> int:
     """A number as nvme-cli takes it: decimal, or 0x-prefixed hex."""
     try:
-        return int(text, 0)
-    except ValueError:
-        raise UsageError(f"{option} {text}: not a number") from None
+        return parse_int(text, low, high)
+    except ValueError as exc:
+        raise UsageError(f"{option} {exc}") from None
 
 
 def parse_nsid(option: str, text: str) -> int:
@@ -389,8 +445,7 @@ AtOpt = Annotated[
     typer.Option(
         "--at",
         metavar="N",
-        min=0,
-        max=MAX_AT,
+        parser=number(0, MAX_AT),
         help="Open at event N (share a position as a command line).",
     ),
 ]
@@ -421,7 +476,11 @@ def scenarios() -> None:
         scenario = SCENARIOS[name]
         say(f"{name:12s} {scenario.summary}")
         for key, text in scenario.param_help.items():
-            say(f"{'':12s}   -p {key}=N  {text} (default {scenario.defaults[key]})")
+            low, high = scenario.param_range.get(key, (1, 10**9))
+            say(
+                f"{'':12s}   -p {key}=N  {text} "
+                f"(default {scenario.defaults[key]}, {_range_text(low, high)})"
+            )
 
 
 def config_docs() -> dict[str, str]:
@@ -521,14 +580,36 @@ class DeviceError(Exception):
 def _guarded(fn: Callable[[], None]) -> None:
     """Run a command: bad input is one line and exit 2; an error status from the device,
     a failed scenario check or a damaged file is one line and exit 1."""
+    from nvmescope.host.api import DeviceBusyError, HostAccessError
     from nvmescope.trace import RecordingError
 
     try:
         fn()
-    except UsageError as exc:
+    except (UsageError, HostAccessError) as exc:
         fail(str(exc))
-    except (DeviceError, DataError, RecordingError) as exc:
+    except (DeviceError, DataError, RecordingError, DeviceBusyError) as exc:
         fail(str(exc), code=1)
+    except BrokenPipeError:
+        raise OutputClosed() from None
+    except OSError as exc:
+        if exc.filename is None:
+            # no file named: the write that failed is (most often) standard output's;
+            # main() reports it once, after its own final flush
+            raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
+        # a file the command reads or writes: one line naming it, exit 1
+        fail(os_error_text(exc), code=1)
+
+
+def os_error_text(exc: OSError) -> str:
+    """``PATH: reason`` for an OSError, a long path shortened."""
+    name = exc.filename
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if name is None:
+        return reason
+    text = os.fsdecode(name) if isinstance(name, bytes | str) else str(name)
+    if len(text) > 80:
+        text = f"{text[:40]}...{text[-20:]} ({len(text)} characters)"
+    return f"{text}: {reason}"
 
 
 def _emit(data: bytes, text: Callable[[], str], binary: bool) -> None:
@@ -647,7 +728,10 @@ def smart_log(
 @app.command("error-log")
 def error_log(
     log_entries: Annotated[
-        int | None, typer.Option("-e", "--log-entries", help="Entries to read (default ELPE+1).")
+        int | None,
+        typer.Option(
+            "-e", "--log-entries", parser=number(1, 256), help="Entries to read (default ELPE+1)."
+        ),
     ] = None,
     raw_binary: BinaryOpt = False,
     config: ConfigOpt = None,
@@ -696,9 +780,20 @@ FEATURE_DATA_LEN = {0x0E: 8}
 def get_feature(
     feature_id: Annotated[str, typer.Option("-f", "--feature-id", help="FID, e.g. 7 or 0x0e.")],
     sel: Annotated[
-        int, typer.Option("-s", "--sel", help="0 current, 1 default, 2 saved, 3 capabilities.")
+        int,
+        typer.Option(
+            "-s",
+            "--sel",
+            parser=number(0, 7),
+            help="0 current, 1 default, 2 saved, 3 capabilities.",
+        ),
     ] = 0,
-    cdw11: Annotated[int, typer.Option("--cdw11", help="Dword 11 (e.g. the vector for 09h).")] = 0,
+    cdw11: Annotated[
+        int,
+        typer.Option(
+            "--cdw11", parser=number(0, 0xFFFFFFFF), help="Dword 11 (e.g. the vector for 09h)."
+        ),
+    ] = 0,
     human: HumanOpt = False,
     raw_binary: BinaryOpt = False,
     config: ConfigOpt = None,
@@ -845,8 +940,18 @@ def _record_one(
                 count += 1
                 if count % 1024 == 0:
                     progress.update(task, completed=count)
-        finally:
+        except KeyboardInterrupt:
+            # Ctrl+C: close the recording properly (a valid file of what was kept), then stop
             summary = rec.close()
+            progress.stop()
+            err.print(
+                f"nvmescope: interrupted: kept {summary.events} events in {escape(str(path))}"
+            )
+            raise typer.Exit(130) from None
+        except BaseException:
+            rec.close()
+            raise
+    summary = rec.close()
     return summary, machine
 
 
@@ -860,7 +965,8 @@ def record(
         str, typer.Option("--format", help="msgpack (compact, default) or jsonl.")
     ] = "msgpack",
     max_events: Annotated[
-        int | None, typer.Option("--max-events", help="Stop after N events.")
+        int | None,
+        typer.Option("--max-events", parser=number(1, MAX_AT), help="Stop after N events."),
     ] = None,
     config: ConfigOpt = None,
     param: ParamOpt = None,
@@ -908,10 +1014,12 @@ def replay(
         typer.Option("--verify", help="Re-execute the host inputs and compare event by event."),
     ] = False,
     start: Annotated[
-        int | None, typer.Option("--from", metavar="N", help="First event to print.")
+        int | None,
+        typer.Option("--from", metavar="N", parser=number(0, MAX_AT), help="First event to print."),
     ] = None,
     stop: Annotated[
-        int | None, typer.Option("--to", metavar="N", help="Stop before this event.")
+        int | None,
+        typer.Option("--to", metavar="N", parser=number(0, MAX_AT), help="Stop before this event."),
     ] = None,
 ) -> None:
     """Walk a recording and print it; --verify re-runs it against today's emulator (like rr)."""
@@ -1073,11 +1181,20 @@ def show(
     ] = False,
     state: Annotated[
         int | None,
-        typer.Option("--state", metavar="N", help="The whole observable state as of event N."),
+        typer.Option(
+            "--state",
+            metavar="N",
+            parser=number(0, MAX_AT),
+            help="The whole observable state as of event N.",
+        ),
     ] = None,
-    start: Annotated[int | None, typer.Option("--from", metavar="N", help="First event.")] = None,
+    start: Annotated[
+        int | None,
+        typer.Option("--from", metavar="N", parser=number(0, MAX_AT), help="First event."),
+    ] = None,
     stop: Annotated[
-        int | None, typer.Option("--to", metavar="N", help="Stop before this event.")
+        int | None,
+        typer.Option("--to", metavar="N", parser=number(0, MAX_AT), help="Stop before this event."),
     ] = None,
 ) -> None:
     """Find things in a recording: filter events, pair commands, follow one, run checks, show state."""
@@ -1309,7 +1426,14 @@ def regenerate_recordings(
     """Re-record every scenario (and re-import the reference QEMU trace) into recordings/."""
 
     def run() -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        if directory.exists() and not directory.is_dir():
+            raise UsageError(f"{directory}: not a directory")
+        if not directory.exists():
+            if not directory.absolute().parent.is_dir():
+                raise UsageError(
+                    f"{directory}: its parent directory does not exist (create it first)"
+                )
+            directory.mkdir()
         for name in sorted(SCENARIOS):
             summary, _ = _record_one(
                 name, directory / f"{name}.nvmetrace", ControllerConfig(), "msgpack", None
@@ -1328,26 +1452,41 @@ def main() -> None:
     argv = sys.argv[1:]
     if argv and _is_recording_argument(argv[0]):
         sys.argv[1:1] = ["tui"]
+    if sys.stdout is None or sys.stderr is None:
+        _closed_stream()
     try:
-        code = app(standalone_mode=False)
+        try:
+            code = app(standalone_mode=False)
+            code = code if isinstance(code, int) else 0
+        except typer.Exit as exc:
+            code = exc.exit_code
+        # one output path: everything printed is flushed here, under the same guard
         write("")
-        sys.exit(code if isinstance(code, int) else 0)
+        out.file.flush()
+        sys.exit(code)
     except OutputClosed:
         _silence_stdout()
         sys.exit(0)
     except OutputError as exc:
         _silence_stdout()
-        err.print(f"nvmescope: error: {escape(str(exc))}")
+        _error_line(str(exc))
         sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort):
-        err.print("nvmescope: interrupted")
-        sys.exit(130)
     except BrokenPipeError:
         # the reader (e.g. `head`) has gone: not an error of ours
         _silence_stdout()
         sys.exit(0)
+    except OSError as exc:
+        # standard output (a full disk, /dev/full) or a file a command opened
+        _silence_stdout()
+        _error_line(
+            os_error_text(exc)
+            if exc.filename
+            else f"cannot write the output: {exc.strerror or exc}"
+        )
+        sys.exit(1)
+    except (KeyboardInterrupt, typer.Abort):
+        err.print("nvmescope: interrupted")
+        sys.exit(130)
     except Exception as exc:
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             # a usage error found by the argument parser (click's exception family)
@@ -1380,8 +1519,35 @@ def _command_names() -> set[str]:
 
 
 def _silence_stdout() -> None:
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    """Point standard output at /dev/null so that the interpreter's exit flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+def _error_line(message: str) -> None:
+    """One line on stderr, if stderr works."""
+    try:
+        err.print(f"nvmescope: error: {escape(message)}")
+    except (OSError, ValueError):
+        pass
+
+
+def _closed_stream() -> NoReturn:
+    """Standard output (or error) is closed (``>&-``): nothing can be shown, so run nothing."""
+    which = "output" if sys.stdout is None else "error"
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+            except OSError:
+                pass
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - lives until exit
+    if which == "output":
+        _error_line("standard output is closed: nothing can be printed")
+    sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,9 @@ DEVICE_ID = 0x0001
 SUBSYSTEM_VENDOR_ID = 0x4E53
 SUBSYSTEM_ID = 0x0001
 
+#: the largest BAR0 a configuration may need (doorbells, MSI-X table and PBA)
+MAX_BAR0_SIZE = 1 << 31
+
 #: The LBA formats of the reference namespace: metadata size x LBA data size.
 DEFAULT_LBA_FORMATS: tuple[tuple[int, int], ...] = (
     (0, 9),
@@ -149,6 +152,21 @@ class ControllerConfig:
             need(
                 isinstance(value, int) and low <= value <= high,
                 f"{name}={value!r} is out of range: {why}",
+            )
+        layout = (self.dstrd, self.max_io_queues, self.msix_vectors)
+        if all(isinstance(v, int) for v in layout) and not any(
+            m.split("=")[0] in ("dstrd", "max_io_queues", "msix_vectors") for m in out
+        ):
+            from nvmescope.emulator.interrupts import bar_layout
+
+            # the MSI-X Table and PBA Offset registers are 32 bits and BAR0 is sized
+            # through its lower dword here: the doorbells, table and PBA fit in 2 GiB
+            _, _, bar_size = bar_layout(self.max_io_queues + 1, self.dstrd, self.msix_vectors)
+            need(
+                bar_size <= MAX_BAR0_SIZE,
+                f"dstrd={self.dstrd} with max_io_queues={self.max_io_queues}: the doorbells "
+                f"need a BAR0 of {bar_size:#x} bytes, more than the {MAX_BAR0_SIZE:#x} allowed "
+                "(lower dstrd or max_io_queues)",
             )
         if self.dbbuf and all(isinstance(v, int) for v in (self.dstrd, self.max_io_queues)):
             # NVMe 1.4 5.8: (4 << CAP.DSTRD) * (max(NSQA, NCQA) + 1) <= one memory page

@@ -137,6 +137,9 @@ class Scenario:
     defaults: dict[str, int] = field(default_factory=dict)
     #: a short description of each parameter in :attr:`defaults` (same keys)
     param_help: dict[str, str] = field(default_factory=dict)
+    #: the (lowest, highest) value of each parameter in :attr:`defaults` (same keys); the
+    #: CLI refuses anything outside it, and ``nvmescope scenarios`` shows it
+    param_range: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def run(self, api: HostAPI, **params: Any) -> ScenarioRun:
         """Create the driver, start the scenario as a host task, return its run record.
@@ -614,6 +617,10 @@ IO_LOAD_HELP = {
     "queues": "I/O queue pairs the driver asks for, one MSI-X vector each",
     "depth": "commands outstanding at once on each queue (at most the queue size - 1)",
 }
+#: count: a million round trips take minutes and keep every event (bounded memory);
+#: queues: a queue identifier is 16 bits in the SQE (CDW10 QID), 1..65535 I/O queues;
+#: depth: a queue holds at most CAP.MQES + 1 = 65536 entries, one always kept free
+IO_LOAD_RANGE = {"count": (1, 1_000_000), "queues": (1, 65535), "depth": (1, 65535)}
 IO_LOAD_BLOCK = 4096
 
 
@@ -779,6 +786,7 @@ SCENARIOS: dict[str, Scenario] = {
             io_load,
             dict(IO_LOAD_DEFAULTS),
             dict(IO_LOAD_HELP),
+            dict(IO_LOAD_RANGE),
         ),
     )
 }

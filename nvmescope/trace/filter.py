@@ -66,9 +66,11 @@ A field that an event does not have (or has as ``None``) makes every test on
 it false, never an error; so does a value of another type (``data == 3`` on
 an event whose ``data`` is bytes). ``!=`` is true only when the field is there
 and differs. On list fields (``list_pages``, ``segments``) a comparison is
-true when any element satisfies it. ``matches`` is a Python regular
-expression searched case-insensitively (as Wireshark's is), against strings,
-names, and bytes read as Latin-1.
+true when any element satisfies it. ``matches`` is an RE2 regular
+expression (Python's syntax without backreferences or lookaround) searched
+case-insensitively (as Wireshark's is), against strings, names, and bytes
+read as Latin-1. RE2 matches in time linear in the text: no pattern can make
+a filter run for ever; a pattern RE2 cannot compile is a FilterError.
 
 Compiling checks the expression and raises :class:`FilterError` (one line
 that names the 1-based column, and ``.column``). The compiled filter is a
@@ -547,6 +549,34 @@ def _contains(a: Any, needle: Any) -> bool:
     return False
 
 
+#: RE2's memory budget for one compiled pattern (its default is 8 MiB)
+REGEX_MAX_MEM = 8 << 20
+
+
+def compile_regex(text: str, error: Callable[[str], Exception]) -> Any:
+    """A case-insensitive RE2 pattern for ``matches``: linear-time search, no backtracking.
+
+    Backreferences, lookaround and patterns beyond :data:`REGEX_MAX_MEM` are refused
+    with ``error(reason)`` raised, never run.
+    """
+    import re2
+
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    options.max_mem = REGEX_MAX_MEM
+    try:
+        return re2.compile(text, options)
+    except Exception as exc:  # re2.error, and anything from a strange pattern
+        reason = exc.args[0] if exc.args else "invalid pattern"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        reason = str(reason).splitlines()[0] if str(reason) else "invalid pattern"
+        if re.search(r"\\[1-9]|\(\?<?[=!]", text):
+            reason += " (backreferences and lookaround are not supported: RE2 syntax)"
+        raise error(f"bad regular expression: {reason}") from None
+
+
 def _text_of(a: Any) -> str | None:
     if isinstance(a, str):
         return a
@@ -974,11 +1004,7 @@ class _Parser:
             if pat_tok.type != "str":
                 raise self.error(f"expected a regular expression in quotes after '{op.text}'")
             self.advance()
-            try:
-                pattern = re.compile(pat_tok.value, re.IGNORECASE)
-            except Exception as exc:  # re.error, OverflowError, RecursionError
-                reason = str(exc).splitlines()[0] if str(exc) else "invalid pattern"
-                raise self.error(f"bad regular expression: {reason}", pat_tok) from None
+            pattern = compile_regex(pat_tok.value, lambda why: self.error(why, pat_tok))
 
             def match(ev: Event) -> bool:
                 value = get(ev)
