@@ -606,10 +606,15 @@ def os_error_text(exc: OSError) -> str:
     reason = exc.strerror or str(exc) or type(exc).__name__
     if name is None:
         return reason
+    return f"{short_path(name)}: {reason}"
+
+
+def short_path(name: object) -> str:
+    """A path for a message: a long one shortened, so that it stays one readable line."""
     text = os.fsdecode(name) if isinstance(name, bytes | str) else str(name)
     if len(text) > 80:
         text = f"{text[:40]}...{text[-20:]} ({len(text)} characters)"
-    return f"{text}: {reason}"
+    return text
 
 
 def _emit(data: bytes, text: Callable[[], str], binary: bool) -> None:
@@ -1358,7 +1363,10 @@ def export_jsonl(
 
         _refuse_same_file(output, file)
         _open(file).close()
-        summary = convert(file, output, "jsonl")
+        try:
+            summary = convert(file, output, "jsonl")
+        except OSError as exc:
+            raise DataError(f"{short_path(output)}: {exc.strerror or exc}") from None
         say(f"wrote {summary.events} events to {output}")
 
     _guarded(run)

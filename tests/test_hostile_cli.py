@@ -101,6 +101,7 @@ def test_export_onto_an_unwritable_target_is_one_line_exit_1(target: str) -> Non
     assert code == 1, text
     assert text.count("\n") == 1 and text.startswith("nvmescope: error: ")
     assert "a" * 100 not in text
+    assert f"error: {target[:5]}" in text  # the message names the file it could not write
 
 
 def test_regenerate_recordings_refuses_a_file_and_a_missing_parent(tmp_path: Path) -> None:
