@@ -192,31 +192,11 @@ def _ring_of(event: Event, state: State) -> Focus | None:
     e: Any = event
     kind = event.kind
     if kind == "doorbell_sq" and e.sqid is not None:
-        q = state.sqs.get(e.sqid)
-        if q is None or q.addr is None:
-            return None
-        size = q.qsize or 1
-        slots = _slots(e.old_tail, e.new_tail, size)
-        published = tuple((q.addr + s * SQE_SIZE, SQE_SIZE) for s in slots[:64])
-        return Focus(
-            q.addr + (slots[0] if slots else 0) * SQE_SIZE,
-            SQE_SIZE,
-            f"SQ{e.sqid}: the tail doorbell publishes {_slot_words(e.old_tail, e.new_tail)}",
-            read=published,
-        )
+        words = f"SQ{e.sqid}: the tail doorbell publishes {_slot_words(e.old_tail, e.new_tail)}"
+        return _ring_focus(state.sqs.get(e.sqid), e.old_tail, e.new_tail, SQE_SIZE, words)
     if kind == "doorbell_cq":
-        q = state.cqs.get(e.cqid)
-        if q is None or q.addr is None:
-            return None
-        size = q.qsize or 1
-        slots = _slots(e.old_head, e.new_head, size)
-        released = tuple((q.addr + s * CQE_SIZE, CQE_SIZE) for s in slots[:64])
-        return Focus(
-            q.addr + (slots[0] if slots else 0) * CQE_SIZE,
-            CQE_SIZE,
-            f"CQ{e.cqid}: the head doorbell hands back {_slot_words(e.old_head, e.new_head)}",
-            read=released,
-        )
+        words = f"CQ{e.cqid}: the head doorbell hands back {_slot_words(e.old_head, e.new_head)}"
+        return _ring_focus(state.cqs.get(e.cqid), e.old_head, e.new_head, CQE_SIZE, words)
     if kind == "queue_created":
         entry = SQE_SIZE if e.qtype == "sq" else CQE_SIZE
         return Focus(e.addr, e.qsize * entry, f"the ring of I/O {e.qtype.upper()}{e.qid}")
@@ -230,6 +210,16 @@ def _hex(address: int) -> str:
 
 def _slot_words(old: int, new: int) -> str:
     return f"slot {old}" if new == old + 1 else f"slots {old}..{new - 1}"
+
+
+def _ring_focus(q: Any, old: int, new: int, entry_size: int, words: str) -> Focus | None:
+    """A doorbell's focus: the first slot it moves over, and every slot it moves over
+    (at most 64) marked as read."""
+    if q is None or q.addr is None:
+        return None
+    slots = _slots(old, new, q.qsize or 1)
+    moved = tuple((q.addr + s * entry_size, entry_size) for s in slots[:64])
+    return Focus(q.addr + (slots[0] if slots else 0) * entry_size, entry_size, words, read=moved)
 
 
 def _slots(old: int, new: int, size: int) -> list[int]:
