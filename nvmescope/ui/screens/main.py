@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from nvmescope.ui.actions import PANELS
+from nvmescope.ui.compositor import ChangedOnlyCompositor
 from nvmescope.ui.source import Analysis, Moment, Source
 from nvmescope.ui.widgets import (
     ChecksPanel,
@@ -48,6 +49,8 @@ class MainScreen(Screen[None]):
 
     def __init__(self, source: Source) -> None:
         super().__init__(id="main")
+        # a step repaints the widgets it changed, not every widget on the screen
+        self._compositor = ChangedOnlyCompositor()
         self.source = source
         self.active = "timeline"
         self.group_choice = "queues"

@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from nvmescope.ui.actions import PANELS
 from nvmescope.ui.widgets._panel import set_text
+from nvmescope.ui.widgets._textlines import TextLines
 
 
 class PanelBar(Static):
@@ -65,11 +66,11 @@ def _click(pid: str) -> object:
     return Style(meta={"@click": f"screen.focus_panel('{pid}')"})
 
 
-class StatusBar(Static):
+class StatusBar(TextLines):
     """One line of facts about the cursor and the session; the app composes it."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, markup=False)
+        super().__init__(id=id)
 
     def show(self, text: Text) -> None:
         set_text(self, text)

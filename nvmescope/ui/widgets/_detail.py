@@ -55,7 +55,6 @@ from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.containers import Container
 from textual.events import Resize
-from textual.widgets import Static
 
 from nvmescope.events import ERR_KINDS, UB_KINDS, Event, describe, to_builtins
 from nvmescope.nvme import features, registers
@@ -71,6 +70,7 @@ from nvmescope.ui.widgets._hexview import HexRegion, HexView, hex_region
 from nvmescope.ui.widgets._memory import writer_of
 from nvmescope.ui.widgets._panel import Panel, set_text
 from nvmescope.ui.widgets._rowview import SteadyScroll
+from nvmescope.ui.widgets._textlines import TextLines
 
 #: how far back the panel looks for a command's sqe_fetch when the command view is not ready
 LOOKBACK = 4096
@@ -881,11 +881,11 @@ class DetailPanel(Panel):
     def compose(self) -> ComposeResult:
         # every child keeps its size from one event to the next: a step repaints them,
         # it never shows, hides or resizes one (no layout pass beyond the tree's length)
-        yield Static("", id="detail-title", markup=False)
+        yield TextLines(id="detail-title")
         with Container(id="detail-body"):
             yield self.field_tree
             yield self.hex
-        yield Static("", id="detail-status", markup=False)
+        yield TextLines(id="detail-status")
 
     def focus_target(self) -> FieldTree:
         return self.field_tree
@@ -911,7 +911,7 @@ class DetailPanel(Panel):
         if decoded is self.decoded:
             return
         self.decoded = decoded
-        set_text(self.query_one("#detail-title", Static), decoded.title)
+        set_text(self.query_one("#detail-title", TextLines), decoded.title)
         key = tuple((r.data, r.known, r.origin, r.address, r.label) for r in decoded.regions)
         if key != self._regions_key:
             self._regions_key = key
@@ -926,7 +926,7 @@ class DetailPanel(Panel):
         self._root = root
         if root is None:
             self.hex.set_highlight("selection", ())
-            set_text(self.query_one("#detail-status", Static), "")
+            set_text(self.query_one("#detail-status", TextLines), "")
             return
         self._select_again(rebuilt)
 
@@ -973,7 +973,7 @@ class DetailPanel(Panel):
         self._show_field(item)
 
     def _show_field(self, data: FieldNode | Fold | None) -> None:
-        status = self.query_one("#detail-status", Static)
+        status = self.query_one("#detail-status", TextLines)
         if data is None:
             self.hex.set_highlight("selection", ())
             set_text(status, "")

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from textual.containers import Vertical
 from textual.css.scalar import Unit
+from textual.geometry import Region
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.visual import VisualType
@@ -23,6 +24,7 @@ from textual.widgets import Static
 
 from nvmescope.trace.format import RecordingError
 from nvmescope.ui.source import Analysis, Moment, Source
+from nvmescope.ui.widgets._textlines import TextLines
 
 
 class Panel(Vertical, can_focus=False):
@@ -124,12 +126,28 @@ class Panel(Vertical, can_focus=False):
                 text = ""
             else:
                 text = f"{top + 1}-{min(top + height, total)} of {total}"
-            if self.border_subtitle != text:
-                self.border_subtitle = text
+            self.set_subtitle(text)
 
         self.watch(view, "scroll_y", show, init=False)
         self.watch(view, "virtual_size", show, init=False)
         self.watch(view, "size", show, init=True)
+
+    def set_subtitle(self, text: str) -> None:
+        """Show ``text`` in the bottom border, repainting only that line.
+
+        Setting ``border_subtitle`` repaints the whole panel, and with it the screen
+        region of every widget inside it; a step that only moves a position figure
+        ("1-20 of 45") must cost one line, not the panel."""
+        if self.border_subtitle == text:
+            return
+        if not self.is_mounted:
+            self.border_subtitle = text
+            return
+        # what the descriptor stores (Textual 8.2.8, pinned), without its whole refresh
+        self._border_subtitle = self.render_str(text).expand_tabs(4).split()[0] if text else None
+        outer = self.outer_size
+        bottom = Region(0, outer.height - 1, outer.width, 1)
+        self.refresh(bottom.translate(-self.content_offset))
 
     # -- for subclasses --------------------------------------------------------------------
     def update_moment(self, moment: Moment) -> None:
@@ -146,7 +164,7 @@ class Panel(Vertical, can_focus=False):
         return self
 
 
-def set_text(widget: Static, content: VisualType) -> None:
+def set_text(widget: Static | TextLines, content: VisualType) -> None:
     """Show ``content`` in a Static, doing nothing when it already shows it, and without a
     layout pass when the widget's height is fixed in cells (a step must not re-lay the
     screen out just to change a line of text)."""

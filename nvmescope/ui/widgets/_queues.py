@@ -356,7 +356,7 @@ class RingView(ComponentStyles, SteadyScroll, can_focus=True):
         self._strips: list[Strip] = []
         self._width = 0
         #: the lines of each ring drawn recently, by everything they depend on
-        self._drawn: dict[Hashable, tuple[list[list[Segment]], Block]] = {}
+        self._drawn: dict[Hashable, tuple[list[Strip], Block]] = {}
 
     # -- fed by the panel ---------------------------------------------------------------------
     def show(self, moment: Moment) -> None:
@@ -396,6 +396,13 @@ class RingView(ComponentStyles, SteadyScroll, can_focus=True):
         width = self.scrollable_content_region.width or self.size.width or 80
         self._width = width
         lines: list[list[Segment]] = []
+        # one segment per run of a style, not per slot: cheaper for the screen to compose
+        strips: list[Strip] = []
+
+        def flush() -> None:
+            strips.extend(Strip(segs).adjust_cell_length(width).simplify() for segs in lines)
+            lines.clear()
+
         self.blocks = []
         moment = self.moment
         st = self._style
@@ -411,40 +418,42 @@ class RingView(ComponentStyles, SteadyScroll, can_focus=True):
         if moment is not None and not moment.empty:
             for name in _gone(moment):
                 lines.append([Segment(f"{name} deleted at this event", st("what"))])
+        flush()
+        blank = Strip.blank(width)
         for ring in self.rings:
-            block = Block(ring.key, len(lines), len(lines))
+            block = Block(ring.key, len(strips), len(strips))
             key = self._ring_key(ring, width)
             drawn = self._drawn.get(key)
             if drawn is None:
-                mine: list[list[Segment]] = []
                 local = Block(ring.key, 0, 0)
-                self._draw(ring, width, mine, local)
+                self._draw(ring, width, lines, local)
+                flush()
+                mine = strips[block.top :]
                 drawn = self._drawn[key] = (mine, local)
                 if len(self._drawn) > RING_CACHE:
                     del self._drawn[next(iter(self._drawn))]
+            else:
+                strips += drawn[0]
             mine, local = drawn
-            top = len(lines)
-            lines += mine
+            top = block.top
             block.cells = local.cells
             block.cell_lines = tuple(top + y for y in local.cell_lines)
             block.glyph_line = top + local.glyph_line if local.glyph_line >= 0 else -1
             block.marker_line = top + local.marker_line if local.marker_line >= 0 else -1
-            block.bottom = len(lines) - 1
+            block.bottom = len(strips) - 1
             self.blocks.append(block)
-            lines.append([])
-        if lines and not lines[-1]:
-            lines.pop()
-        # one segment per run of a style, not per slot: cheaper for the screen to compose
-        strips = [Strip(segs).adjust_cell_length(width).simplify() for segs in lines]
+            strips.append(blank)
+        if self.blocks:
+            strips.pop()
         old, self._strips = self._strips, strips
         self.virtual_size = Size(width, len(strips))
-        if len(old) != len(strips):
-            self.refresh()
-            return
-        # a step changes a few slots: repaint only the lines that read differently
-        for y, (was, now) in enumerate(zip(old, strips, strict=True)):
+        # a step changes a few slots: repaint only the lines that read differently (and
+        # those a longer or shorter list of lines adds or leaves blank)
+        for y, (was, now) in enumerate(zip(old, strips, strict=False)):
             if was != now:
                 self.refresh_line(y)
+        for y in range(min(len(old), len(strips)), max(len(old), len(strips))):
+            self.refresh_line(y)
 
     def _ring_key(self, ring: Ring, width: int) -> Hashable:
         """Everything a ring's lines depend on: a ring drawn before with the same key is

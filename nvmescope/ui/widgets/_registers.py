@@ -54,11 +54,14 @@ from nvmescope.trace.state import State
 from nvmescope.ui.source import Moment, Source
 from nvmescope.ui.widgets._panel import Panel, set_text
 from nvmescope.ui.widgets._rowview import RowView
+from nvmescope.ui.widgets._textlines import TextLines
 
 #: the marks: changed by the current event, changed since the last stop of the cursor
 NOW_GLYPH, SINCE_GLYPH = "◆", "◇"
 NO_MARK, SINCE, NOW = 0, 1, 2
 UNKNOWN = "not read yet"
+#: how many drawn registers the builder keeps (a few states of each of the twelve)
+REGISTER_CACHE = 256
 
 Predicate = Callable[[Event], bool]
 #: a piece of a row: its text and the names of its styles (combined left to right)
@@ -302,6 +305,8 @@ class RegistersBuilder:
     def __init__(self) -> None:
         #: registers whose fields are folded away
         self.folded: set[str] = set()
+        #: a register's lines by everything they depend on (most steps change no register)
+        self._drawn: dict[tuple[object, ...], list[Line]] = {}
 
     def lines(self, moment: Moment) -> list[Line]:
         out: list[Line] = []
@@ -317,6 +322,25 @@ class RegistersBuilder:
         value, known = known_bytes(state, reg.offset, reg.size)
         was = known_bytes(before, reg.offset, reg.size)
         then = known_bytes(since, reg.offset, reg.size)
+        how = accessed(event, reg)
+        key = (reg.name, value, known, was, then, how, reg.name in self.folded)
+        out = self._drawn.get(key)
+        if out is None:
+            out = self._register(reg, value, known, was, then, how)
+            if len(self._drawn) >= REGISTER_CACHE:
+                del self._drawn[next(iter(self._drawn))]
+            self._drawn[key] = out
+        return out
+
+    def _register(
+        self,
+        reg: Register,
+        value: int,
+        known: int,
+        was: tuple[int, int],
+        then: tuple[int, int],
+        how: str,
+    ) -> list[Line]:
         head_mark = mark_of((value, known), was, then)
         name = reg.name.upper()
         meaning, fields = decoded(reg.name, value) if known else (reg.long_name, {})
@@ -334,7 +358,6 @@ class RegistersBuilder:
             old = was if head_mark == NOW else then
             old_text = hex_value(old[0], old[1], reg.size) if old[1] else "unknown"
             pieces.append((f" was {old_text}", ("was",)))
-        how = accessed(event, reg)
         if how:
             pieces.append((f" ◂ {how}", ("tag",)))
         pieces.append(
@@ -477,7 +500,7 @@ class RegistersPanel(Panel):
         self._selected: tuple[str, str] = ("cap", "")
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="registers-legend", markup=False)
+        yield TextLines(id="registers-legend")
         yield self.view
         yield Static("", id="registers-help", markup=False)
 
@@ -543,7 +566,7 @@ class RegistersPanel(Panel):
     def update_moment(self, moment: Moment) -> None:
         self.lines = self.builder.lines(moment)
         self.view.set_rows([line.pieces for line in self.lines])
-        set_text(self.query_one("#registers-legend", Static), legend(moment, self.view.style))
+        set_text(self.query_one("#registers-legend", TextLines), legend(moment, self.view.style))
         follow = self._follow()
         if follow is not None:
             self._selected = follow

@@ -1,0 +1,73 @@
+"""A line or two of text that changes on every step, drawn with the Line API.
+
+A ``Static`` that changes on each step costs the screen half a millisecond a line
+(its content is turned into a visual and laid out again); the few one-line bars of
+the main screen (the status bar, the detail pane's title and status, the registers'
+legend) change on almost every step, so they are these instead: the text is wrapped
+to the width once per change, and a line is one strip from a cache.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.strip import Strip
+from textual.visual import VisualType
+from textual.widget import Widget
+
+
+class TextLines(Widget):
+    """Shows a str or rich ``Text`` (no markup), wrapped to its width; give it a fixed
+    height in cells (the lines past it are not shown)."""
+
+    DEFAULT_CSS = """
+    TextLines {
+        height: 1;
+    }
+    """
+
+    def __init__(self, content: str | Text = "", *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._content: str | Text = content
+        self._strips: list[Strip] | None = None
+        self._for: tuple[int, int] = (0, 0)
+
+    @property
+    def content(self) -> str | Text:
+        return self._content
+
+    def update(self, content: VisualType = "", *, layout: bool = False) -> None:
+        """Show ``content`` (the ``Static.update`` signature, for ``set_text``)."""
+        self._content = content if isinstance(content, Text) else str(content)
+        self._strips = None
+        self.refresh(layout=layout)
+
+    def render(self) -> Text:
+        """The text shown (what a test reads)."""
+        return self._content if isinstance(self._content, Text) else Text(self._content)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips = None
+
+    def _lines(self, width: int, height: int) -> list[Strip]:
+        if self._strips is not None and self._for == (width, height):
+            return self._strips
+        base: Style = self.rich_style
+        console = self.app.console
+        text = self.render()
+        strips = []
+        for line in text.wrap(console, max(1, width))[:height]:
+            segments = Segment.apply_style(line.render(console), style=base)
+            strip = Strip(segments).crop(0, width).adjust_cell_length(width, base)
+            strips.append(strip.simplify())
+        self._strips, self._for = strips, (width, height)
+        return strips
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        lines = self._lines(width, height)
+        if 0 <= y < len(lines):
+            return lines[y]
+        return Strip.blank(width, self.rich_style)
