@@ -37,7 +37,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.strip import Strip
-from textual.widgets import Static
 
 from nvmescope.events import Event
 from nvmescope.nvme.decode import FieldNode, decode_register
@@ -502,7 +501,7 @@ class RegistersPanel(Panel):
     def compose(self) -> ComposeResult:
         yield TextLines(id="registers-legend")
         yield self.view
-        yield Static("", id="registers-help", markup=False)
+        yield TextLines(id="registers-help")
 
     def focus_target(self) -> RegisterView:
         return self.view
@@ -539,7 +538,7 @@ class RegistersPanel(Panel):
     def _show_help(self) -> None:
         row = self.view.cursor_row
         text = self.lines[row].help if 0 <= row < len(self.lines) else ""
-        set_text(self.query_one("#registers-help", Static), text)
+        set_text(self.query_one("#registers-help", TextLines), text)
 
     @on(RowView.Highlighted, "#registers-view")
     def _highlighted(self, message: RowView.Highlighted) -> None:

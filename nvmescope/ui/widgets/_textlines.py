@@ -32,6 +32,7 @@ class TextLines(Widget):
         self._content: str | Text = content
         self._strips: list[Strip] | None = None
         self._for: tuple[int, int] = (0, 0)
+        self._base: Style | None = None
 
     @property
     def content(self) -> str | Text:
@@ -49,12 +50,18 @@ class TextLines(Widget):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._strips = None
+        self._strips = self._base = None
+
+    def _base_style(self) -> Style:
+        """``rich_style`` (which walks every ancestor), once per change of style."""
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
 
     def _lines(self, width: int, height: int) -> list[Strip]:
         if self._strips is not None and self._for == (width, height):
             return self._strips
-        base: Style = self.rich_style
+        base = self._base_style()
         console = self.app.console
         text = self.render()
         strips = []
@@ -70,4 +77,4 @@ class TextLines(Widget):
         lines = self._lines(width, height)
         if 0 <= y < len(lines):
             return lines[y]
-        return Strip.blank(width, self.rich_style)
+        return Strip.blank(width, self._base_style())
