@@ -475,8 +475,9 @@ def test_verify_frames_counts_every_event_of_a_sound_file(tmp_path, good):
 
 
 @pytest.mark.parametrize("how", ["duplicated", "swapped"])
-def test_chunks_duplicated_or_reordered_are_reported_in_warnings(tmp_path, good, how):
-    """Frame headers and CRCs are all valid; only the events' sequence numbers tell."""
+def test_chunks_duplicated_or_reordered_are_damage(tmp_path, good, how):
+    """Frame headers and CRCs are all valid; only the events' sequence numbers tell.
+    (tests/test_recording_sequence_continuity.py has the other cases and the CLI.)"""
     chunks = [f for f in frames(good) if f[1] == FRAME_EVENTS]
     dctx = zstandard.ZstdDecompressor()
 
@@ -492,14 +493,15 @@ def test_chunks_duplicated_or_reordered_are_reported_in_warnings(tmp_path, good,
     data = replace_frame(good, b, raw_a)
     if how == "swapped":
         data = replace_frame(data, a, raw_b)
+    bad = 2 if how == "duplicated" else 1
     path = put(tmp_path, data)
     with open_recording(path) as rec:
-        assert len(list(rec.events())) == len(EVENTS)  # read as it is, and reported
-        assert sum("not consecutive" in w for w in rec.warnings) == 1
-    with open_recording(path) as rec:
-        assert rec.verify_frames() == len(EVENTS)  # the frames are sound: verify says where
-        assert sum("not consecutive" in w for w in rec.warnings) == 1
-    assert_clean(path)
+        assert list(rec.events(0, 50 * bad)) == EVENTS[: 50 * bad]  # read up to the damage
+        with pytest.raises(RecordingError, match=f"chunk {bad} .*not consecutive"):
+            list(rec.events())
+    with open_recording(path) as rec, pytest.raises(RecordingError, match=f"chunk {bad} "):
+        rec.verify_frames()
+    assert assert_clean(path)[0] == REFUSED
 
 
 def test_shipped_recordings_verify_every_frame():
@@ -604,6 +606,44 @@ def test_fuzzed_recordings_crafted_sizes_with_valid_checksums(tmp_path_factory, 
         )
         blob = path.read_bytes()
     assert_clean(put(tmp_path_factory.mktemp("fz"), blob))
+
+
+@_FUZZ
+@given(data=st.data())
+def test_fuzzed_recordings_chunks_dropped_duplicated_or_moved(tmp_path_factory, good, data):
+    """Whole frames cut, copied or moved (headers and CRCs intact), or one chunk's events
+    put in another chunk's frame (index and CRCs fixed up), with or without the trailer:
+    whatever reads must be the original's prefix, nothing out of sequence."""
+    spans = [(f[0], _frame_len(good, f[0])) for f in frames(good)[:-1]]  # not the index
+    chunks = [f[0] for f in frames(good) if f[1] == FRAME_EVENTS]
+    if data.draw(st.booleans(), label="payload"):
+        dst, src = (data.draw(st.sampled_from(chunks), label=w) for w in ("dst", "src"))
+        raw = zstandard.ZstdDecompressor().decompress(
+            good[src + FRAME_HEADER.size : src + _frame_len(good, src)], max_output_size=1 << 24
+        )
+        good = replace_frame(good, dst, raw)
+        spans = [(f[0], _frame_len(good, f[0])) for f in frames(good)[:-1]]
+    blob = bytearray(good)
+    for _ in range(data.draw(st.integers(0, 3), label="edits")):
+        k = data.draw(st.integers(0, len(spans) - 1), label="frame")
+        at, n = spans[k]
+        piece = bytes(good[at : at + n])
+        op = data.draw(st.sampled_from(["drop", "copy", "move"]), label="op")
+        if op in ("drop", "move") and at + n <= len(blob):
+            del blob[at : at + n]
+        if op in ("copy", "move"):
+            dest = data.draw(st.sampled_from(spans), label="to")[0]
+            blob[min(dest, len(blob)) : min(dest, len(blob))] = piece
+    if data.draw(st.booleans(), label="cut trailer"):
+        del blob[-TRAILER.size :]
+    path = put(tmp_path_factory.mktemp("fz"), bytes(blob))
+    code, _ = assert_clean(path)
+    if code == CLEAN:
+        assert limited(lambda: _check_partial(path, EVENTS))[0] != CRASHED
+
+
+def _frame_len(data: bytes, offset: int) -> int:
+    return FRAME_HEADER.size + FRAME_HEADER.unpack_from(data, offset)[2]
 
 
 if __name__ == "__main__":  # pragma: no cover

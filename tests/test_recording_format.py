@@ -137,8 +137,10 @@ def test_recorder_subscribes_to_a_bus_and_checkpoints_fold_the_state(tmp_path):
 
 def test_memory_pages_are_stored_once_and_read_when_needed(tmp_path, monkeypatch):
     # 50 pages written once at the start, then a loop that rewrites 3 pages
-    events = [ev.MemWrite(addr=0x100000 + 4096 * i, data=bytes([i]) * 100) for i in range(50)]
-    events += list(synthetic_admin_events(2950))
+    events = [
+        ev.MemWrite(seq=i, addr=0x100000 + 4096 * i, data=bytes([i]) * 100) for i in range(50)
+    ]
+    events += list(synthetic_admin_events(2950, first_seq=50))  # event n has seq n
     path = tmp_path / "pages.nvmetrace"
     with TraceWriter(path, chunk_events=100, checkpoint_every=100) as w:
         w.extend(events)

@@ -243,18 +243,21 @@ def test_a_bad_jsonl_line_is_named_by_its_1_based_line_number(tmp_path):
     assert_one_line(err.value, path)
 
 
-def test_a_jsonl_recording_with_an_event_removed_by_hand_warns_where(tmp_path):
+def test_a_jsonl_recording_with_an_event_removed_by_hand_reads_up_to_the_gap(tmp_path):
     path = write(tmp_path / "j.nvmetrace", fmt="jsonl", n=300)
     lines = path.read_bytes().split(b"\n")
     removed = line_of(lines, 123)
     del lines[removed]
     path.write_bytes(b"\n".join(lines))
     rec = open_recording(path)
-    assert len(rec) == 299
+    assert len(rec) == 123 and list(rec.events()) == EVENTS[:123]
     [warning] = rec.warnings
     assert warning.startswith(
         f"events are not consecutive: seq 122 is followed by 124 (line {removed + 1})"
     )
+    assert warning.endswith("123 events are readable")
+    with pytest.raises(RecordingError, match="seq 122 is followed by 124"):
+        rec.verify_frames()
     untouched = open_recording(write(tmp_path / "ok.nvmetrace", fmt="jsonl", n=300))
     assert untouched.warnings == []
 

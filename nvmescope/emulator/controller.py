@@ -82,6 +82,14 @@ admin doorbells by MMIO).
   queue created later gets 0 in both, so stale page contents never count.
 - A controller reset (CC.EN 1 -> 0), an NVM subsystem reset and a function
   level reset forget the buffers.
+- Since the device reads doorbell values from host memory, a host whose own
+  DMA (read data, a CQ ring, an MSI-X message address) lands on those pages
+  can publish commands with no host work at all, for ever. The device does
+  what it is told, but every command takes virtual time (``MIN_COMMAND_NS``
+  when the latency is configured as 0) so host accesses, a reset among them,
+  still come in between; the host API's step budgets end such a run
+  (``DeviceBusyError``). The CQ head re-read after EventIdx is bounded too: at
+  most one round per CQ entry, then the device waits for a doorbell.
 """
 
 from __future__ import annotations
@@ -94,7 +102,7 @@ from ..events import EventBus
 from ..nvme import registers as r
 from ..nvme import status as st
 from ..nvme.commands import pack_cqe, split_status, unpack_sqe
-from ..nvme.pci import MSIX_CAP_OFFSET, PCIE_CAP_OFFSET, PCIE_DEVCTL_BCR_FLR, config_register_name
+from ..nvme.pci import MSIX_CAP_OFFSET, PCIE_DEVCTL_BCR_FLR
 from ..sim import Scheduler, Task
 from . import admin, nvm
 from .config import ControllerConfig
@@ -118,6 +126,8 @@ AQA_WRITABLE = 0x0FFF0FFF
 ASQ_WRITABLE_LO = 0xFFFFF000
 MPSMIN, MPSMAX = 0, 4
 VS_1_4 = 0x00010400
+#: the least virtual time a command takes from cmd_start to its data transfer (ns)
+MIN_COMMAND_NS = 1
 
 
 class _Cancelled(Exception):
@@ -302,12 +312,12 @@ class Controller:
             return value
         value = self.pci.read(offset, size)
         self._emit(
-            ev.ConfigRead(offset=offset, size=size, value=value, reg=config_register_name(offset))
+            ev.ConfigRead(offset=offset, size=size, value=value, reg=self.pci.register_name(offset))
         )
         return value
 
     def config_write(self, offset: int, size: int, value: int) -> None:
-        name = config_register_name(offset) if self.pci.access_ok(offset, size) else ""
+        name = self.pci.register_name(offset) if self.pci.access_ok(offset, size) else ""
         if not self.pci.access_ok(offset, size):
             self._emit(ev.ConfigWrite(offset=offset, size=size, value=value, reg=name))
             self._ub("ub_cfg_access", f"config write of {size} bytes at {offset:#x}")
@@ -324,7 +334,7 @@ class Controller:
             self._ub("ub_cfg_ro", f"{name or hex(offset)} is read-only")
             return
         # side effects, each as its own step
-        devctl = PCIE_CAP_OFFSET + 8
+        devctl = self.pci.pcie_offset + 8
         if offset <= devctl + 1 and offset + size > devctl:
             if self.pci.get(devctl, 2) & PCIE_DEVCTL_BCR_FLR:
                 self._later(self._nvme_flr)
@@ -864,6 +874,10 @@ class Controller:
     def _nvme_execute(self, sq: SubmissionQueue, req: Request) -> Task:
         cmd = req.cmd
         latency = self.config.cmd_latency_ns if req.admin else self.config.io_latency_ns
+        # no command takes no time (a latency of 0 counts as 1 ns): with shadow doorbells
+        # a host's own reads can publish new commands by DMA, and a device that went round
+        # at one virtual instant would hold back every host access, a reset included
+        latency = max(latency, MIN_COMMAND_NS)
         yield from self._out(
             ev.CmdStart(
                 opcode=cmd.opc,

@@ -203,19 +203,41 @@ class HostAPI:
         return self._sched.now
 
     # -- running the machine ---------------------------------------------------------------
-    def step(self) -> Event | None:
+    def step(self, max_steps: int = DEFAULT_MAX_STEPS) -> Event | None:
         """Return the next event: one already emitted and not yet returned, else run
-        scheduled work until one more event is emitted. ``None`` when idle."""
+        scheduled work until one more event is emitted. ``None`` when idle.
+
+        Raises DeviceBusyError when ``max_steps`` scheduler steps emit no event (a host
+        task that goes round without touching anything, say)."""
+        steps = 0
         while not self._fifo:
+            if steps >= max_steps and not self._sched.idle:
+                raise DeviceBusyError(
+                    f"no event after {max_steps} scheduler steps "
+                    f"(virtual time {self._sched.now} ns): something goes round silently"
+                )
             if not self._sched.run_one():
                 return None
+            steps += 1
         return self._fifo.popleft()
 
-    def run_until(self, pred: EventPredicate) -> Event | None:
-        """Step until ``pred(event)`` is true; returns that event (``None`` if idle first)."""
+    def run_until(self, pred: EventPredicate, max_steps: int = DEFAULT_MAX_STEPS) -> Event | None:
+        """Step until ``pred(event)`` is true; returns that event (``None`` if idle first).
+
+        Raises DeviceBusyError after ``max_steps`` scheduler steps in all without it."""
+        steps = 0
         while True:
-            event = self.step()
-            if event is None or pred(event):
+            while not self._fifo:
+                if steps >= max_steps and not self._sched.idle:
+                    raise DeviceBusyError(
+                        f"no event matched after {max_steps} scheduler steps (virtual time "
+                        f"{self._sched.now} ns): the host keeps the device going round"
+                    )
+                if not self._sched.run_one():
+                    return None
+                steps += 1
+            event = self._fifo.popleft()
+            if pred(event):
                 return event
 
     def run_until_idle(self, max_steps: int = DEFAULT_MAX_STEPS) -> list[Event]:

@@ -134,8 +134,9 @@ class Recording:
         self._page_cache: OrderedDict[int, dict[int, tuple[bytes, bytes]]] = OrderedDict()
         self._state_cache: OrderedDict[int, State] = OrderedDict()
         self._length = 0
-        #: whether events not numbered by position (seq != n) were reported in warnings
-        self._seq_warned = False
+        #: the damage that made the reader stop early while opening (a chunk or an event
+        #: out of sequence), one line; ``verify_frames`` raises it after checking the rest
+        self.damage: str | None = None
         #: the decompressed size of the chunk decoded last (for the cache's budget)
         self._last_chunk_bytes = 0
 
@@ -200,6 +201,21 @@ class Recording:
         self._length = self._chunks[-1].first + self._chunks[-1].count if self._chunks else 0
         self._cp_positions = sorted(p for p in self._checkpoints if 0 < p <= self._length)
 
+    def _decoded_chunk(self, i: int) -> list[Event]:
+        """Chunk ``i`` decoded and checked: its event count, and each event's ``seq`` its
+        position in the recording (a chunk duplicated, reordered or missing is damage)."""
+        events = self._decode_chunk(i)
+        chunk = self._chunks[i]
+        what = f"chunk {i} (events {chunk.first}..{chunk.first + chunk.count - 1})"
+        if len(events) != chunk.count:
+            raise RecordingError(
+                self.path, f"{what} holds {len(events)} events, its header says {chunk.count}"
+            )
+        for k, event in enumerate(events):
+            if event.seq != chunk.first + k:
+                raise RecordingError(self.path, _sequence_damage(what, chunk.first + k, event.seq))
+        return events
+
     # -- to be provided by the encoding ----------------------------------------
     def _decode_chunk(self, i: int) -> list[Event]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -229,14 +245,7 @@ class Recording:
         if cached is not None:
             self._chunk_cache.move_to_end(i)
             return cached
-        events = self._decode_chunk(i)
-        chunk = self._chunks[i]
-        if len(events) != chunk.count:
-            raise RecordingError(
-                self.path,
-                f"chunk {i} (events {chunk.first}..{chunk.first + chunk.count - 1}) holds "
-                f"{len(events)} events, its header says {chunk.count}",
-            )
+        events = self._decoded_chunk(i)
         self._chunk_cache[i] = events
         self._chunk_bytes[i] = self._last_chunk_bytes
         while len(self._chunk_cache) > 1 and (
@@ -380,27 +389,18 @@ class Recording:
     def verify_frames(self) -> int:
         """Decode and checksum every frame the recording has; return the number of events.
 
-        Every events chunk (its CRC, its decompressed size and its event count;
-        events not numbered consecutively are added to ``warnings``), every pages frame, every
-        checkpoint (and every page it names) and, for a closed binary recording,
-        the index. Raises :class:`RecordingError` (one line) at the first damage.
-        Chunks are decoded outside the chunk cache, so memory stays at about one
-        frame's worth (pages frames and checkpoints go through their small caches).
+        Every events chunk (its CRC, its decompressed size, its event count and
+        its events' sequence numbers), every pages frame, every checkpoint (and
+        every page it names) and, for a closed binary recording, the index; then
+        the damage the reader stopped at while opening (``damage``: a chunk or an
+        event out of sequence), if any. Raises :class:`RecordingError` (one line)
+        at the first damage. Chunks are decoded outside the chunk cache, so memory
+        stays at about one frame's worth (pages frames and checkpoints go through
+        their small caches).
         """
         total = 0
-        for i, chunk in enumerate(self._chunks):
-            events = self._decode_chunk(i)
-            if len(events) != chunk.count:
-                raise RecordingError(
-                    self.path,
-                    f"chunk {i} (events {chunk.first}..{chunk.first + chunk.count - 1}) holds "
-                    f"{len(events)} events, its header says {chunk.count}",
-                )
-            if not self._seq_warned and not _numbered_from(events, chunk.first):
-                # not damage of a frame (an event removed by hand, a chunk copied):
-                # said in ``warnings``, and replay --verify diverges there
-                self._seq_warned = True
-                self.warnings.append(_numbering_warning(f"chunk {i}", events, chunk.first))
+        for i in range(len(self._chunks)):
+            events = self._decoded_chunk(i)
             total += len(events)
             del events
         for number in sorted(self._pframes):
@@ -409,6 +409,8 @@ class Recording:
             if not 0 < position <= self._length:
                 continue
             self.checkpoint_state(position).materialize()
+        if self.damage is not None:  # the index cannot fit a file damaged before its end
+            raise RecordingError(self.path, self.damage)
         self._verify_index()
         return total
 
@@ -431,17 +433,12 @@ def _msgpack_array_length(raw: bytes) -> int | None:
     return None
 
 
-def _numbered_from(events: list[Event], first: int) -> bool:
-    return all(event.seq == first + k for k, event in enumerate(events))
-
-
-def _numbering_warning(what: str, events: list[Event], first: int) -> str:
-    """Say where the events' ``seq`` first differs from their position."""
-    k = next(k for k, event in enumerate(events) if event.seq != first + k)
+def _sequence_damage(what: str, n: int, seq: int) -> str:
+    """Event ``n`` (of the chunk or line ``what``) has sequence number ``seq``, not ``n``."""
+    how = "duplicated or moved back" if seq < n else "missing or moved forward"
     return (
-        f"events are not consecutive: {what}: event {first + k} has seq {events[k].seq}; "
-        "a chunk duplicated or moved, or an event removed by hand? "
-        "(replay --verify will diverge there)"
+        f"{what}: event {n} has seq {seq}: events are not consecutive "
+        f"(events {how}): the recording is damaged there"
     )
 
 
@@ -564,7 +561,12 @@ class BinaryRecording(Recording):
         what = f"chunk {i} (events {chunk.first}..{chunk.first + chunk.count - 1})"
         raw, first, count = self._payload(chunk.offset, what, FRAME_EVENTS)
         if (first, count) != (chunk.first, chunk.count):
-            raise RecordingError(self.path, f"{what}: frame header disagrees with the index")
+            raise RecordingError(
+                self.path,
+                f"{what}: the frame at byte {chunk.offset} holds events {first}.."
+                f"{first + count - 1}: frame header disagrees with the index "
+                "(chunks are not consecutive: the recording is damaged there)",
+            )
         held = _msgpack_array_length(raw)
         if held != count:
             # checked before decoding: a chunk cannot unpack into more events than it says
@@ -573,10 +575,6 @@ class BinaryRecording(Recording):
             events = EVENTS_DECODER.decode(raw)
         except _DECODE_ERRORS as exc:
             raise RecordingError(self.path, f"{what}: cannot decode: {exc}") from None
-        if not self._seq_warned and not _numbered_from(events, first):
-            # reported, as the JSON-lines reader does (replay --verify diverges there)
-            self._seq_warned = True
-            self.warnings.append(_numbering_warning(what, events, first))
         self._last_chunk_bytes = len(raw)
         return events
 
@@ -693,8 +691,15 @@ class BinaryRecording(Recording):
                 break
             ftype, plen, _, _, first, count = head
             if ftype == FRAME_EVENTS:
-                if first != events or not 0 < count <= self.header.chunk_events:
-                    stop = f"chunk at byte {offset} is out of sequence; the {rest} bytes from there were ignored"
+                if first != events:
+                    # a chunk duplicated, reordered or missing: damage, read up to it
+                    how = "duplicated or moved back" if first < events else "missing or moved"
+                    self.damage = (
+                        f"chunk {len(self._chunks)} at byte {offset} holds events "
+                        f"{first}..{first + count - 1}, not {events}..: chunks are not "
+                        f"consecutive (a chunk {how}): the recording is damaged there"
+                    )
+                    stop = f"{self.damage}; the {rest} bytes from there were ignored"
                     break
                 self._chunks.append(_Chunk(offset, first, count))
                 events += count
@@ -775,14 +780,17 @@ class JsonlRecording(Recording):
         chunk = self._chunks[i]
         out: list[Event] = []
         for k in range(chunk.count):
+            n = chunk.first + k
             try:
-                out.append(JSON_EVENT_DECODER.decode(self._lines[chunk.offset + k]))
+                event = JSON_EVENT_DECODER.decode(self._lines[chunk.offset + k])
             except _DECODE_ERRORS as exc:
-                n = chunk.first + k
                 line = self._event_lines[n]
                 raise RecordingError(
                     self.path, f"line {line} (event {n}): not a valid event: {exc}"
                 ) from None
+            if event.seq != n:
+                raise RecordingError(self.path, _gap_damage(n, event.seq, self._event_lines[n]))
+            out.append(event)
         return out
 
     def _decode_checkpoint(self, position: int) -> Checkpoint:
@@ -809,18 +817,18 @@ class JsonlRecording(Recording):
         self._cp_lines: dict[int, bytes] = {}
         events: list[bytes] = []
         event_lines = self._event_lines
-        expect: int | None = 0  # the seq the next event should have (None: stop checking)
         for k, line in enumerate(body):
             lineno = self._first_line + k
             if line.startswith(b'{"kind":'):
-                if expect is not None:
-                    seq = _seq_of(line)
-                    if seq is not None and seq != expect:
-                        self.warnings.append(_gap_warning(len(events), expect, seq, lineno))
-                        self._seq_warned = True
-                        expect = None
-                    elif seq is not None:
-                        expect = seq + 1
+                seq = _seq_of(line)
+                if seq is not None and seq != len(events):
+                    # an event line removed, duplicated or moved: damage, read up to it
+                    # (a seq that cannot be read cheaply is checked when decoded)
+                    self.damage = _gap_damage(len(events), seq, lineno)
+                    self.warnings.append(
+                        f"{self.damage}; read up to there: {len(events)} events are readable"
+                    )
+                    break
                 events.append(line)
                 event_lines.append(lineno)
             elif line.startswith(b'{"checkpoint":'):
@@ -1010,13 +1018,14 @@ def _seq_of(line: bytes) -> int | None:
     return int(m[0]) if m is not None else None
 
 
-def _gap_warning(n: int, expect: int, seq: int, lineno: int) -> str:
-    """Events of a recording are numbered 0, 1, 2, ...: say where the numbering breaks."""
+def _gap_damage(n: int, seq: int, lineno: int) -> str:
+    """Events of a recording are numbered 0, 1, 2, ...: say where the numbering breaks
+    (event ``n``, on file line ``lineno``, has sequence number ``seq``)."""
     if n == 0:
         where = f"the first event (line {lineno}) is seq {seq}, not 0"
     else:
-        where = f"seq {expect - 1} is followed by {seq} (line {lineno})"
+        where = f"seq {n - 1} is followed by {seq} (line {lineno})"
+    how = "duplicated or moved back" if seq < n else "removed or moved forward"
     return (
-        f"events are not consecutive: {where}; an event was removed or moved by hand? "
-        "(replay --verify will diverge there)"
+        f"events are not consecutive: {where}: an event line {how}? the recording is damaged there"
     )
