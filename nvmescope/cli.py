@@ -53,8 +53,11 @@ ConfigOpt = Annotated[
     typer.Option(
         "--config",
         "-c",
-        metavar="KEY=VALUE",
-        help="Set a controller knob, KEY=VALUE (repeatable); `nvmescope config` lists them.",
+        "--profile",
+        metavar="KEY=VALUE|PROFILE",
+        help="Set a controller knob, KEY=VALUE (repeatable), or start from a named profile "
+        "(--profile qemu-7.2; its knobs first, then every KEY=VALUE); `nvmescope config` "
+        "lists both.",
     ),
 ]
 
@@ -113,11 +116,25 @@ def _convert(name: str, kind: Any, text: str, option: str = "--config") -> Any:
 
 
 def build_config(pairs: Iterable[str] | None) -> ControllerConfig:
-    config = ControllerConfig()
+    """The configuration of ``-c`` / ``--profile`` values: a PROFILE (at most one) sets its
+    knobs first, wherever it stands; then each KEY=VALUE, in order."""
+    from nvmescope.emulator.config import PROFILES, profile_config
+
+    pairs = list(pairs or ())
+    profiles = [p.strip() for p in pairs if "=" not in p]
+    for name in profiles:
+        if name not in PROFILES:
+            raise UsageError(
+                f"--profile {name!r}: no such profile (profiles: {', '.join(sorted(PROFILES))}; "
+                "a knob is -c KEY=VALUE)"
+            )
+    if len(profiles) > 1:
+        raise UsageError(f"--profile: one profile at most (got {', '.join(profiles)})")
+    config = profile_config(profiles[0]) if profiles else ControllerConfig()
     fields = {f.name: f for f in dataclasses.fields(ControllerConfig)}
-    for pair in pairs or ():
+    for pair in pairs:
         if "=" not in pair:
-            raise UsageError(f"--config {pair!r}: expected KEY=VALUE")
+            continue
         key, value = pair.split("=", 1)
         key = key.strip().replace("-", "_")
         if key not in fields:
@@ -252,15 +269,34 @@ def format_event(event: Event) -> str:
     )
 
 
-#: kinds a --story summary keeps from the part before the story
-_SUMMARY_KINDS = frozenset({"ctrl_state", "cmd_start", "queue_created"})
-_SUMMARY_REGS = frozenset({"cc", "aqa", "asq.lo", "acq.lo", "asq", "acq"})
+#: kinds a --story summary keeps from the part before the story: the PCI configuration
+#: accesses, every BAR0 register access (CAP, VS, CSTS reads; CC, AQA, ASQ/ACQ halves and
+#: the MSI-X table written), state changes and commands; doorbells and memory are left out
+_SUMMARY_KINDS = frozenset(
+    {"ctrl_state", "cmd_start", "queue_created", "config_read", "config_write", "mmio_read"}
+)
+_SUMMARY_KINDS_WRITE = frozenset({"mmio_write"})
 
 
 def _in_summary(event: Event) -> bool:
+    """Whether a --story summary keeps ``event`` from the bring-up before the story."""
     if event.kind in _SUMMARY_KINDS or event.kind.startswith(("err_", "ub_")):
         return True
-    return event.kind == "mmio_write" and getattr(event, "reg", "") in _SUMMARY_REGS
+    return event.kind in _SUMMARY_KINDS_WRITE
+
+
+def _repeated_poll(event: Event, last: dict[str, int]) -> bool:
+    """A register read that returns what the previous read of that register returned (a
+    CSTS poll that saw no change): the summary keeps one line per change. ``last`` holds
+    the value each register last read as."""
+    if event.kind != "mmio_read":
+        return False
+    reg = getattr(event, "reg", "")
+    value = getattr(event, "value", None)
+    repeated = reg == "csts" and last.get(reg) == value
+    if value is not None:
+        last[reg] = value
+    return repeated
 
 
 def _trace(
@@ -278,11 +314,13 @@ def _trace(
     say(f"# nvmescope {__version__}: scenario {scenario}: {SCENARIOS[scenario].summary}")
     if story:
         say(
-            "# the bring-up is summarised (register writes, state changes, commands); "
+            "# the bring-up is summarised (PCI configuration, register accesses, state "
+            "changes, commands; repeated CSTS polls once); "
             f"`nvmescope trace {scenario}` shows every event"
         )
     say(f"# {'seq':>5s} {'time':>14s} who {'queue:cid':9s} {'kind':{KIND_WIDTH}s} what happened")
     in_story = not story
+    polled: dict[str, int] = {}
     while True:
         event = machine.step()
         if event is None:
@@ -290,7 +328,7 @@ def _trace(
         if not in_story and event.kind == "host_step" and getattr(event, "step", "") == "highlight":
             in_story = True
             say("# ---- the story, every event ----")
-        if not in_story and not _in_summary(event):
+        if not in_story and (not _in_summary(event) or _repeated_poll(event, polled)):
             continue
         if predicate is None or predicate(event):
             say(format_event(event))
@@ -514,12 +552,21 @@ def filters() -> None:
 @app.command("config", short_help="The controller's knobs (-c KEY=VALUE).")
 def config_cmd() -> None:
     """List the controller knobs settable with --config KEY=VALUE, with defaults and meaning."""
+    from nvmescope.emulator.config import PROFILES
+
     default = ControllerConfig()
     docs = config_docs()
+    hexed = {"ieee", "pci_vid", "pci_did", "pci_ssvid", "pci_ssid", "oaes", "ctratt", "lpa"}
     for f in dataclasses.fields(ControllerConfig):
         value = getattr(default, f.name)
-        shown = hex(value) if f.name == "ieee" else repr(value)
+        shown = hex(value) if f.name in hexed else repr(value)
         say(f"{f.name:20s} {shown:24s} {docs.get(f.name, '')}")
+    for name, knobs in PROFILES.items():
+        values = " ".join(
+            f"{k}={hex(v) if k in hexed else repr(v) if isinstance(v, str) else v}"
+            for k, v in knobs.items()
+        )
+        say(f"profile {name} (--profile {name}; -c KEY=VALUE still overrides): {values}")
 
 
 # -- nvme-cli style commands: the host issues the real command ----------------------
@@ -833,36 +880,129 @@ def get_feature(
 
 @app.command(short_help="The PCI function, as lspci shows it.")
 def lspci(
-    verbose: Annotated[int, typer.Option("-v", count=True, help="-v, -vv: more detail.")] = 0,
-    kernel: Annotated[bool, typer.Option("-k", help="Show the kernel driver in use.")] = False,
+    verbose: Annotated[
+        int, typer.Option("-v", count=True, help="-v, -vv (-vvv): more detail.")
+    ] = 0,
+    kernel: Annotated[
+        bool, typer.Option("-k", help="Show the kernel driver in use and the kernel modules.")
+    ] = False,
+    numeric: Annotated[
+        int, typer.Option("-n", count=True, help="-n: numeric IDs; -nn: names and IDs.")
+    ] = 0,
     raw_hex: Annotated[
-        bool, typer.Option("-x", help="Hex dump of config space (64 B; -xxx 256 B, -xxxx 4 KiB).")
+        int,
+        typer.Option(
+            "-x", count=True, help="Hex dump of config space: -x 64 B, -xxx 256 B, -xxxx 4 KiB."
+        ),
+    ] = 0,
+    before_bind: Annotated[
+        bool,
+        typer.Option(
+            "--before-bind",
+            help="The function as the nvme driver finds it: BAR0 placed, Memory Space, Bus "
+            "Master and MSI-X still off, no driver bound.",
+        ),
     ] = False,
     config: ConfigOpt = None,
     after: AfterOpt = "bringup",
 ) -> None:
-    """The emulated PCI function as lspci shows it, read through configuration space."""
+    """The emulated PCI function as lspci (pciutils 3.9) shows it, read through configuration
+    space after the Linux driver model has bound (Kernel driver in use: nvme), or just
+    before it enables the function (--before-bind).
+
+    The IRQ shown is the Interrupt Line register: the host model has no interrupt
+    router, and no firmware writes that register, so it reads 0.
+    """
     from nvmescope.nvme import lspci as lspci_fmt
 
     def run() -> None:
-        m = _booted(config, after)
-        driver = m.driver
-        assert driver is not None
+        if before_bind:
+            if after != "bringup":
+                raise UsageError(f"--before-bind and --after {after}: choose one")
+            m = Machine(build_config(config), scenario="bringup")
+            # the driver model places BAR0 first (firmware's job on a real machine), then
+            # sets Memory Space Enable: stop right before that
+            hit = m.run_until(lambda e: e.kind == "host_step" and e.step == "pci_enable_device_mem")
+            if hit is None:
+                raise DeviceError("the host never reached pci_enable_device_mem")
+            bound = False
+        else:
+            m = _booted(config, after)
+            bound = True
+        bar_size = m.ctrl.bar_size
+        # -vv walks the extended capabilities and -xxxx dumps them: all 4 KiB, else 256 B
+        length = 4096 if verbose >= 2 or raw_hex >= 4 else 256
         space = b"".join(
-            m.api.config_read(off, 4).to_bytes(4, "little") for off in range(0, 256, 4)
+            m.api.config_read(off, 4).to_bytes(4, "little") for off in range(0, length, 4)
         )
+        shown = kernel or verbose > 0
         text = lspci_fmt.format_lspci(
             space,
-            verbose=verbose,
-            driver="nvme" if (kernel or verbose) else None,
-            bar_sizes={0: driver.bar_size},
+            verbose=min(verbose, 2),
+            driver="nvme" if shown and bound else None,
+            modules=lspci_fmt.kernel_modules(space) if shown else (),
+            bar_sizes={0: bar_size},
+            numeric=min(numeric, 2),
+            dump={0: 0, 1: 64, 2: 64, 3: 256}.get(raw_hex, 4096),
         )
         write(text)
-        if raw_hex:
-            for off in range(0, 64, 16):
-                row = " ".join(f"{b:02x}" for b in space[off : off + 16])
-                write(f"{off:02x}: {row}\n")
-            write("\n")
+
+    _guarded(run)
+
+
+@app.command("show-regs", short_help="BAR0's registers, as nvme show-regs prints them.")
+def show_regs(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="FILE",
+            help="A recording: show the registers as of event --at N instead of a live device.",
+            show_default=False,
+        ),
+    ] = None,
+    human: HumanOpt = False,
+    at: Annotated[
+        int | None,
+        typer.Option(
+            "--at",
+            metavar="N",
+            parser=number(0, MAX_AT),
+            help="With FILE: the registers as of event N (default: the last event).",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    after: AfterOpt = "bringup",
+) -> None:
+    """BAR0 as the host reads it, printed as nvme-cli 2.3's show-regs prints it (-H decodes).
+
+    Live (no FILE), the host reads each register once, 32 bits at a time, in the
+    order nvme-cli 2.3 read them in reference/. With FILE, a register's value is
+    the last one read or written up to event N; one never seen prints as ?.
+    """
+    from nvmescope.nvme import showregs
+
+    def run() -> None:
+        if file is None:
+            if at is not None:
+                raise UsageError("--at N: needs a recording (FILE)")
+            m = _booted(config, after)
+            values = showregs.read_registers(m.api.mmio_read32)
+        else:
+            if config or after != "bringup":
+                raise UsageError("-c/--after: only for a live device, not with FILE")
+            rec = _open(file)
+            if len(rec) == 0:
+                raise DataError(f"{file}: the recording has no events")
+            n = len(rec) - 1 if at is None else at
+            if not 0 <= n < len(rec):
+                raise UsageError(f"--at {n}: the recording has {rec.range_text()}")
+            state = rec.state_at(n)
+            values = {
+                name: state.bar0_value(reg.offset, reg.size)
+                for name in showregs.SHOW_REGS_ORDER
+                for reg in (showregs.register_by_name(name),)
+            }
+        write(showregs.format_show_regs(values, human=human))
 
     _guarded(run)
 
@@ -1268,8 +1408,12 @@ def show(
             counts = summarize(findings)
             say(", ".join(f"{n} {sev}(s)" for sev, n in counts.items()))
             return
+        matched = 0
         for event in selected():
+            matched += 1
             say(format_event(event))
+        if predicate is not None and matched == 0:
+            err.print(escape(f"0 of {last - first} events matched {filter}"), soft_wrap=True)
 
     _guarded(run)
 
@@ -1329,12 +1473,12 @@ def export_tracepoint(
     """Text in the layout of Linux's nvme tracepoints (nvme_setup_cmd, nvme_complete_rq, nvme_sq)."""
 
     def run() -> None:
-        from nvmescope.trace.export_tracepoint import to_tracepoint_text
+        from nvmescope.trace.export_tracepoint import to_ftrace_text
 
         if output is not None:
             _refuse_same_file(output, file)
         rec = _open(file)
-        lines = to_tracepoint_text(rec.events())
+        lines = to_ftrace_text(rec.events())
         if output is None:
             for line in lines:
                 say(line)
@@ -1447,10 +1591,22 @@ def regenerate_recordings(
                 name, directory / f"{name}.nvmetrace", ControllerConfig(), "msgpack", None
             )
             say(f"{directory / (name + '.nvmetrace')}: {summary.events} events")
-        if QEMU_REFERENCE.exists():
+        # the reference trace of this checkout (where the package sits), then of the
+        # current directory: never silently skipped because of where the command runs
+        project = Path(__file__).resolve().parent.parent
+        reference = next(
+            (p for p in (project / QEMU_REFERENCE, QEMU_REFERENCE) if p.is_file()), None
+        )
+        if reference is not None:
             target = directory / "qemu-linux-6.1-bringup.nvmetrace"
-            result = import_qemu_file(QEMU_REFERENCE, target)
+            result = import_qemu_file(reference, target)
             say(f"{target}: {len(result.events)} events imported from {QEMU_REFERENCE}")
+        else:
+            err.print(
+                escape(f"nvmescope: warning: {QEMU_REFERENCE} not found: the QEMU import "
+                       "was not regenerated"),
+                soft_wrap=True,
+            )  # fmt: skip
 
     _guarded(run)
 

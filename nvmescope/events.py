@@ -21,6 +21,9 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from nvmescope.nvme import pci as _pci
+from nvmescope.nvme.commands import CQE_SIZE, SQE_SIZE, unpack_cqe, unpack_sqe
+from nvmescope.nvme.opcodes import opcode_name
 from nvmescope.nvme.status import describe_status
 
 HOST = "host"
@@ -207,8 +210,9 @@ class CqFull(Event, tag="cq_full", kw_only=True):
 # -- interrupts ------------------------------------------------------------
 class IrqMsix(Event, tag="irq_msix", kw_only=True):
     vector: int
-    address: int = 0
-    data: int = 0
+    #: the message address and data; None when the source did not record them (a QEMU import)
+    address: int | None = 0
+    data: int | None = 0
     masked: bool = False
     pending: bool = False
     delivered: bool = True
@@ -470,14 +474,100 @@ def _hexdump_head(data: bytes, n: int = 8) -> str:
     return head + (" …" if len(data) > n else "")
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``n`` and the noun, singular or plural: "1 segment", "2 segments"."""
+    return f"{n} {one}" if n == 1 else f"{n} {many or one + 's'}"
+
+
+def sqe_words(data: bytes, name: str = "") -> str:
+    """A 64-byte SQE's key fields, decoded: opcode (and ``name``), cid, nsid, PRPs and every
+    command dword 10-15 that is not zero."""
+    sqe = unpack_sqe(data)
+    named = f" ({name})" if name else ""
+    nsid = f"{sqe.nsid:#x}" if sqe.nsid >= 0xFFFF0000 else str(sqe.nsid)
+    words = " ".join(
+        f"cdw{i}={v:#x}"
+        for i, v in zip(
+            range(10, 16),
+            (sqe.cdw10, sqe.cdw11, sqe.cdw12, sqe.cdw13, sqe.cdw14, sqe.cdw15),
+            strict=True,
+        )
+        if v
+    )
+    return (
+        f"opcode {sqe.opc:#04x}{named} cid {sqe.cid} nsid {nsid} prp1={sqe.prp1:#x} "
+        f"prp2={sqe.prp2:#x}" + (f" {words}" if words else " cdw10-15 all 0")
+    )
+
+
+def cqe_words(data: bytes) -> str:
+    """A 16-byte CQE whole: both dwords, SQ head, SQ ID, cid, phase tag and the status."""
+    cqe = unpack_cqe(data)
+    return (
+        f"DW0 {cqe.dw0:#x}, DW1 {cqe.dw1:#x}, SQ head {cqe.sqhd}, SQ ID {cqe.sqid}, "
+        f"cid {cqe.cid}, phase {cqe.p}, status {describe_status(cqe.status)}"
+    )
+
+
+def _decode_queue_entry(data: bytes, purpose: str) -> str:
+    """A host memory access that is one SQE or one CQE, decoded field by field; else the
+    first bytes in hex."""
+    if purpose.startswith("SQE") and len(data) == SQE_SIZE:
+        # the host names the command in the purpose ("SQE identify")
+        return sqe_words(data, purpose[4:] if purpose.startswith("SQE ") else "")
+    if purpose.startswith("CQE") and len(data) == CQE_SIZE:
+        return cqe_words(data)
+    return _hexdump_head(data)
+
+
+def _config_fields(offset: int, size: int, reg: str) -> list[tuple[int, int, str]]:
+    """The config registers (offset, size, name) a ``size``-byte access at ``offset``
+    touches, in the capability layout whose register at ``offset`` is named ``reg``."""
+    for layout in _pci.CAP_LAYOUTS:
+        if not reg or _pci.config_register_name(offset, layout) == reg:
+            regs = _pci.config_registers(layout)
+            return [f for f in regs if f[0] < offset + size and offset < f[0] + f[1]]
+    return []
+
+
+def _config_access(e: Any) -> tuple[str, str, str]:
+    """``vendor_id and device_id (4 B at 0x0) = 0x00014e53 (device_id 0x0001, vendor_id
+    0x4e53)``: every register the access covers, the value padded to the access width."""
+    width = 2 * e.size
+
+    def pad(v: int, digits: int) -> str:
+        return f"{v:#0{digits + 2}x}"
+
+    fields = _config_fields(e.offset, e.size, e.reg)
+    if len(fields) <= 1:
+        name = e.reg or pad(e.offset, 2)
+        return f"{name} ({e.size} B at {e.offset:#x})", pad(e.value, width), ""
+    names, parts = [], []
+    end = e.offset + e.size
+    for start, n, name in fields:
+        lo, hi = max(start, e.offset), min(start + n, end)
+        whole = lo == start and hi == start + n
+        label = name if whole else f"part of {name}"
+        names.append(label)
+        value = (e.value >> 8 * (lo - e.offset)) & ((1 << 8 * (hi - lo)) - 1)
+        parts.append(f"{label} {pad(value, 2 * (hi - lo))}")
+    label = ", ".join(names[:-1]) + " and " + names[-1]
+    # most significant first, as the value reads
+    split = f" ({', '.join(reversed(parts))})"
+    return f"{label} ({e.size} B at {e.offset:#x})", pad(e.value, width), split
+
+
 def describe(event: Event) -> str:
     """One line a student can read: what happened, with the numbers that matter."""
     k = event.kind
     e: Any = event
     if k == "config_read":
-        return f"host reads PCI config {e.reg or hex(e.offset)} ({e.size} B) = {e.value:#x}"
+        where, value, split = _config_access(e)
+        return f"host reads PCI config {where} = {value}{split}"
     if k == "config_write":
-        return f"host writes PCI config {e.reg or hex(e.offset)} ({e.size} B) <- {e.value:#x} (now {e.new:#x})"
+        where, value, split = _config_access(e)
+        now = f"{e.new:#0{2 * e.size + 2}x}"
+        return f"host writes PCI config {where} <- {value}{split} (now {now})"
     if k == "mmio_read":
         value = f"{e.value:#x}" if e.value_known else "? (value not recorded)"
         return f"host reads {(e.reg or 'BAR0').upper()} @{e.addr:#x} ({e.size} B) = {value}"
@@ -492,7 +582,11 @@ def describe(event: Event) -> str:
             f"host rings CQ{e.cqid} head doorbell @{e.addr:#x}: head {e.old_head} -> {e.new_head}"
         )
     if k == "sqe_fetch":
-        return f"device fetches SQE from SQ{e.sqid} slot {e.slot} @{e.addr:#x} (cid {e.cid}); SQ head -> {e.new_head}"
+        where = f"device fetches SQE from SQ{e.sqid} slot {e.slot} @{e.addr:#x}"
+        if len(e.data) == SQE_SIZE:
+            name = opcode_name(e.data[0], e.sqid == 0) if e.sqid is not None else ""
+            return f"{where}; SQ head -> {e.new_head}: {sqe_words(e.data, name)}"
+        return f"{where} (cid {e.cid}); SQ head -> {e.new_head}"
     if k == "cmd_start":
         what = "admin" if e.admin else "I/O"
         extra = f" {e.detail}" if e.detail else ""
@@ -501,8 +595,18 @@ def describe(event: Event) -> str:
         )
         return f"device starts {what} command {e.opname} (opcode {e.opcode:#04x}){nsid}{extra}"
     if k == "map_prp":
-        lists = f", {len(e.list_pages)} PRP list page(s)" if e.list_pages else ""
-        return f"device maps PRPs prp1={e.prp1:#x} prp2={e.prp2:#x} for {e.length} B into {len(e.segments)} segment(s){lists}"
+        lists = f", via {plural(len(e.list_pages), 'PRP list page')}" if e.list_pages else ""
+        n = len(e.segments)
+        pieces = (
+            "1 segment (one physically contiguous piece of host memory)"
+            if n == 1
+            else f"{n} segments (physically contiguous pieces of host memory, one per run of "
+            "adjacent PRP pages)"
+        )
+        return (
+            f"device maps PRPs prp1={e.prp1:#x} prp2={e.prp2:#x} for {e.length} B "
+            f"into {pieces}{lists}"
+        )
     if k == "dma_read":
         why = f" ({e.purpose})" if e.purpose else ""
         return f"device DMA-reads {e.length} B from host @{e.addr:#x}{why}"
@@ -512,20 +616,28 @@ def describe(event: Event) -> str:
     if k == "cmd_finish":
         return f"device finishes {e.opname}: {describe_status(e.status)}, dw0={e.dw0:#x}"
     if k == "cqe_post":
+        where = f"device posts CQE to CQ{e.cqid} slot {e.slot} @{e.addr:#x}"
+        if len(e.data) == CQE_SIZE:
+            return f"{where}: {cqe_words(e.data)}"
         return (
-            f"device posts CQE to CQ{e.cqid} slot {e.slot} @{e.addr:#x} phase {e.phase} "
-            f"sqhd {e.sqhd}: {describe_status(e.status)}"
+            f"{where}: DW0 {e.dw0:#x}, DW1 {e.dw1:#x}, SQ head {e.sqhd}, phase {e.phase}, "
+            f"status {describe_status(e.status)}"
         )
     if k == "cq_full":
         return f"CQ{e.cqid} is full (head {e.head}, tail {e.tail}): completion held back"
     if k == "irq_msix":
         if e.masked:
             return f"MSI-X vector {e.vector} is masked: pending bit set, no message sent"
+        if e.address is None or e.data is None:
+            return (
+                f"device raises MSI-X vector {e.vector} "
+                "(message address and data unknown: not recorded)"
+            )
         return f"device raises MSI-X vector {e.vector}: writes {e.data:#x} to {e.address:#x}"
     if k == "irq_intx":
         return f"device {'asserts' if e.asserted else 'deasserts'} INTx"
     if k == "irq_coalesced":
-        return f"interrupt on vector {e.vector} coalesced ({e.count} completions)"
+        return f"interrupt on vector {e.vector} coalesced ({plural(e.count, 'completion')})"
     if k == "ctrl_state":
         detail = f": {e.detail}" if e.detail else ""
         return f"controller {e.state} (CSTS {e.csts_old:#x} -> {e.csts_new:#x}){detail}"
@@ -542,12 +654,14 @@ def describe(event: Event) -> str:
     if k == "mem_write":
         why = f" ({e.purpose})" if e.purpose else ""
         return (
-            f"host writes {len(e.data)} B to its memory @{e.addr:#x}{why}: {_hexdump_head(e.data)}"
+            f"host writes {len(e.data)} B to its memory @{e.addr:#x}{why}: "
+            f"{_decode_queue_entry(e.data, e.purpose)}"
         )
     if k == "mem_read":
         why = f" ({e.purpose})" if e.purpose else ""
         return (
-            f"host reads {len(e.data)} B of its memory @{e.addr:#x}{why}: {_hexdump_head(e.data)}"
+            f"host reads {len(e.data)} B of its memory @{e.addr:#x}{why}: "
+            f"{_decode_queue_entry(e.data, e.purpose)}"
         )
     if k == "host_irq":
         return f"host interrupt handler runs for vector {e.vector}"

@@ -86,3 +86,66 @@ def test_function_level_reset_restores_config_space():
     assert rig.ctrl.config_read(0x04, 2) == 0
     assert rig.ctrl.csts == 0
     assert any(e.kind == "ctrl_state" and e.state == "flr" for e in rig.events)
+
+
+# -- identity from the configuration, and QEMU 7.2's capability layout -----------------------
+def _capture_bytes(name: str) -> bytes:
+    """The 4 KiB hex dump at the end of one of the lspci captures in reference/."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2" / name
+    data = bytearray()
+    for line in path.read_text().splitlines():
+        head, sep, rest = line.partition(": ")
+        if sep and all(c in "0123456789abcdef" for c in head) and len(rest.split()) == 16:
+            data += bytes(int(b, 16) for b in rest.split())
+    assert len(data) == 4096
+    return bytes(data)
+
+
+def test_identity_comes_from_the_configuration():
+    from nvmescope.emulator import ControllerConfig
+
+    c = Rig(
+        ControllerConfig(pci_vid=0x1B36, pci_did=0x0010, pci_ssvid=0x1AF4, pci_ssid=0x1100)
+    ).ctrl
+    assert c.config_read(0x00, 4) == 0x00101B36
+    assert c.config_read(0x2C, 4) == 0x11001AF4
+    # a function level reset keeps them: they are the device's, not the host's
+    c.config_write(0x68, 2, 0x8000)
+    assert c.config_read(0x00, 4) == 0x00101B36
+
+
+def test_qemu_layout_is_qemu_power_on_config_space():
+    from nvmescope.emulator import ControllerConfig
+    from nvmescope.emulator.config import PROFILES
+
+    qemu = _capture_bytes("lspci-vvv-before-bind.txt")
+    c = Rig(ControllerConfig(**PROFILES["qemu-7.2"])).ctrl
+    ours = bytes(c.config_read(off, 1) for off in range(4096))
+    # where they may differ, and why: the firmware (qboot) assigned BAR0 at 1_0000_0000
+    # (its high dword, 14h) and wrote Interrupt Line 0Ah (3Ch); no firmware runs here
+    differ = {off for off in range(4096) if ours[off] != qemu[off]}
+    assert differ <= {0x14, 0x3C}
+    assert ours[0x34] == 0x40 and ours[0x40] == CAP_ID_MSIX and ours[0x80] == CAP_ID_PCIE
+
+
+def test_qemu_layout_names_its_registers_and_resets_through_its_own_devctl():
+    from nvmescope.emulator import ControllerConfig
+
+    rig = Rig(ControllerConfig(pci_layout="qemu-7.2"))
+    c = rig.ctrl
+    c.config_write(0x04, 2, 0x0006)
+    c.config_read(0x42, 2)
+    c.config_write(0x88, 2, 0x8000)  # PCI Express Device Control, Initiate FLR
+    rig.run()
+    names = [e.reg for e in rig.events if e.kind in ("config_read", "config_write")]
+    assert "msix.mc" in names and "pcie.dev_ctl" in names
+    assert c.config_read(0x04, 2) == 0
+    assert any(e.kind == "ctrl_state" and e.state == "flr" for e in rig.events)
+
+
+def test_an_unknown_layout_is_a_configuration_problem():
+    from nvmescope.emulator import ControllerConfig
+
+    assert any("pci_layout" in p for p in ControllerConfig(pci_layout="nope").problems())

@@ -16,7 +16,7 @@ from nvmescope.trace.export_chrome import to_chrome_trace, write_chrome_trace
 REFERENCE = (
     Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log"
 )
-PHASES = {"B", "E", "X", "i", "C", "M", "b", "e"}
+PHASES = {"B", "E", "X", "i", "C", "M", "b", "e", "s", "t", "f"}
 
 
 def validate(trace: dict) -> list[dict]:
@@ -25,12 +25,17 @@ def validate(trace: dict) -> list[dict]:
     Thread slices (B/E) nest per track and keep time order per track. Async slices
     (b/e) carry a cat and an id; each b is closed by exactly one e with the same id,
     cat and name, no earlier than it; an id is never open twice at once.
+    Complete slices (X) on one track never overlap partly. Flow events (s/t/f)
+    carry a cat and an id, start once, end once, and each sits inside a
+    complete slice on its own track (so it binds to it).
     """
     back = json.loads(json.dumps(trace))
     assert isinstance(back["traceEvents"], list)
     stacks: dict[tuple[int, int], list[str]] = {}
     last_ts: dict[tuple[int, int], float] = {}
     open_async: dict[tuple[str, object], tuple[str, float]] = {}
+    spans: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    flows: list[dict] = []
     for item in back["traceEvents"]:
         ph = item["ph"]
         assert ph in PHASES
@@ -42,6 +47,16 @@ def validate(trace: dict) -> list[dict]:
             continue
         assert isinstance(item["ts"], float) and item["ts"] >= 0
         assert isinstance(item["tid"], int)
+        if ph in ("s", "t", "f"):
+            assert isinstance(item["cat"], str) and item["cat"]
+            assert isinstance(item["id"], int)
+            assert ph == "s" or item["bp"] == "e"
+            flows.append(item)
+            continue
+        if ph == "X":
+            spans.setdefault((item["pid"], item["tid"]), []).append(
+                (item["ts"], item["ts"] + item["dur"])
+            )
         if ph in ("b", "e"):  # async: matched by (cat, id) and name, not by thread
             assert isinstance(item["cat"], str) and item["cat"]
             assert isinstance(item["id"], (int, str))
@@ -71,6 +86,22 @@ def validate(trace: dict) -> list[dict]:
             assert item["dur"] >= 0
     assert all(not s for s in stacks.values()), "every B has an E"
     assert not open_async, f"every b has an e: {sorted(open_async)}"
+    for track, track_spans in spans.items():
+        for (a0, a1), (b0, b1) in zip(track_spans, track_spans[1:], strict=False):
+            assert b0 >= a1 or (b0 >= a0 and b1 <= a1), f"X slices overlap on {track}"
+    by_id: dict[tuple[str, int], list[dict]] = {}
+    for item in flows:
+        by_id.setdefault((item["cat"], item["id"]), []).append(item)
+        inside = [
+            (a, b) for a, b in spans.get((item["pid"], item["tid"]), []) if a <= item["ts"] < b
+        ]
+        assert inside, f"flow event binds to no slice: {item}"
+    for key, steps in by_id.items():
+        steps.sort(key=lambda i: ("s", "t", "f").index(i["ph"]))
+        phases = [i["ph"] for i in steps]
+        assert phases[0] == "s" and phases[-1] == "f", (key, phases)
+        assert phases.count("s") == 1 and phases.count("f") == 1, (key, phases)
+        assert len({i["name"] for i in steps}) == 1
     return back["traceEvents"]
 
 
@@ -159,7 +190,9 @@ def test_one_slice_per_command_named_by_opcode_on_its_queue_track():
     process = [i for i in items if i["name"] == "process_name"]
     assert process[0]["args"]["name"] == "nvmescope"
     instants = [i["name"] for i in items if i["ph"] == "i"]
-    assert instants.count("SQ0 doorbell") == 1 and instants.count("MSI-X 1") == 1
+    assert instants.count("SQ0 doorbell") == 1
+    points = [i["name"] for i in items if i["ph"] == "X"]
+    assert points.count("MSI-X 1") == 1  # a point slice, so the command's flow can end on it
 
 
 def test_overlapping_commands_get_lanes_and_the_depth_counter_follows_them():

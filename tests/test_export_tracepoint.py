@@ -16,7 +16,8 @@ from nvmescope.trace.export_tracepoint import decode_cmd, linux_opcode_name, to_
 REFERENCE = (
     Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2/qemu-trace-pci_nvme.log"
 )
-PREFIX = "           <...>-1234    [000] ....."
+SETUP = "    kworker/u2:0-9       [000] ....."
+IRQ = "    kworker/u2:0-9       [000] d.h1."
 LINE = re.compile(
     r"^ {0,15}\S+-\d+ +\[\d{3}\] \S{5} +\d+\.\d{6}: (nvme_setup_cmd|nvme_sq|nvme_complete_rq): "
     r"nvme\d+: (disk=nvme\d+n\d+, )?qid=\d+, "
@@ -36,10 +37,10 @@ def command(sqid, cid, sqe, ts, status=0, dw0=0, dw1=0, sqhd=1, tail=1):
 def test_identify_prints_exactly_like_the_kernel():
     lines = list(to_tracepoint_text(command(0, 0, pack_sqe(0x06, 0, cdw10=1), 1_234_567_000)))
     assert lines == [
-        f"{PREFIX}     1.234567: nvme_setup_cmd: nvme0: qid=0, cmdid=0, nsid=0, flags=0x0, "
+        f"{SETUP}     1.234567: nvme_setup_cmd: nvme0: qid=0, cmdid=0, nsid=0, flags=0x0, "
         "meta=0x0, cmd=(nvme_admin_identify cns=1, ctrlid=0)",
-        f"{PREFIX}     1.235067: nvme_sq: nvme0: qid=0, head=1, tail=1",
-        f"{PREFIX}     1.235067: nvme_complete_rq: nvme0: qid=0, cmdid=0, res=0x0, retries=0, "
+        f"{IRQ}     1.235067: nvme_sq: nvme0: qid=0, head=1, tail=1",
+        f"{IRQ}     1.235067: nvme_complete_rq: nvme0: qid=0, cmdid=0, res=0x0, retries=0, "
         "flags=0x0, status=0x0",
     ]
 

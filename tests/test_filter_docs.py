@@ -97,3 +97,16 @@ def test_help_examples_compile_and_name_the_doc():
     assert max(len(line) for line in HELP.splitlines()) <= 100
     for alias in ("who", "queue", "time"):
         assert alias in HELP
+
+
+def test_the_doc_says_what_opcode_identify_gives():
+    events = scenario_events("identify")
+    predicate = compile_filter('opcode == "identify"')
+    kinds = {e.kind for e in events if predicate(e)}
+    assert kinds == {"sqe_fetch", "cmd_start", "cmd_finish"}
+    [line] = [x for x in TEXT.splitlines() if x.startswith('opcode == "identify"  ')]
+    comment = line.partition("#")[2]
+    assert "every event" not in comment
+    assert all(kind in comment for kind in kinds)
+    commands = sum(1 for e in events if e.kind == "cmd_start" and predicate(e))
+    assert f"{commands} Identify commands" in comment

@@ -84,7 +84,9 @@ def test_very_verbose_form():
     assert text.split("\n") == [
         "00:03.0 Non-Volatile memory controller: Red Hat, Inc. QEMU NVM Express Controller"
         " (rev 02) (prog-if 02 [NVM Express])",
-        "\tSubsystem: Red Hat, Inc. QEMU Virtual Machine",
+        # pci.ids names 1af4:1100 only under other devices: lspci shows it as "Device 1100"
+        # (reference/linux-6.1-on-qemu-7.2/lspci-vvv-after-bind.txt, with -nn: [1af4:1100])
+        "\tSubsystem: Red Hat, Inc. Device 1100",
         "\tControl: I/O+ Mem+ BusMaster+ SpecCycle- MemWINV- VGASnoop- ParErr- Stepping- SERR+"
         " FastB2B- DisINTx+",
         "\tStatus: Cap+ 66MHz- UDF- FastB2B- ParErr- DEVSEL=fast >TAbort- <TAbort- <MAbort-"
@@ -111,6 +113,20 @@ def test_very_verbose_form():
         "\t\t\tExtSynch- ClockPM- AutWidDis- BWInt- AutBWInt-",
         "\t\tLnkSta:\tSpeed 2.5GT/s (ok), Width x1 (ok)",
         "\t\t\tTrErr- Train- SlotClk- DLActive- BWMgmt- ABWMgmt-",
+        # a version 2 capability: the second set of device and link registers
+        "\t\tDevCap2: Completion Timeout: Not Supported, TimeoutDis- NROPrPrP- LTR-",
+        "\t\t\t 10BitTagComp- 10BitTagReq- OBFF Not Supported, ExtFmt- EETLPPrefix-",
+        "\t\t\t EmergencyPowerReduction Not Supported, EmergencyPowerReductionInit-",
+        "\t\t\t FRS-",
+        "\t\t\t AtomicOpsCap: 32bit- 64bit- 128bitCAS-",
+        "\t\tDevCtl2: Completion Timeout: 50us to 50ms, TimeoutDis- LTR- 10BitTagReq- OBFF Disabled,",
+        "\t\t\t AtomicOpsCtl: ReqEn-",
+        "\t\tLnkCtl2: Target Link Speed: Unknown, EnterCompliance- SpeedDis-",
+        "\t\t\t Transmit Margin: Normal Operating Range, EnterModifiedCompliance- ComplianceSOS-",
+        "\t\t\t Compliance Preset/De-emphasis: -6dB de-emphasis, 0dB preshoot",
+        "\t\tLnkSta2: Current De-emphasis Level: -6dB, EqualizationComplete- EqualizationPhase1-",
+        "\t\t\t EqualizationPhase2- EqualizationPhase3- LinkEqualizationRequest-",
+        "\t\t\t Retimer- 2Retimers- CrosslinkRes: unsupported",
         "\tKernel driver in use: nvme",
         "",
         "",

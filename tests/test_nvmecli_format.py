@@ -220,11 +220,12 @@ def test_get_feature_zero_value_prints_like_c_printf():
         (0x04, 0x0000015D, "\tTemperature Threshold         (TMPTH): 76\u00b0C (349 Kelvin)"),
         (0x06, 0x00000001, "\tVolatile Write Cache Enable (WCE): Enabled"),
         (0x08, 0x00000A03, "\tAggregation Threshold (THR): 4"),
+        (0x08, 0x00000A03, "\tAggregation Time     (TIME): 1000 usec"),
         (0x09, 0x00010005, "\tCoalescing Disable (CD): True"),
         (
             0x0B,
             0x00000100,
-            "\tNamespace Attribute Notices" + " " * 31 + ": Send NameSpace Attribute Changed event",
+            "\tNamespace Attribute Notices" + " " * 31 + ": Send async event",
         ),
     ],
 )

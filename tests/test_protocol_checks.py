@@ -328,3 +328,41 @@ def test_an_sqe_overwritten_in_a_real_run_is_caught():
     tampered += events[pos + 1 :]
     [f] = [f for f in run_checks(tampered) if f.check == "sqe_overwritten"]
     assert f.seq == 10**6 and f.related == (events[pos].seq,)
+
+
+# -- DMA to host page 0 ---------------------------------------------------------------------------
+def test_dma_into_host_page_0_is_a_warning_once_per_command():
+    rig = setup()
+    rig.submit(1, 9, 0x02)
+    rig.fetch(1, 9, 0x02)
+    rig.emit(ev.MapPrp(prp1=0, prp2=0, length=8192, segments=[(0, 8192)]), ctx=(1, 9))
+    rig.emit(ev.DmaWrite(addr=0, length=4096, purpose="read data"), ctx=(1, 9))
+    rig.emit(ev.DmaWrite(addr=0x1000, length=4096, purpose="read data"), ctx=(1, 9))
+    rig.emit(ev.DmaWrite(addr=0x200, length=512, purpose="read data"), ctx=(1, 9))
+    [f] = checks_of(rig, "dma_page0")
+    assert f.severity == "warning" and (f.sqid, f.cid) == (1, 9)
+    assert "host address 0x0" in f.message and "page 0" in f.message and "writes" in f.message
+
+
+def test_dma_beyond_page_0_is_fine():
+    rig = setup()
+    rig.emit(ev.DmaRead(addr=0x1000, length=4096, purpose="write data"), ctx=(1, 3))
+    rig.emit(ev.DmaRead(addr=0x5000, length=8, purpose="PRP list"), ctx=(1, 3))
+    assert checks_of(rig, "dma_page0") == []
+
+
+def test_a_real_identify_with_prp1_0_is_caught():
+    from nvmescope.machine import Machine
+    from nvmescope.nvme.commands import pack_sqe
+
+    m = Machine(scenario="bringup")
+    m.run()
+    assert not [f for f in run_checks(m.events) if f.check == "dma_page0"]
+    asq = next(e.value for e in reversed(m.events) if e.kind == "mmio_write" and e.addr == 0x28)
+    tail = next(e.new_tail for e in reversed(m.events) if e.kind == "doorbell_sq" and e.sqid == 0)
+    m.api.mem_write(asq + 64 * tail, pack_sqe(0x06, 0x77, prp1=0, cdw10=1))
+    m.api.mmio_write32(0x1000, tail + 1)
+    m.run()
+    [f] = [f for f in run_checks(m.events) if f.check == "dma_page0"]
+    assert (f.sqid, f.cid) == (0, 0x77)
+    assert m.events[f.seq].kind == "dma_write"

@@ -370,3 +370,14 @@ def test_a_log_without_pci_nvme_lines_is_an_error(tmp_path, text, words):
     message = str(info.value)
     assert message.startswith(f"{log}: no pci_nvme_* trace lines found") and words in message
     assert "\n" not in message
+
+
+def test_msix_messages_qemu_did_not_trace_are_unknown_not_zero():
+    from nvmescope.events import describe
+    from nvmescope.trace.qemu_import import import_qemu_trace
+
+    irqs = [e for e in import_qemu_trace(REFERENCE).events if e.kind == "irq_msix"]
+    assert irqs
+    assert all(e.address is None and e.data is None for e in irqs)
+    text = describe(irqs[0])
+    assert "unknown" in text and "0x0" not in text

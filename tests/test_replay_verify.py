@@ -96,8 +96,9 @@ def test_a_missing_device_event_is_reported(recordings, tmp_path):
     events = list(open_recording(src).events())
     k = next(n for n, e in enumerate(events) if e.kind == "dma_write")
     dst = tmp_path / "gap.nvmetrace"
-    with TraceWriter(dst, open_recording(src).header) as w:
-        w.extend(events[:k] + events[k + 1 :])
+    kept = events[:k] + events[k + 1 :]
+    with TraceWriter(dst, open_recording(src).header) as w:  # renumbered: a gap is damage
+        w.extend(msgspec.structs.replace(e, seq=n) for n, e in enumerate(kept))
     d = verify(dst).divergence
     assert d is not None and d.index == k
 
@@ -170,7 +171,8 @@ def test_a_bytes_divergence_names_the_first_byte_and_shows_a_short_hexdump(recor
     want, got = events[k].data[77] ^ 0x06, events[k].data[77]
     assert (
         f"data differs at offset 0x4d (byte 77): expected {want:02x}, actual {got:02x}; "
-        "3 bytes differ" in text
+        "3 bytes differ\n  offset 0x4d is in field mdts, Maximum Data Transfer Size (MDTS)\n"
+        in text
     )
     dump = [line for line in lines if "  expected  " in line or "  actual    " in line]
     assert len(dump) == 6  # 3 rows of 16 bytes, each as expected and actual
@@ -243,3 +245,41 @@ def test_a_recorded_configuration_no_controller_could_have_is_refused(tmp_path):
     writer.close()
     with pytest.raises(RecordingError, match="serial is at most 20 characters"):
         verify(open_recording(bad))
+
+
+def test_an_sqe_divergence_names_the_field_from_the_decoders(recordings, tmp_path):
+    src = recordings["identify"]
+    events = list(open_recording(src).events())
+    k = next(n for n, e in enumerate(events) if e.kind == "sqe_fetch" and e.sqid == 0)
+
+    def change(n, e):
+        if n != k:
+            return e
+        data = bytearray(e.data)
+        data[4] ^= 0x02  # NSID
+        return msgspec.structs.replace(e, data=bytes(data))
+
+    dst = tmp_path / "sqe.nvmetrace"
+    rewrite(src, dst, change)
+    text = verify(dst).divergence.describe()
+    assert "data differs at offset 0x4 (byte 4): expected" in text
+    assert "offset 0x4 is in field nsid, Namespace Identifier (NSID)" in text
+
+
+def test_log_entries_and_unknown_bytes_are_described():
+    from nvmescope import events as ev
+    from nvmescope.trace.replay import bytes_layout, field_at
+
+    log = ev.DmaWrite(addr=0, length=128, data=bytes(128), purpose="log 0x01", sqid=0, cid=1)
+    layout, ctx = bytes_layout(log)
+    assert layout == "error_log_entry"
+    assert field_at(layout, ctx, log.data, 64 + 8).startswith("entry 1: ")
+    cqe = ev.MemRead(addr=0, data=bytes(16), purpose="CQE CQ0 slot 0: phase 1")
+    assert field_at(*bytes_layout(cqe), cqe.data, 12).startswith("cid")
+    assert bytes_layout(ev.DmaWrite(addr=0, length=4, data=bytes(4), purpose="read data")) is None
+    # Identify data needs the CNS of its SQE
+    ident = ev.DmaWrite(addr=0, length=4096, data=bytes(4096), purpose="identify", sqid=0, cid=1)
+    assert bytes_layout(ident) is None
+    sqe = bytearray(64)
+    sqe[40] = 0x00
+    assert bytes_layout(ident, bytes(sqe))[0] == "identify_ns"

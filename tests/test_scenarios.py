@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from nvmescope.events import describe
 from nvmescope.host import SCENARIOS
 from nvmescope.machine import Machine
 
@@ -197,7 +198,9 @@ def test_the_cqe_read_says_what_the_host_sees(machines):
     for e in reads:
         p = e.data[14] | (e.data[15] << 8)
         cid = e.data[12] | (e.data[13] << 8)
-        assert e.purpose.endswith(f"phase {p & 1}, cid {cid}, status {p >> 1:#x}"), e.purpose
+        text = describe(e)
+        sqhd = e.data[8] | (e.data[9] << 8)
+        assert f"SQ head {sqhd}, SQ ID 0, cid {cid}, phase {p & 1}, status " in text, text
 
 
 def test_errors_scenario_shows_the_bad_doorbell_and_its_asynchronous_event(machines):

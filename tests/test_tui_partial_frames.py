@@ -11,9 +11,9 @@ import textual
 from rich.cells import get_character_cell_size
 from rich.segment import ControlType, Segment
 from textual._compositor import ChopsUpdate, LayoutUpdate
+from tui import NARROW, RECORDINGS, WIDE, press, recorded_app
 
 from nvmescope.ui.compositor import TEXTUAL_VERSION, ChangedOnlyCompositor
-from tests.tui import NARROW, RECORDINGS, WIDE, press, recorded_app
 
 Cell = tuple[str, Any]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui import RECORDINGS, live_app, panel_lines, press, recorded_app, screen_lines
+from tui import RECORDINGS, live_app, panel_lines, press, recorded_app, screen_lines, story_dma
 
 from nvmescope.trace import open_recording, record, verify
 from nvmescope.ui.actions import ACTIONS, PANELS, bindings, palette_entries
@@ -61,7 +61,7 @@ async def test_a_recording_cannot_be_saved_again_and_says_where_it_is():
 
 async def test_a_live_session_and_its_saved_recording_show_the_same_panels(tmp_path):
     path = tmp_path / "identify.nvmetrace"
-    at = 379  # the Identify Controller DMA of the story
+    at = story_dma()  # the Identify Controller DMA of the story
     seen: dict[str, list[str]] = {}
     async with live_app("identify") as (app, pilot):
         await press(pilot, "c")  # to the end, so the command view and checks are complete

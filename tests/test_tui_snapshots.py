@@ -1,7 +1,7 @@
 """The main screen as a user sees it, drawn and compared with the stored SVG.
 
 In the middle of the Identify story (the recording of the identify scenario at
-event 379, the Identify Controller data DMA'd to the host), at 160x50 (timeline,
+its last DMA, the Identify Controller data DMA'd to the host), at 160x50 (timeline,
 registers, queues and detail together) and at 80x24 (one panel at a time).
 Deterministic: Textual pinned, fixed sizes, no clock, no blinking cursor, the
 command view and checks computed before the picture, no notification on screen.
@@ -10,13 +10,13 @@ Update on purpose with ``pytest tests/test_tui_snapshots.py --snapshot-update``.
 
 from __future__ import annotations
 
-from tui import NARROW, RECORDINGS, WIDE
+from tui import NARROW, RECORDINGS, WIDE, story_dma
 
 from nvmescope.ui import NvmeScopeApp, open_source
 from nvmescope.ui.marks import Marks
 
 IDENTIFY = RECORDINGS / "identify.nvmetrace"
-STORY_DMA = 379
+STORY_DMA = story_dma(IDENTIFY)
 
 
 def _app() -> NvmeScopeApp:

@@ -101,3 +101,13 @@ def panel_lines(app: NvmeScopeApp, panel_id: str) -> list[str]:
     region = panel.content_region
     lines = screen_lines(app)
     return [line[region.x : region.right] for line in lines[region.y : region.bottom]]
+
+
+def story_dma(path: str | Path = RECORDINGS / "identify.nvmetrace") -> int:
+    """The event where the identify story's Identify Controller data is DMA'd to the host
+    (the last ``dma_write`` of the recording): found, so that a note added to the
+    scenario does not move a test off it."""
+    from nvmescope.trace import open_recording
+
+    with open_recording(path) as rec:
+        return max(n for n, e in enumerate(rec.events()) if e.kind == "dma_write")

@@ -9,10 +9,12 @@ entry, ``err_*`` event).
 Supported: Delete/Create I/O SQ and CQ, Get Log Page (01h Error Information,
 02h SMART / Health, 03h Firmware Slot, 05h Commands Supported and Effects), Identify (CNS 00h, 01h, 02h, 03h, and
 05h/06h for the NVM command set because CAP.CSS advertises I/O command sets),
-Abort, Set/Get Features (01h, 02h, 04h, 06h, 07h, 08h, 09h, 0Bh, 0Eh),
+Abort, Set/Get Features (01h, 02h, 04h, 06h, 07h, 08h, 09h, 0Bh, 0Eh, and 16h Host
+Behavior Support when CTRATT bit 15 offers extended LBA formats),
 Asynchronous Event Request; Doorbell Buffer Config (7Ch) only when
 ``ControllerConfig.dbbuf`` is on (then Identify OACS bit 8 says so; see the
-controller's module docstring for what shadow doorbells change). Any other
+controller's module docstring for what shadow doorbells change); Format NVM (80h)
+only when ``ControllerConfig.format_nvm`` is on (then OACS bit 1 says so). Any other
 opcode: Invalid Command Opcode.
 
 Choices: no feature is saveable (SV = 1 gives Feature Identifier Not
@@ -37,7 +39,6 @@ from ..nvme import registers as r
 from ..nvme import status as st
 from ..nvme.opcodes import IDENTIFY_CNS
 from ..sim import Task
-from .config import SUBSYSTEM_VENDOR_ID, VENDOR_ID
 from .queues import CompletionQueue, SubmissionQueue
 from .request import Request
 
@@ -63,7 +64,11 @@ IO_COMMAND_EFFECTS = {
     0x02: lp.CMD_EFFECTS_CSUPP,
 }
 #: Identify Controller LPA: bit 1 Commands Supported and Effects log, bit 2 extended data
+#: (the default of ControllerConfig.lpa; bit 0, SMART per namespace, is a knob)
 LPA = 0x06
+LPA_SMART_PER_NS = 0x01
+#: Identify Controller ONCS: Save / Select in Set/Get Features (bit 4), Timestamp (bit 6)
+ONCS = 0x50
 
 # byte offsets of fields in the SQE, for the error log's Parameter Error Location
 LOC_PRP2 = 32
@@ -103,6 +108,8 @@ def nvme_admin_cmd(ctrl: Controller, req: Request) -> Task:
     handler = ADMIN_HANDLERS.get(req.opcode)
     if req.opcode == OPC_DBBUF_CONFIG and ctrl.config.dbbuf:
         handler = nvme_dbbuf_config
+    if req.opcode == OPC_FORMAT_NVM and ctrl.config.format_nvm:
+        handler = nvme_format_nvm
     if handler is None:
         yield from ctrl.nvme_fail(
             req, st.INVALID_OPCODE, "err_invalid_opcode",
@@ -301,8 +308,8 @@ def identify_controller_data(ctrl: Controller) -> bytes:
 def _build_identify_controller(ctrl: Controller) -> bytes:
     cfg = ctrl.config
     return idf.build_identify_controller(
-        vid=VENDOR_ID,
-        ssvid=SUBSYSTEM_VENDOR_ID,
+        vid=cfg.pci_vid & 0xFFFF,
+        ssvid=cfg.pci_ssvid & 0xFFFF,
         sn=cfg.serial[:20],
         mn=cfg.model[:40],
         fr=cfg.firmware[:8],
@@ -311,12 +318,14 @@ def _build_identify_controller(ctrl: Controller) -> bytes:
         mdts=cfg.mdts,
         cntlid=0,
         ver=ctrl.vs,
+        oaes=cfg.oaes,
+        ctratt=cfg.ctratt,
         cntrltype=1,
-        oacs=idf.OACS_DBBUF if cfg.dbbuf else 0,
+        oacs=(idf.OACS_DBBUF if cfg.dbbuf else 0) | (OACS_FORMAT_NVM if cfg.format_nvm else 0),
         acl=cfg.acl,
         aerl=cfg.aerl,
         frmw=0x03,  # one slot, slot 1 read-only
-        lpa=LPA,  # Commands Supported and Effects log; extended data (NUMDU, LPOL/LPOU)
+        lpa=cfg.lpa,  # Commands Supported and Effects log; extended data (NUMDU, LPOL/LPOU)
         elpe=cfg.elpe,
         npss=0,
         wctemp=cfg.wctemp,
@@ -324,10 +333,10 @@ def _build_identify_controller(ctrl: Controller) -> bytes:
         sqes=0x66,
         cqes=0x44,
         nn=cfg.nn,
-        oncs=0x50,  # Save/Select in Set/Get Features, Timestamp
+        oncs=ONCS,
         vwc=0x07 if cfg.vwc else 0x00,
         sgls=0,
-        subnqn=f"nqn.2024-01.org.nvmescope:{cfg.serial}"[:256],
+        subnqn=cfg.subsystem_nqn[:256],
         psd=[{"max_power": 2500, "entry_lat": 16, "exit_lat": 4}],
     )
 
@@ -342,10 +351,17 @@ def ns_uuid(ctrl: Controller, nsid: int) -> bytes:
 
 def identify_namespace_data(ctrl: Controller, nsid: int) -> bytes:
     ns = ctrl.namespaces[nsid]
+    cfg = ctrl.config
     return idf.build_identify_namespace(
         nsze=ns.nsze,
         ncap=ns.nsze,
         nuse=ns.nsze,
+        nsfeat=cfg.nsfeat,
+        npwg=cfg.npwg,
+        npwa=cfg.npwa,
+        npdg=cfg.npdg,
+        npda=cfg.npda,
+        nows=cfg.nows,
         nlbaf=len(ns.lba_formats) - 1,
         flbas=ns.flbas,
         dlfeat=1,  # deallocated blocks read as zeros
@@ -446,12 +462,15 @@ def nvme_get_log(ctrl: Controller, req: Request) -> Task:
     if lid == 0x01:
         log = ctrl.state.error_log_bytes()
     elif lid == 0x02:
-        if c.nsid not in (0, NSID_ALL):
-            yield from ctrl.nvme_fail(
-                req, st.INVALID_FIELD, "err_invalid_field",
-                "SMART log per namespace is not supported (LPA bit 0)", LOC_NSID,
-            )  # fmt: skip
+        per_ns = ctrl.config.lpa & LPA_SMART_PER_NS
+        if c.nsid not in (0, NSID_ALL) and not (per_ns and c.nsid in ctrl.namespaces):
+            why = "SMART log per namespace is not supported (LPA bit 0)"
+            if per_ns:
+                why = f"NSID {c.nsid:#x} is not an active namespace"
+            yield from ctrl.nvme_fail(req, st.INVALID_FIELD, "err_invalid_field", why, LOC_NSID)
             return
+        # per namespace: the one namespace holds every block, so its counters are the
+        # controller's (temperature and the rest are the same for both)
         log = ctrl.state.smart_log_bytes(now)
     elif lid == 0x03:
         log = ctrl.state.fw_slot_log_bytes()
@@ -491,6 +510,9 @@ def commands_effects_log(ctrl: Controller, csi: int) -> bytes:
         acs[opc] = lp.CMD_EFFECTS_CSUPP
     if ctrl.config.dbbuf:
         acs[OPC_DBBUF_CONFIG] = lp.CMD_EFFECTS_CSUPP
+    if ctrl.config.format_nvm:
+        # new block contents (all zeros) and a new block size: NSZE, FLBAS change
+        acs[OPC_FORMAT_NVM] = lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC | lp.CMD_EFFECTS_NCC
     iocs = [0] * 256
     css = r.CC.get(ctrl.cc, "css")
     if css == 0 or (css == 6 and csi == 0):
@@ -515,6 +537,14 @@ SUPPORTED_FIDS = (
 )
 
 
+def _feature_supported(ctrl: Controller, fid: int) -> bool:
+    """Host Behavior Support (16h) comes with Extended LBA Formats (CTRATT bit 15), whose
+    LBAFEE it carries; the others always."""
+    if fid == f.FID_HOST_BEHAVIOR_SUPPORT:
+        return bool(ctrl.config.ctratt & idf.CTRATT_ELBAS)
+    return fid in SUPPORTED_FIDS
+
+
 def _check_feature_nsid(ctrl: Controller, req: Request, setting: bool) -> Task:
     nsid = req.cmd.nsid
     if nsid in (0, NSID_ALL):
@@ -534,7 +564,7 @@ def nvme_set_feature(ctrl: Controller, req: Request) -> Task:
     c = req.cmd
     fid, sv, dw11 = c.cdw10 & 0xFF, bool(c.cdw10 >> 31), c.cdw11
     s = ctrl.state
-    if fid not in SUPPORTED_FIDS:
+    if not _feature_supported(ctrl, fid):
         yield from ctrl.nvme_fail(
             req, st.INVALID_FIELD, "err_invalid_feature", f"feature {fid:#04x} not supported",
             LOC_CDW10,
@@ -612,11 +642,27 @@ def nvme_set_feature(ctrl: Controller, req: Request) -> Task:
         s.timestamp_set_at_ns = ctrl.sched.now
         s.timestamp_origin = 1
         return
+    if fid == f.FID_HOST_BEHAVIOR_SUPPORT:
+        data = yield from ctrl.nvme_map_and_transfer(
+            req, f.HOST_BEHAVIOR_SIZE, None, "host behavior"
+        )
+        if data is None:
+            return
+        acre, lbafee = data[0], data[2]
+        if acre > 1 or lbafee > 1:
+            yield from ctrl.nvme_fail(
+                req, st.INVALID_FIELD, "err_invalid_field",
+                f"Host Behavior Support: ACRE {acre} / LBAFEE {lbafee} (each 0 or 1)", LOC_PRP1,
+            )  # fmt: skip
+            return
+        s.host_behavior = bytes([acre, 0, lbafee]) + bytes(f.HOST_BEHAVIOR_SIZE - 3)
+        return
     if fid == f.FID_INTERRUPT_COALESCING:
         s.features[fid] = dw11 & 0xFFFF
         return
     if fid == f.FID_ASYNC_EVENT_CONFIG:
-        s.features[fid] = dw11 & 0xFF  # SMART / health critical warnings
+        # SMART / health critical warnings (7:0) and the notices OAES offers
+        s.features[fid] = dw11 & (0xFF | ctrl.config.oaes)
         return
     s.features[fid] = dw11  # arbitration
 
@@ -625,7 +671,7 @@ def nvme_get_feature(ctrl: Controller, req: Request) -> Task:
     c = req.cmd
     fid, sel = c.cdw10 & 0xFF, (c.cdw10 >> 8) & 0x7
     s = ctrl.state
-    if fid not in SUPPORTED_FIDS:
+    if not _feature_supported(ctrl, fid):
         yield from ctrl.nvme_fail(
             req, st.INVALID_FIELD, "err_invalid_feature", f"feature {fid:#04x} not supported",
             LOC_CDW10,
@@ -661,7 +707,14 @@ def nvme_get_feature(ctrl: Controller, req: Request) -> Task:
                 req, st.INVALID_FIELD, "err_invalid_field", f"vector {iv}", LOC_CDW11
             )
             return
-        req.dw0 = iv | ((s.irq_vector_cd.get(iv, 0) if current else 0) << 16)
+        cd = s.irq_vector_cd.get(iv, 0) if current else 0
+        if iv == 0 and ctrl.config.admin_vector_cd:
+            cd = 1  # the admin queue's vector is never coalesced
+        req.dw0 = iv | (cd << 16)
+        return
+    if fid == f.FID_HOST_BEHAVIOR_SUPPORT:
+        data = s.host_behavior if current else bytes(f.HOST_BEHAVIOR_SIZE)
+        yield from ctrl.nvme_map_and_transfer(req, f.HOST_BEHAVIOR_SIZE, data, "host behavior")
         return
     if fid == f.FID_TIMESTAMP:
         origin = s.timestamp_origin if current else 0
@@ -771,6 +824,54 @@ def nvme_dbbuf_config(ctrl: Controller, req: Request) -> Task:
                     LOC_PRP1,
                 )  # fmt: skip
                 return
+
+
+# -- Format NVM -------------------------------------------------------------------------------
+OPC_FORMAT_NVM = 0x80
+#: Identify Controller OACS bit 1: Format NVM
+OACS_FORMAT_NVM = 1 << 1
+#: Command Specific Status 0Ah of Format NVM: the LBA format is not supported
+INVALID_FORMAT = (st.SCT_COMMAND_SPECIFIC, 0x0A)
+
+
+def nvme_format_nvm(ctrl: Controller, req: Request) -> Task:
+    """Format NVM (NVMe 1.4 section 5.23): CDW10 LBAF 3:0 (with LBAFU 13:12 when CTRATT
+    bit 15 offers extended formats), MSET 4, PI 7:5, PIL 8, SES 11:9. NSID is the one
+    namespace or FFFFFFFFh (all; FNA is 0: a format applies per namespace). Only formats
+    without metadata and without protection information are taken (Invalid Format
+    otherwise); SES 000b (no secure erase) or 001b (user data erase: every format erases
+    here anyway); 010b is refused, FNA bit 2 says there is no cryptographic erase."""
+    c = req.cmd
+    lbaf = (c.cdw10 & 0xF) | (
+        ((c.cdw10 >> 12) & 0x3) << 4 if ctrl.config.ctratt & idf.CTRATT_ELBAS else 0
+    )
+    pi, ses = (c.cdw10 >> 5) & 0x7, (c.cdw10 >> 9) & 0x7
+    nsid = c.nsid
+    targets = sorted(ctrl.namespaces) if nsid == NSID_ALL else [nsid]
+    if nsid != NSID_ALL and nsid not in ctrl.namespaces:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
+            f"NSID {nsid:#x} is not an active namespace", LOC_NSID,
+        )  # fmt: skip
+        return
+    formats = ctrl.namespaces[targets[0]].lba_formats if targets else ()
+    problem = None
+    if ses > 1:
+        problem = (st.INVALID_FIELD, f"SES {ses}: only no secure erase (0) or user data erase (1)")
+    elif lbaf >= len(formats):
+        problem = (INVALID_FORMAT, f"LBA format {lbaf}: the namespace has {len(formats)}")
+    elif formats[lbaf][0]:
+        problem = (INVALID_FORMAT, f"LBA format {lbaf} has {formats[lbaf][0]} bytes of "
+                   "metadata, which this device does not transfer")  # fmt: skip
+    elif pi:
+        problem = (INVALID_FORMAT, f"PI {pi}: end-to-end protection is not supported")
+    if problem is not None:
+        kind = "err_invalid_field"
+        yield from ctrl.nvme_fail(req, problem[0], kind, problem[1], LOC_CDW10)
+        return
+    yield from ctrl._next()
+    for n in targets:
+        ctrl.namespaces[n].format(lbaf)
 
 
 ADMIN_HANDLERS = {

@@ -8,6 +8,7 @@ I/O queue pairs, 65 MSI-X vectors, MDTS 7 (512 KiB with 4 KiB pages).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 #: PCI IDs of our own. These are NOT assigned by the PCI-SIG: 4E53h ("NS") is
 #: used here for emulation only and must never appear on real hardware.
@@ -15,6 +16,8 @@ VENDOR_ID = 0x4E53
 DEVICE_ID = 0x0001
 SUBSYSTEM_VENDOR_ID = 0x4E53
 SUBSYSTEM_ID = 0x0001
+#: The PCI capability layouts ``ControllerConfig.pci_layout`` may name.
+PCI_LAYOUTS = ("nvmescope", "qemu-7.2")
 
 #: the largest BAR0 a configuration may need (doorbells, MSI-X table and PBA)
 MAX_BAR0_SIZE = 1 << 31
@@ -30,6 +33,16 @@ DEFAULT_LBA_FORMATS: tuple[tuple[int, int], ...] = (
     (16, 12),
     (64, 12),
 )
+
+
+#: bit-field knobs: (the bits the emulator implements, the bits it always sets, why);
+#: a knob may not claim a capability the emulator does not have
+BIT_KNOBS: dict[str, tuple[int, int, str]] = {
+    "oaes": (0x100, 0, "only bit 8 (Namespace Attribute Notices) is implemented"),
+    "ctratt": (0x8000, 0, "only bit 15 (Extended LBA Formats) is implemented"),
+    "lpa": (0x07, 0x06, "bits 1 and 2 are always set; bit 0 is the only other one implemented"),
+    "nsfeat": (0x10, 0, "only bit 4 (the NPWG .. NOWS hints) is implemented"),
+}
 
 
 @dataclass
@@ -91,6 +104,62 @@ class ControllerConfig:
     #: Doorbell Buffer Config (admin 7Ch, shadow doorbells and EventIdx; Identify OACS bit 8);
     #: off: 7Ch is an Invalid Command Opcode
     dbbuf: bool = False
+    #: Format NVM (admin 80h; Identify OACS bit 1): a namespace takes another LBA format
+    #: of its list (one without metadata; no protection information); off: 80h is an
+    #: Invalid Command Opcode
+    format_nvm: bool = False
+    #: PCI Vendor ID (config space 00h; also Identify Controller VID)
+    pci_vid: int = VENDOR_ID
+    #: PCI Device ID (config space 02h)
+    pci_did: int = DEVICE_ID
+    #: PCI Subsystem Vendor ID (config space 2Ch; also Identify Controller SSVID)
+    pci_ssvid: int = SUBSYSTEM_VENDOR_ID
+    #: PCI Subsystem ID (config space 2Eh)
+    pci_ssid: int = SUBSYSTEM_ID
+    #: Where the PCI capabilities sit and what they say: "nvmescope" (Power Management at
+    #: 40h, MSI-X at 50h, PCI Express Endpoint with a Gen3 x4 link at 60h) or "qemu-7.2"
+    #: (MSI-X at 40h, PCI Express Root Complex Integrated Endpoint at 80h, Power
+    #: Management at 60h, as QEMU 7.2's nvme device)
+    pci_layout: str = "nvmescope"
+    #: Identify Controller SUBNQN (ASCII, up to 223 characters); {serial} is the serial number
+    subnqn: str = "nqn.2024-01.org.nvmescope:{serial}"
+    #: Identify Controller OAES: bit 8 (Namespace Attribute Notices) or 0; our namespaces
+    #: never change, so the event it enables (Feature 0Bh bit 8) is never sent
+    oaes: int = 0
+    #: Identify Controller CTRATT: bit 15 (Extended LBA Formats: up to 64 LBA formats) or 0
+    ctratt: int = 0
+    #: Identify Controller LPA: bits 1 (Commands Supported and Effects) and 2 (extended
+    #: data) always; bit 0 (SMART / Health per namespace: NSID 1 gives the one namespace's)
+    lpa: int = 0x06
+    #: Identify Namespace NSFEAT: bit 4 (NPWG, NPWA, NPDG, NPDA, NOWS are valid) or 0
+    nsfeat: int = 0
+    #: Identify Namespace NPWG: preferred write granularity, logical blocks (0's based)
+    npwg: int = 0
+    #: Identify Namespace NPWA: preferred write alignment, logical blocks (0's based)
+    npwa: int = 0
+    #: Identify Namespace NPDG: preferred deallocate granularity, logical blocks (0's based)
+    npdg: int = 0
+    #: Identify Namespace NPDA: preferred deallocate alignment, logical blocks (0's based)
+    npda: int = 0
+    #: Identify Namespace NOWS: optimal write size, logical blocks (0's based)
+    nows: int = 0
+    #: Firmware Slot log FRS1 (ASCII, up to 8 characters); empty: the same as firmware
+    frs1: str = ""
+    #: SMART / Health Available Spare, percent
+    avail_spare: int = 100
+    #: SMART / Health Available Spare Threshold, percent
+    spare_thresh: int = 10
+    #: SMART / Health Power Cycles at power-on
+    power_cycles: int = 1
+    #: Feature 01h Arbitration after a reset (HPW 31:24, MPW 23:16, LPW 15:8, AB 2:0)
+    arbitration: int = 0
+    #: Get Features 09h reports CD = 1 (no coalescing) for vector 0, the admin queue's
+    admin_vector_cd: bool = False
+
+    @property
+    def subsystem_nqn(self) -> str:
+        """SUBNQN with {serial} filled in."""
+        return self.subnqn.replace("{serial}", self.serial)
 
     @property
     def lba_ds(self) -> int:
@@ -119,13 +188,32 @@ class ControllerConfig:
             if not ok:
                 out.append(text)
 
-        for name, limit in (("serial", 20), ("model", 40), ("firmware", 8)):
+        need(
+            self.pci_layout in PCI_LAYOUTS,
+            f"pci_layout must be one of {', '.join(PCI_LAYOUTS)} (got {self.pci_layout!r})",
+        )
+
+        for name, limit in (
+            ("serial", 20),
+            ("model", 40),
+            ("firmware", 8),
+            ("frs1", 8),
+            ("subnqn", 223),
+        ):
             value = getattr(self, name)
             need(
                 isinstance(value, str) and value.isascii() and value.isprintable(),
                 f"{name} must be printable ASCII",
             )
-            need(len(value) <= limit, f"{name} is at most {limit} characters (got {len(value)})")
+            need(
+                isinstance(value, str) and len(value) <= limit,
+                f"{name} is at most {limit} characters (got {len(value)})",
+            )
+        need(
+            len(self.subsystem_nqn) <= 223,
+            f"subnqn is at most 223 characters with the serial filled in "
+            f"(got {len(self.subsystem_nqn)})",
+        )
         ranges = {
             "mqes": (1, 0xFFFF, "CAP.MQES is 0's based: 1 (2 entries) to 65535"),
             "dstrd": (0, 15, "CAP.DSTRD is 4 bits"),
@@ -146,6 +234,19 @@ class ControllerConfig:
             "cctemp": (0, 0xFFFF, "a temperature is 0 to 65535 Kelvin"),
             "ieee": (0, 0xFFFFFF, "the IEEE OUI is 24 bits"),
             "revision": (0, 0xFF, "the PCI revision ID is one byte"),
+            "pci_vid": (0, 0xFFFF, "a PCI ID is 16 bits"),
+            "pci_did": (0, 0xFFFF, "a PCI ID is 16 bits"),
+            "pci_ssvid": (0, 0xFFFF, "a PCI ID is 16 bits"),
+            "pci_ssid": (0, 0xFFFF, "a PCI ID is 16 bits"),
+            "npwg": (0, 0xFFFF, "NPWG is 16 bits"),
+            "npwa": (0, 0xFFFF, "NPWA is 16 bits"),
+            "npdg": (0, 0xFFFF, "NPDG is 16 bits"),
+            "npda": (0, 0xFFFF, "NPDA is 16 bits"),
+            "nows": (0, 0xFFFF, "NOWS is 16 bits"),
+            "avail_spare": (0, 100, "a percentage is 0 to 100"),
+            "spare_thresh": (0, 100, "a percentage is 0 to 100"),
+            "power_cycles": (0, 0xFFFFFFFF, "Power Cycles is kept in 32 bits here"),
+            "arbitration": (0, 0xFFFFFFFF, "Feature 01h is one dword"),
         }
         for name, (low, high, why) in ranges.items():
             value = getattr(self, name)
@@ -153,6 +254,16 @@ class ControllerConfig:
                 isinstance(value, int) and low <= value <= high,
                 f"{name}={value!r} is out of range: {why}",
             )
+        for name, (allowed, required, why) in BIT_KNOBS.items():
+            value = getattr(self, name)
+            need(
+                isinstance(value, int) and value & ~allowed == 0 and value & required == required,
+                f"{name}={value!r} is out of range: {why}",
+            )
+        need(
+            not isinstance(self.arbitration, int) or self.arbitration & 0xF8 == 0,
+            f"arbitration={self.arbitration!r}: bits 7:3 of Feature 01h are reserved",
+        )
         layout = (self.dstrd, self.max_io_queues, self.msix_vectors)
         if all(isinstance(v, int) for v in layout) and not any(
             m.split("=")[0] in ("dstrd", "max_io_queues", "msix_vectors") for m in out
@@ -180,6 +291,11 @@ class ControllerConfig:
             0 <= ms <= 0xFFFF and 9 <= lbads <= 16 for ms, lbads in self.lba_formats
         )
         need(formats_ok, "lba_formats: 1 to 64 (ms 0..65535, lbads 9..16) pairs")
+        need(
+            len(self.lba_formats) <= 16 or (isinstance(self.ctratt, int) and self.ctratt & 0x8000),
+            f"lba_formats: {len(self.lba_formats)} formats need CTRATT bit 15 (Extended LBA "
+            "Formats); without it NLBAF allows 16",
+        )
         if formats_ok:
             need(
                 0 <= self.flbas < len(self.lba_formats),
@@ -194,3 +310,49 @@ class ControllerConfig:
                     f"the {size}-byte LBA, at least one LBA, at most 256 TiB",
                 )
         return out
+
+
+#: Named configurations: a profile sets these knobs before any ``-c KEY=VALUE``.
+#: ``qemu-7.2`` is QEMU 7.2's emulated NVMe controller (``-device nvme,serial=deadbeef``
+#: with a 64 MiB namespace) as reference/linux-6.1-on-qemu-7.2/ captured it, but for
+#: what the emulator does not implement: Identify OACS bit 3 (Namespace Management
+#: and Attachment), ONCS bits 0, 2, 3 and 8 (Compare, Dataset Management, Write
+#: Zeroes, Copy), OCFS, SGLS bit 0 (SGLs), NSFEAT bit 2 (DULBE), MC and DPC (metadata and
+#: protection information) stay clear, so the device never claims what it cannot do.
+PROFILES: dict[str, dict[str, Any]] = {
+    "qemu-7.2": {
+        "serial": "deadbeef",
+        "model": "QEMU NVMe Ctrl",
+        "firmware": "7.2.22",
+        "pci_vid": 0x1B36,  # Red Hat, Inc.
+        "pci_did": 0x0010,  # QEMU NVM Express Controller
+        "pci_ssvid": 0x1AF4,  # Red Hat, Inc. (virtio)
+        "pci_ssid": 0x1100,
+        "revision": 0x02,
+        "pci_layout": "qemu-7.2",
+        "ieee": 0x525400,
+        "subnqn": "nqn.2019-08.org.qemu:{serial}",
+        "oaes": 0x100,
+        "ctratt": 0x8000,
+        "lpa": 0x07,
+        "elpe": 0,
+        "nn": 256,
+        "dbbuf": True,
+        "format_nvm": True,
+        "nsfeat": 0x10,
+        "npdg": 7,
+        "npda": 7,
+        "frs1": "1.0",  # QEMU 7.2 writes "1.0" into FRS1 whatever FR says
+        "temperature_k": 323,
+        "avail_spare": 0,
+        "spare_thresh": 0,
+        "power_cycles": 0,
+        "arbitration": 0x07,  # AB 7: no burst limit
+        "admin_vector_cd": True,
+    },
+}
+
+
+def profile_config(name: str) -> ControllerConfig:
+    """The configuration of profile ``name`` (a KeyError names no profile)."""
+    return ControllerConfig(**PROFILES[name])

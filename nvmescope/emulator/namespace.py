@@ -23,6 +23,17 @@ class Namespace:
         self.nsze = config.nsze
         self._pages: dict[int, bytearray] = {}
 
+    def format(self, flbas: int) -> None:
+        """Format NVM: LBA format ``flbas`` from now on; every block reads as zeros again.
+
+        The capacity in bytes stays; NSZE becomes what it holds in the new block size.
+        """
+        size = self.size_bytes
+        self.flbas = flbas
+        self.lba_size = 1 << self.lba_formats[flbas][1]
+        self.nsze = size // self.lba_size
+        self._pages.clear()
+
     @property
     def size_bytes(self) -> int:
         return self.nsze * self.lba_size

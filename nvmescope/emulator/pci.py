@@ -1,7 +1,9 @@
 """The PCI function: a 4 KiB configuration space with read-only, writable and
 write-1-to-clear bits (PCI Local Bus 3.0 chapter 6, PCI Express Base 4.0 chapter 7).
 
-Identity (none of these are PCI-SIG assigned; they are for emulation only):
+Identity, from the configuration (``pci_vid``, ``pci_did``, ``pci_ssvid``,
+``pci_ssid``, ``revision``). The defaults are not PCI-SIG assigned; they are for
+emulation only:
 
 - Vendor ID 4E53h, Device ID 0001h, Subsystem Vendor ID 4E53h, Subsystem ID 0001h
 - Class code 01 08 02 (mass storage, Non-Volatile Memory controller, NVM Express)
@@ -11,9 +13,16 @@ BAR0/BAR1 form one 64-bit non-prefetchable memory BAR. Sizing works as on real
 hardware: write all ones, read back, and the bits that stayed zero give the
 size (16 KiB by default: 0xFFFFC004 in BAR0, 0xFFFFFFFF in BAR1).
 
-Capabilities, linked from offset 34h: Power Management at 40h, MSI-X at 50h,
-PCI Express (endpoint, Gen3 x4 link, FLR) at 60h. There is no MSI capability:
-a host that does not enable MSI-X gets INTx.
+Capabilities, linked from offset 34h, placed as ``pci_layout`` says:
+
+- ``nvmescope`` (default): Power Management at 40h, MSI-X at 50h, PCI Express
+  (endpoint, Gen3 x4 link, FLR) at 60h.
+- ``qemu-7.2``: MSI-X at 40h, PCI Express at 80h (version 2, Root Complex
+  Integrated Endpoint, MPS 128 B, FLR, End-End TLP prefixes; no link registers
+  shown), Power Management at 60h: the bytes of QEMU 7.2's nvme device in
+  reference/linux-6.1-on-qemu-7.2/lspci-vvv-before-bind.txt.
+
+There is no MSI capability: a host that does not enable MSI-X gets INTx.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from __future__ import annotations
 import struct
 
 from ..nvme import pci as p
-from .config import DEVICE_ID, SUBSYSTEM_ID, SUBSYSTEM_VENDOR_ID, VENDOR_ID, ControllerConfig
+from .config import ControllerConfig
 
 
 class ConfigSpace:
@@ -34,6 +43,8 @@ class ConfigSpace:
         self.bar_size = bar_size
         self.table_offset = table_offset
         self.pba_offset = pba_offset
+        self.layout = p.CAP_LAYOUTS.get(config.pci_layout, p.CAP_LAYOUTS["nvmescope"])
+        self.layout_name = config.pci_layout if config.pci_layout in p.CAP_LAYOUTS else "nvmescope"
         self.data = bytearray(p.CONFIG_SPACE_SIZE)
         self.wmask = bytearray(p.CONFIG_SPACE_SIZE)
         self.w1cmask = bytearray(p.CONFIG_SPACE_SIZE)
@@ -55,13 +66,14 @@ class ConfigSpace:
     def reset(self) -> None:
         """Conventional reset / FLR: every register to its power-on value."""
         cfg = self.config
+        lay = self.layout
         self.data[:] = bytes(p.CONFIG_SPACE_SIZE)
         self.wmask[:] = bytes(p.CONFIG_SPACE_SIZE)
         self.w1cmask[:] = bytes(p.CONFIG_SPACE_SIZE)
         header = p.TYPE0_HEADER.build(
             {
-                "vendor_id": VENDOR_ID,
-                "device_id": DEVICE_ID,
+                "vendor_id": cfg.pci_vid & 0xFFFF,
+                "device_id": cfg.pci_did & 0xFFFF,
                 "command": 0,
                 "status": p.STATUS_CAP_LIST,
                 "revision_id": cfg.revision & 0xFF,
@@ -74,10 +86,10 @@ class ConfigSpace:
                 "bist": 0,
                 "bar": [p.BAR_MEM_TYPE_64, 0, 0, 0, 0, 0],
                 "cardbus_cis": 0,
-                "subsystem_vendor_id": SUBSYSTEM_VENDOR_ID,
-                "subsystem_id": SUBSYSTEM_ID,
+                "subsystem_vendor_id": cfg.pci_ssvid & 0xFFFF,
+                "subsystem_id": cfg.pci_ssid & 0xFFFF,
                 "expansion_rom": 0,
-                "capabilities_ptr": p.PM_CAP_OFFSET,
+                "capabilities_ptr": lay.offset(lay.order[0]),
                 "reserved": bytes(7),
                 "interrupt_line": 0,
                 "interrupt_pin": 1,  # INTA#
@@ -89,55 +101,68 @@ class ConfigSpace:
         pm = p.PM_CAP.build(
             {
                 "cap_id": p.CAP_ID_PM,
-                "next": p.MSIX_CAP_OFFSET,
+                "next": lay.next_of("pm"),
                 "pmc": 0x0003,  # version 1.2 of the PM interface; D0 and D3hot only
                 "pmcsr": 0x0008,  # No_Soft_Reset: D3hot -> D0 keeps the function's state
                 "bse": 0,
                 "data": 0,
             }
         )
-        self.data[p.PM_CAP_OFFSET : p.PM_CAP_OFFSET + len(pm)] = pm
+        self.data[lay.pm : lay.pm + len(pm)] = pm
         msix = p.MSIX_CAP.build(
             {
                 "cap_id": p.CAP_ID_MSIX,
-                "next": p.PCIE_CAP_OFFSET,
+                "next": lay.next_of("msix"),
                 "mc": (cfg.msix_vectors - 1) & p.MSIX_MC_TABLE_SIZE,
                 "table": self.table_offset | 0,  # BIR 0
                 "pba": self.pba_offset | 0,
             }
         )
-        self.data[p.MSIX_CAP_OFFSET : p.MSIX_CAP_OFFSET + len(msix)] = msix
-        pcie = p.PCIE_CAP.build(
-            {
-                "cap_id": p.CAP_ID_PCIE,
-                "next": 0,
-                "pcie_cap": 0x0002,  # capability version 2, PCI Express endpoint
-                # max payload 256 B, extended tag, L0s/L1 acceptable latency, role-based
-                # error reporting, function level reset
-                "dev_cap": 0x1 | (1 << 5) | (0x7 << 6) | (0x7 << 9) | (1 << 15) | p.PCIE_DEVCAP_FLR,
-                "dev_ctl": 0x2810,  # relaxed ordering, MPS 128 B, MRRS 512 B (reset default)
-                "dev_sta": 0,
-                "link_cap": 0x3 | (4 << 4),  # 8 GT/s, x4, port 0
-                "link_ctl": 0,
-                "link_sta": 0x3 | (4 << 4),  # trained at 8 GT/s, x4
-                "slot_cap": 0,
-                "slot_ctl": 0,
-                "slot_sta": 0,
-                "root_ctl": 0,
-                "root_cap": 0,
-                "root_sta": 0,
-                "dev_cap2": 0x0000001F,  # completion timeout ranges A-D, disable supported
-                "dev_ctl2": 0,
-                "dev_sta2": 0,
-                "link_cap2": 0x0E,  # 2.5, 5 and 8 GT/s supported
-                "link_ctl2": 0x3,
-                "link_sta2": 0,
-                "slot_cap2": 0,
-                "slot_ctl2": 0,
-                "slot_sta2": 0,
-            }
-        )
-        self.data[p.PCIE_CAP_OFFSET : p.PCIE_CAP_OFFSET + len(pcie)] = pcie
+        self.data[lay.msix : lay.msix + len(msix)] = msix
+        pcie_fields = {
+            "cap_id": p.CAP_ID_PCIE,
+            "next": lay.next_of("pcie"),
+            "pcie_cap": 0x0002,  # capability version 2, PCI Express endpoint
+            # max payload 256 B, extended tag, L0s/L1 acceptable latency, role-based
+            # error reporting, function level reset
+            "dev_cap": 0x1 | (1 << 5) | (0x7 << 6) | (0x7 << 9) | (1 << 15) | p.PCIE_DEVCAP_FLR,
+            "dev_ctl": 0x2810,  # relaxed ordering, MPS 128 B, MRRS 512 B (reset default)
+            "dev_sta": 0,
+            "link_cap": 0x3 | (4 << 4),  # 8 GT/s, x4, port 0
+            "link_ctl": 0,
+            "link_sta": 0x3 | (4 << 4),  # trained at 8 GT/s, x4
+            "slot_cap": 0,
+            "slot_ctl": 0,
+            "slot_sta": 0,
+            "root_ctl": 0,
+            "root_cap": 0,
+            "root_sta": 0,
+            "dev_cap2": 0x0000001F,  # completion timeout ranges A-D, disable supported
+            "dev_ctl2": 0,
+            "dev_sta2": 0,
+            "link_cap2": 0x0E,  # 2.5, 5 and 8 GT/s supported
+            "link_ctl2": 0x3,
+            "link_sta2": 0,
+            "slot_cap2": 0,
+            "slot_ctl2": 0,
+            "slot_sta2": 0,
+        }
+        if self.layout_name == "qemu-7.2":
+            # QEMU 7.2: version 2, Root Complex Integrated Endpoint; MPS 128 B, RBE, FLR;
+            # a 2.5 GT/s x1 link (L0s) that lspci does not show for this type;
+            # Extended TLP Format and End-End TLP Prefixes supported; controls at reset 0
+            pcie_fields.update(
+                pcie_cap=0x0092,
+                dev_cap=(1 << 15) | p.PCIE_DEVCAP_FLR,
+                dev_ctl=0,
+                link_cap=0x1 | (1 << 4) | (1 << 10),
+                link_sta=0x1 | (1 << 4),
+                dev_cap2=(1 << 20) | (1 << 21),
+                link_cap2=0,
+                link_ctl2=0,
+            )
+        pcie = p.PCIE_CAP.build(pcie_fields)
+        self.data[lay.pcie : lay.pcie + len(pcie)] = pcie
         # what the host may change
         self._wm(0x04, 2, p.CMD_MEMORY_SPACE | p.CMD_BUS_MASTER | p.CMD_PARITY_ERROR_RESPONSE
                  | p.CMD_SERR_ENABLE | p.CMD_INTX_DISABLE)  # fmt: skip
@@ -147,14 +172,14 @@ class ConfigSpace:
         self._wm(0x10, 4, (~(self.bar_size - 1)) & 0xFFFFFFF0)
         self._wm(0x14, 4, 0xFFFFFFFF)
         self._wm(0x3C, 1, 0xFF)  # interrupt line
-        self._wm(p.PM_CAP_OFFSET + 4, 2, 0x0103)  # power state, PME enable
-        self._w1c(p.PM_CAP_OFFSET + 4, 2, 0x8000)  # PME status
-        self._wm(p.MSIX_CAP_OFFSET + 2, 2, p.MSIX_MC_ENABLE | p.MSIX_MC_FUNCTION_MASK)
-        self._wm(p.PCIE_CAP_OFFSET + 8, 2, 0xFFFF)  # device control (FLR handled on write)
-        self._w1c(p.PCIE_CAP_OFFSET + 10, 2, 0x000F)  # device status error bits
-        self._wm(p.PCIE_CAP_OFFSET + 16, 2, 0x01C3)  # link control: ASPM, RCB, CCC, ES
-        self._wm(p.PCIE_CAP_OFFSET + 40, 2, 0x041F)  # device control 2
-        self._wm(p.PCIE_CAP_OFFSET + 48, 2, 0x0FFF)  # link control 2
+        self._wm(lay.pm + 4, 2, 0x0103)  # power state, PME enable
+        self._w1c(lay.pm + 4, 2, 0x8000)  # PME status
+        self._wm(lay.msix + 2, 2, p.MSIX_MC_ENABLE | p.MSIX_MC_FUNCTION_MASK)
+        self._wm(lay.pcie + 8, 2, 0xFFFF)  # device control (FLR handled on write)
+        self._w1c(lay.pcie + 10, 2, 0x000F)  # device status error bits
+        self._wm(lay.pcie + 16, 2, 0x01C3)  # link control: ASPM, RCB, CCC, ES
+        self._wm(lay.pcie + 40, 2, 0x041F)  # device control 2
+        self._wm(lay.pcie + 48, 2, 0x0FFF)  # link control 2
 
     # -- accesses ----------------------------------------------------------------
     @staticmethod
@@ -185,6 +210,15 @@ class ConfigSpace:
             self.data[a] = b & 0xFF
         return old, self.get(offset, size), writable
 
+    def register_name(self, offset: int) -> str:
+        """The config register of this layout that holds byte ``offset`` (``""`` if none)."""
+        return p.config_register_name(offset, self.layout_name)
+
+    @property
+    def pcie_offset(self) -> int:
+        """Where the PCI Express capability starts in this layout."""
+        return self.layout.pcie
+
     # -- decoded state --------------------------------------------------------------
     @property
     def command(self) -> int:
@@ -204,7 +238,7 @@ class ConfigSpace:
 
     @property
     def msix_control(self) -> int:
-        return self.get(p.MSIX_CAP_OFFSET + 2, 2)
+        return self.get(self.layout.msix + 2, 2)
 
     @property
     def msix_enabled(self) -> bool:
@@ -240,5 +274,5 @@ class ConfigSpace:
             "msix_enabled": self.msix_enabled,
             "msix_function_masked": self.msix_function_masked,
             "interrupt_line": self.get(0x3C, 1),
-            "pmcsr": self.get(p.PM_CAP_OFFSET + 4, 2),
+            "pmcsr": self.get(self.layout.pm + 4, 2),
         }

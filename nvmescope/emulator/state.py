@@ -34,7 +34,7 @@ class ControllerState:
         self.host_read_commands = 0
         self.host_write_commands = 0
         self.busy_ns = 0
-        self.power_cycles = 1
+        self.power_cycles = config.power_cycles
         self.unsafe_shutdowns = 0
         self.media_errors = 0
         self.enabled_at: int | None = None
@@ -45,7 +45,7 @@ class ControllerState:
         cfg = self.config
         nq = cfg.max_io_queues - 1
         return {
-            f.FID_ARBITRATION: 0,
+            f.FID_ARBITRATION: cfg.arbitration,
             f.FID_POWER_MANAGEMENT: 0,
             f.FID_VOLATILE_WRITE_CACHE: 1 if cfg.vwc else 0,
             f.FID_NUMBER_OF_QUEUES: (nq << 16) | nq,
@@ -68,6 +68,8 @@ class ControllerState:
         self.timestamp_ms = 0
         self.timestamp_set_at_ns: int | None = None
         self.timestamp_origin = 0
+        #: Feature 16h Host Behavior Support's buffer (ACRE byte 0, LBAFEE byte 2)
+        self.host_behavior = bytes(f.HOST_BEHAVIOR_SIZE)
 
     def on_enable(self, now: int) -> None:
         if self.enabled_at is None:
@@ -120,11 +122,16 @@ class ControllerState:
 
     def smart_counters(self, now: int) -> dict[str, int]:
         on_ns = now - self.enabled_at if self.enabled_at is not None else 0
+        cfg = self.config
+        # Critical Warning bit 0: available spare below its threshold; bit 1: temperature
+        warning = (0x02 if self.temperature_warning() else 0) | (
+            0x01 if cfg.avail_spare < cfg.spare_thresh else 0
+        )
         return {
-            "critical_warning": 0x02 if self.temperature_warning() else 0,
-            "temperature": self.config.temperature_k,
-            "avail_spare": 100,
-            "spare_thresh": 10,
+            "critical_warning": warning,
+            "temperature": cfg.temperature_k,
+            "avail_spare": cfg.avail_spare,
+            "spare_thresh": cfg.spare_thresh,
             "percent_used": 0,
             "data_units_read": -(-self.data_units_read // 1000),
             "data_units_written": -(-self.data_units_written // 1000),
@@ -159,7 +166,7 @@ class ControllerState:
     def fw_slot_log_bytes(self) -> bytes:
         values: dict[str, Any] = {"afi": 0x01, "rsvd1": bytes(7), "rsvd64": bytes(448)}
         for n in range(1, 8):
-            values[f"frs{n}"] = self.config.firmware[:8] if n == 1 else b""
+            values[f"frs{n}"] = (self.config.frs1 or self.config.firmware)[:8] if n == 1 else b""
         return lp.FIRMWARE_SLOT_LOG.build(values)
 
     # -- the timestamp -----------------------------------------------------------------

@@ -82,6 +82,14 @@ ADMIN_TIMEOUT_NS = 60_000_000_000
 ADMIN_QUEUE_DEPTH = 32
 #: the admin tag reserved for the Asynchronous Event Request (NVME_AQ_BLK_MQ_DEPTH)
 AER_CID = 31
+#: admin tags blk-mq hands out (NVME_AQ_MQ_TAG_DEPTH): 0..29, below the AER's 31
+ADMIN_TAG_DEPTH = 30
+#: a command identifier is the blk-mq tag (bits 11:0) and a 4-bit generation counter
+#: (bits 15:12) that counts the uses of that tag (nvme_cid): a late completion for an
+#: earlier use of the tag then carries the wrong generation and is recognised
+CID_GENCTR_SHIFT = 12
+CID_GENCTR_MASK = 0xF
+CID_TAG_MASK = (1 << CID_GENCTR_SHIFT) - 1
 #: the io_queue_depth module parameter
 IO_QUEUE_DEPTH = 1024
 #: NVME_MAX_KB_SZ: the PCI driver's own cap on one request (max_hw_sectors), in KiB
@@ -164,7 +172,6 @@ class HostSQ:
     tail: int = 0
     #: the head as last reported by a CQE's SQHD
     head: int = 0
-    next_tag: int = 0
     #: a task is between writing its SQE and ringing the doorbell (Linux's sq_lock)
     locked: bool = False
     #: fired when ``locked`` goes back to False
@@ -172,6 +179,20 @@ class HostSQ:
 
     def slot_addr(self, slot: int) -> int:
         return self.addr + slot * SQE_SIZE
+
+
+@dataclass
+class TagSet:
+    """blk-mq's tags of one hardware queue (an sbitmap), with each request's generation
+    counter: see :meth:`LinuxDriver._alloc_cid`. Like Linux's tag sets it outlives a
+    controller reset."""
+
+    #: the sbitmap word this CPU allocates from
+    word: int = 0
+    #: tags of that word handed out since its last deferred clear
+    used: set[int] = field(default_factory=set)
+    #: per tag: how often it was used (the low 4 bits go into the cid)
+    genctr: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -233,6 +254,29 @@ def nvme_dbbuf_need_event(event_idx: int, new_idx: int, old: int) -> bool:
     """Linux's rule: ring the MMIO doorbell only if the update from ``old`` to ``new_idx``
     moved past the controller's EventIdx (all 16-bit arithmetic)."""
     return (new_idx - event_idx - 1) & 0xFFFF < (new_idx - old) & 0xFFFF
+
+
+def register_fields(offset: int, size: int) -> str:
+    """The fields of the BAR0 register at ``offset`` that the ``size`` bytes accessed hold,
+    from the register table: ``register_fields(0, 4)`` is "MQES, CQR, AMS and TO"."""
+    hit = r.register_at(offset)
+    if hit is None:
+        return "no register fields"
+    reg, within = hit
+    lo_bit, hi_bit = 8 * within, 8 * (within + size) - 1
+    names = [
+        f.name.upper()
+        for f in sorted(reg.fields, key=lambda f: f.lo)
+        if f.lo >= lo_bit and f.hi <= hi_bit
+    ]
+    if not names:
+        return "no defined fields"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _blocks(n: int) -> str:
+    """``1 block``, ``8 blocks``."""
+    return "1 block" if n == 1 else f"{n} blocks"
 
 
 def _size(n: int) -> str:
@@ -297,6 +341,8 @@ class LinuxDriver:
         self.sqs: dict[int, HostSQ] = {}
         self.cqs: dict[int, HostCQ] = {}
         self._pending: dict[tuple[int, int], _Pending] = {}
+        #: blk-mq tags per queue ID (kept across resets, as Linux keeps its tag sets)
+        self._tags: dict[int, TagSet] = {}
         self._isrs: set[int] = set()
         self._busy = 0
 
@@ -329,11 +375,16 @@ class LinuxDriver:
         self.api.mmio_write32(offset, value)
         yield ACTION_NS
 
-    def _read_cap(self, why: str) -> Task:
-        lo = yield from self._rd32(0x00, "read_cap_lo", f"Read CAP bits 31:0 at 0h ({why}).")
+    def _read_cap(self, why_lo: str, why_hi: str) -> Task:
+        """CAP as two 32-bit reads; each note names the fields its half holds (from the
+        register table) and why the driver wants them."""
+        lo = yield from self._rd32(
+            0x00, "read_cap_lo", f"Read CAP bits 31:0 at 0h ({register_fields(0x00, 4)}): {why_lo}."
+        )
         hi = yield from self._rd32(
-            0x04, "read_cap_hi", "Read CAP bits 63:32 at 4h: Linux reads 64-bit registers as "
-            "two 32-bit halves, low first (lo_hi_readq).",
+            0x04, "read_cap_hi", f"Read CAP bits 63:32 at 4h ({register_fields(0x04, 4)}): "
+            f"{why_hi}. Linux reads 64-bit registers as two 32-bit halves, low first "
+            "(lo_hi_readq).",
         )  # fmt: skip
         self.cap = lo | (hi << 32)
         self.dstrd = r.CAP.get(self.cap, "dstrd")
@@ -410,7 +461,10 @@ class LinuxDriver:
         if self.msix_table is not None:
             yield from self.msix_program_vector(0)
             yield from self.msix_enable()
-        yield from self._read_cap("queue depth, doorbell stride, timeout, command sets")
+        yield from self._read_cap(
+            "the queue depth (MQES) and how long to wait for ready (TO)",
+            "the doorbell stride (DSTRD) and the page sizes (MPSMIN, MPSMAX)",
+        )
         self.q_depth = min(r.CAP.get(self.cap, "mqes") + 1, self.io_queue_depth)
         self.cmbsz = yield from self._rd32(
             0x3C, "read_cmbsz", "Read CMBSZ (nvme_map_cmb): zero means the controller offers no "
@@ -525,12 +579,18 @@ class LinuxDriver:
             0x28, asq & 0xFFFFFFFF, "write_asq_lo", f"Write ASQ low half: the admin submission "
             f"queue is at {asq:#x} in host memory.",
         )  # fmt: skip
-        yield from self._wr32(0x2C, asq >> 32, "write_asq_hi", "Write ASQ high half.")
+        yield from self._wr32(
+            0x2C, asq >> 32, "write_asq_hi", f"Write ASQ bits 63:32 at 2Ch, the high half of "
+            f"ASQB: {asq >> 32:#x}.",
+        )  # fmt: skip
         yield from self._wr32(
             0x30, acq & 0xFFFFFFFF, "write_acq_lo", f"Write ACQ low half: the admin completion "
             f"queue is at {acq:#x}.",
         )  # fmt: skip
-        yield from self._wr32(0x34, acq >> 32, "write_acq_hi", "Write ACQ high half.")
+        yield from self._wr32(
+            0x34, acq >> 32, "write_acq_hi", f"Write ACQ bits 63:32 at 34h, the high half of "
+            f"ACQB: {acq >> 32:#x}.",
+        )  # fmt: skip
         ok = yield from self.nvme_enable_ctrl(mps=mps)
         if not ok:
             return False
@@ -549,7 +609,10 @@ class LinuxDriver:
 
     def nvme_enable_ctrl(self, *, mps: int = 0) -> Task:
         """Program CC from CAP (CSS, MPS, entry sizes), then set EN and wait for RDY."""
-        yield from self._read_cap("which command sets it supports")
+        yield from self._read_cap(
+            "read again before CC is programmed (nvme_enable_ctrl)",
+            "which command sets it supports (CSS) and the page sizes (MPSMIN, MPSMAX)",
+        )
         css = 6 if r.CAP.get(self.cap, "css") & CAP_CSS_IOCS else 0
         self.ctrl_config = r.CC.build(css=css, mps=mps, ams=0, shn=0, iosqes=6, iocqes=4)
         sets = "all I/O command sets (CSS=6)" if css == 6 else "the NVM command set (CSS=0)"
@@ -560,7 +623,10 @@ class LinuxDriver:
         self.ctrl_config = yield from self._rd32(
             0x14, "read_cc", "Read CC back to flush the posted write to the device."
         )
-        yield from self._read_cap("again: CAP may change after the first CC write")
+        yield from self._read_cap(
+            "read again: CAP may change after the first CC write",
+            "read again, for the same reason",
+        )
         self.ctrl_config |= 1
         yield from self._wr32(
             0x14, self.ctrl_config, "enable_ctrl", f"Write CC = {self.ctrl_config:#x}: EN=1, "
@@ -742,7 +808,8 @@ class LinuxDriver:
     def nvme_hwmon_init(self) -> Task:
         yield from self.say(
             "hwmon", "Register the temperature sensor (nvme_hwmon_init): it reads the SMART / "
-            "Health log once to learn the composite temperature and thresholds.",
+            "Health log once, for the composite temperature and the temperature sensors the "
+            "controller reports; thresholds are read only when someone asks for them.",
         )  # fmt: skip
         c = yield from self.get_log_page(
             0x02, 512, why="SMART / Health information for the whole controller (NSID FFFFFFFFh)"
@@ -1019,13 +1086,44 @@ class LinuxDriver:
     # commands
     # ==================================================================================
     def _alloc_cid(self, sq: HostSQ) -> int:
-        limit = AER_CID if sq.qid == 0 else max(1, sq.depth - 1)
-        for _ in range(limit):
-            cid = sq.next_tag % limit
-            sq.next_tag = (sq.next_tag + 1) % limit
-            if (sq.qid, cid) not in self._pending:
-                return cid
-        return sq.next_tag
+        """A command identifier as Linux 6.1 makes it: a blk-mq tag with the tag's
+        generation counter in bits 15:12 (nvme_cid).
+
+        blk-mq's tags live in an sbitmap cut into words (4 tags per word for the 30 admin
+        tags, 64 for an I/O queue's depth - 1). A CPU allocates from one word, lowest free
+        tag first; a freed tag is only marked "cleared" and is taken back when the word
+        has no tag left (deferred clear). So synchronous admin commands use tags 0, 1, 2,
+        3, then 0 again with the next generation: cids 0, 1, 2, 3, 4096, 4097, ... as the
+        reference QEMU trace shows. Which word a CPU starts in is random in Linux; here it
+        is word 0.
+        """
+        depth = ADMIN_TAG_DEPTH if sq.qid == 0 else max(1, sq.depth - 1)
+        shift = 6
+        if depth >= 4:
+            while (4 << shift) > depth:
+                shift -= 1
+        per_word = 1 << shift
+        words = (depth + per_word - 1) // per_word
+        busy = {cid & CID_TAG_MASK for (qid, cid) in self._pending if qid == sq.qid}
+        tags = self._tags.setdefault(sq.qid, TagSet())
+        for step in range(words):
+            word = (tags.word + step) % words
+            if step:
+                tags.used = set()
+            span = range(word * per_word, min(depth, (word + 1) * per_word))
+            free = [t for t in span if t not in tags.used and t not in busy]
+            if not free:
+                # deferred clear: take back the tags freed since the word filled up
+                tags.used = {t for t in tags.used if t in busy}
+                free = [t for t in span if t not in tags.used and t not in busy]
+            if free:
+                tag = free[0]
+                tags.word = word
+                tags.used.add(tag)
+                gen = tags.genctr.get(tag, 0)
+                tags.genctr[tag] = gen + 1
+                return ((gen & CID_GENCTR_MASK) << CID_GENCTR_SHIFT) | tag
+        return 0
 
     def _describe_cmd(
         self, qid: int, opc: int, nsid: int, cdw10: int, cdw11: int, cdw12: int = 0
@@ -1034,7 +1132,7 @@ class LinuxDriver:
             title = _cmd_title(opc, False)
             if opc in (0x01, 0x02):
                 slba, nlb = (cdw11 << 32) | cdw10, (cdw12 & 0xFFFF) + 1
-                return f"{title} NSID {nsid} LBA {slba} x{nlb}"
+                return f"{title} of {_blocks(nlb)} at LBA {slba}, NSID {nsid}"
             return f"{title} NSID {nsid:#x}" if nsid == 0xFFFFFFFF else f"{title} NSID {nsid}"
         title = _cmd_title(opc, True)
         if opc == 0x06:
@@ -1178,9 +1276,13 @@ class LinuxDriver:
             yield POLL_NS
         reason = f": {why}" if why else ""
         data_words = f", data at {prp1:#x}" if length else ""
+        gen = cid >> CID_GENCTR_SHIFT
+        cid_words = (
+            f"cid {cid}: tag {cid & CID_TAG_MASK}, generation {gen}" if gen else f"cid {cid}"
+        )
         yield from self.say(
-            "build_sqe", f"Write {what} (opcode {opc:02X}h, cid {cid}{data_words}) into SQ{qid} "
-            f"slot {slot}{reason}.",
+            "build_sqe", f"Build the SQE for {what} in SQ{qid} slot {slot} (opcode {opc:02X}h, "
+            f"{cid_words}{data_words}){reason}.",
         )  # fmt: skip
         self.api.mem_write(sq.slot_addr(slot), sqe, f"SQE {name}")
         yield ACTION_NS
@@ -1460,7 +1562,7 @@ class LinuxDriver:
             f"{per} blocks, each with its own PRPs; the request completes when all of them have.",
         )  # fmt: skip
         title = _cmd_title(opc, False)
-        whole = f"{title} NSID {nsid} LBA {slba} x{nlb} in {len(spans)} commands"
+        whole = f"{title} of {_blocks(nlb)} at LBA {slba}, NSID {nsid}, in {len(spans)} commands"
         agg = Completion(qid, 0, opc, opcode_name(opc, False), whole)
         reason = f"{why}, " if why else ""
         for i, (k, n) in enumerate(spans):
@@ -1536,12 +1638,7 @@ class LinuxDriver:
                 f"phase tag is {cq.phase}.",
             )  # fmt: skip
             addr = cq.slot_addr(slot)
-            seen = unpack_cqe(self.api.peek(addr, CQE_SIZE))  # only to name the read
-            purpose = (
-                f"CQE CQ{cq.qid} slot {slot}: phase {seen.p}, cid {seen.cid}, "
-                f"status {seen.status:#x}"
-            )
-            cqe = unpack_cqe(self.api.mem_read(addr, CQE_SIZE, purpose))
+            cqe = unpack_cqe(self.api.mem_read(addr, CQE_SIZE, f"CQE CQ{cq.qid} slot {slot}"))
             yield ACTION_NS
             if cqe.p != cq.phase:
                 stale = (cqe.p, slot)
@@ -1550,6 +1647,13 @@ class LinuxDriver:
             cq.head = (slot + 1) % cq.depth
             if cq.head == 0:
                 cq.phase ^= 1
+                yield from self.say(
+                    "cq_wrap", f"CQ{cq.qid} wraps: slot {slot} was its last ({cq.depth} "
+                    f"entries), so the head goes back to slot 0. The device inverts the phase "
+                    f"tag on every pass, so the expected phase flips from {cq.phase ^ 1} to "
+                    f"{cq.phase}: the old entries still there carry {cq.phase ^ 1} and read as "
+                    "not new.",
+                )  # fmt: skip
             sq = self.sqs.get(cqe.sqid)
             if sq is not None:
                 sq.head = cqe.sqhd
@@ -1613,9 +1717,19 @@ class LinuxDriver:
         p = self._pending.get((cqe.sqid, cqe.cid))
         status = describe_status(cqe.status)
         if p is None:
+            tag = cqe.cid & CID_TAG_MASK
+            same_tag = [c for (q, c) in self._pending if q == cqe.sqid and c & CID_TAG_MASK == tag]
+            if same_tag and cqe.cid != AER_CID:
+                why = (
+                    f"tag {tag} is in use, but with generation {same_tag[0] >> CID_GENCTR_SHIFT}"
+                    f", not {cqe.cid >> CID_GENCTR_SHIFT}: a stale or corrupted completion "
+                    "(Linux: 'genctr mismatch')"
+                )
+            else:
+                why = "which the driver did not send"
             yield from self.say(
                 "unexpected_cqe", f"CQ{cq.qid} slot {slot}: completion for cid {cqe.cid} on "
-                f"SQ{cqe.sqid}, which the driver did not send: ignored.",
+                f"SQ{cqe.sqid}, {why}: ignored.",
             )  # fmt: skip
             return None
         comp = p.completion

@@ -171,7 +171,8 @@ class HostMemory:
             return addr
         addr = self._next
         if addr + n * PAGE_SIZE > self.ram_size:
-            raise HostMemoryError(f"host memory exhausted: cannot allocate {n} page(s)")
+            pages = "1 page" if n == 1 else f"{n} pages"
+            raise HostMemoryError(f"host memory exhausted: cannot allocate {pages}")
         self._next += n * PAGE_SIZE
         for i in range(n):
             self._pages.pop((addr >> PAGE_SHIFT) + i, None)

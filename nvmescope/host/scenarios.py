@@ -260,6 +260,25 @@ def identify_story(drv: LinuxDriver, run: ScenarioRun) -> Task:
         "highlight", "Now the story: one Identify Controller, from the SQE in memory and the "
         "doorbell, through the device's fetch, DMA and completion, to the interrupt handler.",
     )  # fmt: skip
+    sq, cq = drv.sqs.get(0), drv.cqs.get(0)
+    if sq is not None and cq is not None:
+        waiting = (sq.tail - cq.head) % sq.depth
+        slots = (
+            f"SQ0's next slot is {sq.tail} but CQ0's is {cq.head}: "
+            + (
+                "the Asynchronous Event Request (cid 31) took an SQ slot and gets a completion "
+                "only when the controller has an event to report. "
+                if drv.outstanding_aer is not None and waiting == 1
+                else f"{waiting} commands wait for their completions. "
+            )
+            if waiting
+            else f"SQ0 and CQ0 are both at slot {sq.tail}. "
+        )
+        yield from drv.say(
+            "highlight_numbers", f"{slots}The cid is no slot number either: Linux makes it from "
+            "the request's blk-mq tag (bits 11:0) and a 4-bit count of that tag's uses "
+            "(bits 15:12), so a late completion for an earlier use of a tag is recognised.",
+        )  # fmt: skip
     comp = yield from drv.identify(
         1, why="ask the controller to describe itself in a 4096-byte data structure"
     )
@@ -514,21 +533,25 @@ def bad_doorbell_and_io_errors(
     comp = yield from drv.nvme_read(1, 1, nsze, 1, buf, lba, why="an LBA beyond NSZE")
     yield from expect(drv, run, "LBA out of range", comp, st.LBA_OUT_OF_RANGE)
 
-    yield from case("I/O with NSID 0", "Read with NSID 0, which names no namespace.")
+    yield from case("I/O with NSID 0", "Read 1 block from NSID 0, which names no namespace.")
     comp = yield from drv.nvme_read(1, 0, 0, 1, buf, lba, why="NSID 0")
     yield from expect(drv, run, "read with NSID 0", comp, st.INVALID_NS_OR_FORMAT)
 
     nn = drv._id_field("nn")
     inactive = next((n for n in range(1, nn + 1) if n not in drv.ns_list), None)
     if inactive is not None:
-        label, why = f"inactive NSID {inactive}", f"NSID {inactive} is valid (<= NN) but inactive"
+        label = f"inactive NSID {inactive}"
+        why = f"NSID {inactive} is valid (not above NN={nn}) but inactive"
+        story = f"Read 1 block from NSID {inactive}, which is valid but inactive."
     else:
         inactive = nn + 1
-        label, why = (
-            f"NSID {inactive} beyond NN",
-            (f"every NSID up to NN={nn} is active, so NSID {inactive}, beyond NN"),
+        label = f"NSID {inactive} beyond NN"
+        why = f"NSID {inactive} is above NN={nn}"
+        story = (
+            f"Read 1 block from NSID {inactive}: every NSID up to NN={nn} is active, so there "
+            f"is no inactive one to try; NSID {inactive}, beyond NN, is not a valid NSID at all."
         )
-    yield from case(f"I/O with {label}", f"Read with {why}.")
+    yield from case(f"I/O with {label}", story)
     comp = yield from drv.nvme_read(1, inactive, 0, 1, buf, lba, why=why)
     yield from expect(drv, run, f"read with {label}", comp, st.INVALID_NS_OR_FORMAT)
 
@@ -581,7 +604,7 @@ def io(drv: LinuxDriver, run: ScenarioRun) -> Task:
         "rest spans more than one further page, so PRP2 points at a PRP list.",
     )  # fmt: skip
     yield from drv.say("fill_buffer", f"Fill {size} bytes at {wbig:#x} with a known pattern.")
-    api.mem_write(wbig, pattern, f"write data LBA {slba} x{nlb}")
+    api.mem_write(wbig, pattern, f"write data, {nlb} blocks at LBA {slba}")
     yield ACTION_NS
     comp = yield from drv.nvme_write(1, 1, slba, nlb, wbig, size, why=f"{size // 1024} KiB")
     yield from expect(drv, run, f"Write {size // 1024} KiB", comp, SUCCESS)
@@ -653,7 +676,7 @@ def io_load(drv: LinuxDriver, run: ScenarioRun, count: int, queues: int, depth: 
     if count > slots:
         yield from drv.say(
             "io_load_wrap", f"Namespace 1 holds {_count(slots, 'such block')} ({ns.nsze} LBAs): "
-            f"block k goes to LBA (k mod {slots}) x {nlb}, so later writes reuse LBAs, as a load "
+            f"block k goes to LBA {nlb} * (k mod {slots}), so later writes reuse LBAs, as a load "
             "generator does. A round never writes one LBA twice"
             + (f" (at most {_count(slots, 'command')} at a time)" if per_round < nq * depth else "")
             + ", so each read-back has exactly one right answer: that round's write.",

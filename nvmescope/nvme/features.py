@@ -26,6 +26,9 @@ FID_INTERRUPT_COALESCING = 0x08
 FID_INTERRUPT_VECTOR_CONFIG = 0x09
 FID_ASYNC_EVENT_CONFIG = 0x0B
 FID_TIMESTAMP = 0x0E
+FID_HOST_BEHAVIOR_SUPPORT = 0x16
+#: Host Behavior Support's data buffer: ACRE (byte 0), LBAFEE (byte 2), the rest reserved
+HOST_BEHAVIOR_SIZE = 512
 
 
 def _bits(size: int, *fields: tuple[str, int, int, str]) -> cs.Construct:

@@ -1418,20 +1418,12 @@ def _async_event_lines(dw0: int) -> list[str]:
         (11, "Asymmetric Namespace Access Change Notices"),
         (10, "Telemetry Log Notices"),
         (9, "Firmware Activation Notices"),
+        (8, "Namespace Attribute Notices"),
     )
     out = []
     for bit, text in rows:
         send = "Send async event" if dw0 >> bit & 1 else "Do not send async event"
         out.append(f"\t{text:<58}: {send}")
-    nan = dw0 >> 8 & 1
-    out.append(
-        f"\t{'Namespace Attribute Notices':<58}: "
-        + (
-            "Send NameSpace Attribute Changed event"
-            if nan
-            else "Do not send NameSpace Attribute Changed event"
-        )
-    )
     smart = "Send async event" if dw0 & 0xFF else "Do not send async event"
     out.append(f"\t{'SMART / Health Critical Warnings':<58}: {smart}")
     return out
@@ -1508,7 +1500,7 @@ def _feature_fields(fid: int, dw0: int, data: bytes | None) -> list[str]:
         ]
     if fid == 0x08:
         return [
-            f"\tAggregation Time     (TIME): {(dw0 >> 8 & 0xFF) * 100} ms",
+            f"\tAggregation Time     (TIME): {(dw0 >> 8 & 0xFF) * 100} usec",
             f"\tAggregation Threshold (THR): {(dw0 & 0xFF) + 1}",
         ]
     if fid == 0x09:

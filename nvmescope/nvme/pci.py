@@ -6,12 +6,16 @@
 - ``PCIE_CAP``: the PCI Express capability (60 bytes, ID 10h), endpoint form.
 - ``MSIX_TABLE_ENTRY``: one MSI-X table entry in a BAR (16 bytes).
 
-``CONFIG_REGISTERS`` names every register of the header and of the
-capabilities at the offsets the emulator places them, so a config access can be
-shown as ``command`` or ``msix.mc`` instead of a number.
+``CAP_LAYOUTS`` says where the emulator places the capabilities, by layout name
+(``nvmescope``, the default, or ``qemu-7.2``). ``config_registers(layout)`` names
+every register of the header and of the capabilities at those offsets
+(``CONFIG_REGISTERS`` for the default layout), so a config access can be shown as
+``command`` or ``msix.mc`` instead of a number.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import construct as cs
 
@@ -133,10 +137,41 @@ assert MSIX_CAP.sizeof() == 12
 assert PCIE_CAP.sizeof() == 60
 assert MSIX_TABLE_ENTRY.sizeof() == MSIX_ENTRY_SIZE
 
-#: Where the emulator places its capabilities in configuration space.
+#: Where the emulator places its capabilities in configuration space (the default
+#: layout, ``nvmescope``; see ``CAP_LAYOUTS`` for the others).
 PM_CAP_OFFSET = 0x40
 MSIX_CAP_OFFSET = 0x50
 PCIE_CAP_OFFSET = 0x60
+
+
+@dataclass(frozen=True)
+class CapLayout:
+    """Where each capability sits, and the order of the list (capabilities pointer first)."""
+
+    pm: int
+    msix: int
+    pcie: int
+    order: tuple[str, ...]
+
+    def offset(self, cap: str) -> int:
+        return {"pm": self.pm, "msix": self.msix, "pcie": self.pcie}[cap]
+
+    def next_of(self, cap: str) -> int:
+        """The Next Capability Pointer of ``cap``: the one after it in the list, or 0."""
+        i = self.order.index(cap)
+        return self.offset(self.order[i + 1]) if i + 1 < len(self.order) else 0
+
+
+#: The capability layouts by name (``ControllerConfig.pci_layout``):
+#: ``nvmescope`` is ours; ``qemu-7.2`` is QEMU 7.2's nvme device, whose list runs
+#: MSI-X (40h), PCI Express (80h), Power Management (60h), as lspci shows it in
+#: reference/linux-6.1-on-qemu-7.2/lspci-vvv-before-bind.txt.
+CAP_LAYOUTS: dict[str, CapLayout] = {
+    "nvmescope": CapLayout(
+        pm=PM_CAP_OFFSET, msix=MSIX_CAP_OFFSET, pcie=PCIE_CAP_OFFSET, order=("pm", "msix", "pcie")
+    ),
+    "qemu-7.2": CapLayout(pm=0x60, msix=0x40, pcie=0x80, order=("msix", "pcie", "pm")),
+}
 
 
 def _fields(prefix: str, base: int, layout: cs.Struct) -> list[tuple[int, int, str]]:
@@ -155,18 +190,26 @@ def _fields(prefix: str, base: int, layout: cs.Struct) -> list[tuple[int, int, s
     return out
 
 
-#: (offset, size, name) of every named config register, in offset order.
-CONFIG_REGISTERS: tuple[tuple[int, int, str], ...] = tuple(
-    _fields("", 0, TYPE0_HEADER)
-    + _fields("pm.", PM_CAP_OFFSET, PM_CAP)
-    + _fields("msix.", MSIX_CAP_OFFSET, MSIX_CAP)
-    + _fields("pcie.", PCIE_CAP_OFFSET, PCIE_CAP)
-)
+def config_registers(layout: str = "nvmescope") -> tuple[tuple[int, int, str], ...]:
+    """(offset, size, name) of every named config register of ``layout``, in offset order."""
+    where = CAP_LAYOUTS[layout]
+    fields = (
+        _fields("", 0, TYPE0_HEADER)
+        + _fields("pm.", where.pm, PM_CAP)
+        + _fields("msix.", where.msix, MSIX_CAP)
+        + _fields("pcie.", where.pcie, PCIE_CAP)
+    )
+    return tuple(sorted(fields))
 
 
-def config_register_name(offset: int) -> str:
-    """The register that contains config byte ``offset`` (``""`` if none)."""
-    for start, size, name in CONFIG_REGISTERS:
+#: (offset, size, name) of every named config register, in offset order (default layout).
+CONFIG_REGISTERS: tuple[tuple[int, int, str], ...] = config_registers()
+_BY_LAYOUT = {name: config_registers(name) for name in CAP_LAYOUTS}
+
+
+def config_register_name(offset: int, layout: str = "nvmescope") -> str:
+    """The register of ``layout`` that contains config byte ``offset`` (``""`` if none)."""
+    for start, size, name in _BY_LAYOUT.get(layout, CONFIG_REGISTERS):
         if start <= offset < start + size:
             return name
     return ""

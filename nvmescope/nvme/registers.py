@@ -327,3 +327,176 @@ def register_name(offset: int, size: int, dstrd: int = 0) -> str:
         kind, qid = db
         return f"{kind}{qid}{'tdbl' if kind == 'sq' else 'hdbl'}"
     return ""
+
+
+# ----------------------------------------------------------------------------------
+# Registers the emulated controller does not implement (it reads them as zero), and
+# NVMe 2.0 fields of the registers above; declared here so that a printer such as
+# ``nvme show-regs`` names them from one place. They are not in ``REGISTERS``: the
+# emulator's masks and the views of the 1.4 register file are unchanged by them.
+# ----------------------------------------------------------------------------------
+
+#: CAP bits 60:59 (NVMe 2.0 CRMS): Controller Ready With / Independent of Media Support.
+CAP_CRWMS = _f("crwms", 59, 59, RO, "Controller Ready With Media Support")
+CAP_CRIMS = _f("crims", 60, 60, RO, "Controller Ready Independent of Media Support")
+#: CC bit 24 (NVMe 2.0): Controller Ready Independent of Media Enable (reserved in 1.4).
+CC_CRIME = _f("crime", 24, 24, RW, "Controller Ready Independent of Media Enable")
+
+BPINFO = Register(
+    "bpinfo",
+    0x40,
+    4,
+    "Boot Partition Information",
+    (
+        _f("bpsz", 14, 0, RO, "Boot Partition Size (128 KiB units)"),
+        _f("brs", 25, 24, RO, "Boot Read Status"),
+        _f("abpid", 31, 31, RO, "Active Boot Partition ID"),
+    ),
+)
+
+BPRSEL = Register(
+    "bprsel",
+    0x44,
+    4,
+    "Boot Partition Read Select",
+    (
+        _f("bprsz", 9, 0, RW, "Boot Partition Read Size (4 KiB units)"),
+        _f("bprof", 29, 10, RW, "Boot Partition Read Offset (4 KiB units)"),
+        _f("bpid", 31, 31, RW, "Boot Partition Identifier"),
+    ),
+)
+
+BPMBL = Register(
+    "bpmbl",
+    0x48,
+    8,
+    "Boot Partition Memory Buffer Location",
+    (_f("bmbba", 63, 12, RW, "Boot Partition Memory Buffer Base Address (4 KiB aligned)"),),
+)
+
+CMBMSC = Register(
+    "cmbmsc",
+    0x50,
+    8,
+    "Controller Memory Buffer Memory Space Control",
+    (
+        _f("cre", 0, 0, RW, "Capabilities Registers Enabled"),
+        _f("cmse", 1, 1, RW, "Controller Memory Space Enable"),
+        _f("cba", 63, 12, RW, "Controller Base Address (4 KiB aligned)"),
+    ),
+)
+
+CMBSTS = Register(
+    "cmbsts",
+    0x58,
+    4,
+    "Controller Memory Buffer Status",
+    (_f("cbai", 0, 0, RO, "Controller Base Address Invalid"),),
+)
+
+CRTO = Register(
+    "crto",
+    0x68,
+    4,
+    "Controller Ready Timeouts",
+    (
+        _f("crwmt", 15, 0, RO, "Controller Ready With Media Timeout (500 ms units)"),
+        _f("crimt", 31, 16, RO, "Controller Ready Independent of Media Timeout (500 ms units)"),
+    ),
+)
+
+PMRCAP = Register(
+    "pmrcap",
+    0xE00,
+    4,
+    "Persistent Memory Region Capabilities",
+    (
+        _f("rds", 3, 3, RO, "Read Data Support"),
+        _f("wds", 4, 4, RO, "Write Data Support"),
+        _f("bir", 7, 5, RO, "Base Indicator Register"),
+        _f("pmrtu", 9, 8, RO, "Persistent Memory Region Time Units"),
+        _f("pmrwbm", 13, 10, RO, "Persistent Memory Region Write Barrier Mechanisms"),
+        _f("pmrto", 23, 16, RO, "Persistent Memory Region Timeout"),
+        _f("cmss", 24, 24, RO, "Controller Memory Space Supported"),
+    ),
+)
+
+PMRCTL = Register(
+    "pmrctl",
+    0xE04,
+    4,
+    "Persistent Memory Region Control",
+    (_f("en", 0, 0, RW, "Enable"),),
+)
+
+PMRSTS = Register(
+    "pmrsts",
+    0xE08,
+    4,
+    "Persistent Memory Region Status",
+    (
+        _f("err", 7, 0, RO, "Error"),
+        _f("nrdy", 8, 8, RO, "Not Ready"),
+        _f("hsts", 11, 9, RO, "Health Status"),
+        _f("cbai", 12, 12, RO, "Controller Base Address Invalid"),
+    ),
+)
+
+PMREBS = Register(
+    "pmrebs",
+    0xE0C,
+    4,
+    "Persistent Memory Region Elasticity Buffer Size",
+    (
+        _f("pmrszu", 3, 0, RO, "PMR Elasticity Buffer Size Units"),
+        _f("rbb", 4, 4, RO, "Read Bypass Behavior"),
+        _f("pmrwbz", 31, 8, RO, "PMR Elasticity Buffer Size Base"),
+    ),
+)
+
+PMRSWTP = Register(
+    "pmrswtp",
+    0xE10,
+    4,
+    "Persistent Memory Region Sustained Write Throughput",
+    (
+        _f("pmrswtu", 3, 0, RO, "PMR Sustained Write Throughput Units"),
+        _f("pmrswtv", 31, 8, RO, "PMR Sustained Write Throughput"),
+    ),
+)
+
+PMRMSCL = Register(
+    "pmrmscl",
+    0xE14,
+    4,
+    "Persistent Memory Region Controller Memory Space Control Lower",
+    (
+        _f("cmse", 1, 1, RW, "Controller Memory Space Enable"),
+        _f("cba", 31, 12, RW, "Controller Base Address bits 31:12"),
+    ),
+)
+
+PMRMSCU = Register(
+    "pmrmscu",
+    0xE18,
+    4,
+    "Persistent Memory Region Controller Memory Space Control Upper",
+    (_f("cba", 31, 0, RW, "Controller Base Address bits 63:32"),),
+)
+
+#: The registers beyond ``REGISTERS`` (NVMe 2.0 section 3.1.3), in offset order.
+OPTIONAL_REGISTERS: tuple[Register, ...] = (
+    BPINFO,
+    BPRSEL,
+    BPMBL,
+    CMBMSC,
+    CMBSTS,
+    CRTO,
+    PMRCAP,
+    PMRCTL,
+    PMRSTS,
+    PMREBS,
+    PMRSWTP,
+    PMRMSCL,
+    PMRMSCU,
+)

@@ -22,6 +22,10 @@ sqe_overwritten        error     a host ``mem_write`` to an SQ slot after the ta
 prp_offset             error     PRP1 not dword aligned, PRP2 (second data page) or a
                                  later PRP entry not page aligned, a PRP list pointer
                                  not qword aligned, a chained PRP list not page aligned
+dma_page0              warning   the device reads or writes host memory page 0 (the
+                                 first memory page, CC.MPS): a PRP, PRP list or queue
+                                 address of 0 is the mark of a pointer the host never
+                                 set; once per command
 error_status           warning   a completion with a status other than success (a
                                  note for aborts the host asked for, and when an
                                  ``err_*`` of the same command already said why)
@@ -129,6 +133,8 @@ class Checker:
         self._explained: dict[tuple[int, int], tuple[str, int]] = {}  # err_* seen for a command
         self._saw_fetch = False
         self._index = 0
+        #: commands (sqid, cid) already warned about DMA to page 0, until their CQE
+        self._page0: set[tuple[int | None, int | None]] = set()
 
     # -- state ------------------------------------------------------------------------
     def _admin_queues(self) -> None:
@@ -234,6 +240,9 @@ class Checker:
                     self._check_cid(key, e, find)
         elif kind == "cqe_post":
             self._on_cqe(e, find)
+            self._page0.discard((e.sqid, e.cid))
+        elif kind in ("dma_read", "dma_write"):
+            self._check_page0(e, find)
         elif kind == "map_prp":
             self._check_prp(e, find)
         elif kind.startswith("err_"):
@@ -420,6 +429,30 @@ class Checker:
                 "prp_offset",
                 f"{problems[0]}{more}: only PRP1 and a PRP list pointer in the command may have an offset.",
             )
+
+    def _check_page0(self, e: Any, find: Any) -> None:
+        if e.addr >= self.page_size:
+            return
+        key = (e.sqid, e.cid)
+        if e.cid is not None:
+            if key in self._page0:
+                return
+            self._page0.add(key)
+        verb = "reads" if e.kind == "dma_read" else "writes"
+        way = "from" if e.kind == "dma_read" else "to"
+        opname = self._opnames.get(key, "") if e.cid is not None else ""
+        what = f" ({e.purpose})" if e.purpose and e.purpose != opname else ""
+        whose = ""
+        if e.sqid is not None and e.cid is not None:
+            whose = f" for {opname or 'a command'} (SQ{e.sqid} CID {e.cid})"
+        size = f"{e.length} byte{'s' if e.length != 1 else ''}"
+        find(
+            WARNING,
+            "dma_page0",
+            f"Device {verb} {size}{what} {way} host address {e.addr:#x}, in page 0{whose}: "
+            "an address of 0 in a PRP entry or a queue base is almost always a pointer the "
+            "host never set.",
+        )
 
     def _findings(self, events: Iterable[Event]) -> Iterator[Finding]:
         for event in events:

@@ -9,7 +9,12 @@ One NVMe command leaves a trail of events::
                    with the command's (sqid, cid) by the bus)
     cqe_post       the device writes the completion into the CQ          (device)
     irq_msix / irq_intx  the interrupt that tells the host               (device)
+    host_irq       the host's interrupt handler runs for that vector     (host)
+    mem_read       the host reads the CQE                                (host)
     doorbell_cq    the host's CQ head doorbell that releases the CQE     (host)
+
+and, before the SQE write, the host's ``mem_write`` of the data to be
+written and of the PRP list, when the command's PRPs point at them.
 
 :func:`pair_commands` walks the events once and ties them together into
 :class:`Command` records (event positions, not the events, so a million-event
@@ -24,6 +29,13 @@ recording costs little memory). The tying rules:
   come after the completion belong to the most recent completed instance;
 - the interrupt is the first ``irq_msix`` on the CQ's vector (or ``irq_intx``)
   after the ``cqe_post``; one interrupt may cover several completions;
+- the host's handler is the first ``host_irq`` on that vector after the
+  interrupt; the CQE read is the first host ``mem_read`` of the CQE's address
+  after the ``cqe_post``;
+- the data and PRP list writes are the host ``mem_write`` events (not SQE
+  writes) before the fetch that overlap a data segment or a PRP list page the
+  ``map_prp`` names; each write belongs to one command, and a later write
+  that covers an earlier one replaces it;
 - the release is the ``doorbell_cq`` whose head range covers the CQE's slot.
 
 A CID is reused over time: each use of a ``(sqid, cid)`` is an *instance*,
@@ -59,7 +71,7 @@ from rich.text import Text
 
 from nvmescope.events import Event
 from nvmescope.nvme.commands import SQE_SIZE, unpack_sqe
-from nvmescope.nvme.opcodes import opcode_name
+from nvmescope.nvme.opcodes import FEATURES, IDENTIFY_CNS, LOG_PAGES, Name, opcode_name
 from nvmescope.nvme.status import status_name
 
 #: BAR0 offsets of the registers the tracker watches.
@@ -82,6 +94,19 @@ IGNORED_DOORBELL_KINDS = frozenset(
 
 #: a submission queue has at most 64 Ki entries (CAP.MQES is 16 bits, 0's based)
 MAX_SQ_ENTRIES = 65536
+#: host memory writes kept as candidates for a later command's data or PRP list
+MAX_PENDING_WRITES = 256
+#: the PRP list page size the tracker assumes when it reads list page addresses
+PRP_LIST_PAGE = 4096
+#: pages of one host write or data segment the tracker indexes (a 1 MiB transfer)
+MAX_WRITE_PAGES = 256
+
+
+def _pages(start: int, end: int) -> range:
+    """The 4 KiB pages [start, end) touches (at most the first MAX_WRITE_PAGES of them)."""
+    first = start // PRP_LIST_PAGE
+    last = (max(end, start + 1) - 1) // PRP_LIST_PAGE
+    return range(first, min(last, first + MAX_WRITE_PAGES - 1) + 1)
 
 
 def _published_slots(old: int, new: int, entries: int) -> list[int]:
@@ -100,6 +125,37 @@ def _published_slots(old: int, new: int, entries: int) -> list[int]:
         return []
     first = list(range(old, min(entries, old + bound)))
     return first + list(range(0, min(new, bound - len(first))))
+
+
+#: admin opcodes whose CDW10 bits 7:0 say what they do: Identify's CNS, Get Log Page's
+#: LID, Get/Set Features' FID
+SELECTORS: dict[int, tuple[str, dict[int, Name]]] = {
+    0x06: ("cns", IDENTIFY_CNS),
+    0x02: ("lid", LOG_PAGES),
+    0x09: ("fid", FEATURES),
+    0x0A: ("fid", FEATURES),
+}
+_DETAIL_SELECTOR = re.compile(r"\b(cns|lid|fid)=(0x[0-9a-fA-F]+|\d+)\b")
+
+
+def selector_text(opcode: int | None, admin: bool, value: int) -> str:
+    """``cns=0x01 (ctrl)``: the CNS, LID or FID an admin command's CDW10 bits 7:0 hold."""
+    if not admin or opcode not in SELECTORS:
+        return ""
+    label, table = SELECTORS[opcode]
+    value &= 0xFF
+    hit = table.get(value)
+    return f"{label}={value:#04x}" + (f" ({hit.name})" if hit else "")
+
+
+def selector_from_detail(opcode: int | None, admin: bool, detail: str) -> str:
+    """The selector of an imported ``cmd_start`` (no SQE bytes) from its detail text."""
+    if not admin or opcode not in SELECTORS:
+        return ""
+    for label, raw in _DETAIL_SELECTOR.findall(detail):
+        if label == SELECTORS[opcode][0]:
+            return selector_text(opcode, admin, int(raw, 0))
+    return ""
 
 
 @dataclass
@@ -125,6 +181,9 @@ class Command:
     finish: int | None = None
     cqe: int | None = None
     irq: int | None = None
+    #: the host's interrupt handler run and its read of the CQE
+    host_irq: int | None = None
+    cqe_read: int | None = None
     reaped: int | None = None
     cqid: int | None = None
     cq_slot: int | None = None
@@ -135,6 +194,9 @@ class Command:
     lost: str = ""
     #: "reset", "sq_deleted", "never_fetched" or "" (see LOST_CAUSES)
     lost_cause: str = ""
+    #: what the opcode is asked for: ``cns=0x01 (ctrl)``, ``lid=0x02 (smart)``,
+    #: ``fid=0x07 (number_of_queues)``; "" for other opcodes
+    selector: str = ""
     events: list[int] = field(default_factory=list)
 
     @property
@@ -169,6 +231,12 @@ class Command:
         if self.t_fetch is None or self.t_cqe is None:
             return None
         return self.t_cqe - self.t_fetch
+
+    @property
+    def what(self) -> str:
+        """The opcode's name and its selector: ``identify cns=0x01 (ctrl)``."""
+        name = self.opname or ("?" if self.opcode is None else f"{self.opcode:#04x}")
+        return f"{name} {self.selector}" if self.selector else name
 
     @property
     def first(self) -> int:
@@ -232,6 +300,12 @@ class CommandTracker:
         self._recent: dict[tuple[int, int], Command] = {}
         self._instances: dict[tuple[int, int], int] = {}
         self._await_irq: list[Command] = []
+        self._await_host_irq: list[tuple[int | None, Command]] = []  # (vector, command)
+        self._await_cqe_read: dict[int, Command] = {}  # CQE address -> command
+        #: host data/PRP-list writes not yet tied to a command, oldest first:
+        #: index -> (event, start, end), and the 4 KiB pages each one touches
+        self._pending_writes: dict[int, tuple[Event, int, int]] = {}
+        self._pending_pages: dict[int, set[int]] = {}
         self._await_reap: dict[int, deque[Command]] = {}
         self._last_range: tuple[int, _Range] | None = None
         self._index = 0
@@ -306,6 +380,13 @@ class CommandTracker:
                 self._last_range = None
         elif kind == "mem_write":
             self._on_mem_write(index, e)
+        elif kind == "mem_read":
+            cmd = self._await_cqe_read.pop(e.addr, None)
+            if cmd is not None:
+                cmd.cqe_read = index
+                self._assign(cmd, index, e)
+        elif kind == "host_irq":
+            self._on_host_irq(index, e)
         elif kind in IRQ_KINDS:
             self._on_irq(index, e)
         elif kind == "doorbell_cq":
@@ -394,6 +475,64 @@ class CommandTracker:
             if 0 <= rel < entries * SQE_SIZE and rel % SQE_SIZE == 0:
                 self._sqe_writes[(sqid, rel // SQE_SIZE)] = (index, e)
                 return
+        end = addr + len(e.data)
+        if end <= addr:
+            return
+        pending = self._pending_writes
+        covered = {
+            i
+            for page in _pages(addr, end)
+            for i in self._pending_pages.get(page, ())
+            if addr <= pending[i][1] and pending[i][2] <= end
+        }
+        for i in covered:  # a later write of the same bytes replaces an earlier one
+            self._drop_write(i)
+        pending[index] = (e, addr, end)
+        for page in _pages(addr, end):
+            self._pending_pages.setdefault(page, set()).add(index)
+        if len(pending) > MAX_PENDING_WRITES:
+            self._drop_write(next(iter(pending)))
+
+    def _drop_write(self, index: int) -> None:
+        _, start, end = self._pending_writes.pop(index)
+        for page in _pages(start, end):
+            held = self._pending_pages.get(page)
+            if held is not None:
+                held.discard(index)
+                if not held:
+                    del self._pending_pages[page]
+
+    def _on_map_prp(self, cmd: Command, e: Any) -> None:
+        """Tie the host's writes of this command's data and PRP list to it."""
+        if not self._pending_writes:
+            return
+        ranges = [(a, a + n) for a, n in e.segments if n > 0]
+        ranges += [(a, (a // PRP_LIST_PAGE + 1) * PRP_LIST_PAGE) for a in e.list_pages]
+        before = cmd.fetch if cmd.fetch is not None else cmd.start
+        pending = self._pending_writes
+        mine = sorted(
+            {
+                i
+                for lo, hi in ranges
+                for page in _pages(lo, hi)
+                for i in self._pending_pages.get(page, ())
+                if (before is None or i < before) and pending[i][1] < hi and lo < pending[i][2]
+            }
+        )
+        for i in mine:
+            event = pending[i][0]
+            self._drop_write(i)
+            self._assign(cmd, i, event)
+
+    def _on_host_irq(self, index: int, e: Any) -> None:
+        keep: list[tuple[int | None, Command]] = []
+        for vector, cmd in self._await_host_irq:
+            if vector is None or vector == e.vector:
+                cmd.host_irq = index
+                self._assign(cmd, index, e)
+            else:
+                keep.append((vector, cmd))
+        self._await_host_irq = keep
 
     def _on_shadow_sq_doorbell(self, index: int, e: Any, sqid: int) -> None:
         """The host wrote SQ ``sqid``'s shadow tail doorbell: it publishes like an MMIO one."""
@@ -416,6 +555,7 @@ class CommandTracker:
         if sqe is not None:
             cmd.opcode, cmd.nsid = sqe.opc, sqe.nsid
             cmd.opname = opcode_name(sqe.opc, sqid == 0)
+            cmd.selector = selector_text(sqe.opc, sqid == 0, sqe.cdw10)
             if sqid == 0 and sqe.opc == 0x7C:  # Doorbell Buffer Config: PRP1 is the shadow page
                 self._shadow_page = sqe.prp1 & ~0xFFF
         ranges = self._published.get(sqid)
@@ -448,6 +588,8 @@ class CommandTracker:
                 cmd = self._new(event.sqid, event.cid)  # type: ignore[arg-type]
             cmd.start = index
             cmd.opcode, cmd.opname, cmd.nsid = e.opcode, e.opname, e.nsid
+            if not cmd.selector:
+                cmd.selector = selector_from_detail(e.opcode, event.sqid == 0, e.detail)
         elif kind == "cmd_finish":
             cmd = next((c for c in q if c.finish is None), None) if q else None
             if cmd is None:
@@ -462,11 +604,14 @@ class CommandTracker:
             cmd.cqe, cmd.t_cqe, cmd.status = index, e.ts, e.status
             cmd.cqid, cmd.cq_slot = e.cqid, e.slot
             self._close(cmd)
+            self._await_cqe_read[e.addr] = cmd
             if self.cq_vector.get(e.cqid, -1) is not None:
                 self._await_irq.append(cmd)
             self._await_reap.setdefault(e.cqid, deque()).append(cmd)
         else:
             cmd = q[0] if q else self._recent.get(key)  # type: ignore[arg-type]
+            if cmd is not None and kind == "map_prp":
+                self._on_map_prp(cmd, e)
         if cmd is not None:
             self._assign(cmd, index, event)
 
@@ -481,6 +626,8 @@ class CommandTracker:
             if e.kind == "irq_intx" or vector == -1 or vector == e.vector:
                 cmd.irq = index
                 self._assign(cmd, index, e)
+                if not getattr(e, "masked", False):
+                    self._await_host_irq.append((getattr(e, "vector", None), cmd))
             else:
                 keep.append(cmd)
         self._await_irq = keep
@@ -508,6 +655,7 @@ class CommandTracker:
                     if sqe is not None:
                         cmd.opcode, cmd.nsid = sqe.opc, sqe.nsid
                         cmd.opname = opcode_name(sqe.opc, sqid == 0)
+                        cmd.selector = selector_text(sqe.opc, sqid == 0, sqe.cdw10)
                     if written is not None:
                         cmd.sqe_write = written[0]
                         self._assign(cmd, written[0], written[1])
@@ -656,7 +804,7 @@ def command_row(number: int, cmd: Command) -> list[str]:
     return [
         str(number),
         cmd.label,
-        cmd.opname or ("?" if cmd.opcode is None else f"{cmd.opcode:#04x}"),
+        cmd.what,
         format_nsid(cmd.nsid),
         status,
         format_ns(cmd.latency_ns),
@@ -714,7 +862,7 @@ def format_follow(
         cmd = item.command
         head = (
             f"{cmd.label}: instance {cmd.instance} of {item.of}, "
-            f"{cmd.opname or '?'}, {cmd.status_name if not cmd.outstanding else 'outstanding'}"
+            f"{cmd.what}, {cmd.status_name if not cmd.outstanding else 'outstanding'}"
         )
         if cmd.latency_ns is not None:
             head += f", latency {format_ns(cmd.latency_ns)}"

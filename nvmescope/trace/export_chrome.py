@@ -17,12 +17,33 @@ The layout, in the format's terms (one process, ``nvmescope``):
   slices of one name on one track, overlapping ones stacked, so a deep queue
   shows as a tall stack. A command never fetched (the recording ends first)
   has only this slice.
-- the SQ tail doorbell as an instant (``i``) on its SQ track; the CQE post and
-  the CQ head doorbell as instants on a track per completion queue.
-- interrupts as instants on an ``interrupts`` track; controller state changes,
-  register writes and ``err_*``/``ub_*`` events on a ``controller`` track.
+- the SQ tail doorbell as an instant (``i``) on its SQ track; the CQE post as
+  a point slice and the CQ head doorbell as an instant on a track per
+  completion queue.
+- interrupts as point slices on an ``interrupts`` track; controller state
+  changes, register writes and ``err_*``/``ub_*`` events on a ``controller``
+  track.
+- what the host does on a ``host`` track: its MMIO reads and writes (register
+  and doorbell accesses), its writes and reads of its own memory (SQEs, data,
+  PRP lists, CQEs), its interrupt handler runs, as point slices, and its
+  notes (``host_step``, the narration) as instants.
+- what the device does for each command on a ``SQn device`` track beside the
+  SQ's: the SQE fetch, the PRP walk (``map_prp``) and every DMA, as point
+  slices; DMA that belongs to no command (shadow doorbells, event indexes) on
+  a ``device DMA`` track.
+- flow arrows (``s``, ``t``, ``f``, category ``command``, an ``id`` per
+  command): from the doorbell (or shadow-doorbell write) that published a
+  command to its SQE fetch, its CQE post and the interrupt that signalled it
+  (or the CQE when no interrupt followed), so Perfetto links a command's
+  whole path across the tracks.
 - a counter (``C``) per SQ: commands outstanding (published by a doorbell and
   not yet completed).
+
+A point slice is a complete event (``X``) one nanosecond long: flow events
+bind to the slice that encloses them on their thread (``bp: "e"`` for steps
+and ends), and a slice of non-zero length is what encloses them in every
+viewer. Flow events are written when the command's events are paired, so a
+flow's ``s`` can come after later events in the file; viewers sort by time.
 
 Timestamps are microseconds (floats) of virtual time. Events are produced one
 input event at a time (:func:`iter_chrome_events`), so :func:`write_chrome_trace`
@@ -45,6 +66,19 @@ PID = 1
 PROCESS_NAME = "nvmescope"
 TID_CONTROLLER = 1
 TID_INTERRUPTS = 2
+TID_HOST = 3
+TID_DMA = 4
+#: the category of the per-command flow arrows
+FLOW_CAT = "command"
+#: how long a point slice lasts, in microseconds (one nanosecond)
+POINT_US = 0.001
+#: doorbell point slices remembered for the flows that start at them
+MAX_DOORBELL_POINTS = 4096
+#: host events drawn on the host track, and device events on the SQn device track
+HOST_POINT_KINDS = frozenset(
+    {"mmio_read", "mmio_write", "doorbell_sq", "doorbell_cq", "mem_write", "mem_read", "host_irq"}
+)
+DEVICE_POINT_KINDS = frozenset({"sqe_fetch", "map_prp", "dma_read", "dma_write"})
 _FIRST_QUEUE_TID = 10
 #: the category of the per-command doorbell-to-CQE async slices
 LATENCY_CAT = "latency"
@@ -84,6 +118,54 @@ class _Latency:
     name: str = ""
 
 
+@dataclass
+class _Flow:
+    """One command's flow arrow: its id, name and the waypoint not yet written."""
+
+    id: int
+    name: str
+    last: tuple[int, float]  # (tid, ts) of the latest waypoint
+    started: bool = False
+
+
+def _point_name(event: Event) -> str:
+    e: Any = event
+    kind = event.kind
+    if kind in ("mmio_read", "mmio_write"):
+        reg = e.reg or f"{e.addr:#x}"
+        return f"{'read' if kind == 'mmio_read' else 'write'} {reg}"
+    if kind == "doorbell_sq":
+        return f"SQ{e.sqid} tail doorbell = {e.new_tail}"
+    if kind == "doorbell_cq":
+        return f"CQ{e.cqid} head doorbell = {e.new_head}"
+    if kind in ("mem_write", "mem_read", "dma_read", "dma_write"):
+        verb = {"mem_write": "write", "mem_read": "read", "dma_read": "DMA read"}.get(
+            kind, "DMA write"
+        )
+        return f"{verb} {e.purpose}" if e.purpose else verb
+    if kind == "host_irq":
+        return f"handler vector {e.vector}"
+    if kind == "sqe_fetch":
+        return "SQE fetch"
+    if kind == "map_prp":
+        return "PRP walk"
+    return kind
+
+
+def _point_args(event: Event) -> dict[str, Any]:
+    e: Any = event
+    args: dict[str, Any] = {"seq": event.seq, "what": describe(event)}
+    for name in ("addr", "length", "slot", "prp1", "prp2"):
+        value = getattr(e, name, None)
+        if isinstance(value, int):
+            args[name] = f"{value:#x}" if name in ("addr", "prp1", "prp2") else value
+    if event.sqid is not None:
+        args["sqid"] = event.sqid
+    if event.cid is not None:
+        args["cid"] = event.cid
+    return args
+
+
 class _Exporter:
     def __init__(self, include_reads: bool) -> None:
         self.include_reads = include_reads
@@ -100,6 +182,11 @@ class _Exporter:
         self.pending: tuple[_Slice, int, dict[str, Any]] | None = None
         self.latency: dict[int, _Latency] = {}  # id(Command) -> its async slice
         self.next_async_id = 1
+        self.flows: dict[int, _Flow] = {}  # id(Command) -> its flow arrow
+        self.next_flow_id = 1
+        #: (tid, ts) of the point slice written for the event being fed, and of doorbells
+        self.point: tuple[int, int, float] | None = None  # (seq, tid, ts)
+        self.doorbells: dict[int, tuple[int, float]] = {}  # seq -> (tid, ts)
 
     # -- tracks --------------------------------------------------------------------
     def tid(self, kind: str, qid: int, lane: int = 0) -> int:
@@ -114,6 +201,9 @@ class _Exporter:
                 if lane:
                     name += f" #{lane + 1}"
                 order = 100 + qid * 200 + lane
+            elif kind == "device":
+                name = f"SQ{qid} device"
+                order = 100 + qid * 200 + 150
             else:
                 name = f"CQ{qid} (admin)" if qid == 0 else f"CQ{qid}"
                 order = 100 + qid * 200 + 199
@@ -147,10 +237,92 @@ class _Exporter:
         self.meta("thread_sort_index", TID_CONTROLLER, {"sort_index": 0})
         self.meta("thread_name", TID_INTERRUPTS, {"name": "interrupts"})
         self.meta("thread_sort_index", TID_INTERRUPTS, {"sort_index": 1})
+        self.meta("thread_name", TID_HOST, {"name": "host"})
+        self.meta("thread_sort_index", TID_HOST, {"sort_index": 2})
+        self.meta("thread_name", TID_DMA, {"name": "device DMA"})
+        self.meta("thread_sort_index", TID_DMA, {"sort_index": 3})
+
+    # -- point slices and flow arrows --------------------------------------------------
+    def put_point(self, tid: int, name: str, event: Event, args: dict[str, Any]) -> None:
+        """A one-nanosecond slice for an event that flows may bind to."""
+        ts = max(_us(event.ts), self.last_ts.get(tid, 0.0))
+        self.last_ts[tid] = ts + POINT_US
+        self.out.append(
+            {
+                "name": name,
+                "ph": "X",
+                "ts": ts,
+                "dur": POINT_US,
+                "pid": PID,
+                "tid": tid,
+                "args": args,
+            }
+        )
+        self.point = (event.seq, tid, ts)
+        if event.kind in ("doorbell_sq", "mem_write"):
+            self.doorbells[event.seq] = (tid, ts)
+            if len(self.doorbells) > MAX_DOORBELL_POINTS:
+                del self.doorbells[next(iter(self.doorbells))]
+
+    def flow_event(self, flow: _Flow, ph: str, at: tuple[int, float]) -> None:
+        item: ChromeEvent = {
+            "name": flow.name,
+            "cat": FLOW_CAT,
+            "ph": ph,
+            "id": flow.id,
+            "ts": at[1],
+            "pid": PID,
+            "tid": at[0],
+        }
+        if ph != "s":
+            item["bp"] = "e"
+        self.out.append(item)
+
+    def flow_to(self, cmd: Command, at: tuple[int, float], last: bool = False) -> None:
+        """Carry ``cmd``'s flow arrow to the waypoint ``at`` (its end when ``last``)."""
+        flow = self.flows.get(id(cmd))
+        if flow is None:
+            self.flows[id(cmd)] = flow = _Flow(self.next_flow_id, f"{cmd.label} path", at)
+            self.next_flow_id += 1
+            if last:
+                del self.flows[id(cmd)]
+            return
+        self.flow_event(flow, "t" if flow.started else "s", flow.last)
+        flow.started = True
+        flow.last = at
+        if last:
+            self.flow_event(flow, "f", at)
+            del self.flows[id(cmd)]
+
+    def flow_end(self, cmd: Command) -> None:
+        """End ``cmd``'s flow at its latest waypoint (no interrupt came)."""
+        flow = self.flows.pop(id(cmd), None)
+        if flow is not None and flow.started:
+            self.flow_event(flow, "f", flow.last)
+
+    def flow_hook(self, cmd: Command, index: int, event: Event) -> None:
+        kind = event.kind
+        if index == cmd.doorbell and cmd.fetch is not None and id(cmd) not in self.flows:
+            start = self.doorbells.get(event.seq)  # tied at the fetch, which comes next
+            if start is not None:
+                self.flow_to(cmd, start)
+            return
+        point = self.point if self.point is not None and self.point[0] == event.seq else None
+        here = (point[1], point[2]) if point is not None else None
+        if kind == "sqe_fetch" and here is not None:
+            self.flow_to(cmd, here)
+        elif kind == "cqe_post" and here is not None:
+            self.flow_to(cmd, here)
+            if self.tracker.cq_vector.get(cmd.cqid, -1) is None:  # type: ignore[arg-type]
+                self.flow_end(cmd)
+        elif kind in ("irq_msix", "irq_intx") and here is not None:
+            if id(cmd) in self.flows:
+                self.flow_to(cmd, here, last=True)
 
     # -- commands -------------------------------------------------------------------
     def _hook(self, cmd: Command, index: int, event: Event) -> None:
         kind = event.kind
+        self.flow_hook(cmd, index, event)
         if kind == "doorbell_sq" and id(cmd) not in self.latency and cmd.cqe is None:
             self.latency[id(cmd)] = _Latency(
                 cmd, self.next_async_id, event.ts, self.tid("sq", cmd.sqid)
@@ -301,6 +473,38 @@ class _Exporter:
         self.now = max(self.now, event.ts)
         if self.pending is not None and kind != "cmd_start":
             self.flush_pending()
+        self.point = None
+        if kind in HOST_POINT_KINDS:
+            self.put_point(TID_HOST, _point_name(event), event, _point_args(event))
+        elif kind in DEVICE_POINT_KINDS:
+            tid = self.tid("device", event.sqid) if event.sqid is not None else TID_DMA
+            self.put_point(tid, _point_name(event), event, _point_args(event))
+        elif kind == "cqe_post":
+            args = {
+                "slot": e.slot,
+                "phase": e.phase,
+                "sqid": event.sqid,
+                "cid": event.cid,
+                "status": f"{e.status:#x}",
+                "seq": event.seq,
+            }
+            self.put_point(self.tid("cq", e.cqid), "CQE", event, args)
+        elif kind in ("irq_msix", "irq_intx", "irq_coalesced", "host_irq"):
+            if kind == "irq_intx":
+                label = "INTx " + ("assert" if e.asserted else "deassert")
+            else:
+                label = f"{_IRQ_LABEL[kind]} {e.vector}"
+            if kind == "host_irq":
+                self.put(TID_INTERRUPTS, "i", label, event.ts, args={"seq": event.seq})
+            else:
+                args = {"seq": event.seq}
+                if kind == "irq_msix":
+                    for name in ("address", "data"):
+                        value = getattr(e, name)
+                        args[name] = "unknown" if value is None else f"{value:#x}"
+                self.put_point(TID_INTERRUPTS, label, event, args)
+        elif kind == "host_step":
+            self.put(TID_HOST, "i", e.step or "note", event.ts, args={"note": e.text})
         if kind == "doorbell_sq" and e.sqid is not None:
             added = self.tracker.published_by(e)
             self.put(
@@ -313,20 +517,6 @@ class _Exporter:
             self.count(e.sqid, added, event.ts)
         self.tracker.feed(event)
         if kind == "cqe_post":
-            self.put(
-                self.tid("cq", e.cqid),
-                "i",
-                "CQE",
-                event.ts,
-                args={
-                    "slot": e.slot,
-                    "phase": e.phase,
-                    "sqid": event.sqid,
-                    "cid": event.cid,
-                    "status": f"{e.status:#x}",
-                    "seq": event.seq,
-                },
-            )
             if event.sqid is not None:
                 self.count(event.sqid, -1, event.ts)
         elif kind == "doorbell_cq":
@@ -337,12 +527,6 @@ class _Exporter:
                 event.ts,
                 args={"old_head": e.old_head, "new_head": e.new_head, "seq": event.seq},
             )
-        elif kind in ("irq_msix", "irq_intx", "irq_coalesced", "host_irq"):
-            if kind == "irq_intx":
-                label = "INTx " + ("assert" if e.asserted else "deassert")
-            else:
-                label = f"{_IRQ_LABEL[kind]} {e.vector}"
-            self.put(TID_INTERRUPTS, "i", label, event.ts, args={"seq": event.seq})
         elif kind in ("ctrl_state", "queue_created", "queue_deleted", "mmio_write", "config_write"):
             self.put(
                 TID_CONTROLLER,
@@ -390,6 +574,10 @@ class _Exporter:
     def close(self) -> None:
         self.flush_pending()
         self.tracker.finish()
+        for key in list(self.flows):
+            flow = self.flows.pop(key)
+            if flow.started:
+                self.flow_event(flow, "f", flow.last)
         for sl in list(self.open.values()):
             self.end(sl.cmd, self.now, sl.cmd.lost)
         # commands the device never fetched (or never started) have only the async slice

@@ -4,9 +4,9 @@ Linux's NVMe host driver has trace events in ``drivers/nvme/host/trace.h``
 (system ``nvme``); with ``echo 1 > /sys/kernel/tracing/events/nvme/enable`` or
 ``trace-cmd record -e nvme`` a real host logs lines such as::
 
-    <...>-1234    [000] .....     1.234567: nvme_setup_cmd: nvme0: qid=0, cmdid=0, nsid=0, flags=0x0, meta=0x0, cmd=(nvme_admin_identify cns=1, ctrlid=0)
-    <...>-1234    [000] .....     1.234601: nvme_sq: nvme0: qid=0, head=1, tail=1
-    <...>-1234    [000] .....     1.234602: nvme_complete_rq: nvme0: qid=0, cmdid=0, res=0x0, retries=0, flags=0x0, status=0x0
+    kworker/u2:0-9       [000] .....     7.831218: nvme_setup_cmd: nvme0: qid=0, cmdid=28, nsid=0, flags=0x0, meta=0x0, cmd=(nvme_admin_identify cns=1, ctrlid=0)
+    kworker/u2:0-9       [000] d.h1.     7.832676: nvme_sq: nvme0: qid=0, head=1, tail=1
+    kworker/u2:0-9       [000] d.h1.     7.833407: nvme_complete_rq: nvme0: qid=0, cmdid=28, res=0x0, retries=0, flags=0x0, status=0x0
 
 :func:`to_tracepoint_text` writes the same three trace points for our events
 so a developer can put our run beside a kernel trace:
@@ -42,14 +42,45 @@ command). Otherwise the command prints as ``name [QEMU's details]``.
 
 Opcode names are Linux's enum names (``nvme_admin_identify``, ``nvme_cmd_read``);
 an opcode Linux does not name prints as ``0x..`` as ``__print_symbolic`` does.
-I/O commands carry ``disk=nvme{ctrl}n{nsid}, `` as the kernel's do.
+
+The columns before the timestamp are ftrace's, as the real capture
+``reference/linux-6.1-on-qemu-7.2/tracepoints.txt`` shows them:
+
+- TASK-PID: the task that was running when the trace point fired. The kernel
+  sets up the admin commands of bring-up from its reset work, an unbound
+  workqueue worker (``kworker/u2:0-9`` in the capture; the namespace scan
+  ran on another, ``kworker/u2:3-40``, and nvme-cli's commands on ``nvme-PID``:
+  we print every admin command as the reset work's), and block I/O from
+  kblockd's per-CPU high-priority worker (``kworker/0:1H-37``); the
+  completion lines fire in the interrupt handler, on top of whatever task the
+  interrupt stopped, which we take to be the task that submitted the command
+  (the capture also shows ``<idle>-0`` when the CPU was idle).
+- CPU: ``[000]``, the capture's single CPU (``#P:1``).
+- flags (irqs-off, need-resched, hardirq/softirq, preempt-depth,
+  migrate-disable): ``.....`` for ``nvme_setup_cmd`` (task context,
+  interrupts on) and ``d.h1.`` for ``nvme_sq`` and ``nvme_complete_rq``
+  (interrupts off, in a hard interrupt, preemption disabled once), as in the
+  capture.
+
+:func:`to_ftrace_text` puts ftrace's header (``# tracer: nop``, the entry
+count, the column legend) in front, as ``cat /sys/kernel/tracing/trace``
+prints it.
+
+``disk=`` is not derived from the NSID: the kernel prints the name of the
+block device whose request queue carried the request (``req->q->disk``), so
+admin commands have none and block I/O to namespace 1 prints
+``disk=nvme0n1``. A command to an NSID that has no block device (inactive, or
+beyond NN) can only reach the device as a passthrough through an existing
+namespace's device, so it prints that device's name (``disk=nvme0n1,
+... nsid=2``), never a disk that does not exist; with no active namespace at
+all it prints no ``disk=``.
 """
 
 from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from nvmescope.events import Event
@@ -299,14 +330,56 @@ def linux_queue_args(opcode: int, event: Any) -> str | None:
     return None
 
 
+#: the task that sets up admin commands in the real capture (the reset work)
+ADMIN_TASK = "kworker/u2:0-9"
+#: the task that sets up block I/O in the real capture (kblockd's worker)
+IO_TASK = "kworker/0:1H-37"
+#: ftrace's flags for a trace point in task context with interrupts on
+TASK_FLAGS = "....."
+#: ftrace's flags inside the interrupt handler: irqs off, hardirq, preempt depth 1
+HARDIRQ_FLAGS = "d.h1."
+
+
+def ftrace_header(entries: int, cpus: int = 1) -> list[str]:
+    """The header ``cat /sys/kernel/tracing/trace`` prints before its entries (Linux 6.1)."""
+    return [
+        "# tracer: nop",
+        "#",
+        f"# entries-in-buffer/entries-written: {entries}/{entries}   #P:{cpus}",
+        "#",
+        "#                                _-----=> irqs-off/BH-disabled",
+        "#                               / _----=> need-resched",
+        "#                              | / _---=> hardirq/softirq",
+        "#                              || / _--=> preempt-depth",
+        "#                              ||| / _-=> migrate-disable",
+        "#                              |||| /     delay",
+        "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION",
+        "#              | |         |   |||||     |         |",
+    ]
+
+
+def _task_column(task: str) -> str:
+    comm, _, pid = task.rpartition("-")
+    if not comm or not pid.isdigit():
+        comm, pid = task, "0"
+    return f"{comm:>16}-{int(pid):<7}"
+
+
 class TracepointWriter:
     """Turns events into tracepoint lines one event at a time (``feed`` -> lines)."""
 
     def __init__(
-        self, ctrl_id: int = 0, comm: str = "<...>", pid: int = 1234, cpu: int = 0
+        self,
+        ctrl_id: int = 0,
+        admin_task: str = ADMIN_TASK,
+        io_task: str = IO_TASK,
+        cpu: int = 0,
+        active_nsids: Collection[int] = (1,),
     ) -> None:
         self.ctrl = f"nvme{ctrl_id}"
-        self.prefix = f"{comm:>16}-{pid:<7} [{cpu:03d}] ....."
+        self.tasks = (_task_column(admin_task), _task_column(io_task))
+        self.cpu = f"[{cpu:03d}]"
+        self.active = sorted(set(active_nsids))
         self.sq_tail: dict[int, int] = {}
         self.nsid: dict[tuple[int, int], int] = {}
         self.announced: set[tuple[int, int]] = set()
@@ -316,14 +389,17 @@ class TracepointWriter:
         #: an imported queue command waiting for its queue_created/queue_deleted event
         self.waiting: tuple[Any, str] | None = None
 
-    def line(self, ts_ns: int, name: str, body: str) -> str:
+    def line(self, ts_ns: int, name: str, body: str, qid: int = 0, flags: str = TASK_FLAGS) -> str:
         secs, rem = divmod(max(ts_ns, 0), 1_000_000_000)
-        return f"{self.prefix} {secs:5d}.{rem // 1000:06d}: {name}: {self.ctrl}: {body}"
+        task = self.tasks[1 if qid else 0]
+        return f"{task} {self.cpu} {flags} {secs:5d}.{rem // 1000:06d}: {name}: {self.ctrl}: {body}"
 
     def disk(self, qid: int, nsid: int | None) -> str:
-        if qid and nsid:
-            return f"disk={self.ctrl}n{nsid}, "
-        return ""
+        """``disk=NAME, `` of the block device a command on ``qid`` went through."""
+        if not qid or nsid is None or not self.active:
+            return ""
+        through = nsid if nsid in self.active else self.active[0]
+        return f"disk={self.ctrl}n{through}, "
 
     def setup(self, event: Event, qid: int, cid: int, nsid: int, flags: int, cmd: str) -> str:
         key = (qid, cid)
@@ -334,6 +410,7 @@ class TracepointWriter:
             "nvme_setup_cmd",
             f"{self.disk(qid, nsid)}qid={qid}, cmdid={cid}, nsid={nsid}, flags={flags:#x}, "
             f"meta=0x0, cmd=({cmd})",
+            qid,
         )
 
     def feed(self, event: Event) -> list[str]:
@@ -410,22 +487,44 @@ class TracepointWriter:
             tail = self.sq_tail.get(qid, 0)
             result = (e.dw0 & 0xFFFFFFFF) | ((e.dw1 & 0xFFFFFFFF) << 32)
             return [
-                self.line(event.ts, "nvme_sq", f"{disk}qid={qid}, head={e.sqhd}, tail={tail}"),
+                self.line(
+                    event.ts,
+                    "nvme_sq",
+                    f"{disk}qid={qid}, head={e.sqhd}, tail={tail}",
+                    qid,
+                    HARDIRQ_FLAGS,
+                ),
                 self.line(
                     event.ts,
                     "nvme_complete_rq",
                     f"{disk}qid={qid}, cmdid={cid}, res={result:#x}, retries=0, flags=0x0, "
                     f"status={e.status:#x}",
+                    qid,
+                    HARDIRQ_FLAGS,
                 ),
             ]
         return []
 
 
 def to_tracepoint_text(
-    events: Iterable[Event], ctrl_id: int = 0, comm: str = "<...>", pid: int = 1234
+    events: Iterable[Event],
+    ctrl_id: int = 0,
+    admin_task: str = ADMIN_TASK,
+    io_task: str = IO_TASK,
+    active_nsids: Collection[int] = (1,),
 ) -> Iterator[str]:
     """One line (no newline) per tracepoint hit, in event order; streams its input."""
-    writer = TracepointWriter(ctrl_id=ctrl_id, comm=comm, pid=pid)
+    writer = TracepointWriter(
+        ctrl_id=ctrl_id, admin_task=admin_task, io_task=io_task, active_nsids=active_nsids
+    )
     for event in events:
         yield from writer.feed(event)
     yield from writer.close()
+
+
+def to_ftrace_text(
+    events: Iterable[Event], ctrl_id: int = 0, active_nsids: Collection[int] = (1,)
+) -> list[str]:
+    """The whole ``trace`` file: ftrace's header, then one line per tracepoint hit."""
+    lines = list(to_tracepoint_text(events, ctrl_id=ctrl_id, active_nsids=active_nsids))
+    return ftrace_header(len(lines)) + lines

@@ -820,7 +820,8 @@ class _Importer:
             raise _Need("vector")
         vector = int(m.group(1))
         self.max_vector = max(self.max_vector, vector)
-        event = ev.IrqMsix(vector=vector)
+        # QEMU's pci_nvme_irq_msix names only the vector: the message it wrote is unknown
+        event = ev.IrqMsix(vector=vector, address=None, data=None)
         if self.last_done is not None:
             event.sqid, event.cid = self.last_done
         self.emit(event)

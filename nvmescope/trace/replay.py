@@ -17,18 +17,29 @@ Each event the replay produces is compared with the recorded one, every field
 (sequence number and virtual time included). The first difference is the
 divergence: its event number, the expected and the actual event. Identical
 runs pass.
+
+A difference in a bytes field (an SQE, a DMA buffer, a CQE the host read) is
+reported by byte offset and by the field of the specification's layout that
+byte belongs to (``offset 0x4 is in field nsid, Namespace Identifier
+(NSID)``), decoded with the layouts of :mod:`nvmescope.nvme.decode`: an SQE
+fetch or SQE write as an SQE, a CQE read as a CQE, and the data of Identify
+(by the CNS of its SQE), Get Log Page (error, SMART, firmware slot, commands
+supported and effects) and PRP lists as their data structures.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import msgspec
 
 from nvmescope.events import HOST, HOST_INPUT_KINDS, Event, describe
+from nvmescope.nvme.decode import LAYOUTS, decode
 from nvmescope.trace.format import RecordingError
 from nvmescope.trace.reader import Recording, open_recording
 
@@ -66,7 +77,73 @@ def _hex_row(data: bytes, start: int, other: bytes | None = None) -> str:
     return " ".join(cells)
 
 
-def describe_bytes(name: str, expected: bytes, actual: bytes) -> list[str]:
+#: Identify data layouts by CNS
+IDENTIFY_LAYOUTS = {0x00: "identify_ns", 0x01: "identify_ctrl", 0x02: "active_ns_list",
+                    0x03: "ns_desc_list"}  # fmt: skip
+#: Get Log Page data layouts by the ``log 0xNN`` purpose the device gives its DMA
+LOG_LAYOUTS = {0x01: "error_log_entry", 0x02: "smart_log", 0x03: "fw_slot_log",
+               0x05: "cmd_effects_log"}  # fmt: skip
+SQE_BYTES, CQE_BYTES = 64, 16
+
+
+def bytes_layout(event: Event, sqe: bytes | None = None) -> tuple[str, dict[str, Any]] | None:
+    """The layout (and decode context) that the bytes of ``event`` are, when one is known.
+
+    ``sqe`` is the 64-byte SQE of the command the event belongs to (for the CNS of
+    an Identify's data).
+    """
+    e: Any = event
+    kind = event.kind
+    purpose = str(getattr(e, "purpose", "") or "")
+    admin = {"admin": event.sqid == 0} if event.sqid is not None else {}
+    if kind == "sqe_fetch" or (kind == "mem_write" and purpose.startswith("SQE")):
+        return "sqe", admin
+    if kind == "mem_read" and purpose.startswith("CQE"):
+        return "cqe", {}
+    if kind not in ("dma_read", "dma_write"):
+        return None
+    if purpose == "identify" and sqe is not None and len(sqe) >= SQE_BYTES:
+        layout = IDENTIFY_LAYOUTS.get(sqe[40])
+        return (layout, {}) if layout else None
+    if purpose.startswith("log 0x"):
+        try:
+            layout = LOG_LAYOUTS.get(int(purpose[4:], 16))
+        except ValueError:
+            return None
+        return (layout, {}) if layout else None
+    if purpose.lower().startswith("prp list"):
+        return "prp_list", {}
+    return None
+
+
+def field_at(layout: str, context: dict[str, Any], data: bytes, offset: int) -> str | None:
+    """``nsid, Namespace Identifier (NSID)``: the field of ``layout`` holding byte ``offset``.
+
+    A buffer longer than the layout is read as an array of it (log entries); a
+    shorter one is zero-filled to the layout's size. None when nothing decodes.
+    """
+    size = LAYOUTS[layout].size
+    if offset < 0 or size <= 0:
+        return None
+    base = offset // size * size
+    chunk = data[base : base + size]
+    chunk = chunk + bytes(size - len(chunk))
+    try:
+        node = decode(layout, chunk, context).at(offset - base)
+    except (KeyError, ValueError):
+        return None
+    if node is None or not node.path:
+        return None
+    where = node.path if base == 0 else f"entry {offset // size}: {node.path}"
+    return f"{where}, {node.title}" if node.title else where
+
+
+def describe_bytes(
+    name: str,
+    expected: bytes,
+    actual: bytes,
+    field_of: Callable[[int], str | None] | None = None,
+) -> list[str]:
     """Where two byte strings differ: the first differing byte, how many differ, a hexdump.
 
     The first line names the first difference (``data differs at offset 0x4d (byte 77):
@@ -93,6 +170,9 @@ def describe_bytes(name: str, expected: bytes, actual: bytes) -> list[str]:
         f"{name} differs at offset {first:#x} (byte {first}): expected {want}, actual {got}; "
         f"{differ} byte{'s' if differ != 1 else ''} differ{'s' if differ == 1 else ''}"
     )
+    where = field_of(first) if field_of is not None else None
+    if where:
+        lines.append(f"offset {first:#x} is in field {where}")
     longest = max(len(expected), len(actual))
     row = first // 16 * 16
     rows = [r for r in (row - 16, row, row + 16) if 0 <= r < longest][:HEXDUMP_ROWS]
@@ -120,6 +200,8 @@ class Divergence:
     reason: str
     fields: list[str] = field(default_factory=list)
     context: list[Event] = field(default_factory=list)
+    #: the recorded SQE of the command the event belongs to (to decode its data)
+    sqe: bytes | None = None
 
     @property
     def context_first(self) -> int:
@@ -136,7 +218,9 @@ class Divergence:
             want = getattr(self.expected, name, None)
             got = getattr(self.actual, name, None)
             if isinstance(want, bytes) and isinstance(got, bytes):
-                lines.extend(describe_bytes(name, want, got))
+                found = bytes_layout(self.expected, self.sqe) if self.expected else None
+                field_of = partial(field_at, found[0], found[1], want) if found else None
+                lines.extend(describe_bytes(name, want, got, field_of))
             else:
                 lines.append(f"{name}: expected {_short(want)}, actual {_short(got)}")
         return lines
@@ -337,7 +421,13 @@ def verify(
         warnings.extend(config_warnings(rec.config))
     result = VerifyResult(ok=True, checked=0, total=total, warnings=warnings)
     context: deque[Event] = deque(maxlen=CONTEXT_EVENTS)
+    #: the recorded SQE of each command in flight, by (sqid, cid)
+    sqes: dict[tuple[int | None, int | None], bytes] = {}
     for n, expected in enumerate(rec.events(0, total)):
+        if expected.kind == "sqe_fetch":
+            data = getattr(expected, "data", b"") or b""
+            if len(data) >= SQE_BYTES:
+                sqes[(expected.sqid, int.from_bytes(data[2:4], "little"))] = data
         try:
             if not r.pending:
                 if expected.kind in HOST_INPUT_KINDS:
@@ -378,7 +468,13 @@ def verify(
                 else "the event differs in " + ", ".join(fields)
             )
             result.divergence = Divergence(
-                n, expected, actual, reason, fields, context=list(context)
+                n,
+                expected,
+                actual,
+                reason,
+                fields,
+                context=list(context),
+                sqe=sqes.get((expected.sqid, expected.cid)),
             )
             break
         context.append(expected)

@@ -56,7 +56,7 @@ from textual.cache import LRUCache
 from textual.containers import Container
 from textual.events import Resize
 
-from nvmescope.events import ERR_KINDS, UB_KINDS, Event, describe, to_builtins
+from nvmescope.events import ERR_KINDS, UB_KINDS, Event, describe, plural, to_builtins
 from nvmescope.nvme import features, registers
 from nvmescope.nvme.commands import CQE_SIZE, PRP_ENTRY_SIZE, SQE_SIZE, Sqe, unpack_sqe
 from nvmescope.nvme.decode import LAYOUTS, FieldNode, decode, feature_layout_name
@@ -547,7 +547,7 @@ class EventDecoder:
                 0,
                 b"",
                 None,
-                f"{len(segs)} contiguous host ranges",
+                plural(len(segs), "contiguous host range"),
                 segs,
                 path="segments",
             )
@@ -555,9 +555,9 @@ class EventDecoder:
         total = sum(len(r) for r in regions)
         root = group_node("map_prp", 0, total, children, describe(e))
         title = f"PRPs of {cmd.words()}" if cmd is not None else "PRPs"
-        title += f": {e.length} B in {len(e.segments)} segment(s)"
+        title += f": {e.length} B in {plural(len(e.segments), 'contiguous host range')}"
         if e.list_pages:
-            title += f", {len(e.list_pages)} PRP list page(s)"
+            title += f", {plural(len(e.list_pages), 'PRP list page')}"
         return Decoded(title, root, tuple(regions))
 
     def _command_event(self, moment: Moment, e: Any, analysis: Analysis | None) -> Decoded:

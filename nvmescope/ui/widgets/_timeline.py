@@ -44,12 +44,14 @@ def is_error(event: Event) -> bool:
 
 
 def columns(width: int, digits: int) -> tuple[int, int, int, int]:
-    """(number, time, queue, kind) column widths for a line ``width`` cells wide (0: hidden)."""
+    """(number, time, queue, kind) column widths for a line ``width`` cells wide (0: hidden).
+    The queue column holds ``sq0:12288``: a Linux host's cids carry a generation
+    counter in their top four bits, so they run to five digits."""
     if width >= WIDE:
-        return max(digits, 5), 12, 9, 18
+        return max(digits, 5), 12, 10, 18
     if width >= MEDIUM:
-        return max(digits, 4), 11, 8, 14
-    return max(digits, 3), 0, 7, 11
+        return max(digits, 4), 11, 9, 14
+    return max(digits, 3), 0, 9, 11
 
 
 class Timeline(RowView):

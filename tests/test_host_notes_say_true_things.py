@@ -1,0 +1,273 @@
+"""The host's notes and the event descriptions say only true, whole, readable things
+(issue 8, "Narration and descriptions"), and the host model's command identifiers carry
+Linux 6.1's generation counter."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from nvmescope import events as ev
+from nvmescope.cli import app
+from nvmescope.emulator.config import ControllerConfig
+from nvmescope.events import describe
+from nvmescope.host import SCENARIOS
+from nvmescope.host.driver import AER_CID
+from nvmescope.machine import Machine
+from nvmescope.nvme import registers as r
+from nvmescope.nvme.commands import pack_cqe, pack_sqe
+
+REFERENCE = (
+    Path(__file__).resolve().parent.parent
+    / "reference"
+    / "linux-6.1-on-qemu-7.2"
+    / "qemu-trace-pci_nvme.log"
+)
+
+
+@cache
+def _events(scenario: str) -> tuple[Any, ...]:
+    machine = Machine(ControllerConfig(), scenario=scenario)
+    while machine.step() is not None:
+        pass
+    return tuple(machine.events)
+
+
+def _register_notes(events: tuple[Any, ...]) -> list[tuple[str, r.Register, int, int]]:
+    """(note, register, first bit, last bit) for every host note that announces one BAR0
+    register access (the access is the host's next event)."""
+    out = []
+    for note, nxt in zip(events, events[1:], strict=False):
+        if note.kind != "host_step" or nxt.kind not in ("mmio_read", "mmio_write"):
+            continue
+        hit = r.register_at(nxt.addr)
+        if hit is None:
+            continue
+        reg, within = hit
+        out.append((note.text, reg, 8 * within, 8 * (within + nxt.size) - 1))
+    return out
+
+
+def _meaning_words(field: r.BitField) -> str:
+    """The first two words of a field's meaning, lower case: "doorbell stride"."""
+    words = re.findall(r"[A-Za-z']+", field.meaning.split("(")[0])
+    return " ".join(words[:2]).lower()
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_register_notes_name_only_the_fields_in_the_bytes_accessed(scenario: str) -> None:
+    notes = _register_notes(_events(scenario))
+    assert notes
+    for text, reg, lo, hi in notes:
+        if reg.size == 4 and lo == 0 and hi == 31:
+            continue  # the whole register: every field is in the bytes read
+        for f in reg.fields:
+            inside = f.lo <= hi and f.hi >= lo  # the field has bits in the access
+            named = re.search(rf"\b{f.name.upper()}\b", text) is not None
+            meant = _meaning_words(f) in text.lower()
+            assert inside or not (named or meant), (
+                f"{reg.name.upper()} bits {hi}:{lo} note names {f.name.upper()} "
+                f"(bits {f.hi}:{f.lo}): {text}"
+            )
+
+
+def test_cap_notes_list_every_field_of_their_half_from_the_table() -> None:
+    notes = [n for n in _register_notes(_events("bringup")) if n[1] is r.CAP]
+    assert len(notes) >= 2
+    for text, _reg, lo, hi in notes:
+        inside = [
+            f.name.upper()
+            for f in sorted(r.CAP.fields, key=lambda f: f.lo)
+            if f.lo >= lo and f.hi <= hi
+        ]
+        listed = ", ".join(inside[:-1]) + " and " + inside[-1]
+        assert f"bits {hi}:{lo}" in text and f"({listed})" in text, text
+
+
+GARBLED = {
+    "doubled word": re.compile(r"\b([A-Za-z]{2,}) \1\b", re.IGNORECASE),
+    "'(s)' plural": re.compile(r"\(s\)"),
+    "'x1'-style count": re.compile(r"\bx\d+\b"),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_no_note_or_description_is_garbled(scenario: str) -> None:
+    for event in _events(scenario):
+        text = describe(event)
+        for what, pattern in GARBLED.items():
+            assert not pattern.search(text), f"{what} in {event.kind}: {text}"
+        assert text.count("(") == text.count(")"), f"unbalanced parentheses: {text}"
+
+
+def test_io_notes_say_blocks_and_what_a_segment_is() -> None:
+    texts = [describe(e) for e in _events("io")]
+    assert any("Write of 1 block at LBA 0, NSID 1" in t for t in texts)
+    assert any("Read of 1 block at LBA 0, NSID 1" in t for t in texts)
+    assert not any("Write Write" in t or "Write Read" in t for t in texts)
+    maps = [t for t in texts if t.startswith("device maps PRPs")]
+    assert any("1 segment (one physically contiguous piece" in t for t in maps)
+    two = ev.MapPrp(
+        prp1=0x1000, prp2=0x9000, length=8192, segments=[(0x1000, 4096), (0x9000, 4096)]
+    )
+    assert describe(two).endswith(
+        "into 2 segments (physically contiguous pieces of host memory, one per run of "
+        "adjacent PRP pages)"
+    )
+
+
+def test_the_errors_scenario_says_which_nsid_and_why() -> None:
+    texts = [describe(e) for e in _events("errors")]
+    beyond = [t for t in texts if "beyond NN" in t and t.startswith("Bad input: I/O")]
+    assert beyond, "no beyond-NN case"
+    assert all(re.search(r"Read 1 block from NSID \d+", t) for t in beyond), beyond
+
+
+def test_config_dword_read_names_device_and_vendor_id_padded() -> None:
+    read = ev.ConfigRead(offset=0, size=4, value=0x00101B36, reg="vendor_id")
+    assert describe(read) == (
+        "host reads PCI config vendor_id and device_id (4 B at 0x0) = 0x00101b36 "
+        "(device_id 0x0010, vendor_id 0x1b36)"
+    )
+    word = ev.ConfigRead(offset=4, size=2, value=6, reg="command")
+    assert describe(word).endswith("command (2 B at 0x4) = 0x0006")
+
+
+def test_a_cqe_is_shown_whole_and_an_sqe_decoded() -> None:
+    cqe = pack_cqe(dw0=7, dw1=0, sqhd=5, sqid=1, cid=4097, phase=1, status=0x0002)
+    text = describe(ev.MemRead(addr=0x1000, data=cqe, purpose="CQE CQ1 slot 4"))
+    assert text.endswith(
+        "DW0 0x7, DW1 0x0, SQ head 5, SQ ID 1, cid 4097, phase 1, status "
+        f"{ev.describe_status(0x0002)}"
+    )
+    sqe = pack_sqe(0x02, 8192, nsid=1, prp1=0x2000, prp2=0, cdw10=4, cdw12=7)
+    text = describe(ev.MemWrite(addr=0x3000, data=sqe, purpose="SQE read"))
+    assert text.endswith(
+        "opcode 0x02 (read) cid 8192 nsid 1 prp1=0x2000 prp2=0x0 cdw10=0x4 cdw12=0x7"
+    )
+
+
+def test_a_completion_queue_wrap_says_the_expected_phase_flipped() -> None:
+    wraps = [e.text for e in _events("admin-tour") if getattr(e, "step", "") == "cq_wrap"]
+    assert wraps
+    assert "expected phase flips from 1 to 0" in wraps[0]
+
+
+def test_the_story_says_why_slot_and_cid_numbers_differ() -> None:
+    notes = [e.text for e in _events("identify") if getattr(e, "step", "") == "highlight_numbers"]
+    assert len(notes) == 1
+    assert "Asynchronous Event Request (cid 31) took an SQ slot" in notes[0]
+    assert "tag (bits 11:0)" in notes[0]
+
+
+def test_the_printed_story_keeps_every_bring_up_step() -> None:
+    result = CliRunner().invoke(app, ["trace", "identify", "--story"])
+    assert result.exit_code == 0, result.output
+    before = result.output.split("# ---- the story")[0]
+    for step in (
+        "config_read        host reads PCI config vendor_id and device_id",
+        "PCI config bar0",
+        "PCI config command",
+        "PCI config capabilities_ptr",
+        "PCI config msix.table",
+        "config_write       host writes PCI config msix.mc",
+        "host writes MSIX[0].ADDR_LO",
+        "host writes MSIX[0].CTRL",
+        "host reads CSTS",
+        "host reads CAP.LO",
+        "host reads CAP.HI",
+        "host reads VS",
+        "host writes ASQ.HI",
+        "host writes ACQ.HI",
+        "host writes CC",
+        "cmd_start",
+    ):
+        assert step in before, step
+    # a CSTS poll that saw nothing new is not repeated
+    csts = re.findall(r"host reads CSTS .* = (0x[0-9a-f]+)", before)
+    assert all(a != b for a, b in zip(csts, csts[1:], strict=False)), csts
+
+
+def _reference_admin_cids() -> list[int]:
+    text = REFERENCE.read_text()
+    return [int(c) for c in re.findall(r"pci_nvme_admin_cmd cid (\d+) sqid 0", text)]
+
+
+def test_admin_cids_carry_linux_generation_counter_as_in_the_reference() -> None:
+    ours = [
+        e.cid for e in _events("admin-tour") if e.kind == "sqe_fetch" and e.sqid == 0
+    ]  # fmt: skip
+    theirs = _reference_admin_cids()
+    assert AER_CID in theirs and AER_CID in ours
+    ours_tags = [c for c in ours if c != AER_CID]
+    theirs_tags = [c for c in theirs if c != AER_CID]
+    n = min(len(ours_tags), len(theirs_tags))
+    assert n >= 30
+    assert ours_tags[:n] == theirs_tags[:n]
+    assert theirs_tags[:8] == [0, 1, 2, 3, 4096, 4097, 4098, 4099]
+
+
+def test_the_generation_counter_is_four_bits_and_wraps() -> None:
+    from nvmescope.host.driver import HostSQ, LinuxDriver
+
+    drv = LinuxDriver.__new__(LinuxDriver)
+    drv._pending = {}
+    drv._tags = {}
+    sq = HostSQ(0, 0x1000, 32, 0)
+    cids = [drv._alloc_cid(sq) for _ in range(4 * 17)]
+    # synchronous commands: tags 0..3 of the first 4-tag word, each use one generation on
+    assert cids[:8] == [0, 1, 2, 3, 4096, 4097, 4098, 4099]
+    assert [c >> 12 for c in cids[::4]] == [*range(16), 0]
+    # a tag still in use is skipped; with all four busy the next word is used
+    drv._pending = {(0, c): None for c in cids[-4:]}
+    assert drv._alloc_cid(sq) & 0xFFF == 4
+
+
+def test_io_cids_are_tags_from_the_first_word_as_in_the_reference() -> None:
+    text = REFERENCE.read_text()
+    theirs = [int(c) for c in re.findall(r"pci_nvme_io_cmd cid (\d+) ", text)]
+    # the reference guest's CPU started in word 7 (tags 448...): tags run up in one word
+    assert theirs == list(range(theirs[0], theirs[0] + len(theirs)))
+    ours = [e.cid for e in _events("io") if e.kind == "sqe_fetch" and e.sqid == 1]
+    assert ours == list(range(len(ours)))
+
+
+def test_device_fetch_and_post_describe_the_whole_entry() -> None:
+    events = _events("identify")
+    fetches = [e for e in events if e.kind == "sqe_fetch"]
+    posts = [e for e in events if e.kind == "cqe_post"]
+    assert fetches and posts
+    for e in fetches:
+        assert re.search(rf"opcode 0x[0-9a-f]{{2}} \(\w+\) cid {e.cid} nsid ", describe(e))
+    for e in posts:
+        text = describe(e)
+        assert f"SQ head {e.sqhd}, SQ ID {e.sqid}, cid {e.cid}, phase {e.phase}, status " in text
+
+
+def test_a_completion_with_a_stale_generation_is_named_as_such() -> None:
+    from nvmescope.host.driver import HostCQ, LinuxDriver
+    from nvmescope.nvme.commands import unpack_cqe
+
+    class Notes:
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        def note(self, step: str, text: str) -> None:
+            self.texts.append(text)
+
+    drv = LinuxDriver.__new__(LinuxDriver)
+    drv.api = Notes()  # type: ignore[assignment]
+    drv._pending = {(1, 4096 | 5): None}  # type: ignore[dict-item]
+    cq = HostCQ(1, 0x1000, 16, 1)
+    for cid in (5, 9):
+        cqe = unpack_cqe(pack_cqe(dw0=0, dw1=0, sqhd=1, sqid=1, cid=cid, phase=1, status=0))
+        assert list(drv.nvme_handle_cqe(cq, 0, cqe))
+    stale, unknown = drv.api.texts
+    assert "tag 5 is in use, but with generation 1, not 0" in stale
+    assert "genctr mismatch" in stale
+    assert unknown.endswith("completion for cid 9 on SQ1, which the driver did not send: ignored.")
