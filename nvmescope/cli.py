@@ -556,7 +556,7 @@ def config_cmd() -> None:
 
     default = ControllerConfig()
     docs = config_docs()
-    hexed = {"ieee", "pci_vid", "pci_did", "pci_ssvid", "pci_ssid", "oaes", "ctratt", "lpa"}
+    hexed = {"ieee", "pci_vid", "pci_did", "pci_ssvid", "pci_ssid", "oaes", "ctratt", "lpa", "css"}
     for f in dataclasses.fields(ControllerConfig):
         value = getattr(default, f.name)
         shown = hex(value) if f.name in hexed else repr(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from captures import config_space
 from emuhost import Rig
 
 from nvmescope.nvme.pci import CAP_ID_MSIX, CAP_ID_PCIE, CAP_ID_PM
@@ -89,20 +90,6 @@ def test_function_level_reset_restores_config_space():
 
 
 # -- identity from the configuration, and QEMU 7.2's capability layout -----------------------
-def _capture_bytes(name: str) -> bytes:
-    """The 4 KiB hex dump at the end of one of the lspci captures in reference/."""
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "reference/linux-6.1-on-qemu-7.2" / name
-    data = bytearray()
-    for line in path.read_text().splitlines():
-        head, sep, rest = line.partition(": ")
-        if sep and all(c in "0123456789abcdef" for c in head) and len(rest.split()) == 16:
-            data += bytes(int(b, 16) for b in rest.split())
-    assert len(data) == 4096
-    return bytes(data)
-
-
 def test_identity_comes_from_the_configuration():
     from nvmescope.emulator import ControllerConfig
 
@@ -120,7 +107,7 @@ def test_qemu_layout_is_qemu_power_on_config_space():
     from nvmescope.emulator import ControllerConfig
     from nvmescope.emulator.config import PROFILES
 
-    qemu = _capture_bytes("lspci-vvv-before-bind.txt")
+    qemu = config_space("lspci-vvv-before-bind.txt")
     c = Rig(ControllerConfig(**PROFILES["qemu-7.2"])).ctrl
     ours = bytes(c.config_read(off, 1) for off in range(4096))
     # where they may differ, and why: the firmware (qboot) assigned BAR0 at 1_0000_0000

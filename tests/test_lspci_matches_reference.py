@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from captures import config_space
 from typer.testing import CliRunner
 
 from nvmescope.cli import app
@@ -35,23 +36,13 @@ BY_CHOICE = {
 }
 
 
-def _dump(path: Path) -> bytes:
-    data = bytearray()
-    for line in path.read_text().splitlines():
-        head, sep, rest = line.partition(": ")
-        if sep and all(c in "0123456789abcdef" for c in head) and len(rest.split()) == 16:
-            data += bytes(int(b, 16) for b in rest.split())
-    assert len(data) == 4096
-    return bytes(data)
-
-
 @pytest.mark.parametrize(
     ("capture", "irq", "driver"), [(BEFORE, 10, None), (AFTER, 23, "nvme")], ids=["before", "after"]
 )
 def test_the_printer_prints_each_capture_from_its_bytes(
     capture: Path, irq: int, driver: str | None
 ) -> None:
-    config = _dump(capture)
+    config = config_space(capture)
     text = format_lspci(
         config,
         verbose=2,
@@ -92,7 +83,7 @@ def test_the_default_device_shows_its_own_ids_and_layout() -> None:
 
 
 def test_numeric_only_and_subsystem_names() -> None:
-    config = _dump(AFTER)
+    config = config_space(AFTER)
     first = format_lspci(config, verbose=1, numeric=1).split("\n")
     assert first[0] == "00:03.0 0108: 1b36:0010 (rev 02) (prog-if 02)"
     assert first[1] == "\tSubsystem: 1af4:1100"

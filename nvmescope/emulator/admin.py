@@ -57,18 +57,29 @@ AER_INFO_TEMPERATURE = st.AER_INFO_TEMPERATURE
 AER_TYPE_FOR_LOG = {0x01: AER_TYPE_ERROR, 0x02: AER_TYPE_SMART}
 
 #: Commands Supported and Effects (log page 05h) of the NVM command set's I/O
-#: opcodes we implement: Flush and Read do not change logical block content.
+#: opcodes we implement: Flush, Read and Compare do not change logical block content;
+#: Write, Write Zeroes and Dataset Management (deallocate) do.
 IO_COMMAND_EFFECTS = {
     0x00: lp.CMD_EFFECTS_CSUPP,
     0x01: lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC,
     0x02: lp.CMD_EFFECTS_CSUPP,
+    0x05: lp.CMD_EFFECTS_CSUPP,
+    0x08: lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC,
+    0x09: lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC,
 }
 #: Identify Controller LPA: bit 1 Commands Supported and Effects log, bit 2 extended data
 #: (the default of ControllerConfig.lpa; bit 0, SMART per namespace, is a knob)
 LPA = 0x06
 LPA_SMART_PER_NS = 0x01
-#: Identify Controller ONCS: Save / Select in Set/Get Features (bit 4), Timestamp (bit 6)
-ONCS = 0x50
+#: Identify Controller ONCS: Compare (bit 0), Dataset Management (bit 2), Write Zeroes
+#: (bit 3), Save / Select in Set/Get Features (bit 4), Timestamp (bit 6)
+ONCS = (
+    idf.ONCS_COMPARE
+    | idf.ONCS_DSM
+    | idf.ONCS_WRITE_ZEROES
+    | idf.ONCS_SAVE_SELECT
+    | idf.ONCS_TIMESTAMP
+)
 
 # byte offsets of fields in the SQE, for the error log's Parameter Error Location
 LOC_PRP2 = 32

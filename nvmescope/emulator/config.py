@@ -42,6 +42,12 @@ BIT_KNOBS: dict[str, tuple[int, int, str]] = {
     "ctratt": (0x8000, 0, "only bit 15 (Extended LBA Formats) is implemented"),
     "lpa": (0x07, 0x06, "bits 1 and 2 are always set; bit 0 is the only other one implemented"),
     "nsfeat": (0x10, 0, "only bit 4 (the NPWG .. NOWS hints) is implemented"),
+    "css": (
+        0xC1,
+        0x01,
+        "bit 0 (NVM) is always set; bits 6 (I/O Command Sets) and 7 (Admin only) are the "
+        "only others implemented",
+    ),
 }
 
 
@@ -59,6 +65,12 @@ class ControllerConfig:
     mqes: int = 2047
     #: CAP.DSTRD: doorbell stride is 4 << dstrd bytes
     dstrd: int = 0
+    #: CAP.NSSRS: NVM Subsystem Reset supported (NSSR 4E564D65h resets; off: NSSR writes
+    #: are ignored)
+    nssrs: bool = True
+    #: CAP.CSS: command sets CC.CSS may select: bit 0 NVM (always), bit 6 I/O Command Sets
+    #: (CC.CSS 110b), bit 7 no I/O command set (CC.CSS 111b: admin commands only)
+    css: int = 0x41
     #: CAP.TO: worst-case time to become ready, in 500 ms units
     timeout: int = 15
     #: number of MSI-X vectors (table entries); vector 0 serves the admin queue
@@ -316,9 +328,10 @@ class ControllerConfig:
 #: ``qemu-7.2`` is QEMU 7.2's emulated NVMe controller (``-device nvme,serial=deadbeef``
 #: with a 64 MiB namespace) as reference/linux-6.1-on-qemu-7.2/ captured it, but for
 #: what the emulator does not implement: Identify OACS bit 3 (Namespace Management
-#: and Attachment), ONCS bits 0, 2, 3 and 8 (Compare, Dataset Management, Write
-#: Zeroes, Copy), OCFS, SGLS bit 0 (SGLs), NSFEAT bit 2 (DULBE), MC and DPC (metadata and
-#: protection information) stay clear, so the device never claims what it cannot do.
+#: and Attachment), ONCS bit 8 (Copy), OCFS, SGLS bit 0 (SGLs), NSFEAT bit 2 (DULBE), MC
+#: and DPC (metadata and protection information) stay clear, so the device never claims
+#: what it cannot do. (Compare, Dataset Management and Write Zeroes, ONCS bits 0, 2 and
+#: 3, are implemented and advertised by every configuration, as QEMU's.)
 PROFILES: dict[str, dict[str, Any]] = {
     "qemu-7.2": {
         "serial": "deadbeef",
@@ -349,6 +362,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "power_cycles": 0,
         "arbitration": 0x07,  # AB 7: no burst limit
         "admin_vector_cd": True,
+        "nssrs": False,
+        "css": 0xC1,
     },
 }
 

@@ -117,6 +117,7 @@ from .state import ControllerState
 
 CAP_CSS_NVM = 1 << 0
 CAP_CSS_IOCS = 1 << 6
+CAP_CSS_ADMIN_ONLY = 1 << 7
 CC_CSS_NVM = 0
 CC_CSS_IOCS = 6
 CC_CSS_ADMIN_ONLY = 7
@@ -160,8 +161,8 @@ class Controller:
             cqr=1,
             to=config.timeout & 0xFF,
             dstrd=config.dstrd,
-            nssrs=1,
-            css=CAP_CSS_NVM | CAP_CSS_IOCS,
+            nssrs=1 if config.nssrs else 0,
+            css=CAP_CSS_NVM | (config.css & (CAP_CSS_IOCS | CAP_CSS_ADMIN_ONLY)),
             mpsmin=MPSMIN,
             mpsmax=MPSMAX,
         )
@@ -511,6 +512,8 @@ class Controller:
                 ub = ("ub_mmio_ro", "CSTS bits other than NSSRO are read-only")
             return old, self.csts, ub, actions
         if offset == 0x20:
+            if not r.CAP.get(self.cap, "nssrs"):
+                return 0, 0, ("ub_nssr_unsupported", f"NSSR {value:#x} written"), actions
             if value == r.NSSR_RESET_VALUE:
                 actions.append(lambda: self._later(self._nvme_nssr))
             return 0, 0, None, actions
@@ -608,6 +611,7 @@ class Controller:
         if not (
             (css == CC_CSS_NVM and cap_css & CAP_CSS_NVM)
             or (css == CC_CSS_IOCS and cap_css & CAP_CSS_IOCS)
+            or (css == CC_CSS_ADMIN_ONLY and cap_css & CAP_CSS_ADMIN_ONLY)
         ):
             return f"CC.CSS {css} not supported by CAP.CSS {cap_css:#x}"
         if r.CC.get(cc, "ams") != 0:

@@ -1,7 +1,8 @@
 """A RAM-backed namespace: sparse 4 KiB pages of a byte-addressed medium.
 
 Pages are created on first write; a page never written reads as zeros (the
-namespace reports DLFEAT "deallocated blocks read as zeros"). Only the pages
+namespace reports DLFEAT "deallocated blocks read as zeros"; Dataset Management
+and Write Zeroes with DEAC release pages again). Only the pages
 the host wrote cost memory, so a 64 MiB namespace costs nothing until used.
 """
 
@@ -68,6 +69,32 @@ class Namespace:
                 buf = self._pages[page] = bytearray(PAGE)
             buf[within : within + n] = data[pos : pos + n]
             pos += n
+
+    def zero(self, offset: int, length: int, deallocate: bool) -> None:
+        """Make ``length`` bytes at ``offset`` read as zeros.
+
+        ``deallocate``: the pages wholly inside the range are released (deallocated:
+        they read as zeros, as DLFEAT says, and cost nothing); the others are zeroed in
+        place. A page never written is already zeros and stays unallocated either way.
+        """
+        if length <= 0:
+            return
+        end = offset + length
+        first, last = offset // PAGE, (end - 1) // PAGE
+        if last - first + 1 > len(self._pages):
+            pages = sorted(p for p in self._pages if first <= p <= last)
+        else:
+            pages = [p for p in range(first, last + 1) if p in self._pages]
+        for page in pages:
+            start = max(offset, page * PAGE) - page * PAGE
+            stop = min(end, (page + 1) * PAGE) - page * PAGE
+            if deallocate and start == 0 and stop == PAGE:
+                del self._pages[page]
+            else:
+                self._pages[page][start:stop] = bytes(stop - start)
+
+    def zero_blocks(self, slba: int, nlb: int, deallocate: bool) -> None:
+        self.zero(slba * self.lba_size, nlb * self.lba_size, deallocate)
 
     def read_blocks(self, slba: int, nlb: int) -> bytes:
         return self.read(slba * self.lba_size, nlb * self.lba_size)

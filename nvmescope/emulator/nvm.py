@@ -1,14 +1,29 @@
 """The NVM command set I/O commands (NVM Command Set 1.0 / NVMe 1.4 chapter 6):
-Flush, Write and Read on the RAM-backed namespace.
+Flush, Write, Read, Compare, Write Zeroes and Dataset Management on the RAM-backed
+namespace.
 
-Metadata (formats with MS > 0) is not transferred: MPTR is ignored. Any other
-I/O opcode gets Invalid Command Opcode.
+- Compare (05h) reads NLB + 1 blocks of host data and compares them with the
+  namespace; any byte that differs is Compare Failure (SCT 2h, SC 85h).
+- Write Zeroes (08h) moves no data: the blocks read as zeros afterwards. With
+  CDW12.DEAC (bit 25) the blocks are deallocated as well (DLFEAT 001b: a
+  deallocated block reads as zeros), so their pages are released.
+- Dataset Management (09h) reads NR + 1 16-byte ranges (context attributes,
+  length in logical blocks, starting LBA) from host memory; with the Deallocate
+  attribute (CDW11.AD, bit 2) every range is deallocated. IDR and IDW are hints
+  and change nothing. Every range is checked before any is deallocated.
+
+Every command checks its namespace (Invalid Namespace or Format), its LBA range
+(LBA Out of Range) and, when it moves data, MDTS (Invalid Field in Command).
+Metadata (formats with MS > 0) is not transferred: MPTR is ignored. With CC.CSS
+111b (admin commands only) and any other I/O opcode: Invalid Command Opcode.
 """
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING
 
+from ..nvme import registers as r
 from ..nvme import status as st
 from ..sim import Task
 from .admin import (
@@ -25,9 +40,26 @@ from .request import Request
 if TYPE_CHECKING:
     from .controller import Controller
 
+OPC_FLUSH, OPC_WRITE, OPC_READ, OPC_COMPARE, OPC_WRITE_ZEROES, OPC_DSM = 0, 1, 2, 5, 8, 9
+#: CC.CSS 111b: the host enabled no I/O command set, only admin commands
+CC_CSS_ADMIN_ONLY = 7
+#: Write Zeroes CDW12 bit 25: Deallocate
+WZ_DEAC = 1 << 25
+#: Dataset Management CDW11 bit 2: Attribute - Deallocate (AD)
+DSM_AD = 1 << 2
+#: one 16-byte Dataset Management range: context attributes, length in logical blocks
+#: (not 0's based), starting LBA
+DSM_RANGE = struct.Struct("<IIQ")
+
 
 def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
     opc = req.opcode
+    if r.CC.get(ctrl.cc, "css") == CC_CSS_ADMIN_ONLY:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_OPCODE, "err_invalid_opcode",
+            f"I/O opcode {opc:#04x}: CC.CSS 111b enabled admin commands only", LOC_OPC,
+        )  # fmt: skip
+        return
     if opc not in IO_COMMAND_EFFECTS:
         yield from ctrl.nvme_fail(
             req, st.INVALID_OPCODE, "err_invalid_opcode",
@@ -35,7 +67,7 @@ def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
         )  # fmt: skip
         return
     nsid = req.cmd.nsid
-    if opc == 0x00 and nsid == NSID_ALL and ctrl.config.vwc:
+    if opc == OPC_FLUSH and nsid == NSID_ALL and ctrl.config.vwc:
         return  # flush of every namespace: RAM-backed, nothing to do
     ns = ctrl.namespaces.get(nsid)
     if ns is None:
@@ -44,9 +76,104 @@ def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
             f"NSID {nsid:#x} is not an active namespace", LOC_NSID,
         )  # fmt: skip
         return
-    if opc == 0x00:
+    if opc == OPC_FLUSH:
         return
-    yield from nvme_rw(ctrl, req, write=opc == 0x01)
+    if opc == OPC_COMPARE:
+        yield from nvme_compare(ctrl, req)
+    elif opc == OPC_WRITE_ZEROES:
+        yield from nvme_write_zeroes(ctrl, req)
+    elif opc == OPC_DSM:
+        yield from nvme_dsm(ctrl, req)
+    else:
+        yield from nvme_rw(ctrl, req, write=opc == OPC_WRITE)
+
+
+def _nvme_check_range(
+    ctrl: Controller, req: Request, slba: int, nlb: int, what: str = "", loc: int = LOC_CDW10
+) -> Task:
+    """Fail ``req`` with LBA Out of Range unless blocks slba .. slba + nlb - 1 exist;
+    yields nothing (and returns True) when they do."""
+    ns = ctrl.namespaces[req.cmd.nsid]
+    if ns.in_range(slba, nlb):
+        return True
+    yield from ctrl.nvme_fail(
+        req, st.LBA_OUT_OF_RANGE, "err_lba_range",
+        f"{what}LBA {slba}+{nlb} beyond the namespace ({ns.nsze} blocks)", loc,
+    )  # fmt: skip
+    return False
+
+
+def _nvme_check_mdts(ctrl: Controller, req: Request, length: int) -> Task:
+    """Fail ``req`` with Invalid Field unless ``length`` bytes fit MDTS."""
+    if length <= _max_transfer(ctrl):
+        return True
+    yield from ctrl.nvme_fail(
+        req, st.INVALID_FIELD, "err_too_large",
+        f"{length} bytes is more than MDTS allows", LOC_CDW12,
+    )  # fmt: skip
+    return False
+
+
+def nvme_compare(ctrl: Controller, req: Request) -> Task:
+    """Compare (05h): the host's NLB + 1 blocks against the namespace's."""
+    c = req.cmd
+    ns = ctrl.namespaces[c.nsid]
+    slba = (c.cdw11 << 32) | c.cdw10
+    nlb = (c.cdw12 & 0xFFFF) + 1
+    length = nlb * ns.lba_size
+    req.lba = slba
+    if not (yield from _nvme_check_mdts(ctrl, req, length)):
+        return
+    if not (yield from _nvme_check_range(ctrl, req, slba, nlb)):
+        return
+    s = ctrl.state
+    s.host_read_commands += 1  # SMART: Host Read Commands counts Compare and Read
+    data = yield from ctrl.nvme_map_and_transfer(req, length, None, "compare data")
+    if data is None:
+        return
+    s.busy_ns += ctrl.config.io_latency_ns
+    media = ns.read_blocks(slba, nlb)
+    if data == media:
+        return
+    first = next(i for i in range(length) if data[i] != media[i])
+    yield from ctrl.nvme_fail(
+        req, st.COMPARE_FAILURE, "err_compare_failure",
+        f"LBA {slba + first // ns.lba_size} byte {first % ns.lba_size}: host "
+        f"{data[first]:#04x}, namespace {media[first]:#04x}",
+    )  # fmt: skip
+
+
+def nvme_write_zeroes(ctrl: Controller, req: Request) -> Task:
+    """Write Zeroes (08h): NLB + 1 blocks read as zeros; DEAC deallocates them too."""
+    c = req.cmd
+    ns = ctrl.namespaces[c.nsid]
+    slba = (c.cdw11 << 32) | c.cdw10
+    nlb = (c.cdw12 & 0xFFFF) + 1
+    req.lba = slba
+    if not (yield from _nvme_check_range(ctrl, req, slba, nlb)):
+        return
+    ns.zero_blocks(slba, nlb, deallocate=bool(c.cdw12 & WZ_DEAC))
+    ctrl.state.busy_ns += ctrl.config.io_latency_ns
+
+
+def nvme_dsm(ctrl: Controller, req: Request) -> Task:
+    """Dataset Management (09h): read the NR + 1 ranges; AD deallocates each of them."""
+    c = req.cmd
+    ns = ctrl.namespaces[c.nsid]
+    nr = (c.cdw10 & 0xFF) + 1
+    data = yield from ctrl.nvme_map_and_transfer(req, nr * DSM_RANGE.size, None, "dsm ranges")
+    if data is None:
+        return
+    ranges = [DSM_RANGE.unpack_from(data, i * DSM_RANGE.size) for i in range(nr)]
+    req.lba = ranges[0][2]
+    for index, (_cattr, nlb, slba) in enumerate(ranges):
+        # the range in error is in the data buffer, not a field of the SQE
+        if not (yield from _nvme_check_range(ctrl, req, slba, nlb, f"range {index}: ", 0xFFFF)):
+            return
+    if c.cdw11 & DSM_AD:
+        for _cattr, nlb, slba in ranges:
+            ns.zero_blocks(slba, nlb, deallocate=True)
+    ctrl.state.busy_ns += ctrl.config.io_latency_ns
 
 
 def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
@@ -56,17 +183,9 @@ def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
     nlb = (c.cdw12 & 0xFFFF) + 1
     length = nlb * ns.lba_size
     req.lba = slba
-    if length > _max_transfer(ctrl):
-        yield from ctrl.nvme_fail(
-            req, st.INVALID_FIELD, "err_too_large",
-            f"{length} bytes is more than MDTS allows", LOC_CDW12,
-        )  # fmt: skip
+    if not (yield from _nvme_check_mdts(ctrl, req, length)):
         return
-    if not ns.in_range(slba, nlb):
-        yield from ctrl.nvme_fail(
-            req, st.LBA_OUT_OF_RANGE, "err_lba_range",
-            f"LBA {slba}+{nlb} beyond the namespace ({ns.nsze} blocks)", LOC_CDW10,
-        )  # fmt: skip
+    if not (yield from _nvme_check_range(ctrl, req, slba, nlb)):
         return
     s = ctrl.state
     if write:

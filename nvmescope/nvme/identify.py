@@ -427,6 +427,14 @@ def _fill(con: cs.Construct, entries: list[dict[str, Any]], count: int) -> list[
 # -- bits of Identify Controller fields that a host acts on ---------------------------
 #: LPA bit 1: the Commands Supported and Effects log page (05h) exists
 LPA_CMD_EFFECTS = 1 << 1
+#: ONCS bit 0: Compare (NVM opcode 05h)
+ONCS_COMPARE = 1 << 0
+#: ONCS bit 2: Dataset Management (NVM opcode 09h)
+ONCS_DSM = 1 << 2
+#: ONCS bit 3: Write Zeroes (NVM opcode 08h)
+ONCS_WRITE_ZEROES = 1 << 3
+#: ONCS bit 4: Save / Select fields of Set / Get Features
+ONCS_SAVE_SELECT = 1 << 4
 #: ONCS bit 6: the controller keeps a Timestamp (Feature 0Eh)
 ONCS_TIMESTAMP = 1 << 6
 #: OACS bit 8: Doorbell Buffer Config (admin opcode 7Ch)
