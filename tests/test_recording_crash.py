@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nvmescope.trace import open_recording, verify
+from nvmescope.trace import RecordingError, open_recording, verify
 from nvmescope.trace.recorder import synthetic_admin_events
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +84,10 @@ def test_sigkilled_recorder_leaves_a_readable_prefix(tmp_path):
     assert [e.seq for e in rec.events()] == list(range(n))
     assert list(rec.events(n - 300, n)) == expected[n - 300 :]
     assert rec.state_at(n - 1).index == n - 1
-    rec.verify_all()
+    assert rec.verify_all(partial=True) == n
+    # for a full verification, a recording cut short is damage (issue 7)
+    with pytest.raises(RecordingError, match=rf"cut short at byte \d+: events 0..{n - 1} verified"):
+        rec.verify_all()
 
 
 def test_sigkilled_machine_recording_opens_and_replays(tmp_path):
@@ -98,5 +101,47 @@ def test_sigkilled_machine_recording_opens_and_replays(tmp_path):
     assert {"sqe_fetch", "cqe_post", "irq_msix"} <= kinds
     state = rec.state_at(n - 1)
     assert state.sqs[0].qsize == 32 and state.msix[0].count > 10
-    result = verify(rec, stop=3000)
+    result = verify(rec, stop=3000, partial=True)
+    assert result.ok, result.describe()
+    with pytest.raises(RecordingError, match="cut short at byte"):
+        verify(rec, stop=3000)
+
+
+def test_ctrl_c_to_a_recording_process_keeps_a_recording_that_verifies(tmp_path):
+    """SIGINT, as a terminal's Ctrl+C sends it, to ``nvmescope record``: exit 130, one line
+    saying what was kept, and a recording that opens complete and replays identically."""
+    path = tmp_path / "interrupted.nvmetrace"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nvmescope", "record", "io-load", "-p", "count=100000"]
+        + ["-o", str(path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if path.exists() and path.stat().st_size > 200_000:  # a few chunks written
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the recorder wrote nothing in 60 s")
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted: kept" in out + err
+    rec = open_recording(path)
+    try:
+        assert rec.complete and not rec.warnings
+        n = len(rec)
+        assert n > 0
+    finally:
+        rec.close()
+    result = verify(path)
     assert result.ok, result.describe()

@@ -6,7 +6,7 @@ binary recording is
     file header   MAGIC, u16 major, u16 minor, u32 header length, u32 CRC-32,
                   then the header: a MessagePack map (format, version, versions,
                   the machine configuration as plain data, scenario, seed, ...)
-    frames        each: a 32-byte frame header (frame magic, type, payload
+    frames        each: a 36-byte frame header (frame magic, type, payload
                   length, raw length, CRC-32 of the payload, first event, count,
                   CRC-32 of the frame header) and a zstd-compressed MessagePack
                   payload. Type E: a chunk of events (an array); type C: a

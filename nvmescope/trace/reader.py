@@ -382,21 +382,27 @@ class Recording:
         return state.copy()
 
     # -- checking ---------------------------------------------------------------
-    def verify_all(self) -> int:
+    def verify_all(self, *, partial: bool = False) -> int:
         """Decode every chunk and checkpoint (raises RecordingError on damage); returns events."""
-        return self.verify_frames()
+        return self.verify_frames(partial=partial)
 
-    def verify_frames(self) -> int:
+    def verify_frames(self, *, partial: bool = False) -> int:
         """Decode and checksum every frame the recording has; return the number of events.
 
         Every events chunk (its CRC, its decompressed size, its event count and
         its events' sequence numbers), every pages frame, every checkpoint (and
         every page it names) and, for a closed binary recording, the index; then
         the damage the reader stopped at while opening (``damage``: a chunk or an
-        event out of sequence), if any. Raises :class:`RecordingError` (one line)
-        at the first damage. Chunks are decoded outside the chunk cache, so memory
-        stays at about one frame's worth (pages frames and checkpoints go through
-        their small caches).
+        event out of sequence), if any; then the layout of the whole file: every
+        byte after the file header is in a frame whose header and payload checksums
+        are sound and which the recording reads, and a closed file ends with its
+        index and a trailer pointing at it (a JSON-lines file with its ``end`` line,
+        counting the events). A file cut short (a killed recorder) is damage too:
+        ``cut short at byte B: events 0..N verified, the rest is missing``, unless
+        ``partial`` (then only the part that is there is checked). Raises
+        :class:`RecordingError` (one line) at the first damage. Chunks are decoded
+        outside the chunk cache, so memory stays at about one frame's worth (pages
+        frames and checkpoints go through their small caches).
         """
         total = 0
         for i in range(len(self._chunks)):
@@ -412,11 +418,25 @@ class Recording:
         if self.damage is not None:  # the index cannot fit a file damaged before its end
             raise RecordingError(self.path, self.damage)
         self._verify_index()
+        self._verify_layout(total, partial)
         return total
 
     def _verify_index(self) -> None:
         """Check the index frame (binary recordings that were closed)."""
         return None
+
+    def _verify_layout(self, verified: int, partial: bool) -> None:
+        """Check that every byte of the file belongs to something sound that was read
+        (``verified``: the events decoded so far); a file cut short is damage here
+        unless ``partial``."""
+        return None
+
+    def _cut_short(self, where: str, verified: int, why: str) -> RecordingError:
+        return RecordingError(
+            self.path,
+            f"cut short at {where}: {self.range_text(0, verified)} verified, the rest is "
+            f"missing ({why})",
+        )
 
 
 def _msgpack_array_length(raw: bytes) -> int | None:
@@ -619,6 +639,93 @@ class BinaryRecording(Recording):
         ):
             raise RecordingError(self.path, "the index disagrees with the frames it lists")
 
+    def _verify_layout(self, verified: int, partial: bool) -> None:
+        """Walk the whole file: every byte after the file header is in a frame whose
+        header and payload checksums are sound and which the tables (from the index or
+        the opening walk) read, and a closed file ends with its index frame and a
+        trailer pointing at it. A file that ends inside a frame, or without its index,
+        was cut short: that is damage too."""
+        tables = {c.offset: FRAME_EVENTS for c in self._chunks}
+        tables.update(
+            (o, FRAME_CHECKPOINT) for p, o in self._checkpoints.items() if p in self._cp_positions
+        )
+        tables.update((o, FRAME_PAGES) for o in self._pframes.values())
+        offset, number, index_at = self._data_start, 0, None
+        closed = self._size - TRAILER.size >= self._data_start and (
+            self._read_at(self._size - TRAILER.size, len(TRAILER_MAGIC)) == TRAILER_MAGIC
+        )
+        while offset < self._size:
+            if index_at is not None:
+                if self._size - offset != TRAILER.size:
+                    raise RecordingError(
+                        self.path,
+                        f"frame {number} at byte {offset}: {self._size - offset} bytes follow "
+                        f"the index frame, not the {TRAILER.size}-byte trailer: the recording "
+                        "is damaged there",
+                    )
+                magic, points = TRAILER.unpack(self._read_at(offset, TRAILER.size))
+                if magic != TRAILER_MAGIC or points != index_at:
+                    raise RecordingError(
+                        self.path,
+                        f"the trailer at byte {offset} is damaged (it does not point at the "
+                        f"index frame at byte {index_at})",
+                    )
+                return
+            head = self._frame_header(offset)
+            if isinstance(head, str):
+                if not closed and head.startswith("ends inside a frame"):
+                    if partial:
+                        return
+                    raise self._cut_short(f"byte {offset}", verified, f"the file {head}")
+                raise RecordingError(
+                    self.path,
+                    f"frame {number} at byte {offset}: {head}: the recording is damaged there",
+                )
+            ftype, plen, _, pcrc, _, _ = head
+            name = f"{FRAME_TYPES[ftype]} frame {number} at byte {offset}"
+            if self._payload_crc(offset + FRAME_HEADER.size, plen) != pcrc:
+                raise RecordingError(self.path, f"{name} is damaged: checksum mismatch")
+            if ftype == FRAME_INDEX:
+                end = offset + FRAME_HEADER.size + plen
+                if partial and not closed and not self.complete and end == self._size:
+                    return  # killed between writing the index and the trailer
+                if not self.complete:
+                    raise RecordingError(
+                        self.path,
+                        f"{name}: the index is not in use (the trailer after it is missing "
+                        "or damaged): the recording is damaged there",
+                    )
+                index_at = offset
+            elif tables.pop(offset, None) != ftype:
+                raise RecordingError(
+                    self.path,
+                    f"{name} is not one the recording reads (out of sequence, or not in the "
+                    "index): the recording is damaged there",
+                )
+            offset += FRAME_HEADER.size + plen
+            number += 1
+        if tables:
+            at = min(tables)
+            raise RecordingError(
+                self.path, f"the index lists a frame at byte {at}, where none starts"
+            )
+        if not partial:
+            raise self._cut_short(
+                f"byte {offset}", verified, "the file ends without its index and trailer"
+            )
+
+    def _payload_crc(self, offset: int, length: int) -> int:
+        """The CRC-32 of ``length`` bytes at ``offset``, read a block at a time."""
+        crc = 0
+        self._file.seek(offset)
+        while length > 0:
+            block = self._file.read(min(length, 1 << 20))
+            if not block:
+                break
+            crc = zlib.crc32(block, crc)
+            length -= len(block)
+        return crc
+
     # -- opening ------------------------------------------------------------------
     def load_tables(self, follow: bool = False) -> None:
         why = self._load_index()
@@ -775,6 +882,10 @@ class JsonlRecording(Recording):
         self._first_line = first_line
         #: the 1-based file line number of each event
         self._event_lines = array("L")
+        #: the 1-based number of the first line the file does not have whole (None: closed)
+        self._cut_line: int | None = None
+        #: the line of the ``end`` object, and the events it says the recording has
+        self._end: tuple[int, Any] | None = None
 
     def _decode_chunk(self, i: int) -> list[Event]:
         chunk = self._chunks[i]
@@ -838,6 +949,11 @@ class JsonlRecording(Recording):
                 self._pframes[len(self._pframes)] = lineno
                 self._cp_lines[lineno] = line
             elif line.startswith(b'{"end":'):
+                try:
+                    said = msgspec.json.decode(line).get("end", {}).get("events")
+                except (*_DECODE_ERRORS, AttributeError):
+                    said = None
+                self._end = (lineno, said)
                 break
             elif line.strip():
                 raise RecordingError(
@@ -849,6 +965,29 @@ class JsonlRecording(Recording):
             self._chunks.append(_Chunk(first, first, min(JSONL_CHUNK, len(events) - first)))
         self.complete = ended
         self._finish_tables()
+
+    def _verify_layout(self, verified: int, partial: bool) -> None:
+        """A closed JSON-lines recording ends with its ``end`` line, which counts the
+        events; one without it was cut short (damage for ``verify_frames``)."""
+        if self._end is not None:
+            lineno, said = self._end
+            if not self.complete:
+                raise RecordingError(
+                    self.path,
+                    f"line {lineno}: the end line is not the last line of the file: "
+                    "the recording is damaged there",
+                )
+            if said != self._length:
+                raise RecordingError(
+                    self.path,
+                    f"line {lineno}: the end line says {str(said)[:40]} events, the file "
+                    f"has {self._length}: the recording is damaged there",
+                )
+            return
+        if self._cut_line is not None and not partial:
+            raise self._cut_short(
+                f"line {self._cut_line}", verified, "the file ends without its end line"
+            )
 
 
 # -- opening ----------------------------------------------------------------------
@@ -872,8 +1011,9 @@ def _check_header(path: Path, header: Header, major: int, minor: int) -> list[st
             f"recording format version {major}.{minor} does not exist (known: {known}); "
             "the file is damaged",
         )
-    if (major, minor) <= FORMAT_VERSION and list(header.version) != [major, minor]:
+    if list(header.version) != [major, minor]:
         # the version bytes have no checksum of their own; the header map's copy has
+        # (a writer of a newer minor writes its version in both places)
         raise RecordingError(
             path,
             f"the file says format version {major}.{minor}, its header says "
@@ -995,6 +1135,7 @@ def _open_jsonl(p: Path) -> Recording:
     ended = any(line.startswith(b'{"end":') for line in lines[-1:])
     rec.load_tables(lines[1:], ended)
     if not ended:
+        rec._cut_line = len(lines) + 1
         warnings.append(
             f"recording was not closed (the recorder stopped early): {len(rec)} events are readable"
         )

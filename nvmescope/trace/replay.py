@@ -399,6 +399,7 @@ def verify(
     *,
     stop: int | None = None,
     machine: Any = None,
+    partial: bool = False,
 ) -> VerifyResult:
     """Replay ``recording``'s host inputs on a fresh emulator and compare every event.
 
@@ -406,12 +407,13 @@ def verify(
     (optional) is the Machine to replay on; by default one is built from the
     recorded configuration with no driver. Raises RecordingError if the
     recording cannot be read or any of its frames is damaged
-    (``Recording.verify_frames``).
+    (``Recording.verify_frames``); a recording cut short (a killed recorder) is
+    damage too unless ``partial`` (then the part that is there is replayed).
     """
     rec = recording if isinstance(recording, Recording) else open_recording(recording)
     # every frame the replay relies on (events chunks, pages, checkpoints, the index)
     # must be intact: a flipped bit anywhere is a RecordingError, not "verified"
-    rec.verify_frames()
+    rec.verify_frames(partial=partial)
     total = len(rec) if stop is None else min(len(rec), max(0, stop))
     m = machine if machine is not None else fresh_machine(rec)
     r = _Replayer(m)
