@@ -58,7 +58,9 @@ class SteadyScroll(ScrollView):
     Every RowView is one; for another view put it after the view's class,
     ``class X(HexView, SteadyScroll)``, so that the view's ``DEFAULT_CSS`` comes first."""
 
-    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False, init=False)
+    #: no repaint either: every view repaints what its new rows change itself (RowView and
+    #: HexView all of it, the queue rings only the lines that read differently)
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False, repaint=False, init=False)
 
     def watch_virtual_size(self, size: Size) -> None:
         if self.styles.auto_dimensions or not self.container_size:
