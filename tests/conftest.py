@@ -1,4 +1,4 @@
-"""Suite-wide guards."""
+"""Suite-wide guards, and the fixtures several test files share."""
 
 from __future__ import annotations
 
@@ -17,3 +17,18 @@ def _recordings_stay_as_shipped() -> Iterator[None]:
     yield
     added = sorted({p.name for p in RECORDINGS.iterdir()} - before)
     assert not added, f"tests left files in recordings/: {added}"
+
+
+@pytest.fixture(scope="session")
+def small_chunk_recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The identify scenario recorded as binary and as JSON lines, 50 events a chunk (a
+    real run, so that ``replay --verify`` passes on the pristine files), to damage."""
+    from nvmescope.trace.recorder import record
+
+    d = tmp_path_factory.mktemp("damaged")
+    out = {}
+    for fmt in ("msgpack", "jsonl"):
+        path = d / f"identify-{fmt}.nvmetrace"
+        record("identify", path, fmt=fmt, chunk_events=50, checkpoint_every=100)
+        out[fmt] = path
+    return out

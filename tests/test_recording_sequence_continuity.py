@@ -9,27 +9,14 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from damaged import verify_cli
 from test_hostile_recordings import assert_clean, frames, put, replace_frame
 from typer.testing import CliRunner
 
-from nvmescope.cli import app
 from nvmescope.trace import RecordingError, open_recording
 from nvmescope.trace.format import FRAME_EVENTS, FRAME_HEADER
-from nvmescope.trace.recorder import record
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A real run (so that replay --verify passes on the pristine files), small chunks."""
-    d = tmp_path_factory.mktemp("seq")
-    out = {}
-    for fmt in ("msgpack", "jsonl"):
-        path = d / f"identify-{fmt}.nvmetrace"
-        record("identify", path, fmt=fmt, chunk_events=50, checkpoint_every=100)
-        out[fmt] = path
-    return out
 
 
 def all_events(path: Path) -> list:
@@ -37,16 +24,8 @@ def all_events(path: Path) -> list:
         return list(rec.events())
 
 
-def verify_cli(path: Path) -> tuple[int, str]:
-    result = runner.invoke(app, ["replay", "--verify", str(path)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result.exit_code, result.output
-
-
-def test_the_pristine_recordings_verify(recorded):
-    for path in recorded.values():
+def test_the_pristine_recordings_verify(small_chunk_recordings):
+    for path in small_chunk_recordings.values():
         with open_recording(path) as rec:
             assert rec.warnings == [] and rec.damage is None
             assert rec.verify_frames() == len(rec) > 300
@@ -69,9 +48,9 @@ def _chunks(data: bytes) -> list[tuple[int, int, int, int]]:
 
 @pytest.mark.parametrize("how", ["duplicated", "swapped"])
 def test_a_chunk_holding_another_chunks_events_is_damage_named_by_its_number(
-    tmp_path, recorded, how
+    tmp_path, small_chunk_recordings, how
 ):
-    good = recorded["msgpack"].read_bytes()
+    good = small_chunk_recordings["msgpack"].read_bytes()
     chunks = _chunks(good)
     a, b = chunks[2][0], chunks[3][0]
     data = replace_frame(good, b, _chunk_raw(good, a))  # chunk 3 holds chunk 2's events
@@ -79,7 +58,7 @@ def test_a_chunk_holding_another_chunks_events_is_damage_named_by_its_number(
         data = replace_frame(data, a, _chunk_raw(good, b))
     path = put(tmp_path, data)
     bad = 3 if how == "duplicated" else 2
-    events = all_events(recorded["msgpack"])
+    events = all_events(small_chunk_recordings["msgpack"])
     with open_recording(path) as rec:
         assert rec.warnings == []  # the frames are sound: the damage shows when read
         assert list(rec.events(0, 50 * bad)) == events[: 50 * bad]  # read up to it
@@ -101,10 +80,12 @@ def _frame_span(data: bytes, offset: int) -> bytes:
 
 
 @pytest.mark.parametrize("how", ["dropped", "duplicated", "swapped"])
-def test_chunk_frames_moved_in_the_file_read_up_to_the_damage(tmp_path, recorded, how):
+def test_chunk_frames_moved_in_the_file_read_up_to_the_damage(
+    tmp_path, small_chunk_recordings, how
+):
     """Whole frames (headers and all) cut, copied or swapped: the index no longer fits,
     the frames are walked, and the walk stops at the chunk out of sequence."""
-    good = recorded["msgpack"].read_bytes()
+    good = small_chunk_recordings["msgpack"].read_bytes()
     chunks = _chunks(good)
     a, b = chunks[2][0], chunks[3][0]
     fa, fb = _frame_span(good, a), _frame_span(good, b)
@@ -121,12 +102,12 @@ def test_chunk_frames_moved_in_the_file_read_up_to_the_damage(tmp_path, recorded
         # the index (at the same offset) is still used: found when chunk 2 is read
         with open_recording(put(tmp_path, data, "indexed.nvmetrace")) as rec:
             assert rec.damage is None and rec.warnings == []
-            assert list(rec.events(0, 100)) == all_events(recorded["msgpack"])[:100]
+            assert list(rec.events(0, 100)) == all_events(small_chunk_recordings["msgpack"])[:100]
             with pytest.raises(RecordingError, match="chunk 2 .*holds events 150..199"):
                 rec.verify_frames()
         data = data[:-1]  # no trailer: the frames are walked
     path = put(tmp_path, data)
-    events = all_events(recorded["msgpack"])
+    events = all_events(small_chunk_recordings["msgpack"])
     with open_recording(path) as rec:
         readable = 150 if how == "duplicated" else 100
         assert len(rec) == readable
@@ -147,8 +128,10 @@ def _event_line(lines: list[bytes], seq: int) -> int:
 
 
 @pytest.mark.parametrize("how", ["dropped", "duplicated", "swapped"])
-def test_jsonl_event_lines_moved_by_hand_read_up_to_the_damage(tmp_path, recorded, how):
-    lines = recorded["jsonl"].read_bytes().split(b"\n")
+def test_jsonl_event_lines_moved_by_hand_read_up_to_the_damage(
+    tmp_path, small_chunk_recordings, how
+):
+    lines = small_chunk_recordings["jsonl"].read_bytes().split(b"\n")
     at = _event_line(lines, 123)
     if how == "dropped":
         del lines[at]
@@ -162,7 +145,7 @@ def test_jsonl_event_lines_moved_by_hand_read_up_to_the_damage(tmp_path, recorde
         said = "seq 122 is followed by 124"
     path = put(tmp_path, b"\n".join(lines))
     readable = 124 if how == "duplicated" else 123
-    events = all_events(recorded["jsonl"])
+    events = all_events(small_chunk_recordings["jsonl"])
     with open_recording(path) as rec:
         assert len(rec) == readable
         assert list(rec.events()) == events[:readable]
@@ -175,14 +158,16 @@ def test_jsonl_event_lines_moved_by_hand_read_up_to_the_damage(tmp_path, recorde
     assert code == 1 and said in out and "verified" not in out, out
 
 
-def test_jsonl_seq_the_quick_scan_cannot_read_is_checked_when_decoded(tmp_path, recorded):
-    lines = recorded["jsonl"].read_bytes().split(b"\n")
+def test_jsonl_seq_the_quick_scan_cannot_read_is_checked_when_decoded(
+    tmp_path, small_chunk_recordings
+):
+    lines = small_chunk_recordings["jsonl"].read_bytes().split(b"\n")
     at = _event_line(lines, 123)
     lines[at] = lines[at].replace(b'"seq":123,', b'"seq": 999,')  # valid JSON, odd spacing
     path = put(tmp_path, b"\n".join(lines))
     with open_recording(path) as rec:
         assert rec.damage is None  # the open-time scan could not tell
-        assert len(rec) == len(all_events(recorded["jsonl"]))
+        assert len(rec) == len(all_events(small_chunk_recordings["jsonl"]))
         with pytest.raises(RecordingError, match="seq 122 is followed by 999"):
             rec.event(123)
         with pytest.raises(RecordingError, match="seq 122 is followed by 999"):

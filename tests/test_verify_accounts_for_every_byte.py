@@ -13,6 +13,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import zstandard
+from damaged import verify_cli
 from test_hostile_recordings import frames, put
 from typer.testing import CliRunner
 
@@ -27,34 +28,13 @@ from nvmescope.trace.format import (
     TRAILER,
     frame_bytes,
 )
-from nvmescope.trace.recorder import record
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A real run (so that replay --verify passes on the pristine files), small chunks."""
-    d = tmp_path_factory.mktemp("every-byte")
-    out = {}
-    for fmt in ("msgpack", "jsonl"):
-        path = d / f"identify-{fmt}.nvmetrace"
-        record("identify", path, fmt=fmt, chunk_events=50, checkpoint_every=100)
-        out[fmt] = path
-    return out
-
-
-@pytest.fixture(scope="module")
-def good(recorded: dict[str, Path]) -> bytes:
-    return recorded["msgpack"].read_bytes()
-
-
-def verify_cli(path: Path) -> tuple[int, str]:
-    result = runner.invoke(app, ["replay", "--verify", str(path)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result.exit_code, result.output
+def good(small_chunk_recordings: dict[str, Path]) -> bytes:
+    return small_chunk_recordings["msgpack"].read_bytes()
 
 
 def refused(path: Path, *words: str) -> str:
@@ -81,8 +61,8 @@ def nth(data: bytes, ftype: int, k: int = 0) -> int:
     return [f[0] for f in frames(data) if f[1] == ftype][k]
 
 
-def test_the_pristine_recordings_verify(recorded):
-    for path in recorded.values():
+def test_the_pristine_recordings_verify(small_chunk_recordings):
+    for path in small_chunk_recordings.values():
         with open_recording(path) as rec:
             assert rec.verify_frames() == len(rec) > 300
         code, out = verify_cli(path)
@@ -219,8 +199,8 @@ def test_every_flipped_version_bit_is_refused(tmp_path, good, bit):
 
 
 # -- JSON lines ---------------------------------------------------------------------------
-def test_jsonl_without_its_end_line_is_cut_short(tmp_path, recorded):
-    lines = recorded["jsonl"].read_bytes().split(b"\n")
+def test_jsonl_without_its_end_line_is_cut_short(tmp_path, small_chunk_recordings):
+    lines = small_chunk_recordings["jsonl"].read_bytes().split(b"\n")
     assert lines[-1] == b"" and lines[-2].startswith(b'{"end":')
     kept = lines[:200]
     events = sum(1 for ln in kept if ln.startswith(b'{"kind":'))
@@ -230,8 +210,8 @@ def test_jsonl_without_its_end_line_is_cut_short(tmp_path, recorded):
     refused(path, "cut short at line 201", f"events 0..{events - 1} verified")
 
 
-def test_jsonl_end_line_not_last_or_miscounting_is_damage(tmp_path, recorded):
-    lines = recorded["jsonl"].read_bytes().split(b"\n")
+def test_jsonl_end_line_not_last_or_miscounting_is_damage(tmp_path, small_chunk_recordings):
+    lines = small_chunk_recordings["jsonl"].read_bytes().split(b"\n")
     end = len(lines) - 2
     moved = lines[:100] + [lines[end]] + lines[100:end] + [b""]
     refused(put(tmp_path, b"\n".join(moved)), "line 101", "not the last line")

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 OPC_FLUSH, OPC_WRITE, OPC_READ, OPC_COMPARE, OPC_WRITE_ZEROES, OPC_DSM = 0, 1, 2, 5, 8, 9
 #: CC.CSS 111b: the host enabled no I/O command set, only admin commands
 CC_CSS_ADMIN_ONLY = 7
+_CC_CSS = r.CC.field("css")
 #: Write Zeroes CDW12 bit 25: Deallocate
 WZ_DEAC = 1 << 25
 #: Dataset Management CDW11 bit 2: Attribute - Deallocate (AD)
@@ -54,7 +55,7 @@ DSM_RANGE = struct.Struct("<IIQ")
 
 def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
     opc = req.opcode
-    if r.CC.get(ctrl.cc, "css") == CC_CSS_ADMIN_ONLY:
+    if _CC_CSS.get(ctrl.cc) == CC_CSS_ADMIN_ONLY:
         yield from ctrl.nvme_fail(
             req, st.INVALID_OPCODE, "err_invalid_opcode",
             f"I/O opcode {opc:#04x}: CC.CSS 111b enabled admin commands only", LOC_OPC,
@@ -88,43 +89,45 @@ def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
         yield from nvme_rw(ctrl, req, write=opc == OPC_WRITE)
 
 
-def _nvme_check_range(
+Problem = tuple[int, str, str, int]
+
+
+def _lba_args(req: Request) -> tuple[int, int]:
+    """SLBA (CDW10-11) and the number of blocks (CDW12 NLB, 0's based) of ``req``."""
+    c = req.cmd
+    return (c.cdw11 << 32) | c.cdw10, (c.cdw12 & 0xFFFF) + 1
+
+
+def _range_problem(
     ctrl: Controller, req: Request, slba: int, nlb: int, what: str = "", loc: int = LOC_CDW10
-) -> Task:
-    """Fail ``req`` with LBA Out of Range unless blocks slba .. slba + nlb - 1 exist;
-    yields nothing (and returns True) when they do."""
+) -> Problem | None:
+    """LBA Out of Range unless blocks slba .. slba + nlb - 1 exist (for ``nvme_fail``)."""
     ns = ctrl.namespaces[req.cmd.nsid]
     if ns.in_range(slba, nlb):
-        return True
-    yield from ctrl.nvme_fail(
-        req, st.LBA_OUT_OF_RANGE, "err_lba_range",
-        f"{what}LBA {slba}+{nlb} beyond the namespace ({ns.nsze} blocks)", loc,
-    )  # fmt: skip
-    return False
+        return None
+    return (st.LBA_OUT_OF_RANGE, "err_lba_range",
+            f"{what}LBA {slba}+{nlb} beyond the namespace ({ns.nsze} blocks)", loc)  # fmt: skip
 
 
-def _nvme_check_mdts(ctrl: Controller, req: Request, length: int) -> Task:
-    """Fail ``req`` with Invalid Field unless ``length`` bytes fit MDTS."""
-    if length <= _max_transfer(ctrl):
-        return True
-    yield from ctrl.nvme_fail(
-        req, st.INVALID_FIELD, "err_too_large",
-        f"{length} bytes is more than MDTS allows", LOC_CDW12,
-    )  # fmt: skip
-    return False
+def _transfer_problem(
+    ctrl: Controller, req: Request, slba: int, nlb: int, length: int
+) -> Problem | None:
+    """A command that moves ``length`` bytes: Invalid Field past MDTS, else its LBA range."""
+    if length > _max_transfer(ctrl):
+        return (st.INVALID_FIELD, "err_too_large",
+                f"{length} bytes is more than MDTS allows", LOC_CDW12)  # fmt: skip
+    return _range_problem(ctrl, req, slba, nlb)
 
 
 def nvme_compare(ctrl: Controller, req: Request) -> Task:
     """Compare (05h): the host's NLB + 1 blocks against the namespace's."""
-    c = req.cmd
-    ns = ctrl.namespaces[c.nsid]
-    slba = (c.cdw11 << 32) | c.cdw10
-    nlb = (c.cdw12 & 0xFFFF) + 1
+    ns = ctrl.namespaces[req.cmd.nsid]
+    slba, nlb = _lba_args(req)
     length = nlb * ns.lba_size
     req.lba = slba
-    if not (yield from _nvme_check_mdts(ctrl, req, length)):
-        return
-    if not (yield from _nvme_check_range(ctrl, req, slba, nlb)):
+    problem = _transfer_problem(ctrl, req, slba, nlb, length)
+    if problem is not None:
+        yield from ctrl.nvme_fail(req, *problem)
         return
     s = ctrl.state
     s.host_read_commands += 1  # SMART: Host Read Commands counts Compare and Read
@@ -145,14 +148,14 @@ def nvme_compare(ctrl: Controller, req: Request) -> Task:
 
 def nvme_write_zeroes(ctrl: Controller, req: Request) -> Task:
     """Write Zeroes (08h): NLB + 1 blocks read as zeros; DEAC deallocates them too."""
-    c = req.cmd
-    ns = ctrl.namespaces[c.nsid]
-    slba = (c.cdw11 << 32) | c.cdw10
-    nlb = (c.cdw12 & 0xFFFF) + 1
+    ns = ctrl.namespaces[req.cmd.nsid]
+    slba, nlb = _lba_args(req)
     req.lba = slba
-    if not (yield from _nvme_check_range(ctrl, req, slba, nlb)):
+    problem = _range_problem(ctrl, req, slba, nlb)
+    if problem is not None:
+        yield from ctrl.nvme_fail(req, *problem)
         return
-    ns.zero_blocks(slba, nlb, deallocate=bool(c.cdw12 & WZ_DEAC))
+    ns.zero_blocks(slba, nlb, deallocate=bool(req.cmd.cdw12 & WZ_DEAC))
     ctrl.state.busy_ns += ctrl.config.io_latency_ns
 
 
@@ -168,7 +171,9 @@ def nvme_dsm(ctrl: Controller, req: Request) -> Task:
     req.lba = ranges[0][2]
     for index, (_cattr, nlb, slba) in enumerate(ranges):
         # the range in error is in the data buffer, not a field of the SQE
-        if not (yield from _nvme_check_range(ctrl, req, slba, nlb, f"range {index}: ", 0xFFFF)):
+        problem = _range_problem(ctrl, req, slba, nlb, f"range {index}: ", 0xFFFF)
+        if problem is not None:
+            yield from ctrl.nvme_fail(req, *problem)
             return
     if c.cdw11 & DSM_AD:
         for _cattr, nlb, slba in ranges:
@@ -177,15 +182,13 @@ def nvme_dsm(ctrl: Controller, req: Request) -> Task:
 
 
 def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
-    c = req.cmd
-    ns = ctrl.namespaces[c.nsid]
-    slba = (c.cdw11 << 32) | c.cdw10
-    nlb = (c.cdw12 & 0xFFFF) + 1
+    ns = ctrl.namespaces[req.cmd.nsid]
+    slba, nlb = _lba_args(req)
     length = nlb * ns.lba_size
     req.lba = slba
-    if not (yield from _nvme_check_mdts(ctrl, req, length)):
-        return
-    if not (yield from _nvme_check_range(ctrl, req, slba, nlb)):
+    problem = _transfer_problem(ctrl, req, slba, nlb, length)
+    if problem is not None:
+        yield from ctrl.nvme_fail(req, *problem)
         return
     s = ctrl.state
     if write:
