@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nvmescope.events import plural
 from nvmescope.nvme import identify as idf
 from nvmescope.nvme import registers as r
 from nvmescope.nvme import status as st
@@ -193,6 +194,21 @@ class TagSet:
     used: set[int] = field(default_factory=set)
     #: per tag: how often it was used (the low 4 bits go into the cid)
     genctr: dict[int, int] = field(default_factory=dict)
+    #: the queue depth the words below were cut for, tags per word, and words
+    depth: int = 0
+    per_word: int = 1
+    words: int = 1
+
+    def cut(self, depth: int) -> None:
+        """Cut ``depth`` tags into sbitmap words (4 for the 30 admin tags, at most 64)."""
+        if depth == self.depth:
+            return
+        shift = 6
+        if depth >= 4:
+            while (4 << shift) > depth:
+                shift -= 1
+        self.depth, self.per_word = depth, 1 << shift
+        self.words = (depth + self.per_word - 1) // self.per_word
 
 
 @dataclass
@@ -272,11 +288,6 @@ def register_fields(offset: int, size: int) -> str:
     if not names:
         return "no defined fields"
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _blocks(n: int) -> str:
-    """``1 block``, ``8 blocks``."""
-    return "1 block" if n == 1 else f"{n} blocks"
 
 
 def _size(n: int) -> str:
@@ -1097,27 +1108,22 @@ class LinuxDriver:
         reference QEMU trace shows. Which word a CPU starts in is random in Linux; here it
         is word 0.
         """
-        depth = ADMIN_TAG_DEPTH if sq.qid == 0 else max(1, sq.depth - 1)
-        shift = 6
-        if depth >= 4:
-            while (4 << shift) > depth:
-                shift -= 1
-        per_word = 1 << shift
-        words = (depth + per_word - 1) // per_word
-        busy = {cid & CID_TAG_MASK for (qid, cid) in self._pending if qid == sq.qid}
         tags = self._tags.setdefault(sq.qid, TagSet())
+        depth = ADMIN_TAG_DEPTH if sq.qid == 0 else max(1, sq.depth - 1)
+        tags.cut(depth)
+        per_word, words = tags.per_word, tags.words
+        busy = {cid & CID_TAG_MASK for (qid, cid) in self._pending if qid == sq.qid}
         for step in range(words):
             word = (tags.word + step) % words
             if step:
                 tags.used = set()
             span = range(word * per_word, min(depth, (word + 1) * per_word))
-            free = [t for t in span if t not in tags.used and t not in busy]
-            if not free:
+            tag = next((t for t in span if t not in tags.used and t not in busy), None)
+            if tag is None:
                 # deferred clear: take back the tags freed since the word filled up
                 tags.used = {t for t in tags.used if t in busy}
-                free = [t for t in span if t not in tags.used and t not in busy]
-            if free:
-                tag = free[0]
+                tag = next((t for t in span if t not in tags.used and t not in busy), None)
+            if tag is not None:
                 tags.word = word
                 tags.used.add(tag)
                 gen = tags.genctr.get(tag, 0)
@@ -1132,7 +1138,7 @@ class LinuxDriver:
             title = _cmd_title(opc, False)
             if opc in (0x01, 0x02):
                 slba, nlb = (cdw11 << 32) | cdw10, (cdw12 & 0xFFFF) + 1
-                return f"{title} of {_blocks(nlb)} at LBA {slba}, NSID {nsid}"
+                return f"{title} of {plural(nlb, 'block')} at LBA {slba}, NSID {nsid}"
             return f"{title} NSID {nsid:#x}" if nsid == 0xFFFFFFFF else f"{title} NSID {nsid}"
         title = _cmd_title(opc, True)
         if opc == 0x06:
@@ -1562,7 +1568,7 @@ class LinuxDriver:
             f"{per} blocks, each with its own PRPs; the request completes when all of them have.",
         )  # fmt: skip
         title = _cmd_title(opc, False)
-        whole = f"{title} of {_blocks(nlb)} at LBA {slba}, NSID {nsid}, in {len(spans)} commands"
+        whole = f"{title} of {plural(nlb, 'block')} at LBA {slba}, NSID {nsid}, in {len(spans)} commands"
         agg = Completion(qid, 0, opc, opcode_name(opc, False), whole)
         reason = f"{why}, " if why else ""
         for i, (k, n) in enumerate(spans):
