@@ -570,10 +570,15 @@ def describe(event: Event) -> str:
         now = f"{e.new:#0{2 * e.size + 2}x}"
         return f"host writes PCI config {where} <- {value}{split} (now {now})"
     if k == "mmio_read":
-        value = f"{e.value:#x}" if e.value_known else "? (value not recorded)"
+        # values padded to the access width, as a register dump shows them (0x00000000)
+        value = f"{e.value:#0{2 * e.size + 2}x}" if e.value_known else "? (value not recorded)"
         return f"host reads {(e.reg or 'BAR0').upper()} @{e.addr:#x} ({e.size} B) = {value}"
     if k == "mmio_write":
-        return f"host writes {(e.reg or 'BAR0').upper()} @{e.addr:#x} <- {e.value:#x} (was {e.old:#x}, now {e.new:#x})"
+        w = 2 * e.size + 2
+        return (
+            f"host writes {(e.reg or 'BAR0').upper()} @{e.addr:#x} <- {e.value:#0{w}x} "
+            f"(was {e.old:#0{w}x}, now {e.new:#0{w}x})"
+        )
     if k == "doorbell_sq":
         return (
             f"host rings SQ{e.sqid} tail doorbell @{e.addr:#x}: tail {e.old_tail} -> {e.new_tail}"

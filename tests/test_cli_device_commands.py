@@ -301,7 +301,7 @@ def test_the_default_job_tells_the_identify_story_after_a_bring_up_summary():
     # configuration, each register access, each command), about 70 of them, not its
     # 250 events
     assert len(summary) < 80
-    assert any("CC @0x14 <- 0x460061" in ln for ln in summary)
+    assert any("CC @0x14 <- 0x00460061" in ln for ln in summary)
     assert any("controller ready" in ln for ln in summary)
     from nvmescope.events import EVENT_TYPES
 

@@ -271,3 +271,23 @@ def test_a_completion_with_a_stale_generation_is_named_as_such() -> None:
     assert "tag 5 is in use, but with generation 1, not 0" in stale
     assert "genctr mismatch" in stale
     assert unknown.endswith("completion for cid 9 on SQ1, which the driver did not send: ignored.")
+
+
+def test_bar0_values_are_padded_to_the_access_width() -> None:
+    read = ev.MmioRead(addr=0x1C, size=4, value=1, reg="csts")
+    assert describe(read) == "host reads CSTS @0x1c (4 B) = 0x00000001"
+    wide = ev.MmioRead(addr=0x0, size=8, value=0x0F0107FF, reg="cap")
+    assert describe(wide).endswith("(8 B) = 0x000000000f0107ff")
+    write = ev.MmioWrite(addr=0x14, size=4, value=0x460061, reg="cc", old=0x460060, new=0x460061)
+    assert describe(write) == (
+        "host writes CC @0x14 <- 0x00460061 (was 0x00460060, now 0x00460061)"
+    )
+    checked = 0
+    for event in _events("bringup"):
+        if event.kind in ("mmio_read", "mmio_write"):
+            text = describe(event)
+            values = re.split(r" = | <- ", text, maxsplit=1)[1]
+            for value in re.findall(r"0x[0-9a-f]+", values):
+                assert len(value) == 2 + 2 * event.size, text
+                checked += 1
+    assert checked > 50
