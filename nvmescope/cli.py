@@ -12,19 +12,37 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from nvmescope import __version__
-from nvmescope.emulator import ControllerConfig
 from nvmescope.events import Event, describe, queue_tag
-from nvmescope.host import SCENARIOS
-from nvmescope.machine import Machine
+
+if TYPE_CHECKING:
+    from nvmescope.emulator import ControllerConfig
+    from nvmescope.host.scenarios import Scenario
+    from nvmescope.machine import Machine
+
+
+class _Commands(TyperGroup):
+    """The command group, refusing a NUL byte in any argument before Typer parses it.
+
+    No operating system takes one in a path or a name, and Typer's own path checks stop
+    at one with an internal error; only a caller in Python can pass it (a shell's argv
+    cannot hold one)."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if any("\x00" in arg for arg in args):
+            fail("an argument cannot contain a NUL byte")
+        return super().parse_args(ctx, args)
+
 
 app = typer.Typer(
+    cls=_Commands,
     add_completion=False,
     no_args_is_help=False,
     invoke_without_command=True,
@@ -36,6 +54,15 @@ app = typer.Typer(
 # emoji=False: user text such as ":x:" is printed as typed, never as an emoji
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+
+def scenarios_table() -> dict[str, Scenario]:
+    """The built-in scenarios, by name. The emulator and the host model are imported
+    when a command needs them, not for every command: `nvmescope FILE.nvmetrace` and
+    `--version` never do."""
+    from nvmescope.host import SCENARIOS
+
+    return SCENARIOS
 
 
 class UsageError(Exception):
@@ -75,7 +102,7 @@ ParamOpt = Annotated[
 
 def build_params(scenario: str, pairs: Iterable[str] | None) -> dict[str, int]:
     """Scenario parameters from KEY=VALUE pairs, checked against the scenario's own."""
-    known = SCENARIOS[scenario].defaults
+    known = scenarios_table()[scenario].defaults
     params: dict[str, int] = {}
     for pair in pairs or ():
         key, sep, value = pair.partition("=")
@@ -85,7 +112,7 @@ def build_params(scenario: str, pairs: Iterable[str] | None) -> dict[str, int]:
         if key not in known:
             names = ", ".join(sorted(known)) or "none"
             raise UsageError(f"--param {key}: {scenario} has no such parameter (it takes: {names})")
-        low, high = SCENARIOS[scenario].param_range.get(key, (1, 10**9))
+        low, high = scenarios_table()[scenario].param_range.get(key, (1, 10**9))
         try:
             params[key] = parse_int(value, low, high)
         except ValueError as exc:
@@ -118,6 +145,7 @@ def _convert(name: str, kind: Any, text: str, option: str = "--config") -> Any:
 def build_config(pairs: Iterable[str] | None) -> ControllerConfig:
     """The configuration of ``-c`` / ``--profile`` values: a PROFILE (at most one) sets its
     knobs first, wherever it stands; then each KEY=VALUE, in order."""
+    from nvmescope.emulator import ControllerConfig
     from nvmescope.emulator.config import PROFILES, profile_config
 
     pairs = list(pairs or ())
@@ -306,12 +334,14 @@ def _trace(
     param_pairs: list[str] | None = None,
     story: bool = False,
 ) -> None:
+    from nvmescope.machine import Machine
+
     _check_scenario(scenario)
     config = build_config(config_pairs)
     params = build_params(scenario, param_pairs)
     predicate = _compile_filter(filter_expr)
     machine = Machine(config, scenario=scenario, params=params or None)
-    say(f"# nvmescope {__version__}: scenario {scenario}: {SCENARIOS[scenario].summary}")
+    say(f"# nvmescope {__version__}: scenario {scenario}: {scenarios_table()[scenario].summary}")
     if story:
         say(
             "# the bring-up is summarised (PCI configuration, register accesses, state "
@@ -365,8 +395,8 @@ def _failed_checks(scenario: str, run: Any) -> str:
 
 
 def _check_scenario(name: str) -> None:
-    if name not in SCENARIOS:
-        names = ", ".join(sorted(SCENARIOS))
+    if name not in scenarios_table():
+        names = ", ".join(sorted(scenarios_table()))
         raise UsageError(f"unknown scenario {name!r} (choose from: {names})")
 
 
@@ -415,7 +445,8 @@ def _tui(
     """Open the TUI on a scenario (a live session) or a recording, at event ``at``."""
     from nvmescope.trace import RecordingError
 
-    if target in SCENARIOS:
+    # a recording's name (scenarios have no suffix) never imports the emulator
+    if not target.endswith(".nvmetrace") and target in scenarios_table():
         config = build_config(config_pairs)
         params = build_params(target, param_pairs)
         source = _live_source(target, config, params, at)
@@ -426,7 +457,7 @@ def _tui(
             )
         path = Path(target)
         if not path.exists() and path.suffix != ".nvmetrace" and "/" not in target:
-            names = ", ".join(sorted(SCENARIOS))
+            names = ", ".join(sorted(scenarios_table()))
             raise UsageError(f"{target}: no such scenario or recording (scenarios: {names})")
         from nvmescope.ui.source import Source
 
@@ -510,8 +541,8 @@ def tui(
 @app.command(short_help="List the built-in scenarios.")
 def scenarios() -> None:
     """List the built-in scenarios."""
-    for name in sorted(SCENARIOS):
-        scenario = SCENARIOS[name]
+    for name in sorted(scenarios_table()):
+        scenario = scenarios_table()[name]
         say(f"{name:12s} {scenario.summary}")
         for key, text in scenario.param_help.items():
             low, high = scenario.param_range.get(key, (1, 10**9))
@@ -524,6 +555,8 @@ def scenarios() -> None:
 def config_docs() -> dict[str, str]:
     """Each knob's ``#:`` comment from ControllerConfig's source (its documentation)."""
     import inspect
+
+    from nvmescope.emulator import ControllerConfig
 
     docs: dict[str, str] = {}
     pending: list[str] = []
@@ -552,6 +585,7 @@ def filters() -> None:
 @app.command("config", short_help="The controller's knobs (-c KEY=VALUE).")
 def config_cmd() -> None:
     """List the controller knobs settable with --config KEY=VALUE, with defaults and meaning."""
+    from nvmescope.emulator import ControllerConfig
     from nvmescope.emulator.config import PROFILES
 
     default = ControllerConfig()
@@ -591,6 +625,8 @@ AfterOpt = Annotated[
 
 def _booted(config_pairs: list[str] | None, after: str = "bringup") -> Machine:
     """A machine whose Linux driver model has run ``after`` (bring-up at least)."""
+    from nvmescope.machine import Machine
+
     _check_scenario(after)
     machine = Machine(build_config(config_pairs), scenario=after)
     machine.run()
@@ -627,14 +663,13 @@ class DeviceError(Exception):
 def _guarded(fn: Callable[[], None]) -> None:
     """Run a command: bad input is one line and exit 2; an error status from the device,
     a failed scenario check or a damaged file is one line and exit 1."""
-    from nvmescope.host.api import DeviceBusyError, HostAccessError
-    from nvmescope.trace import RecordingError
+    from nvmescope.trace.format import RecordingError
 
     try:
         fn()
-    except (UsageError, HostAccessError) as exc:
+    except UsageError as exc:
         fail(str(exc))
-    except (DeviceError, DataError, RecordingError, DeviceBusyError) as exc:
+    except (DeviceError, DataError, RecordingError) as exc:
         fail(str(exc), code=1)
     except BrokenPipeError:
         raise OutputClosed() from None
@@ -645,6 +680,15 @@ def _guarded(fn: Callable[[], None]) -> None:
             raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
         # a file the command reads or writes: one line naming it, exit 1
         fail(os_error_text(exc), code=1)
+    except Exception as exc:
+        # the host API's refusals; a command that never ran the machine never imported
+        # them (nor the emulator), and cannot have raised one
+        api = sys.modules.get("nvmescope.host.api")
+        if api is not None and isinstance(exc, api.HostAccessError):
+            fail(str(exc))
+        if api is not None and isinstance(exc, api.DeviceBusyError):
+            fail(str(exc), code=1)
+        raise
 
 
 def os_error_text(exc: OSError) -> str:
@@ -913,6 +957,7 @@ def lspci(
     The IRQ shown is the Interrupt Line register: the host model has no interrupt
     router, and no firmware writes that register, so it reads 0.
     """
+    from nvmescope.machine import Machine
     from nvmescope.nvme import lspci as lspci_fmt
 
     def run() -> None:
@@ -1071,6 +1116,7 @@ def _record_one(
     max_events: int | None,
     params: dict[str, int] | None = None,
 ) -> Any:
+    from nvmescope.machine import Machine
     from nvmescope.trace import Recorder
 
     machine = Machine(config, scenario=scenario, params=params or None)
@@ -1518,6 +1564,7 @@ def export_jsonl(
 
 def import_qemu_file(log: Path, output: Path) -> Any:
     """Import a QEMU ``-trace 'pci_nvme_*'`` log into a recording; returns (summary, result)."""
+    from nvmescope.emulator import ControllerConfig
     from nvmescope.trace import Header, TraceWriter
     from nvmescope.trace.format import config_to_data
     from nvmescope.trace.qemu_import import QemuTraceError, import_qemu_trace
@@ -1576,6 +1623,7 @@ def regenerate_recordings(
     ] = RECORDINGS_DIR,
 ) -> None:
     """Re-record every scenario (and re-import the reference QEMU trace) into recordings/."""
+    from nvmescope.emulator import ControllerConfig
 
     def run() -> None:
         if directory.exists() and not directory.is_dir():
@@ -1586,7 +1634,7 @@ def regenerate_recordings(
                     f"{directory}: its parent directory does not exist (create it first)"
                 )
             directory.mkdir()
-        for name in sorted(SCENARIOS):
+        for name in sorted(scenarios_table()):
             summary, _ = _record_one(
                 name, directory / f"{name}.nvmetrace", ControllerConfig(), "msgpack", None
             )

@@ -159,3 +159,17 @@ def test_ctrl_c_while_recording_keeps_a_valid_recording(
     rec = open_recording(out)
     assert len(rec) == 500
     rec.close()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "jsonl", str(RECORDING), "-o", "\x00"],
+        ["export", "tracepoint", str(RECORDING), "-o", "out\x00.txt"],
+        ["show", "a\x00.nvmetrace"],
+    ],
+)
+def test_a_path_holding_a_nul_byte_is_one_line_and_exit_2(args: list[str]) -> None:
+    code, text = run(*args)
+    assert code == 2
+    assert "NUL byte" in text and text.count("\n") == 1

@@ -169,6 +169,9 @@ class NvmeScopeApp(App[None]):
         # come in it waits, and collects when the user pauses (or garbage piles up)
         self._gc_was_enabled = gc.isenabled()
         gc.disable()
+        # what imports and the first compose made lives as long as the app: keep it out
+        # of every later collection's scan
+        gc.freeze()
         self._last_key = self._last_full_gc = time.monotonic()
         self._gc_due = True
         self.set_interval(GC_PAUSE_S, self._collect_when_idle)
@@ -199,7 +202,8 @@ class NvmeScopeApp(App[None]):
             assert self.analysis is not None
             self._feed_analysis()
         else:
-            self._analyse()
+            # the first frame first: the analysis thread would hold the GIL while it paints
+            self.call_after_refresh(self._analyse)
         self.main.action_focus_panel("timeline")
 
     def on_unmount(self) -> None:

@@ -23,17 +23,17 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nvmescope.emulator import ControllerConfig
 from nvmescope.events import Event, describe
-from nvmescope.machine import Machine
 from nvmescope.trace.checks import Checker, Finding, merge_confirmed
 from nvmescope.trace.commands import Command, CommandTracker
 from nvmescope.trace.format import DEFAULT_CHUNK_EVENTS, RecordingError
 from nvmescope.trace.reader import Recording, open_recording
-from nvmescope.trace.recorder import Recorder
 from nvmescope.trace.state import State
+
+if TYPE_CHECKING:
+    from nvmescope.emulator import ControllerConfig
 
 Predicate = Callable[[Event], bool]
 #: how many events a scan reads between two looks at "was I cancelled?"
@@ -314,6 +314,11 @@ class LiveSource(Source):
         *,
         directory: str | None = None,
     ) -> None:
+        # the emulator is imported here, not at the top: opening a recording
+        # never needs it, and the first frame waits on every import
+        from nvmescope.machine import Machine
+        from nvmescope.trace.recorder import Recorder
+
         self._dir = Path(tempfile.mkdtemp(prefix="nvmescope-live-", dir=directory))
         try:
             self.machine = Machine(config, scenario, params=params or None, keep_events=False)

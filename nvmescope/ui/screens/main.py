@@ -58,6 +58,9 @@ class MainScreen(Screen[None]):
         self.panels: dict[str, Panel] = {}
 
     def compose(self) -> ComposeResult:
+        # the layout's classes are set before the panels mount: a class changed after
+        # would restyle every widget on the screen once more before the first frame
+        self._set_layout_classes(self.app.size.width, self.app.size.height)
         src = self.source
         made: list[Panel] = [
             TimelinePanel(src),
@@ -107,14 +110,17 @@ class MainScreen(Screen[None]):
             return frozenset((*ALWAYS_WIDE, self.group_choice))
         return frozenset((self.active,))
 
+    def _set_layout_classes(self, width: int, height: int) -> None:
+        self.wide = width >= WIDE_WIDTH and height >= WIDE_HEIGHT
+        self.set_class(not self.wide, "-narrow")
+        self.set_class(self.wide and width >= ROOMY_WIDTH, "-roomy")
+
     def apply_layout(self) -> None:
         width, height = (
             self.size.width or self.app.size.width,
             self.size.height or self.app.size.height,
         )
-        self.wide = width >= WIDE_WIDTH and height >= WIDE_HEIGHT
-        self.set_class(not self.wide, "-narrow")
-        self.set_class(self.wide and width >= ROOMY_WIDTH, "-roomy")
+        self._set_layout_classes(width, height)
         if self.active in GROUP:
             self.group_choice = self.active
         shown = self.visible_panels()
