@@ -409,8 +409,17 @@ class HexView(ComponentStyles, ScrollView, can_focus=True):
         self._lines.clear()
         self.refresh()
 
+    _rich_base: Style | None = None
+
+    def _base_style(self) -> Style:
+        """``rich_style`` (which walks every ancestor), once per change of style."""
+        if self._rich_base is None:
+            self._rich_base = self.rich_style
+        return self._rich_base
+
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._rich_base = None
         self.invalidate()
 
     def on_resize(self, event: events.Resize) -> None:
@@ -427,13 +436,13 @@ class HexView(ComponentStyles, ScrollView, can_focus=True):
         line = self.scroll_offset.y + y
         width = self.scrollable_content_region.width
         if not 0 <= line < self._rows:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._base_style())
         cursor_col = self._cursor if self._byte_total and line == self.line_of(self._cursor) else -1
         focused = self.has_focus
         key = (line, width, cursor_col, focused, self._generation)
         strip = self._lines.get(key)
         if strip is None:
-            base = self.rich_style
+            base = self._base_style()
             strip = self.render_hex_line(line, width, focused).apply_style(base)
             strip = strip.adjust_cell_length(width, base)
             self._lines[key] = strip

@@ -449,11 +449,9 @@ class RingView(ComponentStyles, SteadyScroll, can_focus=True):
         self.virtual_size = Size(width, len(strips))
         # a step changes a few slots: repaint only the lines that read differently (and
         # those a longer or shorter list of lines adds or leaves blank)
-        for y, (was, now) in enumerate(zip(old, strips, strict=False)):
-            if was != now:
-                self.refresh_line(y)
-        for y in range(min(len(old), len(strips)), max(len(old), len(strips))):
-            self.refresh_line(y)
+        changed = [y for y, (was, now) in enumerate(zip(old, strips, strict=False)) if was != now]
+        changed += range(min(len(old), len(strips)), max(len(old), len(strips)))
+        self.refresh_lines(changed)
 
     def _ring_key(self, ring: Ring, width: int) -> Hashable:
         """Everything a ring's lines depend on: a ring drawn before with the same key is

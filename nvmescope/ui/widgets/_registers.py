@@ -160,9 +160,9 @@ class MarkedRows(RowView):
             self.set_row_count(len(pieces))
             self.refresh()
             return
-        for row, (was, now) in enumerate(zip(old, pieces, strict=True)):
-            if was != now:
-                self.refresh_line(row)
+        self.refresh_lines(
+            row for row, (was, now) in enumerate(zip(old, pieces, strict=True)) if was != now
+        )
 
     def row_key(self, row: int) -> Hashable:
         return (row, tuple(self.pieces[row]))

@@ -8,7 +8,7 @@ the row it enters. A million rows cost what the visible twenty cost.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -16,7 +16,7 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import Reactive, reactive
 from textual.scroll_view import ScrollView
@@ -61,6 +61,18 @@ class SteadyScroll(ScrollView):
     #: no repaint either: every view repaints what its new rows change itself (RowView and
     #: HexView all of it, the queue rings only the lines that read differently)
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False, repaint=False, init=False)
+
+    def refresh_lines(self, lines: Iterable[int]) -> None:
+        """Repaint these lines (of the virtual size) in one request: Textual's
+        ``refresh_line`` is a whole request a line (each walks the widget's geometry and
+        the app's idle check), and a step repaints a dozen lines across the views."""
+        top = self.scroll_offset.y
+        # the rows' own cells: not the scrollbar beside them, which repaints itself when
+        # the scroll position changes
+        width = self.scrollable_content_region.width
+        regions = [Region(0, y - top, width, 1) for y in sorted(set(lines))]
+        if regions:
+            self.refresh(*regions)
 
     def watch_virtual_size(self, size: Size) -> None:
         if self.styles.auto_dimensions or not self.container_size:
@@ -203,8 +215,7 @@ class RowView(ComponentStyles, SteadyScroll, can_focus=True):
         self.call_after_refresh(self._show_cursor)
 
     def watch_cursor_row(self, old: int, new: int) -> None:
-        self.refresh_line(old)
-        self.refresh_line(new)
+        self.refresh_lines((old, new))
         self.show_row(new)
 
     def show_row(self, row: int, _tries: int = 8) -> None:

@@ -65,7 +65,16 @@ class TextLines(Widget):
         console = self.app.console
         text = self.render()
         strips = []
-        for line in text.wrap(console, max(1, width))[:height]:
+        if "\n" not in text.plain and (text.no_wrap or text.cell_len <= width):
+            # one line that fits or never wraps: what wrapping gives, without its cost
+            # (which is more than the rest of the drawing)
+            line = text.copy()
+            line.rstrip_end(width)
+            line.truncate(width, overflow=text.overflow or "fold")
+            lines = [line]
+        else:
+            lines = list(text.wrap(console, max(1, width)))
+        for line in lines[:height]:
             segments = Segment.apply_style(line.render(console), style=base)
             strip = Strip(segments).crop(0, width).adjust_cell_length(width, base)
             strips.append(strip.simplify())
