@@ -776,6 +776,54 @@ def _read_string(text: str, start: int) -> tuple[str, int]:
 _CMP_OPS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 _KINDS = frozenset(EVENT_TYPES)
 _KIND_FAMILIES = {"err": "err_", "ub": "ub_"}
+
+
+@dataclass(frozen=True)
+class KindScreen:
+    """What a compiled filter says about event kinds: an event of a kind outside
+    ``kinds`` never matches; when ``exact``, the filter is a test of the kind alone (an
+    event of a kind in ``kinds`` always matches). A scan that knows each event's kind
+    (the UI's index of a recording) tests only the events it must decode."""
+
+    kinds: frozenset[str]
+    exact: bool
+
+
+def kind_screen(predicate: Predicate) -> KindScreen | None:
+    """The kinds ``predicate`` (from :func:`compile_filter`) can match; None if any."""
+    screen = getattr(predicate, "kind_screen", None)
+    return screen if isinstance(screen, KindScreen) else None
+
+
+def _screened(predicate: Predicate, screen: KindScreen | None) -> Predicate:
+    if screen is not None:
+        predicate.kind_screen = screen  # type: ignore[attr-defined]
+    return predicate
+
+
+def _kinds_test(accepted: frozenset[str]) -> Predicate:
+    return _screened(lambda ev: ev.kind in accepted, KindScreen(accepted, exact=True))
+
+
+def _any_screen(preds: tuple[Predicate, ...]) -> KindScreen | None:
+    """``or``: the union, when every part says; exact when every part is."""
+    screens = [kind_screen(p) for p in preds]
+    if any(sc is None for sc in screens):
+        return None
+    known = [sc for sc in screens if sc is not None]
+    return KindScreen(frozenset().union(*(sc.kinds for sc in known)), all(sc.exact for sc in known))
+
+
+def _all_screen(preds: tuple[Predicate, ...]) -> KindScreen | None:
+    """``and``: the intersection of the parts that say; exact when every part is."""
+    screens = [kind_screen(p) for p in preds]
+    known = [sc for sc in screens if sc is not None]
+    if not known:
+        return None
+    kinds = frozenset(_KINDS).intersection(*(sc.kinds for sc in known))
+    return KindScreen(kinds, len(known) == len(screens) and all(sc.exact for sc in known))
+
+
 _SET_BRACKETS = {"{": "}", "(": ")", "[": "]"}
 #: Field names a newcomer guesses, and the field they mean.
 _FIELD_GUESSES = {
@@ -843,7 +891,7 @@ class _Parser:
         if len(parts) == 1:
             return parts[0]
         preds = tuple(parts)
-        return lambda ev: any(p(ev) for p in preds)
+        return _screened(lambda ev: any(p(ev) for p in preds), _any_screen(preds))
 
     def parse_and(self) -> Predicate:
         parts = [self.parse_not()]
@@ -855,7 +903,7 @@ class _Parser:
         if len(parts) == 1:
             return parts[0]
         preds = tuple(parts)
-        return lambda ev: all(p(ev) for p in preds)
+        return _screened(lambda ev: all(p(ev) for p in preds), _all_screen(preds))
 
     def enter(self, tok: Token) -> None:
         self.depth += 1
@@ -870,7 +918,10 @@ class _Parser:
             self.enter(op)
             inner = self.parse_not()
             self.depth -= 1
-            return lambda ev: not inner(ev)
+            screen = kind_screen(inner)
+            # the complement of a test of the kind alone is one too; of anything else, any kind
+            negated = KindScreen(_KINDS - screen.kinds, True) if screen and screen.exact else None
+            return _screened(lambda ev: not inner(ev), negated)
         return self.parse_primary()
 
     def parse_primary(self) -> Predicate:
@@ -958,9 +1009,9 @@ class _Parser:
             if self.tok.type == "op" and self.tok.value in _CMP_OPS | {"in", "contains", "matches"}:
                 raise self.error(f"'{name}' is an event kind, not a field", tok)
             if name in _KINDS:
-                return lambda ev: ev.kind == name
+                return _kinds_test(frozenset((name,)))
             prefix = _KIND_FAMILIES[name]
-            return lambda ev: ev.kind.startswith(prefix)
+            return _kinds_test(frozenset(k for k in _KINDS if k.startswith(prefix)))
         get = self.field(tok)
         nxt = self.tok
         if nxt.type != "op" or nxt.value not in _CMP_OPS | {"in", "contains", "matches"}:
@@ -985,8 +1036,8 @@ class _Parser:
                         accepted = vocab.accepted(canon)
                         if name == "kind":
                             if rel == "==":
-                                return lambda ev: ev.kind in accepted
-                            return lambda ev: ev.kind not in accepted
+                                return _kinds_test(frozenset(accepted) & _KINDS)
+                            return _kinds_test(_KINDS - frozenset(accepted))
                         return _name_test(get, accepted, rel == "==")
                     if name == "queue":
                         raise self.error(f"queue compares with == and != only, not {op.text}", op)
@@ -1085,6 +1136,8 @@ class _Parser:
                 return True
             return any(_relate(">=", a, lo) and _relate("<=", a, hi) for lo, hi in rngs)
 
+        if name == "kind" and not vals and not rngs:
+            return _kinds_test(accepted & _KINDS)  # kind in {a, b}: names only
         return member
 
 

@@ -525,15 +525,21 @@ class NvmeScopeApp(App[None]):
         self.source.refresh()
         self.busy = "filtering"
         self.update_status()
-        self._filter_worker(predicate)
+        # the kind of every event, once the analysis has read them all (a copy: a live
+        # session's analysis grows on this thread while the worker reads)
+        analysis = self.analysis
+        kinds = bytes(analysis.kinds) if analysis is not None else None
+        self._filter_worker(predicate, kinds)
 
     @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
-    def _filter_worker(self, predicate: Predicate) -> None:
+    def _filter_worker(self, predicate: Predicate, kinds: bytes | None = None) -> None:
         worker = get_current_worker()
         rec = self.source.scanner()
         try:
             stop = len(rec)
-            rows = matching(rec, predicate, 0, stop, lambda: worker.is_cancelled, self._progress)
+            rows = matching(
+                rec, predicate, 0, stop, lambda: worker.is_cancelled, self._progress, kinds
+            )
         finally:
             rec.close()
         if rows is not None and not worker.is_cancelled:

@@ -16,6 +16,7 @@ screen.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import time
@@ -25,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nvmescope.events import Event, describe
+from nvmescope.events import EVENT_TYPES, Event, describe
 from nvmescope.trace.checks import Checker, Finding, merge_confirmed
 from nvmescope.trace.commands import Command, CommandTracker
+from nvmescope.trace.filter import kind_screen
 from nvmescope.trace.format import DEFAULT_CHUNK_EVENTS, RecordingError
 from nvmescope.trace.reader import Recording, open_recording
 from nvmescope.trace.state import State
@@ -38,6 +40,12 @@ if TYPE_CHECKING:
 Predicate = Callable[[Event], bool]
 #: how many events a scan reads between two looks at "was I cancelled?"
 SCAN_BLOCK = 1024
+#: each event kind's code in the analysis's index of kinds (a byte an event)
+KIND_CODES: dict[str, int] = {kind: code for code, kind in enumerate(sorted(EVENT_TYPES))}
+_CODE_OF_TYPE: dict[type, int] = {cls: KIND_CODES[kind] for kind, cls in EVENT_TYPES.items()}
+#: the code of a kind the index does not know (never in a filter's screen)
+UNKNOWN_KIND = 255
+assert len(KIND_CODES) < UNKNOWN_KIND
 
 
 @dataclass(frozen=True)
@@ -75,15 +83,20 @@ class Analysis:
     finished: bool = False
     #: why the events stopped before the end (a damaged chunk), or ''
     error: str = ""
+    #: every event's kind, one byte each (KIND_CODES): a filter of kinds reads this
+    #: instead of decoding every event again
+    kinds: bytearray = field(default_factory=bytearray)
 
     def feed(self, events: Iterable[Event]) -> None:
         tracker, checker, found = self.tracker, self.checker, self.raw_findings
+        add_kind, code_of = self.kinds.append, _CODE_OF_TYPE.get
         n = self.fed
         for event in events:
             tracker.feed(event)
             got = checker.feed(event)
             if got:
                 found.extend(got)
+            add_kind(code_of(type(event), UNKNOWN_KIND))
             n += 1
         self.fed = n
 
@@ -250,9 +263,24 @@ def matching(
     stop: int | None = None,
     cancelled: Callable[[], bool] = lambda: False,
     progress: Callable[[float], None] | None = None,
+    kinds: bytes | bytearray | None = None,
 ) -> array | None:
-    """Positions of every event in ``start..stop`` that matches (None if cancelled)."""
+    """Positions of every event in ``start..stop`` that matches (None if cancelled).
+
+    With ``kinds``, the index of every event's kind from position 0 (an Analysis's), a
+    filter that says which kinds it can match (``kind_screen``) decodes only the blocks
+    of events holding one of them, and a filter of kinds alone decodes nothing."""
     stop = len(rec) if stop is None else min(stop, len(rec))
+    screen = kind_screen(predicate)
+    flags: bytes | None = None
+    if screen is not None and kinds is not None and len(kinds) >= stop:
+        wanted = {KIND_CODES[k] for k in screen.kinds if k in KIND_CODES}
+        table = bytes(1 if code in wanted else 0 for code in range(256))
+        flags = bytes(kinds[start:stop]).translate(table)
+        if screen.exact:
+            if progress is not None:
+                progress(1.0)
+            return array("L", (start + m.start() for m in re.finditer(b"\x01", flags)))
     rows = array("L")
     pos = start
     span = max(1, stop - start)
@@ -260,7 +288,15 @@ def matching(
         if cancelled():
             return None
         hi = min(pos + SCAN_BLOCK * 4, stop)
-        rows.extend(pos + k for k, event in enumerate(rec.events(pos, hi)) if predicate(event))
+        if flags is None:
+            rows.extend(pos + k for k, event in enumerate(rec.events(pos, hi)) if predicate(event))
+        elif flags.find(1, pos - start, hi - start) >= 0:
+            base = pos - start
+            rows.extend(
+                pos + k
+                for k, event in enumerate(rec.events(pos, hi))
+                if flags[base + k] and predicate(event)
+            )
         pos = hi
         if progress is not None:
             progress((pos - start) / span)
