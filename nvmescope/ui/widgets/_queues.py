@@ -373,7 +373,12 @@ class RingView(ComponentStyles, SteadyScroll, can_focus=True):
         self.rebuild()
         touched = next((r for r in self.rings if r.what), None)
         if touched is not None:
-            self.call_after_refresh(self.show_block, touched.key)
+            # at once, in this frame (the new line count already set the scroll range);
+            # before the first layout, once there is one
+            if self.scrollable_content_region.height > 0:
+                self.show_block(touched.key)
+            else:
+                self.call_after_refresh(self.show_block, touched.key)
 
     def _default_cursor(self) -> tuple[QueueKey, int] | None:
         if not self.rings:
