@@ -891,7 +891,7 @@ class _Parser:
         if len(parts) == 1:
             return parts[0]
         preds = tuple(parts)
-        return _screened(lambda ev: any(p(ev) for p in preds), _any_screen(preds))
+        return _screened(_either(preds), _any_screen(preds))
 
     def parse_and(self) -> Predicate:
         parts = [self.parse_not()]
@@ -903,7 +903,7 @@ class _Parser:
         if len(parts) == 1:
             return parts[0]
         preds = tuple(parts)
-        return _screened(lambda ev: all(p(ev) for p in preds), _all_screen(preds))
+        return _screened(_every(preds), _all_screen(preds))
 
     def enter(self, tok: Token) -> None:
         self.depth += 1
@@ -1042,7 +1042,7 @@ class _Parser:
                     if name == "queue":
                         raise self.error(f"queue compares with == and != only, not {op.text}", op)
                     value = canon
-            return lambda ev: _relate(rel, get(ev), value)
+            return _compare(name, get, rel, value)
         if op.value == "contains":
             vtok = self.tok
             rhs = self.parse_value(op)
@@ -1139,6 +1139,59 @@ class _Parser:
         if name == "kind" and not vals and not rngs:
             return _kinds_test(accepted & _KINDS)  # kind in {a, b}: names only
         return member
+
+
+# -- what the parser builds: a filter runs once per event over millions of them, so its
+# parts avoid generators and the general comparison where the answer is known simpler
+def _every(preds: tuple[Predicate, ...]) -> Predicate:
+    if len(preds) == 2:
+        a, b = preds
+        return lambda ev: a(ev) and b(ev)
+
+    def every(ev: Event) -> bool:
+        for p in preds:
+            if not p(ev):
+                return False
+        return True
+
+    return every
+
+
+def _either(preds: tuple[Predicate, ...]) -> Predicate:
+    if len(preds) == 2:
+        a, b = preds
+        return lambda ev: a(ev) or b(ev)
+
+    def either(ev: Event) -> bool:
+        for p in preds:
+            if p(ev):
+                return True
+        return False
+
+    return either
+
+
+def _compare(name: str, get: Getter, rel: str, value: Any) -> Predicate:
+    """``field REL constant``: ``_relate`` itself, with its first case (two ints or two
+    strings) taken at once, and a plain field read without the getter's call."""
+    if type(value) not in _FAST_TYPES or value is MISSING:
+        return lambda ev: _relate(rel, get(ev), value)
+    op, kind = _RELATIONS[rel], type(value)
+    if name in ALIASES or name not in FIELDS:
+
+        def via_getter(ev: Event) -> bool:
+            a = get(ev)
+            return op(a, value) if type(a) is kind else _relate(rel, a, value)
+
+        return via_getter
+
+    def plain(ev: Event) -> bool:
+        a = getattr(ev, name, None)
+        if type(a) is kind:
+            return op(a, value)
+        return False if a is None else _relate(rel, a, value)
+
+    return plain
 
 
 def compile_filter(text: str) -> Predicate:
