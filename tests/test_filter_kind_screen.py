@@ -70,10 +70,10 @@ class _Counting:
     def __len__(self) -> int:
         return len(self.rec)
 
-    def events(self, start=0, stop=None):
-        for event in self.rec.events(start, stop):
-            self.decoded += 1
-            yield event
+    def event_runs(self, start=0, stop=None):
+        for first, events in self.rec.event_runs(start, stop):
+            self.decoded += len(events)
+            yield first, events
 
 
 def _index() -> bytearray:

@@ -274,6 +274,15 @@ class Recording:
 
     def events(self, start: int = 0, stop: int | None = None) -> Iterator[Event]:
         """Events ``start`` up to (not including) ``stop``, decoded a chunk at a time."""
+        for _, events in self.event_runs(start, stop):
+            yield from events
+
+    def event_runs(
+        self, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[int, list[Event]]]:
+        """``events(start, stop)`` a chunk at a time: (the first one's position, the list).
+        A scan over millions of events loops over each list, not through a generator an
+        event. A whole chunk's list is the reader's own cached one: read it, never change it."""
         stop = self._length if stop is None else min(max(stop, 0), self._length)
         start = max(start, 0)
         if start >= stop:
@@ -285,7 +294,7 @@ class Recording:
             events = self._chunk(i)
             lo = n - chunk.first
             hi = min(stop - chunk.first, chunk.count)
-            yield from events[lo:hi]
+            yield n, events[lo:hi] if lo or hi < len(events) else events
             n = chunk.first + hi
             i += 1
 

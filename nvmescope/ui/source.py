@@ -289,14 +289,18 @@ def matching(
             return None
         hi = min(pos + SCAN_BLOCK * 4, stop)
         if flags is None:
-            rows.extend(pos + k for k, event in enumerate(rec.events(pos, hi)) if predicate(event))
+            for first, events in rec.event_runs(pos, hi):
+                rows.extend([first + k for k, event in enumerate(events) if predicate(event)])
         elif flags.find(1, pos - start, hi - start) >= 0:
-            base = pos - start
-            rows.extend(
-                pos + k
-                for k, event in enumerate(rec.events(pos, hi))
-                if flags[base + k] and predicate(event)
-            )
+            for first, events in rec.event_runs(pos, hi):
+                base = first - start
+                rows.extend(
+                    [
+                        first + k
+                        for k, event in enumerate(events)
+                        if flags[base + k] and predicate(event)
+                    ]
+                )
         pos = hi
         if progress is not None:
             progress((pos - start) / span)
