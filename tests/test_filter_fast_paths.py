@@ -43,8 +43,15 @@ expressions = st.recursive(
 def _general(expr: str) -> flt.Predicate:
     """``expr`` compiled with the general forms only (what the fast paths replace)."""
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(flt, "_every", lambda preds: lambda ev: all(p(ev) for p in preds))
-        m.setattr(flt, "_either", lambda preds: lambda ev: any(p(ev) for p in preds))
+        m.setattr(
+            flt,
+            "_joined",
+            lambda preds, conjunction: (
+                (lambda ev: all(p(ev) for p in preds))
+                if conjunction
+                else (lambda ev: any(p(ev) for p in preds))
+            ),
+        )
         m.setattr(
             flt,
             "_compare",

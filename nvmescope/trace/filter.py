@@ -891,7 +891,7 @@ class _Parser:
         if len(parts) == 1:
             return parts[0]
         preds = tuple(parts)
-        return _screened(_either(preds), _any_screen(preds))
+        return _screened(_joined(preds, False), _any_screen(preds))
 
     def parse_and(self) -> Predicate:
         parts = [self.parse_not()]
@@ -903,7 +903,7 @@ class _Parser:
         if len(parts) == 1:
             return parts[0]
         preds = tuple(parts)
-        return _screened(_every(preds), _all_screen(preds))
+        return _screened(_joined(preds, True), _all_screen(preds))
 
     def enter(self, tok: Token) -> None:
         self.depth += 1
@@ -1143,32 +1143,21 @@ class _Parser:
 
 # -- what the parser builds: a filter runs once per event over millions of them, so its
 # parts avoid generators and the general comparison where the answer is known simpler
-def _every(preds: tuple[Predicate, ...]) -> Predicate:
+def _joined(preds: tuple[Predicate, ...], conjunction: bool) -> Predicate:
+    """``and`` (``conjunction``) or ``or`` of ``preds``, stopping at the first answer
+    that decides it."""
     if len(preds) == 2:
         a, b = preds
-        return lambda ev: a(ev) and b(ev)
+        return (lambda ev: a(ev) and b(ev)) if conjunction else (lambda ev: a(ev) or b(ev))
+    decisive = not conjunction  # False decides an `and`, True an `or`
 
-    def every(ev: Event) -> bool:
+    def joined(ev: Event) -> bool:
         for p in preds:
-            if not p(ev):
-                return False
-        return True
+            if bool(p(ev)) is decisive:
+                return decisive
+        return conjunction
 
-    return every
-
-
-def _either(preds: tuple[Predicate, ...]) -> Predicate:
-    if len(preds) == 2:
-        a, b = preds
-        return lambda ev: a(ev) or b(ev)
-
-    def either(ev: Event) -> bool:
-        for p in preds:
-            if p(ev):
-                return True
-        return False
-
-    return either
+    return joined
 
 
 def _compare(name: str, get: Getter, rel: str, value: Any) -> Predicate:
