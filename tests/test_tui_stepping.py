@@ -191,3 +191,34 @@ async def test_the_wide_layout_shows_timeline_registers_queues_and_detail_togeth
         assert {"timeline", "registers", "commands", "detail"} <= app.main.visible_panels()
         await press(pilot, "3")
         assert "queues" in app.main.visible_panels()
+
+
+async def test_the_rows_a_step_scrolls_into_view_were_drawn_before_that_step():
+    # the rows below and above the view are drawn after each frame, while the app
+    # waits: the step that scrolls the timeline then draws only the cursor's rows
+    async with recorded_app(RECORDINGS / "io.nvmetrace") as (app, pilot):
+        timeline = app.timeline
+        drawn: list[int] = []
+        render_row, prerender = timeline.render_row, timeline.prerender
+
+        def counting(row: int, width: int, selected: bool):
+            drawn.append(row)
+            return render_row(row, width, selected)
+
+        def marked(first: int, stop: int) -> None:
+            drawn.append(-1)  # what is drawn from here on is drawn after the frame
+            prerender(first, stop)
+
+        timeline.render_row = counting  # type: ignore[method-assign]
+        timeline.prerender = marked  # type: ignore[method-assign]
+        height = timeline.scrollable_content_region.height
+        scrolls = 0
+        for _ in range(3 * height):
+            top = timeline.scroll_offset.y
+            drawn.clear()
+            await press(pilot, "s")
+            if timeline.scroll_offset.y != top:
+                scrolls += 1
+                in_frame = drawn[: drawn.index(-1)] if -1 in drawn else drawn
+                assert len(set(in_frame)) <= 2, in_frame
+        assert scrolls >= 2

@@ -178,6 +178,21 @@ class RowView(ComponentStyles, SteadyScroll, can_focus=True):
             self._lines[key] = strip
         return strip
 
+    def prerender(self, first: int, stop: int) -> None:
+        """Draw rows ``first`` up to ``stop`` into the line cache, those not there yet: the
+        rows the next scroll will bring into view, drawn while the app waits for a key
+        rather than in the frame of that scroll."""
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            return
+        cursor = self.cursor_row
+        for row in range(max(0, first), min(stop, self._rows)):
+            selected = row == cursor
+            key = (self.row_key(row), width, selected, self._generation)
+            if self._lines.get(key) is None:
+                strip = self.render_row(row, width, selected)
+                self._lines[key] = strip.adjust_cell_length(width, self._base_style())
+
     def _base_style(self) -> Style:
         """``rich_style`` (which walks every ancestor), once per change of style."""
         if self._rich_base is None:

@@ -131,6 +131,20 @@ class Timeline(RowView):
             self.show_row(row)
         else:
             self.cursor_row = row
+        if not self._prerender_due:
+            self._prerender_due = True
+            self.call_after_refresh(self._prerender_around)
+
+    _prerender_due = False
+
+    def _prerender_around(self) -> None:
+        """After the frame: the rows a step's scroll shows next, above and below the view
+        (a scroll moves the view by at most two thirds of its height; see ``show_row``)."""
+        self._prerender_due = False
+        top, height = self.scroll_offset.y, self.scrollable_content_region.height
+        reach = 2 * height // 3 + 1
+        self.prerender(top + height, top + height + reach)
+        self.prerender(top - reach, top)
 
     def set_bookmarks(self, bookmarks: frozenset[int]) -> None:
         if bookmarks != self.bookmarks:
