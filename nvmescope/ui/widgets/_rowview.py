@@ -9,6 +9,7 @@ the row it enters. A million rows cost what the visible twenty cost.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from math import ceil
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -20,6 +21,7 @@ from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import Reactive, reactive
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
 LINE_CACHE = 1024
@@ -62,6 +64,17 @@ class SteadyScroll(ScrollView):
     #: HexView all of it, the queue rings only the lines that read differently)
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False, repaint=False, init=False)
 
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        bar = self.vertical_scrollbar if self.show_vertical_scrollbar else None
+        if bar is None or _thumb(bar, old_value) != _thumb(bar, new_value):
+            super().watch_scroll_y(old_value, new_value)
+            return
+        # the thumb is drawn in the same eighths of a cell (a million rows scrolled by
+        # sixteen): the bar keeps its position for dragging, without being drawn again
+        bar.set_reactive(ScrollBar.position, bar.validate_position(new_value))
+        if round(old_value) != round(new_value):
+            self.refresh(self.size.region)
+
     def refresh_lines(self, lines: Iterable[int]) -> None:
         """Repaint these lines (of the virtual size) in one request: Textual's
         ``refresh_line`` is a whole request a line (each walks the widget's geometry and
@@ -81,6 +94,20 @@ class SteadyScroll(ScrollView):
             # the scrollbar's thumb and the scroll offset's range (Textual's own update,
             # which asks for the layout pass itself when the scrollbar shows or hides)
             self._scroll_update(size)
+
+
+def _thumb(bar: ScrollBar, position: float) -> tuple[int, int] | None:
+    """Where Textual's vertical scrollbar draws its thumb for ``position``: its first and
+    last eighth of a cell (the pinned Textual's ``ScrollBarRender.render_bar``; None when
+    it draws no thumb). Two positions with the same thumb draw the same bar."""
+    size, virtual = bar.size.height, ceil(bar.window_virtual_size)
+    window = ceil(bar.window_size) if bar.window_size < bar.window_virtual_size else 0
+    if not (window and size and virtual and size != virtual):
+        return None
+    thumb = max(1, window / (virtual / size))
+    where = (size - thumb) * (bar.validate_position(position) / (virtual - window))
+    start = int(where * 8)
+    return start, start + ceil(thumb * 8)
 
 
 class RowView(ComponentStyles, SteadyScroll, can_focus=True):
