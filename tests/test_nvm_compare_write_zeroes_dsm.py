@@ -15,7 +15,7 @@ from nvmescope.emulator import ControllerConfig
 from nvmescope.nvme import identify as idf
 from nvmescope.nvme import logpages as lp
 from nvmescope.nvme import status as st
-from nvmescope.nvme.commands import pack_sqe
+from nvmescope.nvme.commands import DSM_RANGE, pack_dsm_ranges, pack_sqe, unpack_dsm_ranges
 
 BLOCK = 512
 NSZE = 64 * 1024 * 1024 // BLOCK
@@ -76,7 +76,7 @@ def compare(rig: Rig, slba: int, data: bytes, **fields: int):
 
 def dsm(rig: Rig, ranges: list[tuple[int, int]], ad: bool = True, nsid: int = 1):
     buf = rig.host.alloc()
-    raw = b"".join(struct.pack("<IIQ", 0, nlb, slba) for slba, nlb in ranges)
+    raw = pack_dsm_ranges(ranges)
     rig.host.write(buf, raw)
     return io(rig, 0x09, nsid=nsid, prp1=buf, cdw10=len(ranges) - 1, cdw11=4 if ad else 0)
 
@@ -276,3 +276,23 @@ def test_any_compare_write_zeroes_or_dsm_gets_exactly_one_completion(cmds):
     while (cqe := rg.reap(1)) is not None:
         cids.append(cqe.cid)
     assert sorted(cids) == [100 + i for i in range(len(cmds))]
+
+
+@given(
+    st_h.lists(st_h.tuples(st_h.integers(0, 2**64 - 1), st_h.integers(0, 2**32 - 1)), max_size=256)
+)
+def test_dsm_ranges_round_trip_and_lie_where_the_layout_says(ranges):
+    raw = pack_dsm_ranges(ranges)
+    assert len(raw) == 16 * len(ranges)
+    back = unpack_dsm_ranges(raw, len(ranges))
+    assert [(r.slba, r.nlb) for r in back] == ranges
+    for k, (slba, nlb) in enumerate(ranges):
+        parsed = DSM_RANGE.parse(raw[16 * k : 16 * k + 16])
+        assert (parsed.cattr, parsed.nlb, parsed.slba) == (0, nlb, slba)
+
+
+def test_more_dsm_ranges_than_the_data_holds_are_refused():
+    with pytest.raises(ValueError):
+        unpack_dsm_ranges(bytes(32), 3)
+    with pytest.raises(ValueError):
+        unpack_dsm_ranges(bytes(16 * 257), 257)

@@ -20,11 +20,11 @@ Metadata (formats with MS > 0) is not transferred: MPTR is ignored. With CC.CSS
 
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING
 
 from ..nvme import registers as r
 from ..nvme import status as st
+from ..nvme.commands import DSM_RANGE_SIZE, unpack_dsm_ranges
 from ..sim import Task
 from .admin import (
     IO_COMMAND_EFFECTS,
@@ -48,9 +48,6 @@ _CC_CSS = r.CC.field("css")
 WZ_DEAC = 1 << 25
 #: Dataset Management CDW11 bit 2: Attribute - Deallocate (AD)
 DSM_AD = 1 << 2
-#: one 16-byte Dataset Management range: context attributes, length in logical blocks
-#: (not 0's based), starting LBA
-DSM_RANGE = struct.Struct("<IIQ")
 
 
 def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
@@ -164,11 +161,11 @@ def nvme_dsm(ctrl: Controller, req: Request) -> Task:
     c = req.cmd
     ns = ctrl.namespaces[c.nsid]
     nr = (c.cdw10 & 0xFF) + 1
-    data = yield from ctrl.nvme_map_and_transfer(req, nr * DSM_RANGE.size, None, "dsm ranges")
+    data = yield from ctrl.nvme_map_and_transfer(req, nr * DSM_RANGE_SIZE, None, "dsm ranges")
     if data is None:
         return
-    ranges = [DSM_RANGE.unpack_from(data, i * DSM_RANGE.size) for i in range(nr)]
-    req.lba = ranges[0][2]
+    ranges = unpack_dsm_ranges(data, nr)
+    req.lba = ranges[0].slba
     for index, (_cattr, nlb, slba) in enumerate(ranges):
         # the range in error is in the data buffer, not a field of the SQE
         problem = _range_problem(ctrl, req, slba, nlb, f"range {index}: ", 0xFFFF)

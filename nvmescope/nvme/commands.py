@@ -9,6 +9,7 @@ the two agree on random inputs.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import construct as cs
@@ -62,6 +63,17 @@ SGL_DESCRIPTOR = cs.Struct(
 PRP_ENTRY_SIZE = 8
 PRP_LIST_ENTRIES = 512
 PRP_LIST = cs.Array(PRP_LIST_ENTRIES, cs.Int64ul)
+
+#: One Dataset Management range, the data of a Dataset Management command (NR + 1 of
+#: them, at most 256): context attributes, the length in logical blocks (not 0's
+#: based) and the starting LBA.
+DSM_RANGE = cs.Struct(
+    "cattr" / cs.Int32ul,
+    "nlb" / cs.Int32ul,
+    "slba" / cs.Int64ul,
+)
+DSM_RANGE_SIZE = 16
+DSM_MAX_RANGES = 256
 
 #: Completion queue entry Status Field together with the Phase Tag (bits 15:0 of DW3 high half).
 CQE_STATUS = cs.ByteSwapped(
@@ -178,6 +190,30 @@ def unpack_cqe(raw: bytes) -> Cqe:
         dw0, dw1, sqhd, sqid, cid,
         sf & 1, (sf >> 1) & 0xFF, (sf >> 9) & 0x7, (sf >> 12) & 0x3, (sf >> 14) & 1, sf >> 15,
     )  # fmt: skip
+
+
+_DSM_RANGE_STRUCT = struct.Struct("<IIQ")
+assert _DSM_RANGE_STRUCT.size == DSM_RANGE_SIZE == DSM_RANGE.sizeof()
+
+
+class DsmRange(NamedTuple):
+    """One Dataset Management range, with the specification's names."""
+
+    cattr: int
+    nlb: int
+    slba: int
+
+
+def pack_dsm_ranges(ranges: Iterable[tuple[int, int]], cattr: int = 0) -> bytes:
+    """The data of a Dataset Management command for ``(slba, nlb)`` ranges."""
+    return b"".join(_DSM_RANGE_STRUCT.pack(cattr, nlb, slba) for slba, nlb in ranges)
+
+
+def unpack_dsm_ranges(raw: bytes, count: int) -> list[DsmRange]:
+    """The first ``count`` ranges of a Dataset Management command's data."""
+    if not 0 <= count <= DSM_MAX_RANGES or len(raw) < count * DSM_RANGE_SIZE:
+        raise ValueError(f"{count} DSM ranges need {count * DSM_RANGE_SIZE} bytes")
+    return [DsmRange(*_DSM_RANGE_STRUCT.unpack_from(raw, i * DSM_RANGE_SIZE)) for i in range(count)]
 
 
 def make_status(sct: int, sc: int, dnr: bool = False, m: bool = False, crd: int = 0) -> int:
