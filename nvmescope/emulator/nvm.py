@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from ..nvme import registers as r
 from ..nvme import status as st
-from ..nvme.commands import DSM_RANGE_SIZE, unpack_dsm_ranges
+from ..nvme.commands import DSM_AD, DSM_RANGE_SIZE, WRITE_ZEROES_DEAC, unpack_dsm_ranges
 from ..sim import Task
 from .admin import (
     IO_COMMAND_EFFECTS,
@@ -44,10 +44,6 @@ OPC_FLUSH, OPC_WRITE, OPC_READ, OPC_COMPARE, OPC_WRITE_ZEROES, OPC_DSM = 0, 1, 2
 #: CC.CSS 111b: the host enabled no I/O command set, only admin commands
 CC_CSS_ADMIN_ONLY = 7
 _CC_CSS = r.CC.field("css")
-#: Write Zeroes CDW12 bit 25: Deallocate
-WZ_DEAC = 1 << 25
-#: Dataset Management CDW11 bit 2: Attribute - Deallocate (AD)
-DSM_AD = 1 << 2
 
 
 def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
@@ -152,7 +148,7 @@ def nvme_write_zeroes(ctrl: Controller, req: Request) -> Task:
     if problem is not None:
         yield from ctrl.nvme_fail(req, *problem)
         return
-    ns.zero_blocks(slba, nlb, deallocate=bool(req.cmd.cdw12 & WZ_DEAC))
+    ns.zero_blocks(slba, nlb, deallocate=bool(req.cmd.cdw12 & WRITE_ZEROES_DEAC))
     ctrl.state.busy_ns += ctrl.config.io_latency_ns
 
 

@@ -42,7 +42,17 @@ from nvmescope.events import plural
 from nvmescope.nvme import identify as idf
 from nvmescope.nvme import registers as r
 from nvmescope.nvme import status as st
-from nvmescope.nvme.commands import CQE_SIZE, SQE_SIZE, Cqe, pack_sqe, unpack_cqe
+from nvmescope.nvme.commands import (
+    CQE_SIZE,
+    DSM_AD,
+    DSM_MAX_RANGES,
+    SQE_SIZE,
+    WRITE_ZEROES_DEAC,
+    Cqe,
+    pack_dsm_ranges,
+    pack_sqe,
+    unpack_cqe,
+)
 from nvmescope.nvme.opcodes import (
     ADMIN_OPCODES,
     FEATURES,
@@ -1136,9 +1146,11 @@ class LinuxDriver:
     ) -> str:
         if qid != 0:
             title = _cmd_title(opc, False)
-            if opc in (0x01, 0x02):
+            if opc in (0x01, 0x02, 0x05, 0x08):  # Write, Read, Compare, Write Zeroes
                 slba, nlb = (cdw11 << 32) | cdw10, (cdw12 & 0xFFFF) + 1
                 return f"{title} of {plural(nlb, 'block')} at LBA {slba}, NSID {nsid}"
+            if opc == 0x09:
+                return f"{title} of {plural((cdw10 & 0xFF) + 1, 'range')}, NSID {nsid}"
             return f"{title} NSID {nsid:#x}" if nsid == 0xFFFFFFFF else f"{title} NSID {nsid}"
         title = _cmd_title(opc, True)
         if opc == 0x06:
@@ -1602,6 +1614,47 @@ class LinuxDriver:
 
     def nvme_flush(self, qid: int, nsid: int, **kw: Any) -> Task:
         return (yield from self.submit(qid, 0x00, nsid=nsid, **kw))
+
+    def nvme_compare(
+        self, qid: int, nsid: int, slba: int, nlb: int, data: bytes, **kw: Any
+    ) -> Task:
+        """Compare ``nlb`` blocks at ``slba`` with ``data`` (which the device reads from
+        host memory): Compare Failure when they differ."""
+        return (
+            yield from self.submit(
+                qid, 0x05, nsid=nsid, cdw10=slba & 0xFFFFFFFF, cdw11=slba >> 32,
+                cdw12=(nlb - 1) & 0xFFFF, data_out=data, **kw,
+            )
+        )  # fmt: skip
+
+    def nvme_write_zeroes(
+        self, qid: int, nsid: int, slba: int, nlb: int, *, deallocate: bool = False, **kw: Any
+    ) -> Task:
+        """Write Zeroes over ``nlb`` blocks at ``slba``, no data moved; ``deallocate`` sets
+        DEAC (the blocks may be deallocated, and read as zeroes either way)."""
+        cdw12 = ((nlb - 1) & 0xFFFF) | (WRITE_ZEROES_DEAC if deallocate else 0)
+        return (
+            yield from self.submit(
+                qid, 0x08, nsid=nsid, cdw10=slba & 0xFFFFFFFF, cdw11=slba >> 32, cdw12=cdw12, **kw
+            )
+        )
+
+    def nvme_dsm(
+        self, qid: int, nsid: int, ranges: list[tuple[int, int]], *, deallocate: bool = True,
+        **kw: Any,
+    ) -> Task:  # fmt: skip
+        """Dataset Management of ``(slba, nlb)`` ranges (1 to 256), their list in host
+        memory; ``deallocate`` sets AD, as Linux's discard does."""
+        if not 1 <= len(ranges) <= DSM_MAX_RANGES:
+            raise ValueError(
+                f"Dataset Management takes 1 to {DSM_MAX_RANGES} ranges, not {len(ranges)}"
+            )
+        return (
+            yield from self.submit(
+                qid, 0x09, nsid=nsid, cdw10=len(ranges) - 1, cdw11=DSM_AD if deallocate else 0,
+                data_out=pack_dsm_ranges(ranges), **kw,
+            )
+        )  # fmt: skip
 
     # ==================================================================================
     # interrupts and completions

@@ -74,6 +74,10 @@ DSM_RANGE = cs.Struct(
 )
 DSM_RANGE_SIZE = 16
 DSM_MAX_RANGES = 256
+#: Dataset Management CDW11 bit 2: Attribute - Deallocate (AD)
+DSM_AD = 1 << 2
+#: Write Zeroes CDW12 bit 25: Deallocate (DEAC)
+WRITE_ZEROES_DEAC = 1 << 25
 
 #: Completion queue entry Status Field together with the Phase Tag (bits 15:0 of DW3 high half).
 CQE_STATUS = cs.ByteSwapped(
