@@ -31,6 +31,7 @@ def test_the_nvm_commands_example_prints_what_the_doc_says() -> None:
         "success",
         "success",
         "success",
+        "success",
     ]
     said = "prints " + ", ".join(f"`{line}`" for line in lines)
     assert said in " ".join(text.split())
