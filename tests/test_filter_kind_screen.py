@@ -113,3 +113,41 @@ def test_without_a_whole_index_every_event_is_tested():
         rows = matching(counting, pred, kinds=_index()[:10])  # type: ignore[arg-type]
         assert counting.decoded == len(EVENTS)
         assert list(rows) == [n for n, e in enumerate(EVENTS) if pred(e)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(expressions, expressions, st.integers(0, len(EVENTS) - 1), st.booleans())
+def test_a_scan_with_the_index_finds_the_event_a_scan_of_every_event_finds(a, b, start, forward):
+    # breakpoints combine with any_of, a breakpoint within a filter with all_of
+    from nvmescope.trace.filter import all_of, any_of
+    from nvmescope.ui.source import scan
+
+    index = _index()
+    with open_recording(RECORDING) as rec:
+        for pred in (compile_filter(a), any_of(compile_filter(a), compile_filter(b)),
+                     all_of(compile_filter(a), compile_filter(b))):  # fmt: skip
+            assert scan(rec, pred, start, forward, kinds=index) == scan(rec, pred, start, forward)
+
+
+def test_a_breakpoint_on_a_kind_is_found_without_decoding_the_events_between():
+    from nvmescope.ui.source import scan
+
+    pred = compile_filter("irq_msix")
+    last = max(n for n, e in enumerate(EVENTS) if e.kind == "irq_msix")
+    with open_recording(RECORDING) as rec:
+        counting = _Counting(rec)
+        counting.event = lambda n: (_ for _ in ()).throw(AssertionError("decoded"))  # type: ignore[attr-defined]
+        assert scan(counting, pred, len(EVENTS) - 1, False, kinds=_index()) == last  # type: ignore[arg-type]
+        assert counting.decoded == 0
+
+
+@pytest.mark.parametrize("forward", [True, False])
+def test_a_scan_over_dense_candidates_tests_each_one(forward):
+    # most kinds are candidates and most of them fail the field test: every one is tested
+    from nvmescope.ui.source import scan
+
+    pred = compile_filter("not mmio_read and sqid == 1")
+    index = _index()
+    with open_recording(RECORDING) as rec:
+        for start in range(len(EVENTS)):
+            assert scan(rec, pred, start, forward, kinds=index) == scan(rec, pred, start, forward)

@@ -1183,6 +1183,17 @@ def _compare(name: str, get: Getter, rel: str, value: Any) -> Predicate:
     return plain
 
 
+def all_of(*preds: Predicate) -> Predicate:
+    """True where every one of ``preds`` is (compiled filters, or any tests), keeping what
+    their kind screens say: a breakpoint within a filter scans only its candidates."""
+    return preds[0] if len(preds) == 1 else _screened(_joined(preds, True), _all_screen(preds))
+
+
+def any_of(*preds: Predicate) -> Predicate:
+    """True where one of ``preds`` is (the enabled breakpoints, say), screened likewise."""
+    return preds[0] if len(preds) == 1 else _screened(_joined(preds, False), _any_screen(preds))
+
+
 def compile_filter(text: str) -> Predicate:
     """Compile a filter expression into ``event -> bool``; raises FilterError if it is wrong."""
     if not isinstance(text, str):

@@ -27,7 +27,7 @@ from textual.worker import Worker, get_current_worker
 from nvmescope.events import Event, queue_tag
 from nvmescope.nvme.opcodes import opcode_name
 from nvmescope.trace.checks import SEVERITIES
-from nvmescope.trace.filter import FilterError, compile_filter
+from nvmescope.trace.filter import FilterError, all_of, compile_filter
 from nvmescope.trace.format import RecordingError
 from nvmescope.trace.state import State
 from nvmescope.ui.actions import PANELS, bindings, palette_entries
@@ -384,11 +384,13 @@ class NvmeScopeApp(App[None]):
                 )
             return
         shown = self.filter_predicate
-        test = predicate if shown is None else (lambda e: predicate(e) and shown(e))
+        test = predicate if shown is None else all_of(predicate, shown)
         self.source.refresh()
         self.busy = f"finding the {'next' if direction > 0 else 'previous'} {what}"
         self.update_status()
-        self._find_worker(test, start, direction > 0, what, or_else)
+        analysis = self.analysis
+        kinds = bytes(analysis.kinds) if analysis is not None else None
+        self._find_worker(test, start, direction > 0, what, or_else, kinds)
 
     @work(thread=True, exclusive=True, group="find", exit_on_error=False)
     def _find_worker(
@@ -398,11 +400,14 @@ class NvmeScopeApp(App[None]):
         forward: bool,
         what: str,
         or_else: Callable[[], bool] | None,
+        kinds: bytes | None = None,
     ) -> None:
         worker = get_current_worker()
         rec = self.source.scanner()
         try:
-            hit = scan(rec, predicate, start, forward, lambda: worker.is_cancelled, self._progress)
+            hit = scan(
+                rec, predicate, start, forward, lambda: worker.is_cancelled, self._progress, kinds
+            )
         finally:
             rec.close()
         if not worker.is_cancelled:

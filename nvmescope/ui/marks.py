@@ -20,7 +20,7 @@ from pathlib import Path
 import msgspec
 
 from nvmescope.events import Event
-from nvmescope.trace.filter import FilterError, compile_filter
+from nvmescope.trace.filter import FilterError, any_of, compile_filter
 
 SIDECAR_SUFFIX = ".marks.json"
 SIDECAR_FORMAT = "nvmescope-marks"
@@ -103,9 +103,7 @@ class Marks:
         tests = [bp.predicate for bp in self.breakpoints if bp.enabled and bp.predicate]
         if not tests:
             return None
-        if len(tests) == 1:
-            return tests[0]
-        return lambda event: any(test(event) for test in tests)
+        return any_of(*tests)
 
     # -- bookmarks -----------------------------------------------------------------
     def set_bookmark(self, index: int, note: str) -> Bookmark:

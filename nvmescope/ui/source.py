@@ -217,15 +217,20 @@ def scan(
     forward: bool = True,
     cancelled: Callable[[], bool] = lambda: False,
     progress: Callable[[float], None] | None = None,
+    kinds: bytes | bytearray | None = None,
 ) -> int | None:
     """The first event from ``start`` (included) on, or back from it, that matches.
 
-    None when none does or the scan was cancelled.
+    None when none does or the scan was cancelled. With ``kinds`` (as for
+    ``matching``), a predicate that says its kinds tests only the events of those kinds.
     """
     total = len(rec)
     if not total:
         return None
     start = max(0, min(start, total - 1)) if forward else min(start, total - 1)
+    flags = _candidates(predicate, kinds, 0, total)
+    if flags is not None:
+        return _scan_candidates(rec, predicate, flags, start, forward, cancelled, progress)
     if forward:
         span = total - start
         pos = start
@@ -272,11 +277,8 @@ def matching(
     of events holding one of them, and a filter of kinds alone decodes nothing."""
     stop = len(rec) if stop is None else min(stop, len(rec))
     screen = kind_screen(predicate)
-    flags: bytes | None = None
-    if screen is not None and kinds is not None and len(kinds) >= stop:
-        wanted = {KIND_CODES[k] for k in screen.kinds if k in KIND_CODES}
-        table = bytes(1 if code in wanted else 0 for code in range(256))
-        flags = bytes(kinds[start:stop]).translate(table)
+    flags = _candidates(predicate, kinds, start, stop)
+    if flags is not None and screen is not None:
         if screen.exact:
             if progress is not None:
                 progress(1.0)
@@ -305,6 +307,48 @@ def matching(
         if progress is not None:
             progress((pos - start) / span)
     return rows
+
+
+def _candidates(
+    predicate: Predicate, kinds: bytes | bytearray | None, start: int, stop: int
+) -> bytes | None:
+    """A byte an event of ``start..stop``: 1 where its kind is one ``predicate`` can match
+    (its ``kind_screen``); None when the predicate says nothing of kinds or ``kinds`` does
+    not cover the range."""
+    screen = kind_screen(predicate)
+    if screen is None or kinds is None or len(kinds) < stop:
+        return None
+    wanted = {KIND_CODES[k] for k in screen.kinds if k in KIND_CODES}
+    table = bytes(1 if code in wanted else 0 for code in range(256))
+    return bytes(kinds[start:stop]).translate(table)
+
+
+def _scan_candidates(
+    rec: Recording,
+    predicate: Predicate,
+    flags: bytes,
+    start: int,
+    forward: bool,
+    cancelled: Callable[[], bool],
+    progress: Callable[[float], None] | None,
+) -> int | None:
+    """``scan`` over the events ``flags`` (from position 0) marks, the others skipped."""
+    screen = kind_screen(predicate)
+    exact = screen is not None and screen.exact
+    span = max(1, len(flags) - start if forward else start + 1)
+    n = flags.find(1, start) if forward else flags.rfind(1, 0, start + 1)
+    tested = 0
+    while n != -1:
+        if exact or predicate(rec.event(n)):
+            return n
+        tested += 1
+        if tested % SCAN_BLOCK == 0:
+            if cancelled():
+                return None
+            if progress is not None:
+                progress((n - start if forward else start - n) / span)
+        n = flags.find(1, n + 1) if forward else flags.rfind(1, 0, n)
+    return None
 
 
 def analyse(
