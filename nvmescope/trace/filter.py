@@ -888,10 +888,7 @@ class _Parser:
             if self.tok.type == "eof":
                 raise self.error(f"expected a test after '{op.text}'")
             parts.append(self.parse_and())
-        if len(parts) == 1:
-            return parts[0]
-        preds = tuple(parts)
-        return _screened(_joined(preds, False), _any_screen(preds))
+        return any_of(*parts)
 
     def parse_and(self) -> Predicate:
         parts = [self.parse_not()]
@@ -900,10 +897,7 @@ class _Parser:
             if self.tok.type == "eof":
                 raise self.error(f"expected a test after '{op.text}'")
             parts.append(self.parse_not())
-        if len(parts) == 1:
-            return parts[0]
-        preds = tuple(parts)
-        return _screened(_joined(preds, True), _all_screen(preds))
+        return all_of(*parts)
 
     def enter(self, tok: Token) -> None:
         self.depth += 1

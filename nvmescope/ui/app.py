@@ -388,9 +388,7 @@ class NvmeScopeApp(App[None]):
         self.source.refresh()
         self.busy = f"finding the {'next' if direction > 0 else 'previous'} {what}"
         self.update_status()
-        analysis = self.analysis
-        kinds = bytes(analysis.kinds) if analysis is not None else None
-        self._find_worker(test, start, direction > 0, what, or_else, kinds)
+        self._find_worker(test, start, direction > 0, what, or_else, self._kind_index())
 
     @work(thread=True, exclusive=True, group="find", exit_on_error=False)
     def _find_worker(
@@ -530,11 +528,13 @@ class NvmeScopeApp(App[None]):
         self.source.refresh()
         self.busy = "filtering"
         self.update_status()
-        # the kind of every event, once the analysis has read them all (a copy: a live
-        # session's analysis grows on this thread while the worker reads)
+        self._filter_worker(predicate, self._kind_index())
+
+    def _kind_index(self) -> bytes | None:
+        """Every event's kind for a worker's scan, once the analysis has read them (a copy:
+        a live session's analysis grows on this thread while the worker reads)."""
         analysis = self.analysis
-        kinds = bytes(analysis.kinds) if analysis is not None else None
-        self._filter_worker(predicate, kinds)
+        return bytes(analysis.kinds) if analysis is not None else None
 
     @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
     def _filter_worker(self, predicate: Predicate, kinds: bytes | None = None) -> None:

@@ -290,17 +290,15 @@ def matching(
         if cancelled():
             return None
         hi = min(pos + SCAN_BLOCK * 4, stop)
-        if flags is None:
-            for first, events in rec.event_runs(pos, hi):
-                rows.extend([first + k for k, event in enumerate(events) if predicate(event)])
-        elif flags.find(1, pos - start, hi - start) >= 0:
+        # with the index, a block holding no candidate is not even decoded
+        if flags is None or flags.find(1, pos - start, hi - start) >= 0:
             for first, events in rec.event_runs(pos, hi):
                 base = first - start
                 rows.extend(
                     [
                         first + k
                         for k, event in enumerate(events)
-                        if flags[base + k] and predicate(event)
+                        if (flags is None or flags[base + k]) and predicate(event)
                     ]
                 )
         pos = hi

@@ -409,17 +409,8 @@ class HexView(ComponentStyles, ScrollView, can_focus=True):
         self._lines.clear()
         self.refresh()
 
-    _rich_base: Style | None = None
-
-    def _base_style(self) -> Style:
-        """``rich_style`` (which walks every ancestor), once per change of style."""
-        if self._rich_base is None:
-            self._rich_base = self.rich_style
-        return self._rich_base
-
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._rich_base = None
         self.invalidate()
 
     def on_resize(self, event: events.Resize) -> None:

@@ -29,10 +29,11 @@ LINE_CACHE = 1024
 
 class ComponentStyles:
     """The rich styles of a widget's component classes (``view--name``), looked up once
-    per change of theme or CSS: ``self._style("name")``."""
+    per change of theme or CSS: ``self._style("name")``; and its own (``_base_style``)."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = set()
     _looked_up_styles: dict[str, Style] | None = None
+    _rich_base: Style | None = None
 
     def _style(self, name: str) -> Style:
         styles = self._looked_up_styles
@@ -43,9 +44,15 @@ class ComponentStyles:
             }
         return styles[name]
 
+    def _base_style(self) -> Style:
+        """``rich_style`` (which walks every ancestor), once per change of style."""
+        if self._rich_base is None:
+            self._rich_base = self.rich_style  # type: ignore[attr-defined]
+        return self._rich_base
+
     def notify_style_update(self) -> None:
         super().notify_style_update()  # type: ignore[misc]
-        self._looked_up_styles = None
+        self._looked_up_styles = self._rich_base = None
 
 
 class SteadyScroll(ScrollView):
@@ -156,7 +163,6 @@ class RowView(ComponentStyles, SteadyScroll, can_focus=True):
         self._lines: LRUCache[tuple[Hashable, int, bool, int], Strip] = LRUCache(LINE_CACHE)
         self._generation = 0
         self._rows = 0
-        self._rich_base: Style | None = None
 
     # -- for subclasses --------------------------------------------------------------
     @property
@@ -195,7 +201,10 @@ class RowView(ComponentStyles, SteadyScroll, can_focus=True):
         width = self.scrollable_content_region.width
         if not 0 <= row < self._rows:
             return Strip.blank(width, self._base_style())
-        selected = row == self.cursor_row
+        return self._cached_row(row, width, row == self.cursor_row)
+
+    def _cached_row(self, row: int, width: int, selected: bool) -> Strip:
+        """Row ``row`` from the line cache, rendered into it first if it is not there."""
         key = (self.row_key(row), width, selected, self._generation)
         strip = self._lines.get(key)
         if strip is None:
@@ -214,21 +223,10 @@ class RowView(ComponentStyles, SteadyScroll, can_focus=True):
             return
         cursor = self.cursor_row
         for row in range(max(0, first), min(stop, self._rows)):
-            selected = row == cursor
-            key = (self.row_key(row), width, selected, self._generation)
-            if self._lines.get(key) is None:
-                strip = self.render_row(row, width, selected)
-                self._lines[key] = strip.adjust_cell_length(width, self._base_style())
-
-    def _base_style(self) -> Style:
-        """``rich_style`` (which walks every ancestor), once per change of style."""
-        if self._rich_base is None:
-            self._rich_base = self.rich_style
-        return self._rich_base
+            self._cached_row(row, width, row == cursor)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._rich_base = None
         self.invalidate()
 
     def finish_row(self, segments: list[Segment], width: int, selected: bool) -> Strip:
