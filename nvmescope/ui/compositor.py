@@ -59,64 +59,78 @@ class ChangedOnlyCompositor(Compositor):
         # over two renders two. What a skipped widget would have given was never used.
         cuts = self.cuts
         chops: list[dict[int, Strip | None]] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
-        # the columns that changed on each row: only a piece of a row that lies in one
-        # of them is ever sent
-        spans: dict[int, list[tuple[int, int]]] = {}
+        # On each row, the cuts whose piece lies in a changed region (only those pieces
+        # are ever sent) and that no widget has given yet; a row leaves the map when
+        # its last such piece is given.
+        wanted: dict[int, set[int]] = {}
         for r in changed:
-            for y in range(max(r.y, 0), r.bottom):
-                spans.setdefault(y, []).append((r.x, r.right))
-
-        def unclaimed(y: int, first_cut: int, last_cut: int) -> bool:
-            """A changed piece of row ``y`` between the two cuts that nothing gave yet."""
-            line, row_cuts, row_spans = chops[y], cuts[y], spans.get(y, ())
-            for k, cut in enumerate(row_cuts[:-1]):
-                if first_cut <= cut < last_cut and line.get(cut, False) is None:
-                    end = row_cuts[k + 1]
-                    if any(cut < x2 and end > x1 for x1, x2 in row_spans):
-                        return True
-            return False
+            x1, x2 = r.x, r.right
+            for y in range(max(r.y, 0), min(r.bottom, len(cuts))):
+                row_cuts = cuts[y]
+                pieces = {
+                    cut
+                    for cut, end in zip(row_cuts, row_cuts[1:], strict=False)
+                    if cut < x2 and end > x1
+                }
+                if pieces:
+                    wanted.setdefault(y, set()).update(pieces)
+        for y in [y for y in wanted if not is_rendered_line(y)]:
+            del wanted[y]
 
         for widget, (region, clip) in self.visible_widgets.items():
+            if not wanted:
+                break
             shown = region.intersection(clip)
             if not shown.overlaps(crop):
                 continue
             first_cut, last_cut = shown.column_span
-            for top, bottom in _row_bands(shown, changed):
-                needed = [
-                    y
-                    for y in range(top, bottom)
-                    if is_rendered_line(y) and unclaimed(y, first_cut, last_cut)
-                ]
-                if not needed:
-                    continue
-                top, bottom = needed[0], needed[-1] + 1
+            needed = [
+                y
+                for y in range(shown.y, shown.bottom)
+                if (open_cuts := wanted.get(y))
+                and any(first_cut <= cut < last_cut for cut in open_cuts)
+            ]
+            for top, bottom in _runs(needed):
                 strips = widget.render_lines(
                     Region(first_cut - region.x, top - region.y, shown.width, bottom - top)
                 )
                 for y, strip in zip(range(top, bottom), strips, strict=False):
-                    if not is_rendered_line(y):
+                    if y not in wanted:
                         continue
                     chops_line = chops[y]
                     final_cuts = [cut for cut in cuts[y] if last_cut >= cut >= first_cut]
-                    pieces = strip.divide([cut - first_cut for cut in final_cuts[1:]])
+                    pieces = _divide(strip, [cut - first_cut for cut in final_cuts[1:]])
+                    open_cuts = wanted[y]
                     for cut, piece in zip(final_cuts, pieces, strict=False):
                         if chops_line.get(cut) is None:
                             chops_line[cut] = piece
+                            open_cuts.discard(cut)
+                    if not open_cuts:
+                        del wanted[y]
         return cast("Sequence[Mapping[int, Strip]]", chops)
 
 
-def _row_bands(shown: Region, changed: tuple[Region, ...]) -> list[tuple[int, int]]:
-    """The rows (top, bottom) of ``shown`` that some changed region overlaps, merged."""
-    rows = sorted(
-        (overlap.y, overlap.bottom)
-        for overlap in (shown.intersection(r) for r in changed)
-        if overlap.width and overlap.height
-    )
-    bands: list[tuple[int, int]] = []
-    for top, bottom in rows:
-        if bands and top <= bands[-1][1]:
-            if bottom > bands[-1][1]:
-                bands[-1] = (bands[-1][0], bottom)
+def _divide(strip: Strip, cuts: list[int]) -> Sequence[Strip]:
+    """``strip.divide(cuts)``, without the reference cycle it makes for one piece.
+
+    Textual's ``Strip.divide`` caches its answer in the strip, and when the cuts leave
+    the strip whole that answer is ``[strip]``: the strip refers to itself, and only
+    the cycle collector can free it. A frame divides dozens of lines that way, and the
+    collector then spends 100 ms and more at a time freeing them.
+    """
+    if cuts == [strip.cell_length]:
+        return (strip,)
+    return strip.divide(cuts)
+
+
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """Rows in ascending order as runs (top, bottom) of consecutive rows, with the
+    rows between two runs that are at most two rows apart joined in: one call for
+    three rows costs less than two calls."""
+    runs: list[tuple[int, int]] = []
+    for y in rows:
+        if runs and y - runs[-1][1] <= 2:
+            runs[-1] = (runs[-1][0], y + 1)
         else:
-            bands.append((top, bottom))
-    return bands
+            runs.append((y, y + 1))
+    return runs

@@ -52,7 +52,6 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.cache import LRUCache
 from textual.containers import Container
 from textual.events import Resize
 
@@ -67,6 +66,7 @@ from nvmescope.trace.state import PAGE, State
 from nvmescope.ui.source import Analysis, Moment, Source
 from nvmescope.ui.widgets._fieldtree import FieldTree, Fold, field_label
 from nvmescope.ui.widgets._hexview import HexRegion, HexView, hex_region
+from nvmescope.ui.widgets._lru import LruCache
 from nvmescope.ui.widgets._memory import writer_of
 from nvmescope.ui.widgets._panel import Panel, set_text
 from nvmescope.ui.widgets._rowview import SteadyScroll
@@ -279,7 +279,7 @@ class EventDecoder:
     def __init__(self, source: Source) -> None:
         self.source = source
         self.commands = CommandFinder(source)
-        self._cache: LRUCache[tuple[int, bool], Decoded] = LRUCache(EVENT_CACHE)
+        self._cache: LruCache[tuple[int, bool], Decoded] = LruCache(EVENT_CACHE)
 
     def decode(self, moment: Moment, analysis: Analysis | None = None) -> Decoded:
         event = moment.event

@@ -34,6 +34,7 @@ from textual.strip import Strip
 
 from nvmescope.nvme.decode import FieldNode, format_value
 from nvmescope.ui.widgets._rowview import RowView
+from nvmescope.ui.widgets._strips import fitted
 
 #: runs of this many all-zero array entries fold into one row
 FOLD_ZEROS = 4
@@ -558,16 +559,14 @@ class FieldTree(RowView):
         if r.item is None:
             line = r.line or Text()
             style = base + st("note" if r.note else "text")
-            segments = Segment.apply_style(line.render(console, end=""), style)
-            return Strip(segments).crop(0, width).adjust_cell_length(width, base)
+            return fitted(Segment.apply_style(line.render(console, end=""), style), width, pad=base)
         prefix, marker = self._prefix(r), self._marker(r)
         label = self._label(r.item)
         label.truncate(max(0, width - len(prefix) - len(marker)), overflow="ellipsis")
         body = [Segment(marker, st("marker")), *label.render(console, end="")]
         if selected:
             body = list(Segment.apply_style(body, post_style=st("cursor")))
-        strip = Strip([Segment(prefix, st("guide")), *body]).crop(0, width)
-        return strip.apply_style(base).adjust_cell_length(width, base)
+        return fitted([Segment(prefix, st("guide")), *body], width, base=base, pad=base)
 
 
 __all__ = [

@@ -29,13 +29,14 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from nvmescope.ui.widgets._lru import LruCache
 from nvmescope.ui.widgets._rowview import ComponentStyles
+from nvmescope.ui.widgets._strips import fitted
 
 #: bytes a line
 LINE = 16
@@ -209,7 +210,7 @@ class HexView(ComponentStyles, ScrollView, can_focus=True):
         self._digits = address_digits
         self._cursor = 0
         self._highlights: dict[str, tuple[tuple[int, int], ...]] = {}
-        self._lines: LRUCache[tuple[int, int, int, bool, int], Strip] = LRUCache(LINE_CACHE)
+        self._lines: LruCache[tuple[int, int, int, bool, int], Strip] = LruCache(LINE_CACHE)
         self._generation = 0
         self._show_pending: tuple[int, bool] | None = None
 
@@ -434,18 +435,21 @@ class HexView(ComponentStyles, ScrollView, can_focus=True):
         strip = self._lines.get(key)
         if strip is None:
             base = self._base_style()
-            strip = self.render_hex_line(line, width, focused).apply_style(base)
-            strip = strip.adjust_cell_length(width, base)
+            strip = fitted(self._hex_segments(line, width, focused), width, base=base, pad=base)
             self._lines[key] = strip
         return strip
 
     def render_hex_line(self, line: int, width: int, focused: bool) -> Strip:
         """Line ``line`` of the view ``width`` cells wide (uncached)."""
+        return Strip(self._hex_segments(line, width, focused)).crop(0, width)
+
+    def _hex_segments(self, line: int, width: int, focused: bool) -> list[Segment]:
+        """The segments of line ``line`` (the columns for ``width`` cells)."""
         st = self._style
         k = bisect.bisect_right(self._row0, line) - 1
         region = self._regions[k]
         if line < self._data_row0[k]:
-            return Strip([Segment(region.label, st("heading"))]).crop(0, width)
+            return [Segment(region.label, st("heading"))]
         cols = columns_for(width, self._digits)
         start = (line - self._data_row0[k]) * LINE
         count = min(LINE, len(region) - start)
@@ -479,7 +483,7 @@ class HexView(ComponentStyles, ScrollView, can_focus=True):
             ascii_style = st("ascii")
             for _, char, style in cells:
                 segments.append(Segment(char, ascii_style + style))
-        return Strip(Segment.simplify(segments)).crop(0, width)
+        return list(Segment.simplify(segments))
 
     def _spans(self, lo: int, hi: int) -> list[str | None]:
         """The highlight of each byte of ``lo..hi`` (the strongest one)."""

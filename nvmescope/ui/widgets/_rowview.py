@@ -16,13 +16,15 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import Reactive, reactive
 from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar
 from textual.strip import Strip
+
+from nvmescope.ui.widgets._lru import LruCache
+from nvmescope.ui.widgets._strips import fitted
 
 LINE_CACHE = 1024
 
@@ -160,7 +162,7 @@ class RowView(ComponentStyles, SteadyScroll, can_focus=True):
         self, *, name: str | None = None, id: str | None = None, classes: str | None = None
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._lines: LRUCache[tuple[Hashable, int, bool, int], Strip] = LRUCache(LINE_CACHE)
+        self._lines: LruCache[tuple[Hashable, int, bool, int], Strip] = LruCache(LINE_CACHE)
         self._generation = 0
         self._rows = 0
 
@@ -232,11 +234,10 @@ class RowView(ComponentStyles, SteadyScroll, can_focus=True):
     def finish_row(self, segments: list[Segment], width: int, selected: bool) -> Strip:
         """A row's segments as a strip ``width`` cells wide, in the cursor's colours when it
         is the cursor row (the ``cursor`` component class, ``cursor-blurred`` without focus)."""
-        strip = Strip(segments).crop(0, width).adjust_cell_length(width)
         if selected:
             cursor = self._style("cursor" if self.has_focus else "cursor-blurred")
-            strip = Strip(Segment.apply_style(strip, post_style=cursor), width)
-        return strip
+            return fitted(segments, width, post=cursor)
+        return fitted(segments, width)
 
     def row_text(self, row: int, width: int = 300) -> str:
         """Row ``row`` as plain text, as the screen shows it ``width`` cells wide."""

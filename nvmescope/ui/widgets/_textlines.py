@@ -16,6 +16,8 @@ from textual.strip import Strip
 from textual.visual import VisualType
 from textual.widget import Widget
 
+from nvmescope.ui.widgets._strips import fitted
+
 
 class TextLines(Widget):
     """Shows a str or rich ``Text`` (no markup), wrapped to its width; give it a fixed
@@ -76,8 +78,7 @@ class TextLines(Widget):
             lines = list(text.wrap(console, max(1, width)))
         for line in lines[:height]:
             segments = Segment.apply_style(line.render(console), style=base)
-            strip = Strip(segments).crop(0, width).adjust_cell_length(width, base)
-            strips.append(strip.simplify())
+            strips.append(fitted(segments, width, pad=base, simplify=True))
         self._strips, self._for = strips, (width, height)
         return strips
 

@@ -28,6 +28,7 @@ from nvmescope.trace.format import RecordingError
 from nvmescope.ui.source import Moment, Source
 from nvmescope.ui.widgets._panel import Panel
 from nvmescope.ui.widgets._rowview import RowView
+from nvmescope.ui.widgets._strips import fitted
 
 WIDE = 110
 MEDIUM = 84
@@ -209,12 +210,10 @@ class Timeline(RowView):
             Segment(f"{_fit(kind, k_w):<{k_w}s} ", kind_style),
             Segment(text, text_style),
         ]
-        strip = Strip(segments).crop(0, width).adjust_cell_length(width)
         if selected:
             on_cursor = self.shows(self.index) and index == self.index
-            cursor = st("cursor") if on_cursor else st("cursor-near")
-            strip = Strip(Segment.apply_style(strip, post_style=cursor), width)
-        return strip
+            return fitted(segments, width, post=st("cursor") if on_cursor else st("cursor-near"))
+        return fitted(segments, width)
 
 
 def _fit(text: str, width: int) -> str:
