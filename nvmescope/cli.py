@@ -538,6 +538,95 @@ def tui(
     _guarded(lambda: _tui(target, config, param, at))
 
 
+@app.command(short_help="List the lessons (`nvmescope lesson NAME` gives one).")
+def lessons() -> None:
+    """The lessons that come with nvmescope: each walks a scenario one explained step at a
+    time. A lesson is a TOML file: copy one (the path is printed) and edit it."""
+    _guarded(_lessons)
+
+
+def _lessons() -> None:
+    from nvmescope.trace.lesson import LessonError, load_lesson, shipped_lessons
+
+    for name, path in shipped_lessons().items():
+        try:
+            lesson = load_lesson(str(path), scenarios_table())
+        except LessonError as exc:
+            raise DataError(str(exc)) from None
+        write(
+            f"{name:<10} {lesson.title} ({len(lesson.steps)} steps, scenario {lesson.scenario})\n"
+        )
+        write(f"{'':<10} {path}\n")
+
+
+@app.command(short_help="A lesson in the TUI: a scenario explained step by step.")
+def lesson(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME|FILE.toml", help="A lesson (see `nvmescope lessons`) or a lesson file."
+        ),
+    ],
+    config: ConfigOpt = None,
+    param: ParamOpt = None,
+) -> None:
+    """Give a lesson: the TUI opens on its first step, the cursor on the event it explains
+    and its panel framed; `>` and `<` move between steps, `s`/`S` step freely inside one,
+    `l` comes back to the step's event, `L` leaves the lesson and rejoins it. Not on a
+    terminal, it prints every step with its event instead."""
+    _guarded(lambda: _lesson(target, config, param))
+
+
+def _lesson(target: str, config_pairs: list[str] | None, param_pairs: list[str] | None) -> None:
+    from nvmescope.events import describe
+    from nvmescope.trace.lesson import LessonError, load_lesson
+
+    try:
+        lesson = load_lesson(target, scenarios_table())
+    except LessonError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        # the lesson's own values first, then the command line's, which win
+        config = build_config([*lesson.config, *(config_pairs or ())])
+        params = build_params(
+            lesson.scenario, [*(f"{k}={v}" for k, v in lesson.params.items()), *(param_pairs or ())]
+        )
+    except UsageError as exc:
+        raise UsageError(f"{lesson.where()}: {exc}") from None
+    from nvmescope.ui.source import lesson_source
+
+    try:
+        source, stops = lesson_source(lesson, config, params)
+    except LessonError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if not _on_terminal():
+            write(f"{lesson.title} (scenario {lesson.scenario}, {len(stops)} steps)\n")
+            if lesson.summary:
+                write("\n" + _wrapped(lesson.summary, "") + "\n")
+            for step, stop in zip(lesson.steps, stops, strict=True):
+                write(
+                    f"\nStep {step.number} of {len(stops)}: {step.title} (event {stop}, {step.panel})\n"
+                )
+                write(f"  {stop:>6}  {describe(source.event(stop))}\n")
+                write(_wrapped(step.text, "  ") + "\n")
+            return
+        from nvmescope.ui import NvmeScopeApp
+        from nvmescope.ui.widgets import LessonRun
+
+        NvmeScopeApp(source, lesson=LessonRun(lesson, stops)).run()
+    finally:
+        source.close()
+
+
+def _wrapped(text: str, indent: str) -> str:
+    import textwrap
+
+    return textwrap.fill(
+        " ".join(text.split()), width=88, initial_indent=indent, subsequent_indent=indent
+    )
+
+
 @app.command(short_help="List the built-in scenarios.")
 def scenarios() -> None:
     """List the built-in scenarios."""

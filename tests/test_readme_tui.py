@@ -20,6 +20,8 @@ SPELLING = {
     "escape": "Esc",
     "ctrl+n": "Ctrl+N",
     "ctrl+b": "Ctrl+B",
+    "greater_than_sign": ">",
+    "less_than_sign": "<",
 }
 
 

@@ -148,8 +148,42 @@ ACTIONS: tuple[Action, ...] = (
         "Stop a run or a search; else clear the filter or the followed command",
         footer=False,
     ),
+    Action(
+        "greater_than_sign",
+        "lesson_step(1)",
+        "next step",
+        "Next lesson step",
+        "A lesson: on to its next step (the cursor goes to the step's event)",
+    ),
+    Action(
+        "less_than_sign",
+        "lesson_step(-1)",
+        "prev step",
+        "Previous lesson step",
+        "A lesson: back to its previous step",
+        footer=False,
+    ),
+    Action(
+        "l",
+        "lesson_return",
+        "to step",
+        "Back to the lesson step",
+        "A lesson: the cursor back on the event the step explains",
+        footer=False,
+    ),
+    Action(
+        "L",
+        "lesson_toggle",
+        "lesson",
+        "Leave or rejoin the lesson",
+        "A lesson: hide its explanation and step freely; again to come back to it",
+        footer=False,
+    ),
     Action("q", "quit", "quit", "Quit", "Leave nvmescope"),
 )
+
+#: the actions that mean something only while a lesson is given
+LESSON_ACTIONS = frozenset({"lesson_step", "lesson_return", "lesson_toggle"})
 
 #: The panels in the order of their number keys (1..8) and the tab bar.
 PANELS: tuple[tuple[str, str, str], ...] = (

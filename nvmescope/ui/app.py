@@ -30,7 +30,7 @@ from nvmescope.trace.checks import SEVERITIES
 from nvmescope.trace.filter import FilterError, all_of, compile_filter
 from nvmescope.trace.format import RecordingError
 from nvmescope.trace.state import State
-from nvmescope.ui.actions import PANELS, bindings, palette_entries
+from nvmescope.ui.actions import LESSON_ACTIONS, PANELS, bindings, palette_entries
 from nvmescope.ui.marks import Marks, load_marks, sidecar_path
 from nvmescope.ui.screens.main import MainScreen
 from nvmescope.ui.screens.marks import BookmarksScreen, BreakpointsScreen
@@ -46,7 +46,7 @@ from nvmescope.ui.source import (
     matching,
     scan,
 )
-from nvmescope.ui.widgets import Panel, StatusBar, Timeline
+from nvmescope.ui.widgets import LessonBar, LessonRun, Panel, StatusBar, Timeline
 
 STYLES = Path(__file__).parent / "styles"
 #: wall time one slice of a live run may take before keys are looked at again
@@ -123,10 +123,18 @@ class NvmeScopeApp(App[None]):
     BINDINGS = bindings()
     TITLE = "nvmescope"
 
-    def __init__(self, source: Source, *, at: int = 0, marks: Marks | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        *,
+        at: int = 0,
+        marks: Marks | None = None,
+        lesson: LessonRun | None = None,
+    ) -> None:
         super().__init__()
         self.source = source
-        self.start_at = at
+        self.lesson = lesson
+        self.start_at = lesson.stop if lesson is not None and not at else at
         self.cursor = 0
         self.moment: Moment | None = None
         self.history: list[int] = []
@@ -204,7 +212,10 @@ class NvmeScopeApp(App[None]):
         else:
             # the first frame first: the analysis thread would hold the GIL while it paints
             self.call_after_refresh(self._analyse)
-        self.main.action_focus_panel("timeline")
+        if self.lesson is not None:
+            self._show_lesson_step()
+        else:
+            self.main.action_focus_panel("timeline")
 
     def on_unmount(self) -> None:
         self.running = False
@@ -231,6 +242,8 @@ class NvmeScopeApp(App[None]):
         self.moment = moment
         self.main.show_moment(moment)
         self.update_status()
+        if self.lesson is not None and self.lesson.shown:
+            self.main.query_one(LessonBar).show_cursor(self.lesson, self.cursor)
 
     def _remember(self, old: int, new: int) -> None:
         del self.history[self.history_pos + 1 :]
@@ -951,6 +964,68 @@ class NvmeScopeApp(App[None]):
         except Exception:
             return
         bar.show(self.status_text())
+
+    # -- a lesson ----------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # the lesson's keys are there (and in the footer) only while a lesson is given
+        if action in LESSON_ACTIONS and self.lesson is None:
+            return False
+        return True
+
+    def _no_lesson(self) -> bool:
+        if self.lesson is None:
+            self.notify("no lesson is given: `nvmescope lessons` lists them", timeout=4)
+            return True
+        return False
+
+    def _show_lesson_step(self) -> None:
+        """Show the lesson's current step: its words, its event, its panel."""
+        run = self.lesson
+        assert run is not None
+        run.shown = True
+        bar = self.main.query_one(LessonBar)
+        bar.add_class("-on")
+        bar.show_step(run)
+        self.goto(run.stop)
+        bar.show_cursor(run, self.cursor)
+        self.main.mark_lesson_panel(run.step.panel)
+        self.main.action_focus_panel(run.step.panel)
+
+    def action_lesson_step(self, direction: int) -> None:
+        if self._no_lesson():
+            return
+        run = self.lesson
+        assert run is not None
+        target = run.current + direction
+        if not run.shown:
+            target = run.current  # coming back: to the step that was left
+        elif not 0 <= target < len(run.stops):
+            self.notify(
+                "that was the lesson's last step: L leaves it, q quits"
+                if direction > 0
+                else "this is the lesson's first step",
+                timeout=4,
+            )
+            return
+        run.current = target
+        self._show_lesson_step()
+
+    def action_lesson_return(self) -> None:
+        if not self._no_lesson():
+            self._show_lesson_step()
+
+    def action_lesson_toggle(self) -> None:
+        if self._no_lesson():
+            return
+        run = self.lesson
+        assert run is not None
+        if run.shown:
+            run.shown = False
+            self.main.query_one(LessonBar).remove_class("-on")
+            self.main.mark_lesson_panel(None)
+            self.notify("left the lesson: L comes back to its step", timeout=4)
+        else:
+            self._show_lesson_step()
 
     # -- the command palette ----------------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

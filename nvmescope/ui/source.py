@@ -31,6 +31,7 @@ from nvmescope.trace.checks import Checker, Finding, merge_confirmed
 from nvmescope.trace.commands import Command, CommandTracker
 from nvmescope.trace.filter import kind_screen
 from nvmescope.trace.format import DEFAULT_CHUNK_EVENTS, RecordingError
+from nvmescope.trace.lesson import Lesson, LessonError, never_happens
 from nvmescope.trace.reader import Recording, open_recording
 from nvmescope.trace.state import State
 
@@ -485,6 +486,41 @@ class LiveSource(Source):
             shutil.rmtree(self._dir, ignore_errors=True)
 
 
+#: a lesson's scenario may run at most this many events to reach its last step
+MAX_LESSON_EVENTS = 2_000_000
+
+
+def lesson_source(
+    lesson: Lesson, config: ControllerConfig | None = None, params: dict[str, int] | None = None
+) -> tuple[LiveSource, list[int]]:
+    """A live session of ``lesson``'s scenario, run until the event of every step has
+    happened (no further: the student steps on, live), and each step's event. A step
+    whose event never comes is a LessonError (one line), before any screen is drawn."""
+    source = LiveSource(lesson.scenario, config, params)
+    try:
+        stops: list[int] = []
+        for step in lesson.steps:
+            start = stops[-1] + 1 if stops else 0
+            # the event may be one that has run already (event 0, or one run past)
+            hit = next(
+                (n for n in range(start, len(source)) if step.predicate(source.event(n))), None
+            )
+            while hit is None:
+                if source.finished:
+                    raise never_happens(lesson, step, stops[-1] if stops else None)
+                if len(source) > MAX_LESSON_EVENTS:
+                    raise LessonError(
+                        f"{lesson.where(step.number)}: its event did not come in the first "
+                        f"{MAX_LESSON_EVENTS} events of {lesson.scenario}"
+                    )
+                _, hit = source.run(0.5, step.predicate)
+            stops.append(hit)
+    except BaseException:
+        source.close()
+        raise
+    return source, stops
+
+
 def open_source(path: str | Path) -> Source:
     """A recording file as a Source (RecordingError, one line, when it cannot be read)."""
     return Source(open_recording(path))
@@ -499,6 +535,7 @@ __all__ = [
     "Source",
     "analyse",
     "describe_line",
+    "lesson_source",
     "matching",
     "open_source",
     "scan",

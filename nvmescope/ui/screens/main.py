@@ -26,6 +26,7 @@ from nvmescope.ui.widgets import (
     CommandsPanel,
     DetailPanel,
     InterruptsPanel,
+    LessonBar,
     MemoryPanel,
     Panel,
     PanelBar,
@@ -85,6 +86,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="right"):
                 yield p["registers"]
                 yield p["detail"]
+        yield LessonBar(id="lesson")
         yield StatusBar(id="status")
         yield Footer(id="footer", show_command_palette=True)
 
@@ -151,6 +153,11 @@ class MainScreen(Screen[None]):
             if self.active in GROUP:
                 self.group_choice = self.active
             self.query_one(PanelBar).set_state(self.active, self.visible_panels())
+
+    def mark_lesson_panel(self, pid: str | None) -> None:
+        """Frame the panel a lesson step is about (none: no lesson shown)."""
+        for name, panel in self.panels.items():
+            panel.set_class(name == pid, "-lesson")
 
     # -- fed by the app ----------------------------------------------------------------------
     def show_moment(self, moment: Moment) -> None:

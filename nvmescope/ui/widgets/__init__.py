@@ -7,6 +7,7 @@ from nvmescope.ui.widgets._detail import DetailPanel
 from nvmescope.ui.widgets._fieldtree import FieldTree
 from nvmescope.ui.widgets._hexview import HexRegion, HexView
 from nvmescope.ui.widgets._interrupts import InterruptsPanel
+from nvmescope.ui.widgets._lesson import LessonBar, LessonRun
 from nvmescope.ui.widgets._memory import MemoryPanel
 from nvmescope.ui.widgets._panel import Panel
 from nvmescope.ui.widgets._queues import QueuesPanel
@@ -22,6 +23,8 @@ __all__ = [
     "HexRegion",
     "HexView",
     "InterruptsPanel",
+    "LessonBar",
+    "LessonRun",
     "MemoryPanel",
     "Panel",
     "PanelBar",
