@@ -22,6 +22,8 @@ SPELLING = {
     "ctrl+b": "Ctrl+B",
     "greater_than_sign": ">",
     "less_than_sign": "<",
+    "plus": "+",
+    "minus": "-",
 }
 
 

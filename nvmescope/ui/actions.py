@@ -179,8 +179,38 @@ ACTIONS: tuple[Action, ...] = (
         "A lesson: hide its explanation and step freely; again to come back to it",
         footer=False,
     ),
+    Action(
+        "p",
+        "play",
+        "play",
+        "Auto-play",
+        "Step forwards on its own, one event per beat, until a breakpoint, a lesson step "
+        "or the end (p again, Esc or a step key pauses)",
+        footer=False,
+    ),
+    Action(
+        "plus",
+        "play_speed(1)",
+        "faster",
+        "Auto-play faster",
+        "A shorter beat between auto-played events",
+        footer=False,
+    ),
+    Action(
+        "minus",
+        "play_speed(-1)",
+        "slower",
+        "Auto-play slower",
+        "A longer beat between auto-played events",
+        footer=False,
+    ),
     Action("q", "quit", "quit", "Quit", "Leave nvmescope"),
 )
+
+#: the beats auto-play can keep, seconds per event, slowest first
+PLAY_BEATS = (4.0, 2.0, 1.0, 0.5, 0.25, 0.1, 0.05)
+#: the beat auto-play starts with
+PLAY_BEAT = 1.0
 
 #: the actions that mean something only while a lesson is given
 LESSON_ACTIONS = frozenset({"lesson_step", "lesson_return", "lesson_toggle"})

@@ -22,6 +22,7 @@ from rich.text import Text
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import Worker, get_current_worker
 
 from nvmescope.events import Event, queue_tag
@@ -30,7 +31,14 @@ from nvmescope.trace.checks import SEVERITIES
 from nvmescope.trace.filter import FilterError, all_of, compile_filter
 from nvmescope.trace.format import RecordingError
 from nvmescope.trace.state import State
-from nvmescope.ui.actions import LESSON_ACTIONS, PANELS, bindings, palette_entries
+from nvmescope.ui.actions import (
+    LESSON_ACTIONS,
+    PANELS,
+    PLAY_BEAT,
+    PLAY_BEATS,
+    bindings,
+    palette_entries,
+)
 from nvmescope.ui.marks import Marks, load_marks, sidecar_path
 from nvmescope.ui.screens.main import MainScreen
 from nvmescope.ui.screens.marks import BookmarksScreen, BreakpointsScreen
@@ -156,6 +164,8 @@ class NvmeScopeApp(App[None]):
         self._last_progress = -1
         self._counts: dict[str, int] = {}
         self._counts_key: tuple[int, int, bool] | None = None
+        self.play_beat = PLAY_BEAT
+        self._player: Timer | None = None
 
     # -- screens --------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:
@@ -273,6 +283,7 @@ class NvmeScopeApp(App[None]):
     def action_step(self, direction: int) -> None:
         if self.running:
             return
+        self.pause_play()
         target = self._shown_neighbour(direction)
         if target is not None:
             self.goto(target, jump=False)
@@ -803,7 +814,9 @@ class NvmeScopeApp(App[None]):
         )
 
     def action_escape(self) -> None:
-        if self.running:
+        if self.playing:
+            self.pause_play()
+        elif self.running:
             self.stop_run()
         elif self.busy:
             self.workers.cancel_group(self, "find")
@@ -924,6 +937,8 @@ class NvmeScopeApp(App[None]):
                 "running…" if self.running else ("finished" if self.source.finished else "paused")
             )
             text.append(f"│ live {state} ", style="bold" if self.running else "")
+        if self.playing:
+            text.append(f"│ ▶ auto-play, 1 event / {self.play_beat:g} s ", style="bold")
         if self.follow_label:
             text.append(f"│ following {self.follow_label} ")
         elif self.filter_text:
@@ -964,6 +979,64 @@ class NvmeScopeApp(App[None]):
         except Exception:
             return
         bar.show(self.status_text())
+
+    # -- auto-play ---------------------------------------------------------------------------------
+    @property
+    def playing(self) -> bool:
+        return self._player is not None
+
+    def action_play(self) -> None:
+        if self.playing:
+            self.pause_play()
+            self.notify("auto-play paused", timeout=2)
+            return
+        if self.running:
+            return
+        self._player = self.set_interval(self.play_beat, self._play_beat)
+        self.update_status()
+
+    def pause_play(self) -> None:
+        if self._player is not None:
+            self._player.stop()
+            self._player = None
+            self.update_status()
+
+    def action_play_speed(self, direction: int) -> None:
+        beats = PLAY_BEATS
+        at = min(range(len(beats)), key=lambda k: abs(beats[k] - self.play_beat))
+        self.play_beat = beats[max(0, min(len(beats) - 1, at + direction))]
+        if self._player is not None:
+            self._player.stop()
+            self._player = self.set_interval(self.play_beat, self._play_beat)
+        self.notify(f"auto-play: one event every {self.play_beat:g} s", timeout=2)
+        self.update_status()
+
+    def _play_beat(self) -> None:
+        """One beat of auto-play: one event forwards; a breakpoint, a lesson step's event or
+        the end pauses it."""
+        before = self.cursor
+        target = self._shown_neighbour(1)
+        if target is not None:
+            self.goto(target, jump=False)
+        elif self._can_run():
+            self._step_live()
+        if self.cursor == before:
+            self.pause_play()
+            self.notify(self._end_words(), timeout=3)
+            return
+        event = self.moment.event if self.moment is not None else None
+        lesson = self.lesson
+        if lesson is not None and lesson.shown:
+            ahead = [k for k, stop in enumerate(lesson.stops) if stop == self.cursor]
+            if ahead and ahead[0] != lesson.current:
+                self.pause_play()
+                lesson.current = ahead[0]
+                self._show_lesson_step()
+                return
+        predicate = self.marks.predicate()
+        if predicate is not None and event is not None and predicate(event):
+            self.pause_play()
+            self.notify(f"auto-play stopped at a breakpoint: event {self.cursor}", timeout=4)
 
     # -- a lesson ----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
