@@ -441,6 +441,7 @@ def _tui(
     config_pairs: list[str] | None,
     param_pairs: list[str] | None,
     at: int,
+    present: bool = False,
 ) -> None:
     """Open the TUI on a scenario (a live session) or a recording, at event ``at``."""
     from nvmescope.trace import RecordingError
@@ -476,7 +477,7 @@ def _tui(
             )
         from nvmescope.ui import NvmeScopeApp
 
-        NvmeScopeApp(source, at=at).run()
+        NvmeScopeApp(source, at=at, present=present).run()
     except RecordingError as exc:
         raise DataError(str(exc)) from None
     finally:
@@ -509,6 +510,14 @@ def _live_source(scenario: str, config: ControllerConfig, params: dict[str, int]
     return source
 
 
+PresentOpt = Annotated[
+    bool,
+    typer.Option(
+        "--present",
+        help="Presentation mode (for a projector): the timeline and one panel, high contrast.",
+    ),
+]
+
 AtOpt = Annotated[
     int,
     typer.Option(
@@ -532,10 +541,11 @@ def tui(
     config: ConfigOpt = None,
     param: ParamOpt = None,
     at: AtOpt = 0,
+    present: PresentOpt = False,
 ) -> None:
     """Step through every event, forwards and backwards: registers, queues, memory,
     commands and checks as of the cursor. `nvmescope FILE.nvmetrace` opens a recording too."""
-    _guarded(lambda: _tui(target, config, param, at))
+    _guarded(lambda: _tui(target, config, param, at, present))
 
 
 @app.command(short_help="List the lessons (`nvmescope lesson NAME` gives one).")
@@ -569,15 +579,18 @@ def lesson(
     ],
     config: ConfigOpt = None,
     param: ParamOpt = None,
+    present: PresentOpt = False,
 ) -> None:
     """Give a lesson: the TUI opens on its first step, the cursor on the event it explains
     and its panel framed; `>` and `<` move between steps, `s`/`S` step freely inside one,
     `l` comes back to the step's event, `L` leaves the lesson and rejoins it. Not on a
     terminal, it prints every step with its event instead."""
-    _guarded(lambda: _lesson(target, config, param))
+    _guarded(lambda: _lesson(target, config, param, present))
 
 
-def _lesson(target: str, config_pairs: list[str] | None, param_pairs: list[str] | None) -> None:
+def _lesson(
+    target: str, config_pairs: list[str] | None, param_pairs: list[str] | None, present: bool
+) -> None:
     from nvmescope.events import describe
     from nvmescope.trace.lesson import LessonError, load_lesson
 
@@ -614,7 +627,7 @@ def _lesson(target: str, config_pairs: list[str] | None, param_pairs: list[str] 
         from nvmescope.ui import NvmeScopeApp
         from nvmescope.ui.widgets import LessonRun
 
-        NvmeScopeApp(source, lesson=LessonRun(lesson, stops)).run()
+        NvmeScopeApp(source, lesson=LessonRun(lesson, stops), present=present).run()
     finally:
         source.close()
 

@@ -143,3 +143,32 @@ def test_snapshot_of_a_lesson_step_at_160x50(snap_compare: Any) -> None:
 
 def test_snapshot_of_a_lesson_step_at_80x24(snap_compare: Any) -> None:
     assert snap_compare(_snapshot_app(), terminal_size=NARROW, run_before=_lesson_step_four)
+
+
+async def test_presentation_mode_shows_the_timeline_and_one_panel_in_projector_colours() -> None:
+    from nvmescope.ui.app import PROJECTOR_THEME
+
+    async with lesson_app() as (app, pilot, run):
+        everything = app.main.visible_panels()
+        assert len(everything) == 4
+        await press(pilot, "P")
+        assert app.theme == PROJECTOR_THEME.name
+        assert app.main.visible_panels() == {"timeline", run.step.panel} == {"timeline"}
+        await press(pilot, "greater_than_sign")  # the SQE: the detail pane
+        assert app.main.visible_panels() == {"timeline", "detail"}
+        shown = {pid for pid, panel in app.main.panels.items() if panel.display}
+        assert shown == {"timeline", "detail"}
+        await press(pilot, "greater_than_sign", "greater_than_sign")  # the doorbell: queues
+        assert {pid for pid, p in app.main.panels.items() if p.display} == {"timeline", "queues"}
+        await press(pilot, "P")
+        assert app.theme == "textual-dark" and app.main.visible_panels() == everything
+
+
+def _presenting_app() -> NvmeScopeApp:
+    lesson = load_lesson("identify", SCENARIOS)
+    source, stops = lesson_source(lesson)
+    return NvmeScopeApp(source, marks=Marks(), lesson=LessonRun(lesson, stops), present=True)
+
+
+def test_snapshot_of_presentation_mode_at_160x50(snap_compare: Any) -> None:
+    assert snap_compare(_presenting_app(), terminal_size=WIDE, run_before=_lesson_step_four)

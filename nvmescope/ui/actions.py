@@ -204,6 +204,15 @@ ACTIONS: tuple[Action, ...] = (
         "A longer beat between auto-played events",
         footer=False,
     ),
+    Action(
+        "P",
+        "present",
+        "present",
+        "Presentation mode",
+        "For a projector: the timeline and one panel only (the lesson's or the focused "
+        "one), in high-contrast colours; P again to leave",
+        footer=False,
+    ),
     Action("q", "quit", "quit", "Quit", "Leave nvmescope"),
 )
 

@@ -22,6 +22,7 @@ from rich.text import Text
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.screen import Screen
+from textual.theme import Theme
 from textual.timer import Timer
 from textual.worker import Worker, get_current_worker
 
@@ -57,6 +58,23 @@ from nvmescope.ui.source import (
 from nvmescope.ui.widgets import LessonBar, LessonRun, Panel, StatusBar, Timeline
 
 STYLES = Path(__file__).parent / "styles"
+#: presentation mode's colours: light text on black, saturated accents, for a projector
+PROJECTOR_THEME = Theme(
+    name="nvmescope-projector",
+    primary="#ffd700",
+    secondary="#00e5ff",
+    accent="#ffd700",
+    warning="#ffb000",
+    error="#ff5555",
+    success="#55ff55",
+    foreground="#ffffff",
+    background="#000000",
+    surface="#000000",
+    panel="#1a1a1a",
+    boost="#262626",
+    dark=True,
+    text_alpha=1.0,
+)
 #: wall time one slice of a live run may take before keys are looked at again
 RUN_SLICE_S = 0.04
 #: how many positions the history keeps
@@ -138,8 +156,10 @@ class NvmeScopeApp(App[None]):
         at: int = 0,
         marks: Marks | None = None,
         lesson: LessonRun | None = None,
+        present: bool = False,
     ) -> None:
         super().__init__()
+        self.present_at_start = present
         self.source = source
         self.lesson = lesson
         self.start_at = lesson.stop if lesson is not None and not at else at
@@ -182,7 +202,8 @@ class NvmeScopeApp(App[None]):
         return self.main.timeline_panel.timeline
 
     def on_mount(self) -> None:
-        self.theme = "textual-dark"
+        self.register_theme(PROJECTOR_THEME)
+        self.theme = PROJECTOR_THEME.name if self.present_at_start else "textual-dark"
         # Python's cyclic collector can stall a frame for tens of milliseconds; while keys
         # come in it waits, and collects when the user pauses (or garbage piles up)
         self._gc_was_enabled = gc.isenabled()
@@ -211,6 +232,8 @@ class NvmeScopeApp(App[None]):
             gc.collect(1)  # under pressure while keys come in: the young objects only
 
     def on_main_screen_ready(self, message: MainScreen.Ready) -> None:
+        if self.present_at_start:
+            self.main.present = True
         self.timeline.set_bookmarks(self.marks.bookmarked)
         self.goto(self.start_at, jump=False)
         self.call_after_refresh(self.update_status)
@@ -979,6 +1002,17 @@ class NvmeScopeApp(App[None]):
         except Exception:
             return
         bar.show(self.status_text())
+
+    # -- presentation mode ---------------------------------------------------------------------------
+    def action_present(self) -> None:
+        main = self.main
+        main.present = not main.present
+        self.theme = PROJECTOR_THEME.name if main.present else "textual-dark"
+        main.apply_layout()
+        self.notify(
+            "presentation mode: P leaves it" if main.present else "presentation mode off",
+            timeout=3,
+        )
 
     # -- auto-play ---------------------------------------------------------------------------------
     @property

@@ -56,6 +56,8 @@ class MainScreen(Screen[None]):
         self.active = "timeline"
         self.group_choice = "queues"
         self.wide = True
+        #: presentation mode: the timeline and one panel (for a projector)
+        self.present = False
         self.panels: dict[str, Panel] = {}
 
     def compose(self) -> ComposeResult:
@@ -108,6 +110,8 @@ class MainScreen(Screen[None]):
 
     # -- layout ----------------------------------------------------------------------------
     def visible_panels(self) -> frozenset[str]:
+        if self.wide and self.present:
+            return frozenset(("timeline", self.active))
         if self.wide:
             return frozenset((*ALWAYS_WIDE, self.group_choice))
         return frozenset((self.active,))
