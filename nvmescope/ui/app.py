@@ -133,18 +133,10 @@ def _range(length: int) -> str:
 class NvmeScopeApp(App[None]):
     """See the module docstring."""
 
+    # app.tcss (the layout, bars and the timeline), then one file per other panel
     CSS_PATH = [
-        STYLES / f"{name}.tcss"
-        for name in (
-            "app",
-            "registers",
-            "queues",
-            "detail",
-            "memory",
-            "interrupts",
-            "commands",
-            "checks",
-        )
+        STYLES / "app.tcss",
+        *(STYLES / f"{pid}.tcss" for pid, _, _ in PANELS if pid != "timeline"),
     ]
     BINDINGS = bindings()
     TITLE = "nvmescope"
