@@ -598,14 +598,16 @@ def _lesson(
         lesson = load_lesson(target, scenarios_table())
     except LessonError as exc:
         raise UsageError(str(exc)) from None
+    own_params = [f"{k}={v}" for k, v in lesson.params.items()]
     try:
-        # the lesson's own values first, then the command line's, which win
-        config = build_config([*lesson.config, *(config_pairs or ())])
-        params = build_params(
-            lesson.scenario, [*(f"{k}={v}" for k, v in lesson.params.items()), *(param_pairs or ())]
-        )
+        # the lesson's own values are checked as the lesson's (its file is named) ...
+        build_config(lesson.config)
+        build_params(lesson.scenario, own_params)
     except UsageError as exc:
         raise UsageError(f"{lesson.where()}: {exc}") from None
+    # ... then the command line's, which win
+    config = build_config([*lesson.config, *(config_pairs or ())])
+    params = build_params(lesson.scenario, [*own_params, *(param_pairs or ())])
     from nvmescope.ui.source import lesson_source
 
     try:

@@ -186,6 +186,8 @@ def test_the_command_line_knobs_and_parameters_are_checked_with_the_lessons(tmp_
     )
     result = runner.invoke(app, ["lesson", "identify", "-p", "count=3"])
     assert result.exit_code == 2 and "identify has no such parameter" in result.stderr
+    # the command line's own mistake is not blamed on the lesson file
+    assert "lesson " not in result.stderr
 
 
 def test_lessons_lists_every_shipped_lesson_with_its_file() -> None:
