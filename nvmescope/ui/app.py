@@ -299,16 +299,22 @@ class NvmeScopeApp(App[None]):
         if self.running:
             return
         self.pause_play()
+        self._step(direction)
+
+    def _step(self, direction: int) -> bool:
+        """One shown event forwards or back (a live session runs one more at its end);
+        False, with a word to the user, when there is none that way."""
+        before = self.cursor
         target = self._shown_neighbour(direction)
         if target is not None:
             self.goto(target, jump=False)
-            return
-        if direction > 0 and self._can_run():
+        elif direction > 0 and self._can_run():
             self._step_live()
         elif direction > 0:
             self.notify(self._end_words(), timeout=3)
         else:
             self.notify("at the first event", timeout=3)
+        return self.cursor != before
 
     def _can_run(self) -> bool:
         return isinstance(self.source, LiveSource) and not self.source.finished
@@ -1040,15 +1046,8 @@ class NvmeScopeApp(App[None]):
     def _play_beat(self) -> None:
         """One beat of auto-play: one event forwards; a breakpoint, a lesson step's event or
         the end pauses it."""
-        before = self.cursor
-        target = self._shown_neighbour(1)
-        if target is not None:
-            self.goto(target, jump=False)
-        elif self._can_run():
-            self._step_live()
-        if self.cursor == before:
-            self.pause_play()
-            self.notify(self._end_words(), timeout=3)
+        if not self._step(1):
+            self.pause_play()  # the end (it said so)
             return
         event = self.moment.event if self.moment is not None else None
         lesson = self.lesson
@@ -1071,12 +1070,6 @@ class NvmeScopeApp(App[None]):
             return False
         return True
 
-    def _no_lesson(self) -> bool:
-        if self.lesson is None:
-            self.notify("no lesson is given: `nvmescope lessons` lists them", timeout=4)
-            return True
-        return False
-
     def _show_lesson_step(self) -> None:
         """Show the lesson's current step: its words, its event, its panel."""
         run = self.lesson
@@ -1091,10 +1084,8 @@ class NvmeScopeApp(App[None]):
         self.main.action_focus_panel(run.step.panel)
 
     def action_lesson_step(self, direction: int) -> None:
-        if self._no_lesson():
-            return
         run = self.lesson
-        assert run is not None
+        assert run is not None  # check_action lets the lesson's actions run only with one
         target = run.current + direction
         if not run.shown:
             target = run.current  # coming back: to the step that was left
@@ -1110,12 +1101,9 @@ class NvmeScopeApp(App[None]):
         self._show_lesson_step()
 
     def action_lesson_return(self) -> None:
-        if not self._no_lesson():
-            self._show_lesson_step()
+        self._show_lesson_step()
 
     def action_lesson_toggle(self) -> None:
-        if self._no_lesson():
-            return
         run = self.lesson
         assert run is not None
         if run.shown:
