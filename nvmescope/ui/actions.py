@@ -213,6 +213,23 @@ ACTIONS: tuple[Action, ...] = (
         "one), in high-contrast colours; P again to leave",
         footer=False,
     ),
+    Action(
+        "i",
+        "compose",
+        "compose",
+        "Compose a command",
+        "Live: build an SQE by hand (a preset, or the opcode and its fields) and send it; "
+        "then step through doorbell, fetch, DMA, CQE and interrupt",
+    ),
+    Action(
+        "W",
+        "poke",
+        "poke",
+        "Write a register by hand",
+        "Live: write any BAR0 register or doorbell, or PCI configuration space, and watch "
+        "the device answer",
+        footer=False,
+    ),
     Action("q", "quit", "quit", "Quit", "Leave nvmescope"),
 )
 

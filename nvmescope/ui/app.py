@@ -40,6 +40,7 @@ from nvmescope.ui.actions import (
     bindings,
     palette_entries,
 )
+from nvmescope.ui.hands import HandsMixin
 from nvmescope.ui.marks import Marks, load_marks, sidecar_path
 from nvmescope.ui.screens.main import MainScreen
 from nvmescope.ui.screens.marks import BookmarksScreen, BreakpointsScreen
@@ -130,13 +131,14 @@ def _range(length: int) -> str:
     return f"the events are 0..{length - 1}" if length else "there are no events"
 
 
-class NvmeScopeApp(App[None]):
+class NvmeScopeApp(HandsMixin, App[None]):
     """See the module docstring."""
 
     # app.tcss (the layout, bars and the timeline), then one file per other panel
     CSS_PATH = [
         STYLES / "app.tcss",
         *(STYLES / f"{pid}.tcss" for pid, _, _ in PANELS if pid != "timeline"),
+        STYLES / "forms.tcss",
     ]
     BINDINGS = bindings()
     TITLE = "nvmescope"
@@ -267,6 +269,8 @@ class NvmeScopeApp(App[None]):
         self.moment = moment
         self.main.show_moment(moment)
         self.update_status()
+        if self.followed is not None:
+            self.follow_composed(moment.event)
         if self.lesson is not None and self.lesson.shown:
             self.main.query_one(LessonBar).show_cursor(self.lesson, self.cursor)
 

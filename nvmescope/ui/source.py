@@ -469,6 +469,60 @@ class LiveSource(Source):
         self.refresh()
         return ran, hit
 
+    # -- the user's own hands: commands composed and registers written by hand -------------
+    def host_sqs(self) -> dict[int, tuple[int, int, int]]:
+        """The submission queues the host has, as it sees them: qid -> (the next slot it
+        writes, its depth, its CQ)."""
+        drv = self.machine.driver
+        if drv is None:
+            return {}
+        return {qid: (sq.tail, sq.depth, sq.cqid) for qid, sq in sorted(drv.sqs.items())}
+
+    def lba_size(self, nsid: int) -> int:
+        """The LBA data size of namespace ``nsid`` as the host learned it (512 if it has not
+        read its Identify Namespace)."""
+        drv = self.machine.driver
+        info = drv.namespaces.get(nsid) if drv is not None else None
+        return info.lba_size if info is not None and info.lba_size else 512
+
+    def compose(
+        self,
+        sqid: int,
+        opc: int,
+        nsid: int,
+        cdws: dict[int, int],
+        *,
+        prp1: int | None = None,
+        prp2: int | None = None,
+        length: int = 0,
+        to_device: bool = False,
+        data: bytes = b"",
+        queue_bytes: int = 0,
+    ) -> None:
+        """Have the host send a command composed by hand (see ``host.compose``): it runs
+        as the live session steps on. A session with no driver cannot (ValueError)."""
+        from nvmescope.host.compose import HandCommand, send
+
+        drv = self.machine.driver
+        if drv is None:
+            raise ValueError("this session has no host driver to send a command")
+        cmd = HandCommand(
+            sqid, opc, nsid, *(cdws.get(n, 0) for n in range(10, 16)), prp1=prp1, prp2=prp2,
+            length=length, to_device=to_device, data=data, queue_bytes=queue_bytes,
+        )  # fmt: skip
+        self.machine.api.spawn(send(drv, cmd), label="compose")
+        self._idle = False
+
+    def poke(self, space: str, offset: int, size: int, value: int, what: str = "") -> None:
+        """Have the host write ``value`` by hand to BAR0 (``space`` "bar0", 4 or 8 bytes) or
+        PCI configuration space ("config", 1, 2 or 4 bytes); ValueError if it cannot."""
+        from nvmescope.host.compose import poke
+
+        self.machine.api.spawn(
+            poke(self.machine.api, space, offset, size, value, what), label="poke"
+        )
+        self._idle = False
+
     def save(self, path: str | Path) -> int:
         """Write the session so far as a closed recording at ``path``; returns its events."""
         stats = self.recorder.writer.save_copy(path)

@@ -1,0 +1,480 @@
+"""Compose a command by hand: a form that builds an SQE field by field.
+
+The queue (SQ0 for admin commands, an I/O SQ for NVM ones), a preset or an opcode
+from the list of names, the NSID, and the command's own fields as the
+specification names them for that opcode (``nvme/compose.py``), each with its bits
+(``CDW10 bits 7:0``) beside it. CDW10-15 and the 64 bytes of the SQE are shown live
+as the fields are typed. The data buffer is allocated by the host for the
+transfer length (the driver builds a PRP list when the buffer needs one) or
+described by PRPs typed by hand, wrong ones included.
+
+Every field takes decimal or hex (``0x1f``, ``1Fh``) and refuses what it cannot
+hold with a line under it; Submit is refused while a field is wrong. The screen
+returns a :class:`ComposeRequest` (or None); the app hands it to the live session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from nvmescope.nvme import compose as cmp
+from nvmescope.nvme.commands import pack_sqe
+from nvmescope.nvme.features import FID_NUMBER_OF_QUEUES
+
+#: what the form allocates at most; PRPs typed by hand may describe anything
+MAX_ALLOCATED = 8 << 20
+#: the PRP modes of the form
+PRP_AUTO, PRP_HAND = "auto", "hand"
+#: the text a command that sends data puts in its buffer when none is typed
+MAX_DATA_TEXT = 4096
+
+
+@dataclass(frozen=True)
+class ComposeRequest:
+    """What the form built: the live session sends it (``LiveSource.compose``)."""
+
+    sqid: int
+    opc: int
+    nsid: int
+    cdws: dict[int, int]
+    title: str
+    prp1: int | None = None
+    prp2: int | None = None
+    length: int = 0
+    to_device: bool = False
+    data: bytes = b""
+    queue_bytes: int = 0
+
+
+@dataclass
+class ComposeContext:
+    """What the form needs to know of the session: the host's SQs (qid -> next slot,
+    depth, CQ), the LBA size of each namespace, and the first free I/O queue ID."""
+
+    sqs: dict[int, tuple[int, int, int]]
+    lba_size: dict[int, int] = field(default_factory=dict)
+    free_qid: int = 1
+
+    def lba(self, nsid: int) -> int:
+        return self.lba_size.get(nsid, 512)
+
+
+class FieldRow(Horizontal):
+    """One field: its name, an input, where its bits are and what it is; an error line."""
+
+    def __init__(self, spec: cmp.CommandField, value: int) -> None:
+        super().__init__(classes="compose-row")
+        self.spec = spec
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="compose-cell"):
+            with Horizontal(classes="compose-line"):
+                yield Label(self.spec.label, classes="compose-name")
+                field = Input(
+                    str(self.value) if self.spec.limit < 1 << 16 else f"{self.value:#x}",
+                    id=f"f-{self.spec.name}",
+                    max_length=cmp.MAX_NUMBER_CHARS,
+                    select_on_focus=False,
+                    compact=True,
+                    classes="compose-input" + (" -wide" if self.spec.width > 32 else ""),
+                )
+                field.cursor_blink = False
+                yield field
+                yield Label(f"{self.spec.where}: {self.spec.title}", classes="compose-hint")
+            yield Static("", classes="compose-error", markup=False)
+
+
+def _number_input(name: str, value: str, wide: bool = False) -> Input:
+    field = Input(
+        value,
+        id=name,
+        max_length=cmp.MAX_NUMBER_CHARS,
+        select_on_focus=False,
+        compact=True,
+        classes="compose-input" + (" -wide" if wide else ""),
+    )
+    field.cursor_blink = False
+    return field
+
+
+class ComposeScreen(ModalScreen[ComposeRequest | None]):
+    """See the module docstring."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "cancel"),
+        Binding("ctrl+s", "submit", "submit"),
+    ]
+
+    def __init__(self, context: ComposeContext, preset: str = "identify-ctrl") -> None:
+        super().__init__(id="compose-screen")
+        self.context = context
+        start = cmp.PRESET_NAMES.get(preset, cmp.PRESETS[0])
+        self.preset = start.name
+        self.admin = start.admin
+        self.sqid = 0 if start.admin else self._first_io_sq()
+        self.opc = start.opc
+        self.nsid = start.nsid
+        self.values: dict[str, int] = self._preset_values(start)
+        self.errors: dict[str, str] = {}
+        self._rebuilding = False
+
+    # -- what the form holds -----------------------------------------------------------
+    def _first_io_sq(self) -> int:
+        io = [q for q in self.context.sqs if q]
+        return io[0] if io else 1
+
+    def _preset_values(self, preset: cmp.Preset) -> dict[str, int]:
+        values = {f.name: f.default for f in self._fields(preset.admin, preset.opc, preset.values)}
+        values.update(preset.values)
+        if preset.admin and preset.opc in (0x01, 0x05):
+            values["qid"] = self.context.free_qid
+            if preset.opc == 0x01:
+                values["cqid"] = self.context.free_qid
+        return values
+
+    def _fields(
+        self, admin: bool, opc: int, values: dict[str, int] | None = None
+    ) -> tuple[cmp.CommandField, ...]:
+        fid = (values or {}).get("fid", FID_NUMBER_OF_QUEUES)
+        return cmp.fields_for(admin, opc, fid if admin and opc == 0x09 else None)
+
+    @property
+    def fields(self) -> tuple[cmp.CommandField, ...]:
+        return self._fields(self.admin, self.opc, self.values)
+
+    def _queue_options(self) -> list[tuple[str, int]]:
+        out = []
+        for qid, (tail, depth, cqid) in sorted(self.context.sqs.items()):
+            kind = "admin" if qid == 0 else f"I/O, CQ{cqid}"
+            out.append((f"SQ{qid} ({kind}): next slot {tail} of {depth}", qid))
+        if not out:
+            out.append(("SQ0: not created yet (step past bring-up)", 0))
+        return out
+
+    def _opcode_options(self) -> list[tuple[str, int]]:
+        return [(words, opc) for opc, words in cmp.opcodes(self.admin).items()]
+
+    # -- layout ------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Vertical(id="compose"):
+            yield Label(
+                "Compose a command · Ctrl+S sends it · Esc cancels",
+                id="compose-title",
+            )
+            with Horizontal(id="compose-body"):
+                with VerticalScroll(id="compose-form"):
+                    with Horizontal(classes="compose-line"):
+                        yield Label("Preset", classes="compose-name")
+                        yield Select(
+                            [(p.title, p.name) for p in cmp.PRESETS],
+                            prompt="(none)",
+                            value=self.preset,
+                            id="compose-preset",
+                            compact=True,
+                        )
+                    with Horizontal(classes="compose-line"):
+                        yield Label("Queue", classes="compose-name")
+                        yield Select(
+                            self._queue_options(),
+                            value=self.sqid if self.sqid in self.context.sqs else Select.NULL,
+                            allow_blank=False,
+                            id="compose-queue",
+                            compact=True,
+                        )
+                    with Horizontal(classes="compose-line"):
+                        yield Label("Opcode", classes="compose-name")
+                        yield Select(
+                            self._opcode_options(),
+                            value=self.opc,
+                            allow_blank=False,
+                            id="compose-opcode",
+                            compact=True,
+                        )
+                    with Horizontal(classes="compose-line"):
+                        yield Label("NSID", classes="compose-name")
+                        yield _number_input("f-nsid", str(self.nsid) if self.nsid < 1 << 16
+                                            else f"{self.nsid:#x}")  # fmt: skip
+                        yield Label("SQE bytes 7:4: Namespace Identifier", classes="compose-hint")
+                    yield Static("", classes="compose-error", id="e-nsid", markup=False)
+                    yield Vertical(id="compose-fields")
+                    with Horizontal(classes="compose-line"):
+                        yield Label("PRPs", classes="compose-name")
+                        yield Select(
+                            [("allocated by the host", PRP_AUTO), ("typed by hand", PRP_HAND)],
+                            value=PRP_AUTO,
+                            allow_blank=False,
+                            id="compose-prp-mode",
+                            compact=True,
+                        )
+                    with Vertical(id="compose-prps"):
+                        with Horizontal(classes="compose-line"):
+                            yield Label("PRP1", classes="compose-name")
+                            yield _number_input("f-prp1", "0x0", wide=True)
+                            yield Label("SQE bytes 31:24", classes="compose-hint")
+                        yield Static("", classes="compose-error", id="e-prp1", markup=False)
+                        with Horizontal(classes="compose-line"):
+                            yield Label("PRP2", classes="compose-name")
+                            yield _number_input("f-prp2", "0x0", wide=True)
+                            yield Label("SQE bytes 39:32", classes="compose-hint")
+                        yield Static("", classes="compose-error", id="e-prp2", markup=False)
+                    with Vertical(id="compose-data"):
+                        with Horizontal(classes="compose-line"):
+                            yield Label("Data", classes="compose-name")
+                            data = Input(
+                                "hello, nvme",
+                                id="f-data",
+                                max_length=MAX_DATA_TEXT,
+                                select_on_focus=False,
+                                compact=True,
+                                classes="compose-text",
+                            )
+                            data.cursor_blink = False
+                            yield data
+                        yield Label(
+                            "the text in the buffer, zeros after it", classes="compose-hint"
+                        )
+                    yield Label("Numbers: decimal 12, or hex 0x1f or 1Fh.", classes="compose-help")
+                    with Horizontal(id="compose-buttons"):
+                        yield Button("Submit", id="compose-submit", variant="primary", compact=True)
+                        yield Button("Cancel", id="compose-cancel", compact=True)
+                yield Static("", id="compose-preview", markup=False)
+
+    async def on_mount(self) -> None:
+        await self._rebuild_fields()
+        self.query_one("#compose-opcode", Select).focus()
+
+    # -- keeping the form in step ------------------------------------------------------
+    async def _rebuild_fields(self) -> None:
+        """The opcode (or Set Features' FID) changed: its fields replace the old ones."""
+        box = self.query_one("#compose-fields", Vertical)
+        self._rebuilding = True
+        try:
+            await box.remove_children()
+            rows = [FieldRow(f, self.values.get(f.name, f.default)) for f in self.fields]
+            await box.mount_all(rows)
+        finally:
+            self._rebuilding = False
+        self._update()
+
+    @on(Select.Changed, "#compose-preset")
+    async def _preset(self, event: Select.Changed) -> None:
+        preset = cmp.PRESET_NAMES.get(str(event.value)) if event.value is not Select.NULL else None
+        if preset is None:
+            return
+        self.admin = preset.admin
+        self.sqid = 0 if preset.admin else self._first_io_sq()
+        self.opc = preset.opc
+        self.nsid = preset.nsid
+        self.values = self._preset_values(preset)
+        with self.prevent(Select.Changed):
+            queue = self.query_one("#compose-queue", Select)
+            if self.sqid in self.context.sqs:
+                queue.value = self.sqid
+            opcode = self.query_one("#compose-opcode", Select)
+            opcode.set_options(self._opcode_options())
+            opcode.value = self.opc
+        with self.prevent(Input.Changed):
+            self.query_one("#f-nsid", Input).value = (
+                str(self.nsid) if self.nsid < 1 << 16 else f"{self.nsid:#x}"
+            )
+        await self._rebuild_fields()
+
+    @on(Select.Changed, "#compose-queue")
+    async def _queue(self, event: Select.Changed) -> None:
+        if event.value is Select.NULL:
+            return
+        self.sqid = int(str(event.value))
+        admin = self.sqid == 0
+        if admin != self.admin:
+            self.admin = admin
+            self.opc = 0x06 if admin else 0x02
+            self.values = {f.name: f.default for f in self.fields}
+            with self.prevent(Select.Changed):
+                opcode = self.query_one("#compose-opcode", Select)
+                opcode.set_options(self._opcode_options())
+                opcode.value = self.opc
+            await self._rebuild_fields()
+        else:
+            self._update()
+
+    @on(Select.Changed, "#compose-opcode")
+    async def _opcode(self, event: Select.Changed) -> None:
+        if event.value is Select.NULL or int(str(event.value)) == self.opc:
+            return
+        self.opc = int(str(event.value))
+        self.values = {f.name: f.default for f in self.fields}
+        await self._rebuild_fields()
+
+    @on(Select.Changed, "#compose-prp-mode")
+    def _prp_mode(self) -> None:
+        self._update()
+
+    @on(Input.Changed)
+    async def _typed(self, event: Input.Changed) -> None:
+        if self._rebuilding:
+            return
+        event.stop()
+        # Set Features: another FID brings other value fields
+        if self.admin and self.opc == 0x09 and event.input.id == "f-fid":
+            before = self.values.get("fid")
+            self._read_fields()
+            if self.values.get("fid") != before and "fid" not in self.errors:
+                await self._rebuild_fields()
+                return
+        self._update()
+
+    def _read_fields(self) -> None:
+        """Each field's text as its value, or its error."""
+        self.errors = {}
+        for f in self.fields:
+            try:
+                box = self.query_one(f"#f-{f.name}", Input)
+            except Exception:
+                continue
+            try:
+                self.values[f.name] = cmp.parse_number(box.value, f.limit, f.label)
+            except cmp.ComposeError as exc:
+                self.errors[f.name] = str(exc)
+        for name, limit in (("nsid", 0xFFFFFFFF), ("prp1", (1 << 64) - 1), ("prp2", (1 << 64) - 1)):
+            try:
+                value = cmp.parse_number(self.query_one(f"#f-{name}", Input).value, limit,
+                                         name.upper())  # fmt: skip
+            except cmp.ComposeError as exc:
+                if name == "nsid" or self.hand_prps:
+                    self.errors[name] = str(exc)
+                continue
+            if name == "nsid":
+                self.nsid = value
+            else:
+                self.values[f"_{name}"] = value
+
+    @property
+    def hand_prps(self) -> bool:
+        return self.query_one("#compose-prp-mode", Select).value == PRP_HAND
+
+    @property
+    def transfer(self) -> cmp.Transfer:
+        return cmp.transfer(self.admin, self.opc, self.values, self.context.lba(self.nsid))
+
+    def _update(self) -> None:
+        if self._rebuilding:
+            return
+        self._read_fields()
+        xfer = self.transfer
+        if not self.hand_prps and max(xfer.length, xfer.queue) > MAX_ALLOCATED:
+            self.errors.setdefault(
+                "_buffer", f"{max(xfer.length, xfer.queue)} bytes is more than the "
+                f"{MAX_ALLOCATED >> 20} MiB the host allocates: type the PRPs by hand",
+            )  # fmt: skip
+        for row in self.query(FieldRow):
+            for where in row.query(".compose-error").results(Static):
+                self._show_error(where, row.spec.name)
+        for name in ("nsid", "prp1", "prp2"):
+            self._show_error(self.query_one(f"#e-{name}", Static), name)
+        self.query_one("#compose-prps").display = self.hand_prps
+        self.query_one("#compose-data").display = (
+            not self.hand_prps and xfer.direction == cmp.TO_DEVICE
+        )
+        self.query_one("#compose-preview", Static).update(self.preview())
+
+    def _show_error(self, where: Static, name: str) -> None:
+        text = self.errors.get(name, "")
+        where.update(text)
+        where.display = bool(text)
+
+    # -- the live preview ---------------------------------------------------------------
+    def dwords(self) -> dict[int, int]:
+        values = {
+            f.name: self.values.get(f.name, 0) for f in self.fields if f.name not in self.errors
+        }
+        return cmp.encode(self.fields, values)
+
+    def preview(self) -> str:
+        """CDW10-15, the transfer and the 64 bytes of the SQE, as the fields stand."""
+        dw = self.dwords()
+        xfer = self.transfer
+        lines = [f"SQ{self.sqid} · opcode {self.opc:02X}h · NSID {self.nsid}"]
+        lines += [f"CDW{n} {dw[n]:08x} CDW{n + 1} {dw[n + 1]:08x}" for n in cmp.CDWS[::2]]
+        hand = self.hand_prps
+        prp1 = self.values.get("_prp1", 0) if hand else 0
+        prp2 = self.values.get("_prp2", 0) if hand else 0
+        lines.append(f"data: {xfer.words}")
+        lines.append("CID set when sent (0 below)" if hand else "PRPs, CID set when sent (0)")
+        sqe = pack_sqe(self.opc, 0, nsid=self.nsid, prp1=prp1, prp2=prp2,
+                       **{f"cdw{n}": dw[n] for n in cmp.CDWS})  # fmt: skip
+        lines.append("SQE, 64 bytes:")
+        lines += [f"{i:02x} {sqe[i : i + 8].hex(' ')}" for i in range(0, 64, 8)]
+        problems = [e for k, e in self.errors.items()]
+        if problems:
+            lines.append(f"{len(problems)} field(s) to fix before it can be sent")
+        return "\n".join(lines)
+
+    # -- submit -------------------------------------------------------------------------------
+    def request(self) -> ComposeRequest | None:
+        """The request the fields make, or None (with the errors shown) if one is wrong."""
+        self._update()
+        if self.errors:
+            return None
+        xfer = self.transfer
+        hand = self.hand_prps
+        data = b""
+        if not hand and xfer.direction == cmp.TO_DEVICE:
+            data = self.query_one("#f-data", Input).value.encode("utf-8", "replace")
+        title = cmp.opcodes(self.admin).get(self.opc, f"{self.opc:02X}h")
+        return ComposeRequest(
+            self.sqid,
+            self.opc,
+            self.nsid,
+            self.dwords(),
+            title,
+            prp1=self.values.get("_prp1", 0) if hand else None,
+            prp2=self.values.get("_prp2", 0) if hand else None,
+            length=xfer.length,
+            to_device=xfer.direction == cmp.TO_DEVICE,
+            data=data,
+            queue_bytes=xfer.queue,
+        )
+
+    def action_submit(self) -> None:
+        got = self.request()
+        if got is None:
+            first = next(iter(self.errors.values()))
+            self.notify(first, severity="error", timeout=4)
+            return
+        self.dismiss(got)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#compose-submit")
+    def _submit_pressed(self) -> None:
+        self.action_submit()
+
+    @on(Button.Pressed, "#compose-cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    @on(Input.Submitted)
+    def _enter(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+
+def context_of(source: Any) -> ComposeContext:
+    """The form's view of a live session (``LiveSource``)."""
+    sqs = source.host_sqs()
+    used = set(sqs) | {q for _, _, q in sqs.values()}
+    free = next(q for q in range(1, 65536) if q not in used)
+    return ComposeContext(sqs, {1: source.lba_size(1)}, free)
+
+
+__all__ = ["ComposeContext", "ComposeRequest", "ComposeScreen", "context_of"]

@@ -1,0 +1,338 @@
+"""Compose a command by hand and poke registers, in the TUI: every preset is sent and its
+completion checked, the device's answer to a wrong PRP is seen, every field refuses what it
+cannot hold (and nothing typed crashes the app), and a write by hand to a register, a
+doorbell or PCI configuration space is answered as the specification says."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from textual.widgets import Input, Select, Static
+from tui import NARROW, WIDE, press
+
+from nvmescope.nvme import compose as cmp
+from nvmescope.ui import LiveSource, NvmeScopeApp
+from nvmescope.ui.marks import Marks
+from nvmescope.ui.screens.compose import ComposeScreen
+from nvmescope.ui.screens.poke import PokeScreen
+
+#: Set Features Number of Queues once I/O queues exist: Command Sequence Error (SC 0Ch)
+EXPECTED_STATUS = {p.name: 0 for p in cmp.PRESETS} | {"set-nq": 0x0C}
+
+
+def finished_source(scenario: str = "identify") -> LiveSource:
+    source = LiveSource(scenario)
+    while not source.finished:
+        source.run(1.0)
+    return source
+
+
+@asynccontextmanager
+async def after_bringup(size: tuple[int, int] = WIDE) -> AsyncIterator[tuple[NvmeScopeApp, Any]]:
+    source = finished_source()
+    app = NvmeScopeApp(source, at=len(source) - 1, marks=Marks())
+    try:
+        async with app.run_test(size=size) as pilot:
+            await press(pilot)
+            yield app, pilot
+    finally:
+        source.close()
+
+
+async def open_form(app: NvmeScopeApp, pilot: Any, preset: str | None = None) -> ComposeScreen:
+    await press(pilot, "i")
+    screen = app.screen
+    assert isinstance(screen, ComposeScreen)
+    if preset is not None:
+        screen.query_one("#compose-preset", Select).value = preset
+        await press(pilot)
+    return screen
+
+
+async def type_into(pilot: Any, box: Input, text: str) -> None:
+    box.value = text
+    await press(pilot)
+
+
+def events_of(app: NvmeScopeApp, start: int) -> list[Any]:
+    return list(app.source.events(start, len(app.source)))
+
+
+async def run_to_end(app: NvmeScopeApp, pilot: Any) -> None:
+    await press(pilot, "c")
+    assert app.source.finished
+
+
+def completion(app: NvmeScopeApp, start: int) -> Any:
+    f = app.followed
+    assert f is not None
+    posts = [e for e in events_of(app, start) if e.kind == "cqe_post" and e.cid == f.cid
+             and e.sqid == f.sqid]  # fmt: skip
+    assert len(posts) == 1
+    return posts[0]
+
+
+async def test_every_preset_is_sent_and_completes_with_the_status_the_spec_gives() -> None:
+    async with after_bringup() as (app, pilot):
+        for preset in cmp.PRESETS:
+            start = len(app.source)
+            await open_form(app, pilot, preset.name)
+            await press(pilot, "ctrl+s")
+            assert not isinstance(app.screen, ComposeScreen)
+            # the cursor is on the SQE in the SQ's next slot, the student steps from there
+            sqe = app.source.event(app.cursor)
+            assert sqe.kind == "mem_write" and sqe.data[0] == preset.opc, preset.name
+            await run_to_end(app, pilot)
+            cqe = completion(app, start)
+            assert cqe.status & 0x7FF == EXPECTED_STATUS[preset.name], preset.name
+            kinds = [e.kind for e in events_of(app, start)]
+            assert "doorbell_sq" in kinds and "sqe_fetch" in kinds and "doorbell_cq" in kinds
+
+
+async def test_a_queue_pair_created_by_hand_carries_a_read_composed_by_hand() -> None:
+    async with after_bringup() as (app, pilot):
+        for preset in ("create-cq", "create-sq"):
+            screen = await open_form(app, pilot, preset)
+            assert screen.values["qid"] == 2
+            await press(pilot, "ctrl+s", "c")
+        screen = await open_form(app, pilot, "read")
+        queues = dict((v, k) for k, v in screen.query_one("#compose-queue", Select)._options)
+        assert str(queues[2]).startswith("SQ2 (I/O, CQ2): next slot 0 of 64")
+        screen.query_one("#compose-queue", Select).value = 2
+        await press(pilot)
+        start = len(app.source)
+        await press(pilot, "ctrl+s", "c")
+        cqe = completion(app, start)
+        assert cqe.status == 0 and cqe.sqid == 2 and cqe.cqid == 2
+
+
+async def test_an_identify_composed_by_hand_shows_its_data_and_says_its_completion() -> None:
+    async with after_bringup() as (app, pilot):
+        await open_form(app, pilot, "identify-ctrl")
+        await press(pilot, "ctrl+s")
+        f = app.followed
+        assert f is not None and f.title == "06h Identify"
+        said: list[str] = []
+        app.notify = lambda message, **kw: said.append(str(message))  # type: ignore[method-assign]
+        while app.source.event(app.cursor).kind != "dma_write":
+            await press(pilot, "s")
+        dma = app.source.event(app.cursor)
+        assert dma.length == 4096 and b"NVMESCOPE0001" in dma.data
+        assert app.main.active == "detail"
+        while app.source.event(app.cursor).kind != "cqe_post":
+            await press(pilot, "s")
+        assert any("06h Identify (cid" in s and "Successful Completion" in s for s in said)
+
+
+async def test_a_block_written_by_hand_reads_back_by_hand() -> None:
+    async with after_bringup() as (app, pilot):
+        screen = await open_form(app, pilot, "write")
+        await type_into(pilot, screen.query_one("#f-slba", Input), "7")
+        await type_into(pilot, screen.query_one("#f-data", Input), "written by hand")
+        await press(pilot, "ctrl+s")
+        await run_to_end(app, pilot)
+        screen = await open_form(app, pilot, "read")
+        await type_into(pilot, screen.query_one("#f-slba", Input), "0x7")
+        start = len(app.source)
+        await press(pilot, "ctrl+s")
+        await run_to_end(app, pilot)
+        assert completion(app, start).status == 0
+        data = [e for e in events_of(app, start) if e.kind == "dma_write"]
+        assert data[0].data.startswith(b"written by hand\x00")
+
+
+async def test_a_wrong_prp_typed_by_hand_gets_the_devices_answer() -> None:
+    async with after_bringup() as (app, pilot):
+        screen = await open_form(app, pilot, "identify-ctrl")
+        screen.query_one("#compose-prp-mode", Select).value = "hand"
+        await press(pilot)
+        assert screen.query_one("#compose-prps").display
+        await type_into(pilot, screen.query_one("#f-prp1", Input), "0x10000003")
+        assert "SQE" in str(screen.query_one("#compose-preview", Static).render())
+        start = len(app.source)
+        await press(pilot, "ctrl+s")
+        await run_to_end(app, pilot)
+        # PRP1's offset must be dword aligned: PRP Offset Invalid (SCT 0h, SC 13h)
+        assert completion(app, start).status & 0x7FF == 0x13
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "words"),
+    [("f-cns", "zz", "'zz' is not a number"), ("f-cns", "256", "CNS holds 0 to 255"),
+     ("f-cns", "-1", "is not a number"), ("f-cntid", "", "give a number"),
+     ("f-nsid", "0x100000000", "NSID holds 0 to 4294967295"),
+     ("f-cns", "9" * 200, "too long")],
+)  # fmt: skip
+async def test_a_field_refuses_what_it_cannot_hold_at_the_field(
+    field: str, text: str, words: str
+) -> None:
+    async with after_bringup() as (app, pilot):
+        screen = await open_form(app, pilot, "identify-ctrl")
+        await type_into(pilot, screen.query_one(f"#{field}", Input), text)
+        shown = [str(s.render()) for s in screen.query(".compose-error") if s.display]
+        assert len(shown) == 1 and words in shown[0]
+        before = len(app.source)
+        await press(pilot, "ctrl+s")
+        assert app.screen is screen and len(app.source) == before
+        screen.query_one(f"#{field}", Input).focus()
+        await press(pilot, "enter")
+        assert app.screen is screen
+        await press(pilot, "escape")
+        assert not isinstance(app.screen, ComposeScreen) and len(app.source) == before
+
+
+async def test_a_buffer_larger_than_the_host_allocates_is_refused_and_hand_prps_lift_it() -> None:
+    async with after_bringup() as (app, pilot):
+        screen = await open_form(app, pilot, "smart-log")
+        await type_into(pilot, screen.query_one("#f-numd", Input), "0xffffffff")
+        assert "_buffer" in screen.errors and "8 MiB" in screen.errors["_buffer"]
+        await press(pilot, "ctrl+s")
+        assert app.screen is screen
+        screen.query_one("#compose-prp-mode", Select).value = "hand"
+        await press(pilot)
+        assert not screen.errors
+        await press(pilot, "escape")
+
+
+async def test_set_features_shows_the_value_fields_of_the_feature_typed() -> None:
+    async with after_bringup() as (app, pilot):
+        screen = await open_form(app, pilot, "set-nq")
+        names = {row.spec.name for row in screen.query("FieldRow")}  # type: ignore[attr-defined]
+        assert {"nsqr", "ncqr"} <= names
+        await type_into(pilot, screen.query_one("#f-fid", Input), "6")
+        await press(pilot)
+        names = {row.spec.name for row in screen.query("FieldRow")}  # type: ignore[attr-defined]
+        assert "wce" in names and "nsqr" not in names
+        await press(pilot, "escape")
+
+
+async def test_switching_to_an_io_queue_offers_the_nvm_opcodes() -> None:
+    async with after_bringup() as (app, pilot):
+        screen = await open_form(app, pilot)
+        screen.query_one("#compose-queue", Select).value = 1
+        await press(pilot)
+        assert not screen.admin and screen.opc == 0x02
+        assert {row.spec.name for row in screen.query("FieldRow")} >= {"slba", "nlb"}  # type: ignore[attr-defined]
+
+
+async def test_a_recording_cannot_be_sent_a_command() -> None:
+    from tui import RECORDINGS, recorded_app
+
+    async with recorded_app(RECORDINGS / "identify.nvmetrace") as (app, pilot):
+        said: list[str] = []
+        app.notify = lambda message, **kw: said.append(str(message))  # type: ignore[method-assign]
+        await press(pilot, "i", "W")
+        assert not isinstance(app.screen, (ComposeScreen, PokeScreen))
+        assert len(said) == 2 and all("works in a live session" in s for s in said)
+
+
+# -- poke -------------------------------------------------------------------------------------
+async def poke(app: NvmeScopeApp, pilot: Any, name: str, value: str) -> int:
+    await press(pilot, "W")
+    screen = app.screen
+    assert isinstance(screen, PokeScreen)
+    target = next(t for t in screen.targets if t.name == name)
+    screen.query_one("#poke-target", Select).value = target.key
+    await press(pilot)
+    await type_into(pilot, screen.query_one("#p-value", Input), value)
+    start = len(app.source)
+    await press(pilot, "ctrl+s")
+    assert not isinstance(app.screen, PokeScreen)
+    await run_to_end(app, pilot)
+    return start
+
+
+async def test_a_doorbell_written_beyond_the_queue_is_ignored_with_a_ub_event() -> None:
+    async with after_bringup() as (app, pilot):
+        start = await poke(app, pilot, "sq0tdbl", "0x1234")
+        kinds = [e.kind for e in events_of(app, start)]
+        assert kinds[:3] == ["host_step", "doorbell_sq", "ub_db_invalid_value"]
+        # and the Asynchronous Event Request reports it: Invalid Doorbell Write Value
+        assert "cqe_post" in kinds
+
+
+async def test_clearing_cc_en_by_hand_resets_the_controller() -> None:
+    async with after_bringup() as (app, pilot):
+        await press(pilot, "W")
+        screen = app.screen
+        assert isinstance(screen, PokeScreen)
+        cc = next(t for t in screen.targets if t.name == "cc")
+        screen.query_one("#poke-target", Select).value = cc.key
+        await press(pilot)
+        assert "EN" in str(screen.query_one("#poke-preview", Static).render())
+        current = int(screen.query_one("#p-value", Input).value, 16)
+        assert current & 1
+        await press(pilot, "escape")
+        start = await poke(app, pilot, "cc", hex(current & ~1))
+        later = events_of(app, start)
+        assert any(e.kind == "ctrl_state" for e in later)
+        assert app.moment is not None and (app.moment.state.register("csts") or 0) & 1 == 0
+
+
+async def test_bus_master_off_by_hand_stops_the_devices_dma() -> None:
+    async with after_bringup() as (app, pilot):
+        before = app.moment.state.config_value(4, 2)  # type: ignore[union-attr]
+        start = await poke(app, pilot, "command", hex(before & ~0x4))
+        assert [e.kind for e in events_of(app, start)][:2] == ["host_step", "config_write"]
+        await open_form(app, pilot, "identify-ctrl")
+        start = len(app.source)
+        await press(pilot, "ctrl+s", "c")
+        kinds = [e.kind for e in events_of(app, start)]
+        assert "dma_write" not in kinds and "sqe_fetch" not in kinds
+        assert "ub_dma_disabled" in kinds
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "words"),
+    [("p-size", "3", "BAR0 takes 4 or 8 bytes, not 3"), ("p-offset", "0x1_0000_0000", "holds"),
+     ("p-value", "0x1_0000_0000_0000_0000", "holds"), ("p-value", "ff", "is not a number")],
+)  # fmt: skip
+async def test_a_poke_refuses_what_it_cannot_write(field: str, text: str, words: str) -> None:
+    async with after_bringup() as (app, pilot):
+        await press(pilot, "W")
+        screen = app.screen
+        await type_into(pilot, screen.query_one(f"#{field}", Input), text)
+        before = len(app.source)
+        await press(pilot, "ctrl+s")
+        assert app.screen is screen and len(app.source) == before
+        assert words in " ".join(screen.errors.values())  # type: ignore[attr-defined]
+
+
+async def test_a_session_with_commands_and_writes_by_hand_replays_with_verify(
+    tmp_path: Any,
+) -> None:
+    from nvmescope.trace.replay import verify
+
+    async with after_bringup() as (app, pilot):
+        await open_form(app, pilot, "write")
+        await press(pilot, "ctrl+s", "c")
+        await poke(app, pilot, "sq0tdbl", "0x77")
+        assert isinstance(app.source, LiveSource)
+        path = tmp_path / "by-hand.nvmetrace"
+        events = app.source.save(path)
+        assert events == len(app.source)
+    result = verify(path)
+    assert result.ok, result.divergence
+
+
+# -- snapshots -----------------------------------------------------------------------------------
+def _snapshot_app() -> NvmeScopeApp:
+    source = finished_source()
+    return NvmeScopeApp(source, at=len(source) - 1, marks=Marks())
+
+
+async def _open_write_form(pilot: Any) -> None:
+    await press(pilot, "i")
+    pilot.app.screen.query_one("#compose-preset", Select).value = "write"
+    await press(pilot)
+
+
+def test_snapshot_of_the_compose_form_at_160x50(snap_compare: Any) -> None:
+    assert snap_compare(_snapshot_app(), terminal_size=WIDE, run_before=_open_write_form)
+
+
+def test_snapshot_of_the_compose_form_at_80x24(snap_compare: Any) -> None:
+    assert snap_compare(_snapshot_app(), terminal_size=NARROW, run_before=_open_write_form)
