@@ -285,6 +285,29 @@ async def test_bus_master_off_by_hand_stops_the_devices_dma() -> None:
         assert "ub_dma_disabled" in kinds
 
 
+async def test_a_doorbell_of_a_queue_that_does_not_exist_typed_by_offset_is_ignored() -> None:
+    async with after_bringup() as (app, pilot):
+        await press(pilot, "W")
+        screen = app.screen
+        assert isinstance(screen, PokeScreen)
+        screen.query_one("#poke-target", Select).clear()
+        for field, text in (("p-offset", "0x1028"), ("p-size", "4"), ("p-value", "1")):
+            await type_into(pilot, screen.query_one(f"#{field}", Input), text)
+        assert "new tail" not in str(screen.query_one("#poke-preview", Static).render())
+        start = len(app.source)
+        await press(pilot, "ctrl+s", "c")
+        kinds = [e.kind for e in events_of(app, start)]
+        assert kinds[:3] == ["host_step", "doorbell_sq", "ub_db_invalid_queue"]
+
+
+async def test_cc_shn_written_by_hand_shuts_the_controller_down() -> None:
+    async with after_bringup() as (app, pilot):
+        cc = app.moment.state.register("cc")  # type: ignore[union-attr]
+        await poke(app, pilot, "cc", hex((cc & ~(3 << 14)) | (1 << 14)))
+        csts = app.moment.state.register("csts")  # type: ignore[union-attr]
+        assert (csts >> 2) & 3 == 2  # SHST: shutdown processing complete
+
+
 @pytest.mark.parametrize(
     ("field", "text", "words"),
     [("p-size", "3", "BAR0 takes 4 or 8 bytes, not 3"), ("p-offset", "0x1_0000_0000", "holds"),
