@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 
 from nvmescope import __version__
 from nvmescope.events import Event, describe, queue_tag
+from nvmescope.serve import DEFAULT_HOST, DEFAULT_PORT, PORT_RANGE
 
 if TYPE_CHECKING:
     from nvmescope.emulator import ControllerConfig
@@ -429,7 +430,10 @@ MAX_AT = 10**9
 
 
 def _on_terminal() -> bool:
-    """Both ends of the conversation are a terminal: the TUI can be drawn and driven."""
+    """Both ends of the conversation are a terminal: the TUI can be drawn and driven (or
+    `nvmescope serve` runs it for a browser, through Textual's web driver)."""
+    if os.environ.get("TEXTUAL_DRIVER", "").endswith(":WebDriver"):
+        return True
     try:
         return sys.stdin.isatty() and sys.stdout.isatty()
     except (AttributeError, ValueError):
@@ -640,6 +644,49 @@ def _wrapped(text: str, indent: str) -> str:
     return textwrap.fill(
         " ".join(text.split()), width=88, initial_indent=indent, subsequent_indent=indent
     )
+
+
+@app.command(
+    short_help="The TUI in web browsers: one session each (textual-serve).",
+    context_settings={"allow_interspersed_args": False},
+)
+def serve(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[-- COMMAND...]",
+            help="What each browser runs, as after `nvmescope` (default: tui). Put it "
+            "after `--`: `nvmescope serve -- lesson identify --present`.",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port", metavar="N", parser=number(*PORT_RANGE), help="The port to listen on."
+        ),
+    ] = DEFAULT_PORT,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", metavar="ADDR", help="The address to listen on (0.0.0.0: every one)."
+        ),
+    ] = DEFAULT_HOST,
+) -> None:
+    """Serve nvmescope's TUI to web browsers, for a projector or students' laptops: every
+    browser that opens the page gets its own session. It listens on this machine only
+    (127.0.0.1) unless --host says otherwise, and says where."""
+
+    def run() -> None:
+        from nvmescope.serve import ServeError
+        from nvmescope.serve import serve as serve_app
+
+        try:
+            serve_app(list(args or []), host, port)
+        except ServeError as exc:
+            raise UsageError(str(exc)) from None
+
+    _guarded(run)
 
 
 @app.command(short_help="List the built-in scenarios.")
