@@ -46,7 +46,9 @@ def check_port(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise ServeError(f"--host {host}: not an address of this machine ({exc.strerror})")
+        raise ServeError(
+            f"--host {host}: not an address of this machine ({exc.strerror})"
+        ) from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         try:
@@ -54,8 +56,7 @@ def check_port(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise ServeError(
-                    f"port {port} on {host} is taken by another program: choose another "
-                    "with --port"
+                    f"port {port} on {host} is taken by another program: choose another with --port"
                 ) from None
             if exc.errno == errno.EACCES:
                 raise ServeError(

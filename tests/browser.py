@@ -87,7 +87,9 @@ class Chromium:
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/list", timeout=2) as r:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.port}/json/list", timeout=2
+                ) as r:
                     pages = [t for t in json.load(r) if t.get("type") == "page"]
                 if pages:
                     return str(pages[0]["webSocketDebuggerUrl"])
@@ -148,7 +150,10 @@ class Chromium:
         await self.wait_for("document.body && document.body.classList.contains('-first-byte')")
 
     async def key(self, char: str) -> None:
-        await self.call("Runtime.evaluate", expression="document.querySelector('.xterm-helper-textarea')?.focus()")
+        await self.call(
+            "Runtime.evaluate",
+            expression="document.querySelector('.xterm-helper-textarea')?.focus()",
+        )
         for kind in ("keyDown", "char", "keyUp"):
             params: dict[str, Any] = {"type": kind, "key": char, "text": char}
             if kind != "char":
