@@ -84,12 +84,7 @@ def make_server(args: list[str], host: str, port: int) -> Any:
             return await super().handle_index(request)
 
         async def on_startup(self, app: web.Application) -> None:
-            print(
-                f"nvmescope serve: listening on {url_of(host, port)} "
-                f"(each browser gets its own `nvmescope {' '.join(args or ['tui'])}`; "
-                "Ctrl+C stops)",
-                flush=True,
-            )
+            """Nothing to say: :func:`serve` said where it listens."""
 
     return NvmeScopeServer(
         session_command(args),
@@ -105,6 +100,11 @@ def serve(args: list[str], host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -
     """Serve until Ctrl+C (or SIGTERM). ServeError when it cannot start."""
     check_port(host, port)
     server = make_server(args, host, port)
+    print(
+        f"nvmescope serve: listening on {url_of(host, port)} (each browser gets its own "
+        f"`nvmescope {' '.join(args or ['tui'])}`; Ctrl+C stops)",
+        flush=True,
+    )
     try:
         server.serve()
     except OSError as exc:  # taken between the check and the listen

@@ -58,6 +58,16 @@ def served(args: list[str], port: int | None = None) -> Iterator[tuple[str, subp
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert "listening on" in line, line
+        # the line comes just before the server listens: wait (bounded) until it does
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
         yield f"http://127.0.0.1:{port}", proc
     finally:
         try:
