@@ -16,7 +16,8 @@ the tag that picks the class when a recording is read back).
 from __future__ import annotations
 
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import msgspec
@@ -57,6 +58,7 @@ HOST_INPUT_KINDS = frozenset(
         "doorbell_sq",
         "doorbell_cq",
         "mem_write",
+        "fault",
     }
 )
 
@@ -216,6 +218,8 @@ class IrqMsix(Event, tag="irq_msix", kw_only=True):
     masked: bool = False
     pending: bool = False
     delivered: bool = True
+    #: held back by a ``mask_vector`` fault (the vector's Mask bit itself is clear)
+    by_fault: bool = False
 
 
 class IrqIntx(Event, tag="irq_intx", kw_only=True):
@@ -286,6 +290,328 @@ class Interrupt(Event, tag="host_irq", kw_only=True):
 
     vector: int
     actor: str = HOST
+
+
+# -- faults: the host makes the device misbehave (HostAPI.fault) ----------------------
+#: the most hits a counted fault is armed for, and the longest completion delay (100 s)
+MAX_FAULT_COUNT = 1_000_000
+MAX_FAULT_DELAY_NS = 100_000_000_000
+
+
+class FaultError(ValueError):
+    """A fault the device cannot arm or clear as asked: an unknown action, or an argument
+    missing, unknown, not an integer or outside its range. Raised before anything happens,
+    so nothing is recorded; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class FaultArg:
+    """One argument of a fault: its name, its range and what it means."""
+
+    name: str
+    low: int
+    high: int
+    help: str
+    #: the value when the host gives none (None: the host must give one, unless ``optional``)
+    default: int | None = None
+    #: giving none is a choice of its own (``force_status`` without ``sqid``: any SQ)
+    optional: bool = False
+    #: the controller's own bound from its configuration: a value is at most
+    #: ``limit(config)`` too (a vector below ``msix_vectors``, an SQ up to ``max_io_queues``)
+    limit: Callable[[Any], int] | None = None
+    #: ``limit`` in words, for people
+    limit_words: str = ""
+
+    def bounds(self, config: Any = None) -> tuple[int, int]:
+        """(lowest, highest) value allowed; on the controller ``config`` describes, if given."""
+        high = self.high
+        if self.limit is not None and config is not None:
+            high = min(high, self.limit(config))
+        return self.low, high
+
+    def range_words(self) -> str:
+        """``0..2047 (at most msix_vectors - 1)``: the range for people."""
+        low, high = self.bounds()
+        more = f" (at most {self.limit_words})" if self.limit_words else ""
+        return f"{low}..{high}{more}"
+
+
+@dataclass(frozen=True)
+class FaultAction:
+    """One fault the device can be made to have: :data:`FAULTS` lists them."""
+
+    name: str
+    title: str
+    #: what the device does while the fault is armed
+    device: str
+    #: what the host sees
+    host: str
+    args: tuple[FaultArg, ...] = ()
+    #: the argument that tells one armed instance of this fault from another and names
+    #: the one to clear; None: armed at most once (arming it again replaces it)
+    key: str | None = None
+    #: armed for ``count`` hits, after which it clears itself
+    counted: bool = False
+
+    def arg(self, name: str) -> FaultArg:
+        return next(a for a in self.args if a.name == name)
+
+
+def _max_sqid(config: Any) -> int:
+    return int(config.max_io_queues)
+
+
+def _max_vector(config: Any) -> int:
+    return int(config.msix_vectors) - 1
+
+
+_COUNT_HELP = "how many times it strikes before it clears itself"
+
+#: Every fault, with each argument's range: the one table the device, the host API, the
+#: replay and the TUI read. The ``fault`` event's fields are the arguments' names.
+FAULTS: dict[str, FaultAction] = {
+    f.name: f
+    for f in (
+        FaultAction(
+            "drop_interrupt", "Drop interrupts",
+            "the next interrupt message the device sends (an MSI-X message, or the INTx "
+            "assert) is lost on the way: the device emits fault_irq_dropped and goes on as "
+            "if it had sent it",
+            "no interrupt: the completion waits in the CQ until the driver polls the CQ or "
+            "times the command out",
+            (FaultArg("count", 1, MAX_FAULT_COUNT, "how many interrupt messages to lose", 1),),
+            counted=True,
+        ),
+        FaultAction(
+            "delay_completions", "Delay completions",
+            "every completion is held back delay_ns after cmd_finish (fault_cqe_delayed) "
+            "before its CQE is posted, until cleared; the SQ's next command waits with it",
+            "completions arrive late",
+            (FaultArg("delay_ns", 1, MAX_FAULT_DELAY_NS, "how long each CQE is held back, "
+                      "in ns (HostAPI.delay_completions takes microseconds)"),),
+        ),
+        FaultAction(
+            "mask_vector", "Mask an MSI-X vector",
+            "MSI-X vector `vector` behaves as if its Mask bit were set: a message for it is "
+            "not sent and its Pending Bit is set (irq_msix masked, by_fault); when the fault "
+            "is cleared, a pending message is sent then, as when the host clears the Mask bit",
+            "no interrupt on the vector while armed, its PBA bit reads 1; one interrupt when "
+            "cleared",
+            (FaultArg("vector", 0, 2047, "the MSI-X vector", limit=_max_vector,
+                      limit_words="msix_vectors - 1"),),
+            key="vector",
+        ),
+        FaultAction(
+            "force_status", "Force a completion status",
+            "the next `count` commands fetched (from SQ `sqid` only, if given) complete with "
+            "`status` without being executed: cmd_start, fault_status_forced, cmd_finish, "
+            "cqe_post; no data moves",
+            "the command fails (or succeeds) with the chosen status and did nothing",
+            (
+                FaultArg("status", 0, 0x7FFF, "the 15-bit Status Field: DNR << 14 | M << 13 | "
+                         "CRD << 11 | SCT << 8 | SC (06h Internal Error, 04h Data Transfer "
+                         "Error, 82h Namespace Not Ready)"),
+                FaultArg("sqid", 0, 0xFFFF, "only commands from this SQ (not given: any SQ)",
+                         optional=True, limit=_max_sqid, limit_words="max_io_queues"),
+                FaultArg("count", 1, MAX_FAULT_COUNT, _COUNT_HELP, 1),
+            ),
+            key="sqid", counted=True,
+        ),
+        FaultAction(
+            "stop_fetch", "Stop fetching from an SQ",
+            "the device fetches nothing from SQ `sqid` (its doorbell writes are still taken "
+            "and recorded; each one gives a fault_fetch_stopped) until cleared; then it "
+            "fetches what waits",
+            "commands sit in the SQ: no completion, no interrupt, until the fault is cleared "
+            "or the driver times them out",
+            (FaultArg("sqid", 0, 0xFFFF, "the submission queue", limit=_max_sqid,
+                      limit_words="max_io_queues"),),
+            key="sqid",
+        ),
+    )
+}  # fmt: skip
+
+#: the ``fault`` event's argument fields, in the order people read them
+FAULT_ARGS = ("sqid", "vector", "delay_ns", "status", "count")
+
+
+def check_fault(
+    action: str, armed: bool, args: Mapping[str, Any], config: Any = None
+) -> dict[str, int | None]:
+    """The arguments of arming (or clearing) ``action``, defaults filled in, each checked
+    against its range in :data:`FAULTS` (and the controller's, from ``config``). An
+    argument given as None counts as not given. Clearing takes only the argument that
+    names the instance (``vector`` for mask_vector, ``sqid`` for stop_fetch and
+    force_status). Raises :class:`FaultError` (one line) otherwise."""
+    spec = FAULTS.get(action) if isinstance(action, str) else None
+    if spec is None:
+        raise FaultError(f"no fault {action!r}: the faults are {', '.join(FAULTS)}")
+    if not isinstance(armed, bool):
+        raise FaultError(f"fault {action}: armed must be True or False, not {armed!r}")
+    given = {name: value for name, value in args.items() if value is not None}
+    names = [a.name for a in spec.args]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise FaultError(
+            f"fault {action} takes {', '.join(names) or 'no argument'}, not {', '.join(unknown)}"
+        )
+    wanted = list(spec.args)
+    if not armed:
+        extra = sorted(name for name in given if name != spec.key)
+        if extra:
+            raise FaultError(
+                f"clearing fault {action} takes {spec.key or 'no argument'}, not {', '.join(extra)}"
+            )
+        wanted = [spec.arg(spec.key)] if spec.key is not None else []
+    out: dict[str, int | None] = {}
+    for a in wanted:
+        value = given.get(a.name, a.default if armed else None)
+        low, high = a.bounds(config)
+        if value is None:
+            if a.optional:
+                out[a.name] = None
+                continue
+            raise FaultError(f"fault {action} needs {a.name}: {a.help}, {low}..{high}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FaultError(f"fault {action}: {a.name} must be an integer, not {value!r}")
+        if not low <= value <= high:
+            why = f" ({a.limit_words} on this controller)" if high < a.high else ""
+            raise FaultError(f"fault {action}: {a.name} {value} is outside {low}..{high}{why}")
+        out[a.name] = value
+    return out
+
+
+def fault_key(action: str, sqid: int | None = None, vector: int | None = None) -> str:
+    """The name of one armed instance of a fault: ``drop_interrupt``, ``mask_vector:3``,
+    ``stop_fetch:1``, ``force_status:2`` (SQ 2 only), ``force_status`` (any SQ)."""
+    spec = FAULTS.get(action)
+    key = spec.key if spec is not None else None
+    value = sqid if key == "sqid" else vector if key == "vector" else None
+    return action if value is None else f"{action}:{value}"
+
+
+def fault_words(
+    action: str,
+    sqid: int | None = None,
+    vector: int | None = None,
+    delay_ns: int | None = None,
+    status: int | None = None,
+    count: int | None = None,
+) -> str:
+    """What an armed fault does, in a few words."""
+    n = count if count is not None else 1
+    next_n = "the next" if n == 1 else f"the next {n}"
+    if action == "drop_interrupt":
+        return f"{next_n} interrupt message{'s' if n != 1 else ''} will be lost"
+    if action == "delay_completions" and delay_ns is not None:
+        return f"every CQE is held back {_ns_words(delay_ns)}"
+    if action == "mask_vector" and vector is not None:
+        return f"MSI-X vector {vector} behaves as masked"
+    if action == "force_status" and status is not None:
+        where = f"from SQ{sqid}" if sqid is not None else "from any SQ"
+        return (
+            f"{next_n} command{'s' if n != 1 else ''} {where} complete{'s' if n == 1 else ''} "
+            f"with {describe_status(status)}, not executed"
+        )
+    if action == "stop_fetch" and sqid is not None:
+        return f"SQ{sqid} is not fetched"
+    given = (("sqid", sqid), ("vector", vector), ("delay_ns", delay_ns), ("status", status),
+             ("count", count))  # fmt: skip
+    return " ".join([action] + [f"{name}={value}" for name, value in given if value is not None])
+
+
+def _ns_words(ns: int) -> str:
+    if ns % 1_000_000 == 0:
+        return f"{ns // 1_000_000} ms"
+    if ns % 1000 == 0:
+        return f"{ns // 1000} us"
+    return f"{ns} ns"
+
+
+class ArmedFault(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A fault armed now: its action and arguments (``count``: the hits left of a counted
+    fault) and ``seq``, the ``fault`` event that armed it. ``HostAPI.armed_faults()`` and
+    ``trace.state.State.faults`` hold these."""
+
+    action: str
+    sqid: int | None = None
+    vector: int | None = None
+    delay_ns: int | None = None
+    status: int | None = None
+    count: int | None = None
+    seq: int = -1
+
+    @property
+    def key(self) -> str:
+        """The instance's name (:func:`fault_key`), unique among the faults armed."""
+        return fault_key(self.action, self.sqid, self.vector)
+
+    def clear_args(self) -> dict[str, int]:
+        """The arguments that clear this instance: ``HostAPI.clear_fault(action, **these)``."""
+        spec = FAULTS.get(self.action)
+        if spec is None or spec.key is None:
+            return {}
+        value = getattr(self, spec.key)
+        return {} if value is None else {spec.key: value}
+
+    def describe(self) -> str:
+        """What the fault does, in a few words (``str()`` of it says the same)."""
+        return fault_words(
+            self.action, self.sqid, self.vector, self.delay_ns, self.status, self.count
+        )
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+class Fault(Event, tag="fault", kw_only=True):
+    """The host armed (``armed``) or cleared a fault of the device (``HostAPI.fault``): a
+    host input that a replay performs again. ``action`` is a name of :data:`FAULTS`; the
+    other fields are its arguments (``sqid`` among them), None where not given."""
+
+    action: str
+    armed: bool = True
+    vector: int | None = None
+    delay_ns: int | None = None
+    status: int | None = None
+    count: int | None = None
+    actor: str = HOST
+
+
+class FaultIrqDropped(Event, tag="fault_irq_dropped", kw_only=True):
+    """A ``drop_interrupt`` fault struck: the interrupt message the device sent (MSI-X
+    vector ``vector`` with its address and data, or the INTx assert when ``vector`` is
+    None) is lost; the host never sees it. ``remaining``: drops left armed."""
+
+    vector: int | None = None
+    address: int | None = None
+    data: int | None = None
+    remaining: int = 0
+
+
+class FaultCqeDelayed(Event, tag="fault_cqe_delayed", kw_only=True):
+    """A ``delay_completions`` fault holds this command's CQE back ``delay_ns`` before
+    the device posts it to CQ ``cqid``."""
+
+    cqid: int
+    delay_ns: int
+
+
+class FaultStatusForced(Event, tag="fault_status_forced", kw_only=True):
+    """A ``force_status`` fault struck: the command completes with ``status`` without
+    being executed. ``any_sq``: the fault was armed for any SQ (else for this command's);
+    ``remaining``: commands left to force."""
+
+    status: int
+    remaining: int = 0
+    any_sq: bool = False
+
+
+class FaultFetchStopped(Event, tag="fault_fetch_stopped", kw_only=True):
+    """A ``stop_fetch`` fault: the device does not fetch from SQ ``sqid``, where
+    ``waiting`` commands are published and not fetched."""
+
+    waiting: int = 0
 
 
 # -- conditions: err_* and ub_* -----------------------------------------------
@@ -632,6 +958,11 @@ def describe(event: Event) -> str:
     if k == "cq_full":
         return f"CQ{e.cqid} is full (head {e.head}, tail {e.tail}): completion held back"
     if k == "irq_msix":
+        if e.masked and e.by_fault:
+            return (
+                f"MSI-X vector {e.vector} is masked by a fault (mask_vector): pending bit set, "
+                "no message sent"
+            )
         if e.masked:
             return f"MSI-X vector {e.vector} is masked: pending bit set, no message sent"
         if e.address is None or e.data is None:
@@ -671,6 +1002,38 @@ def describe(event: Event) -> str:
         )
     if k == "host_irq":
         return f"host interrupt handler runs for vector {e.vector}"
+    if k == "fault":
+        if not e.armed:
+            spec = FAULTS.get(e.action)
+            which = getattr(e, spec.key) if spec is not None and spec.key else None
+            named = f" ({spec.key} {which})" if spec is not None and which is not None else ""
+            return f"host clears fault {e.action}{named}"
+        words = fault_words(e.action, e.sqid, e.vector, e.delay_ns, e.status, e.count)
+        return f"host arms fault {e.action}: {words}"
+    if k == "fault_irq_dropped":
+        left = f" ({plural(e.remaining, 'drop')} left armed)" if e.remaining else ""
+        if e.vector is None:
+            return f"fault drop_interrupt: the INTx assert is lost, the host never sees it{left}"
+        return (
+            f"fault drop_interrupt: the MSI-X message of vector {e.vector} is lost, the host "
+            f"never sees it{left}"
+        )
+    if k == "fault_cqe_delayed":
+        return (
+            f"fault delay_completions: the CQE for CQ{e.cqid} is held back {_ns_words(e.delay_ns)}"
+        )
+    if k == "fault_status_forced":
+        left = f" ({plural(e.remaining, 'command')} left to force)" if e.remaining else ""
+        return (
+            f"fault force_status: the command completes with {describe_status(e.status)} "
+            f"without being executed{left}"
+        )
+    if k == "fault_fetch_stopped":
+        where = f"SQ{e.sqid}" if e.sqid is not None else "the SQ"
+        return (
+            f"fault stop_fetch: the device does not fetch from {where} "
+            f"({plural(e.waiting, 'command')} waiting)"
+        )
     if isinstance(event, Condition):
         table = ERR_KINDS if k.startswith("err_") else UB_KINDS
         detail = f": {e.detail}" if e.detail else ""

@@ -106,6 +106,7 @@ from ..nvme.pci import MSIX_CAP_OFFSET, PCIE_DEVCTL_BCR_FLR
 from ..sim import Scheduler, Task
 from . import admin, nvm
 from .config import ControllerConfig
+from .faults import Faults
 from .interrupts import MsixTable, bar_layout, msix_message
 from .namespace import Namespace
 from .pci import ConfigSpace
@@ -171,6 +172,8 @@ class Controller:
         self._busy = 0
         self._emitted = False
         self._intx_pin = False
+        #: faults armed by the host (emulator/faults.py); they outlive every reset
+        self.faults = Faults()
         self._reset_registers(nssr=False)
 
     # =====================================================================
@@ -346,6 +349,37 @@ class Controller:
         if self.pci.msix_control != before_msix or self.pci.intx_disabled != before_intx:
             self._later(self._nvme_irq_recheck)
         del before_mem
+
+    # =====================================================================
+    # faults (emulator/faults.py): armed and cleared by the host, a host input
+    # =====================================================================
+    def inject_fault(self, action: str, armed: bool = True, **args: int | None) -> ev.Fault:
+        """Arm (or clear) a fault of :data:`events.FAULTS`: check, record, schedule.
+
+        The arguments are checked against the table and this controller's configuration
+        first (:class:`events.FaultError`, and nothing happens); then one ``fault`` event;
+        then what a clearing sets going: a vector no longer masked by a fault is rechecked
+        for a pending message (as after the host clears its Mask bit), an SQ no longer
+        stopped is scheduled to fetch what waits (as after a doorbell write)."""
+        values = ev.check_fault(action, armed, args, self.config)
+        event = ev.Fault(action=action, armed=armed, **values)
+        self._emit(event)
+        sqid, vector = values.get("sqid"), values.get("vector")
+        if armed:
+            self.faults.arm(ev.ArmedFault(action=action, seq=event.seq, **values))
+            return event
+        self.faults.clear(ev.fault_key(action, sqid, vector))
+        if action == "mask_vector":
+            self._later(self._nvme_irq_recheck)
+        elif action == "stop_fetch" and sqid is not None:
+            sq = self.sqs.get(sqid)
+            if sq is not None:
+                self._nvme_kick_sq(sq)
+        return event
+
+    def _fault_masked(self, vector: int) -> bool:
+        """A ``mask_vector`` fault holds ``vector``'s messages back."""
+        return self.faults.on and vector in self.faults.masked
 
     def _nvme_flr(self) -> None:
         """Function Level Reset: the controller and the PCI function back to power-on."""
@@ -847,6 +881,10 @@ class Controller:
                         ev.condition("ub_dma_disabled", detail=f"SQ {sq.sqid}: cannot fetch")
                     )
                     break
+                if self.faults.on and sq.sqid in self.faults.stopped:
+                    waiting = (sq.tail - sq.head) % sq.size
+                    yield from self._out(ev.FaultFetchStopped(sqid=sq.sqid, waiting=waiting))
+                    break
                 slot = sq.head
                 addr = sq.slot_addr(slot)
                 raw = self.port.dma_read(addr, 64)
@@ -893,6 +931,15 @@ class Controller:
             req,
             delay=latency,
         )
+        if self.faults.on:
+            forced = self.faults.take_force(sq.sqid)
+            if forced is not None:
+                req.status, left, any_sq = forced
+                yield from self._out(
+                    ev.FaultStatusForced(status=req.status, remaining=left, any_sq=any_sq), req
+                )
+                yield from self.nvme_complete(req)
+                return
         if cmd.cid in sq.abort_cids:
             sq.abort_cids.discard(cmd.cid)
             req.set_status(st.ABORT_REQUESTED, dnr=False)
@@ -949,6 +996,9 @@ class Controller:
             ),
             req,
         )
+        if self.faults.on and self.faults.delay_ns:
+            delay = self.faults.delay_ns
+            yield from self._out(ev.FaultCqeDelayed(cqid=req.cqid, delay_ns=delay), req, delay)
         sq = self.sqs.get(req.sqid)
         cqid = req.cqid
         cq = self.cqs.get(cqid)
@@ -1165,20 +1215,29 @@ class Controller:
         if not 0 <= vector < self.msix.size:
             return
         v = self.msix.vectors[vector]
-        if v.masked or self.pci.msix_function_masked or not self.pci.bus_master:
+        held = v.masked or self.pci.msix_function_masked or not self.pci.bus_master
+        # a mask_vector fault takes the masked path, and the event says it was the fault
+        by_fault = not held and self.faults.on and vector in self.faults.masked
+        if held or by_fault:
             self.msix.pending[vector] = True
             yield from self._out(
                 ev.IrqMsix(
                     vector=vector, address=v.address, data=v.data, masked=True, pending=True,
-                    delivered=False,
+                    delivered=False, by_fault=by_fault,
                 ),
                 req,
             )  # fmt: skip
             return
+        yield from self._out(self._msix_send(vector), req)
+
+    def _msix_send(self, vector: int) -> ev.Event:
+        """Send ``vector``'s message; returns its event (``fault_irq_dropped`` when a
+        ``drop_interrupt`` fault loses the message on the way)."""
+        v = self.msix.vectors[vector]
+        if self.faults.on and (left := self.faults.take_drop()) is not None:
+            return ev.FaultIrqDropped(vector=vector, address=v.address, data=v.data, remaining=left)
         ok = self.port.dma_write(v.address, msix_message(v))
-        yield from self._out(
-            ev.IrqMsix(vector=vector, address=v.address, data=v.data, delivered=bool(ok)), req
-        )
+        return ev.IrqMsix(vector=vector, address=v.address, data=v.data, delivered=bool(ok))
 
     def _nvme_intx_level(self) -> bool:
         if self.pci.msix_enabled or self.intms & 1:
@@ -1192,6 +1251,9 @@ class Controller:
         if pin == self._intx_pin:
             return None
         self._intx_pin = pin
+        if pin and self.faults.on and (left := self.faults.take_drop()) is not None:
+            # the Assert_INTx message is lost: the device counts its pin as asserted
+            return ev.FaultIrqDropped(remaining=left)
         self.port.intx(pin)
         return ev.IrqIntx(asserted=pin, intms=self.intms)
 
@@ -1207,7 +1269,7 @@ class Controller:
             ready = [
                 i
                 for i, pending in enumerate(self.msix.pending)
-                if pending and not self.msix.vectors[i].masked
+                if pending and not self.msix.vectors[i].masked and not self._fault_masked(i)
             ]
             if ready:
                 self._spawn(self._msix_deliver_pending(ready), 0, "msix_pending")
@@ -1220,13 +1282,13 @@ class Controller:
         for i in vectors:
             yield from self._next()
             v = self.msix.vectors[i]
-            if not self.msix.pending[i] or v.masked or self.pci.msix_function_masked:
+            if (
+                not self.msix.pending[i] or v.masked or self._fault_masked(i)
+                or self.pci.msix_function_masked
+            ):  # fmt: skip
                 continue
             self.msix.pending[i] = False
-            ok = self.port.dma_write(v.address, msix_message(v))
-            yield from self._out(
-                ev.IrqMsix(vector=i, address=v.address, data=v.data, pending=False, delivered=ok)
-            )
+            yield from self._out(self._msix_send(i))
 
     # =====================================================================
     # asynchronous events

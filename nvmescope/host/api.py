@@ -16,7 +16,14 @@ more:
   ``host_step`` event, what the program does next and why;
 - helpers for host *tasks* (generators on the scheduler): :meth:`HostAPI.sleep`,
   :meth:`HostAPI.wait_interrupt`, :meth:`HostAPI.take_interrupt`, :meth:`HostAPI.spawn`,
-  :meth:`HostAPI.signal`, :meth:`HostAPI.call_after`.
+  :meth:`HostAPI.signal`, :meth:`HostAPI.call_after`;
+- faults, the one thing beyond what a real host can do: :meth:`HostAPI.fault` arms or
+  clears a fault of ``nvmescope.events.FAULTS`` that makes the device misbehave as real
+  devices do (:meth:`HostAPI.drop_interrupt`, :meth:`HostAPI.delay_completions`,
+  :meth:`HostAPI.mask_vector`, :meth:`HostAPI.force_status`, :meth:`HostAPI.stop_fetch`,
+  :meth:`HostAPI.clear_fault`, :meth:`HostAPI.clear_faults`); :meth:`HostAPI.armed_faults`
+  lists what is armed. Each arming or clearing is one ``fault`` event, an input to the
+  device like a register write, so a replay performs it again.
 
 A script calls the access methods directly; they happen at the current virtual
 time. Nothing else moves until the script runs the machine (``step``,
@@ -25,7 +32,8 @@ BAR0, ``mem_write``) first lets the device finish the work it has due at this
 very instant, so that the order of events depends on virtual time alone and a
 replay reproduces it (``Scheduler.settle``). An access no host can make (an
 address outside the 64-bit address space, say) raises :class:`HostAccessError`
-before anything happens; a run that the host keeps busy for ever raises
+before anything happens, and a fault the device cannot arm (an unknown one, an
+argument outside its range) raises :class:`FaultError`, also before anything happens; a run that the host keeps busy for ever raises
 :class:`DeviceBusyError` after ``DEFAULT_MAX_STEPS`` scheduler steps. See ``docs/host-api.md`` for a walk-through.
 
 Events a script has caused but no ``step``/``run_*`` call has returned yet wait
@@ -40,7 +48,17 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from nvmescope.emulator import Controller
-from nvmescope.events import Event, EventBus, HostStep, Interrupt
+from nvmescope.events import (
+    FAULTS,
+    ArmedFault,
+    Event,
+    EventBus,
+    Fault,
+    FaultError,
+    HostStep,
+    Interrupt,
+    check_fault,
+)
 from nvmescope.sim import Scheduler, Signal, Task
 
 from .memory import HostMemory, InterruptController
@@ -201,6 +219,73 @@ class HostAPI:
     def now(self) -> int:
         """Virtual time in nanoseconds."""
         return self._sched.now
+
+    # -- faults ----------------------------------------------------------------------------
+    def fault(self, action: str, *, armed: bool = True, **args: int | None) -> Fault:
+        """Arm the fault ``action`` (one of ``nvmescope.events.FAULTS``) with its arguments,
+        or clear it (``armed=False``, with only the argument that names it: ``vector`` for
+        mask_vector, ``sqid`` for stop_fetch and force_status). Returns the ``fault``
+        event, emitted at the current virtual time after the device's work due now.
+
+        Arming a fault armed already replaces it (a new count, a new delay). Raises
+        :class:`FaultError` (a ValueError) before anything happens for an unknown action
+        or an argument missing, unknown, not an integer or outside its range (the table's,
+        and this controller's: a vector below ``msix_vectors``, an SQ up to
+        ``max_io_queues``)."""
+        values = check_fault(action, armed, args, self._ctrl.config)
+        self._catch_up()
+        return self._ctrl.inject_fault(action, armed, **values)
+
+    def drop_interrupt(self, count: int = 1) -> Fault:
+        """Lose the next ``count`` interrupt messages the device sends (MSI-X or the INTx
+        assert): ``fault_irq_dropped`` each, and the host never sees them."""
+        return self.fault("drop_interrupt", count=count)
+
+    def delay_completions(self, us: int) -> Fault:
+        """Hold every completion back ``us`` microseconds before its CQE is posted, until
+        cleared (``clear_fault("delay_completions")``); the event stores nanoseconds."""
+        if isinstance(us, bool) or not isinstance(us, int):
+            raise FaultError(f"fault delay_completions: us must be an integer, not {us!r}")
+        high = FAULTS["delay_completions"].arg("delay_ns").high // 1000
+        if not 1 <= us <= high:
+            raise FaultError(f"fault delay_completions: {us} us is outside 1..{high} us")
+        return self.fault("delay_completions", delay_ns=us * 1000)
+
+    def mask_vector(self, vector: int) -> Fault:
+        """Make MSI-X vector ``vector`` behave as masked (its messages held, its Pending Bit
+        set) until ``clear_fault("mask_vector", vector=vector)`` sends what is pending."""
+        return self.fault("mask_vector", vector=vector)
+
+    def force_status(self, status: int, sqid: int | None = None, count: int = 1) -> Fault:
+        """Complete the next ``count`` commands fetched (from SQ ``sqid`` only, if given)
+        with ``status``, the 15-bit Status Field (``SCT << 8 | SC``, DNR is bit 14), without
+        executing them."""
+        return self.fault("force_status", status=status, sqid=sqid, count=count)
+
+    def stop_fetch(self, sqid: int) -> Fault:
+        """Stop the device fetching from SQ ``sqid`` (doorbells are still taken) until
+        ``clear_fault("stop_fetch", sqid=sqid)``, which makes it fetch what waits."""
+        return self.fault("stop_fetch", sqid=sqid)
+
+    def clear_fault(
+        self, action: str, *, sqid: int | None = None, vector: int | None = None
+    ) -> Fault:
+        """Clear one armed fault: ``clear_fault("mask_vector", vector=2)``,
+        ``clear_fault("stop_fetch", sqid=1)``, ``clear_fault("force_status")`` (the one for
+        any SQ) or ``clear_fault("force_status", sqid=1)``. Clearing what is not armed
+        changes nothing (the event is still recorded)."""
+        return self.fault(action, armed=False, sqid=sqid, vector=vector)
+
+    def clear_faults(self) -> list[Fault]:
+        """Clear every armed fault, one ``fault`` event each, in the order they were armed."""
+        return [self.fault(f.action, armed=False, **f.clear_args()) for f in self.armed_faults()]
+
+    def armed_faults(self) -> list[ArmedFault]:
+        """The faults armed now, in the order they were armed: each with its arguments,
+        ``count`` the hits left of a counted fault, ``key`` its name (``mask_vector:2``),
+        ``describe()`` its words, ``clear_args()`` what clears it. The trace state of any
+        event of a recording has the same (``State.faults``: key -> ArmedFault)."""
+        return self._ctrl.faults.current()
 
     # -- running the machine ---------------------------------------------------------------
     def step(self, max_steps: int = DEFAULT_MAX_STEPS) -> Event | None:

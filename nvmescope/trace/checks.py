@@ -31,6 +31,10 @@ error_status           warning   a completion with a status other than success (
                                  ``err_*`` of the same command already said why)
 err_*                  warning   every ``err_*`` event of the device
 ub_*                   error     every ``ub_*`` event of the device
+fault_*                note      every time a fault the host armed changed what the
+                                 device did (an interrupt lost, a CQE held back, a
+                                 status forced, an SQ not fetched); a status forced
+                                 by a fault makes its ``error_status`` a note
 =====================  ========  ====================================================
 
 When the device itself reports what one of our checks found (``ub_db_invalid_value``
@@ -46,7 +50,7 @@ from typing import Any
 
 from rich.table import Table
 
-from nvmescope.events import ERR_KINDS, UB_KINDS, Event
+from nvmescope.events import ERR_KINDS, UB_KINDS, Event, describe
 from nvmescope.nvme.commands import SQE_SIZE
 from nvmescope.nvme.opcodes import opcode_name
 from nvmescope.nvme.status import describe_status
@@ -253,6 +257,11 @@ class Checker:
         elif kind.startswith("ub_"):
             words = UB_KINDS.get(kind, kind.removeprefix("ub_").replace("_", " "))
             find(ERROR, kind, _sentence(words, e.detail))
+        elif kind.startswith("fault_"):
+            # the host asked for this misbehaviour: worth knowing, not a protocol error
+            find(NOTE, kind, _sentence(describe(event), ""))
+            if kind == "fault_status_forced" and e.sqid is not None and e.cid is not None:
+                self._explained[(e.sqid, e.cid)] = (kind, e.seq)
         return out
 
     def _check_sq_doorbell(self, e: Any, find: Any) -> None:

@@ -28,7 +28,9 @@ recording costs little memory). The tying rules:
   of that pair (``cqe_post`` and ``cmd_finish`` close it); stamped events that
   come after the completion belong to the most recent completed instance;
 - the interrupt is the first ``irq_msix`` on the CQ's vector (or ``irq_intx``)
-  after the ``cqe_post``; one interrupt may cover several completions;
+  after the ``cqe_post``; one interrupt may cover several completions; an
+  interrupt a fault lost (``fault_irq_dropped``) is the command's interrupt too,
+  one no host handler follows;
 - the host's handler is the first ``host_irq`` on that vector after the
   interrupt; the CQE read is the first host ``mem_read`` of the CQE's address
   after the ``cqe_post``;
@@ -78,7 +80,7 @@ from nvmescope.nvme.status import status_name
 CC_OFFSET, AQA_OFFSET, ASQ_OFFSET = 0x14, 0x24, 0x28
 #: ctrl_state states after which no in-flight command will complete.
 LOST_STATES = frozenset({"reset", "disabled", "fatal", "flr", "nssr"})
-IRQ_KINDS = frozenset({"irq_msix", "irq_intx"})
+IRQ_KINDS = frozenset({"irq_msix", "irq_intx", "fault_irq_dropped"})
 #: why an outstanding command never completed, by ``Command.lost_cause``
 LOST_CAUSES = {
     "reset": "lost to a controller reset",
@@ -620,13 +622,15 @@ class CommandTracker:
             return
         if e.kind == "irq_intx" and not e.asserted:
             return
+        lost = e.kind == "fault_irq_dropped"  # the host never saw it: no handler follows
+        intx = e.kind == "irq_intx" or (lost and e.vector is None)
         keep: list[Command] = []
         for cmd in self._await_irq:
             vector = self.cq_vector.get(cmd.cqid, -1) if cmd.cqid is not None else -1
-            if e.kind == "irq_intx" or vector == -1 or vector == e.vector:
+            if intx or vector == -1 or vector == e.vector:
                 cmd.irq = index
                 self._assign(cmd, index, e)
-                if not getattr(e, "masked", False):
+                if not getattr(e, "masked", False) and not lost:
                     self._await_host_irq.append((getattr(e, "vector", None), cmd))
             else:
                 keep.append(cmd)

@@ -20,9 +20,11 @@ The layout, in the format's terms (one process, ``nvmescope``):
 - the SQ tail doorbell as an instant (``i``) on its SQ track; the CQE post as
   a point slice and the CQ head doorbell as an instant on a track per
   completion queue.
-- interrupts as point slices on an ``interrupts`` track; controller state
-  changes, register writes and ``err_*``/``ub_*`` events on a ``controller``
-  track.
+- interrupts as point slices on an ``interrupts`` track (an interrupt a fault
+  lost, ``fault_irq_dropped``, too: ``lost MSI-X 1``); controller state
+  changes, register writes, ``err_*``/``ub_*`` events and what the other faults
+  the host armed did (``fault_*``) on a ``controller`` track; the host's arming
+  and clearing of faults (``fault``) as instants on the ``host`` track.
 - what the host does on a ``host`` track: its MMIO reads and writes (register
   and doorbell accesses), its writes and reads of its own memory (SQEs, data,
   PRP lists, CQEs), its interrupt handler runs, as point slices, and its
@@ -315,7 +317,7 @@ class _Exporter:
             self.flow_to(cmd, here)
             if self.tracker.cq_vector.get(cmd.cqid, -1) is None:  # type: ignore[arg-type]
                 self.flow_end(cmd)
-        elif kind in ("irq_msix", "irq_intx") and here is not None:
+        elif kind in ("irq_msix", "irq_intx", "fault_irq_dropped") and here is not None:
             if id(cmd) in self.flows:
                 self.flow_to(cmd, here, last=True)
 
@@ -503,6 +505,15 @@ class _Exporter:
                         value = getattr(e, name)
                         args[name] = "unknown" if value is None else f"{value:#x}"
                 self.put_point(TID_INTERRUPTS, label, event, args)
+        elif kind == "fault_irq_dropped":
+            label = "lost INTx assert" if e.vector is None else f"lost MSI-X {e.vector}"
+            args = {"seq": event.seq, "what": describe(event)}
+            self.put_point(TID_INTERRUPTS, label, event, args)
+        elif kind == "fault":
+            name = f"fault {e.action} {'armed' if e.armed else 'cleared'}"
+            self.put(
+                TID_HOST, "i", name, event.ts, args={"what": describe(event), "seq": event.seq}
+            )
         elif kind == "host_step":
             self.put(TID_HOST, "i", e.step or "note", event.ts, args={"note": e.text})
         if kind == "doorbell_sq" and e.sqid is not None:
@@ -543,7 +554,7 @@ class _Exporter:
                 event.ts,
                 args={"what": describe(event), "seq": event.seq},
             )
-        elif kind.startswith(("err_", "ub_")):
+        elif kind.startswith(("err_", "ub_", "fault_")) and kind != "fault_irq_dropped":
             self.put(
                 TID_CONTROLLER,
                 "i",

@@ -5,8 +5,9 @@ recorded configuration with no driver (``scenario=None``). Walking the
 recording in order:
 
 - a host input (``events.HOST_INPUT_KINDS``: config and MMIO accesses,
-  doorbells, host memory writes) is performed again at its recorded virtual
-  time, after the device has done all its work scheduled before that time;
+  doorbells, host memory writes, the arming and clearing of faults) is
+  performed again at its recorded virtual time, after the device has done all
+  its work scheduled before that time;
 - a device event is produced by running the device's scheduler until it
   emits one;
 - a host annotation (``host_step``, ``host_irq``) is copied through onto the
@@ -38,7 +39,7 @@ from typing import Any
 
 import msgspec
 
-from nvmescope.events import HOST, HOST_INPUT_KINDS, Event, describe
+from nvmescope.events import HOST, HOST_INPUT_KINDS, Event, FaultError, describe
 from nvmescope.nvme.decode import LAYOUTS, decode
 from nvmescope.trace.format import RecordingError
 from nvmescope.trace.reader import Recording, open_recording
@@ -383,6 +384,13 @@ class _Replayer:
             ctrl.mmio_write(e.addr, 4, e.new_head if e.value is None else e.value)
         elif kind == "mem_write":
             self.m.mem.cpu_write(e.addr, e.data, e.purpose)
+        elif kind == "fault":
+            # a fault the device cannot take (a recording changed by hand) raises
+            # FaultError here: the replay reports it as the divergence
+            ctrl.inject_fault(
+                e.action, e.armed, sqid=e.sqid, vector=e.vector, delay_ns=e.delay_ns,
+                status=e.status, count=e.count,
+            )  # fmt: skip
         else:  # pragma: no cover - HOST_INPUT_KINDS is the list above
             raise ValueError(kind)
 
@@ -442,13 +450,10 @@ def verify(
                     r.device_step()
         except Exception as exc:  # the model must not raise; report it where it happened
             result.ok = False
-            result.divergence = Divergence(
-                n,
-                expected,
-                None,
-                f"the emulator raised {type(exc).__name__}: {exc}",
-                context=list(context),
-            )
+            why = f"the emulator raised {type(exc).__name__}: {exc}"
+            if isinstance(exc, FaultError):  # the recording asks for a fault no device takes
+                why = f"the recorded fault cannot be armed: {exc}"
+            result.divergence = Divergence(n, expected, None, why, context=list(context))
             break
         if not r.pending:
             result.ok = False

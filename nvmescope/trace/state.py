@@ -24,7 +24,11 @@ What comes from where:
 - host memory: ``mem_write``, ``mem_read``, ``dma_read``, ``dma_write``,
   ``sqe_fetch`` and ``cqe_post`` (their bytes, where the event carries them);
 - interrupts: ``irq_msix`` (counts, pending bit, last message), ``irq_intx``,
-  ``host_irq`` and the MSI-X table bytes in BAR0.
+  ``host_irq`` and the MSI-X table bytes in BAR0; ``fault_irq_dropped`` (messages
+  lost to a fault, per vector);
+- faults armed (``faults``, key -> ``events.ArmedFault``, in the order armed, as
+  ``HostAPI.armed_faults()`` lists them): ``fault`` arms or clears one;
+  ``fault_irq_dropped`` and ``fault_status_forced`` use up one strike of a counted one.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from nvmescope.events import Event
+from nvmescope.events import ArmedFault, Event, fault_key
 from nvmescope.nvme.registers import REGISTERS
 
 PAGE = 4096
@@ -55,6 +59,9 @@ MAX_BAR0_BYTES = 1 << 20
 MAX_CONFIG_BYTES = 4096
 MAX_QUEUES = 65536
 MAX_VECTORS = 2048
+#: faults armed at once: one mask per vector, a stop and a forced status per SQ, and the
+#: three that are armed once
+MAX_FAULTS = MAX_VECTORS + 2 * MAX_QUEUES + 3
 _Bar0 = Annotated[dict[int, int], msgspec.Meta(max_length=MAX_BAR0_BYTES)]
 _Config = Annotated[dict[int, int], msgspec.Meta(max_length=MAX_CONFIG_BYTES)]
 
@@ -95,6 +102,8 @@ class Vector(msgspec.Struct, kw_only=True):
     masked: bool | None = None
     address: int | None = None
     data: int | None = None
+    #: messages a ``drop_interrupt`` fault lost (the host never saw them)
+    dropped: int = 0
 
 
 PageLoader = Callable[[int, int], tuple[bytes, bytes] | None]
@@ -136,6 +145,8 @@ class State(msgspec.Struct, kw_only=True, dict=True):
     err_count: int = 0
     ub_count: int = 0
     last_condition: str = ""
+    #: the faults armed (``events.fault_key`` -> ``events.ArmedFault``), in the order armed
+    faults: Annotated[dict[str, ArmedFault], msgspec.Meta(max_length=MAX_FAULTS)] = {}
 
     # -- lazy pages ----------------------------------------------------------
     def set_lazy_pages(self, table: dict[int, int], loader: PageLoader) -> None:
@@ -213,6 +224,7 @@ class State(msgspec.Struct, kw_only=True, dict=True):
             err_count=self.err_count,
             ub_count=self.ub_count,
             last_condition=self.last_condition,
+            faults=dict(self.faults),
         )
 
     # -- views -------------------------------------------------------------
@@ -499,13 +511,52 @@ def _irq_msix(s: State, e: Any) -> None:
     v = s.msix.get(e.vector)
     if v is None:
         v = s.msix[e.vector] = Vector()
-    v.masked = e.masked
+    if not getattr(e, "by_fault", False):  # a mask_vector fault leaves the Mask bit as it is
+        v.masked = e.masked
     if e.masked or not e.delivered:
         v.pending = True
     else:
         v.pending = False
         v.count += 1
         v.address, v.data = e.address, e.data
+
+
+def _fault(s: State, e: Any) -> None:
+    """A fault armed (it replaces one with the same key) or cleared."""
+    if not isinstance(e.action, str):
+        return
+    key = fault_key(e.action, e.sqid, e.vector)
+    if not e.armed:
+        s.faults.pop(key, None)
+    elif key in s.faults or len(s.faults) < MAX_FAULTS:
+        s.faults[key] = ArmedFault(
+            action=e.action, sqid=e.sqid, vector=e.vector, delay_ns=e.delay_ns,
+            status=e.status, count=e.count, seq=e.seq,
+        )  # fmt: skip
+
+
+def _fault_struck(s: State, key: str, remaining: Any) -> None:
+    """A counted fault struck once: ``remaining`` strikes are left (none: it is cleared)."""
+    fault = s.faults.get(key)
+    if fault is None:
+        return
+    if isinstance(remaining, int) and remaining > 0:
+        s.faults[key] = msgspec.structs.replace(fault, count=remaining)
+    else:
+        del s.faults[key]
+
+
+def _fault_irq_dropped(s: State, e: Any) -> None:
+    if e.vector is not None:
+        v = s.msix.get(e.vector)
+        if v is None:
+            v = s.msix[e.vector] = Vector()
+        v.dropped += 1
+    _fault_struck(s, "drop_interrupt", e.remaining)
+
+
+def _fault_status_forced(s: State, e: Any) -> None:
+    _fault_struck(s, fault_key("force_status", None if e.any_sq else e.sqid), e.remaining)
 
 
 def _irq_intx(s: State, e: Any) -> None:
@@ -585,6 +636,9 @@ _HANDLERS: dict[str, Callable[[State, Any], None]] = {
     "queue_deleted": _queue_deleted,
     "cmd_start": _cmd_start,
     "cmd_finish": _cmd_finish,
+    "fault": _fault,
+    "fault_irq_dropped": _fault_irq_dropped,
+    "fault_status_forced": _fault_status_forced,
 }
 
 
