@@ -230,6 +230,15 @@ ACTIONS: tuple[Action, ...] = (
         "the device answer",
         footer=False,
     ),
+    Action(
+        "F",
+        "faults",
+        "faults",
+        "Faults",
+        "Live: make the device misbehave (drop an interrupt, delay completions, mask a "
+        "vector, force a status, stop fetching) and see what the driver sees",
+        footer=False,
+    ),
     Action("q", "quit", "quit", "Quit", "Leave nvmescope"),
 )
 

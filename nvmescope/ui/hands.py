@@ -1,4 +1,5 @@
-"""The user's own hands on a live session: compose a command, poke a register.
+"""The user's own hands on a live session: compose a command, poke a register, arm a
+fault.
 
 The forms (``screens/compose.py``, ``screens/poke.py``) build what is asked; this
 mixin of the app hands it to the live session (``LiveSource.compose`` /
@@ -18,6 +19,7 @@ from nvmescope.events import Event
 from nvmescope.nvme.status import describe_status
 
 from .screens.compose import ComposeRequest, ComposeScreen, context_of
+from .screens.faults import FaultRequest, FaultScreen
 from .screens.poke import PokeRequest, PokeScreen
 from .source import LiveSource
 
@@ -161,6 +163,29 @@ class HandsMixin:
         hit = self._run_to(lambda e: e.kind in kinds, before)
         if hit is not None:
             self.notify(f"{req.words}: step on (s) to see the device's answer", timeout=6)
+
+
+    # -- faults ---------------------------------------------------------------------------------
+    def action_faults(self: NvmeScopeApp) -> None:
+        source = self._live_for_hands("arming a fault")
+        if source is None:
+            return
+        moment = self.moment
+        state = moment.state if moment is not None else None
+        self.push_screen(FaultScreen(state, source.machine.config), self._fault_done)
+
+    def _fault_done(self: NvmeScopeApp, req: FaultRequest | None) -> None:
+        if req is None or not isinstance(self.source, LiveSource):
+            return
+        before = len(self.source)
+        try:
+            self.source.fault(req.action, req.armed, req.args)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        hit = self._run_to(lambda e: e.kind == "fault", before)
+        if hit is not None:
+            self.notify(f"{req.words}: step on (s) to see what the device does", timeout=6)
 
 
 __all__ = ["Followed", "HandsMixin"]

@@ -523,6 +523,12 @@ class LiveSource(Source):
         )
         self._idle = False
 
+    def fault(self, action: str, armed: bool, args: dict[str, int]) -> None:
+        """Arm (or clear) a fault of the device now (``HostAPI.fault``); the ``fault`` event
+        is the session's next. A fault it cannot take is a ValueError (FaultError)."""
+        self.machine.api.fault(action, armed=armed, **args)
+        self._idle = False
+
     def save(self, path: str | Path) -> int:
         """Write the session so far as a closed recording at ``path``; returns its events."""
         stats = self.recorder.writer.save_copy(path)
