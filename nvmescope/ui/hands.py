@@ -164,7 +164,6 @@ class HandsMixin:
         if hit is not None:
             self.notify(f"{req.words}: step on (s) to see the device's answer", timeout=6)
 
-
     # -- faults ---------------------------------------------------------------------------------
     def action_faults(self: NvmeScopeApp) -> None:
         source = self._live_for_hands("arming a fault")

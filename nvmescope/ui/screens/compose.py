@@ -20,14 +20,13 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from nvmescope.nvme import compose as cmp
 from nvmescope.nvme.commands import pack_sqe
 from nvmescope.nvme.features import FID_NUMBER_OF_QUEUES
+from nvmescope.ui.screens._form import FormScreen
 
 #: what the form allocates at most; PRPs typed by hand may describe anything
 MAX_ALLOCATED = 8 << 20
@@ -106,13 +105,8 @@ def _number_input(name: str, value: str, wide: bool = False) -> Input:
     return field
 
 
-class ComposeScreen(ModalScreen[ComposeRequest | None]):
-    """See the module docstring."""
-
-    BINDINGS = [
-        Binding("escape", "cancel", "cancel"),
-        Binding("ctrl+s", "submit", "submit"),
-    ]
+class ComposeScreen(FormScreen):
+    """See the module docstring; returns a ComposeRequest or None."""
 
     def __init__(self, context: ComposeContext, preset: str = "identify-ctrl") -> None:
         super().__init__(id="compose-screen")
@@ -244,8 +238,16 @@ class ComposeScreen(ModalScreen[ComposeRequest | None]):
                         )
                     yield Label("Numbers: decimal 12, or hex 0x1f or 1Fh.", classes="compose-help")
                     with Horizontal(id="compose-buttons"):
-                        yield Button("Submit", id="compose-submit", variant="primary", compact=True)
-                        yield Button("Cancel", id="compose-cancel", compact=True)
+                        yield Button(
+                            "Submit",
+                            id="compose-submit",
+                            classes="form-submit",
+                            variant="primary",
+                            compact=True,
+                        )
+                        yield Button(
+                            "Cancel", id="compose-cancel", classes="form-cancel", compact=True
+                        )
                 yield Static("", id="compose-preview", markup=False)
 
     async def on_mount(self) -> None:
@@ -451,22 +453,6 @@ class ComposeScreen(ModalScreen[ComposeRequest | None]):
             self.notify(first, severity="error", timeout=4)
             return
         self.dismiss(got)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#compose-submit")
-    def _submit_pressed(self) -> None:
-        self.action_submit()
-
-    @on(Button.Pressed, "#compose-cancel")
-    def _cancel_pressed(self) -> None:
-        self.action_cancel()
-
-    @on(Input.Submitted)
-    def _enter(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_submit()
 
 
 def context_of(source: Any) -> ComposeContext:

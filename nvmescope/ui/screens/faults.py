@@ -78,9 +78,7 @@ class FaultScreen(ModalScreen[FaultRequest | None]):
                         )
                     yield Static("", id="fault-help", classes="fault-help", markup=False)
                     yield Vertical(id="fault-args")
-                    yield Label(
-                        "Numbers: decimal 12, or hex 0x1f or 1Fh.", classes="compose-help"
-                    )
+                    yield Label("Numbers: decimal 12, or hex 0x1f or 1Fh.", classes="compose-help")
                     with Horizontal(id="poke-buttons"):
                         yield Button("Arm", id="fault-arm", variant="warning", compact=True)
                         yield Button("Clear", id="fault-clear", compact=True)

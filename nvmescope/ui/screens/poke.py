@@ -17,14 +17,13 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from nvmescope.nvme import pci
 from nvmescope.nvme import registers as r
 from nvmescope.nvme.compose import MAX_NUMBER_CHARS, ComposeError, parse_number
+from nvmescope.ui.screens._form import FormScreen
 
 #: the access sizes of each space (as the host API takes them)
 SIZES = {"bar0": (4, 8), "config": (1, 2, 4)}
@@ -123,13 +122,8 @@ def describe_value(target: Target | None, space: str, offset: int, value: int) -
     return []
 
 
-class PokeScreen(ModalScreen[PokeRequest | None]):
-    """See the module docstring."""
-
-    BINDINGS = [
-        Binding("escape", "cancel", "cancel"),
-        Binding("ctrl+s", "submit", "write"),
-    ]
+class PokeScreen(FormScreen):
+    """See the module docstring; returns a PokeRequest or None."""
 
     def __init__(self, state: Any, layout: str = "nvmescope") -> None:
         super().__init__(id="poke-screen")
@@ -180,8 +174,16 @@ class PokeScreen(ModalScreen[PokeRequest | None]):
                         yield Static("", classes="compose-error", id=f"pe-{name}", markup=False)
                     yield Label("Numbers: decimal 12, or hex 0x1f or 1Fh.", classes="compose-help")
                     with Horizontal(id="poke-buttons"):
-                        yield Button("Write", id="poke-submit", variant="primary", compact=True)
-                        yield Button("Cancel", id="poke-cancel", compact=True)
+                        yield Button(
+                            "Write",
+                            id="poke-submit",
+                            classes="form-submit",
+                            variant="primary",
+                            compact=True,
+                        )
+                        yield Button(
+                            "Cancel", id="poke-cancel", classes="form-cancel", compact=True
+                        )
                 yield Static("", id="poke-preview", markup=False)
 
     def on_mount(self) -> None:
@@ -303,22 +305,6 @@ class PokeScreen(ModalScreen[PokeRequest | None]):
             self.notify(next(iter(self.errors.values())), severity="error", timeout=4)
             return
         self.dismiss(got)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#poke-submit")
-    def _submit_pressed(self) -> None:
-        self.action_submit()
-
-    @on(Button.Pressed, "#poke-cancel")
-    def _cancel_pressed(self) -> None:
-        self.action_cancel()
-
-    @on(Input.Submitted)
-    def _enter(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_submit()
 
 
 __all__ = ["PokeRequest", "PokeScreen", "Target", "describe_value", "targets"]
