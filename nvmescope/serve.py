@@ -29,6 +29,8 @@ TEMPLATES = Path(__file__).resolve().parent / "web" / "templates"
 PORT_RANGE = (1, 65535)
 DEFAULT_PORT = 8000
 DEFAULT_HOST = "127.0.0.1"
+#: how much of a host name an error repeats
+MAX_HOST_SHOWN = 60
 
 
 class ServeError(Exception):
@@ -43,12 +45,15 @@ def session_command(args: list[str]) -> str:
 
 def check_port(host: str, port: int) -> None:
     """Bind ``host``:``port`` once and let go: ServeError, one line, if it cannot be."""
+    shown = host if len(host) <= MAX_HOST_SHOWN else host[:MAX_HOST_SHOWN] + "..."
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise ServeError(
-            f"--host {host}: not an address of this machine ({exc.strerror})"
+            f"--host {shown}: not an address of this machine ({exc.strerror})"
         ) from None
+    except (UnicodeError, ValueError):  # a label too long for IDNA, a NUL in the name
+        raise ServeError(f"--host {shown}: not a host name or an address") from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         try:

@@ -2,8 +2,9 @@
 Chromium headless, driven over its DevTools protocol (a websocket; aiohttp, which
 textual-serve brings, is the client).
 
-    with served(["tui"]) as url, Chromium() as browser:
-        await browser.open(url) ...
+    with served(["tui"]) as (url, _):
+        async with Chromium() as browser:
+            await browser.open(url) ...
 
 Everything started here is stopped when the ``with`` ends, and every wait is bounded.
 """
@@ -45,36 +46,45 @@ def free_port() -> int:
 
 @contextmanager
 def served(args: list[str], port: int | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`nvmescope serve --port PORT -- ARGS` until the block ends; yields (its URL, process)."""
+    """`nvmescope serve --port PORT -- ARGS` until the block ends; yields (its URL, process).
+
+    The server's output goes to a file, not a pipe: nobody reads a pipe after the first
+    line, and a server (or a session it starts) writing into a full pipe blocks forever."""
     port = port or free_port()
+    log = tempfile.NamedTemporaryFile(prefix="nvmescope-serve-", suffix=".log", delete=False)
     proc = subprocess.Popen(
         [sys.executable, "-m", "nvmescope", "serve", "--port", str(port), "--", *args],
-        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
         stderr=subprocess.STDOUT,
-        text=True,
         start_new_session=True,
     )
+    log.close()
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "listening on" in line, line
-        # the line comes just before the server listens: wait (bounded) until it does
+        # the listening line comes just before the server listens: wait (bounded) for both
         deadline = time.monotonic() + WAIT_S
         while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
+            said = Path(log.name).read_text(errors="replace")
+            if "listening on" in said:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"nvmescope serve did not start: {said!r}")
+            time.sleep(0.05)
         yield f"http://127.0.0.1:{port}", proc
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+        except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        except ProcessLookupError:
+            pass
+        os.unlink(log.name)
 
 
 class Chromium:

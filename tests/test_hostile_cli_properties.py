@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RECORDINGS = sorted(str(p) for p in (ROOT / "recordings").glob("*.nvmetrace"))
 #: examples per (command, option): the CI default is small; raise it for a long campaign
 EXAMPLES = int(os.environ.get("NVMESCOPE_FUZZ_EXAMPLES", "3"))
-#: interactive, or writes into the shipped recordings/: tested on their own
-SKIP = {"tui", "regenerate-recordings"}
+#: interactive, serves until stopped, or writes into the shipped recordings/: each is
+#: tested on its own (tests/test_tui_*.py, tests/test_serve.py, tests/test_shipped_recordings.py)
+SKIP = {"tui", "serve", "regenerate-recordings"}
 
 runner = CliRunner()
 

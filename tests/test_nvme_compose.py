@@ -29,8 +29,11 @@ def test_no_two_fields_of_a_command_share_a_bit(key: tuple[bool, int]) -> None:
 @st.composite
 def command_values(draw: st.DrawFn) -> tuple[bool, int, dict[str, int]]:
     admin, opc = draw(st.sampled_from(ALL))
-    fields = cmp.fields_for(admin, opc, fid=draw(st.sampled_from([1, 2, 4, 7, 8, 9, 0x0B, 0x80])))
+    fid = draw(st.sampled_from([1, 2, 4, 7, 8, 9, 0x0B, 0x80]))
+    fields = cmp.fields_for(admin, opc, fid=fid)
     values = {f.name: draw(st.integers(0, f.limit)) for f in fields}
+    if "fid" in values:  # the value fields are those of the FID the command carries
+        values["fid"] = fid
     return admin, opc, values
 
 

@@ -90,6 +90,15 @@ def test_a_host_that_is_not_an_address_is_refused_in_one_line() -> None:
     assert "Traceback" not in got.stderr
 
 
+@pytest.mark.parametrize("host", ["x" * 5000, "a" * 64 + ".example", "ü" * 70])
+def test_a_host_name_no_resolver_takes_is_one_short_line(host: str) -> None:
+    # a label longer than 63 characters cannot be encoded for DNS (IDNA): refused, and
+    # the line repeats only the start of it
+    got = run("serve", "--host", host)
+    assert got.returncode == 2 and "Traceback" not in got.stderr
+    assert got.stderr.strip().count("\n") == 0 and len(got.stderr) < 200, got.stderr
+
+
 def test_it_listens_on_localhost_unless_told_and_says_where() -> None:
     assert DEFAULT_HOST == "127.0.0.1"
     port = free_port()
