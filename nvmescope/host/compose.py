@@ -1,6 +1,6 @@
 """A command composed by hand (the TUI's compose form, or a script), sent by the driver.
 
-:class:`HandCommand` is the SQE as the user built it: the SQ, opcode, NSID, CDW10-15,
+``nvme.compose.HandCommand`` is the SQE as the user built it: the SQ, opcode, NSID, CDW10-15,
 and either PRPs typed by hand (any value, wrong ones too: seeing the device answer a
 bad PRP is part of the lesson) or a buffer the driver allocates for the transfer
 length (with a PRP list when it needs one). :func:`send` is the host task that sends
@@ -13,48 +13,12 @@ by hand is forgotten, and an interrupt vector a new CQ names gets a handler.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nvmescope.nvme.commands import CQE_SIZE, SQE_SIZE
+from nvmescope.nvme.compose import MAX_HAND_BUFFER, POKE_SIZES, HandCommand
 from nvmescope.sim import Task
 
 from .api import HostAPI
 from .driver import NOTE_NS, Completion, HostCQ, HostSQ, LinuxDriver
-
-#: the most bytes the host allocates for one command composed by hand (PRPs typed by
-#: hand may describe any length)
-MAX_HAND_BUFFER = 8 << 20
-
-
-@dataclass(frozen=True)
-class HandCommand:
-    """An SQE built by hand. ``prp1``/``prp2`` None: the driver allocates the buffer
-    (``length`` bytes, sent from ``data`` when ``to_device``) or the queue memory."""
-
-    sqid: int
-    opc: int
-    nsid: int = 0
-    cdw10: int = 0
-    cdw11: int = 0
-    cdw12: int = 0
-    cdw13: int = 0
-    cdw14: int = 0
-    cdw15: int = 0
-    prp1: int | None = None
-    prp2: int | None = None
-    length: int = 0
-    to_device: bool = False
-    data: bytes = b""
-    #: the queue memory a Create I/O CQ/SQ needs (bytes), allocated when prp1 is None
-    queue_bytes: int = 0
-
-    @property
-    def admin(self) -> bool:
-        return self.sqid == 0
-
-    @property
-    def hand_prps(self) -> bool:
-        return self.prp1 is not None
 
 
 def send(drv: LinuxDriver, cmd: HandCommand) -> Task:
@@ -116,10 +80,6 @@ def send(drv: LinuxDriver, cmd: HandCommand) -> Task:
     for addr in owned:
         drv.api.free(addr)
     return comp
-
-
-#: the spaces a poke writes, and the access sizes each takes
-POKE_SIZES = {"bar0": (4, 8), "config": (1, 2, 4)}
 
 
 def poke(api: HostAPI, space: str, offset: int, size: int, value: int, what: str = "") -> Task:

@@ -341,30 +341,6 @@ PRESETS: tuple[Preset, ...] = (
 PRESET_NAMES = {p.name: p for p in PRESETS}
 
 
-__all__ = [
-    "CDWS",
-    "COMMAND_FIELDS",
-    "NO_DATA",
-    "PRESETS",
-    "PRESET_NAMES",
-    "TO_DEVICE",
-    "TO_HOST",
-    "CommandField",
-    "ComposeError",
-    "Preset",
-    "Transfer",
-    "bit_fields",
-    "decode_fields",
-    "encode",
-    "feature_fields",
-    "fields_for",
-    "opcodes",
-    "parse_number",
-    "raw_fields",
-    "transfer",
-]
-
-
 #: the longest number a field of the form takes (a 64-bit value in hex is 18 characters)
 MAX_NUMBER_CHARS = 24
 _NUMBER_CHARS = frozenset("0123456789abcdefABCDEFxXhH")
@@ -395,3 +371,69 @@ def parse_number(text: str, limit: int, label: str) -> int:
     if value > limit:
         raise ComposeError(f"{label} holds 0 to {limit} ({limit:#x}), not {value}")
     return value
+
+
+#: the most bytes the host allocates for one command composed by hand (PRPs typed by
+#: hand may describe any length)
+MAX_HAND_BUFFER = 8 << 20
+#: the spaces a write by hand (a poke) goes to, and the access sizes each takes
+POKE_SIZES = {"bar0": (4, 8), "config": (1, 2, 4)}
+
+
+@dataclass(frozen=True)
+class HandCommand:
+    """An SQE built by hand, as the host sends it (``host/compose.py``). ``prp1`` None:
+    the host allocates the buffer (``length`` bytes, sent from ``data`` when
+    ``to_device``) or, for Create I/O CQ/SQ, the queue memory (``queue_bytes``)."""
+
+    sqid: int
+    opc: int
+    nsid: int = 0
+    cdw10: int = 0
+    cdw11: int = 0
+    cdw12: int = 0
+    cdw13: int = 0
+    cdw14: int = 0
+    cdw15: int = 0
+    prp1: int | None = None
+    prp2: int | None = None
+    length: int = 0
+    to_device: bool = False
+    data: bytes = b""
+    queue_bytes: int = 0
+
+    @property
+    def admin(self) -> bool:
+        return self.sqid == 0
+
+    @property
+    def hand_prps(self) -> bool:
+        return self.prp1 is not None
+
+
+__all__ = [
+    "CDWS",
+    "COMMAND_FIELDS",
+    "MAX_HAND_BUFFER",
+    "MAX_NUMBER_CHARS",
+    "NO_DATA",
+    "POKE_SIZES",
+    "PRESETS",
+    "PRESET_NAMES",
+    "TO_DEVICE",
+    "TO_HOST",
+    "CommandField",
+    "ComposeError",
+    "HandCommand",
+    "Preset",
+    "Transfer",
+    "bit_fields",
+    "decode_fields",
+    "encode",
+    "feature_fields",
+    "fields_for",
+    "opcodes",
+    "parse_number",
+    "raw_fields",
+    "transfer",
+]

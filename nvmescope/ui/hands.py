@@ -81,29 +81,26 @@ class HandsMixin:
             return
         source = self.source
         before = len(source)
-        source.compose(
-            req.sqid, req.opc, req.nsid, req.cdws, prp1=req.prp1, prp2=req.prp2,
-            length=req.length, to_device=req.to_device, data=req.data,
-            queue_bytes=req.queue_bytes,
-        )  # fmt: skip
+        cmd = req.command
+        source.compose(cmd)
 
         def its_sqe(e: Any) -> bool:
             return (
                 e.kind == "mem_write"
                 and str(e.purpose).startswith("SQE")
                 and len(e.data) == 64
-                and e.data[0] == req.opc
+                and e.data[0] == cmd.opc
             )
 
         hit = self._run_to(its_sqe, before)
         if hit is None:
-            self.notify(f"{req.title} was not written to SQ{req.sqid}: see the timeline")
+            self.notify(f"{req.title} was not written to SQ{cmd.sqid}: see the timeline")
             return
         sqe = self.source.event(hit)
         cid = int.from_bytes(bytes(sqe.data[2:4]), "little")  # type: ignore[attr-defined]
-        self.followed = Followed(req.sqid, cid, req.title, hit)
+        self.followed = Followed(cmd.sqid, cid, req.title, hit)
         self.notify(
-            f"{req.title} is in SQ{req.sqid} (cid {cid}). Step on (s): barrier, doorbell, "
+            f"{req.title} is in SQ{cmd.sqid} (cid {cid}). Step on (s): barrier, doorbell, "
             "fetch, PRPs, DMA, CQE, interrupt.",
             timeout=8,
         )

@@ -37,6 +37,7 @@ from nvmescope.trace.state import State
 
 if TYPE_CHECKING:
     from nvmescope.emulator import ControllerConfig
+    from nvmescope.nvme.compose import HandCommand
 
 Predicate = Callable[[Event], bool]
 #: how many events a scan reads between two looks at "was I cancelled?"
@@ -485,31 +486,14 @@ class LiveSource(Source):
         info = drv.namespaces.get(nsid) if drv is not None else None
         return info.lba_size if info is not None and info.lba_size else 512
 
-    def compose(
-        self,
-        sqid: int,
-        opc: int,
-        nsid: int,
-        cdws: dict[int, int],
-        *,
-        prp1: int | None = None,
-        prp2: int | None = None,
-        length: int = 0,
-        to_device: bool = False,
-        data: bytes = b"",
-        queue_bytes: int = 0,
-    ) -> None:
+    def compose(self, cmd: HandCommand) -> None:
         """Have the host send a command composed by hand (see ``host.compose``): it runs
         as the live session steps on. A session with no driver cannot (ValueError)."""
-        from nvmescope.host.compose import HandCommand, send
+        from nvmescope.host.compose import send
 
         drv = self.machine.driver
         if drv is None:
             raise ValueError("this session has no host driver to send a command")
-        cmd = HandCommand(
-            sqid, opc, nsid, *(cdws.get(n, 0) for n in range(10, 16)), prp1=prp1, prp2=prp2,
-            length=length, to_device=to_device, data=data, queue_bytes=queue_bytes,
-        )  # fmt: skip
         self.machine.api.spawn(send(drv, cmd), label="compose")
         self._idle = False
 

@@ -26,10 +26,8 @@ from textual.widgets import Button, Input, Label, Select, Static
 from nvmescope.nvme import compose as cmp
 from nvmescope.nvme.commands import pack_sqe
 from nvmescope.nvme.features import FID_NUMBER_OF_QUEUES
-from nvmescope.ui.screens._form import FormScreen
+from nvmescope.ui.screens._form import NUMBERS_HELP, FormScreen, NumberRow
 
-#: what the form allocates at most; PRPs typed by hand may describe anything
-MAX_ALLOCATED = 8 << 20
 #: the PRP modes of the form
 PRP_AUTO, PRP_HAND = "auto", "hand"
 #: the text a command that sends data puts in its buffer when none is typed
@@ -38,19 +36,11 @@ MAX_DATA_TEXT = 4096
 
 @dataclass(frozen=True)
 class ComposeRequest:
-    """What the form built: the live session sends it (``LiveSource.compose``)."""
+    """What the form built: the command the live session sends (``LiveSource.compose``)
+    and its name, for what the app says about it."""
 
-    sqid: int
-    opc: int
-    nsid: int
-    cdws: dict[int, int]
+    command: cmp.HandCommand
     title: str
-    prp1: int | None = None
-    prp2: int | None = None
-    length: int = 0
-    to_device: bool = False
-    data: bytes = b""
-    queue_bytes: int = 0
 
 
 @dataclass
@@ -66,43 +56,19 @@ class ComposeContext:
         return self.lba_size.get(nsid, 512)
 
 
-class FieldRow(Horizontal):
-    """One field: its name, an input, where its bits are and what it is; an error line."""
+def _shown(value: int) -> str:
+    """A value as the form first shows it: decimal when short, hex when long."""
+    return str(value) if value < 1 << 16 else f"{value:#x}"
+
+
+class FieldRow(NumberRow):
+    """One of the command's own fields, with where its bits are and what it is."""
 
     def __init__(self, spec: cmp.CommandField, value: int) -> None:
-        super().__init__(classes="compose-row")
+        shown = str(value) if spec.limit < 1 << 16 else f"{value:#x}"
+        hint = f"{spec.where}: {spec.title}"
+        super().__init__(spec.name, spec.label, f"f-{spec.name}", shown, hint, spec.width > 32)
         self.spec = spec
-        self.value = value
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="compose-cell"):
-            with Horizontal(classes="compose-line"):
-                yield Label(self.spec.label, classes="compose-name")
-                field = Input(
-                    str(self.value) if self.spec.limit < 1 << 16 else f"{self.value:#x}",
-                    id=f"f-{self.spec.name}",
-                    max_length=cmp.MAX_NUMBER_CHARS,
-                    select_on_focus=False,
-                    compact=True,
-                    classes="compose-input" + (" -wide" if self.spec.width > 32 else ""),
-                )
-                field.cursor_blink = False
-                yield field
-                yield Label(f"{self.spec.where}: {self.spec.title}", classes="compose-hint")
-            yield Static("", classes="compose-error", markup=False)
-
-
-def _number_input(name: str, value: str, wide: bool = False) -> Input:
-    field = Input(
-        value,
-        id=name,
-        max_length=cmp.MAX_NUMBER_CHARS,
-        select_on_focus=False,
-        compact=True,
-        classes="compose-input" + (" -wide" if wide else ""),
-    )
-    field.cursor_blink = False
-    return field
 
 
 class ComposeScreen(FormScreen):
@@ -118,7 +84,8 @@ class ComposeScreen(FormScreen):
         self.opc = start.opc
         self.nsid = start.nsid
         self.values: dict[str, int] = self._preset_values(start)
-        self.errors: dict[str, str] = {}
+        #: the PRPs typed by hand (used when the PRP mode says so)
+        self.prps = {"prp1": 0, "prp2": 0}
         self._rebuilding = False
 
     # -- what the form holds -----------------------------------------------------------
@@ -193,12 +160,8 @@ class ComposeScreen(FormScreen):
                             id="compose-opcode",
                             compact=True,
                         )
-                    with Horizontal(classes="compose-line"):
-                        yield Label("NSID", classes="compose-name")
-                        yield _number_input("f-nsid", str(self.nsid) if self.nsid < 1 << 16
-                                            else f"{self.nsid:#x}")  # fmt: skip
-                        yield Label("SQE bytes 7:4: Namespace Identifier", classes="compose-hint")
-                    yield Static("", classes="compose-error", id="e-nsid", markup=False)
+                    yield NumberRow("nsid", "NSID", "f-nsid", _shown(self.nsid),
+                                    "SQE bytes 7:4: Namespace Identifier")  # fmt: skip
                     yield Vertical(id="compose-fields")
                     with Horizontal(classes="compose-line"):
                         yield Label("PRPs", classes="compose-name")
@@ -210,16 +173,9 @@ class ComposeScreen(FormScreen):
                             compact=True,
                         )
                     with Vertical(id="compose-prps"):
-                        with Horizontal(classes="compose-line"):
-                            yield Label("PRP1", classes="compose-name")
-                            yield _number_input("f-prp1", "0x0", wide=True)
-                            yield Label("SQE bytes 31:24", classes="compose-hint")
-                        yield Static("", classes="compose-error", id="e-prp1", markup=False)
-                        with Horizontal(classes="compose-line"):
-                            yield Label("PRP2", classes="compose-name")
-                            yield _number_input("f-prp2", "0x0", wide=True)
-                            yield Label("SQE bytes 39:32", classes="compose-hint")
-                        yield Static("", classes="compose-error", id="e-prp2", markup=False)
+                        for name, where in (("prp1", "31:24"), ("prp2", "39:32")):
+                            yield NumberRow(name, name.upper(), f"f-{name}", "0x0",
+                                            f"SQE bytes {where}", wide=True)  # fmt: skip
                     with Vertical(id="compose-data"):
                         with Horizontal(classes="compose-line"):
                             yield Label("Data", classes="compose-name")
@@ -236,7 +192,7 @@ class ComposeScreen(FormScreen):
                         yield Label(
                             "the text in the buffer, zeros after it", classes="compose-hint"
                         )
-                    yield Label("Numbers: decimal 12, or hex 0x1f or 1Fh.", classes="compose-help")
+                    yield Label(NUMBERS_HELP, classes="compose-help")
                     with Horizontal(id="compose-buttons"):
                         yield Button(
                             "Submit",
@@ -285,9 +241,7 @@ class ComposeScreen(FormScreen):
             opcode.set_options(self._opcode_options())
             opcode.value = self.opc
         with self.prevent(Input.Changed):
-            self.query_one("#f-nsid", Input).value = (
-                str(self.nsid) if self.nsid < 1 << 16 else f"{self.nsid:#x}"
-            )
+            self.query_one("#f-nsid", Input).value = _shown(self.nsid)
         await self._rebuild_fields()
 
     @on(Select.Changed, "#compose-queue")
@@ -357,7 +311,7 @@ class ComposeScreen(FormScreen):
             if name == "nsid":
                 self.nsid = value
             else:
-                self.values[f"_{name}"] = value
+                self.prps[name] = value
 
     @property
     def hand_prps(self) -> bool:
@@ -372,26 +326,17 @@ class ComposeScreen(FormScreen):
             return
         self._read_fields()
         xfer = self.transfer
-        if not self.hand_prps and max(xfer.length, xfer.queue) > MAX_ALLOCATED:
+        if not self.hand_prps and max(xfer.length, xfer.queue) > cmp.MAX_HAND_BUFFER:
             self.errors.setdefault(
                 "_buffer", f"{max(xfer.length, xfer.queue)} bytes is more than the "
-                f"{MAX_ALLOCATED >> 20} MiB the host allocates: type the PRPs by hand",
+                f"{cmp.MAX_HAND_BUFFER >> 20} MiB the host allocates: type the PRPs by hand",
             )  # fmt: skip
-        for row in self.query(FieldRow):
-            for where in row.query(".compose-error").results(Static):
-                self._show_error(where, row.spec.name)
-        for name in ("nsid", "prp1", "prp2"):
-            self._show_error(self.query_one(f"#e-{name}", Static), name)
+        self.show_errors()
         self.query_one("#compose-prps").display = self.hand_prps
         self.query_one("#compose-data").display = (
             not self.hand_prps and xfer.direction == cmp.TO_DEVICE
         )
         self.query_one("#compose-preview", Static).update(self.preview())
-
-    def _show_error(self, where: Static, name: str) -> None:
-        text = self.errors.get(name, "")
-        where.update(text)
-        where.display = bool(text)
 
     # -- the live preview ---------------------------------------------------------------
     def dwords(self) -> dict[int, int]:
@@ -407,17 +352,15 @@ class ComposeScreen(FormScreen):
         lines = [f"SQ{self.sqid} · opcode {self.opc:02X}h · NSID {self.nsid}"]
         lines += [f"CDW{n} {dw[n]:08x} CDW{n + 1} {dw[n + 1]:08x}" for n in cmp.CDWS[::2]]
         hand = self.hand_prps
-        prp1 = self.values.get("_prp1", 0) if hand else 0
-        prp2 = self.values.get("_prp2", 0) if hand else 0
+        prp1, prp2 = (self.prps["prp1"], self.prps["prp2"]) if hand else (0, 0)
         lines.append(f"data: {xfer.words}")
         lines.append("CID set when sent (0 below)" if hand else "PRPs, CID set when sent (0)")
         sqe = pack_sqe(self.opc, 0, nsid=self.nsid, prp1=prp1, prp2=prp2,
                        **{f"cdw{n}": dw[n] for n in cmp.CDWS})  # fmt: skip
         lines.append("SQE, 64 bytes:")
         lines += [f"{i:02x} {sqe[i : i + 8].hex(' ')}" for i in range(0, 64, 8)]
-        problems = [e for k, e in self.errors.items()]
-        if problems:
-            lines.append(f"{len(problems)} field(s) to fix before it can be sent")
+        if self.errors:
+            lines.append(f"{len(self.errors)} field(s) to fix before it can be sent")
         return "\n".join(lines)
 
     # -- submit -------------------------------------------------------------------------------
@@ -432,25 +375,20 @@ class ComposeScreen(FormScreen):
         if not hand and xfer.direction == cmp.TO_DEVICE:
             data = self.query_one("#f-data", Input).value.encode("utf-8", "replace")
         title = cmp.opcodes(self.admin).get(self.opc, f"{self.opc:02X}h")
-        return ComposeRequest(
-            self.sqid,
-            self.opc,
-            self.nsid,
-            self.dwords(),
-            title,
-            prp1=self.values.get("_prp1", 0) if hand else None,
-            prp2=self.values.get("_prp2", 0) if hand else None,
-            length=xfer.length,
-            to_device=xfer.direction == cmp.TO_DEVICE,
-            data=data,
+        dw = self.dwords()
+        command = cmp.HandCommand(
+            self.sqid, self.opc, self.nsid, *(dw[n] for n in cmp.CDWS),
+            prp1=self.prps["prp1"] if hand else None,
+            prp2=self.prps["prp2"] if hand else None,
+            length=xfer.length, to_device=xfer.direction == cmp.TO_DEVICE, data=data,
             queue_bytes=xfer.queue,
-        )
+        )  # fmt: skip
+        return ComposeRequest(command, title)
 
     def action_submit(self) -> None:
         got = self.request()
         if got is None:
-            first = next(iter(self.errors.values()))
-            self.notify(first, severity="error", timeout=4)
+            self.refuse()
             return
         self.dismiss(got)
 

@@ -16,11 +16,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from nvmescope.events import FAULTS
-from nvmescope.nvme.compose import MAX_NUMBER_CHARS, ComposeError, parse_number
+from nvmescope.nvme.compose import ComposeError, parse_number
+from nvmescope.ui.screens._form import NUMBERS_HELP, FormScreen, NumberRow
 
 
 @dataclass(frozen=True)
@@ -43,20 +43,16 @@ def armed_faults(state: Any) -> dict[str, str]:
     return dict(got or {})
 
 
-class FaultScreen(ModalScreen[FaultRequest | None]):
-    """See the module docstring."""
+class FaultScreen(FormScreen):
+    """See the module docstring; submitting (Ctrl+S, Enter, Arm) arms the fault."""
 
-    BINDINGS = [
-        Binding("escape", "cancel", "cancel"),
-        Binding("ctrl+s", "arm", "arm"),
-    ]
+    BINDINGS = [Binding("ctrl+s", "submit", "arm")]
 
     def __init__(self, state: Any, config: Any = None, action: str = "drop_interrupt") -> None:
         super().__init__(id="faults-screen")
         self.state = state
         self.config = config
         self.action = action if action in FAULTS else next(iter(FAULTS))
-        self.errors: dict[str, str] = {}
 
     @property
     def spec(self) -> Any:
@@ -78,11 +74,15 @@ class FaultScreen(ModalScreen[FaultRequest | None]):
                         )
                     yield Static("", id="fault-help", classes="fault-help", markup=False)
                     yield Vertical(id="fault-args")
-                    yield Label("Numbers: decimal 12, or hex 0x1f or 1Fh.", classes="compose-help")
+                    yield Label(NUMBERS_HELP, classes="compose-help")
                     with Horizontal(id="poke-buttons"):
-                        yield Button("Arm", id="fault-arm", variant="warning", compact=True)
+                        yield Button(
+                            "Arm", id="fault-arm", classes="form-submit", variant="warning",
+                            compact=True,
+                        )  # fmt: skip
                         yield Button("Clear", id="fault-clear", compact=True)
-                        yield Button("Close", id="fault-cancel", compact=True)
+                        yield Button("Close", id="fault-cancel", classes="form-cancel",
+                                     compact=True)  # fmt: skip
                 yield Static("", id="poke-preview", markup=False)
 
     async def on_mount(self) -> None:
@@ -95,26 +95,15 @@ class FaultScreen(ModalScreen[FaultRequest | None]):
         rows = []
         for a in self.spec.args:
             low, high = a.bounds(self.config)
-            box_input = Input(
-                "" if a.default is None else str(a.default),
-                placeholder="any" if a.optional else "",
-                id=f"fa-{a.name}",
-                max_length=MAX_NUMBER_CHARS,
-                select_on_focus=False,
-                compact=True,
-                classes="compose-input -wide",
-            )
-            box_input.cursor_blink = False
             rows.append(
-                Vertical(
-                    Horizontal(
-                        Label(a.name, classes="compose-name"),
-                        box_input,
-                        Label(f"{low}..{high}: {a.help}", classes="compose-hint"),
-                        classes="compose-line",
-                    ),
-                    Static("", id=f"fe-{a.name}", classes="compose-error", markup=False),
-                    classes="compose-row",
+                NumberRow(
+                    a.name,
+                    a.name,
+                    f"fa-{a.name}",
+                    "" if a.default is None else str(a.default),
+                    f"{low}..{high}: {a.help}",
+                    wide=True,
+                    placeholder="any" if a.optional else "",
                 )
             )
         await box.mount_all(rows)
@@ -140,13 +129,11 @@ class FaultScreen(ModalScreen[FaultRequest | None]):
         self.errors = {}
         out: dict[str, int] = {}
         spec = self.spec
+        boxes = {row.field_name: row.box for row in self.query(NumberRow)}
         for a in spec.args:
-            if not armed and a.name != spec.key:
+            if (not armed and a.name != spec.key) or a.name not in boxes:
                 continue
-            try:
-                text = self.query_one(f"#fa-{a.name}", Input).value
-            except Exception:
-                continue
+            text = boxes[a.name].value
             if not text.strip() and a.optional:
                 continue
             low, high = a.bounds(self.config)
@@ -163,10 +150,7 @@ class FaultScreen(ModalScreen[FaultRequest | None]):
 
     def _update(self) -> None:
         self._read(True)
-        for a in self.spec.args:
-            for where in self.query(f"#fe-{a.name}").results(Static):
-                where.update(self.errors.get(a.name, ""))
-                where.display = a.name in self.errors
+        self.show_errors()
         armed = armed_faults(self.state)
         lines = ["Armed as of the cursor:"]
         lines += [f"· {words}" for words in armed.values()] or ["  none"]
@@ -176,32 +160,16 @@ class FaultScreen(ModalScreen[FaultRequest | None]):
         args = self._read(armed)
         self._update()
         if args is None:
-            self.notify(next(iter(self.errors.values())), severity="error", timeout=4)
+            self.refuse()
             return
         self.dismiss(FaultRequest(self.action, armed, args))
 
-    def action_arm(self) -> None:
-        self._done(True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#fault-arm")
-    def _arm_pressed(self) -> None:
+    def action_submit(self) -> None:
         self._done(True)
 
     @on(Button.Pressed, "#fault-clear")
     def _clear_pressed(self) -> None:
         self._done(False)
-
-    @on(Button.Pressed, "#fault-cancel")
-    def _cancel_pressed(self) -> None:
-        self.action_cancel()
-
-    @on(Input.Submitted)
-    def _enter(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._done(True)
 
 
 __all__ = ["FaultRequest", "FaultScreen", "armed_faults"]

@@ -22,11 +22,11 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from nvmescope.nvme import pci
 from nvmescope.nvme import registers as r
-from nvmescope.nvme.compose import MAX_NUMBER_CHARS, ComposeError, parse_number
-from nvmescope.ui.screens._form import FormScreen
+from nvmescope.nvme.compose import POKE_SIZES, ComposeError, parse_number
+from nvmescope.ui.screens._form import NUMBERS_HELP, FormScreen, NumberRow
 
 #: the access sizes of each space (as the host API takes them)
-SIZES = {"bar0": (4, 8), "config": (1, 2, 4)}
+SIZES = POKE_SIZES
 #: the highest offset either space takes (a 32-bit offset)
 MAX_OFFSET = 0xFFFFFFFF
 #: the registers of PCI configuration space the list offers first (others by offset)
@@ -131,7 +131,6 @@ class PokeScreen(FormScreen):
         self.targets = targets(state, layout)
         self.by_key = {t.key: t for t in self.targets}
         self.target: Target | None = self.targets[0] if self.targets else None
-        self.errors: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical(id="poke"):
@@ -162,17 +161,8 @@ class PokeScreen(FormScreen):
                         ("size", "bytes: 4 or 8 in BAR0; 1, 2 or 4 in config space"),
                         ("value", "what is written (the register's value as of the cursor)"),
                     ):
-                        with Horizontal(classes="compose-line"):
-                            yield Label(name.title(), classes="compose-name")
-                            box = Input(
-                                "", id=f"p-{name}", max_length=MAX_NUMBER_CHARS,
-                                select_on_focus=False, compact=True, classes="compose-input -wide",
-                            )  # fmt: skip
-                            box.cursor_blink = False
-                            yield box
-                            yield Label(hint, classes="compose-hint")
-                        yield Static("", classes="compose-error", id=f"pe-{name}", markup=False)
-                    yield Label("Numbers: decimal 12, or hex 0x1f or 1Fh.", classes="compose-help")
+                        yield NumberRow(name, name.title(), f"p-{name}", "", hint, wide=True)
+                    yield Label(NUMBERS_HELP, classes="compose-help")
                     with Horizontal(id="poke-buttons"):
                         yield Button(
                             "Write",
@@ -268,10 +258,7 @@ class PokeScreen(FormScreen):
 
     def _update(self) -> None:
         got = self._read()
-        for name in ("offset", "size", "value"):
-            where = self.query_one(f"#pe-{name}", Static)
-            where.update(self.errors.get(name, ""))
-            where.display = name in self.errors
+        self.show_errors()
         preview = self.query_one("#poke-preview", Static)
         if got is None:
             preview.update(f"{len(self.errors)} field(s) to fix")
@@ -302,7 +289,7 @@ class PokeScreen(FormScreen):
     def action_submit(self) -> None:
         got = self.request()
         if got is None:
-            self.notify(next(iter(self.errors.values())), severity="error", timeout=4)
+            self.refuse()
             return
         self.dismiss(got)
 
