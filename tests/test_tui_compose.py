@@ -5,13 +5,11 @@ doorbell or PCI configuration space is answered as the specification says."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from textual.widgets import Input, Select, Static
-from tui import NARROW, WIDE, press
+from tui import NARROW, WIDE, finished_source, live_app, press
 
 from nvmescope.nvme import compose as cmp
 from nvmescope.ui import LiveSource, NvmeScopeApp
@@ -23,23 +21,9 @@ from nvmescope.ui.screens.poke import PokeScreen
 EXPECTED_STATUS = {p.name: 0 for p in cmp.PRESETS} | {"set-nq": 0x0C}
 
 
-def finished_source(scenario: str = "identify") -> LiveSource:
-    source = LiveSource(scenario)
-    while not source.finished:
-        source.run(1.0)
-    return source
-
-
-@asynccontextmanager
-async def after_bringup(size: tuple[int, int] = WIDE) -> AsyncIterator[tuple[NvmeScopeApp, Any]]:
-    source = finished_source()
-    app = NvmeScopeApp(source, at=len(source) - 1, marks=Marks())
-    try:
-        async with app.run_test(size=size) as pilot:
-            await press(pilot)
-            yield app, pilot
-    finally:
-        source.close()
+def after_bringup(size: tuple[int, int] = WIDE) -> Any:
+    """The app on the identify session run to its end: bring-up done, the host idle."""
+    return live_app(size=size, to_end=True)
 
 
 async def open_form(app: NvmeScopeApp, pilot: Any, preset: str | None = None) -> ComposeScreen:
@@ -230,13 +214,19 @@ async def test_a_recording_cannot_be_sent_a_command() -> None:
 
 
 # -- poke -------------------------------------------------------------------------------------
-async def poke(app: NvmeScopeApp, pilot: Any, name: str, value: str) -> int:
+async def open_poke(app: NvmeScopeApp, pilot: Any, name: str) -> PokeScreen:
+    """The poke form, on the register or doorbell called ``name``."""
     await press(pilot, "W")
     screen = app.screen
     assert isinstance(screen, PokeScreen)
     target = next(t for t in screen.targets if t.name == name)
     screen.query_one("#poke-target", Select).value = target.key
     await press(pilot)
+    return screen
+
+
+async def poke(app: NvmeScopeApp, pilot: Any, name: str, value: str) -> int:
+    screen = await open_poke(app, pilot, name)
     await type_into(pilot, screen.query_one("#p-value", Input), value)
     start = len(app.source)
     await press(pilot, "ctrl+s")
@@ -256,12 +246,7 @@ async def test_a_doorbell_written_beyond_the_queue_is_ignored_with_a_ub_event() 
 
 async def test_clearing_cc_en_by_hand_resets_the_controller() -> None:
     async with after_bringup() as (app, pilot):
-        await press(pilot, "W")
-        screen = app.screen
-        assert isinstance(screen, PokeScreen)
-        cc = next(t for t in screen.targets if t.name == "cc")
-        screen.query_one("#poke-target", Select).value = cc.key
-        await press(pilot)
+        screen = await open_poke(app, pilot, "cc")
         assert "EN" in str(screen.query_one("#poke-preview", Static).render())
         current = int(screen.query_one("#p-value", Input).value, 16)
         assert current & 1

@@ -45,6 +45,18 @@ async def press(pilot: Any, *keys: str) -> None:
         await settle(pilot)
 
 
+def finished_source(
+    scenario: str = "identify",
+    config: ControllerConfig | None = None,
+    params: dict[str, int] | None = None,
+) -> LiveSource:
+    """A live session run until its scenario is done."""
+    source = LiveSource(scenario, config, params)
+    while not source.finished:
+        source.run(1.0)
+    return source
+
+
 @asynccontextmanager
 async def live_app(
     scenario: str = "identify",
@@ -53,9 +65,18 @@ async def live_app(
     params: dict[str, int] | None = None,
     size: tuple[int, int] = WIDE,
     at: int = 0,
+    to_end: bool = False,
 ) -> AsyncIterator[tuple[NvmeScopeApp, Any]]:
-    source = LiveSource(scenario, config, params)
-    if at:
+    """The app on a live session at event ``at`` (``to_end``: run to its end, and open
+    on its last event: bring-up done, the host idle, ready for commands by hand)."""
+    source = (
+        finished_source(scenario, config, params)
+        if to_end
+        else LiveSource(scenario, config, params)
+    )
+    if to_end:
+        at = len(source) - 1
+    elif at:
         source.step(at + 1 - len(source))
     app = NvmeScopeApp(source, at=at, marks=Marks())
     try:
