@@ -1259,6 +1259,37 @@ def _progress(description: str, total: int | None = None) -> Any:
     )
 
 
+class _DeferredInterrupt:
+    """Ctrl+C (SIGINT) while a recording is written is taken between two events, not in
+    the middle of one: an interrupt raised inside the recorder (halfway through a chunk
+    it writes) would leave a file whose last chunk is cut. The loop asks
+    :attr:`requested`; a second Ctrl+C interrupts at once. Outside the main thread
+    (where no handler can be set) it does nothing."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _DeferredInterrupt:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
 def _record_one(
     scenario: str,
     path: Path,
@@ -1272,11 +1303,13 @@ def _record_one(
 
     machine = Machine(config, scenario=scenario, params=params or None)
     rec = Recorder.attach(machine, path, scenario=scenario, fmt=fmt)
-    with _progress(f"recording {scenario}") as progress:
+    with _progress(f"recording {scenario}") as progress, _DeferredInterrupt() as ctrl_c:
         task = progress.add_task(f"recording {scenario}", total=max_events)
         count = 0
         try:
             while max_events is None or count < max_events:
+                if ctrl_c.requested:
+                    raise KeyboardInterrupt
                 if machine.step() is None:
                     break
                 count += 1

@@ -145,3 +145,44 @@ def test_ctrl_c_to_a_recording_process_keeps_a_recording_that_verifies(tmp_path)
         rec.close()
     result = verify(path)
     assert result.ok, result.describe()
+
+
+def test_ctrl_c_while_a_chunk_is_being_written_loses_none_of_it(tmp_path, monkeypatch):
+    """Ctrl+C landing in the middle of a chunk the recorder writes (the moment a real
+    terminal's SIGINT can hit) is taken between two events: exit 130 and a recording that
+    is complete and replays identically, no chunk cut and no events dropped."""
+    from typer.testing import CliRunner
+
+    from nvmescope.cli import app
+    from nvmescope.trace.format import TraceWriter
+
+    real = TraceWriter._write
+    calls = {"n": 0}
+
+    def interrupted_write(self, data):
+        calls["n"] += 1
+        if calls["n"] != 4:
+            return real(self, data)
+        # the first half of a frame is in the file when Ctrl+C comes
+        self._file.write(data[: len(data) // 2])
+        signal.raise_signal(signal.SIGINT)
+        self._file.write(data[len(data) // 2 :])
+        self._file.flush()
+        self.stats.bytes += len(data)
+
+    monkeypatch.setattr(TraceWriter, "_write", interrupted_write)
+    path = tmp_path / "mid-chunk.nvmetrace"
+    got = CliRunner().invoke(
+        app, ["record", "io-load", "-p", "count=20000", "-o", str(path)], catch_exceptions=False
+    )
+    assert got.exit_code == 130, got.output
+    assert "interrupted: kept" in got.output
+    assert calls["n"] > 4
+    rec = open_recording(path)
+    try:
+        assert rec.complete and not rec.warnings
+        assert [e.seq for e in rec.events(0, len(rec))] == list(range(len(rec)))
+    finally:
+        rec.close()
+    result = verify(path)
+    assert result.ok, result.describe()
