@@ -681,12 +681,44 @@ def serve(
         from nvmescope.serve import ServeError
         from nvmescope.serve import serve as serve_app
 
+        _check_session_args(list(args or []))
         try:
             serve_app(list(args or []), host, port)
         except ServeError as exc:
             raise UsageError(str(exc)) from None
 
     _guarded(run)
+
+
+def _check_session_args(args: list[str]) -> None:
+    """What ``serve`` runs for each browser is parsed now, as its own command would parse
+    it (every option's range): a bad one is one line here, not an error in every browser.
+    Help and version requests are left to the session."""
+    argv = ["tui", *args] if args and _is_recording_argument(args[0]) else list(args)
+    if not argv or {"-h", "--help", "--version"} & set(argv):
+        return
+    cmd: Any = typer.main.get_command(app)
+    name, rest, parent = "nvmescope", list(argv), None
+    try:
+        while cmd is not None:
+            ctx = cmd.make_context(name, rest, parent=parent)
+            if not hasattr(cmd, "resolve_command"):
+                break
+            # a group: the rest of the line is its command's (as typer's own completion
+            # reads it; typer is pinned below 0.28)
+            left = [*getattr(ctx, "_protected_args", []), *ctx.args]
+            if not left:
+                break
+            name, cmd, rest = cmd.resolve_command(ctx, left)
+            parent = ctx
+    except typer.Exit:
+        return
+    except Exception as exc:
+        if not hasattr(exc, "format_message"):  # only the parser's own errors are the user's
+            raise
+        raise UsageError(
+            f"the command to serve, nvmescope {' '.join(argv)}: {exc.format_message()}"
+        ) from None
 
 
 @app.command(short_help="List the built-in scenarios.")

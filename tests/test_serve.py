@@ -99,6 +99,25 @@ def test_a_host_name_no_resolver_takes_is_one_short_line(host: str) -> None:
     assert got.stderr.strip().count("\n") == 0 and len(got.stderr) < 200, got.stderr
 
 
+@pytest.mark.parametrize(
+    ("session", "words"),
+    [
+        (["tui", "--at", "-1"], "'--at': -1: expected 0..1000000000"),
+        (["no-such-command"], "No such command 'no-such-command'"),
+        (["export", "jsonl", "--bogus"], "No such option: --bogus"),
+        (["recordings/identify.nvmetrace", "--at", "-3"], "'--at': -3"),
+    ],
+)
+def test_a_command_to_serve_that_would_not_parse_is_refused_before_serving(
+    session: list[str], words: str
+) -> None:
+    # else every browser that opens the page would get the same error instead of a TUI
+    got = run("serve", "--port", str(free_port()), "--", *session, timeout=20)
+    assert got.returncode == 2 and "Traceback" not in got.stderr, got.stderr
+    assert got.stderr.strip().count("\n") == 0 and words in got.stderr, got.stderr
+    assert "the command to serve" in got.stderr and "listening" not in got.stdout
+
+
 def test_it_listens_on_localhost_unless_told_and_says_where() -> None:
     assert DEFAULT_HOST == "127.0.0.1"
     port = free_port()
