@@ -377,8 +377,8 @@ FAULTS: dict[str, FaultAction] = {
             "the next interrupt message the device sends (an MSI-X message, or the INTx "
             "assert) is lost on the way: the device emits fault_irq_dropped and goes on as "
             "if it had sent it",
-            "no interrupt: the completion waits in the CQ until the driver polls the CQ or "
-            "times the command out",
+            "no interrupt: the completion waits in the CQ until the command's timer fires; "
+            "then nvme_timeout polls the CQ, finds it and says 'completion polled'",
             (FaultArg("count", 1, MAX_FAULT_COUNT, "how many interrupt messages to lose", 1),),
             counted=True,
         ),

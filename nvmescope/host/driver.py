@@ -1391,12 +1391,42 @@ class LinuxDriver:
             self.ns_list = idf.parse_active_ns_list(comp.data)
 
     def _timeout(self, qid: int, cid: int) -> None:
-        p = self._pending.pop((qid, cid), None)
-        if p is None:
-            return
+        """The command's timer fired: Linux's nvme_timeout runs (a host task)."""
+        p = self._pending.get((qid, cid))
+        if p is not None:
+            p.timer = None
+            self.api.spawn(self._nvme_timeout(qid, cid), label="nvme_timeout")
+
+    def _nvme_timeout(self, qid: int, cid: int) -> Task:
+        """Linux's nvme_timeout: read CSTS, then, in case only the interrupt was lost, poll
+        the command's CQ the way the handler would. A completion found there ends the
+        command as if the interrupt had come ("completion polled"); none, and the
+        command has timed out."""
+        if (qid, cid) not in self._pending:
+            return None
+        csts = yield from self._rd32(
+            0x1C, "timeout_csts", f"cid {cid} on SQ{qid}: its timer fired with no completion "
+            "(nvme_timeout). Read CSTS first: a fatal status (CFS) would need a reset.",
+        )  # fmt: skip
+        sq = self.sqs.get(qid)
+        cq = self.cqs.get(sq.cqid) if sq is not None else None
+        if cq is not None and not csts & CSTS_CFS:
+            yield from self.say(
+                "timeout_poll", f"Did an interrupt go missing? Poll CQ{cq.qid} as its handler "
+                "would, with the interrupt disabled (nvme_poll_irqdisable).",
+            )  # fmt: skip
+            yield from self.nvme_process_cq(cq, polled=True)
+        if (qid, cid) not in self._pending:
+            yield from self.say(
+                "timeout_polled", f"I/O {cid} QID {qid} timeout, completion polled: the command "
+                "had completed and its CQE was in the queue; only the interrupt never came.",
+            )  # fmt: skip
+            return None
+        p = self._pending.pop((qid, cid))
         p.completion.timed_out = True
         p.completion.done = True
         p.signal.fire()
+        return None
 
     @property
     def outstanding_aer(self) -> Completion | None:
@@ -1683,8 +1713,9 @@ class LinuxDriver:
         while self.busy:
             yield ACTION_NS
 
-    def nvme_process_cq(self, cq: HostCQ) -> Task:
-        """Consume CQEs while the phase tag says they are new; one head doorbell per batch."""
+    def nvme_process_cq(self, cq: HostCQ, polled: bool = False) -> Task:
+        """Consume CQEs while the phase tag says they are new; one head doorbell per batch.
+        ``polled``: not for an interrupt but for a command's timeout (nvme_timeout)."""
         found: list[Completion] = []
         consumed = 0
         old_head = cq.head
@@ -1744,6 +1775,11 @@ class LinuxDriver:
                     )
                 self.api.mmio_write32(r.cq_head_doorbell(cq.qid, self.dstrd), cq.head)
                 yield ACTION_NS
+        elif polled:
+            yield from self.say(
+                "timeout_poll_empty", f"Slot {slot} has phase tag {phase}, not {cq.phase}: "
+                f"nothing new in CQ{cq.qid}, so the command has not completed.",
+            )  # fmt: skip
         else:
             yield from self.say(
                 "spurious_irq", f"Slot {slot} has phase tag {phase}, not {cq.phase}: no new entry "
