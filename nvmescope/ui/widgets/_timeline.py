@@ -55,6 +55,17 @@ def columns(width: int, digits: int) -> tuple[int, int, int, int]:
     return max(digits, 3), 0, 9, 11
 
 
+def time_text(ts_ns: int, width: int) -> str:
+    """The virtual time in exactly ``width`` cells, unit included: microseconds with three
+    decimals while they fit, then milliseconds, then seconds, so that a run past its
+    60 s timeouts keeps every column after the time where it was."""
+    for div, unit in ((1_000, "us"), (1_000_000, "ms"), (1_000_000_000, "s")):
+        text = f"{ts_ns / div:.3f}{unit}"
+        if len(text) <= width:
+            return f"{text:>{width}}"
+    return f"{ts_ns // 1_000_000_000}s"[-width:].rjust(width)
+
+
 class Timeline(RowView):
     """See the module docstring."""
 
@@ -202,7 +213,7 @@ class Timeline(RowView):
             Segment(f"{index:>{n_w}d} ", st("number")),
         ]
         if t_w:
-            segments.append(Segment(f"{event.ts / 1000:>{t_w - 2}.3f}us ", st("time")))
+            segments.append(Segment(time_text(event.ts, t_w) + " ", st("time")))
         who = "H" if event.actor == "host" else "D"
         segments += [
             Segment(f"{who} ", actor),
