@@ -25,8 +25,6 @@ from nvmescope.nvme import registers as r
 from nvmescope.nvme.compose import POKE_SIZES, ComposeError, parse_number
 from nvmescope.ui.screens._form import NUMBERS_HELP, FormScreen, NumberRow
 
-#: the access sizes of each space (as the host API takes them)
-SIZES = POKE_SIZES
 #: the highest offset either space takes (a 32-bit offset)
 MAX_OFFSET = 0xFFFFFFFF
 #: the registers of PCI configuration space the list offers first (others by offset)
@@ -92,7 +90,7 @@ def targets(state: Any, layout: str = "nvmescope") -> list[Target]:
     first = [n for n in CONFIG_FIRST if n in by_name]
     for name in first + [n for _, _, n in regs if n not in first and n != "reserved"]:
         off, size = by_name[name]
-        if size in SIZES["config"]:
+        if size in POKE_SIZES["config"]:
             out.append(Target("config", off, size, name))
     return out
 
@@ -231,12 +229,12 @@ class PokeScreen(FormScreen):
             except ComposeError as exc:
                 self.errors[name] = str(exc)
         size = got.get("size")
-        if size is not None and size not in SIZES[space]:
+        if size is not None and size not in POKE_SIZES[space]:
             self.errors["size"] = (
                 f"Size: {'BAR0 takes 4 or 8' if space == 'bar0' else 'config space takes 1, 2 or 4'}"
                 f" bytes, not {size}"
             )
-        width = size if size in SIZES[space] else max(SIZES[space])
+        width = size if size in POKE_SIZES[space] else max(POKE_SIZES[space])
         try:
             got["value"] = parse_number(
                 self.query_one("#p-value", Input).value, (1 << (8 * width)) - 1, "Value"
