@@ -152,6 +152,20 @@ async def test_c_with_no_breakpoint_runs_a_live_session_to_its_end():
         assert app.cursor == len(app.source) - 1 == len(KINDS) - 1
 
 
+async def test_n_in_a_live_session_runs_it_on_to_the_next_completion():
+    # paused at event 0, the first completion is still to come: n runs the session to it
+    async with live_app("identify") as (app, pilot):
+        assert len(app.source) == 1
+        await press(pilot, "n")
+        for _ in range(100):
+            if not app.running:
+                break
+            await pilot.pause(0.05)
+        first = next(i for i, kind in enumerate(KINDS) if kind == "cqe_post")
+        assert app.cursor == first and app.source.event(first).kind == "cqe_post"
+        assert not app.source.finished
+
+
 async def test_a_key_pauses_a_long_live_run_at_once():
     async with live_app("io-load", params={"count": 100000}) as (app, pilot):
         await pilot.press("c")

@@ -403,12 +403,13 @@ class NvmeScopeApp(HandsMixin, App[None]):
                 return
             self.find(predicate, -1, "breakpoint")
 
-    def _continue_live(self) -> bool:
-        """After a forward search for a breakpoint found nothing: run a live session on."""
+    def _continue_live(self, predicate: Predicate | None = None, what: str = "breakpoint") -> bool:
+        """After a forward search found nothing in the events there are: run a live session
+        on until ``predicate`` (default: the breakpoints) matches."""
         if not self._can_run():
             return False
         self.goto(len(self.source) - 1)
-        self.run_live(self.marks.predicate())
+        self.run_live(self.marks.predicate() if predicate is None else predicate, what)
         return True
 
     # -- finding (in a worker) ---------------------------------------------------------------------
@@ -422,7 +423,14 @@ class NvmeScopeApp(HandsMixin, App[None]):
         or_else: Callable[[], bool] | None = None,
     ) -> None:
         """Move to the next (``direction`` 1) or previous (-1) event that matches, found
-        by a worker; ``or_else`` runs when nothing does (and says whether it did something)."""
+        by a worker; ``or_else`` runs when nothing does (and says whether it did something).
+        Forwards, by default, a live session that has not finished runs on until one
+        matches: the next completion of a session paused at event 0 is still to come."""
+        shown = self.filter_predicate
+        test = predicate if shown is None else all_of(predicate, shown)
+        if or_else is None and direction > 0:
+            # (the run applies the filter itself)
+            or_else = lambda: self._continue_live(predicate, what)  # noqa: E731
         if start is None:
             start = self.cursor + direction
         if not 0 <= start < len(self.source):
@@ -432,8 +440,6 @@ class NvmeScopeApp(HandsMixin, App[None]):
                     timeout=3,
                 )
             return
-        shown = self.filter_predicate
-        test = predicate if shown is None else all_of(predicate, shown)
         self.source.refresh()
         self.busy = f"finding the {'next' if direction > 0 else 'previous'} {what}"
         self.update_status()
@@ -488,15 +494,15 @@ class NvmeScopeApp(HandsMixin, App[None]):
         self.notify(f"no {what} {where} event {self.cursor}", timeout=3)
 
     # -- live runs ------------------------------------------------------------------------------------
-    def run_live(self, predicate: Predicate | None) -> None:
+    def run_live(self, predicate: Predicate | None, what: str = "breakpoint") -> None:
         """Run the live session until ``predicate`` matches, it ends, or a key is pressed."""
         if not self._can_run() or self.running:
             return
         self.running = True
         self.update_status()
-        self.set_timer(0.001, lambda: self._run_slice(predicate))
+        self.set_timer(0.001, lambda: self._run_slice(predicate, what))
 
-    def _run_slice(self, predicate: Predicate | None) -> None:
+    def _run_slice(self, predicate: Predicate | None, what: str = "breakpoint") -> None:
         if not self.running or not isinstance(self.source, LiveSource):
             return
         shown = self.filter_predicate
@@ -511,14 +517,14 @@ class NvmeScopeApp(HandsMixin, App[None]):
         if hit is not None:
             self.running = False
             self.goto(hit)
-            self.notify(f"breakpoint at event {hit}", timeout=3)
+            self.notify(f"{what} at event {hit}", timeout=3)
         elif self.source.finished:
             self.running = False
             self.goto(len(self.source) - 1)
             self.notify(self._end_words(), timeout=3)
         else:
             self.goto(len(self.source) - 1, jump=False)
-            self.set_timer(0.001, lambda: self._run_slice(predicate))
+            self.set_timer(0.001, lambda: self._run_slice(predicate, what))
 
     def stop_run(self) -> None:
         if self.running:
