@@ -236,3 +236,46 @@ async def test_the_rows_a_step_scrolls_into_view_were_drawn_before_that_step():
                 in_frame = drawn[: drawn.index(-1)] if -1 in drawn else drawn
                 assert len(set(in_frame)) <= 2, in_frame
         assert scrolls >= 2
+
+
+async def _run_done(app, pilot) -> None:
+    for _ in range(200):
+        if not app.running:
+            return
+        await pilot.pause(0.05)
+
+
+async def test_colon_beyond_a_live_session_runs_it_on_to_that_event():
+    # paused at event 0, event 380 is still to come: go to runs the session there, and
+    # stops on it (not at the end), even when the timeline's filter hides it
+    async with live_app("identify") as (app, pilot):
+        app.filter_text = 'kind == "cqe_post"'
+        app.filter_predicate = lambda e: e.kind == "cqe_post"
+        await _goto(pilot, "380")
+        await _run_done(app, pilot)
+        assert app.cursor == 380 and app.source.event(380).seq == 380
+        assert app.source.event(380).kind == KINDS[380]
+        assert not app.source.finished
+        await _goto(pilot, "+5")
+        await _run_done(app, pilot)
+        assert app.cursor == 385
+
+
+async def test_colon_to_a_time_beyond_a_live_session_runs_it_on_to_that_time():
+    with open_recording(IDENTIFY) as rec:
+        events = list(rec.events())
+    target = events[300].ts
+    first = next(i for i, e in enumerate(events) if e.ts >= target)
+    async with live_app("identify") as (app, pilot):
+        await _goto(pilot, f"{target}ns")
+        await _run_done(app, pilot)
+        assert app.cursor == first
+        assert "the first event at" in " ".join(str(n.message) for n in app._notifications)
+
+
+async def test_colon_beyond_the_end_of_a_finished_session_is_out_of_range():
+    async with live_app("identify", to_end=True) as (app, pilot):
+        last = len(app.source) - 1
+        await _goto(pilot, str(last + 10))
+        assert app.screen.id == "goto-prompt"
+        assert "out of range" in str(app.screen.query_one("#prompt-error").render())

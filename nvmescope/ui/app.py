@@ -15,6 +15,7 @@ import re
 import time
 from array import array
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +96,27 @@ _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_00
 _TIME = re.compile(r"^@?\s*([0-9]{1,15}(?:\.[0-9]{1,9})?)\s*(ns|us|µs|ms|s)?$")
 
 
-def parse_position(text: str, cursor: int, length: int, time_of: Callable[[int], int]) -> int:
+@dataclass(frozen=True)
+class Ahead:
+    """A position a live session has not reached yet: run on until ``stop`` matches."""
+
+    stop: Predicate
+    #: what the notice says when the run gets there (None: the cursor's move says it)
+    what: str | None
+
+
+def parse_position(
+    text: str,
+    cursor: int,
+    length: int,
+    time_of: Callable[[int], int],
+    end_ts: int | None = None,
+) -> int | Ahead:
     """What ``:`` understands: ``42`` (event), ``+10`` / ``-5`` (relative), ``1056.1us``,
-    ``2ms``, ``500ns``, ``@1056.1`` (a virtual time; ``@`` alone means microseconds)."""
+    ``2ms``, ``500ns``, ``@1056.1`` (a virtual time; ``@`` alone means microseconds).
+
+    ``end_ts`` is the time of the last event of a live session that will go on: an event
+    or a time beyond the end is then a place to run on to (``Ahead``), not out of range."""
     t = text.strip().replace("_", "")
     if not t:
         raise PromptError("type an event number (42, +10, -5) or a virtual time (1056.1us, 2ms)")
@@ -105,11 +124,15 @@ def parse_position(text: str, cursor: int, length: int, time_of: Callable[[int],
         raise PromptError("that is too long to be an event number or a time")
     if t.isascii() and t.isdigit():
         n = int(t)
+        if n >= length and end_ts is not None:
+            return Ahead(lambda e: e.seq >= n, None)
         if not 0 <= n < length:
             raise PromptError(f"event {t} is out of range: {_range(length)}")
         return n
     if t[0] in "+-" and t[1:].isascii() and t[1:].isdigit():
         n = cursor + int(t)
+        if n >= length and end_ts is not None:
+            return Ahead(lambda e: e.seq >= n, None)
         if not 0 <= n < length:
             raise PromptError(
                 f"{t} from event {cursor} is event {n}, out of range: {_range(length)}"
@@ -121,6 +144,8 @@ def parse_position(text: str, cursor: int, length: int, time_of: Callable[[int],
         whole, _, frac = value.partition(".")
         scale = _UNITS[unit]
         ns = int(whole) * scale + (int(frac.ljust(9, "0")[:9]) * scale) // 1_000_000_000
+        if end_ts is not None and ns > end_ts:
+            return Ahead(lambda e: e.ts >= ns, f"the first event at {value} {unit}")
         return time_of(ns)
     raise PromptError(
         f"{text.strip()[:40]!r} is not an event number (42, +10, -5) or a time (1056.1us)"
@@ -494,18 +519,24 @@ class NvmeScopeApp(HandsMixin, App[None]):
         self.notify(f"no {what} {where} event {self.cursor}", timeout=3)
 
     # -- live runs ------------------------------------------------------------------------------------
-    def run_live(self, predicate: Predicate | None, what: str = "breakpoint") -> None:
-        """Run the live session until ``predicate`` matches, it ends, or a key is pressed."""
+    def run_live(
+        self, predicate: Predicate | None, what: str | None = "breakpoint", filtered: bool = True
+    ) -> None:
+        """Run the live session until ``predicate`` matches (among the events the timeline's
+        filter shows, if ``filtered``), it ends, or a key is pressed. The notice says
+        ``what`` was found (nothing if None)."""
         if not self._can_run() or self.running:
             return
         self.running = True
         self.update_status()
-        self.set_timer(0.001, lambda: self._run_slice(predicate, what))
+        self.set_timer(0.001, lambda: self._run_slice(predicate, what, filtered))
 
-    def _run_slice(self, predicate: Predicate | None, what: str = "breakpoint") -> None:
+    def _run_slice(
+        self, predicate: Predicate | None, what: str | None = "breakpoint", filtered: bool = True
+    ) -> None:
         if not self.running or not isinstance(self.source, LiveSource):
             return
-        shown = self.filter_predicate
+        shown = self.filter_predicate if filtered else None
         stop = (
             predicate
             if shown is None or predicate is None
@@ -517,14 +548,15 @@ class NvmeScopeApp(HandsMixin, App[None]):
         if hit is not None:
             self.running = False
             self.goto(hit)
-            self.notify(f"{what} at event {hit}", timeout=3)
+            if what is not None:
+                self.notify(f"{what} at event {hit}", timeout=3)
         elif self.source.finished:
             self.running = False
             self.goto(len(self.source) - 1)
             self.notify(self._end_words(), timeout=3)
         else:
             self.goto(len(self.source) - 1, jump=False)
-            self.set_timer(0.001, lambda: self._run_slice(predicate, what))
+            self.set_timer(0.001, lambda: self._run_slice(predicate, what, filtered))
 
     def stop_run(self) -> None:
         if self.running:
@@ -832,7 +864,19 @@ class NvmeScopeApp(HandsMixin, App[None]):
     def action_goto(self) -> None:
         def check(text: str) -> int:
             self.source.refresh()
-            return parse_position(text, self.cursor, len(self.source), self.source.index_at_time)
+            end_ts = None
+            if self._can_run() and len(self.source):
+                end_ts = self.source.event(len(self.source) - 1).ts
+            return parse_position(
+                text, self.cursor, len(self.source), self.source.index_at_time, end_ts
+            )
+
+        def go(n: int | Ahead | None) -> None:
+            if isinstance(n, Ahead):
+                self.goto(len(self.source) - 1)
+                self.run_live(n.stop, n.what, filtered=False)
+            elif n is not None:
+                self.goto(n)
 
         self.push_screen(
             PromptScreen(
@@ -841,7 +885,7 @@ class NvmeScopeApp(HandsMixin, App[None]):
                 placeholder="42, +10, -5, 1056.1us, 2ms",
                 id="goto-prompt",
             ),
-            lambda n: self.goto(n) if n is not None else None,
+            go,
         )
 
     def action_escape(self) -> None:
@@ -1148,4 +1192,4 @@ class NvmeScopeApp(HandsMixin, App[None]):
         self.call_after_refresh(lambda: panel.run_action(action))
 
 
-__all__ = ["PANELS", "NvmeScopeApp", "parse_position"]
+__all__ = ["PANELS", "Ahead", "NvmeScopeApp", "parse_position"]
