@@ -17,7 +17,13 @@ Figures (wall time, this machine; medians of --runs where a figure is repeated):
   composed (the action, then Textual's layout and compositor passes for that
   frame), median and 95th percentile; and, apart, the wall time of the whole
   round trip through Textual's event loop and frame pacing (Pilot press and
-  pause), which a terminal user waits on top of it;
+  pause), which is mostly Pilot's own waiting;
+- key to screen: ``s`` and ``S`` (100 each) written to the real command's
+  pseudo-terminal (160x50 and 80x24) until the status bar of the new position
+  has been sent back: what a user waits for, Textual's frame pacing (up to one
+  frame at 60 fps) included;
+- how fast the machine is today (``sum(range(1_000_000))``), so that figures
+  from different days compare;
 - each panel's own share of a step (``update_moment``, median and 95th
   percentile, over the 400 steps at 160x50 and one visit of each panel);
 - filter: over every event in a worker, until the timeline shows the result, for
@@ -78,43 +84,103 @@ def first_paint(path: Path, runs: int) -> list[float]:
     return [launch(path) for _ in range(runs)]
 
 
-def launch(path: Path) -> float:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["TERM"] = "xterm-256color"
-    command = [sys.executable, "-m", "nvmescope", "tui", str(path)]
-    start = time.perf_counter()
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: nvmescope on the terminal
-        try:
-            os.chdir(ROOT)
-            os.execve(sys.executable, command, env)
-        finally:
-            os._exit(127)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
-    seen = b""
-    painted = None
-    try:
-        while painted is None and time.perf_counter() - start < PAINT_TIMEOUT_S:
-            ready, _, _ = select.select([fd], [], [], 0.05)
+class Terminal:
+    """``nvmescope tui FILE [ARGS]`` on a pseudo-terminal of ``size``, as a user runs it."""
+
+    def __init__(self, path: Path, size: tuple[int, int] = SIZE, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["TERM"] = "xterm-256color"
+        command = [sys.executable, "-m", "nvmescope", "tui", str(path), *args]
+        self.started = self.seen_at = time.perf_counter()
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: nvmescope on the terminal
+            try:
+                os.chdir(ROOT)
+                os.execve(sys.executable, command, env)
+            finally:
+                os._exit(127)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+
+    def wait_for(self, marker: bytes, timeout: float = PAINT_TIMEOUT_S) -> float | None:
+        """Seconds until the terminal is sent ``marker`` (None if it never is)."""
+        start = time.perf_counter()
+        seen = b""
+        while time.perf_counter() - start < timeout:
+            ready, _, _ = select.select([self.fd], [], [], 0.005)
             if not ready:
                 continue
             try:
-                chunk = os.read(fd, 1 << 20)
+                chunk = os.read(self.fd, 1 << 20)
             except OSError:
-                break
+                return None
             if not chunk:
-                break
+                return None
             # keep a tail so a marker split across two reads is still found
-            seen = seen[-len(FIRST_SCREEN) :] + chunk
-            if FIRST_SCREEN in seen:
-                painted = time.perf_counter() - start
+            seen = seen[-len(marker) :] + chunk
+            if marker in seen:
+                self.seen_at = time.perf_counter()
+                return self.seen_at - start
+        return None
+
+    def drain(self, quiet_s: float = 0.05) -> None:
+        """Read what the terminal is sent until it has been quiet for ``quiet_s``."""
+        while select.select([self.fd], [], [], quiet_s)[0]:
+            try:
+                if not os.read(self.fd, 1 << 20):
+                    return
+            except OSError:
+                return
+
+    def close(self) -> None:
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+def launch(path: Path) -> float:
+    term = Terminal(path)
+    try:
+        waited = term.wait_for(FIRST_SCREEN)
     finally:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(fd)
-    if painted is None:
+        term.close()
+    if waited is None:
         raise SystemExit(f"nvmescope tui {path} drew no whole screen in {PAINT_TIMEOUT_S:.0f} s")
-    return painted
+    return term.seen_at - term.started
+
+
+def key_to_screen(
+    path: Path, size: tuple[int, int], at: int, presses: int
+) -> dict[str, list[float]]:
+    """Seconds from writing ``s`` (then ``S``) to the terminal until the status bar of the
+    new position has been sent: what a user waits for a step, Textual's frame pacing
+    (up to one frame at 60 fps) and the terminal's pipe included."""
+    term = Terminal(path, size, "--at", str(at))
+    figures: dict[str, list[float]] = {"s": [], "S": []}
+    try:
+        if term.wait_for(f"ev {at}/".encode()) is None:
+            raise SystemExit(f"nvmescope tui {path} --at {at} drew no screen")
+        term.drain(1.0)  # the panels the worker fills after the first screen
+        n = at
+        for key in ("s", "S"):
+            for _ in range(presses):
+                n += 1 if key == "s" else -1
+                os.write(term.fd, key.encode())
+                waited = term.wait_for(f"ev {n}/".encode(), 10.0)
+                if waited is None:
+                    raise SystemExit(f"no screen for event {n} after {key!r}")
+                figures[key].append(waited)
+                term.drain(0.03)
+    finally:
+        term.close()
+    return figures
+
+
+def machine_speed() -> float:
+    """Seconds for ``sum(range(1_000_000))``, best of 5: how fast this machine is today, so
+    that figures from different days can be compared."""
+    import timeit
+
+    return min(timeit.repeat("sum(range(1_000_000))", number=5, repeat=5)) / 5
 
 
 class FrameClock:
@@ -284,7 +350,9 @@ def main() -> None:
     from nvmescope.trace import open_recording
 
     with open_recording(path) as rec:
-        print(f"{path}: {len(rec)} events, {path.stat().st_size / 1e6:.1f} MB")
+        events = len(rec)
+        print(f"{path}: {events} events, {path.stat().st_size / 1e6:.1f} MB")
+    print(f"this machine today: sum(range(1_000_000)) takes {ms(machine_speed())}")
     paint = first_paint(path, args.runs)
     if args.paint_only:
         print(
@@ -330,6 +398,13 @@ def main() -> None:
             f"  a step key while the filter runs: median {ms(statistics.median(keys))}, "
             f"max {ms(max(keys))} over {len(keys)} presses"
         )
+    for size in (SIZE, (80, 24)):
+        keys = key_to_screen(path, size, events // 2, 100)
+        for key, v in keys.items():
+            print(
+                f"  key {key} to screen on a {size[0]}x{size[1]} pseudo-terminal: median "
+                f"{ms(statistics.median(v))}, 95th percentile {ms(p95(v))} over {len(v)}"
+            )
     trip = figures["trip"]
     print(
         f"  the whole round trip of a step key through Textual (Pilot press + pause): "
