@@ -56,7 +56,7 @@ def shows_step(app: NvmeScopeApp, run: LessonRun, number: int) -> None:
     assert step.panel in app.main.visible_panels()
     assert bar_text(app, "heading").startswith(f" Step {number} of {len(run.stops)}  {step.title}")
     assert bar_text(app, "text") == " ".join(step.text.split())
-    assert bar_text(app, "where").startswith(f"event {app.cursor}, this step's")
+    assert bar_text(app, "where").startswith(f"at this step's event ({app.cursor})")
 
 
 @pytest.mark.parametrize("name", tuple(shipped_lessons()))
@@ -85,7 +85,7 @@ async def test_the_student_steps_inside_a_step_and_comes_back() -> None:
         await press(pilot, "s", "s")
         assert app.cursor == stop + 2
         assert bar_text(app, "where").startswith(
-            f"at event {stop + 2}, 2 events after this step's (event {stop})"
+            f"at event {stop + 2}, 2 events after this step's event ({stop})"
         )
         await press(pilot, "S", "S", "S")
         assert bar_text(app, "where").startswith(f"at event {stop - 1}, 1 event before")

@@ -77,13 +77,13 @@ class LessonBar(Vertical):
         where = Text(no_wrap=True, overflow="ellipsis")
         stop = run.stop
         if cursor == stop:
-            where.append(f"event {stop}, this step's", "italic")
+            where.append(f"at this step's event ({stop})", "italic")
         else:
             away = cursor - stop
             words = f"{abs(away)} event{'s' if abs(away) != 1 else ''}"
             where.append(
                 f"at event {cursor}, {words} {'after' if away > 0 else 'before'} "
-                f"this step's (event {stop})",
+                f"this step's event ({stop})",
                 "italic",
             )
             where.append("   l: back to it", "bold")
