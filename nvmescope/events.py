@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from nvmescope.nvme import pci as _pci
-from nvmescope.nvme.commands import CQE_SIZE, SQE_SIZE, unpack_cqe, unpack_sqe
+from nvmescope.nvme.commands import CQE_SIZE, SQE_SIZE, sgl_type_name, unpack_cqe, unpack_sqe
 from nvmescope.nvme.opcodes import opcode_name
 from nvmescope.nvme.status import describe_status
 
@@ -156,6 +156,36 @@ class MapPrp(Event, tag="map_prp", kw_only=True):
     length: int
     list_pages: list[int] = []
     segments: list[tuple[int, int]] = []
+
+
+class PrpListRead(Event, tag="prp_list_read", kw_only=True):
+    """The device read one page of a command's PRP list: the entries it held (the
+    last one of a full page may point at the next list page)."""
+
+    addr: int
+    entries: list[int] = []
+
+
+class SglSegmentRead(Event, tag="sgl_segment_read", kw_only=True):
+    """The device read one SGL segment: its descriptors as (type, sub type, address,
+    length)."""
+
+    addr: int
+    descriptors: list[tuple[int, int, int, int]] = []
+
+
+class MapSgl(Event, tag="map_sgl", kw_only=True):
+    """The device walked the SGL of a command into address ranges (an address of None
+    is a Bit Bucket: data thrown away)."""
+
+    #: SGL Descriptor 1, in the command: type, address, length
+    sgl_type: int
+    addr: int
+    sgl_length: int
+    #: the bytes of data the command moves
+    length: int
+    segment_pages: list[int] = []
+    segments: list[tuple[int | None, int]] = []
 
 
 class DmaRead(Event, tag="dma_read", kw_only=True):
@@ -641,7 +671,7 @@ ERR_KINDS: dict[str, str] = {
     "err_invalid_vector": "the interrupt vector is invalid",
     "err_invalid_delete": "the queue cannot be deleted while SQs still use it",
     "err_invalid_prp_offset": "a PRP entry breaks the offset rules",
-    "err_invalid_sgl": "SGL descriptors are not supported for this command",
+    "err_invalid_sgl": "the command's SGL is not allowed here or breaks the SGL rules",
     "err_invalid_log_page": "the log page identifier is not supported",
     "err_invalid_feature": "the feature identifier is not supported",
     "err_feature_not_changeable": "the feature cannot be changed",
@@ -806,6 +836,20 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one}" if n == 1 else f"{n} {many or one + 's'}"
 
 
+def _entries(entries: list[int], shown: int = 4) -> str:
+    """The first few PRP entries of a list page, and how many more."""
+    words = ", ".join(f"{x:#x}" for x in entries[:shown])
+    return words + (f", ... {len(entries) - shown} more" if len(entries) > shown else "")
+
+
+def _descriptors(descs: list[tuple[int, int, int, int]], shown: int = 3) -> str:
+    """The first few SGL descriptors of a segment, named, and how many more."""
+    words = "; ".join(
+        f"{sgl_type_name(t).removeprefix('SGL ')} {a:#x} {n} B" for t, _sub, a, n in descs[:shown]
+    )
+    return words + (f"; ... {len(descs) - shown} more" if len(descs) > shown else "")
+
+
 def sqe_words(data: bytes, name: str = "") -> str:
     """A 64-byte SQE's key fields, decoded: opcode (and ``name``), cid, nsid, PRPs and every
     command dword 10-15 that is not zero."""
@@ -938,6 +982,25 @@ def describe(event: Event) -> str:
         return (
             f"device maps PRPs prp1={e.prp1:#x} prp2={e.prp2:#x} for {e.length} B "
             f"into {pieces}{lists}"
+        )
+    if k == "prp_list_read":
+        return (
+            f"device reads the PRP list page @{e.addr:#x}: "
+            f"{plural(len(e.entries), 'entry', 'entries')} ({_entries(e.entries)})"
+        )
+    if k == "sgl_segment_read":
+        return (
+            f"device reads the SGL segment @{e.addr:#x}: "
+            f"{plural(len(e.descriptors), 'descriptor')} ({_descriptors(e.descriptors)})"
+        )
+    if k == "map_sgl":
+        buckets = sum(n for a, n in e.segments if a is None)
+        thrown = f", {buckets} B into bit buckets" if buckets else ""
+        via = f", via {plural(len(e.segment_pages), 'SGL segment')}" if e.segment_pages else ""
+        return (
+            f"device maps the SGL ({sgl_type_name(e.sgl_type)} @{e.addr:#x}, {e.sgl_length} B) "
+            f"for {e.length} B into {plural(len(e.segments), 'piece')} of host memory"
+            f"{thrown}{via}"
         )
     if k == "dma_read":
         why = f" ({e.purpose})" if e.purpose else ""

@@ -11,7 +11,7 @@ listed line must really differ, so the list cannot go stale:
   them): Namespace Management and Attachment (OACS bit 3), Copy (ONCS bit 8; Compare,
   Dataset Management and Write Zeroes, bits 0, 2 and 3, are implemented and match)
   and Copy's formats (OCFS),
-  SGLs (SGLS), DULBE (NSFEAT bit 2), metadata and protection information (MC, DPC);
+  DULBE (NSFEAT bit 2), metadata and protection information (MC, DPC);
 - what depends on the run rather than the device: the SMART read counters (Linux's
   partition scan read 3 x 4 KiB before nvme-cli ran; our bring-up reads nothing; a
   test below does those reads and then every line matches) and the timestamp (the
@@ -66,7 +66,6 @@ UNIMPLEMENTED = "a capability QEMU advertises and the emulator does not implemen
 OACS = "OACS bit 3: Namespace Management and Attachment (" + UNIMPLEMENTED + ")"
 ONCS = "ONCS bit 8: Copy (" + UNIMPLEMENTED + ")"
 OCFS = "OCFS: copy formats of Copy (" + UNIMPLEMENTED + ")"
-SGLS = "SGLS bit 0: SGL data transfers, we do PRPs only (" + UNIMPLEMENTED + ")"
 NSFEAT = "NSFEAT bit 2: DULBE, Feature 05h (" + UNIMPLEMENTED + ")"
 MC = "MC: metadata transfer (" + UNIMPLEMENTED + ")"
 DPC = "DPC: end-to-end protection information (" + UNIMPLEMENTED + ")"
@@ -77,7 +76,6 @@ ID_CTRL = {
     "oacs      : 0x10a": OACS,
     "oncs      : 0x15d": ONCS,
     "ocfs      : 0x3": OCFS,
-    "sgls      : 0x1": SGLS,
 }
 ID_CTRL_H = {
     **ID_CTRL,
@@ -85,21 +83,11 @@ ID_CTRL_H = {
     "  [8:8] : 0x1\tCopy Supported": ONCS,
     "  [1:1] : 0x1\tController Copy Format 1h Supported": OCFS,
     "  [0:0] : 0x1\tController Copy Format 0h Supported": OCFS,
-    "  [1:0] : 0x1\tScatter-Gather Lists Supported. No Dword alignment required.": SGLS,
-    # nvme-cli prints SGLS's other bits only when bit 0 says SGLs are supported
-    " [21:21]: 0\tTransport SGL Data Block Descriptor Not Supported": SGLS,
-    " [20:20]: 0\tAddress Offsets Not Supported": SGLS,
-    " [19:19]: 0\tMetadata Pointer Containing SGL Descriptor is Not Supported": SGLS,
-    " [18:18]: 0\tSGL Length Larger than Buffer Not Supported": SGLS,
-    " [17:17]: 0\tByte-Aligned Contig. MD Buffer Not Supported": SGLS,
-    " [16:16]: 0\tSGL Bit-Bucket Not Supported": SGLS,
-    "  [2:2] : 0\tKeyed SGL Data Block descriptor Not Supported": SGLS,
 }
 ID_CTRL_JSON = {
     '  "oacs":266,': OACS,
     '  "oncs":349,': ONCS,
     '  "ocfs":3,': OCFS,
-    '  "sgls":1,': SGLS,
 }
 ID_NS = {"nsfeat  : 0x14": NSFEAT, "mc      : 0x3": MC, "dpc     : 0x1f": DPC}
 ID_NS_H = {

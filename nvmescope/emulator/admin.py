@@ -346,7 +346,7 @@ def _build_identify_controller(ctrl: Controller) -> bytes:
         nn=cfg.nn,
         oncs=ONCS,
         vwc=0x07 if cfg.vwc else 0x00,
-        sgls=0,
+        sgls=cfg.sgls,
         subnqn=cfg.subsystem_nqn[:256],
         psd=[{"max_power": 2500, "entry_lat": 16, "exit_lat": 4}],
     )

@@ -42,6 +42,12 @@ BIT_KNOBS: dict[str, tuple[int, int, str]] = {
     "ctratt": (0x8000, 0, "only bit 15 (Extended LBA Formats) is implemented"),
     "lpa": (0x07, 0x06, "bits 1 and 2 are always set; bit 0 is the only other one implemented"),
     "nsfeat": (0x10, 0, "only bit 4 (the NPWG .. NOWS hints) is implemented"),
+    "sgls": (
+        0x50003,
+        0,
+        "bits 1:0 (01b: SGLs, no alignment; 10b: SGLs, dword alignment), 16 (Bit Bucket "
+        "descriptors) and 18 (an SGL longer than the data) are the ones implemented",
+    ),
     "css": (
         0xC1,
         0x01,
@@ -138,6 +144,10 @@ class ControllerConfig:
     #: Identify Controller OAES: bit 8 (Namespace Attribute Notices) or 0; our namespaces
     #: never change, so the event it enables (Feature 0Bh bit 8) is never sent
     oaes: int = 0
+    #: Identify Controller SGLS: bits 1:0 SGLs for I/O commands (00b none: PSDT 01b/10b is
+    #: Invalid Field; 01b any alignment; 10b Data Blocks dword aligned), bit 16 Bit Bucket
+    #: descriptors, bit 18 an SGL may describe more than the data
+    sgls: int = 0
     #: Identify Controller CTRATT: bit 15 (Extended LBA Formats: up to 64 LBA formats) or 0
     ctratt: int = 0
     #: Identify Controller LPA: bits 1 (Commands Supported and Effects) and 2 (extended
@@ -273,6 +283,10 @@ class ControllerConfig:
                 f"{name}={value!r} is out of range: {why}",
             )
         need(
+            not isinstance(self.sgls, int) or self.sgls & 0x3 != 0x3,
+            f"sgls={self.sgls!r}: SGLS bits 1:0 = 11b is reserved",
+        )
+        need(
             not isinstance(self.arbitration, int) or self.arbitration & 0xF8 == 0,
             f"arbitration={self.arbitration!r}: bits 7:3 of Feature 01h are reserved",
         )
@@ -328,7 +342,7 @@ class ControllerConfig:
 #: ``qemu-7.2`` is QEMU 7.2's emulated NVMe controller (``-device nvme,serial=deadbeef``
 #: with a 64 MiB namespace) as reference/linux-6.1-on-qemu-7.2/ captured it, but for
 #: what the emulator does not implement: Identify OACS bit 3 (Namespace Management
-#: and Attachment), ONCS bit 8 (Copy), OCFS, SGLS bit 0 (SGLs), NSFEAT bit 2 (DULBE), MC
+#: and Attachment), ONCS bit 8 (Copy), OCFS, NSFEAT bit 2 (DULBE), MC
 #: and DPC (metadata and protection information) stay clear, so the device never claims
 #: what it cannot do. (Compare, Dataset Management and Write Zeroes, ONCS bits 0, 2 and
 #: 3, are implemented and advertised by every configuration, as QEMU's.)
@@ -364,6 +378,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "admin_vector_cd": True,
         "nssrs": False,
         "css": 0xC1,
+        "sgls": 0x1,  # SGLs for I/O commands, no alignment; no Bit Bucket
     },
 }
 

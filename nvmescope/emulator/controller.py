@@ -94,6 +94,7 @@ admin doorbells by MMIO).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -114,6 +115,7 @@ from .port import HostPort
 from .prp import nvme_map_prp
 from .queues import CompletionQueue, SubmissionQueue
 from .request import Request
+from .sgl import SGLS_SUPPORT_MASK, nvme_map_sgl, unpack_descriptor
 from .state import ControllerState
 
 CAP_CSS_NVM = 1 << 0
@@ -953,9 +955,9 @@ class Controller:
             req.set_status(st.ABORTED_SQ_DELETION, dnr=False)
         elif cmd.fuse:
             yield from self.nvme_fail(req, st.INVALID_FIELD, "err_fused", "fused operations", 1)
-        elif cmd.psdt:
+        elif cmd.psdt and (why := self._sgl_refused(req)):
             yield from self.nvme_fail(
-                req, st.INVALID_FIELD, "err_invalid_sgl", "PSDT selects SGLs: not supported",
+                req, st.INVALID_FIELD, "err_invalid_sgl", why,
                 1 | (6 << 8),  # CDW0 bits 15:14: byte 1, bit 6
             )  # fmt: skip
         elif req.admin:
@@ -965,6 +967,16 @@ class Controller:
         if req.held:
             return
         yield from self.nvme_complete(req)
+
+    def _sgl_refused(self, req: Request) -> str:
+        """Why a command whose PSDT selects SGLs cannot have them ("" if it can)."""
+        if req.admin:
+            return "PSDT selects SGLs: over PCIe, admin commands use PRPs"
+        if req.cmd.psdt == 3:
+            return "PSDT 11b is reserved"
+        if not self.config.sgls & SGLS_SUPPORT_MASK:
+            return "PSDT selects SGLs: this controller has none (Identify SGLS bits 1:0 = 0)"
+        return ""
 
     def nvme_fail(
         self, req: Request, code: tuple[int, int], kind: str, detail: str, loc: int = 0xFFFF,
@@ -1328,24 +1340,59 @@ class Controller:
         """
         cmd = req.cmd
         yield from self._next()
-        pmap = nvme_map_prp(
-            self.port, cmd.prp1, cmd.prp2, length, self.page_size, self.pci.bus_master
-        )
-        yield from self._out(
-            ev.MapPrp(
-                prp1=cmd.prp1,
-                prp2=cmd.prp2,
-                length=length,
-                list_pages=list(pmap.list_pages),
-                segments=list(pmap.segments),
-            ),
-            req,
-        )
-        if pmap.error is not None:
+        segments: list[tuple[int | None, int]]
+        if cmd.psdt:
+            smap = nvme_map_sgl(
+                self.port,
+                struct.pack("<QQ", cmd.prp1, cmd.prp2),
+                length,
+                to_host is not None,
+                self.config.sgls,
+                self.pci.bus_master,
+            )
+            for seg in smap.reads:
+                yield from self._out(
+                    ev.SglSegmentRead(addr=seg.addr, descriptors=list(seg.descriptors)), req
+                )
+            first = unpack_descriptor(struct.pack("<QQ", cmd.prp1, cmd.prp2))
+            yield from self._out(
+                ev.MapSgl(
+                    sgl_type=first[0],
+                    addr=first[2],
+                    sgl_length=first[3],
+                    length=length,
+                    segment_pages=[seg.addr for seg in smap.reads],
+                    segments=list(smap.segments),
+                ),
+                req,
+            )
+            error, detail, where = smap.error, smap.detail, 24
+            segments = smap.segments
+            what, bad_kind = "SGL segment read", "err_invalid_sgl"
+        else:
+            pmap = nvme_map_prp(
+                self.port, cmd.prp1, cmd.prp2, length, self.page_size, self.pci.bus_master
+            )
+            for addr, entries in zip(pmap.list_pages, pmap.list_entries, strict=False):
+                yield from self._out(ev.PrpListRead(addr=addr, entries=list(entries)), req)
+            yield from self._out(
+                ev.MapPrp(
+                    prp1=cmd.prp1,
+                    prp2=cmd.prp2,
+                    length=length,
+                    list_pages=list(pmap.list_pages),
+                    segments=list(pmap.segments),
+                ),
+                req,
+            )
+            error, detail, where = pmap.error, pmap.detail, pmap.error_location
+            segments = list(pmap.segments)
+            what, bad_kind = "PRP list read", "err_invalid_prp_offset"
+        if error is not None:
             if not self.pci.bus_master:
-                yield from self._out(ev.condition("ub_dma_disabled", detail="PRP list read"), req)
-            kind = "err_dma" if pmap.error == st.DATA_TRANSFER_ERROR else "err_invalid_prp_offset"
-            yield from self.nvme_fail(req, pmap.error, kind, pmap.detail, pmap.error_location)
+                yield from self._out(ev.condition("ub_dma_disabled", detail=what), req)
+            kind = "err_dma" if error == st.DATA_TRANSFER_ERROR else bad_kind
+            yield from self.nvme_fail(req, error, kind, detail, where)
             return None
         if not self.pci.bus_master:
             yield from self._out(ev.condition("ub_dma_disabled", detail=purpose), req)
@@ -1355,7 +1402,10 @@ class Controller:
             return None
         pos = 0
         chunks: list[bytes] = []
-        for addr, n in pmap.segments:
+        for addr, n in segments:
+            if addr is None:  # an SGL Bit Bucket: this part of the data is thrown away
+                pos += n
+                continue
             yield from self._next()
             if to_host is not None:
                 piece = to_host[pos : pos + n]

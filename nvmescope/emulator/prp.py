@@ -31,6 +31,8 @@ class PrpMap:
 
     segments: list[tuple[int, int]] = field(default_factory=list)
     list_pages: list[int] = field(default_factory=list)
+    #: the entries read from each list page, in the order of ``list_pages``
+    list_entries: list[tuple[int, ...]] = field(default_factory=list)
     error: tuple[int, int] | None = None
     #: byte offset of the failing field in the SQE (24 = PRP1, 32 = PRP2)
     error_location: int = 0xFFFF
@@ -84,6 +86,7 @@ def nvme_map_prp(
             out.detail = f"PRP list at {list_addr:#x} is not mapped"
             return out
         entries = struct.unpack(f"<{count}Q", raw)
+        out.list_entries.append(entries)
         next_list = None
         for index, entry in enumerate(entries):
             if remaining > page_size and index == entries_left - 1:

@@ -56,6 +56,39 @@ SGL_DESCRIPTOR = cs.Struct(
     ),
 )
 
+#: SGL descriptor types (the SGL Identifier's bits 7:4), NVMe 1.4 Figure 117
+SGL_DATA_BLOCK = 0x0
+SGL_BIT_BUCKET = 0x1
+SGL_SEGMENT = 0x2
+SGL_LAST_SEGMENT = 0x3
+SGL_TYPE_NAMES = {
+    SGL_DATA_BLOCK: "SGL Data Block",
+    SGL_BIT_BUCKET: "SGL Bit Bucket",
+    SGL_SEGMENT: "SGL Segment",
+    SGL_LAST_SEGMENT: "SGL Last Segment",
+    0x4: "Keyed SGL Data Block",
+    0x5: "Transport SGL Data Block",
+    0xF: "Vendor Specific",
+}
+
+
+def sgl_type_name(sgl_type: int) -> str:
+    """The name of SGL descriptor type ``sgl_type`` ("reserved type 0x6" if none)."""
+    return SGL_TYPE_NAMES.get(sgl_type, f"reserved type {sgl_type:#x}")
+
+
+def pack_sgl_descriptor(sgl_type: int, addr: int = 0, length: int = 0, subtype: int = 0) -> bytes:
+    """One 16-byte SGL descriptor: address, length, SGL Identifier (type, sub type)."""
+    return struct.pack("<QI3xB", addr, length, ((sgl_type & 0xF) << 4) | (subtype & 0xF))
+
+
+def sgl_dptr(descriptor: bytes) -> dict[str, int]:
+    """SGL Descriptor 1 as the SQE's two data-pointer quadwords (``prp1``, ``prp2`` of
+    :func:`pack_sqe`, which are bytes 24 to 39 whatever PSDT says)."""
+    prp1, prp2 = struct.unpack("<QQ", descriptor)
+    return {"prp1": prp1, "prp2": prp2}
+
+
 #: A PRP List page (NVMe 1.4 section 4.3, Figure 108): 8-byte PRP entries, each the
 #: address of a memory page; when more entries follow than a list page holds, its
 #: last entry points at the next list page. One list page of the smallest memory page

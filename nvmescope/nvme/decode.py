@@ -601,20 +601,11 @@ CQE_TITLES = {
 }
 
 # SGL descriptor
-SGL_TYPES = {
-    0x0: "SGL Data Block",
-    0x1: "SGL Bit Bucket",
-    0x2: "SGL Segment",
-    0x3: "SGL Last Segment",
-    0x4: "Keyed SGL Data Block",
-    0x5: "Transport SGL Data Block",
-    0xF: "Vendor Specific",
-}
 SGL_SUBTYPES = {0x0: "Address", 0x1: "Offset", 0xA: "Transport specific", 0xB: "Transport specific"}
 SGL_HOOKS: dict[str, Hook] = {
     "addr": lambda a: f"address {a.value:#x}",
     "length": lambda a: _bytes(a.value),
-    "sgl_id.type": _pick(SGL_TYPES),
+    "sgl_id.type": _pick(commands.SGL_TYPE_NAMES),
     "sgl_id.subtype": _pick(SGL_SUBTYPES),
 }
 SGL_TITLES = {

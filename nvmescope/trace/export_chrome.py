@@ -80,7 +80,17 @@ MAX_DOORBELL_POINTS = 4096
 HOST_POINT_KINDS = frozenset(
     {"mmio_read", "mmio_write", "doorbell_sq", "doorbell_cq", "mem_write", "mem_read", "host_irq"}
 )
-DEVICE_POINT_KINDS = frozenset({"sqe_fetch", "map_prp", "dma_read", "dma_write"})
+DEVICE_POINT_KINDS = frozenset(
+    {
+        "sqe_fetch",
+        "prp_list_read",
+        "map_prp",
+        "sgl_segment_read",
+        "map_sgl",
+        "dma_read",
+        "dma_write",
+    }
+)
 _FIRST_QUEUE_TID = 10
 #: the category of the per-command doorbell-to-CQE async slices
 LATENCY_CAT = "latency"
@@ -151,6 +161,12 @@ def _point_name(event: Event) -> str:
         return "SQE fetch"
     if kind == "map_prp":
         return "PRP walk"
+    if kind == "map_sgl":
+        return "SGL walk"
+    if kind == "prp_list_read":
+        return "PRP list read"
+    if kind == "sgl_segment_read":
+        return "SGL segment read"
     return kind
 
 

@@ -182,6 +182,17 @@ def focus_of(event: Event, state: State) -> Focus | None:
             addr, n = e.segments[0]
             return Focus(addr, n, "the data buffer the PRPs map")
         return None
+    if kind == "map_sgl":
+        if e.segment_pages:
+            return Focus(e.segment_pages[0], 16, "the first SGL segment the device read")
+        pieces = [(a, n) for a, n in e.segments if a is not None]
+        if pieces:
+            return Focus(pieces[0][0], pieces[0][1], "the data buffer the SGL maps")
+        return None
+    if kind == "prp_list_read":
+        return Focus(e.addr, 8 * max(1, len(e.entries)), "the PRP list page the device read")
+    if kind == "sgl_segment_read":
+        return Focus(e.addr, 16 * max(1, len(e.descriptors)), "the SGL segment the device read")
     ring = _ring_of(event, state)
     if ring is not None:
         return ring
