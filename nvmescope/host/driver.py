@@ -1490,13 +1490,24 @@ class LinuxDriver:
         )  # fmt: skip
 
     def get_log_page(
-        self, lid: int, length: int, *, nsid: int = 0xFFFFFFFF, why: str = "", **kw: Any
+        self,
+        lid: int,
+        length: int,
+        *,
+        nsid: int = 0xFFFFFFFF,
+        lpo: int = 0,
+        rae: bool = False,
+        why: str = "",
+        **kw: Any,
     ) -> Task:
+        """Get Log Page: ``length`` bytes of log ``lid`` from byte ``lpo`` (LPOL/LPOU);
+        ``rae`` (Retain Asynchronous Event) keeps the event the log reports outstanding."""
         numd = max(1, length // 4) - 1
         return (
             yield from self.submit(
-                0, 0x02, nsid=nsid, cdw10=(lid & 0xFF) | ((numd & 0xFFFF) << 16),
-                cdw11=numd >> 16, data_len=length, why=why, **kw,
+                0, 0x02, nsid=nsid, cdw10=(lid & 0xFF) | (int(rae) << 15) | ((numd & 0xFFFF) << 16),
+                cdw11=numd >> 16, cdw12=lpo & 0xFFFFFFFF, cdw13=lpo >> 32 & 0xFFFFFFFF,
+                data_len=length, why=why, **kw,
             )
         )  # fmt: skip
 
