@@ -1243,8 +1243,10 @@ def lspci(
     space after the Linux driver model has bound (Kernel driver in use: nvme), or just
     before it enables the function (--before-bind).
 
-    The IRQ shown is the Interrupt Line register: the host model has no interrupt
-    router, and no firmware writes that register, so it reads 0.
+    The IRQ shown is the kernel's: before the driver enables the function, the Interrupt
+    Line the platform's firmware wrote (knob interrupt_line); after, the IRQ the kernel
+    routed INTx to (knob intx_irq), or Interrupt Line again when it routed none. With
+    neither knob (the default machine) no firmware runs and lspci shows 0.
     """
     from nvmescope.machine import Machine
     from nvmescope.nvme import lspci as lspci_fmt
@@ -1260,9 +1262,11 @@ def lspci(
             if hit is None:
                 raise DeviceError("the host never reached pci_enable_device_mem")
             bound = False
+            irq = None  # Linux's pci_read_irq: the Interrupt Line value, read at enumeration
         else:
             m = _booted(config, after)
             bound = True
+            irq = m.driver.irq if m.driver is not None else None
         bar_size = m.ctrl.bar_size
         # -vv walks the extended capabilities and -xxxx dumps them: all 4 KiB, else 256 B
         length = 4096 if verbose >= 2 or raw_hex >= 4 else 256
@@ -1276,6 +1280,7 @@ def lspci(
             driver="nvme" if shown and bound else None,
             modules=lspci_fmt.kernel_modules(space) if shown else (),
             bar_sizes={0: bar_size},
+            irq=irq,
             numeric=min(numeric, 2),
             dump={0: 0, 1: 64, 2: 64, 3: 256}.get(raw_hex, 4096),
         )
