@@ -1109,9 +1109,7 @@ def get_log(
     ] = "0xffffffff",
     lpo: Annotated[
         int,
-        typer.Option(
-            "--lpo", parser=number(0, (1 << 64) - 1), help="Log Page Offset in bytes (default 0)."
-        ),
+        typer.Option("--lpo", parser=number(0, (1 << 64) - 1), help="Log Page Offset, in bytes."),
     ] = 0,
     rae: Annotated[
         bool,
@@ -1121,7 +1119,7 @@ def get_log(
     config: ConfigOpt = None,
     after: AfterOpt = "bringup",
 ) -> None:
-    """Get Log Page (02h) of any log identifier, printed as nvme-cli 2.3's get-log prints
+    """Get Log Page (opcode 02h) of any log identifier, as nvme-cli 2.3's get-log prints
     it: a hex dump of the bytes the device returned.
 
     As nvme-cli, a log longer than 4 KiB is read 4 KiB at a time, each command at the

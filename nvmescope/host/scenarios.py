@@ -30,10 +30,12 @@ Field in Command"``).
   Past the namespace's end the writes reuse LBAs (block k goes to slot k mod
   the namespace's blocks); a round never writes one LBA twice.
 
-``Scenario.run(api, **params)`` takes a scenario's parameters (``io-load``:
-``count``, ``queues``, ``depth``); ``Scenario.defaults`` holds their defaults
-and ``Scenario.param_help`` a short description of each;
-``Machine(scenario=..., params={...})`` passes them. When the bring-up fails (CSTS.CFS, or CSTS.RDY not set within
+``Scenario.run(api, platform=..., **params)`` takes a scenario's parameters
+(``io-load``: ``count``, ``queues``, ``depth``); ``Scenario.defaults`` holds their
+defaults and ``Scenario.param_help`` a short description of each;
+``Machine(scenario=..., params={...})`` passes them, and the
+:class:`~nvmescope.host.platform.Platform` of its configuration (whose firmware
+step, when it has one, runs before the scenario's body). When the bring-up fails (CSTS.CFS, or CSTS.RDY not set within
 CAP.TO) the scenario stops the way Linux abandons the probe: no further
 doorbell, and ``ScenarioRun.ok`` is false.
 """
