@@ -959,12 +959,15 @@ def id_ns(
 
 
 @app.command("list", short_help="nvme list: the controller's namespaces.")
-def list_cmd(config: ConfigOpt = None, after: AfterOpt = "bringup") -> None:
-    """nvme list: every active namespace of the controller."""
+def list_cmd(
+    output_format: OutputOpt = "normal", config: ConfigOpt = None, after: AfterOpt = "bringup"
+) -> None:
+    """nvme list: every active namespace of the controller (-o json: sizes in bytes)."""
     from nvmescope.nvme import identify as idf
     from nvmescope.nvme import nvmecli
 
     def run() -> None:
+        as_json = _check_output(output_format)
         m = _booted(config, after)
         id_ctrl = _admin(m, lambda d: d.identify(0x01, why="nvme list: the controller")).data
         ns_list = _admin(m, lambda d: d.identify(0x02, why="nvme list: active namespaces")).data
@@ -976,7 +979,34 @@ def list_cmd(config: ConfigOpt = None, after: AfterOpt = "bringup") -> None:
             rows.append(
                 nvmecli.list_row(f"/dev/{DEVICE}n{nsid}", f"/dev/ng0n{nsid}", id_ctrl, id_ns, nsid)
             )
-        write(nvmecli.format_list(rows))
+        write(nvmecli.list_json(rows) if as_json else nvmecli.format_list(rows))
+
+    _guarded(run)
+
+
+@app.command("list-ns", short_help="nvme list-ns: the active namespace IDs.")
+def list_ns(
+    namespace_id: Annotated[
+        str,
+        typer.Option(
+            "-n", "--namespace-id", help="List the active NSIDs from this one on (default 1)."
+        ),
+    ] = "1",
+    raw_binary: BinaryOpt = False,
+    config: ConfigOpt = None,
+    after: AfterOpt = "bringup",
+) -> None:
+    """Identify Active Namespace ID list (CNS 02h): the NSIDs greater than the command's
+    NSID, which is one less than -n, printed as nvme-cli 2.3 prints them."""
+    from nvmescope.nvme import nvmecli
+
+    def run() -> None:
+        first = parse_nsid("-n", namespace_id)
+        if first == 0:
+            raise UsageError(f"-n {namespace_id}: the first NSID to list is 1 or more")
+        m = _booted(config, after)
+        data = _admin(m, lambda d: d.identify(0x02, nsid=first - 1, why="nvmescope list-ns")).data
+        _emit(data, lambda: nvmecli.format_list_ns(data), raw_binary)
 
     _guarded(run)
 
@@ -986,6 +1016,7 @@ def smart_log(
     namespace_id: Annotated[
         str, typer.Option("-n", "--namespace-id", help="NSID (0xffffffff: the controller).")
     ] = "0xffffffff",
+    output_format: OutputOpt = "normal",
     raw_binary: BinaryOpt = False,
     config: ConfigOpt = None,
     after: AfterOpt = "bringup",
@@ -994,12 +1025,16 @@ def smart_log(
     from nvmescope.nvme import nvmecli
 
     def run() -> None:
+        as_json = _check_output(output_format)
         nsid = parse_nsid("-n", namespace_id)
         m = _booted(config, after)
         data = _admin(
             m, lambda d: d.get_log_page(0x02, 512, nsid=nsid, why="nvmescope smart-log")
         ).data
-        _emit(data, lambda: nvmecli.format_smart_log(data, DEVICE, nsid), raw_binary)
+        if as_json:
+            _emit(data, lambda: nvmecli.smart_log_json(data), raw_binary)
+        else:
+            _emit(data, lambda: nvmecli.format_smart_log(data, DEVICE, nsid), raw_binary)
 
     _guarded(run)
 
@@ -1047,6 +1082,75 @@ def fw_log(
         m = _booted(config, after)
         data = _admin(m, lambda d: d.get_log_page(0x03, 512, why="nvmescope fw-log")).data
         _emit(data, lambda: nvmecli.format_fw_log(data, DEVICE), raw_binary)
+
+    _guarded(run)
+
+
+#: nvme-cli 2.3 reads a log in pieces of this many bytes (its --xfer-len default), each
+#: piece at its own Log Page Offset
+LOG_XFER_LEN = 4096
+#: the most bytes ``get-log`` reads (the largest log this device keeps is 16 KiB)
+MAX_LOG_LEN = 1 << 20
+
+
+@app.command("get-log", short_help="Get Log Page: any log, as nvme-cli's hex dump.")
+def get_log(
+    log_id: Annotated[
+        int, typer.Option("-i", "--log-id", parser=number(0, 0xFF), help="LID, e.g. 1 or 0x05.")
+    ],
+    log_len: Annotated[
+        int,
+        typer.Option(
+            "-l", "--log-len", parser=number(1, MAX_LOG_LEN), help="Bytes to read, e.g. 64."
+        ),
+    ],
+    namespace_id: Annotated[
+        str, typer.Option("-n", "--namespace-id", help="NSID (0xffffffff: the controller).")
+    ] = "0xffffffff",
+    lpo: Annotated[
+        int,
+        typer.Option("--lpo", parser=number(0, (1 << 64) - 1), help="Log Page Offset, in bytes."),
+    ] = 0,
+    rae: Annotated[
+        bool,
+        typer.Option("--rae", help="Retain Asynchronous Event: leave the log's event pending."),
+    ] = False,
+    raw_binary: BinaryOpt = False,
+    config: ConfigOpt = None,
+    after: AfterOpt = "bringup",
+) -> None:
+    """Get Log Page (opcode 02h) of any log identifier, as nvme-cli 2.3's get-log prints
+    it: a hex dump of the bytes the device returned.
+
+    As nvme-cli, a log longer than 4 KiB is read 4 KiB at a time, each command at the
+    next Log Page Offset, all but the last with RAE set.
+    """
+    from nvmescope.nvme import nvmecli
+
+    def run() -> None:
+        if not 1 <= log_len <= MAX_LOG_LEN:
+            raise UsageError(f"--log-len {log_len}: expected 1..{MAX_LOG_LEN} bytes")
+        if not 0 <= log_id <= 0xFF:
+            raise UsageError(f"--log-id {log_id}: a log identifier is 0..255")
+        if lpo % 4:
+            raise UsageError(f"--lpo {lpo}: a Log Page Offset is a multiple of 4 bytes")
+        if lpo + log_len > 1 << 64:
+            raise UsageError(f"--lpo {lpo} with --log-len {log_len}: goes beyond 2^64 bytes")
+        nsid = parse_nsid("-n", namespace_id)
+        m = _booted(config, after)
+        data = b""
+        for offset in range(0, log_len, LOG_XFER_LEN):
+            size = min(LOG_XFER_LEN, log_len - offset)
+            more = offset + size < log_len
+            piece = _admin(
+                m,
+                lambda d, offset=offset, size=size, more=more: d.get_log_page(
+                    log_id, size, nsid=nsid, lpo=lpo + offset, rae=rae or more,
+                    why="nvmescope get-log",
+                ),
+            ).data  # fmt: skip
+            data += bytes(piece or b"")[:size]
+        _emit(data, lambda: nvmecli.format_get_log(data, DEVICE, log_id, nsid), raw_binary)
 
     _guarded(run)
 
@@ -1137,8 +1241,10 @@ def lspci(
     space after the Linux driver model has bound (Kernel driver in use: nvme), or just
     before it enables the function (--before-bind).
 
-    The IRQ shown is the Interrupt Line register: the host model has no interrupt
-    router, and no firmware writes that register, so it reads 0.
+    The IRQ shown is the kernel's: before the driver enables the function, the Interrupt
+    Line the platform's firmware wrote (knob interrupt_line); after, the IRQ the kernel
+    routed INTx to (knob intx_irq), or Interrupt Line again when it routed none. With
+    neither knob (the default machine) no firmware runs and lspci shows 0.
     """
     from nvmescope.machine import Machine
     from nvmescope.nvme import lspci as lspci_fmt
@@ -1154,9 +1260,11 @@ def lspci(
             if hit is None:
                 raise DeviceError("the host never reached pci_enable_device_mem")
             bound = False
+            irq = None  # Linux's pci_read_irq: the Interrupt Line value, read at enumeration
         else:
             m = _booted(config, after)
             bound = True
+            irq = m.driver.irq if m.driver is not None else None
         bar_size = m.ctrl.bar_size
         # -vv walks the extended capabilities and -xxxx dumps them: all 4 KiB, else 256 B
         length = 4096 if verbose >= 2 or raw_hex >= 4 else 256
@@ -1170,6 +1278,7 @@ def lspci(
             driver="nvme" if shown and bound else None,
             modules=lspci_fmt.kernel_modules(space) if shown else (),
             bar_sizes={0: bar_size},
+            irq=irq,
             numeric=min(numeric, 2),
             dump={0: 0, 1: 64, 2: 64, 3: 256}.get(raw_hex, 4096),
         )

@@ -31,6 +31,7 @@ from nvmescope.emulator import Controller, ControllerConfig
 from nvmescope.events import Event, EventBus
 from nvmescope.host import SCENARIOS, HostAPI, HostMemory, InterruptController, ScenarioRun
 from nvmescope.host.driver import LinuxDriver
+from nvmescope.host.platform import Platform
 from nvmescope.sim import Scheduler
 
 
@@ -67,7 +68,10 @@ class Machine:
         self.scenario_name = scenario
         self.scenario: ScenarioRun | None = None
         if scenario is not None:
-            self.scenario = SCENARIOS[scenario].run(self.api, **(params or {}))
+            platform = Platform(
+                interrupt_line=self.config.interrupt_line, intx_irq=self.config.intx_irq
+            )
+            self.scenario = SCENARIOS[scenario].run(self.api, platform=platform, **(params or {}))
 
     @property
     def driver(self) -> LinuxDriver | None:

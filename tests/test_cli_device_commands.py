@@ -348,3 +348,95 @@ def test_output_that_cannot_be_written_is_one_line_and_exit_1(args):
         )
     assert proc.returncode == 1
     assert proc.stderr.decode().count("\n") == 1 and "No space left" in proc.stderr.decode()
+
+
+def test_list_ns_lists_the_active_nsids_from_the_one_asked_for():
+    code, text, _ = run("list-ns")
+    assert (code, text) == (0, "[   0]:0x1\n")
+    # -n 2 asks for the NSIDs above 1 (CNS 02h with NSID 1): namespace 1 is the only one
+    assert run("list-ns", "-n", "2")[:2] == (0, "")
+    code, _, err = run("list-ns", "-n", "0")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("nvmescope: error: -n 0")
+
+
+def test_get_log_dumps_the_bytes_of_any_log_at_its_offset():
+    _, fw, _ = run("fw-log", "-b")
+    result = runner.invoke(app, ["get-log", "-i", "3", "-l", "16", "--lpo", "8", "-b"])
+    assert result.exit_code == 0
+    assert result.stdout_bytes == runner.invoke(app, ["fw-log", "-b"]).stdout_bytes[8:24]
+    code, text, _ = run("get-log", "--log-id=3", "--log-len=20", "-n", "1")
+    assert code == 0
+    lines = text.splitlines()
+    assert lines[0] == "Device:nvme0 log-id:3 namespace-id:0x1"
+    assert lines[1] == "       0  1  2  3  4  5  6  7  8  9  a  b  c  d  e  f"
+    assert lines[3] == '0010: 00 00 00 00                                      "...."'
+    assert len(lines) == 4
+
+
+def test_get_log_reads_a_long_log_in_4_kib_pieces_with_rae_on_all_but_the_last(monkeypatch):
+    from nvmescope.host.driver import LinuxDriver
+
+    sent: list[tuple[int, int, bool]] = []
+    original = LinuxDriver.get_log_page
+
+    def spy(self, lid, length, **kw):
+        sent.append((length, kw.get("lpo", 0), kw.get("rae", False)))
+        return original(self, lid, length, **kw)
+
+    monkeypatch.setattr(LinuxDriver, "get_log_page", spy)
+    # 16 KiB of error log with MDTS 1 (8 KiB): one command could not carry it
+    args = ["get-log", "-i", "1", "-l", "16384", "-b", "-c", "elpe=255", "-c", "mdts=1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout_bytes) == 16384
+    ours = [s for s in sent if s[0] == 4096 and s[1] % 4096 == 0]
+    assert ours[-4:] == [(4096, 0, True), (4096, 4096, True), (4096, 8192, True),
+                         (4096, 12288, False)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["get-log", "-l", "64"], "Missing option '-i'"),
+        (["get-log", "-i", "1", "-l", "0"], "expected 1..1048576"),
+        (["get-log", "-i", "256", "-l", "4"], "expected 0..255"),
+        (["get-log", "-i", "1", "-l", "4", "--lpo", "2"], "a multiple of 4 bytes"),
+        (["list", "-o", "xml"], "-o xml: expected normal or json"),
+        (["smart-log", "-o", "yaml"], "-o yaml: expected normal or json"),
+    ],
+)
+def test_bad_get_log_list_or_smart_log_input_is_one_line_and_exit_2(
+    args, words, monkeypatch, capsys
+):
+    import sys
+
+    from nvmescope import cli
+
+    monkeypatch.setattr(sys, "argv", ["nvmescope", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and words in captured.err
+
+
+def test_get_log_of_a_log_the_device_does_not_keep_is_an_nvme_status():
+    code, _, err = run("get-log", "-i", "0x7f", "-l", "64")
+    assert code == 1 and err.count("\n") == 1 and "Invalid Log Page" in err
+
+
+def test_smart_log_json_follows_the_device_values():
+    code, text, _ = run("smart-log", "-o", "json", "-c", "temperature_k=300", "-c", "avail_spare=5")
+    assert code == 0
+    doc = json.loads(text)
+    assert (doc["temperature"], doc["avail_spare"], doc["critical_warning"]) == (300, 5, 1)
+    assert doc["power_cycles"] == "1"  # a 128-bit counter: a decimal string
+
+
+def test_list_json_gives_sizes_in_bytes_of_the_lba_format_in_use():
+    code, text, _ = run("list", "-o", "json", "-c", "flbas=4")
+    assert code == 0
+    (device,) = json.loads(text)["Devices"]
+    assert device["SectorSize"] == 4096 and device["MaximumLBA"] == 64 * 1024 * 1024 // 4096
+    assert device["PhysicalSize"] == 64 * 1024 * 1024 and device["DevicePath"] == "/dev/nvme0n1"

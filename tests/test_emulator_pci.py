@@ -111,7 +111,8 @@ def test_qemu_layout_is_qemu_power_on_config_space():
     c = Rig(ControllerConfig(**PROFILES["qemu-7.2"])).ctrl
     ours = bytes(c.config_read(off, 1) for off in range(4096))
     # where they may differ, and why: the firmware (qboot) assigned BAR0 at 1_0000_0000
-    # (its high dword, 14h) and wrote Interrupt Line 0Ah (3Ch); no firmware runs here
+    # (its high dword, 14h) and wrote Interrupt Line 0Ah (3Ch); no firmware runs in this
+    # rig (the host model's firmware step writes 3Ch: tests/test_host_platform_firmware.py)
     differ = {off for off in range(4096) if ours[off] != qemu[off]}
     assert differ <= {0x14, 0x3C}
     assert ours[0x34] == 0x40 and ours[0x40] == CAP_ID_MSIX and ours[0x80] == CAP_ID_PCIE

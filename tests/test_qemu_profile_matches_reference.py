@@ -129,6 +129,8 @@ INSTEAD_VALUES = {
     '  "dpc":0,',
     "Data Units Read\t\t\t\t: 0 (0.00 B)",
     "host_read_commands\t\t\t: 0",
+    '  "data_units_read":"0",',
+    '  "host_read_commands":"0",',
 }
 TIMESTAMP_LINE = re.compile(
     r'0000: (?:[0-9a-f]{2} ){6}02 00 {26}".{8}"|\tThe timestamp is : \d+ \(.* UTC\)'
@@ -157,7 +159,16 @@ CASES = [
     (("id-ns", "-H"), SECOND, "nvme id-ns /dev/nvme0n1 -H", ID_NS_H),
     (("id-ns", "-o", "json"), FIRST, "nvme id-ns /dev/nvme0n1 -o json", ID_NS_JSON),
     (("list",), FIRST, "nvme list", {}),
+    (("list", "-o", "json"), SECOND, "nvme list -o json", {}),
+    (("list-ns",), SECOND, "nvme list-ns /dev/nvme0", {}),
     (("smart-log",), FIRST, "nvme smart-log /dev/nvme0", SMART),
+    (("smart-log", "-o", "json"), SECOND, "nvme smart-log /dev/nvme0 -o json", SMART_JSON),
+    (
+        ("get-log", "--log-id=1", "--log-len=64"),
+        SECOND,
+        "nvme get-log /dev/nvme0 --log-id=1 --log-len=64",
+        {},
+    ),  # fmt: skip
     (("error-log", "-e", "2"), FIRST, "nvme error-log /dev/nvme0 -e 2", {}),
     (("error-log",), SECOND, "nvme error-log /dev/nvme0", {}),
     (("fw-log",), FIRST, "nvme fw-log /dev/nvme0", {}),
@@ -217,6 +228,8 @@ def test_smart_log_after_linuxs_partition_scan_reads_is_the_reference_every_line
     data = drv.run(drv.get_log_page(0x02, 512, nsid=0xFFFFFFFF, why="smart-log")).data
     text = nvmecli.format_smart_log(data, "nvme0", 0xFFFFFFFF)
     assert text[:-1].split("\n") == reference(FIRST, "nvme smart-log /dev/nvme0")
+    text = nvmecli.smart_log_json(data)
+    assert text[:-1].split("\n") == reference(SECOND, "nvme smart-log /dev/nvme0 -o json")
 
 
 def test_profile_sets_the_pci_ids_and_identify_vid_ssvid():

@@ -178,6 +178,17 @@ class ControllerConfig:
     #: Get Features 09h reports CD = 1 (no coalescing) for vector 0, the admin queue's
     admin_vector_cd: bool = False
 
+    # -- the platform around the function, not the device: the device never reads these,
+    # the Machine hands them to the host model (its firmware step and its kernel)
+    #: Platform: the IRQ the firmware routes INTx pin A to and writes into Interrupt Line
+    #: (PCI 3Ch) before the host runs (qemu-7.2: 10, as its firmware wrote it); 0: no
+    #: firmware step, the register keeps its reset value 0
+    interrupt_line: int = 0
+    #: Platform: the IRQ the host kernel routes INTx pin A to when the driver enables the
+    #: function (Linux's pcibios_enable_irq, by ACPI; lspci's "routed to IRQ N"; qemu-7.2:
+    #: 23); 0: no routing, the kernel keeps the Interrupt Line value
+    intx_irq: int = 0
+
     @property
     def subsystem_nqn(self) -> str:
         """SUBNQN with {serial} filled in."""
@@ -269,6 +280,8 @@ class ControllerConfig:
             "spare_thresh": (0, 100, "a percentage is 0 to 100"),
             "power_cycles": (0, 0xFFFFFFFF, "Power Cycles is kept in 32 bits here"),
             "arbitration": (0, 0xFFFFFFFF, "Feature 01h is one dword"),
+            "interrupt_line": (0, 0xFF, "Interrupt Line is one byte (0: no firmware writes it)"),
+            "intx_irq": (0, 0xFF, "an INTx IRQ is 0 to 255 here (0: Interrupt Line's value)"),
         }
         for name, (low, high, why) in ranges.items():
             value = getattr(self, name)
@@ -379,6 +392,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         "nssrs": False,
         "css": 0xC1,
         "sgls": 0x1,  # SGLs for I/O commands, no alignment; no Bit Bucket
+        # the reference machine (q35, qboot, Linux 6.1 with ACPI): the firmware wrote
+        # Interrupt Line 0Ah (lspci before the driver binds: IRQ 10), the kernel routed
+        # INTx pin A to IRQ 23 when nvme enabled the function (lspci after: IRQ 23)
+        "interrupt_line": 10,
+        "intx_irq": 23,
     },
 }
 

@@ -324,11 +324,18 @@ class LinuxDriver:
         nr_io_queues: int = 1,
         io_queue_depth: int = IO_QUEUE_DEPTH,
         bar0_address: int = BAR0_ADDRESS,
+        intx_irq: int = 0,
     ) -> None:
         self.api = api
         self.nr_io_queues = max(1, nr_io_queues)
         self.io_queue_depth = max(2, io_queue_depth)
         self.bar0_address = bar0_address
+        #: the IRQ the platform's interrupt routing gives INTx when the function is
+        #: enabled (0: none, Linux keeps the Interrupt Line value)
+        self.intx_irq = intx_irq
+        #: the function's IRQ as the kernel routed it in pcibios_enable_irq (lspci's
+        #: "routed to IRQ N"); None before that, or when the platform routes nothing
+        self.irq: int | None = None
         # what the driver learned
         self.cap = 0
         self.vs = 0
@@ -466,6 +473,8 @@ class LinuxDriver:
             0x04, 2, cmd, "pci_enable_device_mem", "Set Memory Space Enable so BAR0 answers: "
             "'enabling device (0000 -> 0002)' in dmesg.",
         )  # fmt: skip
+        if self.intx_irq:
+            yield from self.pcibios_enable_irq()
         cmd |= CMD_BUS_MASTER
         yield from self._cfg_write(
             0x04, 2, cmd, "pci_set_master", "Set Bus Master Enable so the controller may read "
@@ -492,6 +501,18 @@ class LinuxDriver:
             "memory buffer of its own, so queues live in host memory.",
         )  # fmt: skip
         return True
+
+    def pcibios_enable_irq(self) -> Task:
+        """Linux routes the function's INTx pin as it enables it (ACPI, on x86): the IRQ it
+        keeps is the platform's, not a register of the device, and nothing is written."""
+        irq = self.intx_irq
+        yield from self.say(
+            "pcibios_enable_irq", f"pcibios_enable_irq: the platform's interrupt routing (ACPI "
+            f"_PRT) sends the function's INTx pin to IRQ {irq}; the kernel keeps IRQ {irq} as "
+            f"the function's (lspci: 'routed to IRQ {irq}'). Nothing is written to the "
+            "device, and nvme will use MSI-X instead.",
+        )  # fmt: skip
+        self.irq = irq
 
     def pci_alloc_irq_vectors(self) -> Task:
         """Walk the capability list to the MSI-X capability; learn where its table is."""
@@ -1490,13 +1511,24 @@ class LinuxDriver:
         )  # fmt: skip
 
     def get_log_page(
-        self, lid: int, length: int, *, nsid: int = 0xFFFFFFFF, why: str = "", **kw: Any
+        self,
+        lid: int,
+        length: int,
+        *,
+        nsid: int = 0xFFFFFFFF,
+        lpo: int = 0,
+        rae: bool = False,
+        why: str = "",
+        **kw: Any,
     ) -> Task:
+        """Get Log Page: ``length`` bytes of log ``lid`` from byte ``lpo`` (LPOL/LPOU);
+        ``rae`` (Retain Asynchronous Event) keeps the event the log reports outstanding."""
         numd = max(1, length // 4) - 1
         return (
             yield from self.submit(
-                0, 0x02, nsid=nsid, cdw10=(lid & 0xFF) | ((numd & 0xFFFF) << 16),
-                cdw11=numd >> 16, data_len=length, why=why, **kw,
+                0, 0x02, nsid=nsid, cdw10=(lid & 0xFF) | (int(rae) << 15) | ((numd & 0xFFFF) << 16),
+                cdw11=numd >> 16, cdw12=lpo & 0xFFFFFFFF, cdw13=lpo >> 32 & 0xFFFFFFFF,
+                data_len=length, why=why, **kw,
             )
         )  # fmt: skip
 

@@ -30,10 +30,12 @@ Field in Command"``).
   Past the namespace's end the writes reuse LBAs (block k goes to slot k mod
   the namespace's blocks); a round never writes one LBA twice.
 
-``Scenario.run(api, **params)`` takes a scenario's parameters (``io-load``:
-``count``, ``queues``, ``depth``); ``Scenario.defaults`` holds their defaults
-and ``Scenario.param_help`` a short description of each;
-``Machine(scenario=..., params={...})`` passes them. When the bring-up fails (CSTS.CFS, or CSTS.RDY not set within
+``Scenario.run(api, platform=..., **params)`` takes a scenario's parameters
+(``io-load``: ``count``, ``queues``, ``depth``); ``Scenario.defaults`` holds their
+defaults and ``Scenario.param_help`` a short description of each;
+``Machine(scenario=..., params={...})`` passes them, and the
+:class:`~nvmescope.host.platform.Platform` of its configuration (whose firmware
+step, when it has one, runs before the scenario's body). When the bring-up fails (CSTS.CFS, or CSTS.RDY not set within
 CAP.TO) the scenario stops the way Linux abandons the probe: no further
 doorbell, and ``ScenarioRun.ok`` is false.
 """
@@ -50,6 +52,7 @@ from nvmescope.nvme.status import status_name, status_title
 from .api import HostAPI
 from .driver import ACTION_NS, CSTS_CFS, CSTS_RDY, NOTE_NS, Completion, LinuxDriver, Task
 from .memory import PAGE_SIZE
+from .platform import Platform, firmware_pci_setup
 
 Status = tuple[int, int]
 SUCCESS: Status = st.SUCCESS
@@ -141,10 +144,12 @@ class Scenario:
     #: CLI refuses anything outside it, and ``nvmescope scenarios`` shows it
     param_range: dict[str, tuple[int, int]] = field(default_factory=dict)
 
-    def run(self, api: HostAPI, **params: Any) -> ScenarioRun:
+    def run(self, api: HostAPI, *, platform: Platform | None = None, **params: Any) -> ScenarioRun:
         """Create the driver, start the scenario as a host task, return its run record.
 
         ``params`` override :attr:`defaults`; an unknown name is a ``ValueError``.
+        ``platform`` is the machine around the function: its firmware step runs first
+        and its kernel's INTx routing is the driver's (default: neither happens).
         """
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
@@ -153,13 +158,17 @@ class Scenario:
                 f"it takes: {', '.join(sorted(self.defaults)) or 'none'}"
             )
         values = {**self.defaults, **params}
-        driver = LinuxDriver(api, nr_io_queues=int(values.get("queues", 1)))
+        platform = platform or Platform()
+        driver = LinuxDriver(
+            api, nr_io_queues=int(values.get("queues", 1)), intx_irq=platform.intx_irq
+        )
         run = ScenarioRun(self.name, driver, params=values)
-        api.spawn(self._main(driver, run), label=f"scenario:{self.name}")
+        api.spawn(self._main(driver, run, platform), label=f"scenario:{self.name}")
         return run
 
-    def _main(self, driver: LinuxDriver, run: ScenarioRun) -> Task:
+    def _main(self, driver: LinuxDriver, run: ScenarioRun, platform: Platform) -> Task:
         yield from driver.say("scenario", f"Scenario {self.name}: {self.summary}")
+        yield from firmware_pci_setup(driver.api, platform)
         yield from self.body(driver, run, **run.params)
         # let interrupts still in flight be handled, so the scenario's end is its last event
         yield from driver.quiesce()

@@ -1,12 +1,12 @@
 """Printers that show what a device DMA'd the way nvme-cli 2.3 shows it.
 
 Pure functions from bytes (Identify data, log pages, a Get Features result) to
-the text ``nvme id-ctrl``, ``nvme id-ns``, ``nvme list``, ``nvme smart-log``,
-``nvme error-log``, ``nvme fw-log`` and ``nvme get-feature`` print, line for
-line: the same spacing, tabs and trailing spaces, the same quirks (a
+the text ``nvme id-ctrl``, ``nvme id-ns``, ``nvme list`` (plain and ``-o json``),
+``nvme list-ns``, ``nvme smart-log`` (plain and ``-o json``), ``nvme error-log``,
+``nvme fw-log``, ``nvme get-log`` and ``nvme get-feature`` print, line for line: the same spacing, tabs and trailing spaces, the same quirks (a
 ``%#x`` of zero prints ``0``, a ``%#0*x`` of zero prints zeros without ``0x``).
 The reference is real nvme-cli 2.3 output against QEMU 7.2 (see
-``reference/linux-6.1-on-qemu-7.2/guest-console.log``).
+``reference/linux-6.1-on-qemu-7.2/guest-console.log`` and ``guest-console-2.log``).
 
 Every printer parses with the layouts in :mod:`nvmescope.nvme.identify` and
 :mod:`nvmescope.nvme.logpages`. Short input is padded with zeros, long input is
@@ -30,6 +30,7 @@ from nvmescope.nvme.identify import (
     PSD_FLAG_MXPS,
     PSD_FLAG_NOPS,
     PSD_SIZE,
+    parse_active_ns_list,
 )
 from nvmescope.nvme.logpages import (
     ERROR_ENTRY_SIZE,
@@ -46,13 +47,17 @@ __all__ = [
     "format_error_log",
     "format_fw_log",
     "format_get_feature",
+    "format_get_log",
     "format_id_ctrl",
     "format_id_ns",
     "format_list",
+    "format_list_ns",
     "format_smart_log",
     "id_ctrl_json",
     "id_ns_json",
+    "list_json",
     "list_row",
+    "smart_log_json",
     "nvme_status_string",
 ]
 
@@ -1113,6 +1118,40 @@ def format_list(rows: Iterable[ListRow | Mapping[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
+def list_json(rows: Iterable[ListRow | Mapping[str, Any]]) -> str:
+    """``nvme list -o json``: one object per namespace under ``Devices``, sizes in bytes
+    (``MaximumLBA`` is NSZE, in logical blocks)."""
+    devices = []
+    for item in rows:
+        row = item if isinstance(item, ListRow) else ListRow(**item)
+        devices.append(
+            {
+                "NameSpace": row.nsid,
+                "DevicePath": row.node,
+                "Firmware": row.fw,
+                "ModelNumber": row.model,
+                "SerialNumber": row.sn,
+                "UsedBytes": row.nuse * row.lba_size,
+                "MaximumLBA": row.nsze,
+                "PhysicalSize": row.nsze * row.lba_size,
+                "SectorSize": row.lba_size,
+            }
+        )
+    return _json({"Devices": devices}) + "\n"
+
+
+# ----------------------------------------------------------------------------------
+# nvme list-ns
+# ----------------------------------------------------------------------------------
+
+
+def format_list_ns(data: bytes) -> str:
+    """``nvme list-ns`` of a 4096-byte namespace list (Identify CNS 02h): one line per
+    NSID, ``[index]:nsid``, up to the first zero entry."""
+    nsids = parse_active_ns_list(_fit(data, IDENTIFY_SIZE))
+    return "".join(f"[{i:4d}]:{_hx(nsid)}\n" for i, nsid in enumerate(nsids))
+
+
 # ----------------------------------------------------------------------------------
 # nvme smart-log
 # ----------------------------------------------------------------------------------
@@ -1155,6 +1194,46 @@ def format_smart_log(data: bytes, device: str, nsid: int) -> str:
         f"Thermal Management T2 Total Time\t: {s.thm_temp2_total_time}",
     ]
     return "\n".join(out) + "\n"
+
+
+def smart_log_json(data: bytes) -> str:
+    """``nvme smart-log -o json``: the temperatures in Kelvin, the 128-bit counters as
+    decimal strings, a ``temperature_sensor_N`` key for each sensor that reports."""
+    s = _parse(SMART_LOG, data, SMART_LOG_SIZE)
+    doc: dict[str, Any] = {
+        "critical_warning": s.critical_warning,
+        "temperature": s.temperature,
+        "avail_spare": s.avail_spare,
+        "spare_thresh": s.spare_thresh,
+        "percent_used": s.percent_used,
+        "endurance_grp_critical_warning_summary": s.endurance_grp_critical_warning_summary,
+    }
+    for key, name in (
+        ("data_units_read", "data_units_read"),
+        ("data_units_written", "data_units_written"),
+        ("host_read_commands", "host_read_commands"),
+        ("host_write_commands", "host_write_commands"),
+        ("controller_busy_time", "ctrl_busy_time"),
+        ("power_cycles", "power_cycles"),
+        ("power_on_hours", "power_on_hours"),
+        ("unsafe_shutdowns", "unsafe_shutdowns"),
+        ("media_errors", "media_errors"),
+        ("num_err_log_entries", "num_err_log_entries"),
+    ):
+        doc[key] = str(s[name])
+    doc["warning_temp_time"] = s.warning_temp_time
+    doc["critical_comp_time"] = s.critical_comp_time
+    for i, kelvin in enumerate(s.temperature_sensor):
+        if kelvin:
+            doc[f"temperature_sensor_{i + 1}"] = kelvin
+    for key in (
+        "thm_temp1_trans_count",
+        "thm_temp2_trans_count",
+        "thm_temp1_total_time",
+        "thm_temp2_total_time",
+    ):
+        doc[key] = s[key]
+    return _json(doc) + "\n"
 
 
 # ----------------------------------------------------------------------------------
@@ -1407,6 +1486,13 @@ def _hexdump(buf: bytes) -> list[str]:
             hexes += " " + " " * (3 * (16 - len(chunk)))
         lines.append(f'{off:04x}:{hexes} "{ascii_}"')
     return lines
+
+
+def format_get_log(data: bytes, device: str, lid: int, nsid: int) -> str:
+    """``nvme get-log --log-id=LID --log-len=N``: which log of which namespace, then the
+    bytes the device returned as a hex dump (16 a line, with their ASCII)."""
+    head = f"Device:{device} log-id:{lid & 0xFF} namespace-id:{_hx(nsid & 0xFFFFFFFF)}"
+    return "\n".join([head, *_hexdump(bytes(data))]) + "\n"
 
 
 def _async_event_lines(dw0: int) -> list[str]:
