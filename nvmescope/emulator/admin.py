@@ -39,6 +39,7 @@ from ..nvme import registers as r
 from ..nvme import status as st
 from ..nvme.opcodes import IDENTIFY_CNS
 from ..sim import Task
+from .config import ControllerConfig
 from .queues import CompletionQueue, SubmissionQueue
 from .request import Request
 
@@ -57,8 +58,9 @@ AER_INFO_TEMPERATURE = st.AER_INFO_TEMPERATURE
 AER_TYPE_FOR_LOG = {0x01: AER_TYPE_ERROR, 0x02: AER_TYPE_SMART}
 
 #: Commands Supported and Effects (log page 05h) of the NVM command set's I/O
-#: opcodes we implement: Flush, Read and Compare do not change logical block content;
-#: Write, Write Zeroes and Dataset Management (deallocate) do.
+#: opcodes we implement: Flush, Read, Compare and Verify do not change logical block
+#: content; Write, Write Zeroes and Dataset Management (deallocate) do. Verify (0Ch) is
+#: there only with ``ControllerConfig.verify`` (see :func:`io_command_effects`).
 IO_COMMAND_EFFECTS = {
     0x00: lp.CMD_EFFECTS_CSUPP,
     0x01: lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC,
@@ -66,7 +68,24 @@ IO_COMMAND_EFFECTS = {
     0x05: lp.CMD_EFFECTS_CSUPP,
     0x08: lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC,
     0x09: lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC,
+    0x0C: lp.CMD_EFFECTS_CSUPP,
 }
+OPC_VERIFY = 0x0C
+
+
+def io_command_effects(cfg: ControllerConfig) -> dict[int, int]:
+    """The I/O opcodes this configuration implements, with their effects."""
+    if cfg.verify:
+        return IO_COMMAND_EFFECTS
+    return {opc: e for opc, e in IO_COMMAND_EFFECTS.items() if opc != OPC_VERIFY}
+
+
+def oncs(cfg: ControllerConfig) -> int:
+    """Identify Controller ONCS of this configuration: :data:`ONCS`, and bit 7 (Verify)
+    when Verify is implemented."""
+    return ONCS | (idf.ONCS_VERIFY if cfg.verify else 0)
+
+
 #: Identify Controller LPA: bit 1 Commands Supported and Effects log, bit 2 extended data
 #: (the default of ControllerConfig.lpa; bit 0, SMART per namespace, is a knob)
 LPA = 0x06
@@ -344,7 +363,7 @@ def _build_identify_controller(ctrl: Controller) -> bytes:
         sqes=0x66,
         cqes=0x44,
         nn=cfg.nn,
-        oncs=ONCS,
+        oncs=oncs(cfg),
         vwc=0x07 if cfg.vwc else 0x00,
         sgls=cfg.sgls,
         subnqn=cfg.subsystem_nqn[:256],
@@ -527,7 +546,7 @@ def commands_effects_log(ctrl: Controller, csi: int) -> bytes:
     iocs = [0] * 256
     css = r.CC.get(ctrl.cc, "css")
     if css == 0 or (css == 6 and csi == 0):
-        for opc, effects in IO_COMMAND_EFFECTS.items():
+        for opc, effects in io_command_effects(ctrl.config).items():
             iocs[opc] = effects
     return lp.COMMANDS_SUPPORTED_EFFECTS_LOG.build(
         {"acs": acs, "iocs": iocs, "rsvd2048": bytes(2048)}

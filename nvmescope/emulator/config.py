@@ -122,6 +122,9 @@ class ControllerConfig:
     #: Doorbell Buffer Config (admin 7Ch, shadow doorbells and EventIdx; Identify OACS bit 8);
     #: off: 7Ch is an Invalid Command Opcode
     dbbuf: bool = False
+    #: Verify (NVM 0Ch; Identify ONCS bit 7): the blocks named are checked and no data
+    #: moves; off: 0Ch is an Invalid Command Opcode
+    verify: bool = True
     #: Format NVM (admin 80h; Identify OACS bit 1): a namespace takes another LBA format
     #: of its list (one without metadata; no protection information); off: 80h is an
     #: Invalid Command Opcode
@@ -392,6 +395,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "nssrs": False,
         "css": 0xC1,
         "sgls": 0x1,  # SGLs for I/O commands, no alignment; no Bit Bucket
+        "verify": False,  # ONCS bit 7 clear in the capture ("Verify Not Supported")
         # the reference machine (q35, qboot, Linux 6.1 with ACPI): the firmware wrote
         # Interrupt Line 0Ah (lspci before the driver binds: IRQ 10), the kernel routed
         # INTx pin A to IRQ 23 when nvme enabled the function (lspci after: IRQ 23)

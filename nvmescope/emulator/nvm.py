@@ -1,6 +1,6 @@
 """The NVM command set I/O commands (NVM Command Set 1.0 / NVMe 1.4 chapter 6):
-Flush, Write, Read, Compare, Write Zeroes and Dataset Management on the RAM-backed
-namespace.
+Flush, Write, Read, Compare, Write Zeroes, Dataset Management and Verify on the
+RAM-backed namespace.
 
 - Compare (05h) reads NLB + 1 blocks of host data and compares them with the
   namespace; any byte that differs is Compare Failure (SCT 2h, SC 85h).
@@ -11,6 +11,11 @@ namespace.
   length in logical blocks, starting LBA) from host memory; with the Deallocate
   attribute (CDW11.AD, bit 2) every range is deallocated. IDR and IDW are hints
   and change nothing. Every range is checked before any is deallocated.
+- Verify (0Ch) checks that NLB + 1 blocks can be read, moving no data: here the
+  medium never fails, so a Verify of blocks that exist succeeds (it counts as a
+  SMART Host Read Command, as Compare and Read do). It is not limited by MDTS.
+  With ``ControllerConfig.verify`` off it is an Invalid Command Opcode (and ONCS bit 7
+  is clear, as on QEMU 7.2).
 
 Every command checks its namespace (Invalid Namespace or Format), its LBA range
 (LBA Out of Range) and, when it moves data, MDTS (Invalid Field in Command).
@@ -27,13 +32,13 @@ from ..nvme import status as st
 from ..nvme.commands import DSM_AD, DSM_RANGE_SIZE, WRITE_ZEROES_DEAC, unpack_dsm_ranges
 from ..sim import Task
 from .admin import (
-    IO_COMMAND_EFFECTS,
     LOC_CDW10,
     LOC_CDW12,
     LOC_NSID,
     LOC_OPC,
     NSID_ALL,
     _max_transfer,
+    io_command_effects,
 )
 from .request import Request
 
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
     from .controller import Controller
 
 OPC_FLUSH, OPC_WRITE, OPC_READ, OPC_COMPARE, OPC_WRITE_ZEROES, OPC_DSM = 0, 1, 2, 5, 8, 9
+OPC_VERIFY = 0x0C
 #: CC.CSS 111b: the host enabled no I/O command set, only admin commands
 CC_CSS_ADMIN_ONLY = 7
 _CC_CSS = r.CC.field("css")
@@ -54,7 +60,7 @@ def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
             f"I/O opcode {opc:#04x}: CC.CSS 111b enabled admin commands only", LOC_OPC,
         )  # fmt: skip
         return
-    if opc not in IO_COMMAND_EFFECTS:
+    if opc not in io_command_effects(ctrl.config):
         yield from ctrl.nvme_fail(
             req, st.INVALID_OPCODE, "err_invalid_opcode",
             f"I/O opcode {opc:#04x} is not supported", LOC_OPC,
@@ -78,6 +84,8 @@ def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
         yield from nvme_write_zeroes(ctrl, req)
     elif opc == OPC_DSM:
         yield from nvme_dsm(ctrl, req)
+    elif opc == OPC_VERIFY:
+        yield from nvme_verify(ctrl, req)
     else:
         yield from nvme_rw(ctrl, req, write=opc == OPC_WRITE)
 
@@ -110,6 +118,18 @@ def _transfer_problem(
         return (st.INVALID_FIELD, "err_too_large",
                 f"{length} bytes is more than MDTS allows", LOC_CDW12)  # fmt: skip
     return _range_problem(ctrl, req, slba, nlb)
+
+
+def nvme_verify(ctrl: Controller, req: Request) -> Task:
+    """Verify (0Ch): NLB + 1 blocks checked on the medium; no data moves."""
+    slba, nlb = _lba_args(req)
+    req.lba = slba
+    problem = _range_problem(ctrl, req, slba, nlb)
+    if problem is not None:
+        yield from ctrl.nvme_fail(req, *problem)
+        return
+    ctrl.state.host_read_commands += 1
+    ctrl.state.busy_ns += ctrl.config.io_latency_ns
 
 
 def nvme_compare(ctrl: Controller, req: Request) -> Task:

@@ -437,6 +437,8 @@ ONCS_WRITE_ZEROES = 1 << 3
 ONCS_SAVE_SELECT = 1 << 4
 #: ONCS bit 6: the controller keeps a Timestamp (Feature 0Eh)
 ONCS_TIMESTAMP = 1 << 6
+#: ONCS bit 7: Verify (NVM opcode 0Ch)
+ONCS_VERIFY = 1 << 7
 #: OACS bit 8: Doorbell Buffer Config (admin opcode 7Ch)
 OACS_DBBUF = 1 << 8
 #: CTRATT bit 15: Extended LBA Formats Supported (ELBAS)
