@@ -851,8 +851,8 @@ def _descriptors(descs: list[tuple[int, int, int, int]], shown: int = 3) -> str:
 
 
 def sqe_words(data: bytes, name: str = "") -> str:
-    """A 64-byte SQE's key fields, decoded: opcode (and ``name``), cid, nsid, PRPs and every
-    command dword 10-15 that is not zero."""
+    """A 64-byte SQE's key fields, decoded: opcode (and ``name``), cid, nsid, PRPs (or SGL
+    Descriptor 1 when PSDT selects SGLs) and every command dword 10-15 that is not zero."""
     sqe = unpack_sqe(data)
     named = f" ({name})" if name else ""
     nsid = f"{sqe.nsid:#x}" if sqe.nsid >= 0xFFFF0000 else str(sqe.nsid)
@@ -865,9 +865,15 @@ def sqe_words(data: bytes, name: str = "") -> str:
         )
         if v
     )
-    return (
-        f"opcode {sqe.opc:#04x}{named} cid {sqe.cid} nsid {nsid} prp1={sqe.prp1:#x} "
-        f"prp2={sqe.prp2:#x}" + (f" {words}" if words else " cdw10-15 all 0")
+    if sqe.psdt in (1, 2):  # the data pointer holds SGL Descriptor 1
+        length, ident = sqe.prp2 & 0xFFFFFFFF, sqe.prp2 >> 56
+        kind = sgl_type_name(ident >> 4).removeprefix("SGL ")
+        sub = f" sub type {ident & 0xF:#x}" if ident & 0xF else ""
+        pointer = f"SGL {kind}{sub} @{sqe.prp1:#x} {length} B"
+    else:
+        pointer = f"prp1={sqe.prp1:#x} prp2={sqe.prp2:#x}"
+    return f"opcode {sqe.opc:#04x}{named} cid {sqe.cid} nsid {nsid} {pointer}" + (
+        f" {words}" if words else " cdw10-15 all 0"
     )
 
 

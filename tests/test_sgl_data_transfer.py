@@ -333,3 +333,42 @@ def test_the_memory_panel_goes_to_the_segment_and_the_buffer_the_sgl_names():
     state = State()
     assert focus_of(read, state).address == read.addr
     assert focus_of(mapped, state).address == mapped.segment_pages[0]
+
+
+def _io_run(config: ControllerConfig):
+    from nvmescope.machine import Machine
+
+    m = Machine(config, scenario="io")
+    m.run()
+    assert m.scenario.ok, m.scenario.failures()
+    return m.events
+
+
+def test_the_linux_model_maps_a_big_io_buffer_with_one_sgl_data_block_when_it_can():
+    # Linux 6.1's nvme_map_data: one segment beyond two pages, an I/O queue, SGLs
+    # advertised: nvme_setup_sgl_simple; within two pages, or on the admin queue: PRPs
+    events = _io_run(ControllerConfig(sgls=0x1))
+    steps = [e for e in events if e.kind == "host_step" and e.step == "setup_sgl"]
+    maps = [e for e in events if e.kind == "map_sgl"]
+    assert len(steps) == 2 and len(maps) == 2
+    assert all(m.sgl_type == SGL_DATA_BLOCK and m.length == 65536 for m in maps)
+    assert all(e.sqid != 0 for e in maps)
+    assert not any(e.kind == "prp_list_read" for e in events)
+    fetch = next(
+        e
+        for e in events
+        if e.kind == "sqe_fetch" and (e.sqid, e.cid) == (maps[0].sqid, maps[0].cid)
+    )
+    assert "SGL Data Block @" in describe_event(fetch) and "65536 B" in describe_event(fetch)
+
+
+def test_without_sgls_the_same_buffers_go_through_a_prp_list():
+    events = _io_run(ControllerConfig())
+    assert not any(e.kind in ("map_sgl", "sgl_segment_read") for e in events)
+    assert sum(e.kind == "prp_list_read" for e in events) == 2
+
+
+def describe_event(event) -> str:
+    from nvmescope.events import describe
+
+    return describe(event)

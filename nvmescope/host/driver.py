@@ -34,6 +34,7 @@ completion was handled and returns it.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,10 +47,12 @@ from nvmescope.nvme.commands import (
     CQE_SIZE,
     DSM_AD,
     DSM_MAX_RANGES,
+    SGL_DATA_BLOCK,
     SQE_SIZE,
     WRITE_ZEROES_DEAC,
     Cqe,
     pack_dsm_ranges,
+    pack_sgl_descriptor,
     pack_sqe,
     unpack_cqe,
 )
@@ -108,6 +111,8 @@ MAX_KB_SZ = 4096
 #: where the PCI core places BAR0 (as in the reference guest's /proc/iomem)
 BAR0_ADDRESS = 0x1_0000_0000
 #: NVME_AEN_SUPPORTED: namespace attribute, firmware activation, ANA change, discovery change
+#: Identify Controller SGLS bits 1:0: SGLs supported (Linux's nvme_ctrl_sgl_supported)
+SGLS_SUPPORTED = 0x3
 AEN_SUPPORTED = (1 << 8) | (1 << 9) | (1 << 11) | (1 << 31)
 
 CSTS_RDY = r.CSTS.field("rdy").mask
@@ -1190,19 +1195,44 @@ class LinuxDriver:
             return f"{title} {cdw10 & 0xFFFF}"
         return title
 
-    def _map_buffer(self, buf: int, length: int, what: str, owned: list[int] | None = None) -> Task:
-        """PRP1/PRP2 for a buffer of ``length`` bytes at ``buf`` (any dword-aligned offset).
+    def _uses_sgl(self, qid: int, buf: int, length: int) -> bool:
+        """Linux 6.1's nvme_map_data for a buffer in one physical segment (every buffer
+        here): within two pages it is PRPs (nvme_setup_prp_simple); beyond, on an I/O
+        queue of a controller whose Identify SGLS bits 1:0 say SGLs, one SGL Data Block
+        descriptor (nvme_setup_sgl_simple); otherwise a PRP list."""
+        return (
+            qid != 0
+            and buf % PAGE_SIZE + length > 2 * PAGE_SIZE
+            and bool(self._id_field("sgls") & SGLS_SUPPORTED)
+        )
+
+    def _map_buffer(
+        self, buf: int, length: int, what: str, owned: list[int] | None = None, qid: int = 0
+    ) -> Task:
+        """The data pointer (PRP1/PRP2, or SGL Descriptor 1 in the same 16 bytes) and PSDT
+        for a buffer of ``length`` bytes at ``buf`` (any dword-aligned offset).
 
         PRP1 is the buffer's first byte; if the data crosses one page boundary
         PRP2 is the second page; if it crosses more, PRP2 points at a PRP list
-        of every further page (nvme_pci_setup_prps).
+        of every further page (nvme_pci_setup_prps). An I/O command whose buffer
+        crosses more than two pages, to a controller with SGLs, gets one SGL Data Block
+        descriptor instead (see :meth:`_uses_sgl`).
         """
         first = PAGE_SIZE - buf % PAGE_SIZE
         if length <= first:
-            return buf, 0
+            return buf, 0, 0
         page2 = buf - buf % PAGE_SIZE + PAGE_SIZE
         if length <= first + PAGE_SIZE:
-            return buf, page2
+            return buf, page2, 0
+        if self._uses_sgl(qid, buf, length):
+            yield from self.say(
+                "setup_sgl", f"{what} is {length} bytes in one piece of memory, more than two "
+                "pages, on an I/O queue, and the controller supports SGLs (Identify SGLS bits "
+                "1:0): describe it with one SGL Data Block descriptor (its address and length) "
+                "in the data pointer, PSDT 01b, instead of a PRP list (nvme_setup_sgl_simple).",
+            )  # fmt: skip
+            prp1, prp2 = struct.unpack("<QQ", pack_sgl_descriptor(SGL_DATA_BLOCK, buf, length))
+            return prp1, prp2, 1
         count = (length - first + PAGE_SIZE - 1) // PAGE_SIZE
         pages = [page2 + i * PAGE_SIZE for i in range(count)]
         lst = self.api.alloc(len(pages) * 8)
@@ -1215,7 +1245,7 @@ class LinuxDriver:
         )  # fmt: skip
         self.api.mem_write(lst, b"".join(p.to_bytes(8, "little") for p in pages), "PRP list")
         yield ACTION_NS
-        return buf, lst
+        return buf, lst, 0
 
     def submit(
         self,
@@ -1231,6 +1261,7 @@ class LinuxDriver:
         cdw15: int = 0,
         prp1: int | None = None,
         prp2: int = 0,
+        psdt: int = 0,
         data_len: int = 0,
         data_out: bytes | None = None,
         cid: int | None = None,
@@ -1244,8 +1275,9 @@ class LinuxDriver:
 
         ``data_len`` bytes come back from the device into a fresh buffer (read
         after the completion), or ``data_out`` goes to it; ``buf`` (with
-        ``data_len``) is a buffer the caller owns, mapped with PRPs as it lies
-        (any offset); ``prp1``/``prp2`` given explicitly are used as they are.
+        ``data_len``) is a buffer the caller owns, mapped as it lies (any offset:
+        PRPs, or one SGL Data Block as Linux does); ``prp1``/``prp2`` given explicitly
+        are used as they are, with ``psdt`` (01b: they hold SGL Descriptor 1).
         ``arm_timer`` (default: ``wait``) starts the ``timeout_ns`` timer.
         """
         sq = self.sqs.get(qid)
@@ -1272,10 +1304,12 @@ class LinuxDriver:
             return comp
         length = len(data_out) if data_out is not None else data_len
         own_buffer = buf is None
+        # PRPs unless the buffer is mapped with an SGL below, or the caller asks for SGLs
+        # by hand (``psdt`` 01b/10b with an SGL descriptor in ``prp1``/``prp2``)
         #: memory this call allocated (data buffer, PRP list): freed when the command is done
         owned: list[int] = []
         if buf is not None:
-            prp1, prp2 = yield from self._map_buffer(buf, length, what, owned)
+            prp1, prp2, psdt = yield from self._map_buffer(buf, length, what, owned, qid)
         else:
             buf = prp1
         if prp1 is None:
@@ -1289,12 +1323,12 @@ class LinuxDriver:
                     )  # fmt: skip
                     self.api.mem_write(buf, data_out, f"data for {what}")
                     yield ACTION_NS
-                prp1, prp2 = yield from self._map_buffer(buf, length, what, owned)
+                prp1, prp2, psdt = yield from self._map_buffer(buf, length, what, owned, qid)
             else:
                 prp1 = 0
         sqe = pack_sqe(
             opc, cid, nsid=nsid, prp1=prp1, prp2=prp2, cdw10=cdw10, cdw11=cdw11,
-            cdw12=cdw12, cdw13=cdw13, cdw14=cdw14, cdw15=cdw15,
+            cdw12=cdw12, cdw13=cdw13, cdw14=cdw14, cdw15=cdw15, psdt=psdt,
         )  # fmt: skip
         # Linux's sq_lock: one task at a time writes an SQE and rings the doorbell
         if sq.unlocked is None:
