@@ -175,6 +175,20 @@ def build_config(pairs: Iterable[str] | None) -> ControllerConfig:
     return config
 
 
+def scenario_config(scenario: str, pairs: Iterable[str] | None) -> ControllerConfig:
+    """:func:`build_config` for a run of ``scenario``: the knobs the scenario needs
+    (``Scenario.knobs``) first, for every knob neither a ``-c`` pair nor the profile sets."""
+    from nvmescope.emulator.config import PROFILES
+
+    pairs = list(pairs or ())
+    knobs = scenarios_table()[scenario].knobs if scenario in scenarios_table() else {}
+    taken = {p.split("=", 1)[0].strip().replace("-", "_") for p in pairs if "=" in p}
+    for name in (p.strip() for p in pairs if "=" not in p):
+        taken |= set(PROFILES.get(name, {}))
+    own = [f"{key}={value}" for key, value in knobs.items() if key not in taken]
+    return build_config([*own, *pairs])
+
+
 #: a number longer than this is refused without being parsed or echoed back
 MAX_NUMBER_LENGTH = 40
 
@@ -338,7 +352,7 @@ def _trace(
     from nvmescope.machine import Machine
 
     _check_scenario(scenario)
-    config = build_config(config_pairs)
+    config = scenario_config(scenario, config_pairs)
     params = build_params(scenario, param_pairs)
     predicate = _compile_filter(filter_expr)
     machine = Machine(config, scenario=scenario, params=params or None)
@@ -452,7 +466,7 @@ def _tui(
 
     # a recording's name (scenarios have no suffix) never imports the emulator
     if not target.endswith(".nvmetrace") and target in scenarios_table():
-        config = build_config(config_pairs)
+        config = scenario_config(target, config_pairs)
         params = build_params(target, param_pairs)
         source = _live_source(target, config, params, at)
     else:
@@ -610,7 +624,7 @@ def _lesson(
     except UsageError as exc:
         raise UsageError(f"{lesson.where()}: {exc}") from None
     # ... then the command line's, which win
-    config = build_config([*lesson.config, *(config_pairs or ())])
+    config = scenario_config(lesson.scenario, [*lesson.config, *(config_pairs or ())])
     params = build_params(lesson.scenario, [*own_params, *(param_pairs or ())])
     from nvmescope.ui.source import lesson_source
 
@@ -727,12 +741,19 @@ def scenarios() -> None:
     for name in sorted(scenarios_table()):
         scenario = scenarios_table()[name]
         say(f"{name:12s} {scenario.summary}")
+        if scenario.knobs:
+            knobs = " ".join(f"-c {k}={_knob_text(v)}" for k, v in scenario.knobs.items())
+            say(f"{'':12s}   runs with {knobs} unless you set them")
         for key, text in scenario.param_help.items():
             low, high = scenario.param_range.get(key, (1, 10**9))
             say(
                 f"{'':12s}   -p {key}=N  {text} "
                 f"(default {scenario.defaults[key]}, {_range_text(low, high)})"
             )
+
+
+def _knob_text(value: object) -> str:
+    return f"{value:#x}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def config_docs() -> dict[str, str]:
@@ -811,7 +832,7 @@ def _booted(config_pairs: list[str] | None, after: str = "bringup") -> Machine:
     from nvmescope.machine import Machine
 
     _check_scenario(after)
-    machine = Machine(build_config(config_pairs), scenario=after)
+    machine = Machine(scenario_config(after, config_pairs), scenario=after)
     machine.run()
     driver = machine.driver
     if driver is None or not driver.up:
@@ -1495,7 +1516,7 @@ def record(
             raise UsageError(f"--format {fmt}: expected msgpack or jsonl")
         if max_events is not None and max_events < 1:
             raise UsageError("--max-events: expected a positive number")
-        cfg = build_config(config)
+        cfg = scenario_config(scenario, config)
         params = build_params(scenario, param)
         try:
             summary, machine = _record_one(scenario, output, cfg, fmt, max_events, params)
@@ -1948,7 +1969,6 @@ def regenerate_recordings(
     ] = RECORDINGS_DIR,
 ) -> None:
     """Re-record every scenario (and re-import the reference QEMU trace) into recordings/."""
-    from nvmescope.emulator import ControllerConfig
 
     def run() -> None:
         if directory.exists() and not directory.is_dir():
@@ -1961,7 +1981,7 @@ def regenerate_recordings(
             directory.mkdir()
         for name in sorted(scenarios_table()):
             summary, _ = _record_one(
-                name, directory / f"{name}.nvmetrace", ControllerConfig(), "msgpack", None
+                name, directory / f"{name}.nvmetrace", scenario_config(name, ()), "msgpack", None
             )
             say(f"{directory / (name + '.nvmetrace')}: {summary.events} events")
         # the reference trace of this checkout (where the package sits), then of the

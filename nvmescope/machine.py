@@ -53,7 +53,11 @@ class Machine:
         if scenario is not None and scenario not in SCENARIOS:
             names = ", ".join(sorted(SCENARIOS))
             raise UnknownScenario(f"unknown scenario {scenario!r}; choose one of: {names}")
-        self.config = config if config is not None else ControllerConfig()
+        if config is None:
+            # a scenario that needs knobs of its own (``sgl``: SGLs) gets them by default
+            wanted = SCENARIOS[scenario].knobs if scenario in SCENARIOS else {}
+            config = ControllerConfig(**wanted)
+        self.config = config
         self.sched = Scheduler()
         self.bus = EventBus(clock=lambda: self.sched.now)
         #: every event so far; stays empty with ``keep_events=False`` (a recorder that

@@ -43,17 +43,16 @@ from ..nvme.commands import (
     SGL_SEGMENT,
     sgl_type_name,
 )
+from ..nvme.identify import (
+    SGLS_BIT_BUCKET,
+    SGLS_DWORD_ALIGNED,
+    SGLS_EXCESS_LENGTH,
+    SGLS_SUPPORT_MASK,
+)
 from .port import HostPort
 
 #: the size of one SGL descriptor
 SGL_DESCRIPTOR_SIZE = 16
-#: Identify Controller SGLS: bits 1:0 (01b: supported, no alignment; 10b: supported,
-#: Dword alignment and granularity), bit 16 (Bit Bucket descriptors), bit 18 (an SGL
-#: may describe more than the data)
-SGLS_SUPPORT_MASK = 0x3
-SGLS_DWORD_ALIGNED = 0x2
-SGLS_BIT_BUCKET = 1 << 16
-SGLS_EXCESS_LENGTH = 1 << 18
 #: the bounds of one walk (our choice: the specification sets none)
 MAX_SGL_SEGMENTS = 256
 MAX_SGL_DESCRIPTORS = 16384

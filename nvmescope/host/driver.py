@@ -111,8 +111,6 @@ MAX_KB_SZ = 4096
 #: where the PCI core places BAR0 (as in the reference guest's /proc/iomem)
 BAR0_ADDRESS = 0x1_0000_0000
 #: NVME_AEN_SUPPORTED: namespace attribute, firmware activation, ANA change, discovery change
-#: Identify Controller SGLS bits 1:0: SGLs supported (Linux's nvme_ctrl_sgl_supported)
-SGLS_SUPPORTED = 0x3
 AEN_SUPPORTED = (1 << 8) | (1 << 9) | (1 << 11) | (1 << 31)
 
 CSTS_RDY = r.CSTS.field("rdy").mask
@@ -1203,7 +1201,7 @@ class LinuxDriver:
         return (
             qid != 0
             and buf % PAGE_SIZE + length > 2 * PAGE_SIZE
-            and bool(self._id_field("sgls") & SGLS_SUPPORTED)
+            and bool(self._id_field("sgls") & idf.SGLS_SUPPORT_MASK)
         )
 
     def _map_buffer(

@@ -29,6 +29,14 @@ Field in Command"``).
   (defaults: 32, 4, 8): material for benchmarks and the stats and command views.
   Past the namespace's end the writes reuse LBAs (block k goes to slot k mod
   the namespace's blocks); a round never writes one LBA twice.
+- ``prp-list``: a 64 KiB write through a PRP list chained across two list
+  pages, then a chain pointer with an offset, a list pointer not qword aligned
+  and a list in unmapped memory.
+- ``sgl``: SGLs (its knob ``sgls=0x10001`` unless the user sets one): a write
+  gathered from three pieces by an SGL segment, a read into one Data Block, a
+  Bit Bucket, an SGL too short and one that loops; without SGLs, the refusal.
+- ``dsm``: Dataset Management and Write Zeroes (DEAC) deallocate; the blocks
+  read as zeros and a Compare of the old data fails.
 
 ``Scenario.run(api, platform=..., **params)`` takes a scenario's parameters
 (``io-load``: ``count``, ``queues``, ``depth``); ``Scenario.defaults`` holds their
@@ -47,6 +55,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nvmescope.nvme import status as st
+from nvmescope.nvme.commands import (
+    SGL_BIT_BUCKET,
+    SGL_DATA_BLOCK,
+    SGL_LAST_SEGMENT,
+    SGL_SEGMENT,
+    pack_sgl_descriptor,
+    sgl_dptr,
+)
+from nvmescope.nvme.identify import SGLS_BIT_BUCKET
 from nvmescope.nvme.status import status_name, status_title
 
 from .api import HostAPI
@@ -143,6 +160,9 @@ class Scenario:
     #: the (lowest, highest) value of each parameter in :attr:`defaults` (same keys); the
     #: CLI refuses anything outside it, and ``nvmescope scenarios`` shows it
     param_range: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: controller knobs the story needs (``sgl``: a controller with SGLs), used unless the
+    #: user sets them (``-c``, a profile); ``Machine`` uses them when given no configuration
+    knobs: dict[str, Any] = field(default_factory=dict)
 
     def run(self, api: HostAPI, *, platform: Platform | None = None, **params: Any) -> ScenarioRun:
         """Create the driver, start the scenario as a host task, return its run record.
@@ -627,6 +647,223 @@ def io(drv: LinuxDriver, run: ScenarioRun) -> Task:
     yield from compare(drv, run, f"read back {size // 1024} KiB", rbig, pattern)
 
 
+def _pattern(size: int, seed: int) -> bytes:
+    return bytes((i * 131 + seed + (i >> 9)) & 0xFF for i in range(size))
+
+
+def _io_ready(drv: LinuxDriver, run: ScenarioRun) -> Task:
+    """Bring up; the LBA size of namespace 1 (0 if there is no namespace 1 or no SQ1)."""
+    if not (yield from bring_up(drv, run, rows=False)):
+        return 0
+    ns = drv.namespaces.get(1)
+    if ns is None or not ns.lba_size or 1 not in drv.sqs:
+        yield from check(drv, run, "namespace 1 and SQ1", "bring-up", "present", "missing", False)
+        return 0
+    return ns.lba_size
+
+
+def _by_hand(
+    drv: LinuxDriver, opc: int, slba: int, nlb: int, prp1: int, prp2: int, why: str,
+    psdt: int = 0,
+) -> Task:  # fmt: skip
+    """A Read or Write on SQ1 whose data pointer the scenario built itself."""
+    return (
+        yield from drv.submit(
+            1, opc, nsid=1, cdw10=slba, cdw12=nlb - 1, prp1=prp1, prp2=prp2, psdt=psdt, why=why
+        )
+    )
+
+
+# -- prp-list ---------------------------------------------------------------------------------
+PRP_LIST_SIZE = 64 * 1024
+#: PRP entries that fit between the list pointer and the end of its page (the last is the
+#: pointer to the next list page)
+PRP_FIRST_PAGE_ENTRIES = 4
+
+
+def prp_list(drv: LinuxDriver, run: ScenarioRun) -> Task:
+    lba = yield from _io_ready(drv, run)
+    if not lba:
+        return
+    api = drv.api
+    size, nlb = PRP_LIST_SIZE, PRP_LIST_SIZE // lba
+    pages = size // PAGE_SIZE
+    data = _pattern(size, 7)
+    buf = api.alloc(size)
+    first, second = api.alloc(PAGE_SIZE), api.alloc(PAGE_SIZE)
+    k = PRP_FIRST_PAGE_ENTRIES
+    pointer = first + PAGE_SIZE - 8 * k
+    entries = [buf + PAGE_SIZE * i for i in range(1, pages)]
+    yield from drv.say(
+        "prp_chain", f"Write {size // 1024} KiB ({pages} pages) from {buf:#x}: PRP1 is the first "
+        f"page and PRP2 points at a PRP list of the other {pages - 1}. The list starts "
+        f"{PAGE_SIZE - 8 * k} bytes into its page, so only {k} entries fit before the page "
+        f"ends: {k - 1} page addresses, then a pointer to a second list page at {second:#x} "
+        f"that holds the other {pages - k}. Only the command's list pointer may have an offset; "
+        "the chain pointer must be page aligned.",
+    )  # fmt: skip
+    api.mem_write(buf, data, f"write data, {nlb} blocks at LBA 0")
+    api.mem_write(pointer, b"".join(e.to_bytes(8, "little") for e in entries[: k - 1])
+                  + second.to_bytes(8, "little"), "PRP list, first page")  # fmt: skip
+    api.mem_write(second, b"".join(e.to_bytes(8, "little") for e in entries[k - 1 :]),
+                  "PRP list, second page")  # fmt: skip
+    yield ACTION_NS
+    comp = yield from _by_hand(drv, 0x01, 0, nlb, buf, pointer, "through a chained PRP list")
+    yield from expect(drv, run, "Write through a chained PRP list", comp, SUCCESS)
+    rbuf = api.alloc(size)
+    comp = yield from drv.nvme_read(1, 1, 0, nlb, rbuf, size, why="read it back")
+    yield from expect(drv, run, f"Read {size // 1024} KiB", comp, SUCCESS)
+    yield from compare(drv, run, "read back the chained write", rbuf, data)
+
+    yield from drv.say(
+        "prp_bad_chain", "Now the same write with the chain pointer 8 bytes into its page: "
+        "only PRP1 and the command's list pointer may carry an offset, so the device must "
+        "answer PRP Offset Invalid.",
+    )  # fmt: skip
+    api.mem_write(pointer + 8 * (k - 1), (second + 8).to_bytes(8, "little"), "PRP chain pointer")
+    yield ACTION_NS
+    comp = yield from _by_hand(drv, 0x01, 0, nlb, buf, pointer, "a chain pointer with an offset")
+    yield from expect(drv, run, "chain pointer with an offset", comp, st.PRP_OFFSET_INVALID)
+    comp = yield from _by_hand(
+        drv, 0x01, 0, nlb, buf, pointer + 4, "a list pointer that is not qword aligned"
+    )
+    yield from expect(drv, run, "list pointer not qword aligned", comp, st.PRP_OFFSET_INVALID)
+    comp = yield from _by_hand(
+        drv, 0x02, 0, nlb, rbuf, UNMAPPED_ADDRESS, "a list in memory the host does not have"
+    )
+    yield from expect(drv, run, "list in unmapped memory", comp, st.DATA_TRANSFER_ERROR)
+
+
+# -- sgl --------------------------------------------------------------------------------------
+#: Identify SGLS bits the sgl scenario asks for: SGLs with no alignment (bits 1:0 01b) and
+#: Bit Bucket descriptors (bit 16)
+SGL_SCENARIO_SGLS = 0x10001
+SGL_PIECES = (1000, 3000, 4192)
+
+
+def sgl(drv: LinuxDriver, run: ScenarioRun) -> Task:
+    lba = yield from _io_ready(drv, run)
+    if not lba:
+        return
+    api = drv.api
+    sgls = drv._id_field("sgls")
+    size = sum(SGL_PIECES)
+    nlb = size // lba
+    if not sgls & 0x3:
+        yield from drv.say(
+            "no_sgls", f"Identify SGLS = {sgls:#x}: bits 1:0 are 00b, this controller has no "
+            "SGLs. A command that asks for them anyway (PSDT 01b) must be refused with Invalid "
+            "Field in Command. (Run the scenario with -c sgls=0x10001 for the rest of the story.)",
+        )  # fmt: skip
+        buf = api.alloc(size)
+        sgl1 = pack_sgl_descriptor(SGL_DATA_BLOCK, buf, size)
+        comp = yield from _by_hand(drv, 0x02, 0, nlb, *_dptr(sgl1), "PSDT 01b", psdt=1)
+        yield from expect(drv, run, "SGL to a controller without SGLs", comp, st.INVALID_FIELD)
+        return
+    data = _pattern(size, 3)
+    bufs = [api.alloc(PAGE_SIZE * 2) + offset for offset in (0x123, 0x7, 0x400)]
+    segment = api.alloc(PAGE_SIZE)
+    descs = [
+        pack_sgl_descriptor(SGL_DATA_BLOCK, b, n) for b, n in zip(bufs, SGL_PIECES, strict=True)
+    ]
+    yield from drv.say(
+        "sgl_segment", f"Write {size} bytes ({nlb} blocks) gathered from {len(SGL_PIECES)} "
+        f"pieces of {', '.join(str(n) for n in SGL_PIECES)} bytes, each at an odd address "
+        f"(SGLS bits 1:0 = {sgls & 3:02b}b: no alignment needed). The pieces are SGL Data Block "
+        f"descriptors in one segment at {segment:#x}; the command's data pointer is a Last "
+        "Segment descriptor that points at it, PSDT 01b.",
+    )  # fmt: skip
+    pos = 0
+    for b, n in zip(bufs, SGL_PIECES, strict=True):
+        api.mem_write(b, data[pos : pos + n], f"write data piece of {n} bytes")
+        pos += n
+    api.mem_write(segment, b"".join(descs), "SGL segment")
+    yield ACTION_NS
+    sgl1 = pack_sgl_descriptor(SGL_LAST_SEGMENT, segment, 16 * len(descs))
+    comp = yield from _by_hand(drv, 0x01, 0, nlb, *_dptr(sgl1), "gathered by an SGL", psdt=1)
+    yield from expect(drv, run, "Write gathered by an SGL segment", comp, SUCCESS)
+    rbuf = api.alloc(size)
+    sgl1 = pack_sgl_descriptor(SGL_DATA_BLOCK, rbuf, size)
+    comp = yield from _by_hand(drv, 0x02, 0, nlb, *_dptr(sgl1), "one Data Block", psdt=1)
+    yield from expect(drv, run, "Read into one SGL Data Block", comp, SUCCESS)
+    yield from compare(drv, run, "read back the gathered write", rbuf, data)
+
+    if sgls & SGLS_BIT_BUCKET:
+        yield from drv.say(
+            "sgl_bit_bucket", f"Read blocks 0 and 1 but keep only block 1: a Bit Bucket "
+            f"descriptor of {lba} bytes first (the device throws that data away), then a Data "
+            "Block for the second block (SGLS bit 16: Bit Buckets supported).",
+        )  # fmt: skip
+        kept = api.alloc(lba)
+        api.mem_write(
+            segment, pack_sgl_descriptor(SGL_BIT_BUCKET, 0, lba)
+            + pack_sgl_descriptor(SGL_DATA_BLOCK, kept, lba), "SGL segment",
+        )  # fmt: skip
+        yield ACTION_NS
+        sgl1 = pack_sgl_descriptor(SGL_LAST_SEGMENT, segment, 32)
+        comp = yield from _by_hand(drv, 0x02, 0, 2, *_dptr(sgl1), "a Bit Bucket first", psdt=1)
+        yield from expect(drv, run, "Read past a Bit Bucket", comp, SUCCESS)
+        yield from compare(drv, run, "only block 1 arrived", kept, data[lba : 2 * lba])
+
+    sgl1 = pack_sgl_descriptor(SGL_DATA_BLOCK, rbuf, size - lba)
+    comp = yield from _by_hand(drv, 0x02, 0, nlb, *_dptr(sgl1), "an SGL one block short", psdt=1)
+    yield from expect(drv, run, "SGL shorter than the data", comp, st.DATA_SGL_LENGTH_INVALID)
+    yield from drv.say(
+        "sgl_loop", f"An SGL that never ends: a segment at {segment:#x} whose only descriptor is "
+        "a Segment descriptor pointing at itself. The device must not walk it for ever.",
+    )  # fmt: skip
+    api.mem_write(segment, pack_sgl_descriptor(SGL_SEGMENT, segment, 16), "SGL segment")
+    yield ACTION_NS
+    sgl1 = pack_sgl_descriptor(SGL_SEGMENT, segment, 16)
+    comp = yield from _by_hand(drv, 0x02, 0, nlb, *_dptr(sgl1), "a looping SGL", psdt=1)
+    yield from expect(drv, run, "SGL that loops", comp, st.INVALID_NUM_SGL_DESCRIPTORS)
+
+
+def _dptr(descriptor: bytes) -> tuple[int, int]:
+    """SGL Descriptor 1 as the two quadwords of the data pointer."""
+    words = sgl_dptr(descriptor)
+    return words["prp1"], words["prp2"]
+
+
+# -- dsm --------------------------------------------------------------------------------------
+DSM_BLOCKS = 16
+
+
+def dsm(drv: LinuxDriver, run: ScenarioRun) -> Task:
+    lba = yield from _io_ready(drv, run)
+    if not lba:
+        return
+    api = drv.api
+    size = DSM_BLOCKS * lba
+    data = _pattern(size, 11)
+    buf = api.alloc(size)
+    yield from drv.say("fill_buffer", f"Write {DSM_BLOCKS} blocks of a known pattern to LBA 0.")
+    api.mem_write(buf, data, f"write data, {DSM_BLOCKS} blocks at LBA 0")
+    yield ACTION_NS
+    comp = yield from drv.nvme_write(1, 1, 0, DSM_BLOCKS, buf, size, why="blocks to deallocate")
+    yield from expect(drv, run, f"Write {DSM_BLOCKS} blocks", comp, SUCCESS)
+    yield from drv.say(
+        "dsm_deallocate", "Dataset Management with the Deallocate attribute (CDW11.AD) for "
+        "LBA 4..7: the controller may forget those blocks; this one reads them as zeros "
+        "afterwards, as its Identify Namespace DLFEAT says.",
+    )  # fmt: skip
+    comp = yield from drv.nvme_dsm(1, 1, [(4, 4)], why="deallocate LBA 4..7")
+    yield from expect(drv, run, "Deallocate LBA 4..7", comp, SUCCESS)
+    comp = yield from drv.nvme_write_zeroes(
+        1, 1, 8, 4, deallocate=True, why="LBA 8..11 as zeros, deallocated (DEAC)"
+    )
+    yield from expect(drv, run, "Write Zeroes LBA 8..11 with DEAC", comp, SUCCESS)
+    want = data[: 4 * lba] + bytes(8 * lba) + data[12 * lba :]
+    rbuf = api.alloc(size)
+    comp = yield from drv.nvme_read(1, 1, 0, DSM_BLOCKS, rbuf, size, why="read all 16 back")
+    yield from expect(drv, run, f"Read {DSM_BLOCKS} blocks", comp, SUCCESS)
+    yield from compare(drv, run, "LBA 4..11 read as zeros, the rest as written", rbuf, want)
+    comp = yield from drv.nvme_compare(1, 1, 0, 4, data[: 4 * lba], why="the blocks kept")
+    yield from expect(drv, run, "Compare LBA 0..3", comp, SUCCESS)
+    comp = yield from drv.nvme_compare(1, 1, 4, 4, data[4 * lba : 8 * lba], why="the old data")
+    yield from expect(drv, run, "Compare deallocated LBA 4..7", comp, st.COMPARE_FAILURE)
+
+
 def compare(drv: LinuxDriver, run: ScenarioRun, case: str, buf: int, want: bytes) -> Task:
     """Read a buffer the device filled and compare it with what was written."""
     yield from drv.say(
@@ -822,6 +1059,43 @@ SCENARIOS: dict[str, Scenario] = {
             dict(IO_LOAD_DEFAULTS),
             dict(IO_LOAD_HELP),
             dict(IO_LOAD_RANGE),
+        ),
+        Scenario(
+            "prp-list",
+            "A 64 KiB write through a PRP list chained across two list pages, then the "
+            "offset rules the device enforces.",
+            "After the bring-up, the host writes 64 KiB from a page-aligned buffer with a PRP "
+            "list it builds by hand: the list pointer in PRP2 starts near the end of its page, "
+            "so three page addresses fit, then a pointer to a second list page with the rest. "
+            "The device walks both list pages (prp_list_read events), the data is read back and "
+            "compared. Then a chain pointer with an offset and a list pointer that is not qword "
+            "aligned (PRP Offset Invalid) and a list in memory the host does not have (Data "
+            "Transfer Error).",
+            prp_list,
+        ),
+        Scenario(
+            "sgl",
+            "SGLs for I/O: a write gathered from three odd-sized pieces, a Bit Bucket, and the "
+            "SGL mistakes the device refuses.",
+            "Runs on a controller with SGLs and Bit Buckets (-c sgls=0x10001, which the "
+            "scenario sets unless you set sgls yourself). A write gathers 8192 bytes from three "
+            "pieces at odd addresses, described by Data Block descriptors in one SGL segment "
+            "that a Last Segment descriptor in the command points at; a read into one Data "
+            "Block gives it back. A read keeps only its second block, the first going into a "
+            "Bit Bucket. An SGL one block short is Data SGL Length Invalid; a segment that "
+            "points at itself is Invalid Number of SGL Descriptors. With -c sgls=0 the story "
+            "is the refusal: Invalid Field in Command.",
+            sgl,
+            knobs={"sgls": SGL_SCENARIO_SGLS},
+        ),
+        Scenario(
+            "dsm",
+            "Deallocate with Dataset Management and Write Zeroes (DEAC); the blocks read as zeros.",
+            "After the bring-up, the host writes 16 blocks, deallocates LBA 4..7 with Dataset "
+            "Management (attribute Deallocate) and LBA 8..11 with Write Zeroes (DEAC), reads "
+            "all 16 back (LBA 4..11 are zeros, as DLFEAT says) and compares: the blocks kept "
+            "match, the deallocated ones are a Compare Failure.",
+            dsm,
         ),
     )
 }

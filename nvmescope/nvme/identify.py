@@ -439,6 +439,14 @@ ONCS_SAVE_SELECT = 1 << 4
 ONCS_TIMESTAMP = 1 << 6
 #: ONCS bit 7: Verify (NVM opcode 0Ch)
 ONCS_VERIFY = 1 << 7
+#: SGLS bits 1:0: 01b SGLs with no alignment, 10b SGLs with Dword alignment and
+#: granularity of Data Blocks (00b: none; 11b reserved)
+SGLS_SUPPORT_MASK = 0x3
+SGLS_DWORD_ALIGNED = 0x2
+#: SGLS bit 16: SGL Bit Bucket descriptors
+SGLS_BIT_BUCKET = 1 << 16
+#: SGLS bit 18: an SGL may describe more data than the command moves
+SGLS_EXCESS_LENGTH = 1 << 18
 #: OACS bit 8: Doorbell Buffer Config (admin opcode 7Ch)
 OACS_DBBUF = 1 << 8
 #: CTRATT bit 15: Extended LBA Formats Supported (ELBAS)
