@@ -31,6 +31,11 @@ error_status           warning   a completion with a status other than success (
                                  ``err_*`` of the same command already said why)
 err_*                  warning   every ``err_*`` event of the device
 ub_*                   error     every ``ub_*`` event of the device
+data_mismatch          error     a Read delivered a block different from what the
+                                 recording last wrote there (the scoreboard of
+                                 ``trace/scoreboard.py``: a model of every block)
+compare_mismatch       error     a Compare succeeded although the host's data differs
+                                 from the model's blocks, or failed although it equals
 fault_*                note      every time a fault the host armed changed what the
                                  device did (an interrupt lost, a CQE held back, a
                                  status forced, an SQ not fetched); a status forced
@@ -54,6 +59,7 @@ from nvmescope.events import ERR_KINDS, UB_KINDS, Event, describe
 from nvmescope.nvme.commands import SQE_SIZE
 from nvmescope.nvme.opcodes import opcode_name
 from nvmescope.nvme.status import describe_status
+from nvmescope.trace.scoreboard import Scoreboard
 
 ERROR, WARNING, NOTE = "error", "warning", "note"
 SEVERITIES = (ERROR, WARNING, NOTE)
@@ -133,6 +139,7 @@ class Checker:
         self._acq = 0
         self._enabled = False
         self._outstanding: dict[tuple[int, int], int] = {}  # (sqid, cid) -> fetch seq
+        self.scoreboard = Scoreboard()
         self._opnames: dict[tuple[int, int], str] = {}
         self._explained: dict[tuple[int, int], tuple[str, int]] = {}  # err_* seen for a command
         self._saw_fetch = False
@@ -262,6 +269,7 @@ class Checker:
             find(NOTE, kind, _sentence(describe(event), ""))
             if kind == "fault_status_forced" and e.sqid is not None and e.cid is not None:
                 self._explained[(e.sqid, e.cid)] = (kind, e.seq)
+        self.scoreboard.feed(event, find, kind)
         return out
 
     def _check_sq_doorbell(self, e: Any, find: Any) -> None:
