@@ -1,14 +1,15 @@
-"""Faults from the TUI: a fault armed in the form is an event of the timeline, the device
-misbehaves as it says, the form lists what is armed as of the cursor, refuses an argument
-out of its range at the field, and a session with faults replays with --verify."""
+"""Faults from the TUI: a fault armed or cleared in the form is an event of the timeline,
+the device misbehaves as it says (each of the five faults), the form lists what is armed as
+of the cursor, refuses an argument out of its range at the field, and a session with
+faults, saved with r or by the source, replays with --verify."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from test_tui_compose import after_bringup, completion, events_of, open_form, type_into
-from textual.widgets import Input, Select, Static
-from tui import RECORDINGS, press, recorded_app
+from textual.widgets import Button, Input, Select, Static
+from tui import RECORDINGS, press, recorded_app, save_with_r
 
 from nvmescope.ui import LiveSource, NvmeScopeApp
 from nvmescope.ui.screens.faults import FaultScreen
@@ -28,6 +29,31 @@ async def arm(app: NvmeScopeApp, pilot: Any, action: str, **args: str) -> int:
     event = app.source.event(app.cursor)
     assert event.kind == "fault" and event.action == action and event.armed
     return start
+
+
+async def clear(app: NvmeScopeApp, pilot: Any, action: str, **args: str) -> int:
+    """Clear a fault with the form's Clear button; returns where its events start."""
+    await press(pilot, "F")
+    screen = app.screen
+    assert isinstance(screen, FaultScreen)
+    screen.query_one("#fault-action", Select).value = action
+    await press(pilot)
+    for name, text in args.items():
+        await type_into(pilot, screen.query_one(f"#fa-{name}", Input), text)
+    start = len(app.source)
+    screen.query_one("#fault-clear", Button).press()
+    await press(pilot)
+    assert not isinstance(app.screen, FaultScreen)
+    event = app.source.event(start)
+    assert event.kind == "fault" and event.action == action and not event.armed
+    return start
+
+
+async def step_to(app: NvmeScopeApp, pilot: Any, kind: str) -> Any:
+    """Step the live session until the cursor is on an event of ``kind``."""
+    while app.source.event(app.cursor).kind != kind:
+        await press(pilot, "s")
+    return app.source.event(app.cursor)
 
 
 async def send_identify(app: NvmeScopeApp, pilot: Any) -> int:
@@ -107,6 +133,65 @@ async def test_a_session_with_faults_replays_with_verify(tmp_path: Any) -> None:
         await send_identify(app, pilot)
         assert isinstance(app.source, LiveSource)
         path = tmp_path / "faults.nvmetrace"
+        app.source.save(path)
+    result = verify(path)
+    assert result.ok, result.divergence
+
+
+async def test_a_masked_vector_holds_the_interrupt_in_its_pending_bit_until_cleared(
+    tmp_path: Any,
+) -> None:
+    from nvmescope.trace import verify
+
+    async with after_bringup() as (app, pilot):
+        await arm(app, pilot, "mask_vector", vector="0")  # the admin CQ's vector
+        await open_form(app, pilot, "identify-ctrl")
+        start = len(app.source)
+        await press(pilot, "ctrl+s")
+        held = await step_to(app, pilot, "irq_msix")
+        # the CQE is posted, the message is not sent: the vector's Pending Bit is set
+        assert held.vector == 0 and held.by_fault and held.pending and not held.delivered
+        assert "cqe_post" in [e.kind for e in events_of(app, start)]
+        assert app.moment.state.msix[0].pending  # type: ignore[union-attr]
+        # clearing the fault sends the message at once, and the host takes it as usual
+        cleared = await clear(app, pilot, "mask_vector", vector="0")
+        await press(pilot, "c")
+        later = events_of(app, cleared)
+        sent = next(e for e in later if e.kind == "irq_msix")
+        assert sent.vector == 0 and sent.delivered and not sent.by_fault
+        assert completion(app, start).status == 0
+        steps = [e.step for e in events_of(app, start) if e.kind == "host_step"]
+        assert "timeout_polled" not in steps
+        path = tmp_path / "mask-vector.nvmetrace"
+        await save_with_r(pilot, path)
+    result = verify(path)
+    assert result.ok, result.divergence
+
+
+async def test_a_stopped_sq_keeps_its_command_until_the_fault_is_cleared(tmp_path: Any) -> None:
+    from nvmescope.trace import verify
+
+    async with after_bringup() as (app, pilot):
+        await arm(app, pilot, "stop_fetch", sqid="1")
+        await open_form(app, pilot, "read")  # a Read on SQ1
+        start = len(app.source)
+        await press(pilot, "ctrl+s")
+        stopped = await step_to(app, pilot, "fault_fetch_stopped")
+        # the doorbell is taken as always; the device says the command waits, fetches nothing
+        kinds = [e.kind for e in events_of(app, start)]
+        assert "doorbell_sq" in kinds and "sqe_fetch" not in kinds
+        assert stopped.sqid == 1 and stopped.waiting == 1
+        # cleared before the command's timer fires: the device fetches what waits, and the
+        # Read completes as if nothing had happened
+        cleared = await clear(app, pilot, "stop_fetch", sqid="1")
+        await press(pilot, "c")
+        later = [e.kind for e in events_of(app, cleared)]
+        assert later.index("sqe_fetch") < later.index("dma_write") < later.index("cqe_post")
+        assert completion(app, start).status == 0
+        steps = [e.step for e in events_of(app, start) if e.kind == "host_step"]
+        assert not [s for s in steps if s.startswith("timeout")]
+        path = tmp_path / "stop-fetch.nvmetrace"
+        assert isinstance(app.source, LiveSource)
         app.source.save(path)
     result = verify(path)
     assert result.ok, result.divergence
