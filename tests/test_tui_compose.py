@@ -199,6 +199,33 @@ async def test_set_features_shows_the_value_fields_of_the_feature_typed() -> Non
         await press(pilot, "escape")
 
 
+async def test_get_features_of_the_interrupt_vector_configuration_takes_the_vector() -> None:
+    async with after_bringup() as (app, pilot):
+        screen = await open_form(app, pilot, "get-nq")
+        names = [row.spec.name for row in screen.query("FieldRow")]  # type: ignore[attr-defined]
+        assert names == ["fid", "sel"]  # Number of Queues: nothing in CDW11
+        await type_into(pilot, screen.query_one("#f-fid", Input), "9")
+        await press(pilot)
+        names = [row.spec.name for row in screen.query("FieldRow")]  # type: ignore[attr-defined]
+        assert names == ["fid", "sel", "iv"]
+        await type_into(pilot, screen.query_one("#f-iv", Input), "1")
+        assert "CDW11 00000001" in str(screen.query_one("#compose-preview", Static).render())
+        start = len(app.source)
+        await press(pilot, "ctrl+s")
+        await run_to_end(app, pilot)
+        cqe = completion(app, start)
+        assert cqe.status == 0 and cqe.dw0 & 0xFFFF == 1  # the configuration of vector 1
+        # a vector the controller does not have: Invalid Field in Command
+        screen = await open_form(app, pilot, "get-nq")
+        await type_into(pilot, screen.query_one("#f-fid", Input), "0x09")
+        await press(pilot)
+        await type_into(pilot, screen.query_one("#f-iv", Input), "0xffff")
+        start = len(app.source)
+        await press(pilot, "ctrl+s")
+        await run_to_end(app, pilot)
+        assert completion(app, start).status & 0x7FF == 0x02
+
+
 async def test_switching_to_an_io_queue_offers_the_nvm_opcodes() -> None:
     async with after_bringup() as (app, pilot):
         screen = await open_form(app, pilot)

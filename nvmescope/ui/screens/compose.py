@@ -32,6 +32,8 @@ from nvmescope.ui.screens._form import NUMBERS_HELP, FormScreen, NumberRow
 PRP_AUTO, PRP_HAND = "auto", "hand"
 #: the text a command that sends data puts in its buffer when none is typed
 MAX_DATA_TEXT = 4096
+#: Set Features and Get Features: their fields in CDW11 follow the FID
+FEATURES_OPCODES = (0x09, 0x0A)
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class ComposeScreen(FormScreen):
         self, admin: bool, opc: int, values: dict[str, int] | None = None
     ) -> tuple[cmp.CommandField, ...]:
         fid = (values or {}).get("fid", FID_NUMBER_OF_QUEUES)
-        return cmp.fields_for(admin, opc, fid if admin and opc == 0x09 else None)
+        return cmp.fields_for(admin, opc, fid if admin and opc in FEATURES_OPCODES else None)
 
     @property
     def fields(self) -> tuple[cmp.CommandField, ...]:
@@ -212,7 +214,7 @@ class ComposeScreen(FormScreen):
 
     # -- keeping the form in step ------------------------------------------------------
     async def _rebuild_fields(self) -> None:
-        """The opcode (or Set Features' FID) changed: its fields replace the old ones."""
+        """The opcode (or Set or Get Features' FID) changed: its fields replace the old ones."""
         box = self.query_one("#compose-fields", Vertical)
         self._rebuilding = True
         try:
@@ -279,8 +281,8 @@ class ComposeScreen(FormScreen):
         if self._rebuilding:
             return
         event.stop()
-        # Set Features: another FID brings other value fields
-        if self.admin and self.opc == 0x09 and event.input.id == "f-fid":
+        # Set and Get Features: another FID brings other fields in CDW11
+        if self.admin and self.opc in FEATURES_OPCODES and event.input.id == "f-fid":
             before = self.values.get("fid")
             self._read_fields()
             if self.values.get("fid") != before and "fid" not in self.errors:
