@@ -114,6 +114,51 @@ async def test_an_argument_out_of_its_range_is_refused_at_the_field() -> None:
         assert app.screen is screen and len(app.source) == before
 
 
+async def test_a_status_is_picked_by_name_or_typed_as_a_number_one_or_the_other() -> None:
+    async with after_bringup() as (app, pilot):
+        await press(pilot, "F")
+        screen = app.screen
+        assert isinstance(screen, FaultScreen)
+        screen.query_one("#fault-action", Select).value = "force_status"
+        await press(pilot)
+        pick, raw = screen.query_one("#fp-status", Select), screen.query_one("#fa-status", Input)
+        names = [str(words) for words, _ in pick._options]
+        for title in ("Internal Error", "Data Transfer Error", "Namespace Not Ready",
+                      "Invalid Field in Command", "Invalid Namespace or Format",
+                      "LBA Out of Range"):  # fmt: skip
+            assert any(n.startswith(f"{title} (SCT ") for n in names), title
+        assert pick.value == 0x06 and raw.value == "0x6"  # the first one, to start with
+
+        def preview() -> str:
+            return str(screen.query_one("#poke-preview", Static).render())
+
+        # a name picked: its value in the field, its words in the preview
+        pick.value = 0x80
+        await press(pilot)
+        assert raw.value == "0x80" and "LBA Out of Range (SCT 0h SC 80h)" in preview()
+        # a value typed that has a name: the list shows it
+        await type_into(pilot, raw, "0x82")
+        assert pick.value == 0x82
+        # one that has none (Namespace Not Ready with DNR): "another value"; the words say it
+        await type_into(pilot, raw, "0x4082")
+        assert pick.value == "typed" and "Namespace Not Ready (SCT 0h SC 82h, DNR)" in preview()
+        # not a number: refused at the field, nothing armed
+        await type_into(pilot, raw, "zz")
+        assert pick.value == "typed" and "'zz' is not a number" in screen.errors["status"]
+        before = len(app.source)
+        await press(pilot, "ctrl+s")
+        assert app.screen is screen and len(app.source) == before
+        # picked by name, armed: the next command completes with it
+        pick.value = 0x0B
+        await press(pilot)
+        assert raw.value == "0xb" and not screen.errors
+        await press(pilot, "ctrl+s")
+        event = app.source.event(app.cursor)
+        assert event.kind == "fault" and event.status == 0x0B
+        start = await send_identify(app, pilot)
+        assert completion(app, start).status & 0x7FFF == 0x0B  # Invalid Namespace or Format
+
+
 async def test_a_recording_cannot_be_given_a_fault() -> None:
     async with recorded_app(RECORDINGS / "identify.nvmetrace") as (app, pilot):
         said: list[str] = []
