@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from textual.widgets import Input, Select, Static
-from tui import NARROW, WIDE, finished_source, live_app, press
+from tui import NARROW, WIDE, finished_source, live_app, press, screen_lines
 
 from nvmescope.nvme import compose as cmp
 from nvmescope.nvme.pci import (
@@ -20,6 +20,7 @@ from nvmescope.nvme.pci import (
 )
 from nvmescope.ui import LiveSource, NvmeScopeApp
 from nvmescope.ui.marks import Marks
+from nvmescope.ui.screens._form import NumberRow
 from nvmescope.ui.screens.compose import ComposeScreen
 from nvmescope.ui.screens.poke import PokeScreen
 
@@ -485,6 +486,46 @@ async def test_a_session_with_commands_and_writes_by_hand_replays_with_verify(
         assert events == len(app.source)
     result = verify(path)
     assert result.ok, result.divergence
+
+
+# -- the forms at 80 columns --------------------------------------------------------------------
+async def hints_on_screen(app: NvmeScopeApp, pilot: Any, scroller: str) -> dict[str, str]:
+    """Each number's hint as the screen shows it (its lines joined), scrolled into view."""
+    form = app.screen.query_one(scroller)
+    shown: dict[str, str] = {}
+    for row in app.screen.query(NumberRow):
+        if not all(node.display for node in row.ancestors_with_self if hasattr(node, "display")):
+            continue  # a row the form does not show (PRPs typed by hand, say)
+        form.scroll_to_widget(row, animate=False, immediate=True)
+        await press(pilot)
+        hint = next(h for h in row.query(".compose-hint") if h.display)
+        lines, box = screen_lines(app), hint.content_region
+        shown[row.field_name] = " ".join(
+            line[box.x : box.right].strip() for line in lines[box.y : box.bottom]
+        ).strip()
+        assert shown[row.field_name] == str(hint.render()), row.field_name
+    return shown
+
+
+@pytest.mark.parametrize("size", [NARROW, WIDE], ids=["80x24", "160x50"])
+async def test_every_hint_of_the_three_forms_is_whole_on_screen_field_name_first(
+    size: tuple[int, int],
+) -> None:
+    async with after_bringup(size) as (app, pilot):
+        for preset in ("identify-ctrl", "write", "smart-log"):
+            await open_form(app, pilot, preset)
+            shown = await hints_on_screen(app, pilot, "#compose-form")
+            assert shown["cns" if preset == "identify-ctrl" else "nsid"]
+            await press(pilot, "escape")
+        assert shown["numd"] == ("Number of Dwords, 0's based · CDW11 bits 15:0 + CDW10 bits 31:16")
+        await open_poke(app, pilot, "cc")
+        assert (await hints_on_screen(app, pilot, "#poke-form"))["offset"]
+        await press(pilot, "escape")
+        await press(pilot, "F")
+        app.screen.query_one("#fault-action", Select).value = "force_status"
+        await press(pilot)
+        shown = await hints_on_screen(app, pilot, "#poke-form")
+        assert shown["status"].startswith("0..32767: the 15-bit Status Field")
 
 
 # -- snapshots -----------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from typing import Any
 
 from test_tui_compose import after_bringup, completion, events_of, open_form, type_into
 from textual.widgets import Button, Input, Select, Static
-from tui import RECORDINGS, press, recorded_app, save_with_r
+from tui import NARROW, RECORDINGS, WIDE, finished_source, press, recorded_app, save_with_r
 
 from nvmescope.ui import LiveSource, NvmeScopeApp
+from nvmescope.ui.marks import Marks
 from nvmescope.ui.screens.faults import FaultScreen
 
 
@@ -240,3 +241,23 @@ async def test_a_stopped_sq_keeps_its_command_until_the_fault_is_cleared(tmp_pat
         app.source.save(path)
     result = verify(path)
     assert result.ok, result.divergence
+
+
+# -- snapshots -----------------------------------------------------------------------------------
+def _snapshot_app() -> NvmeScopeApp:
+    source = finished_source()
+    return NvmeScopeApp(source, at=len(source) - 1, marks=Marks())
+
+
+async def _open_force_status(pilot: Any) -> None:
+    await press(pilot, "F")
+    pilot.app.screen.query_one("#fault-action", Select).value = "force_status"
+    await press(pilot)
+
+
+def test_snapshot_of_the_faults_form_forcing_a_status_at_160x50(snap_compare: Any) -> None:
+    assert snap_compare(_snapshot_app(), terminal_size=WIDE, run_before=_open_force_status)
+
+
+def test_snapshot_of_the_faults_form_forcing_a_status_at_80x24(snap_compare: Any) -> None:
+    assert snap_compare(_snapshot_app(), terminal_size=NARROW, run_before=_open_force_status)

@@ -209,7 +209,7 @@ class FaultScreen(FormScreen):
         for a in self.spec.args:
             value = self.typed.get(a.name)
             if a.words is not None and value is not None:
-                lines += [f"{a.name} {value:#x}:", f"  {a.words(value)}", ""]
+                lines += [f"{a.name} {value:#x}: {a.words(value)}", ""]
         armed = armed_faults(self.state)
         lines.append("Armed as of the cursor:")
         lines += [f"· {words}" for words in armed.values()] or ["  none"]
