@@ -143,6 +143,12 @@ async def test_a_status_is_picked_by_name_or_typed_as_a_number_one_or_the_other(
         # one that has none (Namespace Not Ready with DNR): "another value"; the words say it
         await type_into(pilot, raw, "0x4082")
         assert pick.value == "typed" and "Namespace Not Ready (SCT 0h SC 82h, DNR)" in preview()
+        # "another value" picked: the cursor goes to the field, to type it
+        pick.value = 0x06
+        await press(pilot)
+        pick.value = "typed"
+        await press(pilot)
+        assert screen.focused is raw and raw.value == "0x6"
         # not a number: refused at the field, nothing armed
         await type_into(pilot, raw, "zz")
         assert pick.value == "typed" and "'zz' is not a number" in screen.errors["status"]

@@ -154,7 +154,10 @@ class FaultScreen(FormScreen):
         """A value picked by name goes into its field (which then says what is armed)."""
         event.stop()
         name = (event.select.id or "")[len("fp-") :]
-        if event.value is Select.NULL or event.value == TYPED:
+        if event.value == TYPED:  # "another value, typed below": to the field, then
+            self.query_one(f"#fa-{name}", Input).focus()
+            return
+        if event.value is Select.NULL:
             return
         with self.prevent(Input.Changed):
             self.query_one(f"#fa-{name}", Input).value = f"{int(str(event.value)):#x}"
