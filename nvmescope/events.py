@@ -23,9 +23,16 @@ from typing import Any, ClassVar
 import msgspec
 
 from nvmescope.nvme import pci as _pci
-from nvmescope.nvme.commands import CQE_SIZE, SQE_SIZE, sgl_type_name, unpack_cqe, unpack_sqe
+from nvmescope.nvme.commands import (
+    CQE_SIZE,
+    SQE_SIZE,
+    make_status,
+    sgl_type_name,
+    unpack_cqe,
+    unpack_sqe,
+)
 from nvmescope.nvme.opcodes import opcode_name
-from nvmescope.nvme.status import describe_status
+from nvmescope.nvme.status import COMMON_STATUSES, describe_status
 
 HOST = "host"
 DEVICE = "device"
@@ -351,6 +358,11 @@ class FaultArg:
     limit: Callable[[Any], int] | None = None
     #: ``limit`` in words, for people
     limit_words: str = ""
+    #: values offered by name, (words, value): the faults form lists them; any value in
+    #: range is taken all the same
+    choices: tuple[tuple[str, int], ...] = ()
+    #: a value in words (``force_status``'s status: its title, SCT and SC), or None
+    words: Callable[[int], str] | None = None
 
     def bounds(self, config: Any = None) -> tuple[int, int]:
         """(lowest, highest) value allowed; on the controller ``config`` describes, if given."""
@@ -396,6 +408,10 @@ def _max_vector(config: Any) -> int:
 
 
 _COUNT_HELP = "how many times it strikes before it clears itself"
+#: force_status's statuses by name: ``Internal Error (SCT 0h SC 06h)`` -> 06h
+_STATUS_CHOICES = tuple(
+    (describe_status(make_status(sct, sc)), make_status(sct, sc)) for sct, sc in COMMON_STATUSES
+)
 
 #: Every fault, with each argument's range: the one table the device, the host API, the
 #: replay and the TUI read. The ``fault`` event's fields are the arguments' names.
@@ -439,8 +455,8 @@ FAULTS: dict[str, FaultAction] = {
             "the command fails (or succeeds) with the chosen status and did nothing",
             (
                 FaultArg("status", 0, 0x7FFF, "the 15-bit Status Field: DNR << 14 | M << 13 | "
-                         "CRD << 11 | SCT << 8 | SC (06h Internal Error, 04h Data Transfer "
-                         "Error, 82h Namespace Not Ready)"),
+                         "CRD << 11 | SCT << 8 | SC", choices=_STATUS_CHOICES,
+                         words=describe_status),
                 FaultArg("sqid", 0, 0xFFFF, "only commands from this SQ (not given: any SQ)",
                          optional=True, limit=_max_sqid, limit_words="max_io_queues"),
                 FaultArg("count", 1, MAX_FAULT_COUNT, _COUNT_HELP, 1),

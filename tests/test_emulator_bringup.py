@@ -65,6 +65,10 @@ def test_64bit_register_as_two_halves():
         (0x1F001F, 0x100000, 0x460061 | (5 << 7), "MPS"),
         (0x1F001F, 0x100000, 0x460011, "CSS"),
         (0x1F001F, 0x100000, 0x460061 | (1 << 11), "AMS"),
+        # entry sizes outside Identify SQES/CQES (6, 4), as QEMU's nvme_start_ctrl refuses
+        (0x1F001F, 0x100000, 0x450061, "IOSQES"),
+        (0x1F001F, 0x100000, 0x000061, "IOSQES"),
+        (0x1F001F, 0x100000, 0x560061, "IOCQES"),
     ],
 )
 def test_misprogrammed_enable_sets_cfs(aqa, asq, cc, why):
@@ -161,3 +165,12 @@ def test_cap_mqes_does_not_limit_the_admin_queue():
     assert not [e for e in m.events if e.kind == "err_startfail"]
     created = [e for e in m.events if e.kind == "queue_created"]
     assert created and all(e.qsize <= 16 for e in created)
+
+
+def test_admin_only_css_enables_with_the_io_entry_sizes_left_zero():
+    # with CC.CSS 111b no I/O command set uses CC.IOSQES/IOCQES: a host may leave them 0
+    from nvmescope.emulator import ControllerConfig
+
+    rig = Rig(ControllerConfig(css=0xC1))
+    rig.enable(cc=0x000071)  # CSS 111b, EN, IOSQES = IOCQES = 0
+    assert rig.ctrl.csts & 1 and not rig.ctrl.csts & 2

@@ -437,7 +437,23 @@ def test_every_fault_and_argument_is_declared_once_with_its_range() -> None:
             assert a.name in ev.FAULT_ARGS and a.name in fields
             assert a.low <= a.high and a.help
             assert a.default is None or a.low <= a.default <= a.high
+            for words, value in a.choices:
+                assert words and a.low <= value <= a.high, (spec.name, a.name, words)
         assert spec.key is None or spec.key in [a.name for a in spec.args]
+
+
+def test_force_status_offers_the_common_statuses_by_name_with_their_sct_and_sc() -> None:
+    status = FAULTS["force_status"].arg("status")
+    named = dict(status.choices)
+    assert len(named) == len(status.choices)  # no name twice
+    assert named["Internal Error (SCT 0h SC 06h)"] == 0x006
+    assert named["Data Transfer Error (SCT 0h SC 04h)"] == 0x004
+    assert named["Namespace Not Ready (SCT 0h SC 82h)"] == 0x082
+    assert named["Invalid Field in Command (SCT 0h SC 02h)"] == 0x002
+    assert named["Invalid Namespace or Format (SCT 0h SC 0bh)"] == 0x00B
+    assert named["LBA Out of Range (SCT 0h SC 80h)"] == 0x080
+    assert named["Unrecovered Read Error (SCT 2h SC 81h)"] == 0x281
+    assert status.words is not None and status.words(0x4006).endswith("(SCT 0h SC 06h, DNR)")
 
 
 def test_arming_again_replaces_and_armed_faults_lists_them_in_order() -> None:

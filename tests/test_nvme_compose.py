@@ -13,23 +13,26 @@ from nvmescope.nvme.commands import pack_sqe
 from nvmescope.nvme.decode import decode
 
 ALL = sorted(cmp.COMMAND_FIELDS)
+#: features whose fields Set or Get Features carry in CDW11, and some that have none
+FIDS = [1, 2, 4, 7, 8, 9, 0x0B, 0x0E, 0x80]
 
 
 @pytest.mark.parametrize("key", ALL, ids=lambda k: f"{'admin' if k[0] else 'io'}-{k[1]:02x}")
 def test_no_two_fields_of_a_command_share_a_bit(key: tuple[bool, int]) -> None:
-    seen: set[tuple[int, int]] = set()
-    for f in cmp.fields_for(*key, fid=7):
-        for dw, hi, lo in f.parts:
-            assert dw in cmp.CDWS and 31 >= hi >= lo >= 0
-            bits = {(dw, b) for b in range(lo, hi + 1)}
-            assert not bits & seen, f"{f.name} overlaps"
-            seen |= bits
+    for fid in FIDS:
+        seen: set[tuple[int, int]] = set()
+        for f in cmp.fields_for(*key, fid=fid):
+            for dw, hi, lo in f.parts:
+                assert dw in cmp.CDWS and 31 >= hi >= lo >= 0
+                bits = {(dw, b) for b in range(lo, hi + 1)}
+                assert not bits & seen, f"{f.name} overlaps (FID {fid:#x})"
+                seen |= bits
 
 
 @st.composite
 def command_values(draw: st.DrawFn) -> tuple[bool, int, dict[str, int]]:
     admin, opc = draw(st.sampled_from(ALL))
-    fid = draw(st.sampled_from([1, 2, 4, 7, 8, 9, 0x0B, 0x80]))
+    fid = draw(st.sampled_from(FIDS))
     fields = cmp.fields_for(admin, opc, fid=fid)
     values = {f.name: draw(st.integers(0, f.limit)) for f in fields}
     if "fid" in values:  # the value fields are those of the FID the command carries
@@ -46,9 +49,9 @@ def test_fields_encode_and_decode_back(case: tuple[bool, int, dict[str, int]]) -
 
 
 @given(st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, (1 << 64) - 1),
-       st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF))  # fmt: skip
+       st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF), st.integers(0, 0xFFFF))  # fmt: skip
 def test_the_sqe_decoder_reads_the_values_the_fields_put(
-    cns: int, cntid: int, slba: int, nlb: int, numd: int
+    cns: int, cntid: int, slba: int, nlb: int, numd: int, iv: int
 ) -> None:
     ident = cmp.encode(cmp.fields_for(True, 0x06), {"cns": cns, "cntid": cntid})
     tree = decode("sqe", pack_sqe(0x06, 1, **{f"cdw{n}": v for n, v in ident.items()}),
@@ -65,6 +68,10 @@ def test_the_sqe_decoder_reads_the_values_the_fields_put(
                   {"admin": True})  # fmt: skip
     assert f"NUMDL {numd & 0xFFFF}" in tree.find("cdw10").meaning
     assert f"NUMDU {numd >> 16}" in tree.find("cdw11").meaning
+    get = cmp.encode(cmp.fields_for(True, 0x0A, fid=0x09), {"fid": 0x09, "iv": iv})
+    tree = decode("sqe", pack_sqe(0x0A, 1, **{f"cdw{n}": v for n, v in get.items()}),
+                  {"admin": True})  # fmt: skip
+    assert f"IV {iv} (vector {iv})" in tree.find("cdw11").meaning
 
 
 def test_set_features_value_fields_come_from_the_feature_layouts() -> None:
@@ -74,6 +81,20 @@ def test_set_features_value_fields_come_from_the_feature_layouts() -> None:
     assert nsqr.parts == ((11, 15, 0),) and nsqr.zeros_based
     # a feature with no layout (or a data buffer for a value) is CDW11 whole
     assert [f.name for f in cmp.fields_for(True, 0x09, fid=0x0E)][-1] == "cdw11"
+
+
+def test_get_features_takes_the_cdw11_fields_the_spec_names_for_its_feature() -> None:
+    # Interrupt Vector Configuration: the vector whose configuration is returned
+    ivc = cmp.fields_for(True, 0x0A, fid=0x09)
+    assert [f.name for f in ivc] == ["fid", "sel", "iv"]
+    assert ivc[-1].parts == ((11, 15, 0),) and ivc[-1].title == "Interrupt Vector (IV)"
+    # Temperature Threshold: which sensor's threshold, over or under
+    temp = {f.name: f for f in cmp.fields_for(True, 0x0A, fid=0x04)}
+    assert temp["tmpsel"].parts == ((11, 19, 16),) and temp["thsel"].parts == ((11, 21, 20),)
+    assert "tmpth" not in temp  # the threshold itself is what Get Features returns
+    # a feature whose Get Features takes nothing in CDW11: FID and SEL only
+    assert [f.name for f in cmp.fields_for(True, 0x0A, fid=0x07)] == ["fid", "sel"]
+    assert [f.name for f in cmp.fields_for(True, 0x0A, fid=0x0E)] == ["fid", "sel"]
 
 
 def test_an_opcode_with_no_table_gets_cdw10_to_15_whole() -> None:

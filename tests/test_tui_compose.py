@@ -9,11 +9,18 @@ from typing import Any
 
 import pytest
 from textual.widgets import Input, Select, Static
-from tui import NARROW, WIDE, finished_source, live_app, press
+from tui import NARROW, WIDE, finished_source, live_app, press, screen_lines
 
 from nvmescope.nvme import compose as cmp
+from nvmescope.nvme.pci import (
+    CMD_INTX_DISABLE,
+    CMD_MEMORY_SPACE,
+    MSIX_MC_ENABLE,
+    STATUS_INTERRUPT,
+)
 from nvmescope.ui import LiveSource, NvmeScopeApp
 from nvmescope.ui.marks import Marks
+from nvmescope.ui.screens._form import NumberRow
 from nvmescope.ui.screens.compose import ComposeScreen
 from nvmescope.ui.screens.poke import PokeScreen
 
@@ -193,6 +200,33 @@ async def test_set_features_shows_the_value_fields_of_the_feature_typed() -> Non
         await press(pilot, "escape")
 
 
+async def test_get_features_of_the_interrupt_vector_configuration_takes_the_vector() -> None:
+    async with after_bringup() as (app, pilot):
+        screen = await open_form(app, pilot, "get-nq")
+        names = [row.spec.name for row in screen.query("FieldRow")]  # type: ignore[attr-defined]
+        assert names == ["fid", "sel"]  # Number of Queues: nothing in CDW11
+        await type_into(pilot, screen.query_one("#f-fid", Input), "9")
+        await press(pilot)
+        names = [row.spec.name for row in screen.query("FieldRow")]  # type: ignore[attr-defined]
+        assert names == ["fid", "sel", "iv"]
+        await type_into(pilot, screen.query_one("#f-iv", Input), "1")
+        assert "CDW11 00000001" in str(screen.query_one("#compose-preview", Static).render())
+        start = len(app.source)
+        await press(pilot, "ctrl+s")
+        await run_to_end(app, pilot)
+        cqe = completion(app, start)
+        assert cqe.status == 0 and cqe.dw0 & 0xFFFF == 1  # the configuration of vector 1
+        # a vector the controller does not have: Invalid Field in Command
+        screen = await open_form(app, pilot, "get-nq")
+        await type_into(pilot, screen.query_one("#f-fid", Input), "0x09")
+        await press(pilot)
+        await type_into(pilot, screen.query_one("#f-iv", Input), "0xffff")
+        start = len(app.source)
+        await press(pilot, "ctrl+s")
+        await run_to_end(app, pilot)
+        assert completion(app, start).status & 0x7FF == 0x02
+
+
 async def test_switching_to_an_io_queue_offers_the_nvm_opcodes() -> None:
     async with after_bringup() as (app, pilot):
         screen = await open_form(app, pilot)
@@ -225,12 +259,19 @@ async def open_poke(app: NvmeScopeApp, pilot: Any, name: str) -> PokeScreen:
     return screen
 
 
-async def poke(app: NvmeScopeApp, pilot: Any, name: str, value: str) -> int:
+async def write_by_hand(app: NvmeScopeApp, pilot: Any, name: str, value: str) -> int:
+    """Write ``value`` to the register ``name`` with the poke form; the session stops there."""
     screen = await open_poke(app, pilot, name)
     await type_into(pilot, screen.query_one("#p-value", Input), value)
     start = len(app.source)
     await press(pilot, "ctrl+s")
     assert not isinstance(app.screen, PokeScreen)
+    return start
+
+
+async def poke(app: NvmeScopeApp, pilot: Any, name: str, value: str) -> int:
+    """Write by hand, then run the session to its end."""
+    start = await write_by_hand(app, pilot, name, value)
     await run_to_end(app, pilot)
     return start
 
@@ -293,6 +334,127 @@ async def test_cc_shn_written_by_hand_shuts_the_controller_down() -> None:
         assert (csts >> 2) & 3 == 2  # SHST: shutdown processing complete
 
 
+async def test_memory_space_off_by_hand_makes_bar0_accesses_go_nowhere() -> None:
+    # PCI Local Bus 3.0 6.2.2: Memory Space Enable 0 disables the function's response to
+    # memory accesses; over PCIe a write is dropped and a read completes as an Unsupported
+    # Request, which the root complex gives the CPU as all ones
+    async with after_bringup() as (app, pilot):
+        state = app.moment.state  # type: ignore[union-attr]
+        command, cc = state.config_value(4, 2), state.register("cc")
+        assert command & CMD_MEMORY_SPACE and cc & 1
+        await poke(app, pilot, "command", hex(command & ~CMD_MEMORY_SPACE))
+        # CC.EN = 0 written by hand goes nowhere: no controller reset, CSTS.RDY still 1
+        start = await poke(app, pilot, "cc", hex(cc & ~1))
+        kinds = [e.kind for e in events_of(app, start)]
+        assert kinds[:3] == ["host_step", "mmio_write", "ub_mmio_disabled"]
+        assert "ctrl_state" not in kinds
+        state = app.moment.state  # type: ignore[union-attr]
+        assert state.register("cc") == cc and state.register("csts") & 1
+        # nor does an Identify's doorbell: nothing is fetched; when the command's timer
+        # fires, the driver's read of CSTS comes back all ones (CFS set: no polling)
+        await open_form(app, pilot, "identify-ctrl")
+        start = len(app.source)
+        await press(pilot, "ctrl+s")
+        await run_to_end(app, pilot)
+        later = events_of(app, start)
+        kinds = [e.kind for e in later]
+        assert "doorbell_sq" not in kinds and "sqe_fetch" not in kinds and "cqe_post" not in kinds
+        bell = next(e for e in later if e.kind == "mmio_write")
+        assert bell.addr == 0x1000 and kinds[kinds.index("mmio_write") + 1] == "ub_mmio_disabled"
+        csts = [e for e in later if e.kind == "mmio_read" and e.addr == 0x1C]
+        assert [e.value for e in csts] == [0xFFFFFFFF]
+        assert not any(e.kind == "host_step" and e.step == "timeout_poll" for e in later)
+
+
+async def test_intx_disable_keeps_the_pin_quiet_until_cleared_by_hand() -> None:
+    # PCI Local Bus 3.0 6.2.2: Interrupt Disable 1 keeps the function from asserting INTx#;
+    # its Interrupt Status (Status bit 3) still shows the interrupt, which is asserted as
+    # soon as the bit is cleared
+    async with after_bringup() as (app, pilot):
+        state = app.moment.state  # type: ignore[union-attr]
+        command = state.config_value(4, 2)
+        assert command & CMD_INTX_DISABLE  # the driver set it when it turned MSI-X on
+        screen = await open_poke(app, pilot, "msix.mc")  # offered among the first
+        config = [t for t in screen.targets if t.space == "config"]
+        assert config.index(screen.target) < 6  # type: ignore[arg-type]
+        control = int(screen.query_one("#p-value", Input).value, 16)  # as the register holds it
+        assert control & MSIX_MC_ENABLE
+        assert "1  MSI-X Enable" in str(screen.query_one("#poke-preview", Static).render())
+        await press(pilot, "escape")
+        await poke(app, pilot, "msix.mc", hex(control & ~MSIX_MC_ENABLE))
+        # MSI-X off: the device signals on INTx, which INTx Disable holds down
+        await open_form(app, pilot, "identify-ctrl")
+        start = len(app.source)
+        await press(pilot, "ctrl+s")
+        while app.source.event(app.cursor).kind != "cqe_post":
+            await press(pilot, "s")
+        # no interrupt event follows the CQE (the next would be the command's timer, a minute
+        # of virtual time later); a write of 0 to Status (its bits are read-only or write-1-
+        # to-clear) shows Interrupt Status set
+        await write_by_hand(app, pilot, "status", "0")
+        while app.source.event(app.cursor).kind != "config_write":
+            await press(pilot, "s")
+        assert app.source.event(app.cursor).new & STATUS_INTERRUPT
+        assert not [e.kind for e in events_of(app, start) if e.kind.startswith("irq")]
+        cleared = await poke(app, pilot, "command", hex(command & ~CMD_INTX_DISABLE))
+        later = events_of(app, cleared)
+        kinds = [e.kind for e in later]
+        assert kinds[:3] == ["host_step", "config_write", "irq_intx"] and later[2].asserted
+        # the driver listens for MSI-X only: the command's timer polls the CQ, the CQ head
+        # doorbell consumes the entry and the pin goes down again
+        pin = [e.asserted for e in later if e.kind == "irq_intx"]
+        assert pin == [True, False]
+        assert any(e.kind == "host_step" and e.step == "timeout_polled" for e in later)
+
+
+async def test_aqa_written_while_enabled_is_ignored_with_a_ub_event() -> None:
+    # NVMe 1.4 3.1.5 (CC.EN): the admin queue registers shall only be modified while
+    # CC.EN is 0; a write while enabled is the host's mistake, and the device keeps AQA
+    async with after_bringup() as (app, pilot):
+        aqa = app.moment.state.register("aqa")  # type: ignore[union-attr]
+        start = await poke(app, pilot, "aqa", "0x00030003")
+        later = events_of(app, start)
+        assert [e.kind for e in later][:3] == ["host_step", "mmio_write", "ub_mmio_while_enabled"]
+        assert later[1].old == later[1].new == aqa
+        assert app.moment.state.register("aqa") == aqa  # type: ignore[union-attr]
+        # and the admin queue goes on at its size: an Identify completes
+        await open_form(app, pilot, "identify-ctrl")
+        start = len(app.source)
+        await press(pilot, "ctrl+s")
+        await run_to_end(app, pilot)
+        assert completion(app, start).status == 0
+
+
+#: CC fields the controller cannot take: (mask, bad value, the word err_startfail names)
+BAD_CC = {
+    "iosqes": (0xF << 16, 5 << 16, "IOSQES"),  # 32-byte SQEs: Identify SQES says 64 only
+    "iocqes": (0xF << 20, 5 << 20, "IOCQES"),  # 32-byte CQEs: CQES says 16 only
+    "mps": (0xF << 7, 5 << 7, "MPS"),  # 128 KiB pages: above CAP.MPSMAX (4)
+    "css": (0x7 << 4, 1 << 4, "CSS"),  # a reserved command set: not in CAP.CSS
+}
+
+
+@pytest.mark.parametrize("field", sorted(BAD_CC))
+async def test_enabling_by_hand_with_a_cc_the_controller_cannot_take_sets_csts_cfs(
+    field: str,
+) -> None:
+    # a fatal error detected during controller initialization: CSTS.CFS 1, CSTS.RDY 0 (as
+    # QEMU's nvme_start_ctrl answers each of these)
+    mask, bad, word = BAD_CC[field]
+    async with after_bringup() as (app, pilot):
+        cc = app.moment.state.register("cc")  # type: ignore[union-attr]
+        await poke(app, pilot, "cc", hex(cc & ~1))  # CC.EN = 0: the controller resets
+        assert app.moment.state.register("csts") & 1 == 0  # type: ignore[union-attr]
+        start = await poke(app, pilot, "cc", hex((cc & ~mask) | bad | 1))
+        later = events_of(app, start)
+        fatal = [e for e in later if e.kind == "ctrl_state"]
+        assert [e.state for e in fatal] == ["fatal"]
+        failed = next(e for e in later if e.kind == "err_startfail")
+        assert f"CC.{word}" in failed.detail
+        csts = app.moment.state.register("csts")  # type: ignore[union-attr]
+        assert csts & 2 and not csts & 1
+
+
 @pytest.mark.parametrize(
     ("field", "text", "words"),
     [("p-size", "3", "BAR0 takes 4 or 8 bytes, not 3"), ("p-offset", "0x1_0000_0000", "holds"),
@@ -324,6 +486,46 @@ async def test_a_session_with_commands_and_writes_by_hand_replays_with_verify(
         assert events == len(app.source)
     result = verify(path)
     assert result.ok, result.divergence
+
+
+# -- the forms at 80 columns --------------------------------------------------------------------
+async def hints_on_screen(app: NvmeScopeApp, pilot: Any, scroller: str) -> dict[str, str]:
+    """Each number's hint as the screen shows it (its lines joined), scrolled into view."""
+    form = app.screen.query_one(scroller)
+    shown: dict[str, str] = {}
+    for row in app.screen.query(NumberRow):
+        if not all(node.display for node in row.ancestors_with_self if hasattr(node, "display")):
+            continue  # a row the form does not show (PRPs typed by hand, say)
+        form.scroll_to_widget(row, animate=False, immediate=True)
+        await press(pilot)
+        hint = next(h for h in row.query(".compose-hint") if h.display)
+        lines, box = screen_lines(app), hint.content_region
+        shown[row.field_name] = " ".join(
+            line[box.x : box.right].strip() for line in lines[box.y : box.bottom]
+        ).strip()
+        assert shown[row.field_name] == str(hint.render()), row.field_name
+    return shown
+
+
+@pytest.mark.parametrize("size", [NARROW, WIDE], ids=["80x24", "160x50"])
+async def test_every_hint_of_the_three_forms_is_whole_on_screen_field_name_first(
+    size: tuple[int, int],
+) -> None:
+    async with after_bringup(size) as (app, pilot):
+        for preset in ("identify-ctrl", "write", "smart-log"):
+            await open_form(app, pilot, preset)
+            shown = await hints_on_screen(app, pilot, "#compose-form")
+            assert shown["cns" if preset == "identify-ctrl" else "nsid"]
+            await press(pilot, "escape")
+        assert shown["numd"] == ("Number of Dwords, 0's based · CDW11 bits 15:0 + CDW10 bits 31:16")
+        await open_poke(app, pilot, "cc")
+        assert (await hints_on_screen(app, pilot, "#poke-form"))["offset"]
+        await press(pilot, "escape")
+        await press(pilot, "F")
+        app.screen.query_one("#fault-action", Select).value = "force_status"
+        await press(pilot)
+        shown = await hints_on_screen(app, pilot, "#poke-form")
+        assert shown["status"].startswith("0..32767: the 15-bit Status Field")
 
 
 # -- snapshots -----------------------------------------------------------------------------------

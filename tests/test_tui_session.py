@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from tui import RECORDINGS, live_app, panel_lines, press, recorded_app, screen_lines, story_dma
+from tui import (
+    RECORDINGS,
+    live_app,
+    panel_lines,
+    press,
+    recorded_app,
+    save_with_r,
+    screen_lines,
+    story_dma,
+)
 
 from nvmescope.trace import open_recording, record, verify
 from nvmescope.ui.actions import ACTIONS, PANELS, bindings, palette_entries
 
 IDENTIFY = RECORDINGS / "identify.nvmetrace"
-
-
-async def _save(pilot, path):
-    await press(pilot, "r")
-    field = pilot.app.screen.query_one("#prompt-input")
-    field.value = str(path)
-    await press(pilot, "enter")
 
 
 async def test_r_saves_the_live_session_so_far_and_it_replays_with_verify(tmp_path):
@@ -23,7 +25,7 @@ async def test_r_saves_the_live_session_so_far_and_it_replays_with_verify(tmp_pa
         await press(pilot, *"s" * 40)
         assert len(app.source) == 41
         assert app.screen.id == "main"
-        await _save(pilot, path)
+        await save_with_r(pilot, path)
         assert app.screen.id == "main"
     rec = open_recording(path)
     assert rec.complete and len(rec) == 41 and rec.warnings == []
@@ -41,12 +43,12 @@ async def test_saving_refuses_a_directory_a_missing_one_and_asks_before_overwrit
             ("/dev/null", "not a regular file"),
             (tmp_path / "old.nvmetrace", "Enter again to overwrite"),
         ):
-            await _save(pilot, target)
+            await save_with_r(pilot, target)
             assert app.screen.id == "save-prompt", target
             assert words in str(app.screen.query_one("#prompt-error").render())
             await press(pilot, "escape")
         assert (tmp_path / "old.nvmetrace").read_bytes() == b"old"
-        await _save(pilot, tmp_path / "old.nvmetrace")
+        await save_with_r(pilot, tmp_path / "old.nvmetrace")
         await press(pilot, "enter")  # the second Enter overwrites
         assert app.screen.id == "main"
     assert len(open_recording(tmp_path / "old.nvmetrace")) == 2
@@ -65,7 +67,7 @@ async def test_a_live_session_and_its_saved_recording_show_the_same_panels(tmp_p
     seen: dict[str, list[str]] = {}
     async with live_app("identify") as (app, pilot):
         await press(pilot, "c")  # to the end, so the command view and checks are complete
-        await _save(pilot, path)
+        await save_with_r(pilot, path)
         app.goto(0)  # the same way to the same event in both: the same last stop, scroll
         app.goto(at)
         for number, (pid, _, _) in enumerate(PANELS, start=1):

@@ -45,6 +45,13 @@ async def press(pilot: Any, *keys: str) -> None:
         await settle(pilot)
 
 
+async def save_with_r(pilot: Any, path: str | Path) -> None:
+    """Save the live session with ``r``, as a user does: the path typed, then Enter."""
+    await press(pilot, "r")
+    pilot.app.screen.query_one("#prompt-input").value = str(path)
+    await press(pilot, "enter")
+
+
 def finished_source(
     scenario: str = "identify",
     config: ControllerConfig | None = None,

@@ -166,8 +166,9 @@ def _qid_problem(name: str, qid: int, allowed: int, existing: Any) -> str:
     return f"{name} {qid} is invalid"
 
 
-#: (CC field, the only value this device takes, entry bytes) per queue type
-_ENTRY_SIZE = {"cq": ("iocqes", 4, 16), "sq": ("iosqes", 6, 64)}
+#: (CC field, the only value this device takes, entry bytes) per queue type: Identify
+#: Controller's SQES and CQES say it (required = maximum), CC.EN 0 -> 1 checks it
+ENTRY_SIZES = {"cq": ("iocqes", 4, 16), "sq": ("iosqes", 6, 64)}
 
 
 def _nvme_check_queue_shape(
@@ -178,7 +179,7 @@ def _nvme_check_queue_shape(
     A task that fails the command and returns True when the shape is wrong.
     """
     name = qtype.upper()
-    field, wanted, entry = _ENTRY_SIZE[qtype]
+    field, wanted, entry = ENTRY_SIZES[qtype]
     problem = None
     if qsize < 2 or qsize > ctrl.config.mqes + 1:
         problem = (st.INVALID_QSIZE, "err_invalid_qsize",
@@ -360,8 +361,8 @@ def _build_identify_controller(ctrl: Controller) -> bytes:
         npss=0,
         wctemp=cfg.wctemp,
         cctemp=cfg.cctemp,
-        sqes=0x66,
-        cqes=0x44,
+        sqes=ENTRY_SIZES["sq"][1] * 0x11,  # maximum (7:4) = required (3:0)
+        cqes=ENTRY_SIZES["cq"][1] * 0x11,
         nn=cfg.nn,
         oncs=oncs(cfg),
         vwc=0x07 if cfg.vwc else 0x00,

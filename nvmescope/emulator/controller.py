@@ -36,11 +36,14 @@ Choices where the specification leaves room
   halves, low first; doorbells take 4-byte writes only.
 - AQA, ASQ and ACQ written while CC.EN = 1 are ignored (``ub_mmio_while_enabled``),
   as are changes of CC.MPS/AMS/CSS while enabled.
-- CC.EN 0 -> 1 checks AQA sizes (non-zero, within MQES), ASQ/ACQ alignment to
-  the CC.MPS page, CC.MPS against CAP.MPSMIN/MPSMAX, CC.CSS against CAP.CSS and
-  CC.AMS (round robin only). A failure sets CSTS.CFS after ``rdy_delay_ns``.
-  CC.IOSQES/IOCQES are checked when an I/O queue is created (Invalid Queue Size
-  unless they are 6 and 4), because only I/O queues use them.
+- CC.EN 0 -> 1 checks AQA sizes (non-zero; CAP.MQES limits I/O queues only),
+  ASQ/ACQ alignment to the CC.MPS page, CC.MPS against CAP.MPSMIN/MPSMAX,
+  CC.CSS against CAP.CSS, CC.AMS (round robin only) and CC.IOSQES/IOCQES
+  against Identify's SQES/CQES (6 and 4; not checked with CC.CSS 111b, Admin
+  Command Set only), as QEMU's nvme_start_ctrl does. A failure sets CSTS.CFS
+  after ``rdy_delay_ns`` (a fatal error detected during controller
+  initialization) and CSTS.RDY stays 0. Entry sizes changed while enabled are
+  refused when an I/O queue is created (Invalid Queue Size).
 - After a shutdown completes (CSTS.SHST = 10b) the specification requires a
   reset before commands are processed again; doorbell writes until then are
   dropped (``ub_db_after_shutdown``). CSTS.RDY stays 1. CC.EN 0 -> 1 always
@@ -652,6 +655,20 @@ class Controller:
             return f"CC.CSS {css} not supported by CAP.CSS {cap_css:#x}"
         if r.CC.get(cc, "ams") != 0:
             return f"CC.AMS {r.CC.get(cc, 'ams')}: only round robin (0) is supported"
+        # the I/O queue entry sizes must lie within Identify Controller's SQES/CQES (required
+        # to maximum; here both 64-byte SQEs and 16-byte CQEs), as QEMU's nvme_start_ctrl and
+        # Linux's nvmet_start_ctrl check them; with CC.CSS 111b (Admin Command Set only) no
+        # I/O command set uses them, and a host may leave them 0
+        if css != CC_CSS_ADMIN_ONLY:
+            for qtype in ("sq", "cq"):
+                name, wanted, entry = admin.ENTRY_SIZES[qtype]
+                got = r.CC.get(cc, name)
+                if got != wanted:
+                    what = "SQES" if qtype == "sq" else "CQES"
+                    return (
+                        f"CC.{name.upper()} {got} ({1 << got} bytes): Identify {what} allows "
+                        f"only {entry}-byte entries ({wanted})"
+                    )
         return ""
 
     def _nvme_start_ctrl(self) -> None:

@@ -9,7 +9,8 @@ them back, and a test proves the two agree on random inputs and that the SQE
 decoder (``decode.py``) reads the same values out of the dwords this module builds.
 
 The value fields of Set Features come from the feature layouts in ``features.py``
-(one declaration per layout): :func:`feature_fields`.
+(one declaration per layout): :func:`feature_fields`; Get Features takes some of them
+in CDW11 (which threshold, which vector): :data:`GET_FEATURES_CDW11`.
 
 Also here: :func:`transfer`, the data a command moves and in which direction, and
 :data:`PRESETS`, the commands a student starts from (Identify Controller and
@@ -211,19 +212,39 @@ def feature_fields(fid: int) -> tuple[CommandField, ...]:
     )
 
 
+#: Get Features of these features takes fields in CDW11 (NVMe 1.4 5.21.1.4 and 5.21.1.9):
+#: which threshold to report, which vector's configuration; by their names in the feature's
+#: layout (``features.py``), in the order the form shows them. Other features take none.
+GET_FEATURES_CDW11: dict[int, tuple[str, ...]] = {
+    feat.FID_TEMPERATURE_THRESHOLD: ("tmpsel", "thsel"),
+    feat.FID_INTERRUPT_VECTOR_CONFIG: ("iv",),
+}
+
+
+def get_features_fields(fid: int) -> tuple[CommandField, ...]:
+    """The CDW11 fields a Get Features of ``fid`` takes (:data:`GET_FEATURES_CDW11`), as
+    its layout declares them; none for another feature."""
+    names = GET_FEATURES_CDW11.get(fid, ())
+    by_name = {f.name: f for f in feature_fields(fid)}
+    return tuple(by_name[n] for n in names if n in by_name)
+
+
 def raw_fields() -> tuple[CommandField, ...]:
     """CDW10 to CDW15 whole: the fields of a command this module has no table for."""
     return tuple(_f(f"cdw{n}", f"Command Dword {n} (CDW{n})", n, 31, 0) for n in CDWS)
 
 
 def fields_for(admin: bool, opc: int, fid: int | None = None) -> tuple[CommandField, ...]:
-    """The fields the form shows for ``opc`` (with Set Features' value fields of ``fid``),
-    CDW10-15 whole for an opcode with no table."""
+    """The fields the form shows for ``opc`` (with Set Features' value fields of ``fid``, or
+    the CDW11 fields Get Features of ``fid`` takes), CDW10-15 whole for an opcode with no
+    table."""
     known = COMMAND_FIELDS.get((admin, opc))
     if known is None:
         return raw_fields()
     if admin and opc == 0x09 and fid is not None:
         return known + feature_fields(fid)
+    if admin and opc == 0x0A and fid is not None:
+        return known + get_features_fields(fid)
     return known
 
 
@@ -414,6 +435,7 @@ class HandCommand:
 __all__ = [
     "CDWS",
     "COMMAND_FIELDS",
+    "GET_FEATURES_CDW11",
     "MAX_HAND_BUFFER",
     "MAX_NUMBER_CHARS",
     "NO_DATA",
@@ -432,6 +454,7 @@ __all__ = [
     "encode",
     "feature_fields",
     "fields_for",
+    "get_features_fields",
     "opcodes",
     "parse_number",
     "raw_fields",

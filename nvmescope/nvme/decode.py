@@ -30,7 +30,7 @@ from typing import Any
 import construct as cs
 from construct.lib import bytes2bits, swapbytes
 
-from nvmescope.nvme import commands, features, identify, logpages, registers
+from nvmescope.nvme import commands, compose, features, identify, logpages, registers
 from nvmescope.nvme.opcodes import (
     ADMIN_OPCODES,
     FEATURES,
@@ -491,6 +491,8 @@ def _admin_cdw(opc: int, n: int, v: int, sqe: Any) -> str:
             return f"FID {fid:02x}h ({feature_title(fid)}), SEL {sel.get(v >> 8 & 7, 'reserved')}"
         if n == 11 and name == "set_features":
             return features.describe_feature(fid, v)
+        if n == 11:
+            return _get_features_cdw11(fid, v)
     if name in ("create_io_cq", "create_io_sq"):
         if n == 10:
             return f"QID {v & 0xFFFF}, QSIZE {v >> 16} ({(v >> 16) + 1} entries)"
@@ -504,6 +506,17 @@ def _admin_cdw(opc: int, n: int, v: int, sqe: Any) -> str:
     if name == "abort" and n == 10:
         return f"SQID {v & 0xFFFF}, CID {v >> 16}"
     return ""
+
+
+def _get_features_cdw11(fid: int, v: int) -> str:
+    """What CDW11 of Get Features ``fid`` selects (``IV 3 (vector 3)``), from the fields
+    ``compose.py`` declares for it; ``""`` for a feature that takes none."""
+    parts = []
+    for f in compose.get_features_fields(fid):
+        value = f.get({11: v})
+        words = features.field_words(fid, f.name, value)
+        parts.append(f"{f.label} {value}" + (f" ({words})" if words else ""))
+    return ", ".join(parts)
 
 
 def _io_cdw(opc: int, n: int, v: int, sqe: Any) -> str:

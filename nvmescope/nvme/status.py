@@ -181,6 +181,31 @@ FEATURE_NOT_CHANGEABLE = (SCT_COMMAND_SPECIFIC, 0x0E)
 FEATURE_NOT_NS_SPECIFIC = (SCT_COMMAND_SPECIFIC, 0x0F)
 
 
+#: the statuses a driver meets most, to pick by name (the faults form's list for
+#: ``force_status``), (SCT, SC) in the order offered: generic errors first, then media and
+#: data integrity errors, then command specific ones, success last
+COMMON_STATUSES: tuple[tuple[int, int], ...] = (
+    INTERNAL_ERROR,
+    DATA_TRANSFER_ERROR,
+    (SCT_GENERIC, 0x82),  # Namespace Not Ready
+    INVALID_FIELD,
+    INVALID_NS_OR_FORMAT,
+    LBA_OUT_OF_RANGE,
+    INVALID_OPCODE,
+    ABORT_REQUESTED,
+    ABORTED_SQ_DELETION,
+    (SCT_GENERIC, 0x81),  # Capacity Exceeded
+    (SCT_GENERIC, 0x20),  # Namespace is Write Protected
+    (SCT_MEDIA, 0x80),  # Write Fault
+    (SCT_MEDIA, 0x81),  # Unrecovered Read Error
+    COMPARE_FAILURE,
+    (SCT_MEDIA, 0x86),  # Access Denied
+    INVALID_QID,
+    INVALID_LOG_PAGE,
+    SUCCESS,
+)
+
+
 def status_title(sct: int, sc: int) -> str:
     """The specification's words for a status, e.g. ``Invalid Queue Identifier``."""
     hit = STATUS.get((sct, sc))

@@ -1,7 +1,12 @@
 """What the forms that act by hand share (compose, poke, faults): Esc cancels, Ctrl+S
 (or Enter in a field) submits, the buttons of class ``form-submit`` and ``form-cancel``
 do the same, and a number is typed in a :class:`NumberRow` (its name, the input, a
-hint, and the line under it that says what is wrong with what was typed)."""
+hint, and the line under it that says what is wrong with what was typed).
+
+The hint says what the field is first and where its bits go after, and is never cut: on
+a terminal of :data:`WIDE_FORM` columns or more it is beside the input (wrapped there if
+long), on a narrower one it has a line of its own under the input (class ``-narrow`` on
+the screen, from its horizontal breakpoints)."""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from nvmescope.nvme.compose import MAX_NUMBER_CHARS
 
 #: under every form: how numbers are typed
 NUMBERS_HELP = "Numbers: decimal 12, or hex 0x1f or 1Fh."
+#: from this many columns a form puts each hint beside its input, below that under it
+WIDE_FORM = 120
 
 
 def number_input(id: str, value: str = "", wide: bool = False, placeholder: str = "") -> Input:
@@ -57,7 +64,9 @@ class NumberRow(Vertical):
         with Horizontal(classes="compose-line"):
             yield Label(self.label, classes="compose-name")
             yield self.box
-            yield Label(self.hint, classes="compose-hint")
+            yield Label(self.hint, classes="compose-hint -beside", markup=False)
+        # the same hint on a line of its own, shown instead on a narrow terminal
+        yield Label(self.hint, classes="compose-hint -under", markup=False)
         yield Static("", classes="compose-error", markup=False)
 
     def show_error(self, text: str) -> None:
@@ -74,6 +83,7 @@ class FormScreen(ModalScreen[Any]):
         Binding("escape", "cancel", "cancel"),
         Binding("ctrl+s", "submit", "submit"),
     ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_FORM, "-wide")]
 
     def __init__(self, id: str) -> None:
         super().__init__(id=id)
@@ -108,4 +118,4 @@ class FormScreen(ModalScreen[Any]):
         self.action_submit()
 
 
-__all__ = ["NUMBERS_HELP", "FormScreen", "NumberRow", "number_input"]
+__all__ = ["NUMBERS_HELP", "WIDE_FORM", "FormScreen", "NumberRow", "number_input"]

@@ -2,8 +2,8 @@
 
 The queue (SQ0 for admin commands, an I/O SQ for NVM ones), a preset or an opcode
 from the list of names, the NSID, and the command's own fields as the
-specification names them for that opcode (``nvme/compose.py``), each with its bits
-(``CDW10 bits 7:0``) beside it. CDW10-15 and the 64 bytes of the SQE are shown live
+specification names them for that opcode (``nvme/compose.py``), each with its title and
+its bits (``Controller or Namespace Structure · CDW10 bits 7:0``) as its hint. CDW10-15 and the 64 bytes of the SQE are shown live
 as the fields are typed. The data buffer is allocated by the host for the
 transfer length (the driver builds a PRP list when the buffer needs one) or
 described by PRPs typed by hand, wrong ones included.
@@ -32,6 +32,8 @@ from nvmescope.ui.screens._form import NUMBERS_HELP, FormScreen, NumberRow
 PRP_AUTO, PRP_HAND = "auto", "hand"
 #: the text a command that sends data puts in its buffer when none is typed
 MAX_DATA_TEXT = 4096
+#: Set Features and Get Features: their fields in CDW11 follow the FID
+FEATURES_OPCODES = (0x09, 0x0A)
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,10 @@ class FieldRow(NumberRow):
 
     def __init__(self, spec: cmp.CommandField, value: int) -> None:
         shown = str(value) if spec.limit < 1 << 16 else f"{value:#x}"
-        hint = f"{spec.where}: {spec.title}"
+        # the title first (without the abbreviation the name column already shows), then
+        # the bits: "Number of Logical Blocks, 0's based · CDW12 bits 15:0"
+        title = spec.title.replace(f" ({spec.label})", "")
+        hint = f"{title} · {spec.where}"
         super().__init__(spec.name, spec.label, f"f-{spec.name}", shown, hint, spec.width > 32)
         self.spec = spec
 
@@ -106,7 +111,7 @@ class ComposeScreen(FormScreen):
         self, admin: bool, opc: int, values: dict[str, int] | None = None
     ) -> tuple[cmp.CommandField, ...]:
         fid = (values or {}).get("fid", FID_NUMBER_OF_QUEUES)
-        return cmp.fields_for(admin, opc, fid if admin and opc == 0x09 else None)
+        return cmp.fields_for(admin, opc, fid if admin and opc in FEATURES_OPCODES else None)
 
     @property
     def fields(self) -> tuple[cmp.CommandField, ...]:
@@ -161,7 +166,7 @@ class ComposeScreen(FormScreen):
                             compact=True,
                         )
                     yield NumberRow("nsid", "NSID", "f-nsid", _shown(self.nsid),
-                                    "SQE bytes 7:4: Namespace Identifier")  # fmt: skip
+                                    "Namespace Identifier · SQE bytes 7:4")  # fmt: skip
                     yield Vertical(id="compose-fields")
                     with Horizontal(classes="compose-line"):
                         yield Label("PRPs", classes="compose-name")
@@ -173,9 +178,10 @@ class ComposeScreen(FormScreen):
                             compact=True,
                         )
                     with Vertical(id="compose-prps"):
-                        for name, where in (("prp1", "31:24"), ("prp2", "39:32")):
-                            yield NumberRow(name, name.upper(), f"f-{name}", "0x0",
-                                            f"SQE bytes {where}", wide=True)  # fmt: skip
+                        for n, where in ((1, "31:24"), (2, "39:32")):
+                            yield NumberRow(f"prp{n}", f"PRP{n}", f"f-prp{n}", "0x0",
+                                            f"PRP Entry {n} · SQE bytes {where}",
+                                            wide=True)  # fmt: skip
                     with Vertical(id="compose-data"):
                         with Horizontal(classes="compose-line"):
                             yield Label("Data", classes="compose-name")
@@ -212,7 +218,7 @@ class ComposeScreen(FormScreen):
 
     # -- keeping the form in step ------------------------------------------------------
     async def _rebuild_fields(self) -> None:
-        """The opcode (or Set Features' FID) changed: its fields replace the old ones."""
+        """The opcode (or Set or Get Features' FID) changed: its fields replace the old ones."""
         box = self.query_one("#compose-fields", Vertical)
         self._rebuilding = True
         try:
@@ -279,8 +285,8 @@ class ComposeScreen(FormScreen):
         if self._rebuilding:
             return
         event.stop()
-        # Set Features: another FID brings other value fields
-        if self.admin and self.opc == 0x09 and event.input.id == "f-fid":
+        # Set and Get Features: another FID brings other fields in CDW11
+        if self.admin and self.opc in FEATURES_OPCODES and event.input.id == "f-fid":
             before = self.values.get("fid")
             self._read_fields()
             if self.values.get("fid") != before and "fid" not in self.errors:

@@ -28,7 +28,7 @@ from nvmescope.ui.screens._form import NUMBERS_HELP, FormScreen, NumberRow
 #: the highest offset either space takes (a 32-bit offset)
 MAX_OFFSET = 0xFFFFFFFF
 #: the registers of PCI configuration space the list offers first (others by offset)
-CONFIG_FIRST = ("command", "status", "bar0", "bar1", "interrupt_line", "msix.message_control")
+CONFIG_FIRST = ("command", "status", "bar0", "bar1", "interrupt_line", "msix.mc")
 #: Command register bits, as the preview decodes them
 COMMAND_BITS = (
     (pci.CMD_IO_SPACE, "I/O Space Enable"),
@@ -112,7 +112,7 @@ def describe_value(target: Target | None, space: str, offset: int, value: int) -
         return []
     if target is not None and target.name == "command":
         return [f"{'1' if value & bit else '0'}  {words}" for bit, words in COMMAND_BITS]
-    if target is not None and target.name == "msix.message_control":
+    if target is not None and target.name == "msix.mc":
         return [
             f"{'1' if value & pci.MSIX_MC_ENABLE else '0'}  MSI-X Enable",
             f"{'1' if value & pci.MSIX_MC_FUNCTION_MASK else '0'}  Function Mask",
