@@ -62,6 +62,7 @@ class Host:
         self.posted: dict[tuple[int, int], int] = {}
         self.outstanding = {0: 0, 1: 0}
         self.reset_at = 0  # the first event since the last controller reset
+        self.writes: dict[tuple[int, int], tuple[int, bytes]] = {}  # sent, not completed
 
     def next_cid(self) -> int:
         self.cid = (self.cid + 1) & 0xFFFF
@@ -90,6 +91,13 @@ class Host:
             elif kind == "cqe_post":
                 key = (e.sqid, e.cid)
                 self.posted[key] = self.posted.get(key, 0) + 1
+                written = self.writes.pop(key, None)
+                if written is not None and e.status & 0x7FF == 0:
+                    # the device wrote the blocks before this completion: a write that
+                    # completes later than the host looked (its doorbell came late) counts
+                    lba, data = written
+                    for i in range(len(data) // BLOCK):
+                        self.blocks[lba + i] = data[i * BLOCK : (i + 1) * BLOCK]
                 assert self.posted[key] <= self.fetched.get(key, 0), f"a second CQE for {key}"
                 cq = e.cqid
                 assert self.outstanding.get(cq, 0) < QSIZE - 1, f"CQ{cq} posted while full"
@@ -137,11 +145,9 @@ class Host:
         data = bytes((seed + i * 13) & 0xFF for i in range(nlb * BLOCK))
         buf = self.rig.host.alloc()
         self.rig.host.write(buf, data)
-        key = self.send(1, pack_sqe(0x01, self.next_cid(), nsid=1, prp1=buf, cdw10=lba,
-                                    cdw12=nlb - 1))  # fmt: skip
-        if self.status_of(key) == 0:
-            for i in range(nlb):
-                self.blocks[lba + i] = data[i * BLOCK : (i + 1) * BLOCK]
+        cid = self.next_cid()
+        self.writes[(1, cid)] = (lba, data)  # applied when (if ever) it completes
+        self.send(1, pack_sqe(0x01, cid, nsid=1, prp1=buf, cdw10=lba, cdw12=nlb - 1))
 
     def read(self, lba: int, nlb: int) -> None:
         buf = self.rig.host.alloc()
