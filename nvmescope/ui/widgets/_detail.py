@@ -812,7 +812,10 @@ def _field(key: str, value: Any) -> FieldNode:
         for i, item in enumerate(items):
             item.path = f"{key}[{i}]"
             if isinstance(value[i], (list, tuple)) and len(value[i]) == 2:
-                item.meaning = f"{value[i][0]:#x}, {value[i][1]} bytes"
+                addr, n = value[i]
+                # an SGL's Bit Bucket has no address: its bytes are thrown away
+                where = "Bit Bucket" if addr is None else f"{addr:#x}"
+                item.meaning = f"{where}, {n} bytes"
         return FieldNode(key, 0, 0, b"", None, f"{len(value)} items", items, path=key)
     return value_node(key, value, meaning)
 
