@@ -539,10 +539,16 @@ def bad_doorbell_and_io_errors(
 
     nn = drv._id_field("nn")
     inactive = next((n for n in range(1, nn + 1) if n not in drv.ns_list), None)
+    # NVMe base 3.2.1.5: an inactive NSID is Invalid Field in Command, an invalid one
+    # (0h, above NN) Invalid Namespace or Format
+    answer = st.INVALID_FIELD if inactive is not None else st.INVALID_NS_OR_FORMAT
     if inactive is not None:
         label = f"inactive NSID {inactive}"
         why = f"NSID {inactive} is valid (not above NN={nn}) but inactive"
-        story = f"Read 1 block from NSID {inactive}, which is valid but inactive."
+        story = (
+            f"Read 1 block from NSID {inactive}, which is valid but inactive: Invalid Field in "
+            "Command, where an invalid NSID is Invalid Namespace or Format."
+        )
     else:
         inactive = nn + 1
         label = f"NSID {inactive} beyond NN"
@@ -553,7 +559,7 @@ def bad_doorbell_and_io_errors(
         )
     yield from case(f"I/O with {label}", story)
     comp = yield from drv.nvme_read(1, inactive, 0, 1, buf, lba, why=why)
-    yield from expect(drv, run, f"read with {label}", comp, st.INVALID_NS_OR_FORMAT)
+    yield from expect(drv, run, f"read with {label}", comp, answer)
 
 
 # -- io -------------------------------------------------------------------------------------------

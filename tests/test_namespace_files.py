@@ -1,0 +1,95 @@
+"""A namespace backed by a sparse file (issue 10): what one Machine writes, the next one
+reads; a file in use is refused."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from nvmescope.emulator import ControllerConfig
+from nvmescope.emulator.config import NamespaceConfig
+from nvmescope.emulator.namespace import BackingFileError
+from nvmescope.machine import Machine
+from nvmescope.nvme import status as st
+
+MIB = 1 << 20
+
+
+def on_file(path: Path, size: int = 4 * MIB, flbas: int = 4) -> ControllerConfig:
+    return ControllerConfig(namespaces=(NamespaceConfig(size=size, flbas=flbas, file=str(path)),))
+
+
+def up(config: ControllerConfig) -> Machine:
+    m = Machine(config, scenario="bringup")
+    m.run()
+    assert m.driver is not None and m.driver.up
+    return m
+
+
+def test_a_file_backed_namespace_keeps_its_data_for_the_next_machine(tmp_path):
+    path = tmp_path / "ns1.img"
+    m = up(on_file(path))
+    drv, api = m.driver, m.api
+    data = bytes(range(256)) * 32  # two 4 KiB blocks
+    buf = api.alloc(8192)
+    api.mem_write(buf, data, "data")
+    assert drv.run(drv.nvme_write(1, 1, 100, 2, buf, 8192)).ok
+    assert drv.run(drv.nvme_flush(1, 1)).ok
+    m.close()
+    # created sparse at exactly the namespace's size: two blocks written cost two blocks
+    assert path.stat().st_size == 4 * MIB and path.stat().st_blocks * 512 <= 64 * 1024
+    again = up(on_file(path))
+    drv, api = again.driver, again.api
+    out = api.alloc(8192)
+    assert drv.run(drv.nvme_read(1, 1, 100, 2, out, 8192)).ok
+    assert api.peek(out, 8192) == data
+    assert drv.run(drv.nvme_read(1, 1, 0, 1, out, 4096)).ok and api.peek(out, 4096) == bytes(4096)
+    again.close()
+
+
+def test_deallocated_blocks_of_a_file_read_as_zeros(tmp_path):
+    m = up(on_file(tmp_path / "ns1.img"))
+    drv, api = m.driver, m.api
+    buf = api.alloc(4 * 4096)
+    api.mem_write(buf, b"\xee" * 4 * 4096, "data")
+    assert drv.run(drv.nvme_write(1, 1, 0, 4, buf, 4 * 4096)).ok
+    assert drv.run(drv.nvme_write_zeroes(1, 1, 1, 2, deallocate=True)).ok
+    assert drv.run(drv.nvme_read(1, 1, 0, 4, buf, 4 * 4096)).ok
+    got = api.peek(buf, 4 * 4096)
+    assert got == b"\xee" * 4096 + bytes(2 * 4096) + b"\xee" * 4096
+    m.close()
+
+
+def test_a_second_machine_on_a_file_in_use_is_refused_until_the_first_closes(tmp_path):
+    path = tmp_path / "ns1.img"
+    first = Machine(on_file(path), scenario=None)
+    with pytest.raises(BackingFileError, match="in use by another nvmescope"):
+        Machine(on_file(path), scenario=None)
+    first.close()
+    Machine(on_file(path), scenario=None).close()
+
+
+def test_a_file_system_that_fails_under_a_namespace_is_a_media_error_not_an_exception(tmp_path):
+    m = up(on_file(tmp_path / "ns1.img"))
+    drv, api = m.driver, m.api
+    buf = api.alloc(4096)
+    m.ctrl.namespaces[1].close()  # as if the file went away under the device
+    done = drv.run(drv.nvme_read(1, 1, 0, 1, buf, 4096))
+    assert (done.sct, done.sc) == (st.SCT_MEDIA, 0x81)  # Unrecovered Read Error
+    done = drv.run(drv.nvme_write(1, 1, 0, 1, buf, 4096))
+    assert (done.sct, done.sc) == (st.SCT_MEDIA, 0x80)  # Write Fault
+    assert any(e.kind == "err_media" for e in m.events)
+
+
+def test_a_file_the_device_created_is_removed_when_it_cannot_be_used(tmp_path, monkeypatch):
+    path = tmp_path / "ns1.img"
+
+    def no_room(fd: int, size: int) -> None:
+        raise OSError(27, "File too large")
+
+    monkeypatch.setattr(os, "ftruncate", no_room)
+    with pytest.raises(BackingFileError, match="File too large"):
+        Machine(on_file(path), scenario=None)
+    assert not path.exists()
