@@ -82,10 +82,11 @@ ConfigOpt = Annotated[
         "--config",
         "-c",
         "--profile",
-        metavar="KEY=VALUE|PROFILE",
-        help="Set a controller knob, KEY=VALUE (repeatable), or start from a named profile "
-        "(--profile qemu-7.2; its knobs first, then every KEY=VALUE); `nvmescope config` "
-        "lists both.",
+        metavar="KEY=VALUE|PROFILE|FILE",
+        help="Set a controller knob, KEY=VALUE (repeatable), start from a named profile "
+        "(--profile qemu-7.2) or load a TOML configuration FILE of the controller and its "
+        "namespaces (--config FILE): the profile first, then the file, then every "
+        "KEY=VALUE; `nvmescope config` lists the knobs, the profiles and the file's keys.",
     ),
 ]
 
@@ -144,23 +145,39 @@ def _convert(name: str, kind: Any, text: str, option: str = "--config") -> Any:
 
 
 def build_config(pairs: Iterable[str] | None) -> ControllerConfig:
-    """The configuration of ``-c`` / ``--profile`` values: a PROFILE (at most one) sets its
-    knobs first, wherever it stands; then each KEY=VALUE, in order."""
+    """The configuration of ``-c`` / ``--profile`` / ``--config`` values, each told apart
+    by what it is: KEY=VALUE is a knob, the name of a profile a PROFILE, anything else a
+    configuration FILE (``emulator/configfile.py``). The PROFILE (at most one) sets its
+    knobs first, then the FILE (at most one) its own, then each KEY=VALUE in order,
+    wherever each stands."""
     from nvmescope.emulator import ControllerConfig
     from nvmescope.emulator.config import PROFILES, profile_config
+    from nvmescope.emulator.configfile import ConfigFileError, load_config_file, locate_problem
 
     pairs = list(pairs or ())
-    profiles = [p.strip() for p in pairs if "=" not in p]
-    for name in profiles:
-        if name not in PROFILES:
-            raise UsageError(
-                f"--profile {name!r}: no such profile (profiles: {', '.join(sorted(PROFILES))}; "
-                "a knob is -c KEY=VALUE)"
-            )
+    profiles = [p.strip() for p in pairs if "=" not in p and p.strip() in PROFILES]
+    files = [p for p in pairs if "=" not in p and p.strip() not in PROFILES]
     if len(profiles) > 1:
         raise UsageError(f"--profile: one profile at most (got {', '.join(profiles)})")
+    if len(files) > 1:
+        raise UsageError(f"--config: one configuration file at most (got {', '.join(files)})")
     config = profile_config(profiles[0]) if profiles else ControllerConfig()
+    loaded = None
+    if files:
+        name = files[0]
+        if not os.path.lexists(name) and ("/" in name or name.endswith(".toml")):
+            raise UsageError(f"--config {name}: no such file")
+        if not os.path.lexists(name):
+            raise UsageError(
+                f"--profile {name!r}: no such profile (profiles: {', '.join(sorted(PROFILES))}; "
+                "a knob is -c KEY=VALUE), nor a configuration file"
+            )
+        try:
+            config, loaded = load_config_file(files[0], config)
+        except ConfigFileError as exc:
+            raise UsageError(f"--config {exc}") from None
     fields = {f.name: f for f in dataclasses.fields(ControllerConfig)}
+    knobs: set[str] = set()
     for pair in pairs:
         if "=" not in pair:
             continue
@@ -169,9 +186,11 @@ def build_config(pairs: Iterable[str] | None) -> ControllerConfig:
         if key not in fields:
             raise UsageError(f"--config {key}: no such knob (see `nvmescope config`)")
         setattr(config, key, _convert(key, fields[key].type, value.strip()))
+        knobs.add(key)
     problems = config.problems()
     if problems:
-        raise UsageError(f"--config: {problems[0]}")
+        where = locate_problem(config, loaded, knobs) if loaded is not None else None
+        raise UsageError(f"--config {where}" if where else f"--config: {problems[0]}")
     return config
 
 
@@ -784,6 +803,17 @@ def config_cmd() -> None:
             for k, v in knobs.items()
         )
         say(f"profile {name} (--profile {name}; -c KEY=VALUE still overrides): {values}")
+    from nvmescope.emulator.config import NAMESPACE_RANGES
+    from nvmescope.emulator.configfile import NAMESPACE_KEYS
+
+    say(
+        "file (--config FILE, TOML: after the profile, before -c KEY=VALUE): a [controller] "
+        "table of the knobs above, and a [[namespace]] table per namespace, of:"
+    )
+    for key, text in NAMESPACE_KEYS.items():
+        span = NAMESPACE_RANGES.get(key)
+        shown = _range_text(span[0], span[1]) if span else ""
+        say(f"  {key:18s} {shown:24s} {text}")
 
 
 # -- nvme-cli style commands: the host issues the real command ----------------------
@@ -869,6 +899,9 @@ def _guarded(fn: Callable[[], None]) -> None:
         api = sys.modules.get("nvmescope.host.api")
         if api is not None and isinstance(exc, api.HostAccessError):
             fail(str(exc))
+        store = sys.modules.get("nvmescope.emulator.namespace")
+        if store is not None and isinstance(exc, store.BackingFileError):
+            fail(str(exc))  # a namespace's file named by the configuration: bad input
         if api is not None and isinstance(exc, api.DeviceBusyError):
             fail(str(exc), code=1)
         raise

@@ -1,9 +1,11 @@
 """A namespace backed by a sparse file (issue 10): what one Machine writes, the next one
-reads; a file in use is refused."""
+reads; a path that cannot be one is a one-line error and exit 2."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,21 @@ from nvmescope.machine import Machine
 from nvmescope.nvme import status as st
 
 MIB = 1 << 20
+
+
+def cli(*args: str, cwd: Path) -> tuple[int, str, str]:
+    """The command in a process of its own, as a user runs it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "nvmescope", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    return done.returncode, done.stdout, done.stderr
+
+
+def one_line_error(code: int, err: str, words: str, exit_code: int = 2) -> None:
+    assert code == exit_code, err
+    assert err.count("\n") == 1 and err.startswith("nvmescope: error: "), err
+    assert words in err and "Traceback" not in err, err
 
 
 def on_file(path: Path, size: int = 4 * MIB, flbas: int = 4) -> ControllerConfig:
@@ -81,6 +98,57 @@ def test_a_file_system_that_fails_under_a_namespace_is_a_media_error_not_an_exce
     done = drv.run(drv.nvme_write(1, 1, 0, 1, buf, 4096))
     assert (done.sct, done.sc) == (st.SCT_MEDIA, 0x80)  # Write Fault
     assert any(e.kind == "err_media" for e in m.events)
+
+
+WRITE_THEN_READ = """\
+[[namespace]]
+size = "1MiB"
+lba_size = 512
+
+[[namespace]]
+nsid = 2
+size = "4MiB"
+lba_size = 4096
+file = "ns2.img"
+"""
+
+
+@pytest.mark.parametrize(
+    ("file", "setup", "words"),
+    [
+        ("sub", lambda d: (d / "sub").mkdir(), "is a directory"),
+        ("nowhere/ns.img", None, "its directory does not exist"),
+        ("small.img", lambda d: (d / "small.img").write_bytes(bytes(100)), "100 bytes, but"),
+        ("/dev/null", None, "not a regular file"),
+    ],
+    ids=["directory", "no-directory", "wrong-size", "not-regular"],
+)
+def test_a_namespace_file_that_cannot_be_one_is_one_line_and_exit_2(tmp_path, file, setup, words):
+    if setup is not None:
+        setup(tmp_path)
+    (tmp_path / "ns.toml").write_text(f'[[namespace]]\nsize = "1MiB"\nfile = "{file}"\n')
+    code, out, err = cli("id-ctrl", "--config", "ns.toml", cwd=tmp_path)
+    one_line_error(code, err, words)
+    assert "namespace 1's file" in err and out == ""
+
+
+def test_a_namespace_file_in_use_by_another_nvmescope_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "ns.toml").write_text(WRITE_THEN_READ)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from nvmescope.cli import build_config; "
+         "from nvmescope.machine import Machine; m = Machine(build_config(['ns.toml']), None); "
+         "print('ready', flush=True); sys.stdin.read()"],
+        cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        code, _, err = cli("id-ns", "-n", "2", "--config", "ns.toml", cwd=tmp_path)
+        one_line_error(code, err, "in use by another nvmescope")
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert cli("id-ctrl", "--config", "ns.toml", cwd=tmp_path)[0] == 0  # free again
 
 
 def test_a_file_the_device_created_is_removed_when_it_cannot_be_used(tmp_path, monkeypatch):
