@@ -1,5 +1,5 @@
-"""A namespace backed by a sparse file (issue 10): what one Machine writes, the next one
-reads; a path that cannot be one is a one-line error and exit 2."""
+"""A namespace backed by a sparse file (issue 10): what one Machine or process writes, the
+next one reads; a path that cannot be one is a one-line error and exit 2."""
 
 from __future__ import annotations
 
@@ -111,6 +111,24 @@ size = "4MiB"
 lba_size = 4096
 file = "ns2.img"
 """
+
+
+def test_data_written_in_one_process_is_read_back_in_the_next(tmp_path):
+    (tmp_path / "ns.toml").write_text(WRITE_THEN_READ)
+    args = ["trace", "io-persist", "--config", "ns.toml", "-p", "nsid=2", "-p", "count=8"]
+    code, out, err = cli(*args, cwd=tmp_path)
+    assert code == 0, err
+    assert "Check 'data': 8 blocks as written: as expected." in out
+    assert (tmp_path / "ns2.img").stat().st_size == 4 * MIB
+    code, out, err = cli(*args, "-p", "write=0", cwd=tmp_path)
+    assert code == 0, err
+    assert "Check 'data': 8 blocks as written: as expected." in out
+    assert not [e for e in out.splitlines() if " write " in e and "opcode 0x01" in e]
+    # on RAM a new process reads zeros: the check fails (exit 1), which is the point
+    (tmp_path / "ram.toml").write_text(WRITE_THEN_READ.replace('file = "ns2.img"', ""))
+    code, _, err = cli("trace", "io-persist", "--config", "ram.toml", "-p", "nsid=2",
+                       "-p", "write=0", "-p", "count=8", cwd=tmp_path)  # fmt: skip
+    one_line_error(code, err, "data: expected 8 blocks as written, got 0", exit_code=1)
 
 
 @pytest.mark.parametrize(

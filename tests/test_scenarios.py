@@ -22,7 +22,9 @@ def machines() -> dict[str, Machine]:
 
 
 def test_the_registry_names_the_scenarios_with_summaries():
-    assert sorted(SCENARIOS) == ["admin-tour", "bringup", "errors", "identify", "io", "io-load"]
+    assert sorted(SCENARIOS) == [
+        "admin-tour", "bringup", "errors", "identify", "io", "io-load", "io-persist"
+    ]  # fmt: skip
     for name, s in SCENARIOS.items():
         assert s.name == name and s.summary and s.story
 
