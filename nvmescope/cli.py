@@ -1488,6 +1488,8 @@ def replay(
             result = verify(rec)
         for warning in result.warnings[len(rec.warnings) :]:
             err.print(f"nvmescope: warning: {escape(warning)}")
+        if result.refused is not None:
+            raise DataError(f"{file}: {result.refused}")
         if result.ok and result.checked == 0:
             raise DataError(f"{file}: the recording has no events: nothing was verified")
         if result.ok:
@@ -1769,11 +1771,13 @@ def export_tracepoint(
 
     def run() -> None:
         from nvmescope.trace.export_tracepoint import to_ftrace_text
+        from nvmescope.trace.replay import recorded_nsids
 
         if output is not None:
             _refuse_same_file(output, file)
         rec = _open(file)
-        lines = to_ftrace_text(rec.events())
+        # block I/O goes through its namespace's disk (nvme0n3 for NSID 3)
+        lines = to_ftrace_text(rec.events(), active_nsids=recorded_nsids(rec.config))
         if output is None:
             for line in lines:
                 say(line)
