@@ -179,3 +179,16 @@ def test_a_file_the_device_created_is_removed_when_it_cannot_be_used(tmp_path, m
     with pytest.raises(BackingFileError, match="File too large"):
         Machine(on_file(path), scenario=None)
     assert not path.exists()
+
+
+def test_the_file_backed_example_of_the_host_api_page_runs(tmp_path):
+    from test_host_api_example import fenced_blocks
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "host-api.md").read_text()
+    example = next(b for lang, b in fenced_blocks(doc) if lang == "python" and "ns1.img" in b)
+    done = subprocess.run(
+        [sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[1] 4096"]
+    assert (tmp_path / "ns1.img").stat().st_size == 1 << 20
