@@ -92,13 +92,6 @@ def test_identify_controller_and_the_active_list_describe_every_namespace():
     assert active(0) == [1, 2, 5] and active(2) == [5] and active(5) == []
 
 
-def test_no_namespace_table_is_the_single_64_mib_ram_namespace_of_before():
-    drv = up(ControllerConfig())
-    ns = identify_ns(drv, 1)
-    assert ns.nsze == 64 * MIB // 512 and ns.flbas == 0
-    assert drv.ns_list == [1]
-
-
 @pytest.mark.parametrize(
     ("nsid", "answer"),
     [
