@@ -82,10 +82,11 @@ ConfigOpt = Annotated[
         "--config",
         "-c",
         "--profile",
-        metavar="KEY=VALUE|PROFILE",
-        help="Set a controller knob, KEY=VALUE (repeatable), or start from a named profile "
-        "(--profile qemu-7.2; its knobs first, then every KEY=VALUE); `nvmescope config` "
-        "lists both.",
+        metavar="KEY=VALUE|PROFILE|FILE",
+        help="Set a controller knob, KEY=VALUE (repeatable), start from a named profile "
+        "(--profile qemu-7.2) or load a TOML configuration FILE of the controller and its "
+        "namespaces (--config FILE): the profile first, then the file, then every "
+        "KEY=VALUE; `nvmescope config` lists the knobs, the profiles and the file's keys.",
     ),
 ]
 
@@ -143,24 +144,44 @@ def _convert(name: str, kind: Any, text: str, option: str = "--config") -> Any:
     raise UsageError(f"{option} {name}: this knob cannot be set from the command line")
 
 
-def build_config(pairs: Iterable[str] | None) -> ControllerConfig:
-    """The configuration of ``-c`` / ``--profile`` values: a PROFILE (at most one) sets its
-    knobs first, wherever it stands; then each KEY=VALUE, in order."""
+def build_config(
+    pairs: Iterable[str] | None, base: dict[str, Any] | None = None
+) -> ControllerConfig:
+    """The configuration of ``-c`` / ``--profile`` / ``--config`` values, each told apart
+    by what it is: KEY=VALUE is a knob, the name of a profile a PROFILE, anything else a
+    configuration FILE (``emulator/configfile.py``). ``base`` (a scenario's own knobs)
+    comes first, then the PROFILE (at most one) sets its knobs, then the FILE (at most
+    one) its own, then each KEY=VALUE in order, wherever each stands."""
     from nvmescope.emulator import ControllerConfig
-    from nvmescope.emulator.config import PROFILES, profile_config
+    from nvmescope.emulator.config import PROFILES
+    from nvmescope.emulator.configfile import ConfigFileError, load_config_file, locate_problem
 
     pairs = list(pairs or ())
-    profiles = [p.strip() for p in pairs if "=" not in p]
-    for name in profiles:
-        if name not in PROFILES:
-            raise UsageError(
-                f"--profile {name!r}: no such profile (profiles: {', '.join(sorted(PROFILES))}; "
-                "a knob is -c KEY=VALUE)"
-            )
+    profiles = [p.strip() for p in pairs if "=" not in p and p.strip() in PROFILES]
+    files = [p for p in pairs if "=" not in p and p.strip() not in PROFILES]
     if len(profiles) > 1:
         raise UsageError(f"--profile: one profile at most (got {', '.join(profiles)})")
-    config = profile_config(profiles[0]) if profiles else ControllerConfig()
+    if len(files) > 1:
+        raise UsageError(f"--config: one configuration file at most (got {', '.join(files)})")
+    config = ControllerConfig(**(base or {}))
+    if profiles:
+        config = dataclasses.replace(config, **PROFILES[profiles[0]])
+    loaded = None
+    if files:
+        name = files[0]
+        if not os.path.lexists(name) and ("/" in name or name.endswith(".toml")):
+            raise UsageError(f"--config {name}: no such file")
+        if not os.path.lexists(name):
+            raise UsageError(
+                f"--profile {name!r}: no such profile (profiles: {', '.join(sorted(PROFILES))}; "
+                "a knob is -c KEY=VALUE), nor a configuration file"
+            )
+        try:
+            config, loaded = load_config_file(files[0], config)
+        except ConfigFileError as exc:
+            raise UsageError(f"--config {exc}") from None
     fields = {f.name: f for f in dataclasses.fields(ControllerConfig)}
+    knobs: set[str] = set()
     for pair in pairs:
         if "=" not in pair:
             continue
@@ -169,24 +190,19 @@ def build_config(pairs: Iterable[str] | None) -> ControllerConfig:
         if key not in fields:
             raise UsageError(f"--config {key}: no such knob (see `nvmescope config`)")
         setattr(config, key, _convert(key, fields[key].type, value.strip()))
+        knobs.add(key)
     problems = config.problems()
     if problems:
-        raise UsageError(f"--config: {problems[0]}")
+        where = locate_problem(config, loaded, knobs) if loaded is not None else None
+        raise UsageError(f"--config {where}" if where else f"--config: {problems[0]}")
     return config
 
 
 def scenario_config(scenario: str, pairs: Iterable[str] | None) -> ControllerConfig:
-    """:func:`build_config` for a run of ``scenario``: the knobs the scenario needs
-    (``Scenario.knobs``) first, for every knob neither a ``-c`` pair nor the profile sets."""
-    from nvmescope.emulator.config import PROFILES
-
-    pairs = list(pairs or ())
+    """:func:`build_config` for a run of ``scenario``, starting from the knobs the scenario
+    needs (``Scenario.knobs``): a profile, a file or a ``-c`` pair that sets one wins."""
     knobs = scenarios_table()[scenario].knobs if scenario in scenarios_table() else {}
-    taken = {p.split("=", 1)[0].strip().replace("-", "_") for p in pairs if "=" in p}
-    for name in (p.strip() for p in pairs if "=" not in p):
-        taken |= set(PROFILES.get(name, {}))
-    own = [f"{key}={value}" for key, value in knobs.items() if key not in taken]
-    return build_config([*own, *pairs])
+    return build_config(pairs, dict(knobs))
 
 
 #: a number longer than this is refused without being parsed or echoed back
@@ -805,6 +821,17 @@ def config_cmd() -> None:
             for k, v in knobs.items()
         )
         say(f"profile {name} (--profile {name}; -c KEY=VALUE still overrides): {values}")
+    from nvmescope.emulator.config import NAMESPACE_RANGES
+    from nvmescope.emulator.configfile import NAMESPACE_KEYS
+
+    say(
+        "file (--config FILE, TOML: after the profile, before -c KEY=VALUE): a [controller] "
+        "table of the knobs above, and a [[namespace]] table per namespace, of:"
+    )
+    for key, text in NAMESPACE_KEYS.items():
+        span = NAMESPACE_RANGES.get(key)
+        shown = _range_text(span[0], span[1]) if span else ""
+        say(f"  {key:18s} {shown:24s} {text}")
 
 
 # -- nvme-cli style commands: the host issues the real command ----------------------
@@ -890,6 +917,9 @@ def _guarded(fn: Callable[[], None]) -> None:
         api = sys.modules.get("nvmescope.host.api")
         if api is not None and isinstance(exc, api.HostAccessError):
             fail(str(exc))
+        store = sys.modules.get("nvmescope.emulator.namespace")
+        if store is not None and isinstance(exc, store.BackingFileError):
+            fail(str(exc))  # a namespace's file named by the configuration: bad input
         if api is not None and isinstance(exc, api.DeviceBusyError):
             fail(str(exc), code=1)
         raise
@@ -1585,6 +1615,8 @@ def replay(
             result = verify(rec)
         for warning in result.warnings[len(rec.warnings) :]:
             err.print(f"nvmescope: warning: {escape(warning)}")
+        if result.refused is not None:
+            raise DataError(f"{file}: {result.refused}")
         if result.ok and result.checked == 0:
             raise DataError(f"{file}: the recording has no events: nothing was verified")
         if result.ok:
@@ -1866,11 +1898,13 @@ def export_tracepoint(
 
     def run() -> None:
         from nvmescope.trace.export_tracepoint import to_ftrace_text
+        from nvmescope.trace.replay import recorded_nsids
 
         if output is not None:
             _refuse_same_file(output, file)
         rec = _open(file)
-        lines = to_ftrace_text(rec.events())
+        # block I/O goes through its namespace's disk (nvme0n3 for NSID 3)
+        lines = to_ftrace_text(rec.events(), active_nsids=recorded_nsids(rec.config))
         if output is None:
             for line in lines:
                 say(line)

@@ -698,6 +698,7 @@ ERR_KINDS: dict[str, str] = {
     "err_lba_range": "the LBA range is beyond the namespace",
     "err_too_large": "the transfer is larger than MDTS allows",
     "err_compare_failure": "the data compared differs from the namespace's: Compare Failure",
+    "err_media": "the namespace's backing file failed (disk full, I/O error): a media error",
     "err_sq_full_doorbell": "an SQ tail doorbell would make the queue more than full",
     "err_startfail": "enabling the controller failed: CSTS.CFS",
     "err_fused": "fused operations are not supported",

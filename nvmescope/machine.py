@@ -15,6 +15,10 @@ a recorder writes to a file).
 ``Machine(scenario=None)`` gives a machine with nothing running: drive it by
 hand through ``m.api`` (see ``docs/host-api.md``).
 
+A configuration with a file-backed namespace opens and locks that file when the
+Machine is made (``emulator.namespace.BackingFileError`` when it cannot);
+:meth:`Machine.close` lets it go.
+
 A step is one event. :meth:`Machine.step` runs scheduled work until one more
 event has been emitted and returns it; when one piece of work emitted more
 than one event (a host access and the ``ub_*`` it caused, say), the extra
@@ -102,6 +106,12 @@ class Machine:
     def run(self) -> list[Event]:
         """Run to idle; return the events this call stepped over (``events`` has them all)."""
         return self.api.run_until_idle()
+
+    def close(self) -> None:
+        """Let the device's backing stores go (a file-backed namespace's file is closed and
+        unlocked, for another Machine or process to open). Idempotent; the machine is not
+        to be run after it."""
+        self.ctrl.close()
 
     def snapshot(self) -> dict[str, object]:
         """The device's observable state plus the virtual time."""

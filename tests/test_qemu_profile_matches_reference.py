@@ -356,7 +356,8 @@ def test_format_nvm_changes_the_lba_format_and_erases():
     assert fmt(1) == (1, 0x0A)  # 8 bytes of metadata: not transferred here
     assert fmt(4 | 1 << 5) == (1, 0x0A)  # protection information type 1
     assert fmt(4 | 2 << 9) == (0, 0x02)  # cryptographic erase: Invalid Field
-    assert fmt(4, nsid=2) == (0, 0x0B)  # inactive NSID
+    assert fmt(4, nsid=2) == (0, 0x02)  # inactive NSID (up to NN): Invalid Field
+    assert fmt(4, nsid=257) == (0, 0x0B)  # invalid NSID (above NN 256): Invalid NS
     assert fmt(4 | 1 << 9, nsid=0xFFFFFFFF) == (0, 0)
     ns = drv.run(drv.identify(0x00, nsid=1, why="after format")).data
     assert ns[26] & 0xF == 4 and int.from_bytes(ns[:8], "little") == 64 * 1024 * 1024 // 4096

@@ -108,6 +108,24 @@ NSID_ALL = 0xFFFFFFFF
 IDENTIFY_SIZE = 4096
 
 
+def nsid_problem(ctrl: Controller, nsid: int) -> tuple[tuple[int, int], str, str, int]:
+    """The answer to a command naming ``nsid`` where an active namespace is needed and
+    there is none (the arguments of ``ctrl.nvme_fail`` after the request).
+
+    NVMe 2.x base 3.2.1.5 (1.4 section 6.1.5): an invalid NSID (0h, above NN, or the
+    broadcast FFFFFFFFh where the command does not take it) is Invalid Namespace or
+    Format; an inactive NSID (valid, up to NN, but no namespace attached) is Invalid
+    Field in Command unless the command says otherwise (Identify Namespace returns zeros
+    for it instead). The invalid NSID's words are the ones recordings have always had."""
+    nn = ctrl.config.nn
+    if nsid == 0 or nsid > nn:
+        return (st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
+                f"NSID {nsid:#x} is not an active namespace", LOC_NSID)  # fmt: skip
+    return (st.INVALID_FIELD, "err_invalid_nsid",
+            f"NSID {nsid:#x} is inactive: valid (NN={nn}) but no namespace is attached",
+            LOC_NSID)  # fmt: skip
+
+
 def describe(req: Request) -> str:
     """A short description of a command for cmd_start."""
     c = req.cmd
@@ -494,15 +512,17 @@ def nvme_get_log(ctrl: Controller, req: Request) -> Task:
         log = ctrl.state.error_log_bytes()
     elif lid == 0x02:
         per_ns = ctrl.config.lpa & LPA_SMART_PER_NS
-        if c.nsid not in (0, NSID_ALL) and not (per_ns and c.nsid in ctrl.namespaces):
+        ns = ctrl.namespaces.get(c.nsid) if c.nsid not in (0, NSID_ALL) else None
+        if c.nsid not in (0, NSID_ALL) and not per_ns:
             why = "SMART log per namespace is not supported (LPA bit 0)"
-            if per_ns:
-                why = f"NSID {c.nsid:#x} is not an active namespace"
             yield from ctrl.nvme_fail(req, st.INVALID_FIELD, "err_invalid_field", why, LOC_NSID)
             return
-        # per namespace: the one namespace holds every block, so its counters are the
-        # controller's (temperature and the rest are the same for both)
-        log = ctrl.state.smart_log_bytes(now)
+        if c.nsid not in (0, NSID_ALL) and ns is None:
+            yield from ctrl.nvme_fail(req, *nsid_problem(ctrl, c.nsid))
+            return
+        # per namespace: that namespace's data units and commands; the temperature, the
+        # spare and the rest belong to the controller (as QEMU's)
+        log = ctrl.state.smart_log_bytes(now, ns)
     elif lid == 0x03:
         log = ctrl.state.fw_slot_log_bytes()
     elif lid == 0x05:
@@ -586,9 +606,7 @@ def _check_feature_nsid(ctrl: Controller, req: Request, setting: bool) -> Task:
             "this feature applies to the controller, not a namespace", LOC_NSID,
         )  # fmt: skip
     elif nsid not in ctrl.namespaces:
-        yield from ctrl.nvme_fail(
-            req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid", f"NSID {nsid:#x}", LOC_NSID
-        )
+        yield from ctrl.nvme_fail(req, *nsid_problem(ctrl, nsid))
 
 
 def nvme_set_feature(ctrl: Controller, req: Request) -> Task:
@@ -867,8 +885,9 @@ INVALID_FORMAT = (st.SCT_COMMAND_SPECIFIC, 0x0A)
 
 def nvme_format_nvm(ctrl: Controller, req: Request) -> Task:
     """Format NVM (NVMe 1.4 section 5.23): CDW10 LBAF 3:0 (with LBAFU 13:12 when CTRATT
-    bit 15 offers extended formats), MSET 4, PI 7:5, PIL 8, SES 11:9. NSID is the one
-    namespace or FFFFFFFFh (all; FNA is 0: a format applies per namespace). Only formats
+    bit 15 offers extended formats), MSET 4, PI 7:5, PIL 8, SES 11:9. NSID is one
+    namespace or FFFFFFFFh (every one, each of which must have the format in its own list;
+    FNA is 0: a format applies per namespace). Only formats
     without metadata and without protection information are taken (Invalid Format
     otherwise); SES 000b (no secure erase) or 001b (user data erase: every format erases
     here anyway); 010b is refused, FNA bit 2 says there is no cryptographic erase."""
@@ -880,21 +899,21 @@ def nvme_format_nvm(ctrl: Controller, req: Request) -> Task:
     nsid = c.nsid
     targets = sorted(ctrl.namespaces) if nsid == NSID_ALL else [nsid]
     if nsid != NSID_ALL and nsid not in ctrl.namespaces:
-        yield from ctrl.nvme_fail(
-            req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
-            f"NSID {nsid:#x} is not an active namespace", LOC_NSID,
-        )  # fmt: skip
+        yield from ctrl.nvme_fail(req, *nsid_problem(ctrl, nsid))
         return
-    formats = ctrl.namespaces[targets[0]].lba_formats if targets else ()
     problem = None
     if ses > 1:
         problem = (st.INVALID_FIELD, f"SES {ses}: only no secure erase (0) or user data erase (1)")
-    elif lbaf >= len(formats):
-        problem = (INVALID_FORMAT, f"LBA format {lbaf}: the namespace has {len(formats)}")
-    elif formats[lbaf][0]:
-        problem = (INVALID_FORMAT, f"LBA format {lbaf} has {formats[lbaf][0]} bytes of "
-                   "metadata, which this device does not transfer")  # fmt: skip
-    elif pi:
+    for n in targets:  # every namespace formatted must have the format (in its own list)
+        formats = ctrl.namespaces[n].lba_formats
+        if problem is not None:
+            break
+        if lbaf >= len(formats):
+            problem = (INVALID_FORMAT, f"LBA format {lbaf}: namespace {n} has {len(formats)}")
+        elif formats[lbaf][0]:
+            problem = (INVALID_FORMAT, f"LBA format {lbaf} has {formats[lbaf][0]} bytes of "
+                       "metadata, which this device does not transfer")  # fmt: skip
+    if problem is None and pi:
         problem = (INVALID_FORMAT, f"PI {pi}: end-to-end protection is not supported")
     if problem is not None:
         kind = "err_invalid_field"
@@ -902,7 +921,14 @@ def nvme_format_nvm(ctrl: Controller, req: Request) -> Task:
         return
     yield from ctrl._next()
     for n in targets:
-        ctrl.namespaces[n].format(lbaf)
+        try:
+            ctrl.namespaces[n].format(lbaf)
+        except OSError as exc:  # a file-backed namespace's file system failed
+            yield from ctrl.nvme_fail(
+                req, st.WRITE_FAULT, "err_media", f"NSID {n}: the backing file: "
+                f"{exc.strerror or exc}",
+            )  # fmt: skip
+            return
 
 
 ADMIN_HANDLERS = {

@@ -7,7 +7,7 @@ I/O queue pairs, 65 MSI-X vectors, MDTS 7 (512 KiB with 4 KiB pages).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 #: PCI IDs of our own. These are NOT assigned by the PCI-SIG: 4E53h ("NS") is
@@ -33,6 +33,42 @@ DEFAULT_LBA_FORMATS: tuple[tuple[int, int], ...] = (
     (16, 12),
     (64, 12),
 )
+
+#: the most namespaces a controller has here (``ControllerConfig.namespaces``)
+MAX_NAMESPACES = 32
+#: the largest namespace, in bytes (sparse RAM and sparse files cost only what is written)
+MAX_NAMESPACE_BYTES = 1 << 48
+#: each namespace key's range, declared once: (lowest, highest, why)
+NAMESPACE_RANGES: dict[str, tuple[int, int, str]] = {
+    "nsid": (1, 1024, "an NSID is 1 to NN, and NN is at most 1024 here"),
+    "size": (512, MAX_NAMESPACE_BYTES, "a namespace holds 512 bytes to 256 TiB"),
+    "flbas": (0, 63, "FLBAS names one of at most 64 LBA formats"),
+}
+
+
+@dataclass
+class NamespaceConfig:
+    """One namespace of ``ControllerConfig.namespaces``; a field left None takes the
+    controller's knob of the same meaning (``namespace_size_bytes``, ``flbas``,
+    ``lba_formats``), and ``nsid`` the NSID after the previous namespace's."""
+
+    #: the namespace ID (1..NN); None: one more than the previous namespace's (1 first)
+    nsid: int | None = None
+    #: size in bytes, a multiple of the LBA data size in use; None: namespace_size_bytes
+    size: int | None = None
+    #: index of the LBA format in use (FLBAS); None: the controller's flbas
+    flbas: int | None = None
+    #: the LBA formats (ms, lbads) the namespace reports; None: the controller's lba_formats
+    lba_formats: tuple[tuple[int, int], ...] | None = None
+    #: the backing store: "" is sparse RAM (gone with the process); a path is a sparse file
+    #: of exactly ``size`` bytes that keeps the data (created when missing)
+    file: str = ""
+
+    @property
+    def lba_size(self) -> int:
+        """The LBA data size in bytes of a resolved namespace (see ``namespace_configs``)."""
+        assert self.flbas is not None and self.lba_formats is not None
+        return 1 << self.lba_formats[self.flbas][1]
 
 
 #: bit-field knobs: (the bits the emulator implements, the bits it always sets, why);
@@ -99,13 +135,17 @@ class ControllerConfig:
     flbas: int = 0
     #: the LBA formats (ms, lbads) the namespace reports
     lba_formats: tuple[tuple[int, int], ...] = DEFAULT_LBA_FORMATS
+    #: the namespaces ([[namespace]] tables of a --config FILE); empty: one RAM namespace,
+    #: NSID 1, of namespace_size_bytes, flbas and lba_formats
+    namespaces: tuple[NamespaceConfig, ...] = ()
     #: Identify Controller ACL (0's based): concurrent Abort commands
     acl: int = 3
     #: Identify Controller AERL (0's based): outstanding Asynchronous Event Requests
     aerl: int = 3
     #: Identify Controller ELPE (0's based): Error Information log entries kept
     elpe: int = 63
-    #: Identify Controller NN: number of namespaces (only NSID 1 is active)
+    #: Identify Controller NN: the highest NSID there may be; NSIDs up to NN without a
+    #: namespace are inactive, those above NN invalid
     nn: int = 1
     #: volatile write cache present (Identify VWC bit 0, Feature 06h)
     vwc: bool = True
@@ -210,6 +250,96 @@ class ControllerConfig:
     def nsze(self) -> int:
         """Namespace size in logical blocks."""
         return self.namespace_size_bytes // self.lba_size
+
+    def namespace_configs(self) -> list[NamespaceConfig]:
+        """Every namespace with each field resolved (None taken from the controller's
+        knobs, NSIDs counted on), in the order configured."""
+        if not self.namespaces:
+            return [
+                NamespaceConfig(1, self.namespace_size_bytes, self.flbas, tuple(self.lba_formats))
+            ]
+        out: list[NamespaceConfig] = []
+        nsid = 0
+        for ns in self.namespaces:
+            nsid = ns.nsid if ns.nsid is not None else nsid + 1
+            out.append(
+                replace(
+                    ns,
+                    nsid=nsid,
+                    size=self.namespace_size_bytes if ns.size is None else ns.size,
+                    flbas=self.flbas if ns.flbas is None else ns.flbas,
+                    lba_formats=tuple(
+                        self.lba_formats if ns.lba_formats is None else ns.lba_formats
+                    ),
+                )
+            )
+        return out
+
+    def namespace_problems(self) -> list[tuple[int, str, str]]:
+        """What is wrong with the namespaces: (index in ``namespaces``, key, sentence).
+
+        The key is the namespace's own (``nsid``, ``size``, ``flbas``, ``lba_formats``,
+        ``file``), or the controller knob a namespace took its value from
+        (``namespace_size_bytes``, ``lba_formats``); index -1 when the list itself is
+        wrong (too many, or not namespaces)."""
+        out: list[tuple[int, str, str]] = []
+        spaces = self.namespaces
+        if not isinstance(spaces, tuple | list) or len(spaces) > MAX_NAMESPACES:
+            count = len(spaces) if isinstance(spaces, tuple | list) else spaces
+            return [(-1, "namespaces", f"namespaces: at most {MAX_NAMESPACES} (got {count})")]
+        if not all(isinstance(ns, NamespaceConfig) for ns in spaces):
+            return [(-1, "namespaces", "namespaces: each one a namespace table")]
+        seen: dict[int, int] = {}
+        files: dict[str, int] = {}
+        nsid = 0
+        for index, ns in enumerate(spaces):
+            name = f"namespace {index + 1}"
+
+            def bad(key: str, text: str, index: int = index) -> None:
+                out.append((index, key, text))
+
+            for key, (low, high, why) in NAMESPACE_RANGES.items():
+                value = getattr(ns, key)
+                if value is not None and not (
+                    isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+                ):
+                    bad(key, f"{name}: {key}={value!r} is out of range: {why}")
+            if any(i == index for i, _, _ in out):
+                continue
+            nsid = ns.nsid if ns.nsid is not None else nsid + 1
+            if nsid in seen:
+                bad("nsid", f"{name}: NSID {nsid} is namespace {seen[nsid] + 1}'s already")
+            seen.setdefault(nsid, index)
+            if isinstance(self.nn, int) and nsid > self.nn:
+                bad("nsid", f"{name}: NSID {nsid} is above NN={self.nn} (raise nn)")
+            if not isinstance(ns.file, str) or "\x00" in ns.file:
+                bad("file", f"{name}: file must be a path (text)")
+            elif ns.file:
+                if ns.file in files:
+                    bad(
+                        "file",
+                        f"{name}: file {ns.file} is namespace {files[ns.file] + 1}'s already",
+                    )
+                files.setdefault(ns.file, index)
+            formats = self.lba_formats if ns.lba_formats is None else ns.lba_formats
+            key = "lba_formats" if ns.lba_formats is not None else ""
+            problem = _formats_problem(formats, self.ctratt)
+            if problem:
+                bad(key or "lba_formats", f"{name}: {problem}" if key else problem)
+                continue
+            flbas = self.flbas if ns.flbas is None else ns.flbas
+            if not 0 <= flbas < len(formats):
+                bad("flbas", f"{name}: flbas={flbas} names no LBA format (0..{len(formats) - 1})")
+                continue
+            size = self.namespace_size_bytes if ns.size is None else ns.size
+            lba = 1 << formats[flbas][1]
+            if isinstance(size, int) and (size % lba or size < lba or size > MAX_NAMESPACE_BYTES):
+                bad(
+                    "size" if ns.size is not None else "namespace_size_bytes",
+                    f"{name}: size={size} must be a multiple of the {lba}-byte LBA, at least "
+                    "one LBA, at most 256 TiB",
+                )
+        return out
 
     def problems(self) -> list[str]:
         """Every knob outside the range a real controller could have, one sentence each.
@@ -329,15 +459,9 @@ class ControllerConfig:
                 f"dbbuf: the shadow doorbells of {self.max_io_queues + 1} queues take {slots} "
                 "bytes at this dstrd, more than the 4096-byte page they must fit in",
             )
-        formats_ok = 1 <= len(self.lba_formats) <= 64 and all(
-            0 <= ms <= 0xFFFF and 9 <= lbads <= 16 for ms, lbads in self.lba_formats
-        )
-        need(formats_ok, "lba_formats: 1 to 64 (ms 0..65535, lbads 9..16) pairs")
-        need(
-            len(self.lba_formats) <= 16 or (isinstance(self.ctratt, int) and self.ctratt & 0x8000),
-            f"lba_formats: {len(self.lba_formats)} formats need CTRATT bit 15 (Extended LBA "
-            "Formats); without it NLBAF allows 16",
-        )
+        formats_problem = _formats_problem(self.lba_formats, self.ctratt)
+        formats_ok = formats_problem is None or "CTRATT" in formats_problem
+        need(formats_problem is None, formats_problem or "")
         if formats_ok:
             need(
                 0 <= self.flbas < len(self.lba_formats),
@@ -351,7 +475,33 @@ class ControllerConfig:
                     f"namespace_size_bytes={self.namespace_size_bytes} must be a multiple of "
                     f"the {size}-byte LBA, at least one LBA, at most 256 TiB",
                 )
+        if self.namespaces and not out:
+            out.extend(text for _, _, text in self.namespace_problems())
         return out
+
+
+def _formats_problem(formats: Any, ctratt: Any) -> str | None:
+    """Why a list of LBA formats (ms, lbads) cannot be a namespace's, or None."""
+    ok = (
+        isinstance(formats, tuple | list)
+        and 1 <= len(formats) <= 64
+        and all(
+            isinstance(f, tuple | list)
+            and len(f) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in f)
+            and 0 <= f[0] <= 0xFFFF
+            and 9 <= f[1] <= 16
+            for f in formats
+        )
+    )
+    if not ok:
+        return "lba_formats: 1 to 64 (ms 0..65535, lbads 9..16) pairs"
+    if len(formats) > 16 and not (isinstance(ctratt, int) and ctratt & 0x8000):
+        return (
+            f"lba_formats: {len(formats)} formats need CTRATT bit 15 (Extended LBA Formats); "
+            "without it NLBAF allows 16"
+        )
+    return None
 
 
 #: Named configurations: a profile sets these knobs before any ``-c KEY=VALUE``.

@@ -112,7 +112,7 @@ from . import admin, nvm
 from .config import ControllerConfig
 from .faults import Faults
 from .interrupts import MsixTable, bar_layout, msix_message
-from .namespace import Namespace
+from .namespace import Namespace, open_namespace
 from .pci import ConfigSpace
 from .port import HostPort
 from .prp import nvme_map_prp
@@ -160,7 +160,15 @@ class Controller:
         )
         self.pci = ConfigSpace(config, self.bar_size, self.table_offset, self.pba_offset)
         self.msix = MsixTable(config.msix_vectors)
-        self.namespaces: dict[int, Namespace] = {1: Namespace(1, config)}
+        #: the active namespaces by NSID (an NSID up to NN missing here is inactive)
+        self.namespaces: dict[int, Namespace] = {}
+        try:
+            for ns in config.namespace_configs():
+                assert ns.nsid is not None
+                self.namespaces[ns.nsid] = open_namespace(ns)
+        except BaseException:
+            self.close()
+            raise
         self.state = ControllerState(config)
         self.cap = r.CAP.build(
             mqes=config.mqes,
@@ -180,6 +188,12 @@ class Controller:
         #: faults armed by the host (emulator/faults.py); they outlive every reset
         self.faults = Faults()
         self._reset_registers(nssr=False)
+
+    def close(self) -> None:
+        """Let the namespaces' backing stores go: a file-backed namespace's file is closed
+        and unlocked (another controller may open it then). Idempotent."""
+        for ns in self.namespaces.values():
+            ns.close()
 
     # =====================================================================
     # state
@@ -1490,6 +1504,7 @@ class Controller:
                     "lba_size": ns.lba_size,
                     "pages_used": ns.pages_used,
                 }
+                | ({"file": ns.file} if ns.file else {})
                 for ns in (self.namespaces[k] for k in sorted(self.namespaces))
             ],
             "busy": self.busy,

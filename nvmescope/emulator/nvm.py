@@ -1,6 +1,6 @@
 """The NVM command set I/O commands (NVM Command Set 1.0 / NVMe 1.4 chapter 6):
 Flush, Write, Read, Compare, Write Zeroes, Dataset Management and Verify on the
-RAM-backed namespace.
+namespaces (sparse RAM or a sparse file: ``namespace.py``).
 
 - Compare (05h) reads NLB + 1 blocks of host data and compares them with the
   namespace; any byte that differs is Compare Failure (SCT 2h, SC 85h).
@@ -17,8 +17,13 @@ RAM-backed namespace.
   With ``ControllerConfig.verify`` off it is an Invalid Command Opcode (and ONCS bit 7
   is clear, as on QEMU 7.2).
 
-Every command checks its namespace (Invalid Namespace or Format), its LBA range
-(LBA Out of Range) and, when it moves data, MDTS (Invalid Field in Command).
+Every command checks its namespace (``admin.nsid_problem``: an invalid NSID is
+Invalid Namespace or Format, an inactive one Invalid Field in Command), its LBA
+range (LBA Out of Range) and, when it moves data, MDTS (Invalid Field in Command).
+Flush with NSID FFFFFFFFh flushes every namespace (VWC bits 2:1 say so). A
+file-backed namespace whose file system fails (a full disk under a sparse file, an
+I/O error) answers with a media error: Write Fault for what writes, Unrecovered Read
+Error for what reads.
 Metadata (formats with MS > 0) is not transferred: MPTR is ignored. With CC.CSS
 111b (admin commands only) and any other I/O opcode: Invalid Command Opcode.
 """
@@ -34,11 +39,11 @@ from ..sim import Task
 from .admin import (
     LOC_CDW10,
     LOC_CDW12,
-    LOC_NSID,
     LOC_OPC,
     NSID_ALL,
     _max_transfer,
     io_command_effects,
+    nsid_problem,
 )
 from .request import Request
 
@@ -67,27 +72,32 @@ def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
         )  # fmt: skip
         return
     nsid = req.cmd.nsid
-    if opc == OPC_FLUSH and nsid == NSID_ALL and ctrl.config.vwc:
-        return  # flush of every namespace: RAM-backed, nothing to do
-    ns = ctrl.namespaces.get(nsid)
-    if ns is None:
+    try:
+        if opc == OPC_FLUSH and nsid == NSID_ALL and ctrl.config.vwc:
+            for n in sorted(ctrl.namespaces):  # flush of every namespace
+                ctrl.namespaces[n].flush()
+            return
+        ns = ctrl.namespaces.get(nsid)
+        if ns is None:
+            yield from ctrl.nvme_fail(req, *nsid_problem(ctrl, nsid))
+            return
+        if opc == OPC_FLUSH:
+            ns.flush()
+        elif opc == OPC_COMPARE:
+            yield from nvme_compare(ctrl, req)
+        elif opc == OPC_WRITE_ZEROES:
+            yield from nvme_write_zeroes(ctrl, req)
+        elif opc == OPC_DSM:
+            yield from nvme_dsm(ctrl, req)
+        elif opc == OPC_VERIFY:
+            yield from nvme_verify(ctrl, req)
+        else:
+            yield from nvme_rw(ctrl, req, write=opc == OPC_WRITE)
+    except OSError as exc:  # a file-backed namespace's file system failed
+        code = st.UNRECOVERED_READ_ERROR if opc in (OPC_READ, OPC_COMPARE) else st.WRITE_FAULT
         yield from ctrl.nvme_fail(
-            req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
-            f"NSID {nsid:#x} is not an active namespace", LOC_NSID,
-        )  # fmt: skip
-        return
-    if opc == OPC_FLUSH:
-        return
-    if opc == OPC_COMPARE:
-        yield from nvme_compare(ctrl, req)
-    elif opc == OPC_WRITE_ZEROES:
-        yield from nvme_write_zeroes(ctrl, req)
-    elif opc == OPC_DSM:
-        yield from nvme_dsm(ctrl, req)
-    elif opc == OPC_VERIFY:
-        yield from nvme_verify(ctrl, req)
-    else:
-        yield from nvme_rw(ctrl, req, write=opc == OPC_WRITE)
+            req, code, "err_media", f"NSID {nsid}: the backing file: {exc.strerror or exc}"
+        )
 
 
 Problem = tuple[int, str, str, int]
@@ -144,6 +154,7 @@ def nvme_compare(ctrl: Controller, req: Request) -> Task:
         return
     s = ctrl.state
     s.host_read_commands += 1  # SMART: Host Read Commands counts Compare and Read
+    ns.host_read_commands += 1
     data = yield from ctrl.nvme_map_and_transfer(req, length, None, "compare data")
     if data is None:
         return
@@ -206,16 +217,20 @@ def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
     s = ctrl.state
     if write:
         s.host_write_commands += 1
+        ns.host_write_commands += 1
         data = yield from ctrl.nvme_map_and_transfer(req, length, None, "write data")
         if data is None:
             return
         ns.write_blocks(slba, data)
         s.data_units_written += length // 512
+        ns.data_units_written += length // 512
     else:
         s.host_read_commands += 1
+        ns.host_read_commands += 1
         out = yield from ctrl.nvme_map_and_transfer(
             req, length, ns.read_blocks(slba, nlb), "read data"
         )
         if out is not None:
             s.data_units_read += length // 512
+            ns.data_units_read += length // 512
     s.busy_ns += ctrl.config.io_latency_ns

@@ -120,8 +120,11 @@ class ControllerState:
         temp = self.config.temperature_k
         return temp >= self.temp_thresholds[0] or temp <= self.temp_thresholds[1]
 
-    def smart_counters(self, now: int) -> dict[str, int]:
+    def smart_counters(self, now: int, ns: Any = None) -> dict[str, int]:
+        """The SMART / Health values; with a namespace ``ns``, its own data units and
+        command counts (the log page per namespace, LPA bit 0), the rest the controller's."""
         on_ns = now - self.enabled_at if self.enabled_at is not None else 0
+        units = ns if ns is not None else self
         cfg = self.config
         # Critical Warning bit 0: available spare below its threshold; bit 1: temperature
         warning = (0x02 if self.temperature_warning() else 0) | (
@@ -133,10 +136,10 @@ class ControllerState:
             "avail_spare": cfg.avail_spare,
             "spare_thresh": cfg.spare_thresh,
             "percent_used": 0,
-            "data_units_read": -(-self.data_units_read // 1000),
-            "data_units_written": -(-self.data_units_written // 1000),
-            "host_read_commands": self.host_read_commands,
-            "host_write_commands": self.host_write_commands,
+            "data_units_read": -(-units.data_units_read // 1000),
+            "data_units_written": -(-units.data_units_written // 1000),
+            "host_read_commands": units.host_read_commands,
+            "host_write_commands": units.host_write_commands,
             "ctrl_busy_time": self.busy_ns // NS_PER_MINUTE,
             "power_cycles": self.power_cycles,
             "power_on_hours": max(0, now) // NS_PER_HOUR,
@@ -146,8 +149,8 @@ class ControllerState:
             "on_ns": on_ns,
         }
 
-    def smart_log_bytes(self, now: int) -> bytes:
-        c = self.smart_counters(now)
+    def smart_log_bytes(self, now: int, ns: Any = None) -> bytes:
+        c = self.smart_counters(now, ns)
         c.pop("on_ns")
         c.update(
             endurance_grp_critical_warning_summary=0,

@@ -38,6 +38,11 @@ Field in Command"``).
 - ``dsm``: Dataset Management and Write Zeroes (DEAC) deallocate; the blocks
   read as zeros and a Compare of the old data fails.
 
+- ``io-persist``: ``count`` 4 KiB blocks of a known pattern written from LBA 0 of
+  namespace ``nsid``, flushed, read back and compared; with ``write=0`` only read
+  back and compared: run it once on a file-backed namespace, then again with
+  ``-p write=0`` in a new process, and the data read is what the first run wrote.
+
 ``Scenario.run(api, platform=..., **params)`` takes a scenario's parameters
 (``io-load``: ``count``, ``queues``, ``depth``); ``Scenario.defaults`` holds their
 defaults and ``Scenario.param_help`` a short description of each;
@@ -568,10 +573,16 @@ def bad_doorbell_and_io_errors(
 
     nn = drv._id_field("nn")
     inactive = next((n for n in range(1, nn + 1) if n not in drv.ns_list), None)
+    # NVMe base 3.2.1.5: an inactive NSID is Invalid Field in Command, an invalid one
+    # (0h, above NN) Invalid Namespace or Format
+    answer = st.INVALID_FIELD if inactive is not None else st.INVALID_NS_OR_FORMAT
     if inactive is not None:
         label = f"inactive NSID {inactive}"
         why = f"NSID {inactive} is valid (not above NN={nn}) but inactive"
-        story = f"Read 1 block from NSID {inactive}, which is valid but inactive."
+        story = (
+            f"Read 1 block from NSID {inactive}, which is valid but inactive: Invalid Field in "
+            "Command, where an invalid NSID is Invalid Namespace or Format."
+        )
     else:
         inactive = nn + 1
         label = f"NSID {inactive} beyond NN"
@@ -582,7 +593,7 @@ def bad_doorbell_and_io_errors(
         )
     yield from case(f"I/O with {label}", story)
     comp = yield from drv.nvme_read(1, inactive, 0, 1, buf, lba, why=why)
-    yield from expect(drv, run, f"read with {label}", comp, st.INVALID_NS_OR_FORMAT)
+    yield from expect(drv, run, f"read with {label}", comp, answer)
 
 
 # -- io -------------------------------------------------------------------------------------------
@@ -981,6 +992,73 @@ def io_load(drv: LinuxDriver, run: ScenarioRun, count: int, queues: int, depth: 
                      f"{matched} blocks as written", matched == count)  # fmt: skip
 
 
+# -- io-persist -----------------------------------------------------------------------------------
+IO_PERSIST_DEFAULTS = {"count": 16, "nsid": 1, "write": 1}
+IO_PERSIST_HELP = {
+    "count": "4 KiB blocks (one LBA if larger) from LBA 0, at most what the namespace holds",
+    "nsid": "the namespace written and read (a [[namespace]] of --config FILE)",
+    "write": "1: write, flush, read back; 0: only read back what a run with write=1 left",
+}
+IO_PERSIST_RANGE = {"count": (1, 10_000), "nsid": (1, 1024), "write": (0, 1)}
+
+
+def io_persist(drv: LinuxDriver, run: ScenarioRun, count: int, nsid: int, write: int) -> Task:
+    api = drv.api
+    if not (yield from bring_up(drv, run, rows=False)):
+        return
+    ns = drv.namespaces.get(nsid)
+    if ns is None or not ns.lba_size or not ns.nsze or 1 not in drv.sqs:
+        yield from check(drv, run, f"namespace {nsid} and SQ1", "bring-up", "present",
+                         "missing", False)  # fmt: skip
+        return
+    nlb = max(1, min(max(IO_LOAD_BLOCK, ns.lba_size) // ns.lba_size, ns.nsze))
+    block = nlb * ns.lba_size
+    count = max(1, min(count, ns.nsze // nlb))
+    what = _count(count, f"block of {block} bytes") + f" from LBA 0 of namespace {nsid}"
+    if write:
+        yield from drv.say(
+            "io_persist", f"Write {what}, each with a pattern that names its namespace and "
+            "number, flush, then read every block back and compare.",
+        )  # fmt: skip
+    else:
+        yield from drv.say(
+            "io_persist", f"Write nothing: read {what} and compare them with the pattern a run "
+            "with write=1 wrote. On a file-backed namespace that is what the earlier run left "
+            "in the file; on RAM, zeros.",
+        )  # fmt: skip
+    wbuf, rbuf = api.alloc(block), api.alloc(block)
+    written = read = matched = 0
+    if write:
+        for k in range(count):
+            api.mem_write(wbuf, _persist_pattern(nsid, k, block), f"write data block {k}")
+            yield ACTION_NS
+            c = yield from drv.nvme_write(1, nsid, k * nlb, nlb, wbuf, block, why=f"block {k}")
+            written += c.ok
+        comp = yield from drv.nvme_flush(
+            1, nsid, why="commit the volatile write cache: a file-backed namespace's blocks "
+            "reach the disk",
+        )  # fmt: skip
+        yield from expect(drv, run, "Flush", comp, SUCCESS)
+    for k in range(count):
+        c = yield from drv.nvme_read(1, nsid, k * nlb, nlb, rbuf, block, why=f"block {k}")
+        read += c.ok
+        got = api.mem_read(rbuf, block, f"read data block {k}")
+        yield ACTION_NS
+        matched += got == _persist_pattern(nsid, k, block)
+    if write:
+        yield from check(drv, run, "writes", f"{count} x Write", f"{count} succeeded",
+                         f"{written} succeeded", written == count)  # fmt: skip
+    yield from check(drv, run, "reads", f"{count} x Read", f"{count} succeeded",
+                     f"{read} succeeded", read == count)  # fmt: skip
+    yield from check(drv, run, "data", "compare", f"{count} blocks as written",
+                     f"{matched} blocks as written", matched == count)  # fmt: skip
+
+
+def _persist_pattern(nsid: int, k: int, size: int) -> bytes:
+    unit = f"io-persist nsid {nsid} block {k:08d} ".encode()
+    return (unit * (size // len(unit) + 1))[:size]
+
+
 def _count(n: int, what: str) -> str:
     return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
@@ -1096,6 +1174,20 @@ SCENARIOS: dict[str, Scenario] = {
             "all 16 back (LBA 4..11 are zeros, as DLFEAT says) and compares: the blocks kept "
             "match, the deallocated ones are a Compare Failure.",
             dsm,
+        ),
+        Scenario(
+            "io-persist",
+            "Write blocks, flush, read them back; -p write=0 only reads: data that outlives a run.",
+            "Parameters: count (4 KiB blocks from LBA 0, default 16), nsid (the namespace, "
+            "default 1) and write (default 1). With write=1 the host writes each block with a "
+            "pattern naming its namespace and number, flushes and reads every block back; "
+            "with write=0 it only reads them back and compares them with that pattern. On a "
+            "file-backed namespace (a [[namespace]] with a file, --config FILE) the second "
+            "run, a new process, reads what the first one wrote; on RAM it reads zeros.",
+            io_persist,
+            dict(IO_PERSIST_DEFAULTS),
+            dict(IO_PERSIST_HELP),
+            dict(IO_PERSIST_RANGE),
         ),
     )
 }

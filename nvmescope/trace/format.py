@@ -199,6 +199,10 @@ def config_to_data(config: Any) -> dict[str, Any]:
     data = msgspec.to_builtins(config)
     if not isinstance(data, dict):
         raise TypeError(f"configuration {config!r} is not a record of fields")
+    if data.get("namespaces") in ((), []):
+        # no [[namespace]] tables: the one namespace of namespace_size_bytes, flbas and
+        # lba_formats, recorded as before namespaces could be configured
+        del data["namespaces"]
     return data
 
 

@@ -181,6 +181,7 @@ def record(
                 count += 1
     finally:
         summary = rec.close()
+        machine.close()  # a file-backed namespace's file: closed and unlocked
     return summary
 
 

@@ -19,6 +19,13 @@ Each event the replay produces is compared with the recorded one, every field
 divergence: its event number, the expected and the actual event. Identical
 runs pass.
 
+A file-backed namespace (``[[namespace]]`` with a ``file``) is replayed on RAM:
+the recording holds every byte the host wrote, not what the file held before the
+run (``VerifyResult.warnings`` says so, one line per namespace). Such a replay
+verifies as long as the run read no block of it that the run had not written (or
+zeroed, or formatted) first; the first read of one is a refusal
+(``VerifyResult.refused``), never a divergence the emulator did not cause.
+
 A difference in a bytes field (an SQE, a DMA buffer, a CQE the host read) is
 reported by byte offset and by the field of the specification's layout that
 byte belongs to (``offset 0x4 is in field nsid, Namespace Identifier
@@ -33,12 +40,14 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 import msgspec
 
+from nvmescope.emulator.config import NamespaceConfig
+from nvmescope.emulator.namespace import Namespace
 from nvmescope.events import HOST, HOST_INPUT_KINDS, Event, FaultError, describe
 from nvmescope.nvme.decode import LAYOUTS, decode
 from nvmescope.trace.format import RecordingError
@@ -254,8 +263,13 @@ class VerifyResult:
     warnings: list[str] = field(default_factory=list)
     #: the device still had work queued when the recording ended (a recording cut short)
     device_busy_at_end: bool = False
+    #: why the replay could not verify the recording (a file-backed namespace's block read
+    #: before the run wrote it: its contents came from the file), one line; else None
+    refused: str | None = None
 
     def describe(self) -> str:
+        if self.refused is not None:
+            return self.refused
         if self.ok:
             if self.total == 0:
                 return "the recording has no events: nothing was verified"
@@ -306,8 +320,84 @@ def config_warnings(data: dict[str, Any]) -> list[str]:
     ]
 
 
+class _UnknownStart(Namespace):
+    """A RAM namespace standing in for a file-backed one on replay: it remembers the first
+    read of a byte the run had not written (what the file held before the run, which the
+    recording does not have). It tracks 512-byte sectors (every LBA format's multiple)."""
+
+    def __init__(self, ns: NamespaceConfig, path: str) -> None:
+        super().__init__(ns)
+        self.path = path
+        #: 4 KiB page -> a bit per 512-byte sector the run has written
+        self._known: dict[int, int] = {}
+        self._all_known = False
+        #: the byte offset of the first read of an unwritten sector, or None
+        self.unknown_read: int | None = None
+
+    def _mark(self, offset: int, length: int) -> None:
+        for sector in range(offset // 512, (offset + length + 511) // 512):
+            page, bit = divmod(sector, 8)
+            self._known[page] = self._known.get(page, 0) | (1 << bit)
+
+    def read(self, offset: int, length: int) -> bytes:
+        if self.unknown_read is None and not self._all_known:
+            for sector in range(offset // 512, (offset + length + 511) // 512):
+                page, bit = divmod(sector, 8)
+                if not self._known.get(page, 0) >> bit & 1:
+                    self.unknown_read = sector * 512
+                    break
+        return super().read(offset, length)
+
+    def write(self, offset: int, data: bytes) -> None:
+        self._mark(offset, len(data))
+        super().write(offset, data)
+
+    def zero(self, offset: int, length: int, deallocate: bool) -> None:
+        self._mark(offset, max(0, length))
+        super().zero(offset, length, deallocate)
+
+    def _erase(self) -> None:
+        self._all_known = True  # Format NVM: every block reads as zeros now
+        super()._erase()
+
+    def refusal(self) -> str:
+        assert self.unknown_read is not None
+        return (
+            f"cannot verify: namespace {self.nsid} was file-backed ({self.path}) and the run "
+            f"read LBA {self.unknown_read // self.lba_size} of it before writing it: what the "
+            "file held before the run is not in the recording"
+        )
+
+
+def recorded_nsids(data: dict[str, Any]) -> list[int]:
+    """The active NSIDs of a recorded configuration ([1] when it names none, or cannot be
+    read: the single namespace of before)."""
+    try:
+        config = build_config(data) if data else None
+        spaces = config.namespace_configs() if config is not None else []
+    except (msgspec.ValidationError, TypeError, ValueError, IndexError):
+        spaces = []
+    return sorted(ns.nsid for ns in spaces if isinstance(ns.nsid, int)) or [1]
+
+
+def file_backed_warnings(data: dict[str, Any]) -> list[str]:
+    """One line per file-backed namespace of a recorded configuration (none: [])."""
+    try:
+        config = build_config(data) if data else None
+        spaces = config.namespace_configs() if config is not None else []
+    except (msgspec.ValidationError, TypeError, ValueError, IndexError):
+        return []
+    return [
+        f"namespace {ns.nsid} was file-backed ({ns.file}): the replay runs it on RAM; the "
+        "file's contents before the run are not in the recording"
+        for ns in spaces
+        if ns.file
+    ]
+
+
 def fresh_machine(recording: Recording) -> Any:
-    """A Machine built from the recording's configuration, with no driver."""
+    """A Machine built from the recording's configuration, with no driver. A file-backed
+    namespace is replayed on RAM (its file is neither opened nor locked)."""
     from nvmescope.machine import Machine
 
     def bad(what: object) -> RecordingError:
@@ -322,8 +412,17 @@ def fresh_machine(recording: Recording) -> Any:
         problems = config.problems()
         if problems:
             raise bad(problems[0])
+    files: dict[int, str] = {}
+    if config is not None and config.namespaces:
+        files = {ns.nsid or 0: ns.file for ns in config.namespace_configs() if ns.file}
+        config.namespaces = tuple(replace(ns, file="") for ns in config.namespaces)
     try:
-        return Machine(config, None)
+        m = Machine(config, None)
+        if files:
+            for ns in m.config.namespace_configs():
+                if ns.nsid in files:
+                    m.ctrl.namespaces[ns.nsid] = _UnknownStart(ns, files[ns.nsid])
+        return m
     except Exception as exc:  # the configuration came from a file: never a traceback
         raise bad(f"{type(exc).__name__}: {exc}") from None
 
@@ -429,7 +528,9 @@ def verify(
     warnings = list(rec.warnings)
     if machine is None:
         warnings.extend(config_warnings(rec.config))
+        warnings.extend(file_backed_warnings(rec.config))
     result = VerifyResult(ok=True, checked=0, total=total, warnings=warnings)
+    unknown = [ns for ns in m.ctrl.namespaces.values() if isinstance(ns, _UnknownStart)]
     context: deque[Event] = deque(maxlen=CONTEXT_EVENTS)
     #: the recorded SQE of each command in flight, by (sqid, cid)
     sqes: dict[tuple[int | None, int | None], bytes] = {}
@@ -454,6 +555,11 @@ def verify(
             if isinstance(exc, FaultError):  # the recording asks for a fault no device takes
                 why = f"the recorded fault cannot be armed: {exc}"
             result.divergence = Divergence(n, expected, None, why, context=list(context))
+            break
+        read = next((ns for ns in unknown if ns.unknown_read is not None), None)
+        if read is not None:  # the run read what the file held: nothing to compare with
+            result.ok = False
+            result.refused = read.refusal()
             break
         if not r.pending:
             result.ok = False
