@@ -94,6 +94,7 @@ ARGUMENTS = {
     "lesson": ["identify"],
     "record": ["bringup", "-o", "out.nvmetrace"],
     "get-feature": ["-f", "7"],
+    "get-log": ["-i", "2", "-l", "512"],
 }
 
 
