@@ -39,6 +39,9 @@ Choices where the specification leaves room
 - CC.EN 0 -> 1 checks AQA sizes (non-zero, within MQES), ASQ/ACQ alignment to
   the CC.MPS page, CC.MPS against CAP.MPSMIN/MPSMAX, CC.CSS against CAP.CSS and
   CC.AMS (round robin only). A failure sets CSTS.CFS after ``rdy_delay_ns``.
+- CC.EN 1 -> 0 clears CSTS.RDY (and CFS) after ``rdy_delay_ns``; when RDY is 0
+  already (the enable failed, or has not finished) the reset takes no time, since
+  RDY = 0 is the only sign of its end a host can wait for.
   CC.IOSQES/IOCQES are checked when an I/O queue is created (Invalid Queue Size
   unless they are 6 and 4), because only I/O queues use them.
 - After a shutdown completes (CSTS.SHST = 10b) the specification requires a
@@ -703,12 +706,18 @@ class Controller:
         self.state.reset_controller()
 
     def _nvme_ctrl_reset(self) -> None:
-        """CC.EN 1 -> 0: queues deleted, work dropped; CSTS.RDY clears after rdy_delay_ns."""
+        """CC.EN 1 -> 0: queues deleted, work dropped; CSTS.RDY clears after rdy_delay_ns.
+
+        A controller that never became ready (CSTS.RDY already 0: still enabling, or the
+        enable failed with CSTS.CFS) resets at once: RDY = 0 is all a host can wait for
+        before it enables again, and it reads 0 already (Linux's nvme_disable_ctrl then
+        goes straight on)."""
+        delay = self.config.rdy_delay_ns if self.csts & 1 else 0
         self._nvme_drop_queues()
         self._enabling = False
         self._resetting = True
         self.intms = 0
-        self._spawn(self._reset_task(), self.config.rdy_delay_ns, "nvme_ctrl_reset")
+        self._spawn(self._reset_task(), delay, "nvme_ctrl_reset")
         self._later(self._nvme_irq_recheck)
 
     def _reset_task(self) -> Task:

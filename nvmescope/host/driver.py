@@ -9,8 +9,11 @@ plain named steps a lesson can point at:
    32-bit halves) and CMBSZ.
 2. :meth:`LinuxDriver.nvme_pci_configure_admin_queue`: read VS, disable the
    controller (CC = 0, wait for RDY = 0), program AQA, ASQ and ACQ (32-bit
-   halves), then :meth:`LinuxDriver.nvme_enable_ctrl`: CC with IOCQES=4,
-   IOSQES=6 and CSS from CAP.CSS, read back, CC.EN = 1, poll CSTS until RDY.
+   halves), then :meth:`LinuxDriver.nvme_enable_ctrl`: CAP, CC with IOCQES=4,
+   IOSQES=6 and CSS from CAP.CSS, read back, CAP again (and CRTO when
+   CAP.CRMS.CRWMS is set), CC.EN = 1, poll CSTS until RDY. Both waits are
+   :meth:`LinuxDriver.nvme_wait_ready`: only RDY and an all-ones CSTS count, for
+   (CAP.TO + 1) / 2 seconds.
 3. :meth:`LinuxDriver.nvme_init_identify`: read VS, Identify Controller.
 4. :meth:`LinuxDriver.nvme_setup_io_queues`: Set Features Number of Queues,
    MSI-X vector 1, Create I/O CQ 1, Create I/O SQ 1 (depth = min(CAP.MQES + 1, 1024)).
@@ -83,9 +86,10 @@ NOTE_NS = 50
 ACTION_NS = 200
 #: from an MSI-X message to the interrupt handler's first instruction
 IRQ_ENTRY_NS = 1_000
-#: between two CSTS polls (Linux nvme_wait_ready: usleep_range(1000, 2000))
+#: between two CSTS polls: Linux's nvme_wait_ready sleeps usleep_range(1000, 2000), 1 to
+#: 2 ms; the model takes the shortest, 1 ms
 POLL_NS = 1_000_000
-#: admin command timeout (Linux admin_timeout: 60 s)
+#: admin command timeout (Linux's admin_timeout module parameter: 60 s)
 ADMIN_TIMEOUT_NS = 60_000_000_000
 
 # -- Linux's constants ------------------------------------------------------------------
@@ -112,6 +116,10 @@ AEN_SUPPORTED = (1 << 8) | (1 << 9) | (1 << 11) | (1 << 31)
 
 CSTS_RDY = r.CSTS.field("rdy").mask
 CSTS_CFS = r.CSTS.field("cfs").mask
+#: CAP.CRMS.CRWMS (bit 59, NVMe 2.0): the controller reports CRTO, its ready timeouts
+CAP_CRWMS = r.CAP_CRWMS.mask
+#: CRTO, Controller Ready Timeouts (NVMe 2.0), at 68h
+CRTO_OFFSET = r.CRTO.offset
 #: CAP.CSS bit 6: the controller supports I/O command sets (so CC.CSS may be 110b)
 CAP_CSS_IOCS = 1 << 6
 #: the host's wall clock when the machine starts, ms since 1970 (fixed: runs are deterministic)
@@ -300,6 +308,12 @@ def register_fields(offset: int, size: int) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def ready_timeout_s(units: int) -> int:
+    """Linux's wait for CSTS.RDY, in whole seconds, from a timeout in 500 ms units (CAP.TO,
+    CRTO.CRWMT): (units + 1) / 2, so 15 (7.5 s) waits 8 s and 1 (500 ms) waits 1 s."""
+    return (units + 1) // 2
+
+
 def _size(n: int) -> str:
     """Bytes in the largest unit that divides them: 512 B, 8 KiB, 4 MiB."""
     for unit, name in ((1 << 20, "MiB"), (1 << 10, "KiB")):
@@ -351,6 +365,8 @@ class LinuxDriver:
         self.history: list[Completion] = []
         self.ready = False
         self.up = False
+        #: why the last nvme_wait_ready gave up ("" when it did not)
+        self.wait_failure = ""
         #: the driver gave the controller up (a failed bring-up): no more doorbells
         self.dead = False
         self.dead_reason = ""
@@ -619,20 +635,29 @@ class LinuxDriver:
         return True
 
     def nvme_disable_ctrl(self) -> Task:
-        """CC.EN = 0 and wait until CSTS.RDY (and CFS, if set) read 0."""
+        """CC.EN = 0 (and CC.SHN = 0), then wait until CSTS.RDY reads 0 (Linux 6.1's
+        nvme_disable_ctrl): for (CAP.TO + 1) / 2 seconds, CAP.TO as nvme_pci_enable read it."""
         self.ready = False
         self.ctrl_config &= ~(1 | r.CC.field("shn").mask)
         yield from self._wr32(
             0x14, self.ctrl_config, "disable_ctrl", f"Write CC = {self.ctrl_config:#x} (EN=0): "
             "reset the controller before handing it the admin queue.",
         )  # fmt: skip
-        return (yield from self.nvme_wait_ready(False))
+        timeout_s = ready_timeout_s(r.CAP.get(self.cap, "to"))
+        return (yield from self.nvme_wait_ready(CSTS_RDY, 0, timeout_s, "reset"))
 
     def nvme_enable_ctrl(self, *, mps: int = 0) -> Task:
-        """Program CC from CAP (CSS, MPS, entry sizes), then set EN and wait for RDY."""
+        """Program CC from CAP (CSS, MPS, entry sizes), then set EN and wait for RDY.
+
+        As Linux 6.1 does it: CAP, CC without EN, CC read back, CAP again (it may change
+        after the first CC write), the ready timeout from CAP.TO (or CRTO.CRWMT, when
+        CAP.CRMS.CRWMS says the controller has CRTO and CRWMT is the larger), CC.EN = 1,
+        and a wait of (timeout + 1) / 2 seconds for CSTS.RDY = 1. CC.CRIME stays 0.
+        """
         yield from self._read_cap(
             "read again before CC is programmed (nvme_enable_ctrl)",
-            "which command sets it supports (CSS) and the page sizes (MPSMIN, MPSMAX)",
+            "which command sets it supports (CSS) and its smallest memory page (MPSMIN): "
+            "Linux uses 4 KiB pages and gives up on a controller whose MPSMIN asks for more",
         )
         css = 6 if r.CAP.get(self.cap, "css") & CAP_CSS_IOCS else 0
         self.ctrl_config = r.CC.build(css=css, mps=mps, ams=0, shn=0, iosqes=6, iocqes=4)
@@ -645,56 +670,98 @@ class LinuxDriver:
             0x14, "read_cc", "Read CC back to flush the posted write to the device."
         )
         yield from self._read_cap(
-            "read again: CAP may change after the first CC write",
-            "read again, for the same reason",
+            "read again: CAP may change after the first CC write (from NVMe 2.0 the meaning of "
+            "TO depends on CC.CRIME)",
+            "read again, for the same reason; Linux looks at CRMS (bits 60:59, NVMe 2.0) to "
+            "learn whether the controller has a CRTO register",
         )
+        timeout = yield from self._ready_timeout()
         self.ctrl_config |= 1
         yield from self._wr32(
             0x14, self.ctrl_config, "enable_ctrl", f"Write CC = {self.ctrl_config:#x}: EN=1, "
             "start the controller.",
         )  # fmt: skip
-        ok = yield from self.nvme_wait_ready(True)
+        ok = yield from self.nvme_wait_ready(
+            CSTS_RDY, CSTS_RDY, ready_timeout_s(timeout), "initialisation"
+        )
         self.ready = ok
         return ok
 
-    def nvme_wait_ready(self, rdy: bool) -> Task:
-        """Poll CSTS every POLL_NS (one mmio_read a poll) until RDY is ``rdy``."""
-        timeout = max(1, r.CAP.get(self.cap, "to")) * 500_000_000
-        deadline = self.api.now + timeout
+    def _ready_timeout(self) -> Task:
+        """How long to wait for CSTS.RDY = 1, in CAP.TO's 500 ms units: CAP.TO, or CRTO's
+        CRWMT when CAP.CRMS.CRWMS is set and CRWMT is not smaller (Linux 6.1 never sets
+        CC.CRIME, so CRIMT does not count)."""
+        to = r.CAP.get(self.cap, "to")
+        if not self.cap & CAP_CRWMS:
+            return to
+        crto = yield from self._rd32(
+            CRTO_OFFSET, "read_crto", "CAP.CRMS.CRWMS = 1: the controller keeps CRTO (Controller "
+            "Ready Timeouts). Read it: CRWMT is how long it may take to become ready with its "
+            "media, the only mode Linux 6.1 uses (it leaves CC.CRIME at 0).",
+        )  # fmt: skip
+        crwmt = r.CRTO.get(crto, "crwmt")
+        if crwmt < to:
+            yield from self.say(
+                "bad_crto", f"CRTO.CRWMT = {crwmt} is less than CAP.TO = {to}: the "
+                "specification wants them to agree, so Linux keeps the larger, CAP.TO "
+                f"(dmesg: 'bad crto:{crto:x} cap:{self.cap:x}').",
+            )  # fmt: skip
+            return to
+        return crwmt
+
+    def nvme_wait_ready(self, mask: int, val: int, timeout_s: int, op: str) -> Task:
+        """Linux 6.1's nvme_wait_ready: read CSTS until (CSTS & ``mask``) == ``val``.
+
+        An all-ones read means the device is gone; anything else, CSTS.CFS included,
+        only keeps the wait going. Between reads the driver sleeps (1 to 2 ms in Linux,
+        POLL_NS here); after ``timeout_s`` seconds it gives up with "Device not ready;
+        aborting ``op``". Returns True when CSTS matched.
+        """
+        deadline = self.api.now + timeout_s * 1_000_000_000
+        rdy = bool(val & CSTS_RDY)
+        self.wait_failure = ""
         if rdy:
             yield from self.say(
-                "wait_ready",
-                "Poll CSTS until RDY=1, sleeping 1 ms between reads (nvme_wait_ready).",
-            )
+                "wait_ready", f"Poll CSTS until RDY=1, sleeping 1 to 2 ms between reads (this "
+                f"model: 1 ms), for at most {timeout_s} s (nvme_wait_ready). Only RDY and an "
+                "all-ones read count: CFS does not end the wait.",
+            )  # fmt: skip
         else:
             yield from self.say(
-                "wait_not_ready", "Read CSTS until RDY=0 (and CFS=0): the reset has finished "
-                "only then.",
+                "wait_not_ready", f"Read CSTS until RDY=0: the controller is ready to be "
+                f"enabled again only then. Linux polls every 1 to 2 ms for at most {timeout_s} "
+                "s and looks at RDY alone (nvme_wait_ready).",
             )  # fmt: skip
         while True:
             csts = self.api.mmio_read32(0x1C)
             self.csts = csts
             yield ACTION_NS
             if csts == 0xFFFFFFFF:
-                yield from self.say("device_gone", "CSTS reads all ones: the device is gone.")
-                return False
-            if rdy and csts & CSTS_CFS:
+                self.wait_failure = "CSTS reads all ones, the device is gone"
                 yield from self.say(
-                    "enable_failed", f"CSTS = {csts:#x}: CFS=1, the controller refused to start "
-                    "(Controller Fatal Status); it must be reset.",
+                    "device_gone", "CSTS reads all ones: no device answers any more; Linux "
+                    "gives up (-ENODEV).",
                 )  # fmt: skip
                 return False
-            if rdy and csts & CSTS_RDY:
+            if csts & mask == val:
                 return True
-            if not rdy and not csts & (CSTS_RDY | CSTS_CFS):
-                return True
-            if self.api.now >= deadline:
-                yield from self.say(
-                    "ready_timeout", f"CSTS.RDY did not become {int(rdy)} within CAP.TO "
-                    f"({timeout // 1_000_000} ms): give up.",
-                )  # fmt: skip
-                return False
             yield POLL_NS
+            if self.api.now > deadline:
+                dmesg = f"Device not ready; aborting {op}, CSTS={csts:#x}"
+                self.wait_failure = (
+                    f"CSTS.RDY did not become {int(rdy)} within {timeout_s} s ('{dmesg}')"
+                )
+                cfs = (
+                    " CSTS.CFS is 1: the controller reported a fatal error, which the wait never "
+                    "looked at."
+                    if csts & CSTS_CFS
+                    else ""
+                )
+                yield from self.say(
+                    "ready_timeout", f"{timeout_s} s have passed and CSTS.RDY is still "
+                    f"{int(not rdy)}: give up, as Linux does ('{dmesg}' in dmesg).{cfs}",
+                )  # fmt: skip
+                return False
 
     def request_irq(self, vector: int, what: str) -> Task:
         """Install the interrupt handler for ``vector`` (once)."""
@@ -1027,12 +1094,9 @@ class LinuxDriver:
     def start_ctrl(self, scan: bool = True) -> Task:
         """Everything after PCI set-up: admin queue, identify, I/O queues, AER, scan."""
         ok = yield from self.nvme_pci_configure_admin_queue()
-        if self.csts & CSTS_CFS:
-            failed = "CSTS.CFS=1, the controller reported a fatal status"
-        elif self.csts == 0xFFFFFFFF:
-            failed = "CSTS reads all ones, the device is gone"
-        else:
-            failed = "CSTS.RDY did not become 1 within CAP.TO"
+        failed = self.wait_failure or "the admin queue could not be configured"
+        if self.csts != 0xFFFFFFFF and self.csts & CSTS_CFS:
+            failed += "; CSTS.CFS=1, the controller reported a fatal status"
         if ok:
             ok = yield from self.nvme_init_identify()
             failed = "a command of nvme_init_ctrl_finish got no answer"

@@ -33,9 +33,10 @@ Field in Command"``).
 ``Scenario.run(api, **params)`` takes a scenario's parameters (``io-load``:
 ``count``, ``queues``, ``depth``); ``Scenario.defaults`` holds their defaults
 and ``Scenario.param_help`` a short description of each;
-``Machine(scenario=..., params={...})`` passes them. When the bring-up fails (CSTS.CFS, or CSTS.RDY not set within
-CAP.TO) the scenario stops the way Linux abandons the probe: no further
-doorbell, and ``ScenarioRun.ok`` is false.
+``Machine(scenario=..., params={...})`` passes them. When the bring-up fails (CSTS.RDY
+not 1 within (CAP.TO + 1) / 2 seconds, whether or not the controller set CSTS.CFS,
+or CSTS reading all ones) the scenario stops the way Linux abandons the probe: no
+further doorbell, and ``ScenarioRun.ok`` is false.
 """
 
 from __future__ import annotations
@@ -457,7 +458,8 @@ def errors(drv: LinuxDriver, run: ScenarioRun) -> Task:
         "misprogrammed bring-up", "Enable with CC.MPS=1 (8 KiB memory pages) while the admin "
         "SQ sits at an address only 4 KiB aligned. The specification requires the host to "
         "align ASQ to the memory page size and does not say what a controller does when it "
-        "is not; this device refuses to start and sets CSTS.CFS.",
+        "is not; this device refuses to start and sets CSTS.CFS. Linux's wait looks at "
+        "CSTS.RDY only, so it finds out when that wait runs out.",
     )  # fmt: skip
     region = api.alloc(3 * 4096)
     asq = region if region % 8192 else region + 4096
