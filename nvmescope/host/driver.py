@@ -7,7 +7,8 @@ plain named steps a lesson can point at:
 1. :meth:`LinuxDriver.nvme_pci_enable`: size and program BAR0, enable memory
    space and bus mastering, read CSTS, set up MSI-X vector 0, read CAP (two
    32-bit halves) and CMBSZ.
-2. :meth:`LinuxDriver.nvme_pci_configure_admin_queue`: read VS, disable the
+2. :meth:`LinuxDriver.nvme_pci_configure_admin_queue`: read VS (and, from VS 1.1
+   with CAP.NSSRS = 1, CSTS, to clear NSSRO if it is set), disable the
    controller (CC = 0, wait for RDY = 0), program AQA, ASQ and ACQ (32-bit
    halves), then :meth:`LinuxDriver.nvme_enable_ctrl`: CAP, CC with IOCQES=4,
    IOSQES=6 and CSS from CAP.CSS, read back, CAP again (and CRTO when
@@ -116,6 +117,7 @@ AEN_SUPPORTED = (1 << 8) | (1 << 9) | (1 << 11) | (1 << 31)
 
 CSTS_RDY = r.CSTS.field("rdy").mask
 CSTS_CFS = r.CSTS.field("cfs").mask
+CSTS_NSSRO = r.CSTS.field("nssro").mask
 #: CAP.CRMS.CRWMS (bit 59, NVMe 2.0): the controller reports CRTO, its ready timeouts
 CAP_CRWMS = r.CAP_CRWMS.mask
 #: CRTO, Controller Ready Timeouts (NVMe 2.0), at 68h
@@ -594,9 +596,23 @@ class LinuxDriver:
         ``mps``, ``asq`` and ``acq`` exist so a scenario can misprogram the bring-up.
         """
         self.vs = yield from self._rd32(
-            0x08, "read_vs", "Read VS (the NVMe version) to know which registers and features "
-            "this controller has.",
+            0x08, "read_vs", "Read VS (the NVMe version): from NVMe 1.1 on, CAP.NSSRS says "
+            "whether the controller supports NVM Subsystem Reset, and Linux then checks "
+            "CSTS.NSSRO before it resets the controller.",
         )  # fmt: skip
+        nssrs = r.CAP.get(self.cap, "nssrs")
+        if self.vs >= VS_1_1 and nssrs:
+            csts = yield from self._rd32(
+                0x1C, "read_nssro", f"VS = {self.vs:#x} (1.1 or later) and CAP.NSSRS = 1: read "
+                "CSTS for NSSRO, which says an NVM Subsystem Reset happened since it was last "
+                "cleared.",
+            )  # fmt: skip
+            if csts != 0xFFFFFFFF and csts & CSTS_NSSRO:
+                yield from self._wr32(
+                    0x1C, CSTS_NSSRO, "clear_nssro", "CSTS.NSSRO = 1: write 1 to it to clear it "
+                    "(the bit is RW1C; the rest of CSTS is read-only), so the next subsystem "
+                    "reset shows as a new 1.",
+                )  # fmt: skip
         ok = yield from self.nvme_disable_ctrl()
         if not ok:
             return False
