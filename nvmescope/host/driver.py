@@ -92,6 +92,8 @@ IRQ_ENTRY_NS = 1_000
 POLL_NS = 1_000_000
 #: admin command timeout (Linux's admin_timeout module parameter: 60 s)
 ADMIN_TIMEOUT_NS = 60_000_000_000
+#: I/O command timeout (Linux's io_timeout module parameter, nvme_io_timeout: 30 s)
+IO_TIMEOUT_NS = 30_000_000_000
 
 # -- Linux's constants ------------------------------------------------------------------
 #: NVME_AQ_DEPTH: admin queue entries
@@ -1296,7 +1298,7 @@ class LinuxDriver:
         buf: int | None = None,
         why: str = "",
         wait: bool = True,
-        timeout_ns: int = ADMIN_TIMEOUT_NS,
+        timeout_ns: int | None = None,
         arm_timer: bool | None = None,
     ) -> Task:
         """Send one command on SQ ``qid`` and (with ``wait``) return its :class:`Completion`.
@@ -1305,8 +1307,11 @@ class LinuxDriver:
         after the completion), or ``data_out`` goes to it; ``buf`` (with
         ``data_len``) is a buffer the caller owns, mapped with PRPs as it lies
         (any offset); ``prp1``/``prp2`` given explicitly are used as they are.
-        ``arm_timer`` (default: ``wait``) starts the ``timeout_ns`` timer.
+        ``arm_timer`` (default: ``wait``) starts the ``timeout_ns`` timer (default: Linux's,
+        60 s for an admin command, 30 s for an I/O command).
         """
+        if timeout_ns is None:
+            timeout_ns = ADMIN_TIMEOUT_NS if qid == 0 else IO_TIMEOUT_NS
         sq = self.sqs.get(qid)
         what = self._describe_cmd(qid, opc, nsid, cdw10, cdw11, cdw12)
         name = opcode_name(opc, qid == 0)
@@ -1411,9 +1416,22 @@ class LinuxDriver:
         while not comp.done:
             yield pending.signal
         if comp.timed_out:
+            tag = cid & CID_TAG_MASK
+            if qid:
+                linux = (
+                    f"Linux would now send an Abort for it ('I/O {tag} QID {qid} timeout, "
+                    "aborting') and wait once more; a command that times out again gets the "
+                    "controller reset"
+                )
+            else:
+                linux = (
+                    f"for an admin command Linux resets the controller ('I/O {tag} QID 0 "
+                    "timeout, reset controller')"
+                )
             yield from self.say(
                 "timeout", f"{what} (cid {cid}) got no completion within "
-                f"{timeout_ns // 1_000_000_000} s: it timed out.",
+                f"{timeout_ns // 1_000_000_000} s: it timed out. {linux[0].upper()}{linux[1:]}; "
+                "this model stops waiting for it and leaves the controller as it is.",
             )  # fmt: skip
             return comp
         if comp.aborted:
@@ -1486,11 +1504,19 @@ class LinuxDriver:
             return None
         csts = yield from self._rd32(
             0x1C, "timeout_csts", f"cid {cid} on SQ{qid}: its timer fired with no completion "
-            "(nvme_timeout). Read CSTS first: a fatal status (CFS) would need a reset.",
+            "(nvme_timeout). Read CSTS first: with CFS set (or NSSRO, when the controller "
+            "supports NVM Subsystem Reset) Linux resets the controller at once, without "
+            "polling.",
         )  # fmt: skip
         sq = self.sqs.get(qid)
         cq = self.cqs.get(sq.cqid) if sq is not None else None
-        if cq is not None and not csts & CSTS_CFS:
+        if csts != 0xFFFFFFFF and csts & CSTS_CFS:
+            yield from self.say(
+                "timeout_fatal", f"CSTS = {csts:#x}, CFS = 1: the controller is down; Linux "
+                "would reset it now ('controller is down; will reset'). This model does not: "
+                "the command times out.",
+            )  # fmt: skip
+        elif cq is not None:
             yield from self.say(
                 "timeout_poll", f"Did an interrupt go missing? Poll CQ{cq.qid} as its handler "
                 "would, with the interrupt disabled (nvme_poll_irqdisable).",
@@ -1498,8 +1524,10 @@ class LinuxDriver:
             yield from self.nvme_process_cq(cq, polled=True)
         if (qid, cid) not in self._pending:
             yield from self.say(
-                "timeout_polled", f"I/O {cid} QID {qid} timeout, completion polled: the command "
-                "had completed and its CQE was in the queue; only the interrupt never came.",
+                "timeout_polled", f"I/O {cid & CID_TAG_MASK} QID {qid} timeout, completion "
+                "polled: the command had completed and its CQE was in the queue; only the "
+                "interrupt never came. (Linux names the request by its blk-mq tag, the cid's "
+                "bits 11:0.)",
             )  # fmt: skip
             return None
         p = self._pending.pop((qid, cid))
