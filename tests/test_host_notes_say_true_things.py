@@ -291,3 +291,16 @@ def test_bar0_values_are_padded_to_the_access_width() -> None:
                 assert len(value) == 2 + 2 * event.size, text
                 checked += 1
     assert checked > 50
+
+
+def test_the_doorbell_ordering_note_says_what_linux_does() -> None:
+    """Linux 6.1 copies the SQE and rings the doorbell with writel(), which is ordered after
+    earlier stores: no wmb() of its own, except before a shadow doorbell store."""
+    notes = [e.text for e in _events("identify") if getattr(e, "step", "") == "wmb"]
+    assert notes and all("writel()" in t and "no wmb() of its own" in t for t in notes)
+    assert not any(t.startswith("Write barrier (wmb)") for t in notes)
+    m = Machine(ControllerConfig(dbbuf=True), scenario="io")
+    m.run()
+    io_notes = {e.text for e in m.events if getattr(e, "step", "") == "wmb"}
+    assert any("explicit wmb()" in t and "shadow doorbell" in t for t in io_notes)
+    assert any("writel()" in t for t in io_notes)  # the admin queue rings by MMIO only

@@ -1389,10 +1389,20 @@ class LinuxDriver:
         )  # fmt: skip
         self.api.mem_write(sq.slot_addr(slot), sqe, f"SQE {name}")
         yield ACTION_NS
-        yield from self.say(
-            "wmb", "Write barrier (wmb): the 64-byte SQE must be in memory before the doorbell "
-            "makes the device fetch it.",
-        )  # fmt: skip
+        if self.dbbuf is not None and qid:
+            barrier = (
+                "Write barrier (wmb): with shadow doorbells the new tail goes to host memory "
+                "first, so Linux orders the 64-byte SQE before that store with an explicit "
+                "wmb() (nvme_dbbuf_update_and_check_event)."
+            )
+        else:
+            barrier = (
+                "No separate write barrier here: the 64-byte SQE must be in memory before the "
+                "device can see the new tail, and writel(), the MMIO write that rings the "
+                "doorbell, is ordered after the CPU's earlier stores, so Linux issues no wmb() "
+                "of its own."
+            )
+        yield from self.say("wmb", barrier)
         pending = _Pending(comp, self.api.signal(f"cmd{qid}.{cid}"))
         self._pending[(qid, cid)] = pending
         if (wait if arm_timer is None else arm_timer) and timeout_ns > 0:
