@@ -636,7 +636,8 @@ ERR_KINDS: dict[str, str] = {
     "err_invalid_field": "a field of the command is invalid",
     "err_invalid_nsid": "the namespace ID is invalid or inactive",
     "err_invalid_qid": "the queue identifier is invalid or in use",
-    "err_invalid_qsize": "the queue size is zero or larger than CAP.MQES allows",
+    "err_invalid_qsize": "the queue size is invalid: QSIZE 0h (a one-entry queue) or more "
+    "entries than CAP.MQES allows",
     "err_invalid_cqid": "the completion queue named does not exist",
     "err_invalid_vector": "the interrupt vector is invalid",
     "err_invalid_delete": "the queue cannot be deleted while SQs still use it",

@@ -304,3 +304,27 @@ def test_the_doorbell_ordering_note_says_what_linux_does() -> None:
     io_notes = {e.text for e in m.events if getattr(e, "step", "") == "wmb"}
     assert any("explicit wmb()" in t and "shadow doorbell" in t for t in io_notes)
     assert any("writel()" in t for t in io_notes)  # the admin queue rings by MMIO only
+
+
+def test_create_queue_starts_show_qsize_as_cdw10_holds_it_and_the_entries() -> None:
+    """QSIZE is 0's based: QEMU's trace prints 'qsize=1023' for a 1024-entry queue; a
+    QSIZE of 0 is a one-entry queue, invalid, not a 'zero' queue size."""
+    texts = [describe(e) for e in _events("errors")]
+    assert any("create_io_cq (opcode 0x05) nsid 0 qid 1 qsize 1023 (1024 entries)" in t
+               for t in texts)  # fmt: skip
+    assert any("qid 2 qsize 0 (1 entry)" in t for t in texts)
+    (err,) = [t for t in texts if t.startswith("the queue size is invalid")]
+    assert "QSIZE 0h (a one-entry queue)" in err and "is zero" not in err
+    reference = REFERENCE.read_text()
+    assert "cqid=1, vector=1, qsize=1023" in reference
+
+
+def test_the_first_cap_high_half_note_names_what_nvme_pci_enable_uses() -> None:
+    """nvme_pci_enable takes MQES and DSTRD from CAP (and NSSRS counts from VS 1.1 on);
+    MPSMAX is never looked at by Linux 6.1, and MPSMIN only in nvme_enable_ctrl."""
+    notes = [e.text for e in _events("bringup") if getattr(e, "step", "") == "read_cap_hi"]
+    first, enable, again = notes
+    why = first.split("): ", 1)[1]
+    assert "DSTRD" in why and "MPSMAX" not in why and "MPSMIN" not in why
+    assert "MPSMIN" in enable.split("): ", 1)[1] and "MPSMAX" not in enable.split("): ", 1)[1]
+    assert "CRMS" in again

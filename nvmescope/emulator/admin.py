@@ -107,7 +107,9 @@ def describe(req: Request) -> str:
         numd = ((c.cdw11 & 0xFFFF) << 16 | (c.cdw10 >> 16)) + 1
         return f"lid {c.cdw10 & 0xFF:#04x} len {numd * 4}"
     if c.opc in (0x01, 0x05):
-        return f"qid {c.cdw10 & 0xFFFF} qsize {(c.cdw10 >> 16) + 1} cdw11 {c.cdw11:#x}"
+        qsize = c.cdw10 >> 16  # 0's based, as CDW10 holds it (and QEMU's trace prints it)
+        entries = ev.plural(qsize + 1, "entry", "entries")
+        return f"qid {c.cdw10 & 0xFFFF} qsize {qsize} ({entries}) cdw11 {c.cdw11:#x}"
     if c.opc in (0x00, 0x04):
         return f"qid {c.cdw10 & 0xFFFF}"
     if c.opc == 0x08:

@@ -504,7 +504,8 @@ class LinuxDriver:
             yield from self.msix_enable()
         yield from self._read_cap(
             "the queue depth (MQES) and how long to wait for ready (TO)",
-            "the doorbell stride (DSTRD) and the page sizes (MPSMIN, MPSMAX)",
+            "the doorbell stride (DSTRD), how far apart the queues' doorbells sit, and "
+            "whether NVM Subsystem Reset is supported (NSSRS)",
         )
         self.q_depth = min(r.CAP.get(self.cap, "mqes") + 1, self.io_queue_depth)
         self.cmbsz = yield from self._rd32(
