@@ -669,7 +669,8 @@ UB_KINDS: dict[str, str] = {
     "ub_mmio_ro": "write to a read-only register: ignored",
     "ub_mmio_reserved": "write to reserved bits: ignored",
     "ub_mmio_disabled": "BAR0 access with memory space disabled: no answer",
-    "ub_mmio_while_enabled": "AQA/ASQ/ACQ changed while CC.EN=1: ignored",
+    "ub_mmio_while_enabled": "a register or field that may change only while the controller "
+    "is disabled was written while CC.EN=1",
     "ub_cc_while_not_ready": "CC changed while the controller is resetting",
     "ub_db_invalid_queue": "doorbell for a queue that does not exist: ignored",
     "ub_db_invalid_value": "doorbell value beyond the queue size: ignored, AER raised",

@@ -328,3 +328,17 @@ def test_the_first_cap_high_half_note_names_what_nvme_pci_enable_uses() -> None:
     assert "DSTRD" in why and "MPSMAX" not in why and "MPSMIN" not in why
     assert "MPSMIN" in enable.split("): ", 1)[1] and "MPSMAX" not in enable.split("): ", 1)[1]
     assert "CRMS" in again
+
+
+def test_a_cc_field_changed_while_enabled_is_not_described_as_aqa() -> None:
+    """ub_mmio_while_enabled serves AQA/ASQ/ACQ and CC.MPS/AMS/CSS alike: its sentence
+    names neither, the detail says which and what the device did."""
+    m = Machine(ControllerConfig(), scenario="bringup")
+    m.run()
+    m.api.mmio_write32(0x24, 0x0007_0007)  # AQA while enabled
+    m.api.mmio_write32(0x14, 0x0046_0061 | 1 << 7)  # CC.MPS while enabled
+    m.api.run_until_idle()
+    aqa, cc = [describe(e) for e in m.events if e.kind == "ub_mmio_while_enabled"]
+    assert aqa.endswith("written while CC.EN=1: AQA, ignored")
+    assert cc.endswith("written while CC.EN=1: CC.MPS/AMS/CSS, the old values kept")
+    assert "AQA" not in cc

@@ -575,7 +575,7 @@ class Controller:
         old = self._reg32(offset)
         if self.cc & 1:
             name = r.register_name(offset, 4)
-            return old, old, ("ub_mmio_while_enabled", f"{name} written while CC.EN=1"), []
+            return old, old, ("ub_mmio_while_enabled", f"{name.upper()}, ignored"), []
         ub = None
         if offset == 0x24:
             if value & ~AQA_WRITABLE:
@@ -609,7 +609,7 @@ class Controller:
         en_old, en_new = old & 1, new & 1
         if en_old and en_new and (new ^ old) & CC_LOCKED_WHILE_ENABLED:
             new = (new & ~CC_LOCKED_WHILE_ENABLED) | (old & CC_LOCKED_WHILE_ENABLED)
-            ub = ("ub_mmio_while_enabled", "CC.MPS/AMS/CSS changed while CC.EN=1: kept")
+            ub = ("ub_mmio_while_enabled", "CC.MPS/AMS/CSS, the old values kept")
         self.cc = new
         shn_old, shn_new = r.CC.get(old, "shn"), r.CC.get(new, "shn")
         if not en_old and en_new:
