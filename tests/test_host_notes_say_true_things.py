@@ -270,7 +270,10 @@ def test_a_completion_with_a_stale_generation_is_named_as_such() -> None:
     stale, unknown = drv.api.texts
     assert "tag 5 is in use, but with generation 1, not 0" in stale
     assert "genctr mismatch" in stale
-    assert unknown.endswith("completion for cid 9 on SQ1, which the driver did not send: ignored.")
+    assert unknown.endswith(
+        "completion for cid 9 on SQ1, which the driver did not send (Linux: 'invalid id 9 "
+        "completed on queue 1'): ignored."
+    )
 
 
 def test_bar0_values_are_padded_to_the_access_width() -> None:

@@ -1940,7 +1940,10 @@ class LinuxDriver:
                     "(Linux: 'genctr mismatch')"
                 )
             else:
-                why = "which the driver did not send"
+                why = (
+                    f"which the driver did not send (Linux: 'invalid id {cqe.cid} completed on "
+                    f"queue {cqe.sqid}')"
+                )
             yield from self.say(
                 "unexpected_cqe", f"CQ{cq.qid} slot {slot}: completion for cid {cqe.cid} on "
                 f"SQ{cqe.sqid}, {why}: ignored.",
