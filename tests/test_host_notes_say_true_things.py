@@ -345,3 +345,19 @@ def test_a_cc_field_changed_while_enabled_is_not_described_as_aqa() -> None:
     assert aqa.endswith("written while CC.EN=1: AQA, ignored")
     assert cc.endswith("written while CC.EN=1: CC.MPS/AMS/CSS, the old values kept")
     assert "AQA" not in cc
+
+
+def test_an_invalid_nsid_is_not_called_inactive() -> None:
+    """The specification tells an invalid NSID (0h, or above NN and not FFFFFFFFh) from an
+    inactive one; both earn Invalid Namespace or Format, and the detail says which."""
+    texts = [describe(e) for e in _events("errors") if e.kind == "err_invalid_nsid"]
+    assert any("NSID 0xdead is not a valid NSID: it is above NN (1)" in t for t in texts)
+    assert any("NSID 0x0 is not a valid NSID: it names no namespace" in t for t in texts)
+    assert any("NSID 0x2 is not a valid NSID: it is above NN (1)" in t for t in texts)
+    assert not any("0x0 is not an active" in t or "0x2 is not an active" in t for t in texts)
+    m = Machine(ControllerConfig(nn=4), scenario="bringup")
+    m.run()
+    buf = m.api.alloc(4096)
+    assert not m.driver.run(m.driver.nvme_read(1, 3, 0, 1, buf, 512)).ok
+    (inactive,) = [describe(e) for e in m.events if e.kind == "err_invalid_nsid"]
+    assert inactive.endswith("NSID 0x3 is not an active namespace")

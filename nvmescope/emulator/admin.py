@@ -399,10 +399,15 @@ def nvme_identify(ctrl: Controller, req: Request) -> Task:
             data = idf.build_active_ns_list(sorted(n for n in ctrl.namespaces if n > nsid))
         else:
             if nsid == 0 or nsid > ctrl.config.nn:
-                yield from ctrl.nvme_fail(
-                    req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
-                    f"NSID {nsid:#x} is not a valid namespace", LOC_NSID,
+                why = (
+                    "NSID 0x0 is not a valid NSID: it names no namespace" if nsid == 0
+                    else f"NSID {nsid:#x} (every namespace) is not supported with CNS {cns:02X}h"
+                    if nsid == NSID_ALL
+                    else f"NSID {nsid:#x} is not a valid NSID: it is above NN ({ctrl.config.nn})"
                 )  # fmt: skip
+                yield from ctrl.nvme_fail(
+                    req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid", why, LOC_NSID
+                )
                 return
             if cns == 0x05 and csi != 0:
                 yield from ctrl.nvme_fail(

@@ -65,10 +65,14 @@ def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
         return  # flush of every namespace: RAM-backed, nothing to do
     ns = ctrl.namespaces.get(nsid)
     if ns is None:
-        yield from ctrl.nvme_fail(
-            req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
-            f"NSID {nsid:#x} is not an active namespace", LOC_NSID,
-        )  # fmt: skip
+        nn = ctrl.config.nn
+        if nsid == 0:
+            why = "NSID 0x0 is not a valid NSID: it names no namespace"
+        elif nsid > nn and nsid != NSID_ALL:
+            why = f"NSID {nsid:#x} is not a valid NSID: it is above NN ({nn})"
+        else:
+            why = f"NSID {nsid:#x} is not an active namespace"
+        yield from ctrl.nvme_fail(req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid", why, LOC_NSID)
         return
     if opc == OPC_FLUSH:
         return
