@@ -649,7 +649,7 @@ ERR_KINDS: dict[str, str] = {
     "err_feature_not_saveable": "the feature cannot be saved",
     "err_aer_limit": "more Asynchronous Event Requests than AERL allows",
     "err_abort_limit": "more Abort commands than ACL allows",
-    "err_dma": "a DMA address was not mapped by the host: data transfer error",
+    "err_dma": "a DMA reached no host memory at its address",
     "err_lba_range": "the LBA range is beyond the namespace",
     "err_too_large": "the transfer is larger than MDTS allows",
     "err_compare_failure": "the data compared differs from the namespace's: Compare Failure",

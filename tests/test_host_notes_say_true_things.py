@@ -361,3 +361,11 @@ def test_an_invalid_nsid_is_not_called_inactive() -> None:
     assert not m.driver.run(m.driver.nvme_read(1, 3, 0, 1, buf, 512)).ok
     (inactive,) = [describe(e) for e in m.events if e.kind == "err_invalid_nsid"]
     assert inactive.endswith("NSID 0x3 is not an active namespace")
+
+
+def test_a_dma_to_no_memory_says_what_a_real_bus_would_do() -> None:
+    texts = [describe(e) for e in _events("errors")]
+    (case,) = [t for t in texts if t.startswith("Bad input: DMA to unmapped memory")]
+    assert "as QEMU's does" in case and "posted" in case and "Unsupported Request" in case
+    (err,) = [t for t in texts if t.startswith("a DMA reached no host memory")]
+    assert "not mapped by the host: data transfer error" not in err

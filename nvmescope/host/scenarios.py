@@ -446,7 +446,10 @@ def errors(drv: LinuxDriver, run: ScenarioRun) -> Task:
 
     yield from case(
         "DMA to unmapped memory", f"Identify into {UNMAPPED_ADDRESS:#x}, an address beyond the "
-        "host's RAM: the device's write finds no memory there.",
+        "host's RAM: the device's write finds no memory there. This device answers Data "
+        "Transfer Error, as QEMU's does; on real PCIe a memory write is posted, and one that "
+        "no memory takes is dropped (the root complex logs an Unsupported Request) without "
+        "the device hearing of it.",
     )  # fmt: skip
     comp = yield from drv.submit(0, 0x06, cdw10=1, prp1=UNMAPPED_ADDRESS, why="a buffer not in RAM")
     yield from expect(drv, run, "DMA to unmapped memory", comp, st.DATA_TRANSFER_ERROR)
