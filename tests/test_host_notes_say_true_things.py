@@ -369,3 +369,30 @@ def test_a_dma_to_no_memory_says_what_a_real_bus_would_do() -> None:
     assert "as QEMU's does" in case and "posted" in case and "Unsupported Request" in case
     (err,) = [t for t in texts if t.startswith("a DMA reached no host memory")]
     assert "not mapped by the host: data transfer error" not in err
+
+
+def test_host_behavior_note_says_only_what_is_switched_on() -> None:
+    """Linux 6.1's nvme_configure_host_options sets ACRE when CRDT1 is not 0 and LBAFEE when
+    CTRATT.ELBAS is set: the note must not claim retry delays are honoured with ACRE=0."""
+    from nvmescope.emulator.config import profile_config
+    from nvmescope.host.driver import LinuxDriver
+
+    m = Machine(profile_config("qemu-7.2"), scenario="bringup")
+    m.run()
+    (note,) = [e.text for e in m.events if getattr(e, "step", "") == "host_behavior"]
+    assert "extended LBA formats (LBAFEE=1" in note and "ACRE stays 0" in note
+    assert "honours" not in note
+
+    class Notes:
+        texts: list[str] = []
+
+        def note(self, step: str, text: str) -> None:
+            self.texts.append(text)
+
+    drv = LinuxDriver.__new__(LinuxDriver)
+    drv.api = Notes()  # type: ignore[assignment]
+    drv._id_field = {"crdt1": 3, "ctratt": 0}.__getitem__  # type: ignore[method-assign]
+    task = drv.nvme_configure_host_options()
+    next(task)  # the note, then the Set Features it announces (not run here)
+    assert "the host honours its command retry delays (ACRE=1" in Notes.texts[0]
+    assert "LBAFEE stays 0" in Notes.texts[0]

@@ -903,10 +903,23 @@ class LinuxDriver:
                 "so no Set Features 16h (nvme_configure_host_options).",
             )  # fmt: skip
             return True
+        turn_on = [
+            words
+            for on, words in (
+                (acre, "the host honours its command retry delays (ACRE=1; CRDT1 is not 0)"),
+                (lbafee, "the host uses extended LBA formats (LBAFEE=1; CTRATT bit 15 is set)"),
+            )
+            if on
+        ]
+        left = (
+            "ACRE stays 0 (CRDT1 = 0: no retry delays to honour)" if not acre
+            else "LBAFEE stays 0 (CTRATT bit 15 clear)" if not lbafee
+            else ""
+        )  # fmt: skip
         yield from self.say(
-            "host_behavior", f"CRDT1 = {crdt1}, CTRATT = {ctratt:#x}: tell the controller the host "
-            f"honours command retry delays (ACRE={acre}) and extended LBA formats "
-            f"(LBAFEE={lbafee}) with Set Features 16h Host Behavior Support.",
+            "host_behavior", f"CRDT1 = {crdt1}, CTRATT = {ctratt:#x}: tell the controller with Set "
+            f"Features 16h Host Behavior Support that {' and '.join(turn_on)}"
+            f"{'; ' + left if left else ''} (nvme_configure_host_options).",
         )  # fmt: skip
         data = bytes([acre, 0, lbafee]) + bytes(509)
         c = yield from self.set_features(0x16, data_out=data, why="host behavior support")
