@@ -735,6 +735,10 @@ class LinuxDriver:
         only keeps the wait going. Between reads the driver sleeps (1 to 2 ms in Linux,
         POLL_NS here); after ``timeout_s`` seconds it gives up with "Device not ready;
         aborting ``op``". Returns True when CSTS matched.
+
+        Linux's shutdown (nvme_shutdown_ctrl, which this model does not perform) waits the
+        same way for CSTS.SHST = 10b, for shutdown_timeout: the module parameter, 5 s, or
+        RTD3E in whole seconds when that is larger, at most 60 s.
         """
         deadline = self.api.now + timeout_s * 1_000_000_000
         rdy = bool(val & CSTS_RDY)
