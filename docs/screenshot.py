@@ -3,7 +3,7 @@
     python docs/screenshot.py                  # docs/tui.svg
     python docs/screenshot.py --png shot.png   # and a PNG of it, with rsvg-convert
 
-The cursor is on event 380, the Identify Controller data the device DMA-writes
+The cursor is on event 382, the Identify Controller data the device DMA-writes
 to the host, in the middle of the story. The SVG is what Textual draws; a PNG
 is made from it by ``rsvg-convert`` (Debian's librsvg2-bin), after turning
 Textual's no-break spaces into preserved spaces (rsvg-convert drops leading
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from nvmescope.ui import NvmeScopeApp, open_source  # noqa: E402
 from nvmescope.ui.marks import Marks  # noqa: E402
 
-AT = 380
+AT = 382
 SIZE = (160, 50)
 
 

@@ -682,7 +682,8 @@ ERR_KINDS: dict[str, str] = {
     "err_invalid_field": "a field of the command is invalid",
     "err_invalid_nsid": "the namespace ID is invalid or inactive",
     "err_invalid_qid": "the queue identifier is invalid or in use",
-    "err_invalid_qsize": "the queue size is zero or larger than CAP.MQES allows",
+    "err_invalid_qsize": "the queue size is invalid: QSIZE 0h (a one-entry queue) or more "
+    "entries than CAP.MQES allows",
     "err_invalid_cqid": "the completion queue named does not exist",
     "err_invalid_vector": "the interrupt vector is invalid",
     "err_invalid_delete": "the queue cannot be deleted while SQs still use it",
@@ -694,7 +695,7 @@ ERR_KINDS: dict[str, str] = {
     "err_feature_not_saveable": "the feature cannot be saved",
     "err_aer_limit": "more Asynchronous Event Requests than AERL allows",
     "err_abort_limit": "more Abort commands than ACL allows",
-    "err_dma": "a DMA address was not mapped by the host: data transfer error",
+    "err_dma": "a DMA reached no host memory at its address",
     "err_lba_range": "the LBA range is beyond the namespace",
     "err_too_large": "the transfer is larger than MDTS allows",
     "err_compare_failure": "the data compared differs from the namespace's: Compare Failure",
@@ -715,7 +716,8 @@ UB_KINDS: dict[str, str] = {
     "ub_mmio_ro": "write to a read-only register: ignored",
     "ub_mmio_reserved": "write to reserved bits: ignored",
     "ub_mmio_disabled": "BAR0 access with memory space disabled: no answer",
-    "ub_mmio_while_enabled": "AQA/ASQ/ACQ changed while CC.EN=1: ignored",
+    "ub_mmio_while_enabled": "a register or field that may change only while the controller "
+    "is disabled was written while CC.EN=1",
     "ub_cc_while_not_ready": "CC changed while the controller is resetting",
     "ub_db_invalid_queue": "doorbell for a queue that does not exist: ignored",
     "ub_db_invalid_value": "doorbell value beyond the queue size: ignored, AER raised",

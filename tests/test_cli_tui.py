@@ -68,7 +68,7 @@ def test_a_recording_as_the_first_argument_opens_the_tui():
         (("tui", "identify", "-c", "mqes=0"), 2, "--config"),
         (("tui", "identify", "-c", "nosuchknob=1"), 2, "no such knob"),
         (("tui", "io-load", "-p", "count=0"), 2, "--param"),
-        (("tui", IDENTIFY, "--at", "99999"), 2, "has events 0..396"),
+        (("tui", IDENTIFY, "--at", "99999"), 2, "has events 0..398"),
         (("tui", IDENTIFY, "-c", "mqes=3"), 2, "a recording keeps its own"),
         (("tui", ROOT), 1, "is a directory"),
         (("tui", ROOT / "README.md"), 1, "not an nvmescope recording"),
@@ -140,4 +140,4 @@ def test_nvmescope_on_a_terminal_opens_the_tui_live_and_q_quits():
 def test_a_recording_opens_on_a_terminal_at_the_event_asked_for():
     code, out = _run_on_a_terminal(["tui", str(IDENTIFY), "--at", "379"], [b"q"], 160, 50)
     assert code == 0
-    assert "ev 379/396" in out
+    assert "ev 379/398" in out

@@ -10,8 +10,11 @@ from nvmescope.machine import Machine
 FAILING = {
     # a controller that refuses to start: it answers CC.EN=1 with CSTS.CFS
     "cfs": (ControllerConfig(), "CSTS.CFS=1"),
-    # CSTS.RDY comes after 2 s, CAP.TO allows 500 ms
-    "timeout": (ControllerConfig(timeout=1, rdy_delay_ns=2_000_000_000), "within CAP.TO"),
+    # CSTS.RDY comes after 2 s; CAP.TO = 1 (500 ms), so Linux waits (1 + 1) / 2 = 1 s
+    "timeout": (
+        ControllerConfig(timeout=1, rdy_delay_ns=2_000_000_000),
+        "Device not ready; aborting initialisation",
+    ),
 }
 
 

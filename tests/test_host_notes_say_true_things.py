@@ -270,7 +270,10 @@ def test_a_completion_with_a_stale_generation_is_named_as_such() -> None:
     stale, unknown = drv.api.texts
     assert "tag 5 is in use, but with generation 1, not 0" in stale
     assert "genctr mismatch" in stale
-    assert unknown.endswith("completion for cid 9 on SQ1, which the driver did not send: ignored.")
+    assert unknown.endswith(
+        "completion for cid 9 on SQ1, which the driver did not send (Linux: 'invalid id 9 "
+        "completed on queue 1'): ignored."
+    )
 
 
 def test_bar0_values_are_padded_to_the_access_width() -> None:
@@ -291,3 +294,105 @@ def test_bar0_values_are_padded_to_the_access_width() -> None:
                 assert len(value) == 2 + 2 * event.size, text
                 checked += 1
     assert checked > 50
+
+
+def test_the_doorbell_ordering_note_says_what_linux_does() -> None:
+    """Linux 6.1 copies the SQE and rings the doorbell with writel(), which is ordered after
+    earlier stores: no wmb() of its own, except before a shadow doorbell store."""
+    notes = [e.text for e in _events("identify") if getattr(e, "step", "") == "wmb"]
+    assert notes and all("writel()" in t and "no wmb() of its own" in t for t in notes)
+    assert not any(t.startswith("Write barrier (wmb)") for t in notes)
+    m = Machine(ControllerConfig(dbbuf=True), scenario="io")
+    m.run()
+    io_notes = {e.text for e in m.events if getattr(e, "step", "") == "wmb"}
+    assert any("explicit wmb()" in t and "shadow doorbell" in t for t in io_notes)
+    assert any("writel()" in t for t in io_notes)  # the admin queue rings by MMIO only
+
+
+def test_create_queue_starts_show_qsize_as_cdw10_holds_it_and_the_entries() -> None:
+    """QSIZE is 0's based: QEMU's trace prints 'qsize=1023' for a 1024-entry queue; a
+    QSIZE of 0 is a one-entry queue, invalid, not a 'zero' queue size."""
+    texts = [describe(e) for e in _events("errors")]
+    assert any("create_io_cq (opcode 0x05) nsid 0 qid 1 qsize 1023 (1024 entries)" in t
+               for t in texts)  # fmt: skip
+    assert any("qid 2 qsize 0 (1 entry)" in t for t in texts)
+    (err,) = [t for t in texts if t.startswith("the queue size is invalid")]
+    assert "QSIZE 0h (a one-entry queue)" in err and "is zero" not in err
+    reference = REFERENCE.read_text()
+    assert "cqid=1, vector=1, qsize=1023" in reference
+
+
+def test_the_first_cap_high_half_note_names_what_nvme_pci_enable_uses() -> None:
+    """nvme_pci_enable takes MQES and DSTRD from CAP (and NSSRS counts from VS 1.1 on);
+    MPSMAX is never looked at by Linux 6.1, and MPSMIN only in nvme_enable_ctrl."""
+    notes = [e.text for e in _events("bringup") if getattr(e, "step", "") == "read_cap_hi"]
+    first, enable, again = notes
+    why = first.split("): ", 1)[1]
+    assert "DSTRD" in why and "MPSMAX" not in why and "MPSMIN" not in why
+    assert "MPSMIN" in enable.split("): ", 1)[1] and "MPSMAX" not in enable.split("): ", 1)[1]
+    assert "CRMS" in again
+
+
+def test_a_cc_field_changed_while_enabled_is_not_described_as_aqa() -> None:
+    """ub_mmio_while_enabled serves AQA/ASQ/ACQ and CC.MPS/AMS/CSS alike: its sentence
+    names neither, the detail says which and what the device did."""
+    m = Machine(ControllerConfig(), scenario="bringup")
+    m.run()
+    m.api.mmio_write32(0x24, 0x0007_0007)  # AQA while enabled
+    m.api.mmio_write32(0x14, 0x0046_0061 | 1 << 7)  # CC.MPS while enabled
+    m.api.run_until_idle()
+    aqa, cc = [describe(e) for e in m.events if e.kind == "ub_mmio_while_enabled"]
+    assert aqa.endswith("written while CC.EN=1: AQA, ignored")
+    assert cc.endswith("written while CC.EN=1: CC.MPS/AMS/CSS, the old values kept")
+    assert "AQA" not in cc
+
+
+def test_an_invalid_nsid_is_not_called_inactive() -> None:
+    """The specification tells an invalid NSID (0h, or above NN and not FFFFFFFFh) from an
+    inactive one; both earn Invalid Namespace or Format, and the detail says which."""
+    texts = [describe(e) for e in _events("errors") if e.kind == "err_invalid_nsid"]
+    assert any("NSID 0xdead is not a valid NSID: it is above NN (1)" in t for t in texts)
+    assert any("NSID 0x0 is not a valid NSID: it names no namespace" in t for t in texts)
+    assert any("NSID 0x2 is not a valid NSID: it is above NN (1)" in t for t in texts)
+    assert not any("0x0 is not an active" in t or "0x2 is not an active" in t for t in texts)
+    m = Machine(ControllerConfig(nn=4), scenario="bringup")
+    m.run()
+    buf = m.api.alloc(4096)
+    assert not m.driver.run(m.driver.nvme_read(1, 3, 0, 1, buf, 512)).ok
+    (inactive,) = [describe(e) for e in m.events if e.kind == "err_invalid_nsid"]
+    assert inactive.endswith("NSID 0x3 is not an active namespace")
+
+
+def test_a_dma_to_no_memory_says_what_a_real_bus_would_do() -> None:
+    texts = [describe(e) for e in _events("errors")]
+    (case,) = [t for t in texts if t.startswith("Bad input: DMA to unmapped memory")]
+    assert "as QEMU's does" in case and "posted" in case and "Unsupported Request" in case
+    (err,) = [t for t in texts if t.startswith("a DMA reached no host memory")]
+    assert "not mapped by the host: data transfer error" not in err
+
+
+def test_host_behavior_note_says_only_what_is_switched_on() -> None:
+    """Linux 6.1's nvme_configure_host_options sets ACRE when CRDT1 is not 0 and LBAFEE when
+    CTRATT.ELBAS is set: the note must not claim retry delays are honoured with ACRE=0."""
+    from nvmescope.emulator.config import profile_config
+    from nvmescope.host.driver import LinuxDriver
+
+    m = Machine(profile_config("qemu-7.2"), scenario="bringup")
+    m.run()
+    (note,) = [e.text for e in m.events if getattr(e, "step", "") == "host_behavior"]
+    assert "extended LBA formats (LBAFEE=1" in note and "ACRE stays 0" in note
+    assert "honours" not in note
+
+    class Notes:
+        texts: list[str] = []
+
+        def note(self, step: str, text: str) -> None:
+            self.texts.append(text)
+
+    drv = LinuxDriver.__new__(LinuxDriver)
+    drv.api = Notes()  # type: ignore[assignment]
+    drv._id_field = {"crdt1": 3, "ctratt": 0}.__getitem__  # type: ignore[method-assign]
+    task = drv.nvme_configure_host_options()
+    next(task)  # the note, then the Set Features it announces (not run here)
+    assert "the host honours its command retry delays (ACRE=1" in Notes.texts[0]
+    assert "LBAFEE stays 0" in Notes.texts[0]

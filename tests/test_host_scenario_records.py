@@ -47,7 +47,10 @@ def test_a_failed_bringup_comes_first():
     m = Machine(ControllerConfig(timeout=1, rdy_delay_ns=2_000_000_000), scenario="io")
     m.run()
     failures = m.scenario.failures()
-    assert failures[0] == "bring-up failed: CSTS.RDY did not become 1 within CAP.TO"
+    assert failures[0] == (
+        "bring-up failed: CSTS.RDY did not become 1 within 1 s "
+        "('Device not ready; aborting initialisation, CSTS=0x0')"
+    )
     assert failures[1].startswith("controller ready: expected CSTS.RDY=1, got CSTS=")
 
 

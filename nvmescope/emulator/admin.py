@@ -144,7 +144,9 @@ def describe(req: Request) -> str:
         numd = ((c.cdw11 & 0xFFFF) << 16 | (c.cdw10 >> 16)) + 1
         return f"lid {c.cdw10 & 0xFF:#04x} len {numd * 4}"
     if c.opc in (0x01, 0x05):
-        return f"qid {c.cdw10 & 0xFFFF} qsize {(c.cdw10 >> 16) + 1} cdw11 {c.cdw11:#x}"
+        qsize = c.cdw10 >> 16  # 0's based, as CDW10 holds it (and QEMU's trace prints it)
+        entries = ev.plural(qsize + 1, "entry", "entries")
+        return f"qid {c.cdw10 & 0xFFFF} qsize {qsize} ({entries}) cdw11 {c.cdw11:#x}"
     if c.opc in (0x00, 0x04):
         return f"qid {c.cdw10 & 0xFFFF}"
     if c.opc == 0x08:
@@ -435,10 +437,15 @@ def nvme_identify(ctrl: Controller, req: Request) -> Task:
             data = idf.build_active_ns_list(sorted(n for n in ctrl.namespaces if n > nsid))
         else:
             if nsid == 0 or nsid > ctrl.config.nn:
-                yield from ctrl.nvme_fail(
-                    req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
-                    f"NSID {nsid:#x} is not a valid namespace", LOC_NSID,
+                why = (
+                    "NSID 0x0 is not a valid NSID: it names no namespace" if nsid == 0
+                    else f"NSID {nsid:#x} (every namespace) is not supported with CNS {cns:02X}h"
+                    if nsid == NSID_ALL
+                    else f"NSID {nsid:#x} is not a valid NSID: it is above NN ({ctrl.config.nn})"
                 )  # fmt: skip
+                yield from ctrl.nvme_fail(
+                    req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid", why, LOC_NSID
+                )
                 return
             if cns == 0x05 and csi != 0:
                 yield from ctrl.nvme_fail(

@@ -44,6 +44,9 @@ Choices where the specification leaves room
   after ``rdy_delay_ns`` (a fatal error detected during controller
   initialization) and CSTS.RDY stays 0. Entry sizes changed while enabled are
   refused when an I/O queue is created (Invalid Queue Size).
+- CC.EN 1 -> 0 clears CSTS.RDY (and CFS) after ``rdy_delay_ns``; when RDY is 0
+  already (the enable failed, or has not finished) the reset takes no time, since
+  RDY = 0 is the only sign of its end a host can wait for.
 - After a shutdown completes (CSTS.SHST = 10b) the specification requires a
   reset before commands are processed again; doorbell writes until then are
   dropped (``ub_db_after_shutdown``). CSTS.RDY stays 1. CC.EN 0 -> 1 always
@@ -591,7 +594,7 @@ class Controller:
         old = self._reg32(offset)
         if self.cc & 1:
             name = r.register_name(offset, 4)
-            return old, old, ("ub_mmio_while_enabled", f"{name} written while CC.EN=1"), []
+            return old, old, ("ub_mmio_while_enabled", f"{name.upper()}, ignored"), []
         ub = None
         if offset == 0x24:
             if value & ~AQA_WRITABLE:
@@ -625,7 +628,7 @@ class Controller:
         en_old, en_new = old & 1, new & 1
         if en_old and en_new and (new ^ old) & CC_LOCKED_WHILE_ENABLED:
             new = (new & ~CC_LOCKED_WHILE_ENABLED) | (old & CC_LOCKED_WHILE_ENABLED)
-            ub = ("ub_mmio_while_enabled", "CC.MPS/AMS/CSS changed while CC.EN=1: kept")
+            ub = ("ub_mmio_while_enabled", "CC.MPS/AMS/CSS, the old values kept")
         self.cc = new
         shn_old, shn_new = r.CC.get(old, "shn"), r.CC.get(new, "shn")
         if not en_old and en_new:
@@ -736,12 +739,18 @@ class Controller:
         self.state.reset_controller()
 
     def _nvme_ctrl_reset(self) -> None:
-        """CC.EN 1 -> 0: queues deleted, work dropped; CSTS.RDY clears after rdy_delay_ns."""
+        """CC.EN 1 -> 0: queues deleted, work dropped; CSTS.RDY clears after rdy_delay_ns.
+
+        A controller that never became ready (CSTS.RDY already 0: still enabling, or the
+        enable failed with CSTS.CFS) resets at once: RDY = 0 is all a host can wait for
+        before it enables again, and it reads 0 already (Linux's nvme_disable_ctrl then
+        goes straight on)."""
+        delay = self.config.rdy_delay_ns if self.csts & 1 else 0
         self._nvme_drop_queues()
         self._enabling = False
         self._resetting = True
         self.intms = 0
-        self._spawn(self._reset_task(), self.config.rdy_delay_ns, "nvme_ctrl_reset")
+        self._spawn(self._reset_task(), delay, "nvme_ctrl_reset")
         self._later(self._nvme_irq_recheck)
 
     def _reset_task(self) -> Task:

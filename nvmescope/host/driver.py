@@ -7,10 +7,14 @@ plain named steps a lesson can point at:
 1. :meth:`LinuxDriver.nvme_pci_enable`: size and program BAR0, enable memory
    space and bus mastering, read CSTS, set up MSI-X vector 0, read CAP (two
    32-bit halves) and CMBSZ.
-2. :meth:`LinuxDriver.nvme_pci_configure_admin_queue`: read VS, disable the
+2. :meth:`LinuxDriver.nvme_pci_configure_admin_queue`: read VS (and, from VS 1.1
+   with CAP.NSSRS = 1, CSTS, to clear NSSRO if it is set), disable the
    controller (CC = 0, wait for RDY = 0), program AQA, ASQ and ACQ (32-bit
-   halves), then :meth:`LinuxDriver.nvme_enable_ctrl`: CC with IOCQES=4,
-   IOSQES=6 and CSS from CAP.CSS, read back, CC.EN = 1, poll CSTS until RDY.
+   halves), then :meth:`LinuxDriver.nvme_enable_ctrl`: CAP, CC with IOCQES=4,
+   IOSQES=6 and CSS from CAP.CSS, read back, CAP again (and CRTO when
+   CAP.CRMS.CRWMS is set), CC.EN = 1, poll CSTS until RDY. Both waits are
+   :meth:`LinuxDriver.nvme_wait_ready`: only RDY and an all-ones CSTS count, for
+   (CAP.TO + 1) / 2 seconds.
 3. :meth:`LinuxDriver.nvme_init_identify`: read VS, Identify Controller.
 4. :meth:`LinuxDriver.nvme_setup_io_queues`: Set Features Number of Queues,
    MSI-X vector 1, Create I/O CQ 1, Create I/O SQ 1 (depth = min(CAP.MQES + 1, 1024)).
@@ -86,10 +90,13 @@ NOTE_NS = 50
 ACTION_NS = 200
 #: from an MSI-X message to the interrupt handler's first instruction
 IRQ_ENTRY_NS = 1_000
-#: between two CSTS polls (Linux nvme_wait_ready: usleep_range(1000, 2000))
+#: between two CSTS polls: Linux's nvme_wait_ready sleeps usleep_range(1000, 2000), 1 to
+#: 2 ms; the model takes the shortest, 1 ms
 POLL_NS = 1_000_000
-#: admin command timeout (Linux admin_timeout: 60 s)
+#: admin command timeout (Linux's admin_timeout module parameter: 60 s)
 ADMIN_TIMEOUT_NS = 60_000_000_000
+#: I/O command timeout (Linux's io_timeout module parameter, nvme_io_timeout: 30 s)
+IO_TIMEOUT_NS = 30_000_000_000
 
 # -- Linux's constants ------------------------------------------------------------------
 #: NVME_AQ_DEPTH: admin queue entries
@@ -115,6 +122,11 @@ AEN_SUPPORTED = (1 << 8) | (1 << 9) | (1 << 11) | (1 << 31)
 
 CSTS_RDY = r.CSTS.field("rdy").mask
 CSTS_CFS = r.CSTS.field("cfs").mask
+CSTS_NSSRO = r.CSTS.field("nssro").mask
+#: CAP.CRMS.CRWMS (bit 59, NVMe 2.0): the controller reports CRTO, its ready timeouts
+CAP_CRWMS = r.CAP_CRWMS.mask
+#: CRTO, Controller Ready Timeouts (NVMe 2.0), at 68h
+CRTO_OFFSET = r.CRTO.offset
 #: CAP.CSS bit 6: the controller supports I/O command sets (so CC.CSS may be 110b)
 CAP_CSS_IOCS = 1 << 6
 #: the host's wall clock when the machine starts, ms since 1970 (fixed: runs are deterministic)
@@ -303,6 +315,12 @@ def register_fields(offset: int, size: int) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def ready_timeout_s(units: int) -> int:
+    """Linux's wait for CSTS.RDY, in whole seconds, from a timeout in 500 ms units (CAP.TO,
+    CRTO.CRWMT): (units + 1) / 2, so 15 (7.5 s) waits 8 s and 1 (500 ms) waits 1 s."""
+    return (units + 1) // 2
+
+
 def _size(n: int) -> str:
     """Bytes in the largest unit that divides them: 512 B, 8 KiB, 4 MiB."""
     for unit, name in ((1 << 20, "MiB"), (1 << 10, "KiB")):
@@ -361,6 +379,8 @@ class LinuxDriver:
         self.history: list[Completion] = []
         self.ready = False
         self.up = False
+        #: why the last nvme_wait_ready gave up ("" when it did not)
+        self.wait_failure = ""
         #: the driver gave the controller up (a failed bring-up): no more doorbells
         self.dead = False
         self.dead_reason = ""
@@ -496,7 +516,8 @@ class LinuxDriver:
             yield from self.msix_enable()
         yield from self._read_cap(
             "the queue depth (MQES) and how long to wait for ready (TO)",
-            "the doorbell stride (DSTRD) and the page sizes (MPSMIN, MPSMAX)",
+            "the doorbell stride (DSTRD), how far apart the queues' doorbells sit, and "
+            "whether NVM Subsystem Reset is supported (NSSRS)",
         )
         self.q_depth = min(r.CAP.get(self.cap, "mqes") + 1, self.io_queue_depth)
         self.cmbsz = yield from self._rd32(
@@ -602,9 +623,23 @@ class LinuxDriver:
         ``mps``, ``asq`` and ``acq`` exist so a scenario can misprogram the bring-up.
         """
         self.vs = yield from self._rd32(
-            0x08, "read_vs", "Read VS (the NVMe version) to know which registers and features "
-            "this controller has.",
+            0x08, "read_vs", "Read VS (the NVMe version): from NVMe 1.1 on, CAP.NSSRS says "
+            "whether the controller supports NVM Subsystem Reset, and Linux then checks "
+            "CSTS.NSSRO before it resets the controller.",
         )  # fmt: skip
+        nssrs = r.CAP.get(self.cap, "nssrs")
+        if self.vs >= VS_1_1 and nssrs:
+            csts = yield from self._rd32(
+                0x1C, "read_nssro", f"VS = {self.vs:#x} (1.1 or later) and CAP.NSSRS = 1: read "
+                "CSTS for NSSRO, which says an NVM Subsystem Reset happened since it was last "
+                "cleared.",
+            )  # fmt: skip
+            if csts != 0xFFFFFFFF and csts & CSTS_NSSRO:
+                yield from self._wr32(
+                    0x1C, CSTS_NSSRO, "clear_nssro", "CSTS.NSSRO = 1: write 1 to it to clear it "
+                    "(the bit is RW1C; the rest of CSTS is read-only), so the next subsystem "
+                    "reset shows as a new 1.",
+                )  # fmt: skip
         ok = yield from self.nvme_disable_ctrl()
         if not ok:
             return False
@@ -643,20 +678,29 @@ class LinuxDriver:
         return True
 
     def nvme_disable_ctrl(self) -> Task:
-        """CC.EN = 0 and wait until CSTS.RDY (and CFS, if set) read 0."""
+        """CC.EN = 0 (and CC.SHN = 0), then wait until CSTS.RDY reads 0 (Linux 6.1's
+        nvme_disable_ctrl): for (CAP.TO + 1) / 2 seconds, CAP.TO as nvme_pci_enable read it."""
         self.ready = False
         self.ctrl_config &= ~(1 | r.CC.field("shn").mask)
         yield from self._wr32(
             0x14, self.ctrl_config, "disable_ctrl", f"Write CC = {self.ctrl_config:#x} (EN=0): "
             "reset the controller before handing it the admin queue.",
         )  # fmt: skip
-        return (yield from self.nvme_wait_ready(False))
+        timeout_s = ready_timeout_s(r.CAP.get(self.cap, "to"))
+        return (yield from self.nvme_wait_ready(CSTS_RDY, 0, timeout_s, "reset"))
 
     def nvme_enable_ctrl(self, *, mps: int = 0) -> Task:
-        """Program CC from CAP (CSS, MPS, entry sizes), then set EN and wait for RDY."""
+        """Program CC from CAP (CSS, MPS, entry sizes), then set EN and wait for RDY.
+
+        As Linux 6.1 does it: CAP, CC without EN, CC read back, CAP again (it may change
+        after the first CC write), the ready timeout from CAP.TO (or CRTO.CRWMT, when
+        CAP.CRMS.CRWMS says the controller has CRTO and CRWMT is the larger), CC.EN = 1,
+        and a wait of (timeout + 1) / 2 seconds for CSTS.RDY = 1. CC.CRIME stays 0.
+        """
         yield from self._read_cap(
             "read again before CC is programmed (nvme_enable_ctrl)",
-            "which command sets it supports (CSS) and the page sizes (MPSMIN, MPSMAX)",
+            "which command sets it supports (CSS) and its smallest memory page (MPSMIN): "
+            "Linux uses 4 KiB pages and gives up on a controller whose MPSMIN asks for more",
         )
         css = 6 if r.CAP.get(self.cap, "css") & CAP_CSS_IOCS else 0
         self.ctrl_config = r.CC.build(css=css, mps=mps, ams=0, shn=0, iosqes=6, iocqes=4)
@@ -669,56 +713,102 @@ class LinuxDriver:
             0x14, "read_cc", "Read CC back to flush the posted write to the device."
         )
         yield from self._read_cap(
-            "read again: CAP may change after the first CC write",
-            "read again, for the same reason",
+            "read again: CAP may change after the first CC write (from NVMe 2.0 the meaning of "
+            "TO depends on CC.CRIME)",
+            "read again, for the same reason; Linux looks at CRMS (bits 60:59, NVMe 2.0) to "
+            "learn whether the controller has a CRTO register",
         )
+        timeout = yield from self._ready_timeout()
         self.ctrl_config |= 1
         yield from self._wr32(
             0x14, self.ctrl_config, "enable_ctrl", f"Write CC = {self.ctrl_config:#x}: EN=1, "
             "start the controller.",
         )  # fmt: skip
-        ok = yield from self.nvme_wait_ready(True)
+        ok = yield from self.nvme_wait_ready(
+            CSTS_RDY, CSTS_RDY, ready_timeout_s(timeout), "initialisation"
+        )
         self.ready = ok
         return ok
 
-    def nvme_wait_ready(self, rdy: bool) -> Task:
-        """Poll CSTS every POLL_NS (one mmio_read a poll) until RDY is ``rdy``."""
-        timeout = max(1, r.CAP.get(self.cap, "to")) * 500_000_000
-        deadline = self.api.now + timeout
+    def _ready_timeout(self) -> Task:
+        """How long to wait for CSTS.RDY = 1, in CAP.TO's 500 ms units: CAP.TO, or CRTO's
+        CRWMT when CAP.CRMS.CRWMS is set and CRWMT is not smaller (Linux 6.1 never sets
+        CC.CRIME, so CRIMT does not count)."""
+        to = r.CAP.get(self.cap, "to")
+        if not self.cap & CAP_CRWMS:
+            return to
+        crto = yield from self._rd32(
+            CRTO_OFFSET, "read_crto", "CAP.CRMS.CRWMS = 1: the controller keeps CRTO (Controller "
+            "Ready Timeouts). Read it: CRWMT is how long it may take to become ready with its "
+            "media, the only mode Linux 6.1 uses (it leaves CC.CRIME at 0).",
+        )  # fmt: skip
+        crwmt = r.CRTO.get(crto, "crwmt")
+        if crwmt < to:
+            yield from self.say(
+                "bad_crto", f"CRTO.CRWMT = {crwmt} is less than CAP.TO = {to}: the "
+                "specification wants them to agree, so Linux keeps the larger, CAP.TO "
+                f"(dmesg: 'bad crto:{crto:x} cap:{self.cap:x}').",
+            )  # fmt: skip
+            return to
+        return crwmt
+
+    def nvme_wait_ready(self, mask: int, val: int, timeout_s: int, op: str) -> Task:
+        """Linux 6.1's nvme_wait_ready: read CSTS until (CSTS & ``mask``) == ``val``.
+
+        An all-ones read means the device is gone; anything else, CSTS.CFS included,
+        only keeps the wait going. Between reads the driver sleeps (1 to 2 ms in Linux,
+        POLL_NS here); after ``timeout_s`` seconds it gives up with "Device not ready;
+        aborting ``op``". Returns True when CSTS matched.
+
+        Linux's shutdown (nvme_shutdown_ctrl, which this model does not perform) waits the
+        same way for CSTS.SHST = 10b, for shutdown_timeout: the module parameter, 5 s, or
+        RTD3E in whole seconds when that is larger, at most 60 s.
+        """
+        deadline = self.api.now + timeout_s * 1_000_000_000
+        rdy = bool(val & CSTS_RDY)
+        self.wait_failure = ""
         if rdy:
             yield from self.say(
-                "wait_ready",
-                "Poll CSTS until RDY=1, sleeping 1 ms between reads (nvme_wait_ready).",
-            )
+                "wait_ready", f"Poll CSTS until RDY=1, sleeping 1 to 2 ms between reads (this "
+                f"model: 1 ms), for at most {timeout_s} s (nvme_wait_ready). Only RDY and an "
+                "all-ones read count: CFS does not end the wait.",
+            )  # fmt: skip
         else:
             yield from self.say(
-                "wait_not_ready", "Read CSTS until RDY=0 (and CFS=0): the reset has finished "
-                "only then.",
+                "wait_not_ready", f"Read CSTS until RDY=0: the controller is ready to be "
+                f"enabled again only then. Linux polls every 1 to 2 ms for at most {timeout_s} "
+                "s and looks at RDY alone (nvme_wait_ready).",
             )  # fmt: skip
         while True:
             csts = self.api.mmio_read32(0x1C)
             self.csts = csts
             yield ACTION_NS
             if csts == 0xFFFFFFFF:
-                yield from self.say("device_gone", "CSTS reads all ones: the device is gone.")
-                return False
-            if rdy and csts & CSTS_CFS:
+                self.wait_failure = "CSTS reads all ones, the device is gone"
                 yield from self.say(
-                    "enable_failed", f"CSTS = {csts:#x}: CFS=1, the controller refused to start "
-                    "(Controller Fatal Status); it must be reset.",
+                    "device_gone", "CSTS reads all ones: no device answers any more; Linux "
+                    "gives up (-ENODEV).",
                 )  # fmt: skip
                 return False
-            if rdy and csts & CSTS_RDY:
+            if csts & mask == val:
                 return True
-            if not rdy and not csts & (CSTS_RDY | CSTS_CFS):
-                return True
-            if self.api.now >= deadline:
-                yield from self.say(
-                    "ready_timeout", f"CSTS.RDY did not become {int(rdy)} within CAP.TO "
-                    f"({timeout // 1_000_000} ms): give up.",
-                )  # fmt: skip
-                return False
             yield POLL_NS
+            if self.api.now > deadline:
+                dmesg = f"Device not ready; aborting {op}, CSTS={csts:#x}"
+                self.wait_failure = (
+                    f"CSTS.RDY did not become {int(rdy)} within {timeout_s} s ('{dmesg}')"
+                )
+                cfs = (
+                    " CSTS.CFS is 1: the controller reported a fatal error, which the wait never "
+                    "looked at."
+                    if csts & CSTS_CFS
+                    else ""
+                )
+                yield from self.say(
+                    "ready_timeout", f"{timeout_s} s have passed and CSTS.RDY is still "
+                    f"{int(not rdy)}: give up, as Linux does ('{dmesg}' in dmesg).{cfs}",
+                )  # fmt: skip
+                return False
 
     def request_irq(self, vector: int, what: str) -> Task:
         """Install the interrupt handler for ``vector`` (once)."""
@@ -841,10 +931,23 @@ class LinuxDriver:
                 "so no Set Features 16h (nvme_configure_host_options).",
             )  # fmt: skip
             return True
+        turn_on = [
+            words
+            for on, words in (
+                (acre, "the host honours its command retry delays (ACRE=1; CRDT1 is not 0)"),
+                (lbafee, "the host uses extended LBA formats (LBAFEE=1; CTRATT bit 15 is set)"),
+            )
+            if on
+        ]
+        left = (
+            "ACRE stays 0 (CRDT1 = 0: no retry delays to honour)" if not acre
+            else "LBAFEE stays 0 (CTRATT bit 15 clear)" if not lbafee
+            else ""
+        )  # fmt: skip
         yield from self.say(
-            "host_behavior", f"CRDT1 = {crdt1}, CTRATT = {ctratt:#x}: tell the controller the host "
-            f"honours command retry delays (ACRE={acre}) and extended LBA formats "
-            f"(LBAFEE={lbafee}) with Set Features 16h Host Behavior Support.",
+            "host_behavior", f"CRDT1 = {crdt1}, CTRATT = {ctratt:#x}: tell the controller with Set "
+            f"Features 16h Host Behavior Support that {' and '.join(turn_on)}"
+            f"{'; ' + left if left else ''} (nvme_configure_host_options).",
         )  # fmt: skip
         data = bytes([acre, 0, lbafee]) + bytes(509)
         c = yield from self.set_features(0x16, data_out=data, why="host behavior support")
@@ -1051,12 +1154,9 @@ class LinuxDriver:
     def start_ctrl(self, scan: bool = True) -> Task:
         """Everything after PCI set-up: admin queue, identify, I/O queues, AER, scan."""
         ok = yield from self.nvme_pci_configure_admin_queue()
-        if self.csts & CSTS_CFS:
-            failed = "CSTS.CFS=1, the controller reported a fatal status"
-        elif self.csts == 0xFFFFFFFF:
-            failed = "CSTS reads all ones, the device is gone"
-        else:
-            failed = "CSTS.RDY did not become 1 within CAP.TO"
+        failed = self.wait_failure or "the admin queue could not be configured"
+        if self.csts != 0xFFFFFFFF and self.csts & CSTS_CFS:
+            failed += "; CSTS.CFS=1, the controller reported a fatal status"
         if ok:
             ok = yield from self.nvme_init_identify()
             failed = "a command of nvme_init_ctrl_finish got no answer"
@@ -1266,7 +1366,7 @@ class LinuxDriver:
         buf: int | None = None,
         why: str = "",
         wait: bool = True,
-        timeout_ns: int = ADMIN_TIMEOUT_NS,
+        timeout_ns: int | None = None,
         arm_timer: bool | None = None,
     ) -> Task:
         """Send one command on SQ ``qid`` and (with ``wait``) return its :class:`Completion`.
@@ -1276,8 +1376,11 @@ class LinuxDriver:
         ``data_len``) is a buffer the caller owns, mapped as it lies (any offset:
         PRPs, or one SGL Data Block as Linux does); ``prp1``/``prp2`` given explicitly
         are used as they are, with ``psdt`` (01b: they hold SGL Descriptor 1).
-        ``arm_timer`` (default: ``wait``) starts the ``timeout_ns`` timer.
+        ``arm_timer`` (default: ``wait``) starts the ``timeout_ns`` timer (default: Linux's,
+        60 s for an admin command, 30 s for an I/O command).
         """
+        if timeout_ns is None:
+            timeout_ns = ADMIN_TIMEOUT_NS if qid == 0 else IO_TIMEOUT_NS
         sq = self.sqs.get(qid)
         what = self._describe_cmd(qid, opc, nsid, cdw10, cdw11, cdw12)
         name = opcode_name(opc, qid == 0)
@@ -1357,10 +1460,20 @@ class LinuxDriver:
         )  # fmt: skip
         self.api.mem_write(sq.slot_addr(slot), sqe, f"SQE {name}")
         yield ACTION_NS
-        yield from self.say(
-            "wmb", "Write barrier (wmb): the 64-byte SQE must be in memory before the doorbell "
-            "makes the device fetch it.",
-        )  # fmt: skip
+        if self.dbbuf is not None and qid:
+            barrier = (
+                "Write barrier (wmb): with shadow doorbells the new tail goes to host memory "
+                "first, so Linux orders the 64-byte SQE before that store with an explicit "
+                "wmb() (nvme_dbbuf_update_and_check_event)."
+            )
+        else:
+            barrier = (
+                "No separate write barrier here: the 64-byte SQE must be in memory before the "
+                "device can see the new tail, and writel(), the MMIO write that rings the "
+                "doorbell, is ordered after the CPU's earlier stores, so Linux issues no wmb() "
+                "of its own."
+            )
+        yield from self.say("wmb", barrier)
         pending = _Pending(comp, self.api.signal(f"cmd{qid}.{cid}"))
         self._pending[(qid, cid)] = pending
         if (wait if arm_timer is None else arm_timer) and timeout_ns > 0:
@@ -1384,9 +1497,22 @@ class LinuxDriver:
         while not comp.done:
             yield pending.signal
         if comp.timed_out:
+            tag = cid & CID_TAG_MASK
+            if qid:
+                linux = (
+                    f"Linux would now send an Abort for it ('I/O {tag} QID {qid} timeout, "
+                    "aborting') and wait once more; a command that times out again gets the "
+                    "controller reset"
+                )
+            else:
+                linux = (
+                    f"for an admin command Linux resets the controller ('I/O {tag} QID 0 "
+                    "timeout, reset controller')"
+                )
             yield from self.say(
                 "timeout", f"{what} (cid {cid}) got no completion within "
-                f"{timeout_ns // 1_000_000_000} s: it timed out.",
+                f"{timeout_ns // 1_000_000_000} s: it timed out. {linux[0].upper()}{linux[1:]}; "
+                "this model stops waiting for it and leaves the controller as it is.",
             )  # fmt: skip
             return comp
         if comp.aborted:
@@ -1459,11 +1585,19 @@ class LinuxDriver:
             return None
         csts = yield from self._rd32(
             0x1C, "timeout_csts", f"cid {cid} on SQ{qid}: its timer fired with no completion "
-            "(nvme_timeout). Read CSTS first: a fatal status (CFS) would need a reset.",
+            "(nvme_timeout). Read CSTS first: with CFS set (or NSSRO, when the controller "
+            "supports NVM Subsystem Reset) Linux resets the controller at once, without "
+            "polling.",
         )  # fmt: skip
         sq = self.sqs.get(qid)
         cq = self.cqs.get(sq.cqid) if sq is not None else None
-        if cq is not None and not csts & CSTS_CFS:
+        if csts != 0xFFFFFFFF and csts & CSTS_CFS:
+            yield from self.say(
+                "timeout_fatal", f"CSTS = {csts:#x}, CFS = 1: the controller is down; Linux "
+                "would reset it now ('controller is down; will reset'). This model does not: "
+                "the command times out.",
+            )  # fmt: skip
+        elif cq is not None:
             yield from self.say(
                 "timeout_poll", f"Did an interrupt go missing? Poll CQ{cq.qid} as its handler "
                 "would, with the interrupt disabled (nvme_poll_irqdisable).",
@@ -1471,8 +1605,10 @@ class LinuxDriver:
             yield from self.nvme_process_cq(cq, polled=True)
         if (qid, cid) not in self._pending:
             yield from self.say(
-                "timeout_polled", f"I/O {cid} QID {qid} timeout, completion polled: the command "
-                "had completed and its CQE was in the queue; only the interrupt never came.",
+                "timeout_polled", f"I/O {cid & CID_TAG_MASK} QID {qid} timeout, completion "
+                "polled: the command had completed and its CQE was in the queue; only the "
+                "interrupt never came. (Linux names the request by its blk-mq tag, the cid's "
+                "bits 11:0.)",
             )  # fmt: skip
             return None
         p = self._pending.pop((qid, cid))
@@ -1885,7 +2021,10 @@ class LinuxDriver:
                     "(Linux: 'genctr mismatch')"
                 )
             else:
-                why = "which the driver did not send"
+                why = (
+                    f"which the driver did not send (Linux: 'invalid id {cqe.cid} completed on "
+                    f"queue {cqe.sqid}')"
+                )
             yield from self.say(
                 "unexpected_cqe", f"CQ{cq.qid} slot {slot}: completion for cid {cqe.cid} on "
                 f"SQ{cqe.sqid}, {why}: ignored.",

@@ -48,9 +48,10 @@ Field in Command"``).
 defaults and ``Scenario.param_help`` a short description of each;
 ``Machine(scenario=..., params={...})`` passes them, and the
 :class:`~nvmescope.host.platform.Platform` of its configuration (whose firmware
-step, when it has one, runs before the scenario's body). When the bring-up fails (CSTS.CFS, or CSTS.RDY not set within
-CAP.TO) the scenario stops the way Linux abandons the probe: no further
-doorbell, and ``ScenarioRun.ok`` is false.
+step, when it has one, runs before the scenario's body). When the bring-up fails
+(CSTS.RDY not 1 within (CAP.TO + 1) / 2 seconds, whether or not the controller set
+CSTS.CFS, or CSTS reading all ones) the scenario stops the way Linux abandons the
+probe: no further doorbell, and ``ScenarioRun.ok`` is false.
 """
 
 from __future__ import annotations
@@ -479,7 +480,10 @@ def errors(drv: LinuxDriver, run: ScenarioRun) -> Task:
 
     yield from case(
         "DMA to unmapped memory", f"Identify into {UNMAPPED_ADDRESS:#x}, an address beyond the "
-        "host's RAM: the device's write finds no memory there.",
+        "host's RAM: the device's write finds no memory there. This device answers Data "
+        "Transfer Error, as QEMU's does; on real PCIe a memory write is posted, and one that "
+        "no memory takes is dropped (the root complex logs an Unsupported Request) without "
+        "the device hearing of it.",
     )  # fmt: skip
     comp = yield from drv.submit(0, 0x06, cdw10=1, prp1=UNMAPPED_ADDRESS, why="a buffer not in RAM")
     yield from expect(drv, run, "DMA to unmapped memory", comp, st.DATA_TRANSFER_ERROR)
@@ -491,7 +495,8 @@ def errors(drv: LinuxDriver, run: ScenarioRun) -> Task:
         "misprogrammed bring-up", "Enable with CC.MPS=1 (8 KiB memory pages) while the admin "
         "SQ sits at an address only 4 KiB aligned. The specification requires the host to "
         "align ASQ to the memory page size and does not say what a controller does when it "
-        "is not; this device refuses to start and sets CSTS.CFS.",
+        "is not; this device refuses to start and sets CSTS.CFS. Linux's wait looks at "
+        "CSTS.RDY only, so it finds out when that wait runs out.",
     )  # fmt: skip
     region = api.alloc(3 * 4096)
     asq = region if region % 8192 else region + 4096
