@@ -186,6 +186,17 @@ def test_aer_completes_on_invalid_doorbell(rig):
     assert "ub_db_invalid_queue" in rig.kinds()
 
 
+def test_an_aer_sent_when_an_event_is_already_waiting_completes_once(rig):
+    # the event comes first (no request outstanding: it waits), then the request
+    rig.ctrl.mmio_write(0x1000 + 8 * 5, 4, 1)  # SQ 5 does not exist
+    rig.run()
+    start = len(rig.events)
+    cqe = rig.admin(0x0C, cid=98)
+    assert cqe is not None and cqe.cid == 98 and (cqe.dw0 >> 16) & 0xFF == 1
+    posts = [e for e in rig.events[start:] if e.kind == "cqe_post" and e.cid == 98]
+    assert len(posts) == 1, f"{len(posts)} CQEs for one Asynchronous Event Request"
+
+
 def test_abort_of_queued_command(rig):
     from nvmescope.nvme.commands import pack_sqe
 

@@ -360,7 +360,9 @@ def test_an_invalid_nsid_is_not_called_inactive() -> None:
     buf = m.api.alloc(4096)
     assert not m.driver.run(m.driver.nvme_read(1, 3, 0, 1, buf, 512)).ok
     (inactive,) = [describe(e) for e in m.events if e.kind == "err_invalid_nsid"]
-    assert inactive.endswith("NSID 0x3 is not an active namespace")
+    assert inactive.endswith(
+        "NSID 0x3 is valid (up to NN=4) but no namespace is attached: it is not an active namespace"
+    )
 
 
 def test_a_dma_to_no_memory_says_what_a_real_bus_would_do() -> None:

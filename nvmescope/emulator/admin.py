@@ -116,14 +116,17 @@ def nsid_problem(ctrl: Controller, nsid: int) -> tuple[tuple[int, int], str, str
     broadcast FFFFFFFFh where the command does not take it) is Invalid Namespace or
     Format; an inactive NSID (valid, up to NN, but no namespace attached) is Invalid
     Field in Command unless the command says otherwise (Identify Namespace returns zeros
-    for it instead). The invalid NSID's words are the ones recordings have always had."""
+    for it instead). The detail says which of the three it is."""
     nn = ctrl.config.nn
-    if nsid == 0 or nsid > nn:
+    if nsid == 0:
         return (st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
-                f"NSID {nsid:#x} is not an active namespace", LOC_NSID)  # fmt: skip
+                "NSID 0x0 is not a valid NSID: it names no namespace", LOC_NSID)  # fmt: skip
+    if nsid > nn:
+        return (st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
+                f"NSID {nsid:#x} is not a valid NSID: it is above NN ({nn})", LOC_NSID)  # fmt: skip
     return (st.INVALID_FIELD, "err_invalid_nsid",
-            f"NSID {nsid:#x} is inactive: valid (NN={nn}) but no namespace is attached",
-            LOC_NSID)  # fmt: skip
+            f"NSID {nsid:#x} is valid (up to NN={nn}) but no namespace is attached: it is not "
+            "an active namespace", LOC_NSID)  # fmt: skip
 
 
 def describe(req: Request) -> str:
@@ -790,6 +793,13 @@ def nvme_aer(ctrl: Controller, req: Request) -> Task:
             f"{len(s.aer_reqs)} requests already outstanding (AERL {ctrl.config.aerl})", LOC_OPC,
         )  # fmt: skip
         return
+    if not s.aer_reqs:
+        # an event already waiting completes this request now, through the command's own
+        # completion (completing it from the event queue as well would post two CQEs)
+        dw0 = ctrl.nvme_take_aer_event()
+        if dw0 is not None:
+            req.dw0 = dw0
+            return
     req.held = True
     s.aer_reqs.append(req)
     ctrl.nvme_process_aers()

@@ -1351,18 +1351,27 @@ class Controller:
             self.state.aer_queue.append((etype, info, lid))
         self.nvme_process_aers()
 
+    def nvme_take_aer_event(self) -> int | None:
+        """The completion dword 0 of the next queued, unmasked asynchronous event (which
+        is then masked until its log page is read), or None."""
+        s = self.state
+        hit = next((e for e in s.aer_queue if e[0] not in s.aer_masked), None)
+        if hit is None:
+            return None
+        s.aer_queue.remove(hit)
+        etype, info, lid = hit
+        s.aer_masked.add(etype)
+        return etype | (info << 8) | (lid << 16)
+
     def nvme_process_aers(self) -> None:
         """Complete held Asynchronous Event Requests with queued, unmasked events."""
         s = self.state
         while s.aer_reqs:
-            hit = next((e for e in s.aer_queue if e[0] not in s.aer_masked), None)
-            if hit is None:
+            dw0 = self.nvme_take_aer_event()
+            if dw0 is None:
                 return
-            s.aer_queue.remove(hit)
-            etype, info, lid = hit
-            s.aer_masked.add(etype)
             req = s.aer_reqs.pop(0)
-            req.dw0 = etype | (info << 8) | (lid << 16)
+            req.dw0 = dw0
             req.held = False
             self._spawn(self.nvme_complete(req), 0, "aer")
 

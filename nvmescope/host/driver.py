@@ -1591,11 +1591,16 @@ class LinuxDriver:
         )  # fmt: skip
         sq = self.sqs.get(qid)
         cq = self.cqs.get(sq.cqid) if sq is not None else None
-        if csts != 0xFFFFFFFF and csts & CSTS_CFS:
+        if csts & CSTS_CFS:
+            gone = (
+                " (all ones: nothing answered the read, and all ones has CFS set too)"
+                if csts == 0xFFFFFFFF
+                else ""
+            )
             yield from self.say(
-                "timeout_fatal", f"CSTS = {csts:#x}, CFS = 1: the controller is down; Linux "
-                "would reset it now ('controller is down; will reset'). This model does not: "
-                "the command times out.",
+                "timeout_fatal", f"CSTS = {csts:#x}{gone}, CFS = 1: the controller is down; "
+                "Linux would reset it now, without polling ('controller is down; will "
+                "reset'). This model does not: the command times out.",
             )  # fmt: skip
         elif cq is not None:
             yield from self.say(
