@@ -57,6 +57,17 @@ BIT_KNOBS: dict[str, tuple[int, int, str]] = {
 }
 
 
+#: the latency model's knobs and their ranges (low, high, why), declared once: problems()
+#: checks them, the timing profiles set them, docs/architecture.md explains them
+TIMING_KNOBS: dict[str, tuple[int, int, str]] = {
+    "cmd_latency_ns": (0, 10**12, "a latency is 0 to 1000 s of virtual time"),
+    "io_latency_ns": (0, 10**12, "a latency is 0 to 1000 s of virtual time"),
+    "link_mbps": (0, 1_000_000, "a link bandwidth is 0 (no transfer time) to 1,000,000 MB/s"),
+    "media_read_ns": (0, 10**9, "a media time is 0 to 1 s of virtual time per 4 KiB"),
+    "media_program_ns": (0, 10**9, "a media time is 0 to 1 s of virtual time per 4 KiB"),
+}
+
+
 @dataclass
 class ControllerConfig:
     """The controller's configuration. Every field has a documented default."""
@@ -87,10 +98,21 @@ class ControllerConfig:
     rdy_delay_ns: int = 10_000
     #: virtual ns CC.SHN takes to reach CSTS.SHST = complete
     shutdown_delay_ns: int = 10_000
-    #: virtual ns an admin command takes between cmd_start and its data transfer
+    #: latency model: command overhead, virtual ns an admin command takes between cmd_start
+    #: and its data transfer
     cmd_latency_ns: int = 1_000
-    #: virtual ns an I/O command takes between cmd_start and its data transfer
+    #: latency model: command overhead, virtual ns an I/O command takes between cmd_start
+    #: and its data transfer
     io_latency_ns: int = 5_000
+    #: latency model: link bandwidth in MB/s (10^6 bytes per second) that every data DMA
+    #: takes time at (4096 bytes at 3500 MB/s: 1171 ns); 0: data moves in no time
+    link_mbps: int = 0
+    #: latency model: virtual ns the media takes to read each 4 KiB (or part) of a Read's or
+    #: Compare's data, before the data moves to the host
+    media_read_ns: int = 0
+    #: latency model: virtual ns the media (its write cache) takes to program each 4 KiB
+    #: (or part) of a Write's data, after the data came from the host
+    media_program_ns: int = 0
     #: Identify Controller MDTS: max transfer is 2^mdts pages of CAP.MPSMIN (0 = no limit)
     mdts: int = 7
     #: size of namespace 1 in bytes (a multiple of the LBA size)
@@ -244,8 +266,6 @@ class ControllerConfig:
             "max_io_queues": (1, 0xFFFF, "1 to 65535 I/O queue pairs"),
             "rdy_delay_ns": (0, 10**12, "a delay is 0 to 1000 s of virtual time"),
             "shutdown_delay_ns": (0, 10**12, "a delay is 0 to 1000 s of virtual time"),
-            "cmd_latency_ns": (0, 10**12, "a latency is 0 to 1000 s of virtual time"),
-            "io_latency_ns": (0, 10**12, "a latency is 0 to 1000 s of virtual time"),
             "mdts": (0, 20, "MDTS is a power of two of pages: 0 (no limit) to 20"),
             "acl": (0, 255, "ACL is one byte"),
             "aerl": (0, 255, "AERL is one byte"),
@@ -269,7 +289,7 @@ class ControllerConfig:
             "spare_thresh": (0, 100, "a percentage is 0 to 100"),
             "power_cycles": (0, 0xFFFFFFFF, "Power Cycles is kept in 32 bits here"),
             "arbitration": (0, 0xFFFFFFFF, "Feature 01h is one dword"),
-        }
+        } | TIMING_KNOBS
         for name, (low, high, why) in ranges.items():
             value = getattr(self, name)
             need(
@@ -381,6 +401,29 @@ PROFILES: dict[str, dict[str, Any]] = {
         "sgls": 0x1,  # SGLs for I/O commands, no alignment; no Bit Bucket
     },
 }
+
+#: Timing profiles: named values of the latency model's knobs (TIMING_KNOBS), also
+#: selectable with ``--profile``. ``instant`` is the default configuration's timing (a
+#: fixed overhead per command, data and media in no time: for teaching, the shipped
+#: demos' pace). ``ssd`` is a PCIe 3.0 x4 TLC data-centre SSD of the Intel P4500 class:
+#: docs/architecture.md (Timing) says where each number comes from.
+TIMING_PROFILES: dict[str, dict[str, int]] = {
+    "instant": {
+        "cmd_latency_ns": 1_000,
+        "io_latency_ns": 5_000,
+        "link_mbps": 0,
+        "media_read_ns": 0,
+        "media_program_ns": 0,
+    },
+    "ssd": {
+        "cmd_latency_ns": 10_000,  # an assumption: datasheets give no admin latency
+        "io_latency_ns": 5_000,  # an assumption: the firmware's share of a command
+        "link_mbps": 3_500,  # PCIe 3.0 x4: 8 GT/s x 4 lanes x 128/130 = 3.94 GB/s, less TLPs
+        "media_read_ns": 79_000,  # 4 KiB random read: 5 + 1.17 + 79 = 85 us (datasheet: 85 us)
+        "media_program_ns": 14_000,  # 4 KiB random write: 5 + 1.17 + 14 = 20 us (20 us)
+    },
+}
+PROFILES |= TIMING_PROFILES
 
 
 def profile_config(name: str) -> ControllerConfig:

@@ -117,6 +117,7 @@ from .queues import CompletionQueue, SubmissionQueue
 from .request import Request
 from .sgl import SGLS_SUPPORT_MASK, nvme_map_sgl, unpack_descriptor
 from .state import ControllerState
+from .timing import transfer_ns
 
 CAP_CSS_NVM = 1 << 0
 CAP_CSS_IOCS = 1 << 6
@@ -1330,15 +1331,18 @@ class Controller:
     # data transfer
     # =====================================================================
     def nvme_map_and_transfer(
-        self, req: Request, length: int, to_host: bytes | None, purpose: str
+        self, req: Request, length: int, to_host: bytes | None, purpose: str, media_ns: int = 0
     ) -> Generator[Any, None, bytes | None]:
         """Walk the PRPs of ``req`` and move ``length`` bytes.
 
         ``to_host`` given: write it to the host (controller -> host). Otherwise
         read ``length`` bytes from the host and return them. Returns None (and
-        has failed ``req``) when the transfer failed.
+        has failed ``req``) when the transfer failed. Time (``emulator/timing.py``):
+        each DMA takes its bytes' transfer time after its event; ``media_ns`` passes
+        after the map event when data goes to the host, after the last DMA otherwise.
         """
         cmd = req.cmd
+        media_before = media_ns if to_host is not None else 0
         yield from self._next()
         segments: list[tuple[int | None, int]]
         if cmd.psdt:
@@ -1365,6 +1369,7 @@ class Controller:
                     segments=list(smap.segments),
                 ),
                 req,
+                media_before if smap.error is None and self.pci.bus_master else 0,
             )
             error, detail, where = smap.error, smap.detail, 24
             segments = smap.segments
@@ -1384,6 +1389,7 @@ class Controller:
                     segments=list(pmap.segments),
                 ),
                 req,
+                media_before if pmap.error is None and self.pci.bus_master else 0,
             )
             error, detail, where = pmap.error, pmap.detail, pmap.error_location
             segments = list(pmap.segments)
@@ -1402,17 +1408,26 @@ class Controller:
             return None
         pos = 0
         chunks: list[bytes] = []
-        for addr, n in segments:
+        timed = self.config.link_mbps > 0 or media_ns > 0
+        last = -1
+        if timed:  # the last segment that moves data (after it: a write's media time)
+            last = max((i for i, (a, _) in enumerate(segments) if a is not None), default=-1)
+        for index, (addr, n) in enumerate(segments):
             if addr is None:  # an SGL Bit Bucket: this part of the data is thrown away
                 pos += n
                 continue
+            delay = 0
+            if timed:
+                delay = transfer_ns(self.config, n)
+                if index == last and to_host is None:
+                    delay += media_ns
             yield from self._next()
             if to_host is not None:
                 piece = to_host[pos : pos + n]
                 ok = self.port.dma_write(addr, piece)
                 if ok:
                     yield from self._out(
-                        ev.DmaWrite(addr=addr, length=n, data=piece, purpose=purpose), req
+                        ev.DmaWrite(addr=addr, length=n, data=piece, purpose=purpose), req, delay
                     )
             else:
                 got = self.port.dma_read(addr, n)
@@ -1421,7 +1436,9 @@ class Controller:
                     assert got is not None
                     chunks.append(bytes(got))
                     yield from self._out(
-                        ev.DmaRead(addr=addr, length=n, data=bytes(got), purpose=purpose), req
+                        ev.DmaRead(addr=addr, length=n, data=bytes(got), purpose=purpose),
+                        req,
+                        delay,
                     )
             if not ok:
                 yield from self.nvme_fail(
