@@ -61,17 +61,26 @@ def test_a_4k_write_under_the_ssd_profile_programs_after_its_data_came():
     assert finish == SSD["io_latency_ns"] + 1171 + SSD["media_program_ns"] == 20_171
 
 
-def test_media_time_counts_each_4k_and_transfer_time_each_dma():
-    config = profile_config("ssd")
+@pytest.mark.parametrize(("units", "media_times"), [(42, 1), (2, 1), (1, 2)])
+def test_media_time_counts_each_4k_spread_over_the_units_and_transfer_time_each_dma(
+    units, media_times
+):
+    config = dataclasses.replace(profile_config("ssd"), parallel_units=units)
     events = one_command(config, READ, 8192)  # two pages, two DMAs (PRP1, PRP2)
     start = at(events, "cmd_start")
     dmas = [e for e in events if e.kind == "dma_write"]
     assert len(dmas) == 2
     assert dmas[1].ts - dmas[0].ts == transfer_ns(config, 4096)
     assert at(events, "cmd_finish") - start == (
-        SSD["io_latency_ns"] + 2 * SSD["media_read_ns"] + 2 * transfer_ns(config, 4096)
+        SSD["io_latency_ns"] + media_times * SSD["media_read_ns"] + 2 * transfer_ns(config, 4096)
     )
-    assert media_ns(SSD["media_read_ns"], 512) == SSD["media_read_ns"]  # a part counts whole
+
+
+def test_media_time_of_a_part_of_4k_is_a_whole_one_and_pieces_share_the_units():
+    assert media_ns(79_000, 512) == 79_000
+    assert media_ns(79_000, 64 * 1024, units=42) == 79_000
+    assert media_ns(79_000, 64 * 1024, units=4) == 4 * 79_000
+    assert media_ns(0, 64 * 1024) == 0
 
 
 def test_a_compare_reads_the_media_after_the_host_data():

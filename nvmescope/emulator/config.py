@@ -48,6 +48,7 @@ BIT_KNOBS: dict[str, tuple[int, int, str]] = {
         "bits 1:0 (01b: SGLs, no alignment; 10b: SGLs, dword alignment), 16 (Bit Bucket "
         "descriptors) and 18 (an SGL longer than the data) are the ones implemented",
     ),
+    "ams": (0x1, 0, "only bit 0 (Weighted Round Robin with Urgent Priority Class) is implemented"),
     "css": (
         0xC1,
         0x01,
@@ -65,6 +66,7 @@ TIMING_KNOBS: dict[str, tuple[int, int, str]] = {
     "link_mbps": (0, 1_000_000, "a link bandwidth is 0 (no transfer time) to 1,000,000 MB/s"),
     "media_read_ns": (0, 10**9, "a media time is 0 to 1 s of virtual time per 4 KiB"),
     "media_program_ns": (0, 10**9, "a media time is 0 to 1 s of virtual time per 4 KiB"),
+    "parallel_units": (1, 65535, "1 to 65535 I/O commands at once"),
 }
 
 
@@ -113,6 +115,10 @@ class ControllerConfig:
     #: latency model: virtual ns the media (its write cache) takes to program each 4 KiB
     #: (or part) of a Write's data, after the data came from the host
     media_program_ns: int = 0
+    #: latency model: I/O commands the controller executes at once, each from its SQE fetch
+    #: to its completion (admin commands run one at a time beside them); the fetch engine
+    #: fetches only while one is free
+    parallel_units: int = 4
     #: Identify Controller MDTS: max transfer is 2^mdts pages of CAP.MPSMIN (0 = no limit)
     mdts: int = 7
     #: size of namespace 1 in bytes (a multiple of the LBA size)
@@ -197,6 +203,9 @@ class ControllerConfig:
     power_cycles: int = 1
     #: Feature 01h Arbitration after a reset (HPW 31:24, MPW 23:16, LPW 15:8, AB 2:0)
     arbitration: int = 0
+    #: CAP.AMS: bit 0 Weighted Round Robin with Urgent Priority Class (CC.AMS 001b may be
+    #: selected, QPRIO counts); 0: round robin only, as QEMU 7.2
+    ams: int = 0
     #: Get Features 09h reports CD = 1 (no coalescing) for vector 0, the admin queue's
     admin_vector_cd: bool = False
 
@@ -414,6 +423,7 @@ TIMING_PROFILES: dict[str, dict[str, int]] = {
         "link_mbps": 0,
         "media_read_ns": 0,
         "media_program_ns": 0,
+        "parallel_units": 4,
     },
     "ssd": {
         "cmd_latency_ns": 10_000,  # an assumption: datasheets give no admin latency
@@ -421,6 +431,7 @@ TIMING_PROFILES: dict[str, dict[str, int]] = {
         "link_mbps": 3_500,  # PCIe 3.0 x4: 8 GT/s x 4 lanes x 128/130 = 3.94 GB/s, less TLPs
         "media_read_ns": 79_000,  # 4 KiB random read: 5 + 1.17 + 79 = 85 us (datasheet: 85 us)
         "media_program_ns": 14_000,  # 4 KiB random write: 5 + 1.17 + 14 = 20 us (20 us)
+        "parallel_units": 42,  # Little's law: 490,000 IOPS x 85 us = 41.7 reads at once
     },
 }
 PROFILES |= TIMING_PROFILES

@@ -125,7 +125,7 @@ def nvme_compare(ctrl: Controller, req: Request) -> Task:
         return
     s = ctrl.state
     s.host_read_commands += 1  # SMART: Host Read Commands counts Compare and Read
-    media_time = media_ns(ctrl.config.media_read_ns, length)
+    media_time = media_ns(ctrl.config.media_read_ns, length, ctrl.config.parallel_units)
     data = yield from ctrl.nvme_map_and_transfer(req, length, None, "compare data", media_time)
     if data is None:
         return
@@ -188,7 +188,7 @@ def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
     s = ctrl.state
     if write:
         s.host_write_commands += 1
-        media = media_ns(ctrl.config.media_program_ns, length)
+        media = media_ns(ctrl.config.media_program_ns, length, ctrl.config.parallel_units)
         data = yield from ctrl.nvme_map_and_transfer(req, length, None, "write data", media)
         if data is None:
             return
@@ -196,7 +196,7 @@ def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
         s.data_units_written += length // 512
     else:
         s.host_read_commands += 1
-        media = media_ns(ctrl.config.media_read_ns, length)
+        media = media_ns(ctrl.config.media_read_ns, length, ctrl.config.parallel_units)
         out = yield from ctrl.nvme_map_and_transfer(
             req, length, ns.read_blocks(slba, nlb), "read data", media
         )
