@@ -186,14 +186,20 @@ class Arbiter:
         last = self.last.get(cls)
         sq = ready[0]
         if last is not None:
-            sq = next((q for q in ready if q.sqid > last), sq)
+            for q in ready:
+                if q.sqid > last:
+                    sq = q
+                    break
+        kept = self.kept.pop(cls, None) if self.kept else None
+        passed: list[int] = []
+        if blocked:
+            start = -1 if last is None else last
 
-        def place(sqid: int) -> int:
-            """How far round the ring ``sqid`` is from the place after ``last``."""
-            return (sqid - (-1 if last is None else last) - 1) % 0x10000
+            def place(sqid: int) -> int:
+                """How far round the ring ``sqid`` is from the place after ``last``."""
+                return (sqid - start - 1) % 0x10000
 
-        kept = self.kept.pop(cls, None)
-        passed = sorted((b for b in blocked if place(b) < place(sq.sqid)), key=place)
+            passed = sorted((b for b in blocked if place(b) < place(sq.sqid)), key=place)
         if passed:
             self.kept[cls] = passed[0]
             # the round's place stays just before the first SQ it passed by
