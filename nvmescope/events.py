@@ -145,6 +145,8 @@ class SqeFetch(Event, tag="sqe_fetch", kw_only=True):
     addr: int
     data: bytes
     new_head: int
+    #: why the arbiter chose this SQ ("round robin: SQ2 after SQ1"); empty in imports
+    arbitration: str = ""
 
 
 class CmdStart(Event, tag="cmd_start", kw_only=True):
@@ -288,6 +290,8 @@ class QueueCreated(Event, tag="queue_created", kw_only=True):
     vector: int = 0
     ien: bool = True
     pc: bool = True
+    #: an SQ's QPRIO (00b urgent, 01b high, 10b medium, 11b low; used by WRR arbitration)
+    qprio: int = 0
 
 
 class QueueDeleted(Event, tag="queue_deleted", kw_only=True):
@@ -984,10 +988,11 @@ def describe(event: Event) -> str:
         )
     if k == "sqe_fetch":
         where = f"device fetches SQE from SQ{e.sqid} slot {e.slot} @{e.addr:#x}"
+        why = f" [{e.arbitration}]" if e.arbitration else ""
         if len(e.data) == SQE_SIZE:
             name = opcode_name(e.data[0], e.sqid == 0) if e.sqid is not None else ""
-            return f"{where}; SQ head -> {e.new_head}: {sqe_words(e.data, name)}"
-        return f"{where} (cid {e.cid}); SQ head -> {e.new_head}"
+            return f"{where}; SQ head -> {e.new_head}: {sqe_words(e.data, name)}{why}"
+        return f"{where} (cid {e.cid}); SQ head -> {e.new_head}{why}"
     if k == "cmd_start":
         what = "admin" if e.admin else "I/O"
         extra = f" {e.detail}" if e.detail else ""

@@ -182,14 +182,25 @@ class Rig:
             self.run()
         return cqe
 
-    def create_io_pair(self, qid: int = 1, qsize: int = 16, vector: int = 1) -> None:
+    def create_io_pair(
+        self,
+        qid: int = 1,
+        qsize: int = 16,
+        vector: int = 1,
+        qprio: int = 0,
+        cq_size: int | None = None,
+    ) -> None:
+        """Create I/O CQ ``qid`` (``cq_size`` entries, else ``qsize``) and I/O SQ ``qid``
+        completing to it (``qsize`` entries, QPRIO ``qprio``)."""
         cq = self.host.alloc()
         sq = self.host.alloc()
-        r1 = self.admin(0x05, prp1=cq, cdw10=((qsize - 1) << 16) | qid, cdw11=(vector << 16) | 3)
+        cqs = qsize if cq_size is None else cq_size
+        r1 = self.admin(0x05, prp1=cq, cdw10=((cqs - 1) << 16) | qid, cdw11=(vector << 16) | 3)
         assert r1.sc == 0 and r1.sct == 0, r1
-        r2 = self.admin(0x01, prp1=sq, cdw10=((qsize - 1) << 16) | qid, cdw11=(qid << 16) | 1)
+        cdw11 = (qid << 16) | (qprio << 1) | 1
+        r2 = self.admin(0x01, prp1=sq, cdw10=((qsize - 1) << 16) | qid, cdw11=cdw11)
         assert r2.sc == 0 and r2.sct == 0, r2
         self.cq_base[qid], self.cq_size[qid], self.cq_head[qid], self.cq_phase[qid] = (
-            cq, qsize, 0, 1,
+            cq, cqs, 0, 1,
         )  # fmt: skip
         self.sq_base[qid], self.sq_size[qid], self.sq_tail[qid] = sq, qsize, 0

@@ -7,6 +7,7 @@ import struct
 import pytest
 from emuhost import Rig
 
+from nvmescope.emulator import ControllerConfig
 from nvmescope.nvme import identify as idf
 from nvmescope.nvme import logpages as lp
 from nvmescope.nvme import status as st
@@ -15,6 +16,15 @@ from nvmescope.nvme import status as st
 @pytest.fixture
 def rig():
     r = Rig()
+    r.enable()
+    return r
+
+
+@pytest.fixture
+def one_unit_rig():
+    """One parallel unit: while one I/O command runs, the others stay in their SQ (Abort
+    finds them there)."""
+    r = Rig(ControllerConfig(parallel_units=1))
     r.enable()
     return r
 
@@ -197,9 +207,10 @@ def test_an_aer_sent_when_an_event_is_already_waiting_completes_once(rig):
     assert len(posts) == 1, f"{len(posts)} CQEs for one Asynchronous Event Request"
 
 
-def test_abort_of_queued_command(rig):
+def test_abort_of_queued_command(one_unit_rig):
     from nvmescope.nvme.commands import pack_sqe
 
+    rig = one_unit_rig
     rig.create_io_pair(1)
     buf = rig.host.alloc()
     rig.submit(1, pack_sqe(0x00, 76, nsid=1), ring=False)
@@ -228,9 +239,10 @@ def test_failed_commands_fill_error_log_newest_first(rig):
     assert counts == [3, 2, 1]
 
 
-def test_abort_limit(rig):
+def test_abort_limit(one_unit_rig):
     from nvmescope.nvme.commands import pack_sqe
 
+    rig = one_unit_rig
     rig.create_io_pair(1)
     acl = rig.ctrl.config.acl + 1
     rig.submit(1, pack_sqe(0x00, 100, nsid=1), ring=False)

@@ -261,7 +261,7 @@ def test_the_default_configuration_is_not_the_profile():
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["id-ctrl", "--profile", "qemu-9"], "no such profile (profiles: qemu-7.2"),
+        (["id-ctrl", "--profile", "qemu-9"], "no such profile (profiles: instant, qemu-7.2, ssd"),
         (["id-ctrl", "-c", "serial"], "a knob is -c KEY=VALUE"),
         (["id-ctrl", "--profile", "qemu-7.2", "--profile", "qemu-7.2"], "one profile at most"),
         (["id-ctrl", "-c", "oacs=0x10a"], "no such knob"),

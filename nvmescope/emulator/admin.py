@@ -293,7 +293,10 @@ def nvme_create_sq(ctrl: Controller, req: Request) -> Task:
     ctrl.sqs[qid] = SubmissionQueue(qid, c.prp1, qsize, cqid, qprio, pc)
     ctrl.cqs[cqid].sqids.append(qid)
     yield from ctrl._out(
-        ev.QueueCreated(qtype="sq", qid=qid, addr=c.prp1, qsize=qsize, cqid=cqid, pc=pc), req
+        ev.QueueCreated(
+            qtype="sq", qid=qid, addr=c.prp1, qsize=qsize, cqid=cqid, pc=pc, qprio=qprio
+        ),
+        req,
     )
     yield from _nvme_shadow_init(ctrl, req, qid, False)
 
@@ -317,7 +320,7 @@ def nvme_del_sq(ctrl: Controller, req: Request) -> Task:
         waiter = ctrl.state.pending_aborts.pop(key)
         waiter.dw0 = 1
         ctrl._spawn(ctrl.nvme_complete(waiter), 0, "abort")
-    if sq.inflight is not None and sq.running:
+    if sq.inflight:
         sq.drained = ctrl.sched.signal(f"sq{qid}-drained")
         yield from ctrl._wait(sq.drained)
     yield from ctrl._out(ev.QueueDeleted(qtype="sq", qid=qid), req)

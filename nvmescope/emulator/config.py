@@ -84,12 +84,25 @@ BIT_KNOBS: dict[str, tuple[int, int, str]] = {
         "bits 1:0 (01b: SGLs, no alignment; 10b: SGLs, dword alignment), 16 (Bit Bucket "
         "descriptors) and 18 (an SGL longer than the data) are the ones implemented",
     ),
+    "ams": (0x1, 0, "only bit 0 (Weighted Round Robin with Urgent Priority Class) is implemented"),
     "css": (
         0xC1,
         0x01,
         "bit 0 (NVM) is always set; bits 6 (I/O Command Sets) and 7 (Admin only) are the "
         "only others implemented",
     ),
+}
+
+
+#: the latency model's knobs and their ranges (low, high, why), declared once: problems()
+#: checks them, the timing profiles set them, docs/architecture.md explains them
+TIMING_KNOBS: dict[str, tuple[int, int, str]] = {
+    "cmd_latency_ns": (0, 10**12, "a latency is 0 to 1000 s of virtual time"),
+    "io_latency_ns": (0, 10**12, "a latency is 0 to 1000 s of virtual time"),
+    "link_mbps": (0, 1_000_000, "a link bandwidth is 0 (no transfer time) to 1,000,000 MB/s"),
+    "media_read_ns": (0, 10**9, "a media time is 0 to 1 s of virtual time per 4 KiB"),
+    "media_program_ns": (0, 10**9, "a media time is 0 to 1 s of virtual time per 4 KiB"),
+    "parallel_units": (1, 65535, "1 to 65535 I/O commands at once"),
 }
 
 
@@ -123,10 +136,25 @@ class ControllerConfig:
     rdy_delay_ns: int = 10_000
     #: virtual ns CC.SHN takes to reach CSTS.SHST = complete
     shutdown_delay_ns: int = 10_000
-    #: virtual ns an admin command takes between cmd_start and its data transfer
+    #: latency model: command overhead, virtual ns an admin command takes between cmd_start
+    #: and its data transfer
     cmd_latency_ns: int = 1_000
-    #: virtual ns an I/O command takes between cmd_start and its data transfer
+    #: latency model: command overhead, virtual ns an I/O command takes between cmd_start
+    #: and its data transfer
     io_latency_ns: int = 5_000
+    #: latency model: link bandwidth in MB/s (10^6 bytes per second) that every data DMA
+    #: takes time at (4096 bytes at 3500 MB/s: 1171 ns); 0: data moves in no time
+    link_mbps: int = 0
+    #: latency model: virtual ns the media takes to read each 4 KiB (or part) of a Read's or
+    #: Compare's data, before the data moves to the host
+    media_read_ns: int = 0
+    #: latency model: virtual ns the media (its write cache) takes to program each 4 KiB
+    #: (or part) of a Write's data, after the data came from the host
+    media_program_ns: int = 0
+    #: latency model: I/O commands the controller executes at once, each from its SQE fetch
+    #: to its completion (admin commands run one at a time beside them); the fetch engine
+    #: fetches only while one is free
+    parallel_units: int = 4
     #: Identify Controller MDTS: max transfer is 2^mdts pages of CAP.MPSMIN (0 = no limit)
     mdts: int = 7
     #: size of namespace 1 in bytes (a multiple of the LBA size)
@@ -218,6 +246,9 @@ class ControllerConfig:
     power_cycles: int = 1
     #: Feature 01h Arbitration after a reset (HPW 31:24, MPW 23:16, LPW 15:8, AB 2:0)
     arbitration: int = 0
+    #: CAP.AMS: bit 0 Weighted Round Robin with Urgent Priority Class (CC.AMS 001b may be
+    #: selected, QPRIO counts); 0: round robin only, as QEMU 7.2
+    ams: int = 0
     #: Get Features 09h reports CD = 1 (no coalescing) for vector 0, the admin queue's
     admin_vector_cd: bool = False
 
@@ -388,8 +419,6 @@ class ControllerConfig:
             "max_io_queues": (1, 0xFFFF, "1 to 65535 I/O queue pairs"),
             "rdy_delay_ns": (0, 10**12, "a delay is 0 to 1000 s of virtual time"),
             "shutdown_delay_ns": (0, 10**12, "a delay is 0 to 1000 s of virtual time"),
-            "cmd_latency_ns": (0, 10**12, "a latency is 0 to 1000 s of virtual time"),
-            "io_latency_ns": (0, 10**12, "a latency is 0 to 1000 s of virtual time"),
             "mdts": (0, 20, "MDTS is a power of two of pages: 0 (no limit) to 20"),
             "acl": (0, 255, "ACL is one byte"),
             "aerl": (0, 255, "AERL is one byte"),
@@ -415,7 +444,7 @@ class ControllerConfig:
             "arbitration": (0, 0xFFFFFFFF, "Feature 01h is one dword"),
             "interrupt_line": (0, 0xFF, "Interrupt Line is one byte (0: no firmware writes it)"),
             "intx_irq": (0, 0xFF, "an INTx IRQ is 0 to 255 here (0: Interrupt Line's value)"),
-        }
+        } | TIMING_KNOBS
         for name, (low, high, why) in ranges.items():
             value = getattr(self, name)
             need(
@@ -553,6 +582,31 @@ PROFILES: dict[str, dict[str, Any]] = {
         "intx_irq": 23,
     },
 }
+
+#: Timing profiles: named values of the latency model's knobs (TIMING_KNOBS), also
+#: selectable with ``--profile``. ``instant`` is the default configuration's timing (a
+#: fixed overhead per command, data and media in no time: for teaching, the shipped
+#: demos' pace). ``ssd`` is a PCIe 3.0 x4 TLC data-centre SSD of the Intel P4500 class:
+#: docs/architecture.md (Timing) says where each number comes from.
+TIMING_PROFILES: dict[str, dict[str, int]] = {
+    "instant": {
+        "cmd_latency_ns": 1_000,
+        "io_latency_ns": 5_000,
+        "link_mbps": 0,
+        "media_read_ns": 0,
+        "media_program_ns": 0,
+        "parallel_units": 4,
+    },
+    "ssd": {
+        "cmd_latency_ns": 10_000,  # an assumption: datasheets give no admin latency
+        "io_latency_ns": 5_000,  # an assumption: the firmware's share of a command
+        "link_mbps": 3_500,  # PCIe 3.0 x4: 8 GT/s x 4 lanes x 128/130 = 3.94 GB/s, less TLPs
+        "media_read_ns": 79_000,  # 4 KiB random read: 5 + 1.17 + 79 = 85 us (datasheet: 85 us)
+        "media_program_ns": 14_000,  # 4 KiB random write: 5 + 1.17 + 14 = 20 us (20 us)
+        "parallel_units": 42,  # Little's law: 490,000 IOPS x 85 us = 41.7 reads at once
+    },
+}
+PROFILES |= TIMING_PROFILES
 
 
 def profile_config(name: str) -> ControllerConfig:

@@ -13,10 +13,22 @@ Events and steps
   it. A ``ub_*`` condition it caused (ignored write, read-only bits, a doorbell
   for a queue that does not exist, ...) follows as the next device step.
 - A doorbell write only checks, records and schedules (QEMU's two-step
-  shape). The queue is processed by a generator task on the scheduler that
-  yields after every event it emits: ``sqe_fetch``, ``cmd_start``, [``map_prp``,
-  ``dma_read``/``dma_write``, ``err_*``], ``cmd_finish``, [``cq_full``],
-  ``cqe_post``, ``irq_msix``/``irq_intx``. One scheduler step, one event.
+  shape). One fetch engine (``_nvme_fetch_engine``, a generator task) then
+  fetches from every SQ: while some SQ has a command waiting and there is room
+  to run it, the arbiter (``emulator/arbiter.py``: round robin, or weighted
+  round robin with urgent priority class) chooses the SQ and the ``sqe_fetch``
+  event says which and why. Each fetched command runs as a task of its own:
+  ``cmd_start``, [``map_prp``, ``dma_read``/``dma_write``, ``err_*``],
+  ``cmd_finish``, [``cq_full``], ``cqe_post``, ``irq_msix``/``irq_intx``, so
+  commands overlap and complete in any order. Room: admin commands run one at a
+  time, I/O commands on ``parallel_units`` units, each held from the fetch to
+  the completion (a command waiting for CQ space keeps its unit; when every unit
+  is held the commands stay in their SQs). Every task yields after every event
+  it emits: one scheduler step, one event; the engine looks for work before it
+  takes a step, so it never takes one that emits nothing.
+- Virtual time follows the latency model (``emulator/timing.py``): the command
+  overhead after ``cmd_start``, each DMA's transfer time at the link bandwidth,
+  a Read's media time before its data moves, a Write's after.
 - While working on a command the device stamps its events with
   ``(sqid, cid)`` through ``bus.context``.
 
@@ -24,8 +36,8 @@ Choices where the specification leaves room
 -------------------------------------------
 
 - Bus master disabled: the function cannot issue memory requests. An SQE fetch
-  then emits ``ub_dma_disabled`` and stops processing that queue (the SQ head
-  does not move; the next doorbell write or setting Bus Master Enable retries);
+  then emits ``ub_dma_disabled`` and leaves that queue out of arbitration (the SQ
+  head does not move; the next doorbell write or setting Bus Master Enable retries);
   a data transfer fails with Data Transfer Error; an MSI-X message is not sent
   and its pending bit is set; a completion that cannot be written is lost
   (``err_dma``) and the controller sets CSTS.CFS.
@@ -38,7 +50,9 @@ Choices where the specification leaves room
   as are changes of CC.MPS/AMS/CSS while enabled.
 - CC.EN 0 -> 1 checks AQA sizes (non-zero; CAP.MQES limits I/O queues only),
   ASQ/ACQ alignment to the CC.MPS page, CC.MPS against CAP.MPSMIN/MPSMAX,
-  CC.CSS against CAP.CSS, CC.AMS (round robin only) and CC.IOSQES/IOCQES
+  CC.CSS against CAP.CSS, CC.AMS against CAP.AMS (round robin, and weighted
+  round robin with urgent priority class where the ``ams`` knob offers it) and
+  CC.IOSQES/IOCQES
   against Identify's SQES/CQES (6 and 4; not checked with CC.CSS 111b, Admin
   Command Set only), as QEMU's nvme_start_ctrl does. A failure sets CSTS.CFS
   after ``rdy_delay_ns`` (a fatal error detected during controller
@@ -71,8 +85,9 @@ QEMU and Linux 6.1's driver use shadows for I/O queues only, Linux rings the
 admin doorbells by MMIO).
 
 - The device reads a queue's shadow doorbell (``dma_read``, purpose ``shadow
-  doorbell``): an SQ's when its processing starts and after every command; a
-  CQ's before every completion it posts. A value that did not change since the
+  doorbell``): an SQ's after an MMIO doorbell write, before the fetch engine
+  next fetches from it (once a command of that SQ could run), and after every
+  command; a CQ's before every completion it posts. A value that did not change since the
   device last read (or wrote) that slot is not news, so a host that rings the
   MMIO doorbell instead of writing the shadow (Linux for the admin queue) keeps
   working; a changed value is taken like a doorbell write (a value beyond the
@@ -109,9 +124,11 @@ from ..events import EventBus
 from ..nvme import registers as r
 from ..nvme import status as st
 from ..nvme.commands import pack_cqe, split_status, unpack_sqe
+from ..nvme.features import FID_ARBITRATION
 from ..nvme.pci import MSIX_CAP_OFFSET, PCIE_DEVCTL_BCR_FLR
 from ..sim import Scheduler, Task
 from . import admin, nvm
+from .arbiter import AMS_WRR, CAP_AMS_WRR, Arbiter
 from .config import ControllerConfig
 from .faults import Faults
 from .interrupts import MsixTable, bar_layout, msix_message
@@ -123,6 +140,7 @@ from .queues import CompletionQueue, SubmissionQueue
 from .request import Request
 from .sgl import SGLS_SUPPORT_MASK, nvme_map_sgl, unpack_descriptor
 from .state import ControllerState
+from .timing import transfer_ns
 
 CAP_CSS_NVM = 1 << 0
 CAP_CSS_IOCS = 1 << 6
@@ -138,6 +156,7 @@ MPSMIN, MPSMAX = 0, 4
 VS_1_4 = 0x00010400
 #: the least virtual time a command takes from cmd_start to its data transfer (ns)
 MIN_COMMAND_NS = 1
+_CC_AMS = r.CC.field("ams")
 
 
 class _Cancelled(Exception):
@@ -158,6 +177,7 @@ class Controller:
         config.max_io_queues = max(1, min(0xFFFF, config.max_io_queues))
         config.dstrd = max(0, min(15, config.dstrd))
         config.mqes = max(1, min(0xFFFF, config.mqes))
+        config.parallel_units = max(1, config.parallel_units)
         self.table_offset, self.pba_offset, self.bar_size = bar_layout(
             config.max_io_queues + 1, config.dstrd, config.msix_vectors
         )
@@ -176,6 +196,7 @@ class Controller:
         self.cap = r.CAP.build(
             mqes=config.mqes,
             cqr=1,
+            ams=config.ams & CAP_AMS_WRR,
             to=config.timeout & 0xFF,
             dstrd=config.dstrd,
             nssrs=1 if config.nssrs else 0,
@@ -190,6 +211,8 @@ class Controller:
         self._intx_pin = False
         #: faults armed by the host (emulator/faults.py); they outlive every reset
         self.faults = Faults()
+        #: command arbitration: which SQ the fetch engine takes the next command from
+        self.arbiter = Arbiter()
         self._reset_registers(nssr=False)
 
     def close(self) -> None:
@@ -216,6 +239,17 @@ class Controller:
         self._shutdown_epoch = 0
         #: (shadow doorbell page, EventIdx page) after Doorbell Buffer Config, else None
         self.dbbuf: tuple[int, int] | None = None
+        self._reset_engine()
+
+    def _reset_engine(self) -> None:
+        """No fetch engine, no command running, the arbiter from the start."""
+        self._fetching = False
+        #: the SQs the fetch engine's last look found waiting for room to run a command
+        self._blocked: list[int] = []
+        #: admin commands and I/O commands running (fetched, not yet completed or held)
+        self._admin_busy = 0
+        self._io_busy = 0
+        self.arbiter.reset()
 
     @property
     def _shut_down(self) -> bool:
@@ -276,18 +310,26 @@ class Controller:
             if gen != self._gen:
                 raise _Cancelled
 
-    def _spawn(self, body: Task, delay: int = 0, label: str = "") -> None:
+    def _spawn(
+        self, body: Task, delay: int = 0, label: str = "", done: Callable[[], None] | None = None
+    ) -> None:
+        """Run ``body`` as device work; ``done`` is called in the step where it ends (not
+        when a reset cancelled it)."""
         self._busy += 1
-        self.sched.spawn(self._task(body, self._gen), delay, label)
+        self.sched.spawn(self._task(body, self._gen, done), delay, label)
 
-    def _task(self, body: Task, gen: int) -> Task:
+    def _task(self, body: Task, gen: int, done: Callable[[], None] | None = None) -> Task:
         """Drive ``body`` one step at a time; a step ends when ``body`` yields."""
         if gen == self._gen:
             while True:
                 self._emitted = False
                 try:
                     request = body.send(None)
-                except (StopIteration, _Cancelled):
+                except StopIteration:
+                    if done is not None:
+                        done()
+                    break
+                except _Cancelled:
                     break
                 yield request
         self._emitted = False
@@ -670,8 +712,12 @@ class Controller:
             or (css == CC_CSS_ADMIN_ONLY and cap_css & CAP_CSS_ADMIN_ONLY)
         ):
             return f"CC.CSS {css} not supported by CAP.CSS {cap_css:#x}"
-        if r.CC.get(cc, "ams") != 0:
-            return f"CC.AMS {r.CC.get(cc, 'ams')}: only round robin (0) is supported"
+        ams = r.CC.get(cc, "ams")
+        if ams != 0 and not (ams == AMS_WRR and self.config.ams & CAP_AMS_WRR):
+            offered = "round robin (0) and weighted round robin (1)"
+            if not self.config.ams & CAP_AMS_WRR:
+                offered = "only round robin (0)"
+            return f"CC.AMS {ams}: CAP.AMS offers {offered}"
         # the I/O queue entry sizes must lie within Identify Controller's SQES/CQES (required
         # to maximum; here both 64-byte SQEs and 16-byte CQEs), as QEMU's nvme_start_ctrl and
         # Linux's nvmet_start_ctrl check them; with CC.CSS 111b (Admin Command Set only) no
@@ -736,6 +782,7 @@ class Controller:
         self.sqs = {}
         self.cqs = {}
         self.dbbuf = None
+        self._reset_engine()
         self.state.reset_controller()
 
     def _nvme_ctrl_reset(self) -> None:
@@ -902,58 +949,170 @@ class Controller:
         return [self.sqs[k] for k in sorted(self.sqs)]
 
     def _nvme_kick_sq(self, sq: SubmissionQueue) -> None:
-        if sq.running or sq.deleted or sq.empty:
+        """``sq`` may have commands to fetch (a doorbell write, Bus Master Enable set, a
+        fault cleared): it takes part in arbitration again, and the fetch engine runs."""
+        if sq.deleted or sq.empty:
             return
-        sq.running = True
-        self._spawn(self._nvme_process_sq(sq), 0, f"sq{sq.sqid}")
+        sq.stalled = False
+        if self.dbbuf is not None:
+            sq.shadow_due = True
+        self._nvme_kick()
+
+    def _nvme_kick(self) -> None:
+        """Start the fetch engine if it is not running and has something to do."""
+        if self._fetching or not self._nvme_may_fetch():
+            return
+        self._fetching = True
+        self._spawn(self._nvme_fetch_engine(), 0, "fetch")
 
     # =====================================================================
-    # the queue engine
+    # the queue engine: one fetch engine and its arbiter; a task per command
     # =====================================================================
-    def _nvme_process_sq(self, sq: SubmissionQueue) -> Task:
+    def _nvme_fetch_work(self) -> SubmissionQueue | list[SubmissionQueue] | None:
+        """What the fetch engine's next step is: an SQ that needs a step of its own (its
+        shadow doorbell to read, or a condition that keeps it from being fetched), else
+        the SQs the arbiter may choose from (a command waiting and room to run it: the
+        admin queue's commands run one at a time, I/O commands on ``parallel_units``
+        units), else None (nothing to do: the engine stops until it is kicked).
+        ``self._blocked`` is left holding the SQs with a command waiting but no room."""
+        if not self.ready:
+            return None
+        ready: list[SubmissionQueue] = []
+        blocked = self._blocked
+        blocked.clear()
+        stopped = self.faults.stopped if self.faults.on else ()
+        held = not self.pci.bus_master
+        admin_room = self._admin_busy == 0
+        io_room = self._io_busy < self.config.parallel_units
+        for sqid in sorted(self.sqs):
+            sq = self.sqs[sqid]
+            if sq.stalled or sq.deleted:
+                continue
+            room = io_room if sqid else admin_room
+            if sq.shadow_due and room:  # read when a command could run, not before
+                return sq
+            if sq.head == sq.tail:
+                continue
+            if held or sqid in stopped:
+                return sq
+            if room:
+                ready.append(sq)
+            else:
+                blocked.append(sqid)
+        return ready or None
+
+    def _nvme_may_fetch(self) -> bool:
+        """Whether ``_nvme_fetch_work`` would find something (yes or no only, quickly)."""
+        if not self.ready:
+            return False
+        stopped = self.faults.stopped if self.faults.on else ()
+        admin_room = self._admin_busy == 0
+        io_room = self._io_busy < self.config.parallel_units
+        held = None  # bus mastering off: looked up once, if it matters
+        for sq in self.sqs.values():
+            if sq.stalled or sq.deleted:
+                continue
+            waiting = sq.head != sq.tail
+            if (io_room if sq.sqid else admin_room) and (waiting or sq.shadow_due):
+                return True
+            if waiting:
+                if sq.sqid in stopped:
+                    return True
+                if held is None:
+                    held = not self.pci.bus_master
+                if held:
+                    return True
+        return False
+
+    def _nvme_fetch_engine(self) -> Task:
+        """Fetch commands while an SQ has one and there is room to run it: each step one
+        event (a shadow doorbell read, a condition that stops one SQ, or a fetch, whose
+        event says which SQ the arbiter chose and why). The command then runs as a task
+        of its own (``_nvme_execute``), so commands overlap and complete in any order.
+        The engine looks for work before it takes a step, so it never takes one that
+        emits nothing, and stops when it finds none."""
+        gen = self._gen
         try:
-            if self.dbbuf is not None:
-                yield from self._nvme_update_sq_tail(sq)
-            while not sq.deleted and not sq.empty and self.ready:
+            while self._nvme_may_fetch():
                 yield from self._next()
-                if sq.deleted or sq.empty or not self.ready:
+                work = self._nvme_fetch_work()
+                if work is None:
                     break
-                if not self.pci.bus_master:
-                    yield from self._out(
-                        ev.condition("ub_dma_disabled", detail=f"SQ {sq.sqid}: cannot fetch")
-                    )
-                    break
-                if self.faults.on and sq.sqid in self.faults.stopped:
-                    waiting = (sq.tail - sq.head) % sq.size
-                    yield from self._out(ev.FaultFetchStopped(sqid=sq.sqid, waiting=waiting))
-                    break
-                slot = sq.head
-                addr = sq.slot_addr(slot)
-                raw = self.port.dma_read(addr, 64)
-                if raw is None or len(raw) != 64:
-                    yield from self._out(
-                        ev.condition(
-                            "err_dma", detail=f"SQ {sq.sqid} entry {slot} at {addr:#x} not mapped"
-                        )
-                    )
-                    break
-                sq.head = (slot + 1) % sq.size
-                cmd = unpack_sqe(raw)
-                req = Request(sq.sqid, cmd, admin=sq.sqid == 0, cqid=sq.cqid, sq_head=sq.head)
-                sq.inflight = cmd.cid
-                yield from self._out(
-                    ev.SqeFetch(slot=slot, addr=addr, data=bytes(raw), new_head=sq.head), req
-                )
-                yield from self._nvme_execute(sq, req)
-                sq.inflight = None
-                if sq.deleted and sq.drained is not None:
-                    sq.drained.fire()
-                if self.dbbuf is not None and not sq.deleted and self.ready:
-                    # tell the host how far we have seen, then look for more (QEMU's order)
-                    yield from self.nvme_write_eventidx(sq.sqid, False, sq.tail)
-                    yield from self._nvme_update_sq_tail(sq)
+                if isinstance(work, SubmissionQueue):
+                    yield from self._nvme_sq_notice(work)
+                    continue
+                wrr = _CC_AMS.get(self.cc) == AMS_WRR
+                arbitration = self.state.features[FID_ARBITRATION]
+                sq, why = self.arbiter.pick(work, wrr, arbitration, self._blocked)
+                assert isinstance(sq, SubmissionQueue)
+                yield from self._nvme_fetch(sq, why)
         finally:
-            sq.running = False
+            if gen == self._gen:
+                self._fetching = False
+
+    def _nvme_sq_notice(self, sq: SubmissionQueue) -> Task:
+        """What keeps ``sq`` from being fetched, said as one step: its shadow doorbell to
+        read first, or bus mastering off, or a stop_fetch fault (then the SQ stalls until
+        it is kicked again, as a doorbell write does)."""
+        if sq.shadow_due:
+            yield from self._nvme_update_sq_tail(sq)
+            return
+        sq.stalled = True
+        if not self.pci.bus_master:
+            yield from self._out(
+                ev.condition("ub_dma_disabled", detail=f"SQ {sq.sqid}: cannot fetch")
+            )
+            return
+        waiting = (sq.tail - sq.head) % sq.size
+        yield from self._out(ev.FaultFetchStopped(sqid=sq.sqid, waiting=waiting))
+
+    def _nvme_fetch(self, sq: SubmissionQueue, why: str) -> Task:
+        """Fetch the SQE at ``sq``'s head (one event, saying why this SQ) and start it."""
+        slot = sq.head
+        addr = sq.slot_addr(slot)
+        raw = self.port.dma_read(addr, 64)
+        if raw is None or len(raw) != 64:
+            sq.stalled = True
+            yield from self._out(
+                ev.condition("err_dma", detail=f"SQ {sq.sqid} entry {slot} at {addr:#x} not mapped")
+            )
+            return
+        sq.head = (slot + 1) % sq.size
+        cmd = unpack_sqe(raw)
+        req = Request(sq.sqid, cmd, admin=sq.sqid == 0, cqid=sq.cqid, sq_head=sq.head)
+        sq.inflight += 1
+        if req.admin:
+            self._admin_busy += 1
+        else:
+            self._io_busy += 1
+        yield from self._out(
+            ev.SqeFetch(slot=slot, addr=addr, data=bytes(raw), new_head=sq.head, arbitration=why),
+            req,
+        )
+        self._spawn(self._nvme_execute(sq, req), 0, "cmd", lambda: self._nvme_cmd_done(sq, req))
+
+    def _nvme_cmd_done(self, sq: SubmissionQueue, req: Request) -> None:
+        """A command's task ended (it completed, or somebody else will complete it: an
+        Asynchronous Event Request, an Abort): its unit is free. With shadow doorbells
+        the SQ's EventIdx and shadow tail follow every command, as steps of their own."""
+        sq.inflight -= 1
+        if req.admin:
+            self._admin_busy -= 1
+        else:
+            self._io_busy -= 1
+        if sq.deleted and not sq.inflight and sq.drained is not None:
+            sq.drained.fire()
+        if self.dbbuf is not None and not sq.deleted and self.ready:
+            self._spawn(self._nvme_sq_after_cmd(sq), 0, "eventidx")
+            return
+        self._nvme_kick()
+
+    def _nvme_sq_after_cmd(self, sq: SubmissionQueue) -> Task:
+        """After a command of ``sq`` with shadow doorbells: tell the host how far the
+        device has seen (EventIdx), then look for more (the shadow tail; QEMU's order)."""
+        yield from self.nvme_write_eventidx(sq.sqid, False, sq.tail)
+        yield from self._nvme_update_sq_tail(sq)
+        self._nvme_kick()
 
     def _nvme_execute(self, sq: SubmissionQueue, req: Request) -> Task:
         cmd = req.cmd
@@ -1051,7 +1210,6 @@ class Controller:
         if self.faults.on and self.faults.delay_ns:
             delay = self.faults.delay_ns
             yield from self._out(ev.FaultCqeDelayed(cqid=req.cqid, delay_ns=delay), req, delay)
-        sq = self.sqs.get(req.sqid)
         cqid = req.cqid
         cq = self.cqs.get(cqid)
         if cq is None:
@@ -1060,20 +1218,27 @@ class Controller:
             yield from self._nvme_update_cq_head(cq, req)
             if self.cqs.get(cqid) is not cq:
                 return
-            if cq.full:
+        # the CQ has room as of the step that posts: other commands complete to it too,
+        # so the room is checked in that same step, never in one before it
+        while True:
+            yield from self._next()
+            if self.cqs.get(cqid) is not cq:
+                return
+            if not cq.full:
+                break
+            if self.dbbuf is not None:
                 yield from self._nvme_cq_ask_head(cq, req)
                 if self.cqs.get(cqid) is not cq:
                     return
-        if cq.full:
+                if not cq.full:
+                    continue
             yield from self._out(ev.CqFull(cqid=cq.cqid, head=cq.head, tail=cq.tail), req)
             while cq.full:
                 assert cq.space is not None
                 yield from self._wait(cq.space)
                 if self.cqs.get(cqid) is not cq:
                     return
-        yield from self._next()
-        if self.cqs.get(cqid) is not cq:
-            return
+        sq = self.sqs.get(req.sqid)
         sqhd = sq.head if sq is not None else req.sq_head
         slot = cq.tail
         addr = cq.slot_addr(slot)
@@ -1188,6 +1353,7 @@ class Controller:
 
     def _nvme_update_sq_tail(self, sq: SubmissionQueue) -> Task:
         """Take a new tail from the SQ's shadow doorbell, if the host wrote one."""
+        sq.shadow_due = False
         value = yield from self._nvme_read_shadow(sq.sqid, False, None)
         if value is None or value == sq.shadow:
             return
@@ -1379,15 +1545,18 @@ class Controller:
     # data transfer
     # =====================================================================
     def nvme_map_and_transfer(
-        self, req: Request, length: int, to_host: bytes | None, purpose: str
+        self, req: Request, length: int, to_host: bytes | None, purpose: str, media_ns: int = 0
     ) -> Generator[Any, None, bytes | None]:
         """Walk the PRPs of ``req`` and move ``length`` bytes.
 
         ``to_host`` given: write it to the host (controller -> host). Otherwise
         read ``length`` bytes from the host and return them. Returns None (and
-        has failed ``req``) when the transfer failed.
+        has failed ``req``) when the transfer failed. Time (``emulator/timing.py``):
+        each DMA takes its bytes' transfer time after its event; ``media_ns`` passes
+        after the map event when data goes to the host, after the last DMA otherwise.
         """
         cmd = req.cmd
+        media_before = media_ns if to_host is not None else 0
         yield from self._next()
         segments: list[tuple[int | None, int]]
         if cmd.psdt:
@@ -1414,6 +1583,7 @@ class Controller:
                     segments=list(smap.segments),
                 ),
                 req,
+                media_before if smap.error is None and self.pci.bus_master else 0,
             )
             error, detail, where = smap.error, smap.detail, 24
             segments = smap.segments
@@ -1433,6 +1603,7 @@ class Controller:
                     segments=list(pmap.segments),
                 ),
                 req,
+                media_before if pmap.error is None and self.pci.bus_master else 0,
             )
             error, detail, where = pmap.error, pmap.detail, pmap.error_location
             segments = list(pmap.segments)
@@ -1451,17 +1622,26 @@ class Controller:
             return None
         pos = 0
         chunks: list[bytes] = []
-        for addr, n in segments:
+        timed = self.config.link_mbps > 0 or media_ns > 0
+        last = -1
+        if timed:  # the last segment that moves data (after it: a write's media time)
+            last = max((i for i, (a, _) in enumerate(segments) if a is not None), default=-1)
+        for index, (addr, n) in enumerate(segments):
             if addr is None:  # an SGL Bit Bucket: this part of the data is thrown away
                 pos += n
                 continue
+            delay = 0
+            if timed:
+                delay = transfer_ns(self.config, n)
+                if index == last and to_host is None:
+                    delay += media_ns
             yield from self._next()
             if to_host is not None:
                 piece = to_host[pos : pos + n]
                 ok = self.port.dma_write(addr, piece)
                 if ok:
                     yield from self._out(
-                        ev.DmaWrite(addr=addr, length=n, data=piece, purpose=purpose), req
+                        ev.DmaWrite(addr=addr, length=n, data=piece, purpose=purpose), req, delay
                     )
             else:
                 got = self.port.dma_read(addr, n)
@@ -1470,7 +1650,9 @@ class Controller:
                     assert got is not None
                     chunks.append(bytes(got))
                     yield from self._out(
-                        ev.DmaRead(addr=addr, length=n, data=bytes(got), purpose=purpose), req
+                        ev.DmaRead(addr=addr, length=n, data=bytes(got), purpose=purpose),
+                        req,
+                        delay,
                     )
             if not ok:
                 yield from self.nvme_fail(

@@ -46,6 +46,7 @@ from .admin import (
     nsid_problem,
 )
 from .request import Request
+from .timing import media_ns
 
 if TYPE_CHECKING:
     from .controller import Controller
@@ -155,7 +156,8 @@ def nvme_compare(ctrl: Controller, req: Request) -> Task:
     s = ctrl.state
     s.host_read_commands += 1  # SMART: Host Read Commands counts Compare and Read
     ns.host_read_commands += 1
-    data = yield from ctrl.nvme_map_and_transfer(req, length, None, "compare data")
+    media_time = media_ns(ctrl.config.media_read_ns, length, ctrl.config.parallel_units)
+    data = yield from ctrl.nvme_map_and_transfer(req, length, None, "compare data", media_time)
     if data is None:
         return
     s.busy_ns += ctrl.config.io_latency_ns
@@ -218,7 +220,8 @@ def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
     if write:
         s.host_write_commands += 1
         ns.host_write_commands += 1
-        data = yield from ctrl.nvme_map_and_transfer(req, length, None, "write data")
+        media = media_ns(ctrl.config.media_program_ns, length, ctrl.config.parallel_units)
+        data = yield from ctrl.nvme_map_and_transfer(req, length, None, "write data", media)
         if data is None:
             return
         ns.write_blocks(slba, data)
@@ -227,8 +230,9 @@ def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
     else:
         s.host_read_commands += 1
         ns.host_read_commands += 1
+        media = media_ns(ctrl.config.media_read_ns, length, ctrl.config.parallel_units)
         out = yield from ctrl.nvme_map_and_transfer(
-            req, length, ns.read_blocks(slba, nlb), "read data"
+            req, length, ns.read_blocks(slba, nlb), "read data", media
         )
         if out is not None:
             s.data_units_read += length // 512

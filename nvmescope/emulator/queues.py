@@ -26,11 +26,14 @@ class SubmissionQueue:
     pc: bool = True
     head: int = 0
     tail: int = 0
-    #: the processing task is alive (scheduled or running)
-    running: bool = False
     deleted: bool = False
-    #: cid of the command fetched and not yet completed, if any
-    inflight: int | None = None
+    #: commands fetched from this SQ whose execution has not ended yet
+    inflight: int = 0
+    #: left out of arbitration until kicked again (a doorbell write, Bus Master Enable,
+    #: a fault cleared): its fetch failed, or bus mastering was off, or fetching is stopped
+    stalled: bool = False
+    #: with shadow doorbells: the fetch engine reads this SQ's shadow before it arbitrates
+    shadow_due: bool = False
     #: cids marked by an Abort command, completed with Command Abort Requested when fetched
     abort_cids: set[int] = field(default_factory=set)
     drained: Signal | None = None
