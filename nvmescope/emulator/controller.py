@@ -159,7 +159,7 @@ class Controller:
             config.max_io_queues + 1, config.dstrd, config.msix_vectors
         )
         self.pci = ConfigSpace(config, self.bar_size, self.table_offset, self.pba_offset)
-        self.msix = MsixTable(config.msix_vectors)
+        self.msix = MsixTable(config.msix_vectors, in_bar=bool(config.msix))
         self.namespaces: dict[int, Namespace] = {1: Namespace(1, config)}
         self.state = ControllerState(config)
         self.cap = r.CAP.build(
@@ -340,7 +340,10 @@ class Controller:
             ev.ConfigWrite(offset=offset, size=size, value=value, reg=name, old=old, new=new)
         )
         if not writable:
-            self._ub("ub_cfg_ro", f"{name or hex(offset)} is read-only")
+            # sizing a BAR, the CardBus CIS Pointer or the ROM the function does not
+            # implement is enumeration, not undefined behaviour (emulator/pci.py)
+            if not self.pci.enumeration_write(offset, size, value):
+                self._ub("ub_cfg_ro", f"{name or hex(offset)} is read-only")
             return
         # side effects, each as its own step
         devctl = self.pci.pcie_offset + 8
