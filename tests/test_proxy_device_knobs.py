@@ -9,9 +9,10 @@ import pytest
 from emuhost import Rig
 
 from nvmescope.emulator import ControllerConfig
+from nvmescope.host.api import HostAccessError
 from nvmescope.machine import Machine
 from nvmescope.nvme.pci import CAP_ID_MSIX, CAP_ID_PCIE, CAP_ID_PM
-from nvmescope.trace import Recorder, verify
+from nvmescope.trace import Recorder, open_recording, verify
 
 PROXY = {"msix": False, "bar0_64bit": False}
 
@@ -138,6 +139,69 @@ def test_other_writes_to_them_are_still_read_only_writes():
     rig.ctrl.config_write(0x00, 4, 0xFFFFFFFF)  # the IDs are not sized
     rig.run()
     assert rig.kinds().count("ub_cfg_ro") == 3
+
+
+# -- resets of the function ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kind", "state"), [("conventional", "conventional_reset"), ("flr", "flr")]
+)
+def test_a_reset_is_an_input_then_the_device_goes_back_to_power_on(kind, state):
+    rig = Rig()
+    rig.enable()
+    power_on = bytes(Rig().ctrl.pci.data)
+    rig.ctrl.config_write(0x3C, 1, 11)
+    event = rig.ctrl.reset(kind)
+    assert event.kind == "pci_reset" and event.reset == kind and event.actor == "host"
+    rig.run()
+    kinds = rig.kinds()
+    assert kinds[kinds.index("pci_reset") + 1] == "ctrl_state"
+    assert rig.events[kinds.index("pci_reset") + 1].state == state
+    assert bytes(rig.ctrl.pci.data) == power_on
+    assert rig.ctrl.csts == 0 and not rig.ctrl.sqs and rig.ctrl.cc == 0
+
+
+def test_an_unknown_reset_does_nothing():
+    rig = Rig()
+    with pytest.raises(ValueError, match="no PCI reset 'warm'"):
+        rig.ctrl.reset("warm")
+    m = Machine(scenario=None)
+    with pytest.raises(HostAccessError):
+        m.api.pci_reset("cold")
+    assert m.events == [] and rig.events == []
+
+
+def test_a_recording_with_resets_replays_and_its_state_is_power_on(tmp_path):
+    m = Machine(scenario="identify")
+    rec = Recorder.attach(m, tmp_path / "reset.nvmetrace")
+    m.run()
+    m.api.pci_reset("conventional")
+    m.run()
+    m.api.config_write(0x04, 2, 0x6)
+    m.api.pci_reset("flr")
+    m.run()
+    rec.close()
+    result = verify(tmp_path / "reset.nvmetrace")
+    assert result.ok, result.describe()
+    recording = open_recording(tmp_path / "reset.nvmetrace")
+    states = [e.state for e in recording.events() if e.kind == "ctrl_state"]
+    assert states[-2:] == ["conventional_reset", "flr"]
+    end = recording.state_at(len(recording) - 1)
+    assert end.ctrl_state == "flr" and not end.sqs and not end.cqs
+
+
+def test_show_reads_a_reset(tmp_path, capsys):
+    from nvmescope.cli import app
+
+    m = Machine(scenario="identify")
+    rec = Recorder.attach(m, tmp_path / "r.nvmetrace")
+    m.run()
+    m.api.pci_reset()
+    m.run()
+    rec.close()
+    with pytest.raises(SystemExit) as done:
+        app(["show", str(tmp_path / "r.nvmetrace"), "--filter", 'kind == "pci_reset"'])
+    assert done.value.code == 0
+    assert "host resets the PCI function: Conventional Reset" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("knobs", "absent"), [(PROXY, True), ({}, False)])

@@ -5,7 +5,8 @@ recorded configuration with no driver (``scenario=None``). Walking the
 recording in order:
 
 - a host input (``events.HOST_INPUT_KINDS``: config and MMIO accesses,
-  doorbells, host memory writes, the arming and clearing of faults) is
+  doorbells, host memory writes, resets of the function, the arming and
+  clearing of faults) is
   performed again at its recorded virtual time, after the device has done all
   its work scheduled before that time;
 - a device event is produced by running the device's scheduler until it
@@ -384,6 +385,8 @@ class _Replayer:
             ctrl.mmio_write(e.addr, 4, e.new_head if e.value is None else e.value)
         elif kind == "mem_write":
             self.m.mem.cpu_write(e.addr, e.data, e.purpose)
+        elif kind == "pci_reset":
+            ctrl.reset(e.reset)
         elif kind == "fault":
             # a fault the device cannot take (a recording changed by hand) raises
             # FaultError here: the replay reports it as the divergence

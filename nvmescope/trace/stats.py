@@ -41,7 +41,7 @@ SPARK = "▁▂▃▄▅▆▇█"
 BAR = "█"
 
 #: controller states after which nothing in flight completes (depth drops to 0)
-RESET_STATES = LOST_STATES | {"flr", "nssr"}
+RESET_STATES = LOST_STATES | {"flr", "conventional_reset", "nssr"}
 
 
 def format_ns(ns: int) -> str:
