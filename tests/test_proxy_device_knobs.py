@@ -12,6 +12,7 @@ from nvmescope.emulator import ControllerConfig
 from nvmescope.host.api import HostAccessError
 from nvmescope.machine import Machine
 from nvmescope.nvme.pci import CAP_ID_MSIX, CAP_ID_PCIE, CAP_ID_PM
+from nvmescope.sim import Scheduler
 from nvmescope.trace import Recorder, open_recording, verify
 
 PROXY = {"msix": False, "bar0_64bit": False}
@@ -202,6 +203,53 @@ def test_show_reads_a_reset(tmp_path, capsys):
         app(["show", str(tmp_path / "r.nvmetrace"), "--filter", 'kind == "pci_reset"'])
     assert done.value.code == 0
     assert "host resets the PCI function: Conventional Reset" in capsys.readouterr().out
+
+
+# -- an outside clock ------------------------------------------------------------------------
+def test_advance_to_runs_what_is_due_and_moves_the_clock():
+    s = Scheduler()
+    ran: list[tuple[str, int]] = []
+    s.call_at(100, lambda: ran.append(("a", s.now)))
+    s.call_at(250, lambda: ran.append(("b", s.now)))
+    s.call_at(250, lambda: s.call_after(0, lambda: ran.append(("c", s.now))))
+    assert s.advance_to(50, 10) == 0 and s.now == 50
+    assert s.advance_to(250, 10) == 4 and s.now == 250
+    assert ran == [("a", 100), ("b", 250), ("c", 250)]
+    # never backwards
+    assert s.advance_to(10, 10) == 0 and s.now == 250
+    assert s.next_time() is None
+
+
+def test_advance_to_stops_at_its_budget_without_passing_the_work():
+    s = Scheduler()
+
+    def again() -> None:
+        s.call_after(10, again)
+
+    s.call_at(0, again)
+    assert s.advance_to(1_000_000, 5) == 5
+    assert s.now == 40  # the fifth piece ran at 40; the clock did not jump to the instant
+    assert s.next_time() == 50
+
+
+def test_the_device_follows_an_outside_clock():
+    m = Machine(scenario=None)
+    api, ctrl = m.api, m.ctrl
+    api.config_write(0x10, 4, 0xFEB00000)
+    api.config_write(0x14, 4, 0)
+    api.config_write(0x04, 2, 0x6)
+    api.mmio_write32(0x24, 0x001F001F)
+    api.mmio_write32(0x28, 0x10000)
+    api.mmio_write32(0x30, 0x11000)
+    t0 = m.sched.now
+    api.mmio_write32(0x14, 0x460001)
+    delay = ctrl.config.rdy_delay_ns
+    m.sched.advance_to(t0 + delay - 1, 1000)
+    assert not ctrl.csts & 1
+    m.sched.advance_to(t0 + delay, 1000)
+    assert ctrl.csts & 1
+    ready = next(e for e in m.events if e.kind == "ctrl_state" and e.state == "ready")
+    assert ready.ts == t0 + delay
 
 
 @pytest.mark.parametrize(("knobs", "absent"), [(PROXY, True), ({}, False)])
