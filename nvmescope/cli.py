@@ -2004,6 +2004,56 @@ def regenerate_recordings(
     _guarded(run)
 
 
+# -- a real Linux guest in QEMU (nvmescope/qemu/, docs/linux-guest.md) ------------------------
+linux_app = typer.Typer(
+    help="A real Linux 6.1 guest in QEMU drives nvmescope's controller.", no_args_is_help=True
+)
+app.add_typer(linux_app, name="linux")
+
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache",
+        metavar="DIR",
+        help="Where the guest is built (default: $NVMESCOPE_LINUX_CACHE, else "
+        "~/.cache/nvmescope/linux).",
+        show_default=False,
+    ),
+]
+
+
+def _guest_step(fn: Callable[[], None]) -> None:
+    """Run a `linux` command: what the guest's tools refuse is one line and exit 1."""
+    from nvmescope.qemu.guest import GuestError
+
+    def run() -> None:
+        try:
+            fn()
+        except GuestError as exc:
+            fail(str(exc), code=1)
+
+    _guarded(run)
+
+
+@linux_app.command("build", short_help="Assemble the guest from Debian packages.")
+def linux_build(
+    cache: CacheOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Build again, even if up to date.")] = False,
+) -> None:
+    """Fetch Debian's Linux 6.1 image, busybox-static and nvme-cli 2.3 (and its libraries)
+    with apt-get download, unpack them with dpkg-deb -x, and pack a kernel and an
+    initramfs (cpio) into the cache directory, saying what it did."""
+    from nvmescope.qemu.guest import build, default_cache
+
+    def run() -> None:
+        where = cache or default_cache()
+        guest, built = build(where, say, force=force)
+        if built:
+            say(f"built the guest in {where}: `nvmescope linux run` boots it")
+
+    _guest_step(run)
+
+
 def main() -> None:
     """Console-script entry point: one line on stderr for every failure, never a traceback."""
     argv = sys.argv[1:]
