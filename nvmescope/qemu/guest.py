@@ -29,6 +29,7 @@ shuts the controller down). Lines beginning ``@@nvmescope`` are for the host
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import json
 import os
@@ -432,6 +433,13 @@ def build(cache: Path, say: Callable[[str], None], *, force: bool = False) -> tu
     the one there was made of the same packages). ``say`` hears what is done."""
     check_tools(BUILD_TOOLS)
     cache.mkdir(parents=True, exist_ok=True)
+    # one build at a time in a cache (two test workers, two terminals)
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(cache, say, force)
+
+
+def _build(cache: Path, say: Callable[[str], None], force: bool) -> tuple[Guest, bool]:
     kernel_pkg = kernel_package()
     debs = _fetch_with_libraries([kernel_pkg, BUSYBOX, NVME_CLI], cache / "debs")
     versions = {name: _deb_field(deb, "Version") for name, deb in sorted(debs.items())}
