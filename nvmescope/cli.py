@@ -2148,8 +2148,8 @@ def linux_run(
         cfg = build_config([*own, *pairs])
         if cfg.msix:
             err.print(
-                "nvmescope: warning: msix=1: the proxy delivers no MSI-X message, so Linux "
-                "waits for interrupts that never come (each command then times out)"
+                "nvmescope: warning: msix=1: the proxy carries no MSI-X message; Linux sees "
+                "its completions only by polling (irqpoll, under TCG)"
             )
         where = cache or default_cache()
         guest = load_guest(where)

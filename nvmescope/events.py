@@ -1078,7 +1078,8 @@ def describe(event: Event) -> str:
                 f"device raises MSI-X vector {e.vector} "
                 "(message address and data unknown: not recorded)"
             )
-        return f"device raises MSI-X vector {e.vector}: writes {e.data:#x} to {e.address:#x}"
+        lost = "" if e.delivered else " (not delivered: nothing took the write)"
+        return f"device raises MSI-X vector {e.vector}: writes {e.data:#x} to {e.address:#x}{lost}"
     if k == "irq_intx":
         return f"device {'asserts' if e.asserted else 'deasserts'} INTx"
     if k == "irq_coalesced":

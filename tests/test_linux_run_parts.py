@@ -147,3 +147,29 @@ async def test_the_tui_opens_it(bridged):
     async with recorded_app(bridged) as (app, pilot):
         await press(pilot, "s", "s")
         assert app.cursor == 2 and len(app.source) > 40
+
+
+def test_msix_messages_the_proxy_loses_are_lost_in_the_replay_too(tmp_path):
+    from fakeqemu import FakeQemu, boot, identify
+
+    from nvmescope.emulator import ControllerConfig
+    from nvmescope.events import describe
+    from nvmescope.trace import open_recording, verify
+
+    path = tmp_path / "msix.nvmetrace"
+    config = ControllerConfig(bar0_64bit=False)  # the MSI-X capability visible
+    recorder = r.recorder_for(path, config)
+    q = FakeQemu(config, subscribers=(recorder,))
+    boot(q)
+    q.bar_write(0x2000, 0xFEE01004)  # entry 0: address, data, unmasked
+    q.bar_write(0x2008, 0x26)
+    q.bar_write(0x200C, 0)
+    q.cfg_write(0x52, 2, 0x8000)  # MSI-X Enable
+    identify(q)
+    q.close()
+    recorder.close()
+    sent = [e for e in open_recording(path).events() if e.kind == "irq_msix"]
+    assert sent and not any(e.delivered for e in sent)
+    assert "not delivered" in describe(sent[0])
+    result = verify(path)
+    assert result.ok, result.describe()
