@@ -2124,6 +2124,7 @@ def linux_run(
     removal) or yours, power off, and record every event (-o). The controller has no
     MSI-X and a 32-bit BAR0 (msix=0 bar0_64bit=0, what the proxy can carry) unless -c
     says otherwise."""
+    from nvmescope.events import plural
     from nvmescope.qemu.guest import default_cache, load_guest
     from nvmescope.qemu.run import command_script, file_script, run_guest
 
@@ -2163,8 +2164,8 @@ def linux_run(
         )  # fmt: skip
         probe = f", probe at {result.probe_s:.1f} s" if result.probe_s is not None else ""
         summary = (
-            f"{result.reason} ({result.seconds:.1f} s{probe}); recorded {result.events} "
-            f"events to {output}"
+            f"{result.reason} ({result.seconds:.1f} s{probe}); recorded "
+            f"{plural(result.events, 'event')} to {output}"
         )
         if result.reason == "interrupted":
             err.print(f"nvmescope: interrupted: {escape(summary)}")
