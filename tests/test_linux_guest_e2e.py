@@ -146,3 +146,16 @@ async def test_the_tui_opens_the_recording(run):
     async with recorded_app(path) as (app, pilot):
         await press(pilot, "s")
         assert app.cursor == 1 and len(app.source) > 500
+
+
+def test_a_guest_that_does_not_probe_in_time_ends_with_one_line_and_the_recording(run, tmp_path):
+    path = tmp_path / "short.nvmetrace"
+    done = cli("linux", "run", "-o", str(path), "--probe-timeout", "1", timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "did not probe the controller within 1 s" in done.stderr
+    assert str(path) in done.stderr
+    opened = cli("show", str(path), "--checks")
+    assert opened.returncode == 0, opened.stderr
+    verify = cli("replay", str(path), "--verify")
+    assert verify.returncode == 0, verify.stdout[-2000:]
