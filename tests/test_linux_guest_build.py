@@ -133,3 +133,20 @@ def test_the_run_archive_holds_the_script_and_the_files(tmp_path):
         ["cpio", "-t", "--quiet"], input=gzip.decompress(data), capture_output=True, check=True
     ).stdout.decode()
     assert set(listing.split()) == {"nvmescope", "nvmescope/run.sh", "nvmescope/user.sh"}
+
+
+def test_apt_without_package_lists_is_one_line_saying_apt_get_update(monkeypatch):
+    def no_lists(args, cwd=None, env=None):
+        raise g.GuestError(f"{args[0]}: E: No packages found")
+
+    monkeypatch.setattr(g, "_run", no_lists)
+    with pytest.raises(g.GuestError, match=r"run `apt-get update`"):
+        g.kernel_package()
+
+
+def test_a_kernel_of_another_series_is_refused(monkeypatch):
+    monkeypatch.setattr(g, "_run", lambda args, cwd=None, env=None: (
+        "linux-image-amd64\n  Depends: linux-image-6.12.9-amd64\n"
+    ))  # fmt: skip
+    with pytest.raises(g.GuestError, match="not Linux 6.1"):
+        g.kernel_package()

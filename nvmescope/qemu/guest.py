@@ -202,7 +202,13 @@ def _run(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = 
 
 def kernel_package() -> str:
     """The Linux 6.1 image package ``linux-image-amd64`` stands for."""
-    out = _run(["apt-cache", "depends", KERNEL_META])
+    try:
+        out = _run(["apt-cache", "depends", KERNEL_META])
+    except GuestError:
+        raise GuestError(
+            f"apt knows no {KERNEL_META}: run `apt-get update` (the guest needs Debian 12's, "
+            "bookworm's, package lists)"
+        ) from None
     for line in out.splitlines():
         words = line.split()
         if len(words) == 2 and words[0] == "Depends:" and words[1].startswith("linux-image-"):
