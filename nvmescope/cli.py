@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 
 from nvmescope import __version__
 from nvmescope.events import Event, describe, queue_tag
+from nvmescope.qemu import options as linux_options
 from nvmescope.serve import DEFAULT_HOST, DEFAULT_PORT, PORT_RANGE
 
 if TYPE_CHECKING:
@@ -1852,7 +1853,9 @@ def stats(file: FileArg, filter: FilterOpt = None) -> None:
         predicate = _compile_filter(filter)
         rec = _open(file)
         events = (e for e in rec.events() if predicate is None or predicate(e))
-        out.print(render_stats(compute_stats(events)))
+        extra = rec.header.extra if isinstance(rec.header.extra, dict) else {}
+        clock = "wall-clock" if extra.get("time_base") == "wall_clock" else "virtual"
+        out.print(render_stats(compute_stats(events), clock=clock))
 
     _guarded(run)
 
@@ -2036,6 +2039,178 @@ def regenerate_recordings(
             )  # fmt: skip
 
     _guarded(run)
+
+
+# -- a real Linux guest in QEMU (nvmescope/qemu/, docs/linux-guest.md) ------------------------
+linux_app = typer.Typer(
+    help="A real Linux 6.1 guest in QEMU drives nvmescope's controller.", no_args_is_help=True
+)
+app.add_typer(linux_app, name="linux")
+
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache",
+        metavar="DIR",
+        help="Where the guest is built (default: $NVMESCOPE_LINUX_CACHE, else "
+        "~/.cache/nvmescope/linux).",
+        show_default=False,
+    ),
+]
+
+
+def _guest_step(fn: Callable[[], None]) -> None:
+    """Run a `linux` command: what the guest's tools refuse is one line and exit 1."""
+    from nvmescope.qemu.guest import GuestError
+
+    def run() -> None:
+        try:
+            fn()
+        except GuestError as exc:
+            fail(str(exc), code=1)
+
+    _guarded(run)
+
+
+@linux_app.command("build", short_help="Assemble the guest from Debian packages.")
+def linux_build(
+    cache: CacheOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Build again, even if up to date.")
+    ] = False,
+) -> None:
+    """Fetch Debian's Linux 6.1 image, busybox-static and nvme-cli 2.3 (and its libraries)
+    with apt-get download, unpack them with dpkg-deb -x, and pack a kernel and an
+    initramfs (cpio) into the cache directory, saying what it did."""
+    from nvmescope.qemu.guest import build, default_cache
+
+    def run() -> None:
+        where = cache or default_cache()
+        guest, built = build(where, say, force=force)
+        if built:
+            say(f"built the guest in {where}: `nvmescope linux run` boots it")
+
+    _guest_step(run)
+
+
+@linux_app.command(
+    "run",
+    short_help="Boot the guest against a fresh controller; record every event.",
+    context_settings={"allow_interspersed_args": False},
+)
+def linux_run(
+    command: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[-- COMMAND...]",
+            help="A command to run in the guest instead of the default script (after "
+            "`--`), between the probe and the clean removal.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="The recording to write."),
+    ] = Path(linux_options.DEFAULT_RECORDING),
+    config: ConfigOpt = None,
+    script: Annotated[
+        Path | None,
+        typer.Option(
+            "--script",
+            metavar="FILE",
+            help="A shell script to run in the guest (by busybox sh) instead of the "
+            "default script, between the probe and the clean removal.",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: Annotated[
+        int,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            parser=number(*linux_options.TIMEOUT_RANGE),
+            help="Stop the run after this long.",
+        ),
+    ] = linux_options.DEFAULT_TIMEOUT_S,
+    probe_timeout: Annotated[
+        int,
+        typer.Option(
+            "--probe-timeout",
+            metavar="SECONDS",
+            parser=number(*linux_options.TIMEOUT_RANGE),
+            help="Stop if the guest's nvme driver has not probed the controller by then.",
+        ),
+    ] = linux_options.DEFAULT_PROBE_TIMEOUT_S,
+    accel: Annotated[
+        str, typer.Option("--accel", help="tcg (the default: works everywhere) or kvm.")
+    ] = linux_options.ACCELS[0],
+    append: Annotated[
+        str, typer.Option("--append", metavar="TEXT", help="More of the kernel command line.")
+    ] = "",
+    cache: CacheOpt = None,
+    tui: Annotated[
+        bool, typer.Option("--tui", help="Open the TUI on the recording when the run ends.")
+    ] = False,
+) -> None:
+    """Boot the Linux guest (`nvmescope linux build`) in QEMU against a fresh nvmescope
+    controller behind x-pci-proxy-dev, print its console, run the default script (probe,
+    nvme list, id-ctrl, id-ns, smart-log, a 4 KiB O_DIRECT write read back, the clean
+    removal) or yours, power off, and record every event (-o). The controller has no
+    MSI-X and a 32-bit BAR0 (msix=0 bar0_64bit=0, what the proxy can carry) unless -c
+    says otherwise."""
+    from nvmescope.events import plural
+    from nvmescope.qemu.guest import default_cache, load_guest
+    from nvmescope.qemu.run import command_script, file_script, run_guest
+
+    ACCELS, PROXY_KNOBS = linux_options.ACCELS, linux_options.PROXY_KNOBS
+
+    def run() -> None:
+        if accel not in ACCELS:
+            raise UsageError(f"--accel {accel}: expected {' or '.join(ACCELS)}")
+        if script is not None and command:
+            raise UsageError("--script and -- COMMAND: choose one")
+        if output.suffix != ".nvmetrace":
+            raise UsageError(f"-o {output}: a recording's name ends in .nvmetrace")
+        user: bytes | None = None
+        if script is not None:
+            try:
+                user = script.read_bytes()
+            except OSError as exc:
+                raise DataError(os_error_text(exc)) from None
+        pairs = list(config or ())
+        taken = {p.split("=", 1)[0].strip().replace("-", "_") for p in pairs if "=" in p}
+        own = [f"{k}={int(v)}" for k, v in PROXY_KNOBS.items() if k not in taken]
+        cfg = build_config([*own, *pairs])
+        if cfg.msix:
+            err.print(
+                "nvmescope: warning: msix=1: the proxy carries no MSI-X message; Linux sees "
+                "its completions only by polling (irqpoll, under TCG)"
+            )
+        where = cache or default_cache()
+        guest = load_guest(where)
+        if guest is None:
+            raise DataError(f"no guest in {where}: run `nvmescope linux build` first")
+        text = command_script(command) if command else file_script() if user else None
+        result = run_guest(
+            guest, cfg, output, script=text, user_script=user, echo=say,
+            timeout_s=timeout, probe_timeout_s=probe_timeout, accel=accel, append=append,
+            command_line=" ".join(sys.argv[1:]),
+        )  # fmt: skip
+        probe = f", probe at {result.probe_s:.1f} s" if result.probe_s is not None else ""
+        summary = (
+            f"{result.reason} ({result.seconds:.1f} s{probe}); recorded "
+            f"{plural(result.events, 'event')} to {output}"
+        )
+        if result.reason == "interrupted":
+            err.print(f"nvmescope: interrupted: {escape(summary)}")
+            raise typer.Exit(130)
+        if not result.ok:
+            raise DeviceError(summary)
+        err.print(f"nvmescope: {escape(summary)}")
+        if tui:
+            _tui(str(output), None, None, 0)
+
+    _guest_step(run)
 
 
 def main() -> None:

@@ -66,6 +66,7 @@ HOST_INPUT_KINDS = frozenset(
         "doorbell_cq",
         "mem_write",
         "fault",
+        "pci_reset",
     }
 )
 
@@ -86,6 +87,25 @@ class ConfigWrite(Event, tag="config_write", kw_only=True):
     reg: str = ""
     old: int = 0
     new: int = 0
+    actor: str = HOST
+
+
+#: The resets a host gives the whole function (``Controller.reset``), by the name a
+#: ``pci_reset`` event carries, with what they are (PCI Express Base 4.0, 6.6)
+PCI_RESETS: dict[str, str] = {
+    "flr": "Function Level Reset (as by Device Control's Initiate Function Level Reset)",
+    "conventional": "Conventional Reset (the platform's reset signal: a power-on, warm or "
+    "hot reset, QEMU's system reset)",
+}
+
+
+class PciReset(Event, tag="pci_reset", kw_only=True):
+    """The host reset the function (``reset``: a name of :data:`PCI_RESETS`): an input a
+    replay performs again. The device's ``ctrl_state`` (``flr`` or
+    ``conventional_reset``) follows as its next step: the controller and configuration
+    space back to their power-on values, the namespaces' data kept."""
+
+    reset: str
     actor: str = HOST
 
 
@@ -968,6 +988,9 @@ def describe(event: Event) -> str:
         where, value, split = _config_access(e)
         now = f"{e.new:#0{2 * e.size + 2}x}"
         return f"host writes PCI config {where} <- {value}{split} (now {now})"
+    if k == "pci_reset":
+        what = PCI_RESETS.get(e.reset, e.reset).split(" (")[0]
+        return f"host resets the PCI function: {what}"
     if k == "mmio_read":
         # values padded to the access width, as a register dump shows them (0x00000000)
         value = f"{e.value:#0{2 * e.size + 2}x}" if e.value_known else "? (value not recorded)"
@@ -1063,7 +1086,8 @@ def describe(event: Event) -> str:
                 f"device raises MSI-X vector {e.vector} "
                 "(message address and data unknown: not recorded)"
             )
-        return f"device raises MSI-X vector {e.vector}: writes {e.data:#x} to {e.address:#x}"
+        lost = "" if e.delivered else " (not delivered: nothing took the write)"
+        return f"device raises MSI-X vector {e.vector}: writes {e.data:#x} to {e.address:#x}{lost}"
     if k == "irq_intx":
         return f"device {'asserts' if e.asserted else 'deasserts'} INTx"
     if k == "irq_coalesced":

@@ -166,6 +166,31 @@ class Scheduler:
             ran += 1
         return ran
 
+    def advance_to(self, when: int, max_steps: int) -> int:
+        """Drive the scheduler from an outside clock: run every piece of work due at or
+        before ``when`` (device and host work, in their usual order, each at its own
+        virtual time), then move ``now`` to ``when`` (never backwards). Returns how many
+        pieces ran.
+
+        A bridge to a real host (``nvmescope.qemu``) calls this with the wall clock's
+        instant before each access the host makes and whenever :meth:`next_time` comes
+        due, so the device's virtual clock follows the wall clock. Stops after
+        ``max_steps`` pieces without moving ``now`` past the last of them (the caller
+        decides whether that is an error: more work may be due).
+        """
+        ran = 0
+        while True:
+            due = self.next_time()
+            if due is None or due > when:
+                break
+            if ran >= max_steps:
+                return ran
+            self.run_one()
+            ran += 1
+        if when > self.now:
+            self.now = when
+        return ran
+
     def _advance(self, task: Task) -> None:
         try:
             request = next(task)

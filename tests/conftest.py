@@ -32,3 +32,9 @@ def small_chunk_recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str
         record("identify", path, fmt=fmt, chunk_events=50, checkpoint_every=100)
         out[fmt] = path
     return out
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``linux_guest`` (a real Linux boot, about a minute) go first: under
+    ``-n`` a worker takes them at once and runs them beside the rest of the suite."""
+    items.sort(key=lambda item: item.get_closest_marker("linux_guest") is None)

@@ -18,12 +18,14 @@ ALLOWED: dict[str, set[str]] = {
     "host": {"nvme", "sim", "events", "emulator"},
     "machine": {"nvme", "sim", "events", "emulator", "host"},
     "trace": {"nvme", "sim", "events", "emulator", "host", "machine"},
+    # the bridges to QEMU (x-pci-proxy-dev, the Linux guest): above the recorder, below the UI
+    "qemu": {"nvme", "sim", "events", "emulator", "host", "machine", "trace"},
     "ui": {"nvme", "sim", "events", "emulator", "host", "machine", "trace"},
     # `nvmescope serve`: the web server beside the CLI (it runs the CLI in a process per
     # browser, and imports nothing of the model)
     "serve": {"nvme", "sim", "events", "emulator", "host", "machine", "trace", "ui"},
     "web": set(),
-    "cli": {"nvme", "sim", "events", "emulator", "host", "machine", "trace", "ui", "serve"},
+    "cli": {"nvme", "sim", "events", "emulator", "host", "machine", "trace", "qemu", "ui", "serve"},
     "__init__": set(),
     "__main__": {"cli"},
 }

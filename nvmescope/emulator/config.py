@@ -210,6 +210,13 @@ class ControllerConfig:
     #: (MSI-X at 40h, PCI Express Root Complex Integrated Endpoint at 80h, Power
     #: Management at 60h, as QEMU 7.2's nvme device)
     pci_layout: str = "nvmescope"
+    #: The MSI-X capability is in the capability list, its table and PBA in BAR0; off: no
+    #: MSI-X at all, the function interrupts by INTx only (QEMU's x-pci-proxy-dev carries
+    #: no MSI)
+    msix: bool = True
+    #: BAR0 is a 64-bit memory BAR with BAR1 its upper dword; off: a 32-bit memory BAR0
+    #: and no BAR1 (hardwired to 0), as QEMU's x-pci-proxy-dev needs
+    bar0_64bit: bool = True
     #: Identify Controller SUBNQN (ASCII, up to 223 characters); {serial} is the serial number
     subnqn: str = "nqn.2024-01.org.nvmescope:{serial}"
     #: Identify Controller OAES: bit 8 (Namespace Attribute Notices) or 0; our namespaces

@@ -182,7 +182,7 @@ class Controller:
             config.max_io_queues + 1, config.dstrd, config.msix_vectors
         )
         self.pci = ConfigSpace(config, self.bar_size, self.table_offset, self.pba_offset)
-        self.msix = MsixTable(config.msix_vectors)
+        self.msix = MsixTable(config.msix_vectors, in_bar=bool(config.msix))
         #: the active namespaces by NSID (an NSID up to NN missing here is inactive)
         self.namespaces: dict[int, Namespace] = {}
         try:
@@ -399,7 +399,10 @@ class Controller:
             ev.ConfigWrite(offset=offset, size=size, value=value, reg=name, old=old, new=new)
         )
         if not writable:
-            self._ub("ub_cfg_ro", f"{name or hex(offset)} is read-only")
+            # sizing a BAR, the CardBus CIS Pointer or the ROM the function does not
+            # implement is enumeration, not undefined behaviour (emulator/pci.py)
+            if not self.pci.enumeration_write(offset, size, value):
+                self._ub("ub_cfg_ro", f"{name or hex(offset)} is read-only")
             return
         # side effects, each as its own step
         devctl = self.pci.pcie_offset + 8
@@ -445,8 +448,28 @@ class Controller:
         """A ``mask_vector`` fault holds ``vector``'s messages back."""
         return self.faults.on and vector in self.faults.masked
 
-    def _nvme_flr(self) -> None:
-        """Function Level Reset: the controller and the PCI function back to power-on."""
+    # =====================================================================
+    # resets of the whole function, a host input
+    # =====================================================================
+    def reset(self, kind: str = "conventional") -> ev.PciReset:
+        """Reset the function as the platform does: ``kind`` is ``"flr"`` (Function Level
+        Reset) or ``"conventional"`` (Conventional Reset: the reset signal, QEMU's system
+        reset), a name of :data:`events.PCI_RESETS` (a ValueError otherwise, and nothing
+        happens). One ``pci_reset`` event, the input a replay performs again; the reset
+        itself is the next device step: every register of the controller and of
+        configuration space back to its power-on value, queues and work dropped, the INTx
+        pin released, a ``ctrl_state`` event (``flr`` or ``conventional_reset``). The
+        namespaces' data and armed faults stay."""
+        if kind not in ev.PCI_RESETS:
+            raise ValueError(f"no PCI reset {kind!r}: one of {', '.join(ev.PCI_RESETS)}")
+        event = ev.PciReset(reset=kind)
+        self._emit(event)
+        self._later(lambda: self._nvme_flr(kind))
+        return event
+
+    def _nvme_flr(self, kind: str = "flr") -> None:
+        """Function Level Reset (or a Conventional Reset, ``kind``): the controller and the
+        PCI function back to power-on."""
         self._gen += 1
         self._reset_registers(nssr=False)
         self.state.reset_controller()
@@ -455,7 +478,11 @@ class Controller:
         if self._intx_pin:
             self._intx_pin = False
             self.port.intx(False)
-        self._emit(ev.CtrlState(state="flr", csts_old=0, csts_new=0, detail="function level reset"))
+        if kind == "conventional":
+            state, detail = "conventional_reset", "conventional reset"
+        else:
+            state, detail = "flr", "function level reset"
+        self._emit(ev.CtrlState(state=state, csts_old=0, csts_new=0, detail=detail))
 
     # =====================================================================
     # BAR0

@@ -50,8 +50,11 @@ class MsixVector:
 class MsixTable:
     """The MSI-X table entries and pending bits of one function."""
 
-    def __init__(self, vectors: int) -> None:
+    def __init__(self, vectors: int, in_bar: bool = True) -> None:
         self.size = vectors
+        #: the table and PBA decode in BAR0; False when the function has no MSI-X
+        #: capability (knob ``msix`` off): their offsets then answer as unused BAR0
+        self.in_bar = in_bar
         self.vectors = [MsixVector() for _ in range(vectors)]
         self.pending = [False] * vectors
 
@@ -99,12 +102,14 @@ class MsixTable:
 
     @property
     def table_bytes(self) -> int:
-        return self.size * MSIX_ENTRY_SIZE
+        """The bytes of BAR0 the table decodes (0 without the MSI-X capability)."""
+        return self.size * MSIX_ENTRY_SIZE if self.in_bar else 0
 
     @property
     def pba_bytes(self) -> int:
-        """The PBA is made of qwords: one bit per vector, rounded up to 8 bytes."""
-        return ((self.size + 63) // 64) * 8
+        """The PBA is made of qwords: one bit per vector, rounded up to 8 bytes (0 without
+        the MSI-X capability)."""
+        return ((self.size + 63) // 64) * 8 if self.in_bar else 0
 
     def snapshot(self) -> list[dict[str, int | bool]]:
         return [

@@ -11,7 +11,19 @@ emulation only:
 
 BAR0/BAR1 form one 64-bit non-prefetchable memory BAR. Sizing works as on real
 hardware: write all ones, read back, and the bits that stayed zero give the
-size (16 KiB by default: 0xFFFFC004 in BAR0, 0xFFFFFFFF in BAR1).
+size (16 KiB by default: 0xFFFFC004 in BAR0, 0xFFFFFFFF in BAR1). With the knob
+``bar0_64bit`` off, BAR0 is a 32-bit memory BAR (0xFFFFC000 after sizing) and BAR1
+is unimplemented, as QEMU's x-pci-proxy-dev needs (it registers every BAR dword as
+a BAR of its own).
+
+The registers a function does not implement among the BARs (BAR1 of a 32-bit
+BAR0, BAR2 to BAR5), the CardBus CIS Pointer (28h) and the Expansion ROM Base
+Address (30h) are hardwired to 0 (PCI Local Bus 3.0, 6.2.5): software sizes them
+like any BAR, writing all ones (the ROM's address mask FFFFF800h, with or without
+its enable bit) and then the value it read, and reads 0 back, which says "not
+implemented". Those writes are ordinary enumeration (QEMU's own probe of a proxied
+function sizes 10h to 28h; Linux's pci_read_bases sizes the BARs and the ROM), so
+they change nothing and are not ``ub_cfg_ro``; any other value written there is.
 
 Capabilities, linked from offset 34h, placed as ``pci_layout`` says:
 
@@ -22,7 +34,9 @@ Capabilities, linked from offset 34h, placed as ``pci_layout`` says:
   shown), Power Management at 60h: the bytes of QEMU 7.2's nvme device in
   reference/linux-6.1-on-qemu-7.2/lspci-vvv-before-bind.txt.
 
-There is no MSI capability: a host that does not enable MSI-X gets INTx.
+There is no MSI capability: a host that does not enable MSI-X gets INTx. With the
+knob ``msix`` off there is no MSI-X capability either (the list skips it, its
+bytes read 0 and take no write): INTx is the only interrupt.
 """
 
 from __future__ import annotations
@@ -43,7 +57,14 @@ class ConfigSpace:
         self.bar_size = bar_size
         self.table_offset = table_offset
         self.pba_offset = pba_offset
-        self.layout = p.CAP_LAYOUTS.get(config.pci_layout, p.CAP_LAYOUTS["nvmescope"])
+        layout = p.CAP_LAYOUTS.get(config.pci_layout, p.CAP_LAYOUTS["nvmescope"])
+        #: the MSI-X capability is in the list (knob ``msix``)
+        self.has_msix = bool(config.msix)
+        #: BAR0 is 64-bit and BAR1 its upper half (knob ``bar0_64bit``)
+        self.bar0_64bit = bool(config.bar0_64bit)
+        if not self.has_msix:
+            layout = layout.without("msix")
+        self.layout = layout
         self.layout_name = config.pci_layout if config.pci_layout in p.CAP_LAYOUTS else "nvmescope"
         self.data = bytearray(p.CONFIG_SPACE_SIZE)
         self.wmask = bytearray(p.CONFIG_SPACE_SIZE)
@@ -84,7 +105,7 @@ class ConfigSpace:
                 "latency_timer": 0,
                 "header_type": 0,
                 "bist": 0,
-                "bar": [p.BAR_MEM_TYPE_64, 0, 0, 0, 0, 0],
+                "bar": [p.BAR_MEM_TYPE_64 if self.bar0_64bit else 0, 0, 0, 0, 0, 0],
                 "cardbus_cis": 0,
                 "subsystem_vendor_id": cfg.pci_ssvid & 0xFFFF,
                 "subsystem_id": cfg.pci_ssid & 0xFFFF,
@@ -109,16 +130,17 @@ class ConfigSpace:
             }
         )
         self.data[lay.pm : lay.pm + len(pm)] = pm
-        msix = p.MSIX_CAP.build(
-            {
-                "cap_id": p.CAP_ID_MSIX,
-                "next": lay.next_of("msix"),
-                "mc": (cfg.msix_vectors - 1) & p.MSIX_MC_TABLE_SIZE,
-                "table": self.table_offset | 0,  # BIR 0
-                "pba": self.pba_offset | 0,
-            }
-        )
-        self.data[lay.msix : lay.msix + len(msix)] = msix
+        if self.has_msix:
+            msix = p.MSIX_CAP.build(
+                {
+                    "cap_id": p.CAP_ID_MSIX,
+                    "next": lay.next_of("msix"),
+                    "mc": (cfg.msix_vectors - 1) & p.MSIX_MC_TABLE_SIZE,
+                    "table": self.table_offset | 0,  # BIR 0
+                    "pba": self.pba_offset | 0,
+                }
+            )
+            self.data[lay.msix : lay.msix + len(msix)] = msix
         pcie_fields = {
             "cap_id": p.CAP_ID_PCIE,
             "next": lay.next_of("pcie"),
@@ -170,11 +192,13 @@ class ConfigSpace:
         self._wm(0x0C, 1, 0xFF)  # cache line size
         self._wm(0x0D, 1, 0xFF)  # latency timer (no effect on PCIe)
         self._wm(0x10, 4, (~(self.bar_size - 1)) & 0xFFFFFFF0)
-        self._wm(0x14, 4, 0xFFFFFFFF)
+        if self.bar0_64bit:
+            self._wm(0x14, 4, 0xFFFFFFFF)
         self._wm(0x3C, 1, 0xFF)  # interrupt line
         self._wm(lay.pm + 4, 2, 0x0103)  # power state, PME enable
         self._w1c(lay.pm + 4, 2, 0x8000)  # PME status
-        self._wm(lay.msix + 2, 2, p.MSIX_MC_ENABLE | p.MSIX_MC_FUNCTION_MASK)
+        if self.has_msix:
+            self._wm(lay.msix + 2, 2, p.MSIX_MC_ENABLE | p.MSIX_MC_FUNCTION_MASK)
         self._wm(lay.pcie + 8, 2, 0xFFFF)  # device control (FLR handled on write)
         self._w1c(lay.pcie + 10, 2, 0x000F)  # device status error bits
         self._wm(lay.pcie + 16, 2, 0x01C3)  # link control: ASPM, RCB, CCC, ES
@@ -212,7 +236,23 @@ class ConfigSpace:
 
     def register_name(self, offset: int) -> str:
         """The config register of this layout that holds byte ``offset`` (``""`` if none)."""
-        return p.config_register_name(offset, self.layout_name)
+        name = p.config_register_name(offset, self.layout_name)
+        if not self.has_msix and name.startswith("msix."):
+            return ""
+        return name
+
+    def enumeration_write(self, offset: int, size: int, value: int) -> bool:
+        """A write that sizes (or restores) a BAR, CardBus CIS Pointer or Expansion ROM
+        register this function hardwires to 0: all ones (the ROM: its address mask, with
+        or without the enable bit), or the value the register holds. Ordinary
+        enumeration, not undefined behaviour (see the module docstring)."""
+        if size != 4 or offset not in p.SIZED_REGISTERS:
+            return False
+        if any(self.wmask[offset : offset + 4]):
+            return False  # implemented: the write goes through the masks
+        if value == self.get(offset, 4) or value == 0xFFFFFFFF:
+            return True
+        return offset == p.EXPANSION_ROM and value & ~p.ROM_ENABLE == p.ROM_ADDRESS_MASK
 
     @property
     def pcie_offset(self) -> int:
@@ -251,6 +291,8 @@ class ConfigSpace:
     @property
     def bar0_address(self) -> int:
         lo, hi = struct.unpack_from("<II", self.data, 0x10)
+        if not self.bar0_64bit:
+            hi = 0
         return ((hi << 32) | lo) & ~0xF
 
     def set_interrupt_status(self, asserted: bool) -> None:

@@ -5,6 +5,7 @@ all reach the controller the same narrow way a real host does, and nothing
 more:
 
 - PCI configuration space: :meth:`HostAPI.config_read`, :meth:`HostAPI.config_write`;
+  and the platform's resets of the function, :meth:`HostAPI.pci_reset`;
 - BAR0 registers and doorbells, 4 or 8 bytes at a time: :meth:`HostAPI.mmio_read32`,
   :meth:`HostAPI.mmio_read64`, :meth:`HostAPI.mmio_write32`, :meth:`HostAPI.mmio_write64`
   (offsets are relative to BAR0; the device emits the ``mmio_*`` / ``doorbell_*`` events);
@@ -50,6 +51,7 @@ from typing import Any
 from nvmescope.emulator import Controller
 from nvmescope.events import (
     FAULTS,
+    PCI_RESETS,
     ArmedFault,
     Event,
     EventBus,
@@ -130,6 +132,15 @@ class HostAPI:
         self._check_access("config space", offset, size, (1, 2, 4))
         self._catch_up()
         self._ctrl.config_write(offset, size, value & ((1 << (8 * size)) - 1))
+
+    def pci_reset(self, kind: str = "conventional") -> Event:
+        """Reset the whole function: ``"flr"`` (Function Level Reset) or ``"conventional"``
+        (the platform's reset signal), ``Controller.reset``; one ``pci_reset`` event, a host
+        input, then the device's ``ctrl_state``. Another name raises HostAccessError."""
+        if kind not in PCI_RESETS:
+            raise HostAccessError(f"PCI reset {kind!r}: one of {', '.join(PCI_RESETS)}")
+        self._catch_up()
+        return self._ctrl.reset(kind)
 
     # -- BAR0 ---------------------------------------------------------------------------
     def mmio_read32(self, offset: int) -> int:

@@ -117,6 +117,9 @@ IO_QUEUE_DEPTH = 1024
 MAX_KB_SZ = 4096
 #: where the PCI core places BAR0 (as in the reference guest's /proc/iomem)
 BAR0_ADDRESS = 0x1_0000_0000
+#: where it places a 32-bit BAR0 (a BAR that cannot decode above 4 GiB): in the PCI hole
+#: below 4 GiB
+BAR0_ADDRESS_32 = 0xFEB0_0000
 #: NVME_AEN_SUPPORTED: namespace attribute, firmware activation, ANA change, discovery change
 AEN_SUPPORTED = (1 << 8) | (1 << 9) | (1 << 11) | (1 << 31)
 
@@ -476,6 +479,8 @@ class LinuxDriver:
         size = ((~mask) & 0xFFFF_FFFF_FFFF_FFFF) + 1 if mask else 0
         self.bar_size = size
         addr = self.bar0_address
+        if not is64 and addr >> 32:
+            addr = BAR0_ADDRESS_32
         if size and addr % size:
             addr = (addr + size - 1) // size * size
         yield from self._cfg_write(

@@ -106,6 +106,10 @@ class HostMemory:
         self.ram_size = ram_size
         self.alloc_base = alloc_base
         self._pages: dict[int, bytearray] = {}
+        #: a device write into the MSI window reaches the interrupt controller; False: it
+        #: is lost (``dma_write`` says False), as through QEMU's x-pci-proxy-dev, which
+        #: has no MSI path (a replay of a QEMU guest's recording sets this)
+        self.deliver_msi = True
         self._next = alloc_base
         #: (address, bytes) of every allocation, in order
         self.allocations: list[tuple[int, int]] = []
@@ -217,6 +221,8 @@ class HostMemory:
     def dma_write(self, addr: int, data: bytes) -> bool:
         """Device write; MSI window writes are interrupts; ``False`` outside RAM."""
         if self.is_msi(addr):
+            if not self.deliver_msi:
+                return False
             if self.irq is not None and len(data) >= 1:
                 value = int.from_bytes(bytes(data[:4]).ljust(4, b"\0"), "little")
                 self.irq.message(addr, value)

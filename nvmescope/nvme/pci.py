@@ -43,6 +43,15 @@ STATUS_CAP_LIST = 1 << 4
 BAR_MEM_TYPE_64 = 0b10 << 1
 BAR_PREFETCHABLE = 1 << 3
 
+#: the registers software sizes by writing all ones and reading back: BAR0 to BAR5, the
+#: CardBus CIS Pointer (which QEMU's x-pci-proxy-dev sizes as a seventh BAR) and the
+#: Expansion ROM Base Address
+EXPANSION_ROM = 0x30
+SIZED_REGISTERS = frozenset({0x10, 0x14, 0x18, 0x1C, 0x20, 0x24, 0x28, EXPANSION_ROM})
+#: Expansion ROM Base Address: bits 31:11 the address, bit 0 the enable bit
+ROM_ADDRESS_MASK = 0xFFFFF800
+ROM_ENABLE = 1 << 0
+
 # MSI-X Message Control bits
 MSIX_MC_TABLE_SIZE = 0x07FF
 MSIX_MC_FUNCTION_MASK = 1 << 14
@@ -155,6 +164,10 @@ class CapLayout:
 
     def offset(self, cap: str) -> int:
         return {"pm": self.pm, "msix": self.msix, "pcie": self.pcie}[cap]
+
+    def without(self, cap: str) -> CapLayout:
+        """This layout with ``cap`` left out of the list (its bytes stay zero)."""
+        return CapLayout(self.pm, self.msix, self.pcie, tuple(c for c in self.order if c != cap))
 
     def next_of(self, cap: str) -> int:
         """The Next Capability Pointer of ``cap``: the one after it in the list, or 0."""

@@ -66,7 +66,7 @@ SEVERITIES = (ERROR, WARNING, NOTE)
 _RANK = {ERROR: 0, WARNING: 1, NOTE: 2}
 
 CC_OFFSET, AQA_OFFSET, ASQ_OFFSET, ACQ_OFFSET = 0x14, 0x24, 0x28, 0x30
-RESET_STATES = frozenset({"reset", "disabled", "fatal", "flr", "nssr"})
+RESET_STATES = frozenset({"reset", "disabled", "fatal", "flr", "conventional_reset", "nssr"})
 #: statuses a host expects after asking for an abort: notes, not warnings
 _EXPECTED_ABORTS = frozenset({0x007, 0x008})  # abort requested, aborted by SQ deletion
 

@@ -79,7 +79,7 @@ from nvmescope.nvme.status import status_name
 #: BAR0 offsets of the registers the tracker watches.
 CC_OFFSET, AQA_OFFSET, ASQ_OFFSET = 0x14, 0x24, 0x28
 #: ctrl_state states after which no in-flight command will complete.
-LOST_STATES = frozenset({"reset", "disabled", "fatal", "flr", "nssr"})
+LOST_STATES = frozenset({"reset", "disabled", "fatal", "flr", "conventional_reset", "nssr"})
 IRQ_KINDS = frozenset({"irq_msix", "irq_intx", "fault_irq_dropped"})
 #: why an outstanding command never completed, by ``Command.lost_cause``
 LOST_CAUSES = {

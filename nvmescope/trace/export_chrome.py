@@ -103,7 +103,7 @@ _IRQ_LABEL = {
 }
 
 #: controller states after which nothing in flight completes (depth drops to 0)
-RESET_STATES = LOST_STATES | {"flr", "nssr"}
+RESET_STATES = LOST_STATES | {"flr", "conventional_reset", "nssr"}
 
 
 def _us(ns: int) -> float:

@@ -5,7 +5,8 @@ recorded configuration with no driver (``scenario=None``). Walking the
 recording in order:
 
 - a host input (``events.HOST_INPUT_KINDS``: config and MMIO accesses,
-  doorbells, host memory writes, the arming and clearing of faults) is
+  doorbells, host memory writes, resets of the function, the arming and
+  clearing of faults) is
   performed again at its recorded virtual time, after the device has done all
   its work scheduled before that time;
 - a device event is produced by running the device's scheduler until it
@@ -38,6 +39,7 @@ supported and effects) and PRP lists as their data structures.
 from __future__ import annotations
 
 import os
+import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -427,14 +429,53 @@ def fresh_machine(recording: Recording) -> Any:
         raise bad(f"{type(exc).__name__}: {exc}") from None
 
 
+#: a recording whose header says ``extra["guest_memory"] == GUEST_MEMORY_DEVICE_READS``
+#: has no event for the host's own stores (a real guest's CPU wrote its memory: the
+#: QEMU bridge); what the device read is in its read events, and the replay puts those
+#: bytes where the device reads them, just before the step that reads them
+GUEST_MEMORY_DEVICE_READS = "device_reads"
+#: ``extra["time_base"]`` of a recording whose timestamps are real time (the QEMU bridge)
+TIME_BASE_WALL_CLOCK = "wall_clock"
+#: an SGL descriptor: address, length, 3 reserved bytes, the SGL Identifier
+_SGL_DESCRIPTOR = struct.Struct("<QI3xB")
+
+
+def device_read_bytes(e: Any) -> tuple[int, bytes] | None:
+    """(address, bytes) the device read in the step that emitted ``e`` (None: no read)."""
+    kind = e.kind
+    if kind in ("sqe_fetch", "dma_read") and isinstance(getattr(e, "data", None), bytes):
+        return e.addr, e.data
+    if kind == "prp_list_read":
+        return e.addr, b"".join(struct.pack("<Q", x & (2**64 - 1)) for x in e.entries)
+    if kind == "sgl_segment_read":
+        return e.addr, b"".join(
+            _SGL_DESCRIPTOR.pack(a & (2**64 - 1), n & 0xFFFFFFFF, ((t & 0xF) << 4) | (sub & 0xF))
+            for t, sub, a, n in e.descriptors
+        )
+    return None
+
+
 class _Replayer:
-    def __init__(self, machine: Any) -> None:
+    def __init__(self, machine: Any, feed_reads: bool = False) -> None:
         self.m = machine
         self.sched = machine.sched
         self.bus = machine.bus
         self.ctrl = machine.ctrl
         self.pending: deque[Event] = deque()
         self.bus.subscribe(self.pending.append)
+        #: put the bytes of each recorded device read into memory before its step
+        self.feed_reads = feed_reads
+        #: the recording's clock is the wall clock (the QEMU bridge): its annotations,
+        #: like its accesses, come after the device work due by their instant
+        self.wall_clock = False
+
+    def feed(self, e: Event) -> None:
+        """Before the device step that should emit ``e``: the bytes it read, in memory."""
+        found = device_read_bytes(e) if self.feed_reads else None
+        if found is not None and found[1]:
+            addr, data = found
+            if 0 <= addr and addr + len(data) <= 1 << 64:
+                self.m.mem.write(addr, data)
 
     def _set_time(self, ts: int) -> None:
         if ts > self.sched.now:
@@ -483,6 +524,8 @@ class _Replayer:
             ctrl.mmio_write(e.addr, 4, e.new_head if e.value is None else e.value)
         elif kind == "mem_write":
             self.m.mem.cpu_write(e.addr, e.data, e.purpose)
+        elif kind == "pci_reset":
+            ctrl.reset(e.reset)
         elif kind == "fault":
             # a fault the device cannot take (a recording changed by hand) raises
             # FaultError here: the replay reports it as the divergence
@@ -523,7 +566,12 @@ def verify(
     rec.verify_frames(partial=partial)
     total = len(rec) if stop is None else min(len(rec), max(0, stop))
     m = machine if machine is not None else fresh_machine(rec)
-    r = _Replayer(m)
+    extra = rec.header.extra if isinstance(rec.header.extra, dict) else {}
+    r = _Replayer(m, feed_reads=extra.get("guest_memory") == GUEST_MEMORY_DEVICE_READS)
+    r.wall_clock = extra.get("time_base") == TIME_BASE_WALL_CLOCK
+    if r.feed_reads:
+        # a QEMU guest's recording: the proxy carried no MSI, the messages were lost
+        m.mem.deliver_msi = False
     checked = 0
     warnings = list(rec.warnings)
     if machine is None:
@@ -546,8 +594,13 @@ def verify(
                     if not r.pending:
                         r.perform(expected)
                 elif expected.actor == HOST:
-                    r.annotate(expected)
+                    if r.wall_clock:
+                        # the QEMU bridge notes after the device work due by then
+                        r.run_device_before(expected.ts)
+                    if not r.pending:
+                        r.annotate(expected)
                 else:
+                    r.feed(expected)
                     r.device_step()
         except Exception as exc:  # the model must not raise; report it where it happened
             result.ok = False

@@ -33,6 +33,9 @@ from typing import Any
 from nvmescope.events import Event
 from nvmescope.nvme.commands import SQE_SIZE, unpack_sqe
 
+#: controller states after which the commands in flight are gone
+RESET_STATES = frozenset({"reset", "disabled", "fatal", "flr", "conventional_reset", "nssr"})
+
 OPC_WRITE, OPC_READ, OPC_COMPARE, OPC_WRITE_ZEROES, OPC_DSM = 0x01, 0x02, 0x05, 0x08, 0x09
 OPC_FORMAT_NVM = 0x80
 #: I/O commands the scoreboard follows
@@ -98,7 +101,7 @@ class Scoreboard:
         key = (event.sqid, event.cid)
         if kind == "sqe_fetch":
             self._on_fetch(e)
-        elif kind == "ctrl_state" and e.state in ("reset", "disabled", "fatal", "flr", "nssr"):
+        elif kind == "ctrl_state" and e.state in RESET_STATES:
             self._pending.clear()
         elif key in self._pending:
             io = self._pending[key]

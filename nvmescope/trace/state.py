@@ -574,10 +574,10 @@ def _ctrl_state(s: State, e: Any) -> None:
     if e.csts_old or e.csts_new:
         _put(s.bar0, _OFF_CSTS, 4, e.csts_new)
     falling = e.csts_old & 1 and not e.csts_new & 1
-    if e.state in ("flr", "nssr"):
+    if e.state in ("flr", "conventional_reset", "nssr"):
         # back to power-on values, which no event has told yet
         s.bar0.clear()
-        if e.state == "flr":
+        if e.state in ("flr", "conventional_reset"):
             s.config.clear()
             s.msix.clear()
         if e.csts_old or e.csts_new:

@@ -41,7 +41,7 @@ SPARK = "▁▂▃▄▅▆▇█"
 BAR = "█"
 
 #: controller states after which nothing in flight completes (depth drops to 0)
-RESET_STATES = LOST_STATES | {"flr", "nssr"}
+RESET_STATES = LOST_STATES | {"flr", "conventional_reset", "nssr"}
 
 
 def format_ns(ns: int) -> str:
@@ -277,12 +277,13 @@ def _bar(count: int, top: int, width: int = 30) -> str:
     return BAR * max(1, round(count / top * width))
 
 
-def render_stats(stats: Stats, width: int = 60) -> RenderableType:
-    """Tables, latency histograms and queue-depth sparklines for a terminal (rich)."""
+def render_stats(stats: Stats, width: int = 60, clock: str = "virtual") -> RenderableType:
+    """Tables, latency histograms and queue-depth sparklines for a terminal (rich).
+    ``clock`` names the recording's time base (``wall-clock`` for a QEMU guest's)."""
     parts: list[RenderableType] = []
     summary = Text()
     summary.append(f"{stats.events} events", style="bold")
-    summary.append(f" over {format_ns(stats.duration_ns)} of virtual time; ")
+    summary.append(f" over {format_ns(stats.duration_ns)} of {clock} time; ")
     summary.append(f"{stats.commands} commands", style="bold")
     if stats.outstanding:
         why = ", ".join(f"{n} {label}" for label, n in stats.outstanding_by.items())

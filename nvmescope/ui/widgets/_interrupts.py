@@ -111,6 +111,26 @@ def find_capability(state: State, cap_id: int) -> int | None:
     return None
 
 
+def capability_list_ends_without(state: State, cap_id: int) -> bool:
+    """The events told the whole capability list, to its end, and ``cap_id`` is not in it
+    (a function without MSI-X: knob ``msix`` off)."""
+    ptr = config_word(state, "capabilities_ptr")
+    if ptr is None:
+        return False
+    where = ptr & ~3
+    seen: set[int] = set()
+    while where:
+        if where in seen:
+            return False
+        seen.add(where)
+        got = state.config.get(where + MSIX["cap_id"][0])
+        nxt = state.config.get(where + MSIX["next"][0])
+        if got is None or nxt is None or got == cap_id:
+            return False
+        where = nxt & ~3
+    return True
+
+
 @dataclass(frozen=True)
 class Msix:
     """The MSI-X capability as the known configuration bytes tell it."""
@@ -367,7 +387,9 @@ class InterruptsBuilder:
     def table(self, s: State, b: State, p: State) -> list[Line]:
         msix, msix_b, msix_p = msix_of(s), msix_of(b), msix_of(p)
         out = [_heading("MSI-X table")]
-        if msix.cap is None:
+        if msix.cap is None and capability_list_ends_without(s, CAP_ID_MSIX):
+            out.append(_note("no MSI-X capability: the function interrupts by INTx only"))
+        elif msix.cap is None:
             out.append(_note("the MSI-X capability was not read yet: the table's place is unknown"))
         else:
 
