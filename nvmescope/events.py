@@ -1091,7 +1091,10 @@ def describe(event: Event) -> str:
     if k == "irq_intx":
         return f"device {'asserts' if e.asserted else 'deasserts'} INTx"
     if k == "irq_coalesced":
-        return f"interrupt on vector {e.vector} coalesced ({plural(e.count, 'completion')})"
+        return (
+            f"interrupt on vector {e.vector} held back by interrupt coalescing: "
+            f"{plural(e.count, 'completion')} waiting for it"
+        )
     if k == "ctrl_state":
         detail = f": {e.detail}" if e.detail else ""
         return f"controller {e.state} (CSTS {e.csts_old:#x} -> {e.csts_new:#x}){detail}"

@@ -124,7 +124,7 @@ from ..events import EventBus
 from ..nvme import registers as r
 from ..nvme import status as st
 from ..nvme.commands import pack_cqe, split_status, unpack_sqe
-from ..nvme.features import FID_ARBITRATION
+from ..nvme.features import FID_ARBITRATION, FID_INTERRUPT_COALESCING
 from ..nvme.pci import MSIX_CAP_OFFSET, PCIE_DEVCTL_BCR_FLR
 from ..sim import Scheduler, Task
 from . import admin, nvm
@@ -143,6 +143,8 @@ from .state import ControllerState
 from .timing import transfer_ns
 
 CAP_CSS_NVM = 1 << 0
+#: Interrupt Coalescing's Aggregation Time unit (Feature 08h bits 15:8): 100 microseconds
+COALESCING_TIME_UNIT_NS = 100_000
 CAP_CSS_IOCS = 1 << 6
 CAP_CSS_ADMIN_ONLY = 1 << 7
 CC_CSS_NVM = 0
@@ -183,6 +185,8 @@ class Controller:
         )
         self.pci = ConfigSpace(config, self.bar_size, self.table_offset, self.pba_offset)
         self.msix = MsixTable(config.msix_vectors, in_bar=bool(config.msix))
+        #: vector -> completions held back by interrupt coalescing (Feature 08h)
+        self._coalesced: dict[int, int] = {}
         #: the active namespaces by NSID (an NSID up to NN missing here is inactive)
         self.namespaces: dict[int, Namespace] = {}
         try:
@@ -471,6 +475,7 @@ class Controller:
         """Function Level Reset (or a Conventional Reset, ``kind``): the controller and the
         PCI function back to power-on."""
         self._gen += 1
+        self._coalesced.clear()
         self._reset_registers(nssr=False)
         self.state.reset_controller()
         self.pci.reset()
@@ -799,6 +804,7 @@ class Controller:
     def _nvme_drop_queues(self) -> None:
         """Delete every queue and drop outstanding work (controller reset)."""
         self._gen += 1
+        self._coalesced.clear()
         for cq in self.cqs.values():
             if cq.space is not None:
                 cq.space.fire()
@@ -1445,16 +1451,45 @@ class Controller:
     # =====================================================================
     # interrupts
     # =====================================================================
+    def _coalescing(self, cq: CompletionQueue) -> tuple[int, int] | None:
+        """(entries, ns) of Interrupt Coalescing (Feature 08h: THR + 1 entries, TIME in
+        100 us units) for ``cq``'s vector, or None when its interrupts are not delayed: the
+        admin CQ never is, nor a vector whose Feature 09h sets CD, nor any while TIME is 0
+        ("no delay") or THR is 0 (one entry per interrupt)."""
+        value = self.state.features.get(FID_INTERRUPT_COALESCING, 0)
+        thr, time = value & 0xFF, (value >> 8) & 0xFF
+        if cq.cqid == 0 or not thr or not time or self.state.irq_vector_cd.get(cq.vector, 0):
+            return None
+        return thr + 1, time * COALESCING_TIME_UNIT_NS
+
     def nvme_irq_assert(self, cq: CompletionQueue, req: Request | None = None) -> Task:
         if not cq.ien:
             return
         yield from self._next()
         if self.pci.msix_enabled:
+            rule = self._coalescing(cq)
+            if rule is not None:
+                vector, (entries, delay) = cq.vector, rule
+                count = self._coalesced.get(vector, 0) + 1
+                if count < entries:
+                    first = vector not in self._coalesced
+                    self._coalesced[vector] = count
+                    yield from self._out(ev.IrqCoalesced(vector=vector, count=count), req)
+                    if first:  # the aggregation time runs from the first entry held
+                        self._spawn(self._nvme_coalesce_timer(vector), delay, f"coalesce{vector}")
+                    return
+                self._coalesced.pop(vector, None)
             yield from self._nvme_msix_raise(cq.vector, req)
             return
         event = self._nvme_intx_update()
         if event is not None:
             yield from self._out(event, req)
+
+    def _nvme_coalesce_timer(self, vector: int) -> Task:
+        """The aggregation time of ``vector`` ran out: send the interrupt it holds back (if
+        the threshold has not sent it already)."""
+        if self._coalesced.pop(vector, None) is not None:
+            yield from self._nvme_msix_raise(vector, None)
 
     def _nvme_msix_raise(self, vector: int, req: Request | None) -> Task:
         if not 0 <= vector < self.msix.size:
