@@ -2171,12 +2171,11 @@ def linux_run(
             raise UsageError("--script and -- COMMAND: choose one")
         if output.suffix != ".nvmetrace":
             raise UsageError(f"-o {output}: a recording's name ends in .nvmetrace")
+        if tui and not _on_terminal():
+            raise UsageError("--tui: the TUI needs a terminal on standard input and output")
         user: bytes | None = None
         if script is not None:
-            try:
-                user = script.read_bytes()
-            except OSError as exc:
-                raise DataError(os_error_text(exc)) from None
+            user = _read_script(script)
         pairs = list(config or ())
         taken = {p.split("=", 1)[0].strip().replace("-", "_") for p in pairs if "=" in p}
         own = [f"{k}={int(v)}" for k, v in PROXY_KNOBS.items() if k not in taken]
@@ -2186,11 +2185,12 @@ def linux_run(
                 "nvmescope: warning: msix=1: the proxy carries no MSI-X message; Linux sees "
                 "its completions only by polling (irqpoll, under TCG)"
             )
+        _check_namespaces(cfg)  # before -o is created: a file in use must not cost a recording
         where = cache or default_cache()
         guest = load_guest(where)
         if guest is None:
             raise DataError(f"no guest in {where}: run `nvmescope linux build` first")
-        text = command_script(command) if command else file_script() if user else None
+        text = command_script(command) if command else file_script() if user is not None else None
         result = run_guest(
             guest, cfg, output, script=text, user_script=user, echo=say,
             timeout_s=timeout, probe_timeout_s=probe_timeout, accel=accel, append=append,
@@ -2211,6 +2211,49 @@ def linux_run(
             _tui(str(output), None, None, 0)
 
     _guest_step(run)
+
+
+#: the largest ``linux run --script`` read (a shell script, not a disk image)
+MAX_SCRIPT_BYTES = 1 << 20
+
+
+def _read_script(path: Path) -> bytes:
+    """The bytes of ``linux run --script FILE``: a regular, non-empty file of at most
+    :data:`MAX_SCRIPT_BYTES` (checked before it is read), else one line, exit 2."""
+    import stat as stat_mod
+
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise UsageError(f"--script {path}: {exc.strerror or exc}") from None
+    if not stat_mod.S_ISREG(info.st_mode):
+        raise UsageError(f"--script {path}: not a regular file")
+    if info.st_size > MAX_SCRIPT_BYTES:
+        raise UsageError(f"--script {path}: larger than {MAX_SCRIPT_BYTES} bytes")
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_SCRIPT_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"--script {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_SCRIPT_BYTES:
+        raise UsageError(f"--script {path}: larger than {MAX_SCRIPT_BYTES} bytes")
+    if not data.strip():
+        raise UsageError(f"--script {path}: the script is empty")
+    return data
+
+
+def _check_namespaces(cfg: ControllerConfig) -> None:
+    """Open (and lock) every file-backed namespace once and close it again: a file that
+    cannot be used is one line before anything is written."""
+    from nvmescope.emulator.namespace import BackingFileError, open_namespace
+
+    for ns in cfg.namespace_configs():
+        if not ns.file:
+            continue
+        try:
+            open_namespace(ns).close()
+        except BackingFileError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def main() -> None:

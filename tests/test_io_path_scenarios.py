@@ -70,3 +70,10 @@ def test_scenarios_lists_the_knobs_a_scenario_runs_with():
     out = CliRunner().invoke(app, ["scenarios"]).stdout
     sgl = out[out.index("\nsgl ") :]
     assert "runs with -c sgls=0x10001 unless you set them" in sgl.split("\n")[2]
+
+
+@pytest.mark.parametrize("sgls", [0x1, 0x2, 0x10001, 0x10002])
+def test_sgl_runs_on_every_kind_of_sgl_support(sgls):
+    # with SGLS bits 1:0 = 10b the Data Blocks must be dword aligned: the story says so
+    m = run("sgl", ControllerConfig(sgls=sgls))
+    assert len(m.scenario.results) == (7 if sgls & 0x10000 else 5)

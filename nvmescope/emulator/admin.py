@@ -420,7 +420,7 @@ def identify_namespace_data(ctrl: Controller, nsid: int) -> bytes:
         npda=cfg.npda,
         nows=cfg.nows,
         nlbaf=len(ns.lba_formats) - 1,
-        flbas=ns.flbas,
+        flbas=idf.encode_flbas(ns.flbas),
         dlfeat=1,  # deallocated blocks read as zeros
         lbaf=[{"ms": ms, "ds": ds, "rp": 0} for ms, ds in ns.lba_formats],
     )

@@ -369,6 +369,10 @@ class ControllerConfig:
             if not 0 <= flbas < len(formats):
                 bad("flbas", f"{name}: flbas={flbas} names no LBA format (0..{len(formats) - 1})")
                 continue
+            if formats[flbas][0]:
+                bad("flbas" if ns.flbas is not None else "lba_formats",
+                    f"{name}: {_metadata_words(flbas, formats[flbas][0])}")  # fmt: skip
+                continue
             size = self.namespace_size_bytes if ns.size is None else ns.size
             lba = 1 << formats[flbas][1]
             if isinstance(size, int) and (size % lba or size < lba or size > MAX_NAMESPACE_BYTES):
@@ -503,7 +507,9 @@ class ControllerConfig:
                 0 <= self.flbas < len(self.lba_formats),
                 f"flbas={self.flbas} names no LBA format (0..{len(self.lba_formats) - 1})",
             )
-            if 0 <= self.flbas < len(self.lba_formats):
+            if 0 <= self.flbas < len(self.lba_formats) and self.lba_formats[self.flbas][0]:
+                need(False, _metadata_words(self.flbas, self.lba_formats[self.flbas][0]))
+            elif 0 <= self.flbas < len(self.lba_formats):
                 size = self.lba_size
                 need(
                     size <= self.namespace_size_bytes <= 1 << 48
@@ -514,6 +520,14 @@ class ControllerConfig:
         if self.namespaces and not out:
             out.extend(text for _, _, text in self.namespace_problems())
         return out
+
+
+def _metadata_words(flbas: int, ms: int) -> str:
+    return (
+        f"flbas={flbas}: LBA format {flbas} has {ms} bytes of metadata per block, and this "
+        "device moves no metadata (MC 0): the format in use must have none (Format NVM "
+        "refuses such formats too)"
+    )
 
 
 def _formats_problem(formats: Any, ctratt: Any) -> str | None:

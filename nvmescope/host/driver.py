@@ -1118,7 +1118,7 @@ class LinuxDriver:
             info.identify = c.data
             ns = idf.IDENTIFY_NAMESPACE.parse(c.data)
             info.nsze = ns.nsze
-            lbaf = ns.lbaf[ns.flbas & 0xF]
+            lbaf = ns.lbaf[idf.flbas_index(ns.flbas)]
             info.lba_size = 1 << lbaf.ds if lbaf.ds else 0
         ctratt = self._id_field("ctratt")
         if ctratt & idf.CTRATT_ELBAS:

@@ -777,15 +777,21 @@ def sgl(drv: LinuxDriver, run: ScenarioRun) -> Task:
         yield from expect(drv, run, "SGL to a controller without SGLs", comp, st.INVALID_FIELD)
         return
     data = _pattern(size, 3)
-    bufs = [api.alloc(PAGE_SIZE * 2) + offset for offset in (0x123, 0x7, 0x400)]
+    # SGLS bits 1:0 = 10b asks for dword-aligned Data Blocks: then the pieces start on a
+    # dword; otherwise at odd addresses, which 01b allows
+    dword = sgls & 0x3 == 0x2
+    offsets = (0x124, 0x8, 0x400) if dword else (0x123, 0x7, 0x400)
+    bufs = [api.alloc(PAGE_SIZE * 2) + offset for offset in offsets]
     segment = api.alloc(PAGE_SIZE)
     descs = [
         pack_sgl_descriptor(SGL_DATA_BLOCK, b, n) for b, n in zip(bufs, SGL_PIECES, strict=True)
     ]
     yield from drv.say(
         "sgl_segment", f"Write {size} bytes ({nlb} blocks) gathered from {len(SGL_PIECES)} "
-        f"pieces of {', '.join(str(n) for n in SGL_PIECES)} bytes, each at an odd address "
-        f"(SGLS bits 1:0 = {sgls & 3:02b}b: no alignment needed). The pieces are SGL Data Block "
+        f"pieces of {', '.join(str(n) for n in SGL_PIECES)} bytes, "
+        + ("each on a dword (SGLS bits 1:0 = 10b: Data Blocks dword aligned). " if dword else
+           f"each at an odd address (SGLS bits 1:0 = {sgls & 3:02b}b: no alignment needed). ")
+        + "The pieces are SGL Data Block "
         f"descriptors in one segment at {segment:#x}; the command's data pointer is a Last "
         "Segment descriptor that points at it, PSDT 01b.",
     )  # fmt: skip

@@ -780,7 +780,7 @@ def _lbaf_ds(a: HookArgs) -> str:
 
 
 def _ns_blocks(a: HookArgs) -> str:
-    lbaf = a.root.lbaf[(a.root.flbas & 0xF) | ((a.root.flbas >> 5 & 3) << 4)]
+    lbaf = a.root.lbaf[identify.flbas_index(a.root.flbas)]
     if lbaf.ds:
         return f"{a.value} logical blocks ({_bytes(a.value << lbaf.ds)})"
     return f"{a.value} logical blocks"

@@ -424,6 +424,17 @@ def _fill(con: cs.Construct, entries: list[dict[str, Any]], count: int) -> list[
     return out
 
 
+def encode_flbas(index: int) -> int:
+    """Identify Namespace FLBAS of LBA format ``index`` (0..63): bits 3:0 its low four
+    bits, bits 6:5 its bits 5:4 (NVMe 2.0: formats past 16 need CTRATT bit 15)."""
+    return (index & 0xF) | ((index >> 4) & 0x3) << 5
+
+
+def flbas_index(flbas: int) -> int:
+    """The LBA format in use that an Identify Namespace FLBAS names."""
+    return (flbas & 0xF) | ((flbas >> 5) & 0x3) << 4
+
+
 # -- bits of Identify Controller fields that a host acts on ---------------------------
 #: LPA bit 1: the Commands Supported and Effects log page (05h) exists
 LPA_CMD_EFFECTS = 1 << 1

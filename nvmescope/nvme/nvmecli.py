@@ -30,6 +30,7 @@ from nvmescope.nvme.identify import (
     PSD_FLAG_MXPS,
     PSD_FLAG_NOPS,
     PSD_SIZE,
+    flbas_index,
     parse_active_ns_list,
 )
 from nvmescope.nvme.logpages import (
@@ -964,7 +965,7 @@ _RP_NAMES = ("Best", "Better", "Good", "Degraded")
 
 
 def _lbaf_in_use(flbas: int) -> int:
-    return ((flbas & 0x60) >> 1) | (flbas & 0xF)
+    return flbas_index(flbas)
 
 
 def _c_shift(ds: int) -> int:

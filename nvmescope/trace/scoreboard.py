@@ -102,6 +102,10 @@ class Scoreboard:
         if kind == "sqe_fetch":
             self._on_fetch(e)
         elif kind == "ctrl_state" and e.state in RESET_STATES:
+            # a command in flight may or may not have reached the medium before the reset
+            # dropped its completion: what it was writing is unknown from now on
+            for io in self._pending.values():
+                self._lost(io)
             self._pending.clear()
         elif key in self._pending:
             io = self._pending[key]
@@ -230,6 +234,14 @@ class Scoreboard:
             else None
             for i in range(io.nlb)
         ]
+
+    def _lost(self, io: _Io) -> None:
+        if io.opc in (OPC_WRITE, OPC_WRITE_ZEROES):
+            self._unknown(io.nsid, io.slba, io.nlb)
+        elif io.opc == OPC_DSM:
+            self._forget(lambda nsid: nsid == io.nsid)
+        elif io.opc == OPC_FORMAT_NVM:
+            self._forget(lambda nsid: io.nsid in (nsid, 0xFFFFFFFF))
 
     # -- the model ----------------------------------------------------------------------------
     def _set(self, nsid: int, lba: int, digest: int, seq: int) -> None:
