@@ -750,6 +750,18 @@ def _check_session_args(args: list[str]) -> None:
         raise UsageError(
             f"the command to serve, nvmescope {' '.join(argv)}: {exc.format_message()}"
         ) from None
+    # a live session's configuration and parameters, as the session would build them
+    values = ctx.params
+    target = values.get("target")
+    if getattr(cmd, "name", "") == "tui" and isinstance(target, str):
+        try:
+            if target in scenarios_table():
+                scenario_config(target, values.get("config"))
+                build_params(target, values.get("param"))
+            elif not target.endswith(".nvmetrace"):
+                _check_scenario(target)
+        except UsageError as exc:
+            raise UsageError(f"the command to serve, nvmescope {' '.join(argv)}: {exc}") from None
 
 
 @app.command(short_help="List the built-in scenarios.")

@@ -106,6 +106,12 @@ def test_a_host_name_no_resolver_takes_is_one_short_line(host: str) -> None:
         (["no-such-command"], "No such command 'no-such-command'"),
         (["export", "jsonl", "--bogus"], "No such option: --bogus"),
         (["recordings/identify.nvmetrace", "--at", "-3"], "'--at': -3"),
+        # what the session builds from its values is checked too, as the session would
+        (["tui", "io", "-c", "bogus=1"], "--config bogus: no such knob"),
+        (["tui", "io", "-c", "sgls=3"], "SGLS bits 1:0 = 11b is reserved"),
+        (["tui", "io", "-p", "count=5"], "io has no such parameter"),
+        (["tui", "nosuch"], "unknown scenario 'nosuch'"),
+        (["tui", "--config", "/nonexistent.toml"], "no such file"),
     ],
 )
 def test_a_command_to_serve_that_would_not_parse_is_refused_before_serving(
