@@ -77,3 +77,14 @@ def test_sgl_runs_on_every_kind_of_sgl_support(sgls):
     # with SGLS bits 1:0 = 10b the Data Blocks must be dword aligned: the story says so
     m = run("sgl", ControllerConfig(sgls=sgls))
     assert len(m.scenario.results) == (7 if sgls & 0x10000 else 5)
+
+
+def test_io_persist_says_when_count_asks_for_more_than_the_namespace_holds():
+    from nvmescope.emulator.config import NamespaceConfig
+
+    config = ControllerConfig(namespaces=(NamespaceConfig(1, 1 << 20, 0, None),))
+    m = Machine(config, scenario="io-persist", params={"count": 1000})
+    m.run()
+    assert m.scenario.ok
+    (note,) = [e.text for e in m.events if e.kind == "host_step" and e.step == "io_persist_fits"]
+    assert "count=1000 asks for more than namespace 1 holds" in note and "use its 256" in note

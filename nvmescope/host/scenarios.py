@@ -1024,8 +1024,13 @@ def io_persist(drv: LinuxDriver, run: ScenarioRun, count: int, nsid: int, write:
         return
     nlb = max(1, min(max(IO_LOAD_BLOCK, ns.lba_size) // ns.lba_size, ns.nsze))
     block = nlb * ns.lba_size
-    count = max(1, min(count, ns.nsze // nlb))
+    asked, count = count, max(1, min(count, ns.nsze // nlb))
     what = _count(count, f"block of {block} bytes") + f" from LBA 0 of namespace {nsid}"
+    if count < asked:
+        yield from drv.say(
+            "io_persist_fits", f"count={asked} asks for more than namespace {nsid} holds "
+            f"({ns.nsze} blocks of {ns.lba_size} bytes): use its {count}.",
+        )  # fmt: skip
     if write:
         yield from drv.say(
             "io_persist", f"Write {what}, each with a pattern that names its namespace and "
