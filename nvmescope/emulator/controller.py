@@ -1622,9 +1622,10 @@ class Controller:
         yield from self._next()
         segments: list[tuple[int | None, int]]
         if cmd.psdt:
+            sgl1 = struct.pack("<QQ", cmd.prp1, cmd.prp2)
             smap = nvme_map_sgl(
                 self.port,
-                struct.pack("<QQ", cmd.prp1, cmd.prp2),
+                sgl1,
                 length,
                 to_host is not None,
                 self.config.sgls,
@@ -1634,7 +1635,7 @@ class Controller:
                 yield from self._out(
                     ev.SglSegmentRead(addr=seg.addr, descriptors=list(seg.descriptors)), req
                 )
-            first = unpack_descriptor(struct.pack("<QQ", cmd.prp1, cmd.prp2))
+            first = unpack_descriptor(sgl1)
             yield from self._out(
                 ev.MapSgl(
                     sgl_type=first[0],
@@ -1668,7 +1669,7 @@ class Controller:
                 media_before if pmap.error is None and self.pci.bus_master else 0,
             )
             error, detail, where = pmap.error, pmap.detail, pmap.error_location
-            segments = list(pmap.segments)
+            segments = pmap.segments  # (the event has its own copy)
             what, bad_kind = "PRP list read", "err_invalid_prp_offset"
         if error is not None:
             if not self.pci.bus_master:

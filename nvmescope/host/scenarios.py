@@ -608,13 +608,9 @@ BIG_TRANSFER = 64 * 1024
 
 def io(drv: LinuxDriver, run: ScenarioRun) -> Task:
     api = drv.api
-    if not (yield from bring_up(drv, run, rows=False)):
+    lba = yield from _io_ready(drv, run)
+    if not lba:
         return
-    ns = drv.namespaces.get(1)
-    if ns is None or not ns.lba_size or 1 not in drv.sqs:
-        yield from check(drv, run, "namespace 1 and SQ1", "bring-up", "present", "missing", False)
-        return
-    lba = ns.lba_size
     data = HELLO.ljust(lba, b"\0")
     yield from drv.say(
         "io", f"Now I/O, as the reference guest did: write '{HELLO.decode()}' and zeros "
@@ -842,9 +838,9 @@ def sgl(drv: LinuxDriver, run: ScenarioRun) -> Task:
 
 
 def _dptr(descriptor: bytes) -> tuple[int, int]:
-    """SGL Descriptor 1 as the two quadwords of the data pointer."""
-    words = sgl_dptr(descriptor)
-    return words["prp1"], words["prp2"]
+    """SGL Descriptor 1 as the two quadwords of the data pointer (PRP1, PRP2)."""
+    prp1, prp2 = sgl_dptr(descriptor).values()
+    return prp1, prp2
 
 
 # -- dsm --------------------------------------------------------------------------------------
