@@ -145,6 +145,17 @@ def _convert(name: str, kind: Any, text: str, option: str = "--config") -> Any:
     raise UsageError(f"{option} {name}: this knob cannot be set from the command line")
 
 
+def _is_knob_pair(value: str, fields: dict[str, Any]) -> bool:
+    """Is this ``-c`` value a KEY=VALUE? Its KEY must read as a knob's name (a file path
+    holding ``=``, such as ``runs/a=b.toml``, is a FILE), and a file of that name is a
+    FILE unless KEY is a knob."""
+    key, sep, _ = value.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key.isidentifier():
+        return False
+    return key in fields or not os.path.lexists(value)
+
+
 def build_config(
     pairs: Iterable[str] | None, base: dict[str, Any] | None = None
 ) -> ControllerConfig:
@@ -157,9 +168,12 @@ def build_config(
     from nvmescope.emulator.config import PROFILES
     from nvmescope.emulator.configfile import ConfigFileError, load_config_file, locate_problem
 
+    fields = {f.name: f for f in dataclasses.fields(ControllerConfig)}
     pairs = list(pairs or ())
-    profiles = [p.strip() for p in pairs if "=" not in p and p.strip() in PROFILES]
-    files = [p for p in pairs if "=" not in p and p.strip() not in PROFILES]
+    knob_pairs = [p for p in pairs if _is_knob_pair(p, fields)]
+    others = [p for p in pairs if p not in knob_pairs]
+    profiles = [p.strip() for p in others if p.strip() in PROFILES]
+    files = [p for p in others if p.strip() not in PROFILES]
     if len(profiles) > 1:
         raise UsageError(f"--profile: one profile at most (got {', '.join(profiles)})")
     if len(files) > 1:
@@ -181,11 +195,8 @@ def build_config(
             config, loaded = load_config_file(files[0], config)
         except ConfigFileError as exc:
             raise UsageError(f"--config {exc}") from None
-    fields = {f.name: f for f in dataclasses.fields(ControllerConfig)}
     knobs: set[str] = set()
-    for pair in pairs:
-        if "=" not in pair:
-            continue
+    for pair in knob_pairs:
         key, value = pair.split("=", 1)
         key = key.strip().replace("-", "_")
         if key not in fields:

@@ -250,3 +250,23 @@ def test_any_file_loads_or_is_one_line(tmp_path, lines):
         Machine(config, scenario=None).close()
     except BackingFileError as exc:
         assert "\n" not in str(exc) and str(exc).startswith("namespace "), exc
+
+
+@pytest.mark.parametrize("name", ["a=b/c.toml", "serial=x"])
+def test_a_file_whose_path_holds_an_equals_sign_is_a_file_not_a_knob(tmp_path, name):
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('[controller]\nmodel = "FROM FILE"\n')
+    # relative, as a user types it: "serial=x" names a file here, and "serial" is a knob
+    config = build_config([str(path)])
+    assert config.model == "FROM FILE"
+    code, out, err = cli("id-ctrl", "--config", name, cwd=tmp_path)
+    if name == "serial=x":  # KEY is a knob: the knob wins, as it always did
+        assert code == 0 and "sn        : x " in out, err
+    else:
+        assert code == 0 and "FROM FILE" in out, err
+
+
+def test_a_knob_pair_still_needs_a_knob_name(tmp_path):
+    with pytest.raises(UsageError, match="no such knob"):
+        build_config(["mqez=3"])
