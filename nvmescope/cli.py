@@ -156,14 +156,30 @@ def _is_knob_pair(value: str, fields: dict[str, Any]) -> bool:
     return key in fields or not os.path.lexists(value)
 
 
+def _check_profiles(profiles: list[str], known: dict[str, dict[str, Any]]) -> None:
+    """Several profiles combine when they set different knobs (``qemu-7.2`` is the
+    device, ``ssd`` its timing); two that set the same knob, or one given twice, do not."""
+    for i, first in enumerate(profiles):
+        for second in profiles[i + 1 :]:
+            if first == second:
+                raise UsageError(f"--profile {first}: given twice")
+            both = sorted(set(known[first]) & set(known[second]))
+            if both:
+                raise UsageError(
+                    f"--profile {first} and --profile {second} both set {', '.join(both)}: "
+                    "choose one"
+                )
+
+
 def build_config(
     pairs: Iterable[str] | None, base: dict[str, Any] | None = None
 ) -> ControllerConfig:
     """The configuration of ``-c`` / ``--profile`` / ``--config`` values, each told apart
     by what it is: KEY=VALUE is a knob, the name of a profile a PROFILE, anything else a
     configuration FILE (``emulator/configfile.py``). ``base`` (a scenario's own knobs)
-    comes first, then the PROFILE (at most one) sets its knobs, then the FILE (at most
-    one) its own, then each KEY=VALUE in order, wherever each stands."""
+    comes first, then each PROFILE sets its knobs (several combine when they set
+    different knobs), then the FILE (at most one) its own, then each KEY=VALUE in
+    order, wherever each stands."""
     from nvmescope.emulator import ControllerConfig
     from nvmescope.emulator.config import PROFILES
     from nvmescope.emulator.configfile import ConfigFileError, load_config_file, locate_problem
@@ -174,13 +190,12 @@ def build_config(
     others = [p for p in pairs if p not in knob_pairs]
     profiles = [p.strip() for p in others if p.strip() in PROFILES]
     files = [p for p in others if p.strip() not in PROFILES]
-    if len(profiles) > 1:
-        raise UsageError(f"--profile: one profile at most (got {', '.join(profiles)})")
+    _check_profiles(profiles, PROFILES)
     if len(files) > 1:
         raise UsageError(f"--config: one configuration file at most (got {', '.join(files)})")
     config = ControllerConfig(**(base or {}))
-    if profiles:
-        config = dataclasses.replace(config, **PROFILES[profiles[0]])
+    for name in profiles:
+        config = dataclasses.replace(config, **PROFILES[name])
     loaded = None
     if files:
         name = files[0]

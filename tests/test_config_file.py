@@ -270,3 +270,17 @@ def test_a_file_whose_path_holds_an_equals_sign_is_a_file_not_a_knob(tmp_path, n
 def test_a_knob_pair_still_needs_a_knob_name(tmp_path):
     with pytest.raises(UsageError, match="no such knob"):
         build_config(["mqez=3"])
+
+
+def test_profiles_that_set_different_knobs_combine_in_the_order_given():
+    both = build_config(["qemu-7.2", "ssd"])
+    assert both.model == PROFILES["qemu-7.2"]["model"]
+    assert both.parallel_units == PROFILES["ssd"]["parallel_units"]
+    assert build_config(["ssd", "qemu-7.2"]) == both
+
+
+def test_profiles_that_set_the_same_knob_are_refused_by_name():
+    with pytest.raises(
+        UsageError, match="--profile instant and --profile ssd both set .*parallel_units"
+    ):
+        build_config(["instant", "ssd"])

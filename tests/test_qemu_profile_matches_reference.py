@@ -263,7 +263,7 @@ def test_the_default_configuration_is_not_the_profile():
     [
         (["id-ctrl", "--profile", "qemu-9"], "no such profile (profiles: instant, qemu-7.2, ssd"),
         (["id-ctrl", "-c", "serial"], "a knob is -c KEY=VALUE"),
-        (["id-ctrl", "--profile", "qemu-7.2", "--profile", "qemu-7.2"], "one profile at most"),
+        (["id-ctrl", "--profile", "qemu-7.2", "--profile", "qemu-7.2"], "given twice"),
         (["id-ctrl", "-c", "oacs=0x10a"], "no such knob"),
         (["id-ctrl", "-c", "oaes=0x200"], "only bit 8"),
         (["id-ctrl", "-c", "lpa=0x0f"], "lpa=15 is out of range"),
