@@ -2097,6 +2097,23 @@ CacheOpt = Annotated[
 ]
 
 
+def _cache_dir(cache: Path | None) -> Path:
+    """The guest's cache directory: ``--cache``, else the default; a path that exists
+    and is not a directory (``--cache /dev/null``, a file) is refused in one line."""
+    from nvmescope.qemu.guest import default_cache
+
+    where = cache or default_cache()
+    if os.path.lexists(where) and not where.is_dir():
+        if cache is not None:
+            option = "--cache"
+        elif os.environ.get("NVMESCOPE_LINUX_CACHE"):
+            option = "$NVMESCOPE_LINUX_CACHE"
+        else:
+            option = "the guest's cache"
+        raise UsageError(f"{option} {where}: not a directory")
+    return where
+
+
 def _guest_step(fn: Callable[[], None]) -> None:
     """Run a `linux` command: what the guest's tools refuse is one line and exit 1."""
     from nvmescope.qemu.guest import GuestError
@@ -2120,10 +2137,10 @@ def linux_build(
     """Fetch Debian's Linux 6.1 image, busybox-static and nvme-cli 2.3 (and its libraries)
     with apt-get download, unpack them with dpkg-deb -x, and pack a kernel and an
     initramfs (cpio) into the cache directory, saying what it did."""
-    from nvmescope.qemu.guest import build, default_cache
+    from nvmescope.qemu.guest import build
 
     def run() -> None:
-        where = cache or default_cache()
+        where = _cache_dir(cache)
         guest, built = build(where, say, force=force)
         if built:
             say(f"built the guest in {where}: `nvmescope linux run` boots it")
@@ -2197,7 +2214,7 @@ def linux_run(
     MSI-X and a 32-bit BAR0 (msix=0 bar0_64bit=0, what the proxy can carry) unless -c
     says otherwise."""
     from nvmescope.events import plural
-    from nvmescope.qemu.guest import default_cache, load_guest
+    from nvmescope.qemu.guest import load_guest
     from nvmescope.qemu.run import command_script, file_script, run_guest
 
     ACCELS, PROXY_KNOBS = linux_options.ACCELS, linux_options.PROXY_KNOBS
@@ -2224,7 +2241,7 @@ def linux_run(
                 "its completions only by polling (irqpoll, under TCG)"
             )
         _check_namespaces(cfg)  # before -o is created: a file in use must not cost a recording
-        where = cache or default_cache()
+        where = _cache_dir(cache)
         guest = load_guest(where)
         if guest is None:
             raise DataError(f"no guest in {where}: run `nvmescope linux build` first")
