@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from textual import events
 from tui import NARROW, RECORDINGS, live_app, press, recorded_app, screen_lines
 
 from nvmescope.trace import open_recording
@@ -124,6 +125,50 @@ async def test_colon_goes_to_an_event_number_a_relative_one_and_a_virtual_time()
         assert app.source.event(app.cursor - 1).ts < ts
         await _goto(pilot, f"{ts}ns")
         assert app.source.event(app.cursor).ts == ts
+
+
+def _typed_at_once(app, *keys: tuple[str, str | None]) -> None:
+    """Keys as a fast typist (or tmux send-keys) gives them: all queued before the
+    first is handled, so the later ones are on their way when the first opens a prompt."""
+    for key, character in keys:
+        app.post_message(events.Key(key, character))
+
+
+@pytest.mark.parametrize(
+    ("keys", "cursor", "screen"),
+    [
+        ([("colon", ":"), ("3", "3"), ("0", "0"), ("0", "0"), ("enter", "\r")], 300, "main"),
+        # a slip corrected before Enter, then the prompt still open
+        (
+            [("colon", ":"), ("4", "4"), ("x", "x"), ("backspace", None), ("2", "2")],
+            5,
+            "goto-prompt",
+        ),
+        ([("colon", ":"), ("9", "9"), ("escape", None)], 5, "main"),
+    ],
+    ids=["number-enter", "backspace", "escape"],
+)
+async def test_keys_typed_at_once_after_colon_go_into_the_prompt(keys, cursor, screen):
+    async with recorded_app(IDENTIFY, at=5) as (app, pilot):
+        _typed_at_once(app, *keys)
+        await pilot.pause(0.3)
+        await pilot.pause()
+        assert app.cursor == cursor
+        assert (app.screen.id or "main") == screen
+        if screen == "goto-prompt":
+            assert app.screen.query_one("#prompt-input").value == "42"
+
+
+async def test_a_filter_typed_at_once_after_slash_is_the_filter():
+    async with recorded_app(IDENTIFY) as (app, pilot):
+        text = 'kind == "cqe_post"'
+        _typed_at_once(app, ("slash", "/"), *[(c, c) for c in text], ("enter", "\r"))
+        await pilot.pause(0.3)
+        for _ in range(50):
+            if app.filter_text == text:
+                break
+            await pilot.pause(0.05)
+        assert app.filter_text == text
 
 
 @pytest.mark.parametrize(

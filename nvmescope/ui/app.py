@@ -45,7 +45,7 @@ from nvmescope.ui.hands import HandsMixin
 from nvmescope.ui.marks import Marks, load_marks, sidecar_path
 from nvmescope.ui.screens.main import MainScreen
 from nvmescope.ui.screens.marks import BookmarksScreen, BreakpointsScreen
-from nvmescope.ui.screens.prompt import PromptError, PromptScreen
+from nvmescope.ui.screens.prompt import TYPED_BELOW, PromptError, PromptScreen
 from nvmescope.ui.source import (
     Analysis,
     LiveSource,
@@ -574,6 +574,14 @@ class NvmeScopeApp(HandsMixin, App[None]):
             event.prevent_default()
             self.stop_run()
             return
+        # a key typed on the main screen that reaches the app after a key before it
+        # opened a prompt (":300" Enter, typed at once) is the prompt's, typed ahead
+        if isinstance(event, events.Key) and event.is_forwarded:
+            below = TYPED_BELOW.pop(event, None)
+            top = self.screen
+            if below is not None and below is not top and isinstance(top, PromptScreen):
+                top.type_ahead(event)
+                return
         await super().on_event(event)
 
     # -- filter and search ---------------------------------------------------------------------------------

@@ -13,13 +13,14 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.events import DescendantFocus, Resize
+from textual.events import DescendantFocus, Key, Resize
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from nvmescope.ui.actions import PANELS
 from nvmescope.ui.compositor import ChangedOnlyCompositor
+from nvmescope.ui.screens.prompt import TYPED_BELOW
 from nvmescope.ui.source import Analysis, Moment, Source
 from nvmescope.ui.widgets import (
     ChecksPanel,
@@ -104,6 +105,12 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.apply_layout()
         self.post_message(self.Ready())
+
+    def on_key(self, event: Key) -> None:
+        """Tag each key that bubbles up from this screen's widgets: a key still on its
+        way up when a key before it opened a prompt (``:300`` Enter typed at once)
+        belongs to that prompt, and the app gives it there (``NvmeScopeApp.on_event``)."""
+        TYPED_BELOW[event] = self
 
     def on_resize(self, event: Resize) -> None:
         self.apply_layout()

@@ -10,14 +10,15 @@ the input.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -25,6 +26,10 @@ from nvmescope.trace.filter import FilterError
 
 #: no prompt takes more text than this
 MAX_INPUT = 2000
+
+#: keys on their way up from a screen's widgets, by the screen they were typed on (the
+#: app reads it to give a prompt the keys typed ahead of it: :meth:`PromptScreen.type_ahead`)
+TYPED_BELOW: weakref.WeakKeyDictionary[events.Key, Screen[Any]] = weakref.WeakKeyDictionary()
 
 
 class PromptError(ValueError):
@@ -57,6 +62,8 @@ class PromptScreen(ModalScreen[Any]):
         self.placeholder = placeholder
         self.help_text = help
         self.suggestions = suggestions or []
+        #: keys typed ahead before the input was there (None once it is)
+        self._pending: list[tuple[str, str | None]] | None = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt"):
@@ -80,7 +87,30 @@ class PromptScreen(ModalScreen[Any]):
                 yield Static(self.help_text, id="prompt-help", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        field = self.query_one(Input)
+        field.focus()
+        pending, self._pending = self._pending, None
+        for key, character in pending or ():
+            self._type(field, key, character)
+
+    def type_ahead(self, event: events.Key) -> None:
+        """A key typed before this prompt had the focus (``:300`` Enter, typed at once,
+        reaches the screen below while the prompt opens): it is typed into the input,
+        in order, instead of being lost."""
+        if self._pending is not None:
+            self._pending.append((event.key, event.character))
+        else:
+            self._type(self.query_one(Input), event.key, event.character)
+
+    def _type(self, field: Input, key: str, character: str | None) -> None:
+        if key == "enter":
+            self.call_later(field.action_submit)
+        elif key == "escape":
+            self.action_cancel()
+        elif key == "backspace":
+            field.action_delete_left()
+        elif character is not None and character.isprintable():
+            field.insert_text_at_cursor(character)
 
     def show_error(self, message: str) -> None:
         error = self.query_one("#prompt-error", Static)
