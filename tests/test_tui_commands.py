@@ -7,14 +7,24 @@ from array import array
 from textual.app import App, ComposeResult
 from tui import NARROW, RECORDINGS, live_app, press, recorded_app, settle
 
-from nvmescope.trace import open_recording
-from nvmescope.trace.commands import Command, command_row, pair_commands
+from nvmescope.emulator.config import PROFILES, ControllerConfig
+from nvmescope.trace import open_recording, record
+from nvmescope.trace.commands import Command, command_row, format_ns, pair_commands
 from nvmescope.ui import open_source
 from nvmescope.ui.app import STYLES
 from nvmescope.ui.source import Source, analyse
 from nvmescope.ui.widgets import CommandsPanel
-from nvmescope.ui.widgets._commands import COMPUTING
+from nvmescope.ui.widgets._commands import (
+    COMPUTING,
+    FINISHED,
+    IN_DEVICE,
+    IN_SQ,
+    NOT_YET,
+    SQE_WRITTEN,
+    phase_at,
+)
 
+IDENTIFY = RECORDINGS / "identify.nvmetrace"
 IO_LOAD = RECORDINGS / "io-load.nvmetrace"
 ERRORS = RECORDINGS / "errors.nvmetrace"
 
@@ -31,10 +41,14 @@ def panel_of(app) -> CommandsPanel:
 
 
 def row_cells_shown(panel: CommandsPanel, row: int, cmd: Command) -> None:
-    """Every column the table shows holds what command_row says (cut to its width)."""
+    """Every column the table shows holds what command_row says (cut to its width), but
+    for a command still outstanding at the cursor: where it is then, and no latency."""
     width = panel.table.scrollable_content_region.width
     text = panel.table.row_text(row, width)
     expected = command_row(row + 1, cmd)
+    phase = phase_at(cmd, panel.table.at)
+    if phase is not None:
+        expected[4], expected[5], expected[6] = phase, "-", "-"
     for name, w, _ in panel.table.columns(width):
         cell = expected[["#", "command", "opcode", "nsid", "status", "latency", "service",
                          "events", "seq"].index(name)]  # fmt: skip
@@ -45,7 +59,7 @@ def row_cells_shown(panel: CommandsPanel, row: int, cmd: Command) -> None:
 async def test_the_table_lists_every_command_pair_commands_finds():
     expected = commands_of(IO_LOAD)
     async with recorded_app(IO_LOAD) as (app, pilot):
-        await press(pilot, "7")
+        await press(pilot, "G", "7")  # at the last event every command has its final words
         panel = panel_of(app)
         assert panel.table.row_count == len(expected) > 50
         assert [c.label for c in panel.commands] == [c.label for c in expected]
@@ -62,7 +76,7 @@ async def test_errors_and_outstanding_commands_show_their_status_in_a_narrow_ter
     bad = [k for k, c in enumerate(expected) if not c.ok]
     assert bad
     async with recorded_app(ERRORS, size=NARROW) as (app, pilot):
-        await press(pilot, "7")
+        await press(pilot, "G", "7")
         panel = panel_of(app)
         assert panel.table.row_count == len(expected)
         for row in bad:
@@ -70,6 +84,61 @@ async def test_errors_and_outstanding_commands_show_their_status_in_a_narrow_ter
         width = panel.table.scrollable_content_region.width
         assert len(panel.table.header(width)) <= width
         assert "status" in panel.heading.render().plain
+
+
+async def test_each_row_reads_as_of_the_cursor_from_not_yet_to_its_status():
+    expected = commands_of(IDENTIFY)
+    row, cmd = next((k, c) for k, c in enumerate(expected) if c.opname == "identify")
+    assert cmd.sqe_write < cmd.doorbell < cmd.fetch < cmd.finish < cmd.cqe
+    stops = [
+        (cmd.sqe_write - 1, NOT_YET),
+        (cmd.sqe_write, SQE_WRITTEN),
+        (cmd.doorbell, IN_SQ),
+        (cmd.fetch, IN_DEVICE),
+        (cmd.finish - 1, IN_DEVICE),
+        (cmd.finish, FINISHED),
+        (cmd.cqe, "success"),
+    ]
+    async with recorded_app(IDENTIFY) as (app, pilot):
+        await press(pilot, "7")
+        panel = panel_of(app)
+        for at, words in stops:
+            app.goto(at)
+            await settle(pilot)
+            text = panel.table.row_text(row, panel.table.scrollable_content_region.width)
+            assert f" {words} " in text, (at, words, text)
+            latency = format_ns(cmd.t_cqe - cmd.t_doorbell)
+            assert (latency in text) == (words == "success"), (at, text)
+        # the line under the table says where it is and when it completes
+        panel.table.cursor_row = row
+        app.goto(cmd.fetch)
+        await settle(pilot)
+        line = panel.summary.render().plain
+        assert f"{IN_DEVICE} as of event {cmd.fetch} (success at {cmd.cqe})" in line
+
+
+async def test_commands_the_parallel_units_hold_read_in_the_device_out_of_order(tmp_path):
+    # the ssd timing: 42 units, reads of different lengths finish out of order
+    path = tmp_path / "ssd.nvmetrace"
+    record("io-load", path, config=ControllerConfig(**PROFILES["ssd"]), params={"count": 64})
+    expected = commands_of(path)
+    io = [c for c in expected if c.sqid and c.cqe is not None]
+    # an event where several I/O commands are in the device at once
+    at = max(
+        range(len(open_source(path))), key=lambda n: sum(phase_at(c, n) == IN_DEVICE for c in io)
+    )
+    held = [c for c in io if phase_at(c, at) == IN_DEVICE]
+    assert len(held) > 1
+    async with recorded_app(path) as (app, pilot):
+        await press(pilot, "7")
+        app.goto(at)
+        await settle(pilot)
+        panel = panel_of(app)
+        width = panel.table.scrollable_content_region.width
+        shown = [
+            c for k, c in enumerate(expected) if f" {IN_DEVICE} " in panel.table.row_text(k, width)
+        ]
+        assert [c.label for c in shown if c.sqid] == [c.label for c in held]
 
 
 async def test_enter_follows_a_command_to_its_doorbell_in_the_narrowed_timeline():

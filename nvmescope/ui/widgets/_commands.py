@@ -8,6 +8,14 @@ commands that never completed yellow. The table is a
 :class:`~nvmescope.ui.widgets._rowview.RowView`: only the rows on screen are
 drawn, so 100,000 commands cost what twenty do.
 
+Each row reads as of the cursor, as every panel does: a command whose completion is
+still to come says where it is at the cursor's event (``SQE written``, ``in SQ, not
+fetched``, ``in the device``, ``finished, no CQE yet``: the device is done and posts
+its CQE next, or waits for room in a full CQ) in yellow, with no latency yet, and one that begins after the cursor is dimmed and
+says ``not yet``; the line under the table says when it completes. With parallel units
+(``-c parallel_units=N``, ``--profile ssd``) the commands ``in the device`` are those
+the units are working on, out of order.
+
 As the cursor moves, the command the current event belongs to is marked ``▶``
 and the table's cursor goes to it. Enter on a command follows it: the timeline
 shows only its events and the cursor goes to its doorbell (``o`` goes to its
@@ -123,6 +131,29 @@ def _fit(text: str, width: int, right: bool) -> str:
     return text.rjust(width) if right else text.ljust(width)
 
 
+#: where a command is as of an event, before its completion (see the module docstring)
+NOT_YET = "not yet"
+SQE_WRITTEN = "SQE written"
+IN_SQ = "in SQ, not fetched"
+IN_DEVICE = "in the device"
+FINISHED = "finished, no CQE yet"
+
+
+def phase_at(cmd: Command, index: int) -> str | None:
+    """Where ``cmd`` is as of event ``index``: None once its CQE is posted (its final
+    status applies), else a few words (:data:`NOT_YET` .. :data:`FINISHED`)."""
+    if cmd.cqe is not None and cmd.cqe <= index:
+        return None
+    if not cmd.events or cmd.first > index:
+        return NOT_YET
+    if cmd.cqe is None and cmd.events[-1] <= index and cmd.lost:
+        return None  # it never completes: the view's own words (reset, SQ deleted) say why
+    for pos, words in ((cmd.finish, FINISHED), (cmd.fetch, IN_DEVICE), (cmd.doorbell, IN_SQ)):
+        if pos is not None and pos <= index:
+            return words
+    return SQE_WRITTEN
+
+
 class CommandTable(RowView):
     """The rows of the command view (see the module docstring)."""
 
@@ -131,6 +162,7 @@ class CommandTable(RowView):
         "commandtable--label",
         "commandtable--error",
         "commandtable--outstanding",
+        "commandtable--later",
         "commandtable--current",
         "commandtable--mark",
         "commandtable--cursor",
@@ -143,6 +175,8 @@ class CommandTable(RowView):
         self.commands: list[Command] = []
         #: rows of the commands the current event belongs to
         self.current: frozenset[int] = frozenset()
+        #: the cursor's event: each row reads as of it (-1: the whole run, at its end)
+        self.at = -1
         self.widths = Widths()
 
     def set_commands(self, commands: list[Command]) -> None:
@@ -151,9 +185,10 @@ class CommandTable(RowView):
         self.set_row_count(len(commands))
         self.invalidate()
 
-    def set_current(self, rows: frozenset[int]) -> None:
-        if rows != self.current:
+    def set_current(self, rows: frozenset[int], at: int = -1) -> None:
+        if rows != self.current or at != self.at:
             self.current = rows
+            self.at = at
             self.invalidate()
 
     # -- drawing --------------------------------------------------------------------------
@@ -171,7 +206,13 @@ class CommandTable(RowView):
         cmd = self.commands[row]
         st = self._style
         cells = command_row(row + 1, cmd)
-        if cmd.outstanding:
+        phase = phase_at(cmd, self.at) if self.at >= 0 else None
+        if phase is not None:
+            cells[CELL["status"]] = phase
+            cells[CELL["latency"]] = cells[CELL["service"]] = "-"
+        if phase == NOT_YET:
+            tone = st("later")
+        elif phase is not None or cmd.outstanding:
             tone = st("outstanding")
         elif not cmd.ok:
             tone = st("error")
@@ -185,7 +226,7 @@ class CommandTable(RowView):
             if name == "#":
                 style = base + st("number")
             elif name == "command":
-                style = base + st("label")
+                style = base + (tone if phase == NOT_YET else st("label"))
             else:
                 style = base + tone
             segments.append(Segment(text, style))
@@ -330,7 +371,7 @@ class CommandsPanel(Panel):
 
     def _mark(self, moment: Moment) -> None:
         rows = frozenset(self.rows_of(moment.index)) if moment.index >= 0 else frozenset()
-        self.table.set_current(rows)
+        self.table.set_current(rows, moment.index)
         if rows and self.table.cursor_row not in rows:
             self.table.cursor_row = min(rows)
 
@@ -345,7 +386,7 @@ class CommandsPanel(Panel):
             return
         row = self.table.cursor_row
         if 0 <= row < len(cmds):
-            set_text(self.summary, _describe(cmds[row], row, len(cmds)))
+            set_text(self.summary, _describe(cmds[row], row, len(cmds), self.table.at))
 
     def on_row_view_highlighted(self, message: RowView.Highlighted) -> None:
         message.stop()
@@ -395,10 +436,15 @@ class CommandsPanel(Panel):
             self.app.notify("the current event belongs to no command", timeout=3)
 
 
-def _describe(cmd: Command, row: int, total: int) -> str:
-    """One line about a command: its words, then where its key events are."""
+def _describe(cmd: Command, row: int, total: int, at: int = -1) -> str:
+    """One line about a command: its words (as of event ``at``), then where its key
+    events are."""
     head = f"{row + 1}/{total}  {cmd.label} {cmd.opname or '?'}: "
-    if cmd.outstanding:
+    phase = phase_at(cmd, at) if at >= 0 else None
+    if phase is not None:
+        final = f"{cmd.status_name} at {cmd.cqe}" if cmd.cqe is not None else "never completes"
+        head += f"{phase} as of event {at} ({final})"
+    elif cmd.outstanding:
         head += f"outstanding ({cmd.lost})" if cmd.lost else "outstanding"
     else:
         head += cmd.status_name
