@@ -57,8 +57,8 @@ CONFIG = [
     ),
     Difference(
         "linux", "config",
-        "pci_enable_device brings the function to D0 first (pci_set_power_state reads "
-        "PMCSR); the model has no power management",
+        "pci_enable_device_flags first reads PMCSR to learn the function's power state; "
+        "the model has no power management",
         (_r(0x44, 2),),
     ),
     Difference(
