@@ -3,22 +3,26 @@
 Three sequences are compared, each reduced to what both sides must agree on:
 
 - **registers**: every BAR0 register access by name (a write with its value, except
-  the admin queues' host addresses), each MSI-X table write (entry, dword, value) and
-  each doorbell by queue;
+  the admin queues' host addresses; a run of CSTS reads counted once, as nvme_wait_ready
+  polls as often as the clock makes it), each MSI-X table access (entry, dword, a
+  write's value) and each doorbell (an SQ's with the opcode the device fetched for it);
 - **commands**: every admin command the device fetched: opcode, NSID and CDW10..CDW15
   (not the CID, whose upper bits Linux uses as a generation counter, nor the PRPs, which
   are host addresses);
 - **config**: every configuration space access of the function (a write with its
   value).
 
+:func:`msix_story` reduces a run to what happens to MSI-X (for the guest with MSI-X
+visible).
+
 The guest's window is its driver's probe: from the console line ``nvme nvme0: pci
 function`` up to the first I/O submission queue doorbell (the partition scan's first
 Read). The model's is the whole ``bringup`` scenario.
 
-A difference is a :class:`Difference`: which side has something the other lacks, why
-(Linux 6.1's code is the authority), and which items of that side it covers. Every
-difference must cover at least one item, so a list of them cannot outlive the code it
-explains.
+A difference is a :class:`Difference`: which side has a run of items the other lacks,
+and why (Linux 6.1's code is the authority). :func:`without` takes each listed run out
+of its side and reports every run it could not find, so a list of differences cannot
+outlive what it explains.
 """
 
 from __future__ import annotations
