@@ -2043,7 +2043,11 @@ def regenerate_recordings(
         Path, typer.Argument(help="Where the shipped recordings live.")
     ] = RECORDINGS_DIR,
 ) -> None:
-    """Re-record every scenario (and re-import the reference QEMU trace) into recordings/."""
+    """Re-record every scenario (and re-import the reference QEMU trace) into recordings/.
+
+    The real Linux guests' runs there (linux-*.nvmetrace) are left alone: `nvmescope
+    linux run` made them (docs/linux-guest.md) and a real kernel never runs the same twice.
+    """
 
     def run() -> None:
         if directory.exists() and not directory.is_dir():

@@ -283,8 +283,11 @@ def regenerated(tmp_path_factory) -> Path:
 
 def test_regenerating_writes_every_shipped_recording_wherever_it_runs(regenerated):
     names = sorted(p.name for p in regenerated.iterdir())
-    assert names == sorted(p.name for p in SHIPPED.glob("*.nvmetrace"))
+    # all but a real Linux guest's runs (linux-*: not made again, see docs/linux-guest.md)
+    shipped = sorted(p.name for p in SHIPPED.glob("*.nvmetrace") if not p.name.startswith("linux-"))
+    assert names == shipped
     assert "qemu-linux-6.1-bringup.nvmetrace" in names  # not skipped outside the checkout
+    assert len(shipped) < len(list(SHIPPED.glob("*.nvmetrace")))
 
 
 def test_regenerating_changes_nothing_when_nothing_changed(regenerated):
@@ -292,7 +295,7 @@ def test_regenerating_changes_nothing_when_nothing_changed(regenerated):
     recordings are stale (regenerate them on purpose) or regeneration is not deterministic."""
     stale = [
         p.name for p in sorted(SHIPPED.glob("*.nvmetrace"))
-        if (regenerated / p.name).read_bytes() != p.read_bytes()
+        if not p.name.startswith("linux-") and (regenerated / p.name).read_bytes() != p.read_bytes()
     ]  # fmt: skip
     assert not stale, f"regenerate-recordings would rewrite {stale}"
 

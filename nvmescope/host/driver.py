@@ -78,7 +78,7 @@ from nvmescope.nvme.pci import (
     MSIX_MC_TABLE_SIZE,
 )
 from nvmescope.nvme.status import describe_status, status_name
-from nvmescope.sim import Task
+from nvmescope.sim import Signal, Task
 
 from .api import HostAPI
 from .memory import MSI_ADDRESS, PAGE_SIZE
@@ -820,9 +820,10 @@ class LinuxDriver:
         if vector in self._isrs:
             return
         self._isrs.add(vector)
-        yield from self.say(
-            "request_irq", f"Install the interrupt handler for vector {vector} ({what})."
+        line = (
+            "the INTx pin, shared by every queue" if self._on_intx(vector) else f"vector {vector}"
         )
+        yield from self.say("request_irq", f"Install the interrupt handler for {line} ({what}).")
         self.api.spawn(self.nvme_irq(vector), label=f"nvme_irq{vector}")
 
     # ==================================================================================
@@ -1899,24 +1900,57 @@ class LinuxDriver:
     # ==================================================================================
     # interrupts and completions
     # ==================================================================================
+    def _irq_signal(self, vector: int) -> Signal:
+        """What wakes the handler of ``vector``: its MSI-X message, or, on a function
+        without MSI-X (the table not found), the INTx pin rising for vector 0, which every
+        queue shares (Linux 6.1's pci_alloc_irq_vectors falls back to the legacy IRQ and
+        each queue's handler is registered on it, shared)."""
+        if self._on_intx(vector):
+            return self.api.irq.intx_signal
+        return self.api.wait_interrupt(vector)
+
+    def _on_intx(self, vector: int) -> bool:
+        return vector == 0 and self.msix_table is None
+
     def nvme_irq(self, vector: int) -> Task:
-        """The interrupt handler of ``vector``: runs once per MSI-X message."""
+        """The interrupt handler of ``vector``: runs once per MSI-X message (or, on INTx,
+        each time the pin rises)."""
+        again = False
         while True:
-            yield self.api.wait_interrupt(vector)
+            if not again:
+                yield self._irq_signal(vector)
             self._busy += 1
             yield IRQ_ENTRY_NS
             self.api.take_interrupt(vector)
             yield ACTION_NS
+            heads = {qid: (cq.head, cq.phase) for qid, cq in self.cqs.items()}
             for qid in sorted(self.cqs):
                 cq = self.cqs.get(qid)
                 if cq is not None and cq.vector == vector:
                     yield from self.nvme_process_cq(cq)
+            # INTx is level-triggered: a pin still asserted after the handler (a CQE posted
+            # after its last look, while the pin was up: no new edge) interrupts again at
+            # once; only if this pass did consume something, so a pin no handler can lower
+            # does not spin
+            consumed = any(
+                (cq.head, cq.phase) != heads.get(qid) for qid, cq in self.cqs.items()
+            )  # fmt: skip
+            again = (
+                self._on_intx(vector) and self.api.irq.intx_asserted and consumed
+                and not self._irq_signal(vector).pending
+            )  # fmt: skip
+            if again:
+                yield from self.say(
+                    "intx_still_asserted", "The INTx pin is still asserted after the handler: "
+                    "a completion came after its last look, and the level-triggered line "
+                    "interrupts again.",
+                )  # fmt: skip
             self._busy -= 1
 
     @property
     def busy(self) -> bool:
         """An interrupt handler runs or waits to run, or deferred driver work is queued."""
-        return self._busy > 0 or any(self.api.wait_interrupt(v).pending for v in sorted(self._isrs))
+        return self._busy > 0 or any(self._irq_signal(v).pending for v in sorted(self._isrs))
 
     def quiesce(self) -> Task:
         """Wait until no interrupt is pending and no handler runs (before a scenario ends)."""
@@ -1989,6 +2023,12 @@ class LinuxDriver:
             yield from self.say(
                 "timeout_poll_empty", f"Slot {slot} has phase tag {phase}, not {cq.phase}: "
                 f"nothing new in CQ{cq.qid}, so the command has not completed.",
+            )  # fmt: skip
+        elif self._on_intx(cq.vector):
+            yield from self.say(
+                "intx_not_mine", f"Slot {slot} has phase tag {phase}, not {cq.phase}: no new "
+                f"entry in CQ{cq.qid}. On INTx every queue's handler shares the one line, so "
+                "the handler of a queue with nothing new returns IRQ_NONE.",
             )  # fmt: skip
         else:
             yield from self.say(
