@@ -126,6 +126,10 @@ IDENTIFY_CNS: dict[int, Name] = {
     0x06: Name("csi_ctrl", "I/O Command Set specific Identify Controller"),
     0x07: Name("csi_active_ns_list", "I/O Command Set specific Active Namespace ID list"),
     0x08: Name("csi_indep_ns", "I/O Command Set Independent Identify Namespace"),
+    0x10: Name("allocated_ns_list", "Allocated Namespace ID list"),
+    0x11: Name("allocated_ns", "Identify Namespace for an allocated NSID"),
+    0x12: Name("ns_ctrl_list", "Controller list of controllers attached to the NSID"),
+    0x13: Name("ctrl_list", "Controller list of controllers in the NVM subsystem"),
     0x1C: Name("io_command_set_list", "Identify I/O Command Set data structure"),
 }
 
