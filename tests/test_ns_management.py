@@ -443,3 +443,25 @@ def test_log_04h_exists_only_with_oaes_bit_8():
     buf = r.host.alloc()
     cqe = r.admin(0x02, prp1=buf, cdw10=0x04 | (1023 << 16))
     assert status(cqe) == st.INVALID_LOG_PAGE
+
+
+# -- decoders and names ------------------------------------------------------------------------
+def test_the_sqe_decoder_names_sel_and_csi_and_the_cqe_the_nsid_created():
+    from nvmescope.nvme import commands
+    from nvmescope.nvme.decode import decode
+
+    tree = decode("sqe", commands.pack_sqe(0x0D, 1, nsid=2, cdw10=1), {"admin": True})
+    assert tree.find("cdw0.opc").meaning.endswith("Namespace Management")
+    assert "SEL 1h (Delete)" in tree.find("cdw10").meaning
+    assert "CSI 00h" in tree.find("cdw11").meaning
+    tree = decode("sqe", commands.pack_sqe(0x15, 1, nsid=2, cdw10=0), {"admin": True})
+    assert "SEL 0h (Controller Attach)" in tree.find("cdw10").meaning
+    cqe = decode("cqe", commands.pack_cqe(3, 0, 1, 0, 2, 1, 0), {"admin": True, "opc": 0x0D})
+    assert "NSID 3 created" in cqe.find("dw0").meaning
+
+
+def test_the_command_view_shows_sel_beside_the_opcode():
+    from nvmescope.trace.commands import selector_text
+
+    assert selector_text(0x0D, True, 0x1) == "sel=0x01 (delete)"
+    assert selector_text(0x15, True, 0x0) == "sel=0x00 (attach)"

@@ -134,6 +134,14 @@ IDENTIFY_CNS: dict[int, Name] = {
 }
 
 
+#: Namespace Management's (0Dh) and Namespace Attachment's (15h) CDW10 SEL (bits 3:0)
+NS_MGMT_SEL: dict[int, Name] = {0x0: Name("create", "Create"), 0x1: Name("delete", "Delete")}
+NS_ATTACH_SEL: dict[int, Name] = {
+    0x0: Name("attach", "Controller Attach"),
+    0x1: Name("detach", "Controller Detach"),
+}
+
+
 def opcode_name(opcode: int, admin: bool) -> str:
     """``identify``, ``read``, or ``admin_0xNN`` / ``io_0xNN`` for an opcode we do not know."""
     table = ADMIN_OPCODES if admin else NVM_OPCODES
