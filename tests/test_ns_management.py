@@ -465,3 +465,20 @@ def test_the_command_view_shows_sel_beside_the_opcode():
 
     assert selector_text(0x0D, True, 0x1) == "sel=0x01 (delete)"
     assert selector_text(0x15, True, 0x0) == "sel=0x00 (attach)"
+
+
+def test_a_namespace_deleted_while_a_dsm_reads_its_ranges_fails_the_dsm_not_the_device():
+    # 1 MB/s: the 16-byte range list takes 16 us to arrive; the delete (no data) lands
+    # in between, so the DSM checks its ranges against a namespace that is gone
+    rig = Rig(mgmt_config(link_mbps=1))
+    rig.enable()
+    rig.create_io_pair()
+    create(rig, 64)
+    attach(rig, 2)
+    rig.submit(1, pack_sqe(0x09, 5, nsid=2, prp1=rig.host.alloc(), cdw10=0, cdw11=4))
+    while not any(e.kind == "map_prp" and e.cid == 5 for e in rig.events):
+        assert rig.sched.run_one()
+    rig.submit(0, pack_sqe(0x0D, 77, nsid=2, cdw10=1))
+    rig.run()
+    assert status(rig.reap(1)) == st.INVALID_FIELD  # now an inactive NSID
+    assert status(rig.reap(0)) == st.SUCCESS

@@ -7,9 +7,11 @@ from __future__ import annotations
 from emuhost import Rig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as s
+from test_emulator_never_raises import assert_device_still_works
 from test_ns_management import attach, create, ctrl_data, delete, mgmt_config, ns_list, status
 
 from nvmescope.nvme import status as st
+from nvmescope.nvme.commands import pack_sqe
 
 MIB = 1 << 20
 NN = 4
@@ -102,3 +104,44 @@ def test_the_controller_follows_the_reference_model(ops):
     assert ns_list(rig, 0x02) == sorted(model.attached)
     assert ctrl_data(rig).unvmcap == model.free()
     assert sorted(rig.ctrl.namespaces) == sorted(model.attached)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    s.lists(
+        s.tuples(
+            s.sampled_from([0x0D, 0x15, 0x06, 0x02, 0x01, 0x09]),  # 01h, 09h: I/O on SQ1
+            s.integers(0, 0xFFFFFFFF),
+            s.integers(0, 0xFFFFFFFF),
+            s.sampled_from([0, 1, 2, 3, 5, 0xFFFFFFFF]),
+            s.binary(min_size=0, max_size=64),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_garbage_management_commands_and_io_meanwhile_never_break_the_device(cmds):
+
+    rig = Rig(mgmt_config(nn=NN))
+    rig.enable()
+    rig.create_io_pair()
+    buf = rig.host.alloc(2)
+    for cid, (opc, cdw10, cdw11, nsid, data) in enumerate(cmds):
+        rig.host.write(buf, data.ljust(64, b"\0"))
+        if opc in (0x01, 0x09):  # a Write or a DSM on SQ1, not waited for
+            rig.submit(1, pack_sqe(opc, cid, nsid=nsid, prp1=buf, cdw10=cdw10 & 0xFF))
+        else:
+            if opc == 0x06:
+                cdw10 = 0x10 + (cdw10 & 3) | (cdw10 & 0xFFFF0000)
+            elif opc == 0x02:
+                cdw10 = 0x04 | (cdw10 & 0x8000) | (1023 << 16)
+            rig.submit(0, pack_sqe(opc, cid, nsid=nsid, prp1=buf, cdw10=cdw10, cdw11=cdw11))
+        for _ in range(3):
+            rig.sched.run_one()  # the next command arrives while this one runs
+    rig.run()
+    while rig.reap(0) is not None:
+        pass
+    while rig.reap(1) is not None:
+        pass
+    assert set(rig.ctrl.namespaces) <= set(rig.ctrl.allocated)
+    assert_device_still_works(rig)
