@@ -1082,12 +1082,19 @@ def list_ns(
             "-n", "--namespace-id", help="List the active NSIDs from this one on (default 1)."
         ),
     ] = "1",
+    all_ns: Annotated[
+        bool,
+        typer.Option(
+            "-a", "--all", help="Every allocated NSID, attached or not (CNS 10h; needs ns_mgmt)."
+        ),
+    ] = False,
     raw_binary: BinaryOpt = False,
     config: ConfigOpt = None,
     after: AfterOpt = "bringup",
 ) -> None:
-    """Identify Active Namespace ID list (CNS 02h): the NSIDs greater than the command's
-    NSID, which is one less than -n, printed as nvme-cli 2.3 prints them."""
+    """Identify Active Namespace ID list (CNS 02h), or with -a the Allocated Namespace ID
+    list (CNS 10h): the NSIDs greater than the command's NSID, which is one less than -n,
+    printed as nvme-cli 2.3 prints them."""
     from nvmescope.nvme import nvmecli
 
     def run() -> None:
@@ -1095,7 +1102,8 @@ def list_ns(
         if first == 0:
             raise UsageError(f"-n {namespace_id}: the first NSID to list is 1 or more")
         m = _booted(config, after)
-        data = _admin(m, lambda d: d.identify(0x02, nsid=first - 1, why="nvmescope list-ns")).data
+        cns = 0x10 if all_ns else 0x02
+        data = _admin(m, lambda d: d.identify(cns, nsid=first - 1, why="nvmescope list-ns")).data
         _emit(data, lambda: nvmecli.format_list_ns(data), raw_binary)
 
     _guarded(run)

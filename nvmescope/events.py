@@ -730,6 +730,8 @@ ERR_KINDS: dict[str, str] = {
     "err_qemu": "QEMU reported an error we have no kind for (its trace name is in the detail)",
     "err_feature_not_ns_specific": "the feature applies to the controller, not a namespace",
     "err_command_sequence": "the command is not allowed at this point (command sequence error)",
+    "err_ns_management": "Namespace Management or Attachment refused: capacity, NSID, "
+    "attachment or controller list",
 }
 
 #: Every ub_* kind with the sentence a student sees.

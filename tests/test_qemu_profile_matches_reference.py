@@ -8,10 +8,13 @@ line. The only lines allowed to differ are listed below with the reason, and eac
 listed line must really differ, so the list cannot go stale:
 
 - capabilities QEMU advertises that the emulator does not implement (it must not claim
-  them): Namespace Management and Attachment (OACS bit 3), Copy (ONCS bit 8; Compare,
+  them): Copy (ONCS bit 8; Compare,
   Dataset Management and Write Zeroes, bits 0, 2 and 3, are implemented and match)
   and Copy's formats (OCFS),
   DULBE (NSFEAT bit 2), metadata and protection information (MC, DPC);
+- TNVMCAP and UNVMCAP: QEMU 7.2 claims Namespace Management and Attachment (OACS bit 3,
+  which the emulator implements and claims too) but reports both as 0; the specification
+  requires them with OACS bit 3, and ours are the capacity namespaces are created from;
 - what depends on the run rather than the device: the SMART read counters (Linux's
   partition scan read 3 x 4 KiB before nvme-cli ran; our bring-up reads nothing; a
   test below does those reads and then every line matches) and the timestamp (the
@@ -63,7 +66,10 @@ def ours(*args: str) -> list[str]:
 
 
 UNIMPLEMENTED = "a capability QEMU advertises and the emulator does not implement"
-OACS = "OACS bit 3: Namespace Management and Attachment (" + UNIMPLEMENTED + ")"
+NVMCAP = (
+    "TNVMCAP / UNVMCAP: QEMU 7.2 reports 0 with OACS bit 3 set; NVMe requires them with "
+    "Namespace Management, and ours are the capacity namespaces are created from"
+)
 ONCS = "ONCS bit 8: Copy (" + UNIMPLEMENTED + ")"
 OCFS = "OCFS: copy formats of Copy (" + UNIMPLEMENTED + ")"
 NSFEAT = "NSFEAT bit 2: DULBE, Feature 05h (" + UNIMPLEMENTED + ")"
@@ -73,19 +79,21 @@ READS = "SMART read counters: Linux read 3 x 4 KiB before nvme-cli ran, our brin
 CLOCK = "the timestamp is the host's wall clock when it ran"
 
 ID_CTRL = {
-    "oacs      : 0x10a": OACS,
+    "tnvmcap   : 0": NVMCAP,
+    "unvmcap   : 0": NVMCAP,
     "oncs      : 0x15d": ONCS,
     "ocfs      : 0x3": OCFS,
 }
 ID_CTRL_H = {
     **ID_CTRL,
-    "  [3:3] : 0x1\tNS Management and Attachment Supported": OACS,
+    "[127:0] : 0": NVMCAP,
     "  [8:8] : 0x1\tCopy Supported": ONCS,
     "  [1:1] : 0x1\tController Copy Format 1h Supported": OCFS,
     "  [0:0] : 0x1\tController Copy Format 0h Supported": OCFS,
 }
 ID_CTRL_JSON = {
-    '  "oacs":266,': OACS,
+    '  "tnvmcap":"0",': NVMCAP,
+    '  "unvmcap":"0",': NVMCAP,
     '  "oncs":349,': ONCS,
     '  "ocfs":3,': OCFS,
 }
@@ -113,11 +121,16 @@ TIMESTAMP_H = {"\tThe timestamp is : 1796166891503 (Tue Dec  1 23:14:51 2026 UTC
 #: what we print in place of the reference's lines: the fields' honest values, the
 #: run's own read counters and clock
 INSTEAD_VALUES = {
-    "oacs      : 0x102",  # bits 1 and 8: Format NVM, Doorbell Buffer Config
+    # the default namespace's 64 MiB, and as much again unallocated
+    "tnvmcap   : 134217728",
+    "unvmcap   : 67108864",
+    '  "tnvmcap":"134217728",',
+    '  "unvmcap":"67108864",',
+    "[127:0] : 134217728",
+    "[127:0] : 67108864",
     "oncs      : 0x5d",  # bits 0, 2, 3, 4, 6: Compare, DSM, Write Zeroes, Save / Select, Timestamp
     "ocfs      : 0",
     "sgls      : 0",
-    '  "oacs":258,',
     '  "oncs":93,',
     '  "ocfs":0,',
     '  "sgls":0,',

@@ -14,7 +14,10 @@ Behavior Support when CTRATT bit 15 offers extended LBA formats),
 Asynchronous Event Request; Doorbell Buffer Config (7Ch) only when
 ``ControllerConfig.dbbuf`` is on (then Identify OACS bit 8 says so; see the
 controller's module docstring for what shadow doorbells change); Format NVM (80h)
-only when ``ControllerConfig.format_nvm`` is on (then OACS bit 1 says so). Any other
+only when ``ControllerConfig.format_nvm`` is on (then OACS bit 1 says so); Namespace
+Management (0Dh), Namespace Attachment (15h), Identify CNS 10h..13h and Identify
+Namespace with NSID FFFFFFFFh only when ``ControllerConfig.ns_mgmt`` is on (OACS bit 3;
+emulator/nsmgmt.py); the Changed Namespace List log (04h) when OAES bit 8 is set. Any other
 opcode: Invalid Command Opcode.
 
 Choices: no feature is saveable (SV = 1 gives Feature Identifier Not
@@ -39,12 +42,14 @@ from ..nvme import registers as r
 from ..nvme import status as st
 from ..nvme.opcodes import IDENTIFY_CNS
 from ..sim import Task
+from . import nsmgmt
 from .config import ControllerConfig
 from .queues import CompletionQueue, SubmissionQueue
 from .request import Request
 
 if TYPE_CHECKING:
     from .controller import Controller
+    from .namespace import Namespace
 
 
 # Asynchronous event types and information (Figure 146-150 in 1.4): declared in nvme/status.py
@@ -55,7 +60,7 @@ AER_INFO_INVALID_DB, AER_INFO_INVALID_DB_VALUE = (
 )
 AER_INFO_TEMPERATURE = st.AER_INFO_TEMPERATURE
 #: log page whose reading (RAE = 0) clears an event type
-AER_TYPE_FOR_LOG = {0x01: AER_TYPE_ERROR, 0x02: AER_TYPE_SMART}
+AER_TYPE_FOR_LOG = {0x01: AER_TYPE_ERROR, 0x02: AER_TYPE_SMART, 0x04: st.AER_TYPE_NOTICE}
 
 #: Commands Supported and Effects (log page 05h) of the NVM command set's I/O
 #: opcodes we implement: Flush, Read, Compare and Verify do not change logical block
@@ -154,6 +159,8 @@ def describe(req: Request) -> str:
         return f"qid {c.cdw10 & 0xFFFF}"
     if c.opc == 0x08:
         return f"sqid {c.cdw10 & 0xFFFF} cid {c.cdw10 >> 16}"
+    if c.opc in (nsmgmt.OPC_NS_MGMT, nsmgmt.OPC_NS_ATTACHMENT):
+        return nsmgmt.describe(req)
     return ""
 
 
@@ -163,6 +170,8 @@ def nvme_admin_cmd(ctrl: Controller, req: Request) -> Task:
         handler = nvme_dbbuf_config
     if req.opcode == OPC_FORMAT_NVM and ctrl.config.format_nvm:
         handler = nvme_format_nvm
+    if ctrl.config.ns_mgmt:
+        handler = NS_MGMT_HANDLERS.get(req.opcode, handler)
     if handler is None:
         yield from ctrl.nvme_fail(
             req, st.INVALID_OPCODE, "err_invalid_opcode",
@@ -353,8 +362,8 @@ def nvme_del_cq(ctrl: Controller, req: Request) -> Task:
 def identify_controller_data(ctrl: Controller) -> bytes:
     """The Identify Controller page: it depends only on the configuration and VS, so it
     is built once per controller (building 4 KiB with construct costs milliseconds)."""
-    # the configuration does not change while a controller lives; VS is all that may
-    key = ctrl.vs
+    # the configuration does not change while a controller lives; VS and UNVMCAP may
+    key = (ctrl.vs, nsmgmt.unvmcap(ctrl) if ctrl.config.ns_mgmt else 0)
     cached = ctrl.__dict__.get("_identify_ctrl_page")
     if cached is None or cached[0] != key:
         cached = (key, _build_identify_controller(ctrl))
@@ -378,7 +387,11 @@ def _build_identify_controller(ctrl: Controller) -> bytes:
         oaes=cfg.oaes,
         ctratt=cfg.ctratt,
         cntrltype=1,
-        oacs=(idf.OACS_DBBUF if cfg.dbbuf else 0) | (OACS_FORMAT_NVM if cfg.format_nvm else 0),
+        oacs=(idf.OACS_DBBUF if cfg.dbbuf else 0)
+        | (OACS_FORMAT_NVM if cfg.format_nvm else 0)
+        | (idf.OACS_NS_MGMT if cfg.ns_mgmt else 0),
+        tnvmcap=nsmgmt.tnvmcap(ctrl) if cfg.ns_mgmt else 0,
+        unvmcap=nsmgmt.unvmcap(ctrl) if cfg.ns_mgmt else 0,
         acl=cfg.acl,
         aerl=cfg.aerl,
         frmw=0x03,  # one slot, slot 1 read-only
@@ -407,7 +420,11 @@ def ns_uuid(ctrl: Controller, nsid: int) -> bytes:
 
 
 def identify_namespace_data(ctrl: Controller, nsid: int) -> bytes:
-    ns = ctrl.namespaces[nsid]
+    return namespace_data(ctrl, ctrl.namespaces[nsid])
+
+
+def namespace_data(ctrl: Controller, ns: Namespace) -> bytes:
+    """Identify Namespace of ``ns`` (CNS 00h when attached, 11h when allocated)."""
     cfg = ctrl.config
     return idf.build_identify_namespace(
         nsze=ns.nsze,
@@ -432,6 +449,12 @@ def nvme_identify(ctrl: Controller, req: Request) -> Task:
     nsid = c.nsid
     if cns == 0x01:
         data = identify_controller_data(ctrl)
+    elif cns in (0x10, 0x11, 0x12, 0x13) and ctrl.config.ns_mgmt:
+        data = yield from nsmgmt.identify(ctrl, req, cns, namespace_data)
+        if data is None:
+            return
+    elif cns == 0x00 and nsid == NSID_ALL and ctrl.config.ns_mgmt:
+        data = common_namespace_data(ctrl)
     elif cns in (0x00, 0x02, 0x03, 0x05):
         if cns == 0x02:
             if nsid >= 0xFFFFFFFE:
@@ -540,6 +563,8 @@ def nvme_get_log(ctrl: Controller, req: Request) -> Task:
         log = ctrl.state.fw_slot_log_bytes()
     elif lid == 0x05:
         log = commands_effects_log(ctrl, c.cdw14 >> 24)
+    elif lid == 0x04 and ctrl.config.oaes & nsmgmt.AEC_NS_ATTR:
+        log = nsmgmt.changed_ns_log(ctrl)
     else:
         yield from ctrl.nvme_fail(
             req, st.INVALID_LOG_PAGE, "err_invalid_log_page", f"log page {lid:#04x} not supported",
@@ -555,6 +580,8 @@ def nvme_get_log(ctrl: Controller, req: Request) -> Task:
     data = log[offset : offset + length]
     data += bytes(length - len(data))
     out = yield from ctrl.nvme_map_and_transfer(req, length, data, f"log {lid:#04x}")
+    if out is not None and lid == 0x04:
+        nsmgmt.changed_ns_log_read(ctrl)
     if out is not None and not rae and lid in AER_TYPE_FOR_LOG:
         etype = AER_TYPE_FOR_LOG[lid]
         ctrl.state.aer_masked.discard(etype)
@@ -577,6 +604,11 @@ def commands_effects_log(ctrl: Controller, csi: int) -> bytes:
     if ctrl.config.format_nvm:
         # new block contents (all zeros) and a new block size: NSZE, FLBAS change
         acs[OPC_FORMAT_NVM] = lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC | lp.CMD_EFFECTS_NCC
+    if ctrl.config.ns_mgmt:
+        # the namespace inventory changes; a create or delete changes UNVMCAP (Identify
+        # Controller) too
+        acs[nsmgmt.OPC_NS_MGMT] = lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_NIC | lp.CMD_EFFECTS_CCC
+        acs[nsmgmt.OPC_NS_ATTACHMENT] = lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_NIC
     iocs = [0] * 256
     css = r.CC.get(ctrl.cc, "css")
     if css == 0 or (css == 6 and csi == 0):
@@ -963,3 +995,21 @@ ADMIN_HANDLERS = {
     0x0A: nvme_get_feature,
     0x0C: nvme_aer,
 }
+
+#: with ``ControllerConfig.ns_mgmt``: Namespace Management and Attachment (emulator/nsmgmt.py)
+NS_MGMT_HANDLERS = {
+    nsmgmt.OPC_NS_MGMT: nsmgmt.nvme_ns_mgmt,
+    nsmgmt.OPC_NS_ATTACHMENT: nsmgmt.nvme_ns_attachment,
+}
+
+
+def common_namespace_data(ctrl: Controller) -> bytes:
+    """Identify Namespace with NSID FFFFFFFFh where Namespace Management is supported: the
+    capabilities every namespace shares (the LBA formats a create may choose, DLFEAT); the
+    sizes and the format in use are zero."""
+    cfg = ctrl.config
+    return idf.build_identify_namespace(
+        nlbaf=len(cfg.lba_formats) - 1,
+        dlfeat=1,
+        lbaf=[{"ms": ms, "ds": ds, "rp": 0} for ms, ds in cfg.lba_formats],
+    )

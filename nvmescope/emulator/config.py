@@ -197,6 +197,14 @@ class ControllerConfig:
     #: of its list (one without metadata; no protection information); off: 80h is an
     #: Invalid Command Opcode
     format_nvm: bool = False
+    #: Namespace Management (admin 0Dh: create, delete) and Namespace Attachment (15h),
+    #: Identify CNS 10h..13h, TNVMCAP / UNVMCAP (Identify OACS bit 3; emulator/nsmgmt.py);
+    #: off: 0Dh and 15h are Invalid Command Opcode and the namespaces never change
+    ns_mgmt: bool = False
+    #: with ns_mgmt, Identify Controller TNVMCAP: the bytes namespaces are allocated from
+    #: (at least the configured namespaces' total); 0: twice the configured namespaces'
+    #: total, so as much again can be created
+    tnvmcap: int = 0
     #: PCI Vendor ID (config space 00h; also Identify Controller VID)
     pci_vid: int = VENDOR_ID
     #: PCI Device ID (config space 02h)
@@ -219,8 +227,9 @@ class ControllerConfig:
     bar0_64bit: bool = True
     #: Identify Controller SUBNQN (ASCII, up to 223 characters); {serial} is the serial number
     subnqn: str = "nqn.2024-01.org.nvmescope:{serial}"
-    #: Identify Controller OAES: bit 8 (Namespace Attribute Notices) or 0; our namespaces
-    #: never change, so the event it enables (Feature 0Bh bit 8) is never sent
+    #: Identify Controller OAES: bit 8 (Namespace Attribute Notices) or 0; with bit 8 the
+    #: Changed Namespace List log (04h) exists, and Feature 0Bh bit 8 enables the notice a
+    #: Namespace Attachment (ns_mgmt) sends when the active namespaces change
     oaes: int = 0
     #: Identify Controller SGLS: bits 1:0 SGLs for I/O commands (00b none: PSDT 01b/10b is
     #: Invalid Field; 01b any alignment; 10b Data Blocks dword aligned), bit 16 Bit Bucket
@@ -455,6 +464,7 @@ class ControllerConfig:
             "arbitration": (0, 0xFFFFFFFF, "Feature 01h is one dword"),
             "interrupt_line": (0, 0xFF, "Interrupt Line is one byte (0: no firmware writes it)"),
             "intx_irq": (0, 0xFF, "an INTx IRQ is 0 to 255 here (0: Interrupt Line's value)"),
+            "tnvmcap": (0, 1 << 60, "TNVMCAP is 0 (derived) to 1 EiB here"),
         } | TIMING_KNOBS
         for name, (low, high, why) in ranges.items():
             value = getattr(self, name)
@@ -519,6 +529,13 @@ class ControllerConfig:
                 )
         if self.namespaces and not out:
             out.extend(text for _, _, text in self.namespace_problems())
+        if not out and self.tnvmcap:
+            total = sum(ns.size or 0 for ns in self.namespace_configs())
+            need(
+                self.tnvmcap >= total,
+                f"tnvmcap={self.tnvmcap} is less than the {total} bytes of the configured "
+                "namespaces (0: twice that)",
+            )
         return out
 
 
@@ -557,8 +574,7 @@ def _formats_problem(formats: Any, ctratt: Any) -> str | None:
 #: Named configurations: a profile sets these knobs before any ``-c KEY=VALUE``.
 #: ``qemu-7.2`` is QEMU 7.2's emulated NVMe controller (``-device nvme,serial=deadbeef``
 #: with a 64 MiB namespace) as reference/linux-6.1-on-qemu-7.2/ captured it, but for
-#: what the emulator does not implement: Identify OACS bit 3 (Namespace Management
-#: and Attachment), ONCS bit 8 (Copy), OCFS, NSFEAT bit 2 (DULBE), MC
+#: what the emulator does not implement: ONCS bit 8 (Copy), OCFS, NSFEAT bit 2 (DULBE), MC
 #: and DPC (metadata and protection information) stay clear, so the device never claims
 #: what it cannot do. (Compare, Dataset Management and Write Zeroes, ONCS bits 0, 2 and
 #: 3, are implemented and advertised by every configuration, as QEMU's.)
@@ -582,6 +598,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "nn": 256,
         "dbbuf": True,
         "format_nvm": True,
+        "ns_mgmt": True,  # OACS bit 3 (QEMU 7.2 reports TNVMCAP 0; ours is the capacity)
         "nsfeat": 0x10,
         "npdg": 7,
         "npda": 7,

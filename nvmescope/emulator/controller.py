@@ -189,13 +189,20 @@ class Controller:
         self._coalesced: dict[int, int] = {}
         #: the active namespaces by NSID (an NSID up to NN missing here is inactive)
         self.namespaces: dict[int, Namespace] = {}
+        #: every allocated namespace by NSID, attached or not (Namespace Management:
+        #: emulator/nsmgmt.py); the configured ones start allocated and attached
+        self.allocated: dict[int, Namespace] = self.namespaces.copy()
+        #: NSIDs attached or detached since the host last read log page 04h
+        self.changed_nsids: set[int] = set()
         try:
             for ns in config.namespace_configs():
                 assert ns.nsid is not None
-                self.namespaces[ns.nsid] = open_namespace(ns)
+                self.namespaces[ns.nsid] = self.allocated[ns.nsid] = open_namespace(ns)
         except BaseException:
             self.close()
             raise
+        #: the configured namespaces' bytes (TNVMCAP's default is twice this)
+        self.configured_bytes = sum(ns.size_bytes for ns in self.allocated.values())
         self.state = ControllerState(config)
         self.cap = r.CAP.build(
             mqes=config.mqes,
@@ -222,7 +229,7 @@ class Controller:
     def close(self) -> None:
         """Let the namespaces' backing stores go: a file-backed namespace's file is closed
         and unlocked (another controller may open it then). Idempotent."""
-        for ns in self.namespaces.values():
+        for ns in self.allocated.values():
             ns.close()
 
     # =====================================================================
@@ -1771,6 +1778,7 @@ class Controller:
                 for ns in (self.namespaces[k] for k in sorted(self.namespaces))
             ],
             "busy": self.busy,
+            **({"allocated": sorted(self.allocated)} if self.config.ns_mgmt else {}),
         } | ({"dbbuf": list(self.dbbuf) if self.dbbuf else None} if self.config.dbbuf else {})
 
 

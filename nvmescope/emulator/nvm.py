@@ -114,7 +114,9 @@ def _range_problem(
     ctrl: Controller, req: Request, slba: int, nlb: int, what: str = "", loc: int = LOC_CDW10
 ) -> Problem | None:
     """LBA Out of Range unless blocks slba .. slba + nlb - 1 exist (for ``nvme_fail``)."""
-    ns = ctrl.namespaces[req.cmd.nsid]
+    ns = ctrl.namespaces.get(req.cmd.nsid)
+    if ns is None:  # detached or deleted (Namespace Attachment) while the command ran
+        return nsid_problem(ctrl, req.cmd.nsid)
     if ns.in_range(slba, nlb):
         return None
     return (st.LBA_OUT_OF_RANGE, "err_lba_range",

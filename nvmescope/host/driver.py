@@ -286,7 +286,8 @@ class AsyncEvent:
 
     def describe(self) -> str:
         kind = st.AER_TYPES.get(self.type, f"type {self.type}")
-        info = st.AER_ERROR_INFO.get(self.info, "") if self.type == 0 else ""
+        names = {st.AER_TYPE_ERROR: st.AER_ERROR_INFO, st.AER_TYPE_NOTICE: st.AER_NOTICE_INFO}
+        info = names.get(self.type, {}).get(self.info, "")
         what = f"{info} (info {self.info:02X}h)" if info else f"info {self.info:02X}h"
         return (
             f"{kind} (type {self.type}), {what}; read log page {self.log_page:02X}h to learn more "
@@ -378,6 +379,13 @@ class LinuxDriver:
         self.ns_list: list[int] = []
         self.namespaces: dict[int, NamespaceInfo] = {}
         self.async_events: list[AsyncEvent] = []
+        #: Linux's NVME_AER_NOTICE_NS_CHANGED bit of ctrl->events: set by the notice, cleared
+        #: by the scan that reads the Changed Namespace List
+        self.ns_changed = False
+        #: the NSIDs of the Changed Namespace List the last rescan read
+        self.changed_ns_list: list[int] = []
+        #: scans the notice started that have not ended (nvme_scan_work)
+        self.scans_pending = 0
         #: every command the driver sent, in order
         self.history: list[Completion] = []
         self.ready = False
@@ -1081,6 +1089,17 @@ class LinuxDriver:
                 "skip_id_cs_ctrl", f"VS = {self.vs:#x} is older than 1.1: such controllers know "
                 "only CNS 0 and 1, so no Identify CNS 06h and a sequential namespace scan.",
             )  # fmt: skip
+        if self.ns_changed:
+            self.ns_changed = False
+            c = yield from self.get_log_page(
+                0x04, 4096, why="rescanning namespaces: read the Changed Namespace List to clear "
+                "the notice (RAE 0), though Linux scans every namespace rather than trust it "
+                "(nvme_clear_changed_ns_log)",
+            )  # fmt: skip
+            if c.cqe is None:
+                return False
+            if c.ok and c.data is not None:
+                self.changed_ns_list = idf.parse_active_ns_list(c.data)
         c = yield from self.identify(2, why="list the active namespaces")
         if not c.ok or c.data is None:
             return False
@@ -1088,7 +1107,31 @@ class LinuxDriver:
         for nsid in self.ns_list:
             if not (yield from self.nvme_scan_one_ns(nsid)):
                 return False
+        for nsid in sorted(set(self.namespaces) - set(self.ns_list)):
+            del self.namespaces[nsid]
+            yield from self.say(
+                "ns_remove", f"Namespace {nsid} is no longer in the active list: its block "
+                "device goes (nvme_ns_remove_by_nsid, nvme_remove_invalid_namespaces).",
+            )  # fmt: skip
         return True
+
+    def nvme_scan_work(self) -> Task:
+        """The scan a Namespace Attribute Changed notice queued (Linux's nvme_scan_work):
+        the controller limits, the Changed Namespace List, the active list, each namespace."""
+        try:
+            yield from self.say(
+                "rescan", "Namespace Attribute Changed: rescan the namespaces "
+                "(nvme_queue_scan -> nvme_scan_work).",
+            )  # fmt: skip
+            yield from self.nvme_scan_ns()
+        finally:
+            self._busy -= 1
+            self.scans_pending -= 1
+
+    def wait_for_scan(self) -> Task:
+        """In a task: wait until no scan started by a notice is still running."""
+        while self.scans_pending:
+            yield ACTION_NS
 
     def nvme_scan_one_ns(self, nsid: int) -> Task:
         info = self.namespaces.setdefault(nsid, NamespaceInfo(nsid))
@@ -1297,6 +1340,10 @@ class LinuxDriver:
             return f"{title} (LID {lid:02X}h{', ' + hit.title if hit else ''})"
         if opc in (0x00, 0x01, 0x04, 0x05):
             return f"{title} {cdw10 & 0xFFFF}"
+        if opc == 0x0D:
+            return f"{title} (delete NSID {nsid:#x})" if cdw10 & 0xF == 1 else f"{title} (create)"
+        if opc == 0x15:
+            return f"{title} ({'detach' if cdw10 & 0xF == 1 else 'attach'} NSID {nsid})"
         return title
 
     def _uses_sgl(self, qid: int, buf: int, length: int) -> bool:
@@ -1711,6 +1758,45 @@ class LinuxDriver:
             )
         )  # fmt: skip
 
+    def ns_create(
+        self,
+        nsze: int,
+        *,
+        ncap: int | None = None,
+        flbas: int = 0,
+        dps: int = 0,
+        nmic: int = 0,
+        csi: int = 0,
+        why: str = "",
+    ) -> Task:
+        """Namespace Management, create: ``nsze`` blocks of LBA format ``flbas`` (NCAP =
+        NSZE unless given); the new NSID is the completion's Dword 0."""
+        data = idf.build_identify_namespace(
+            nsze=nsze, ncap=nsze if ncap is None else ncap, flbas=flbas, dps=dps, nmic=nmic
+        )
+        return (
+            yield from self.submit(
+                0, 0x0D, cdw10=0, cdw11=(csi & 0xFF) << 24, data_out=data,
+                why=why or f"a namespace of {nsze} blocks in LBA format {flbas}",
+            )
+        )  # fmt: skip
+
+    def ns_delete(self, nsid: int, *, why: str = "") -> Task:
+        """Namespace Management, delete ``nsid`` (FFFFFFFFh: every namespace)."""
+        return (yield from self.submit(0, 0x0D, nsid=nsid, cdw10=1, why=why))
+
+    def ns_attach(
+        self, nsid: int, cntlids: tuple[int, ...] = (0,), *, detach: bool = False, why: str = ""
+    ) -> Task:
+        """Namespace Attachment: attach ``nsid`` to (``detach``: detach it from) the
+        controllers of ``cntlids`` (a Controller List)."""
+        return (
+            yield from self.submit(
+                0, 0x15, nsid=nsid, cdw10=int(detach), data_out=idf.build_controller_list(
+                    list(cntlids)), why=why,
+            )
+        )  # fmt: skip
+
     def create_io_cq(self, qid: int, depth: int, vector: int, *, why: str = "") -> Task:
         addr = self.api.alloc(depth * CQE_SIZE)
         c = yield from self.submit(
@@ -2094,6 +2180,13 @@ class LinuxDriver:
                 event = AsyncEvent(cqe.dw0)
                 self.async_events.append(event)
                 yield from self.say("async_event", f"Asynchronous event: {event.describe()}.")
+                if event.type == st.AER_TYPE_NOTICE and event.info == st.AER_INFO_NS_ATTR_CHANGED:
+                    # nvme_handle_aen_notice: note the change and queue the scan (the AER is
+                    # sent again after, by nvme_async_event_work)
+                    self.ns_changed = True
+                    self._busy += 1
+                    self.scans_pending += 1
+                    self.api.spawn(self.nvme_scan_work(), label="nvme_scan_work")
             return comp
         yield from self.say(
             "handle_cqe", f"CQ{cq.qid} slot {slot} completes cid {comp.cid} ({comp.what}): "

@@ -1205,3 +1205,5 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 __all__ = ["NOTE_NS", "SCENARIOS", "ResultRow", "Scenario", "ScenarioRun"]
+
+from . import scenario_ns  # noqa: E402, F401  (ns-mgmt, in its own module, registers itself)

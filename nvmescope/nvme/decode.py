@@ -35,6 +35,8 @@ from nvmescope.nvme.opcodes import (
     ADMIN_OPCODES,
     FEATURES,
     IDENTIFY_CNS,
+    NS_ATTACH_SEL,
+    NS_MGMT_SEL,
     feature_title,
     log_title,
     opcode_title,
@@ -505,6 +507,12 @@ def _admin_cdw(opc: int, n: int, v: int, sqe: Any) -> str:
         return f"QID {v & 0xFFFF}"
     if name == "abort" and n == 10:
         return f"SQID {v & 0xFFFF}, CID {v >> 16}"
+    if name in ("ns_management", "ns_attachment") and n == 10:
+        table = NS_MGMT_SEL if name == "ns_management" else NS_ATTACH_SEL
+        hit = table.get(v & 0xF)
+        return f"SEL {v & 0xF:x}h ({hit.title if hit else 'reserved'})"
+    if name == "ns_management" and n == 11:
+        return f"CSI {v >> 24:02x}h" + (" (NVM command set)" if v >> 24 == 0 else "")
     return ""
 
 
@@ -578,6 +586,8 @@ def _cqe_dw0(a: HookArgs) -> str:
     fid = a.context.get("fid")
     if admin and opc in (0x09, 0x0A) and fid is not None:
         return features.describe_feature(int(fid), int(a.value))
+    if admin and opc == 0x0D and a.value:
+        return f"NSID {a.value} created"
     return ""
 
 

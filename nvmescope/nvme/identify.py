@@ -335,6 +335,30 @@ def build_active_ns_list(nsids: list[int]) -> bytes:
     return ACTIVE_NS_LIST.build(list(nsids) + [0] * (1024 - len(nsids)))
 
 
+# -- Controller List (CNS 12h / 13h; the data of Namespace Attachment) -----------------
+#: entry 0 is the number of identifiers (up to 2047), then the controller identifiers
+CONTROLLER_LIST = cs.Struct(
+    "numid" / cs.Int16ul * "Number of Identifiers",
+    "ids" / cs.Array(2047, cs.Int16ul) * "Controller Identifiers",
+)
+
+
+def build_controller_list(cntlids: list[int]) -> bytes:
+    """A 4096-byte controller list: the count, then up to 2047 controller identifiers."""
+    if len(cntlids) > 2047:
+        raise ValueError("a controller list holds at most 2047 identifiers")
+    return CONTROLLER_LIST.build(
+        {"numid": len(cntlids), "ids": [*cntlids] + [0] * (2047 - len(cntlids))}
+    )
+
+
+def parse_controller_list(data: bytes) -> list[int]:
+    """The identifiers of a controller list: as many as its count says (at most 2047)."""
+    raw = bytes(data)[:IDENTIFY_SIZE].ljust(IDENTIFY_SIZE, b"\0")
+    parsed = CONTROLLER_LIST.parse(raw)
+    return list(parsed.ids[: min(parsed.numid, 2047)])
+
+
 def parse_active_ns_list(data: bytes) -> list[int]:
     """The NSIDs of an active namespace list, up to the first zero entry."""
     out: list[int] = []
@@ -458,6 +482,8 @@ SGLS_DWORD_ALIGNED = 0x2
 SGLS_BIT_BUCKET = 1 << 16
 #: SGLS bit 18: an SGL may describe more data than the command moves
 SGLS_EXCESS_LENGTH = 1 << 18
+#: OACS bit 3: Namespace Management (admin 0Dh) and Namespace Attachment (15h)
+OACS_NS_MGMT = 1 << 3
 #: OACS bit 8: Doorbell Buffer Config (admin opcode 7Ch)
 OACS_DBBUF = 1 << 8
 #: CTRATT bit 15: Extended LBA Formats Supported (ELBAS)

@@ -94,6 +94,13 @@ FIRMWARE_SLOT_LOG = cs.Struct(
 
 CMD_EFFECTS_LOG_SIZE = 4096
 
+#: Changed Namespace List (Log Identifier 04h): up to 1024 NSIDs that changed since the
+#: list was last read, zero filled; FFFFFFFFh in entry 0 (the rest zero) when more changed
+CHANGED_NS_LIST_SIZE = 4096
+CHANGED_NS_LIST_ENTRIES = 1024
+CHANGED_NS_LIST = cs.Array(CHANGED_NS_LIST_ENTRIES, cs.Int32ul)
+CHANGED_NS_OVERFLOW = 0xFFFFFFFF
+
 #: Commands Supported and Effects data structure bits (one dword per opcode).
 CMD_EFFECTS_CSUPP = 1 << 0  # Command Supported
 CMD_EFFECTS_LBCC = 1 << 1  # Logical Block Content Change

@@ -126,7 +126,19 @@ IDENTIFY_CNS: dict[int, Name] = {
     0x06: Name("csi_ctrl", "I/O Command Set specific Identify Controller"),
     0x07: Name("csi_active_ns_list", "I/O Command Set specific Active Namespace ID list"),
     0x08: Name("csi_indep_ns", "I/O Command Set Independent Identify Namespace"),
+    0x10: Name("allocated_ns_list", "Allocated Namespace ID list"),
+    0x11: Name("allocated_ns", "Identify Namespace for an allocated NSID"),
+    0x12: Name("ns_ctrl_list", "Controller list of controllers attached to the NSID"),
+    0x13: Name("ctrl_list", "Controller list of controllers in the NVM subsystem"),
     0x1C: Name("io_command_set_list", "Identify I/O Command Set data structure"),
+}
+
+
+#: Namespace Management's (0Dh) and Namespace Attachment's (15h) CDW10 SEL (bits 3:0)
+NS_MGMT_SEL: dict[int, Name] = {0x0: Name("create", "Create"), 0x1: Name("delete", "Delete")}
+NS_ATTACH_SEL: dict[int, Name] = {
+    0x0: Name("attach", "Controller Attach"),
+    0x1: Name("detach", "Controller Detach"),
 }
 
 

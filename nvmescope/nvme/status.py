@@ -181,6 +181,15 @@ INVALID_QUEUE_DELETION = (SCT_COMMAND_SPECIFIC, 0x0C)
 FEATURE_NOT_SAVEABLE = (SCT_COMMAND_SPECIFIC, 0x0D)
 FEATURE_NOT_CHANGEABLE = (SCT_COMMAND_SPECIFIC, 0x0E)
 FEATURE_NOT_NS_SPECIFIC = (SCT_COMMAND_SPECIFIC, 0x0F)
+# Namespace Management (0Dh) and Namespace Attachment (15h), NVMe 2.0 base 5.22 / 5.23
+INVALID_FORMAT = (SCT_COMMAND_SPECIFIC, 0x0A)
+NS_INSUFFICIENT_CAPACITY = (SCT_COMMAND_SPECIFIC, 0x15)
+NS_ID_UNAVAILABLE = (SCT_COMMAND_SPECIFIC, 0x16)
+NS_ALREADY_ATTACHED = (SCT_COMMAND_SPECIFIC, 0x18)
+NS_IS_PRIVATE = (SCT_COMMAND_SPECIFIC, 0x19)
+NS_NOT_ATTACHED = (SCT_COMMAND_SPECIFIC, 0x1A)
+THIN_PROVISIONING_NOT_SUPPORTED = (SCT_COMMAND_SPECIFIC, 0x1B)
+CONTROLLER_LIST_INVALID = (SCT_COMMAND_SPECIFIC, 0x1C)
 
 
 #: the statuses a driver meets most, to pick by name (the faults form's list for
@@ -237,6 +246,8 @@ AER_TYPE_NOTICE = 2
 AER_INFO_INVALID_DB = 0x00
 AER_INFO_INVALID_DB_VALUE = 0x01
 AER_INFO_TEMPERATURE = 0x01
+#: Notice information 00h: Namespace Attribute Changed (log page 04h, Changed Namespace List)
+AER_INFO_NS_ATTR_CHANGED = 0x00
 
 #: asynchronous event types, and the Error status information values, in words
 AER_TYPES: dict[int, str] = {
@@ -252,4 +263,10 @@ AER_ERROR_INFO: dict[int, str] = {
     0x03: "Persistent Internal Error",
     0x04: "Transient Internal Error",
     0x05: "Firmware Image Load Error",
+}
+AER_NOTICE_INFO: dict[int, str] = {
+    AER_INFO_NS_ATTR_CHANGED: "Namespace Attribute Changed",
+    0x01: "Firmware Activation Starting",
+    0x02: "Telemetry Log Changed",
+    0x03: "Asymmetric Namespace Access Change",
 }

@@ -73,7 +73,15 @@ from rich.text import Text
 
 from nvmescope.events import Event
 from nvmescope.nvme.commands import SQE_SIZE, unpack_sqe
-from nvmescope.nvme.opcodes import FEATURES, IDENTIFY_CNS, LOG_PAGES, Name, opcode_name
+from nvmescope.nvme.opcodes import (
+    FEATURES,
+    IDENTIFY_CNS,
+    LOG_PAGES,
+    NS_ATTACH_SEL,
+    NS_MGMT_SEL,
+    Name,
+    opcode_name,
+)
 from nvmescope.nvme.status import status_name
 
 #: BAR0 offsets of the registers the tracker watches.
@@ -136,6 +144,8 @@ SELECTORS: dict[int, tuple[str, dict[int, Name]]] = {
     0x02: ("lid", LOG_PAGES),
     0x09: ("fid", FEATURES),
     0x0A: ("fid", FEATURES),
+    0x0D: ("sel", NS_MGMT_SEL),
+    0x15: ("sel", NS_ATTACH_SEL),
 }
 _DETAIL_SELECTOR = re.compile(r"\b(cns|lid|fid)=(0x[0-9a-fA-F]+|\d+)\b")
 
