@@ -163,6 +163,12 @@ class Completion:
     #: the data buffer in host memory and its length (None, 0: the command moves no data)
     buf: int | None = None
     length: int = 0
+    #: the SQ slot its SQE went into; the CQ and the slot its CQE was read from, and how
+    #: many CQEs the host had consumed from that CQ before it (its place in the CQ's order)
+    sq_slot: int | None = None
+    cqid: int | None = None
+    cq_slot: int | None = None
+    cq_index: int | None = None
     #: sent without waiting: memory the driver allocated for it (data buffer, PRP list),
     #: freed by :meth:`LinuxDriver.wait_all`, which also reads the data back when
     #: ``read_back`` (the driver's own buffer of a command that returns data)
@@ -260,6 +266,8 @@ class HostCQ:
     #: interrupts enabled (Create I/O CQ IEN); False: a polled queue, which
     #: :meth:`LinuxDriver.wait_all` polls every ``LinuxDriver.poll_ns``
     ien: bool = True
+    #: CQEs consumed from this queue since it was created
+    consumed: int = 0
 
     def slot_addr(self, slot: int) -> int:
         return self.addr + slot * CQE_SIZE
@@ -451,6 +459,8 @@ class LinuxDriver:
         self.cc_ams = 0
         #: how often :meth:`wait_all` polls a CQ created without interrupts (ns)
         self.poll_ns = 10_000
+        #: (vector, virtual time in ns) of every interrupt the handlers took, in order
+        self.irq_log: list[tuple[int, int]] = []
 
     # ==================================================================================
     # small steps: every one is a host_step annotation followed by one action
@@ -761,6 +771,15 @@ class LinuxDriver:
         )
         css = 6 if r.CAP.get(self.cap, "css") & CAP_CSS_IOCS else 0
         ams = self.cc_ams & 0x7
+        # CAP.AMS bit 0 offers CC.AMS 001b (weighted round robin), bit 1 111b (vendor specific)
+        offered = {0b001: 0b01, 0b111: 0b10}.get(ams, 0)
+        if ams and not r.CAP.get(self.cap, "ams") & offered:
+            yield from self.say(
+                "cc_ams_unsupported", f"CAP.AMS = {r.CAP.get(self.cap, 'ams'):02b}b does not offer "
+                f"arbitration mechanism {ams:03b}b: keep round robin (CC.AMS 000b), the one every "
+                "controller supports.",
+            )  # fmt: skip
+            ams = self.cc_ams = 0
         self.ctrl_config = r.CC.build(css=css, mps=mps, ams=ams, shn=0, iosqes=6, iocqes=4)
         sets = "all I/O command sets (CSS=6)" if css == 6 else "the NVM command set (CSS=0)"
         arbitration = (
@@ -1524,6 +1543,7 @@ class LinuxDriver:
             f"{cid_words}{data_words}){reason}.",
         )  # fmt: skip
         self.api.mem_write(sq.slot_addr(slot), sqe, f"SQE {name}")
+        comp.sq_slot = slot
         yield ACTION_NS
         if self.dbbuf is not None and qid:
             barrier = (
@@ -1811,6 +1831,7 @@ class LinuxDriver:
                 f"{cmd.opc:02X}h, cid {cid}){because}.",
             )  # fmt: skip
             self.api.mem_write(sq.slot_addr(slot), sqe, f"SQE {comp.name}")
+            comp.sq_slot = slot
             yield ACTION_NS
             sq.tail = (slot + 1) % sq.depth
             self._pending[(sq.qid, cid)] = _Pending(comp, self.api.signal(f"cmd{sq.qid}.{cid}"))
@@ -1977,11 +1998,32 @@ class LinuxDriver:
         )  # fmt: skip
 
     def create_io_cq(
-        self, qid: int, depth: int, vector: int, *, ien: bool = True, why: str = ""
+        self,
+        qid: int,
+        depth: int,
+        vector: int,
+        *,
+        ien: bool = True,
+        zero: bool = False,
+        why: str = "",
     ) -> Task:
         """Create I/O CQ ``qid`` of ``depth`` entries on MSI-X ``vector``; ``ien=False``
-        makes it a polled queue (IEN 0: the device sends no interrupt for it)."""
+        makes it a polled queue (IEN 0: the device sends no interrupt for it).
+
+        ``zero``: clear the queue's memory first with the CPU (one ``mem_write`` of zeros),
+        as Linux's nvme_init_queue memsets every CQ, so no old byte there reads as a phase
+        tag. Memory from ``alloc`` is zeroed already, but that zeroing is no event: a CQ in
+        memory used before (a buffer freed) needs it for a replay to find the same bytes.
+        The bring-up's CQs, in memory never used, skip it."""
         addr = self.api.alloc(depth * CQE_SIZE)
+        if zero:
+            yield from self.say(
+                "clear_cq", f"Clear the {depth * CQE_SIZE} bytes of CQ{qid} at {addr:#x} "
+                "(nvme_init_queue's memset): every phase tag starts at 0, so the first pass, "
+                "phase 1, is new.",
+            )  # fmt: skip
+            self.api.mem_write(addr, bytes(depth * CQE_SIZE), f"clear CQ{qid}")
+            yield ACTION_NS
         irq = f"interrupts on vector {vector}" if ien else "no interrupts (IEN 0): polled"
         c = yield from self.submit(
             0, 0x05, prp1=addr, cdw10=qid | ((depth - 1) << 16),
@@ -2188,6 +2230,7 @@ class LinuxDriver:
             self._busy += 1
             yield IRQ_ENTRY_NS
             self.api.take_interrupt(vector)
+            self.irq_log.append((vector, self.api.now))
             yield ACTION_NS
             for qid in sorted(self.cqs):
                 cq = self.cqs.get(qid)
@@ -2227,6 +2270,7 @@ class LinuxDriver:
                 stale = (cqe.p, slot)
                 break
             consumed += 1
+            cq.consumed += 1
             cq.head = (slot + 1) % cq.depth
             if cq.head == 0:
                 cq.phase ^= 1
@@ -2332,7 +2376,7 @@ class LinuxDriver:
         if p.timer is not None:
             self.api.cancel(p.timer)
             p.timer = None
-        comp.cqe = cqe
+        comp.cqe, comp.cqid, comp.cq_slot, comp.cq_index = cqe, cq.qid, slot, cq.consumed - 1
         if comp.opc == 0x0C and comp.sqid == 0:
             yield from self.say(
                 "handle_cqe", f"CQ{cq.qid} slot {slot} completes cid {comp.cid} ({comp.what}): "
