@@ -1815,8 +1815,15 @@ class LinuxDriver:
                     "sq_full", f"SQ{sq.qid} is full ({sq.depth} slots, one always kept free): "
                     "wait for a completion to free a slot.",
                 )  # fmt: skip
-                yield from self._await_progress(sq)
-            if self.sqs.get(sq.qid) is not sq:
+                if not (yield from self._await_progress(sq)):
+                    yield from self.say(
+                        "sq_stuck", f"SQ{sq.qid} is full and none of its commands is "
+                        f"outstanding any more (they timed out): no completion will free a "
+                        f"slot, so {what} is not sent.",
+                    )  # fmt: skip
+                    comp.aborted = comp.done = True
+                    break
+            if comp.done or self.sqs.get(sq.qid) is not sq:
                 comp.aborted = comp.done = True
                 continue
             slot = sq.tail
@@ -1874,16 +1881,24 @@ class LinuxDriver:
 
     def _await_progress(self, sq: HostSQ) -> Task:
         """Wait until a command of SQ ``sq`` completes (polling its CQ if it has no
-        interrupts)."""
+        interrupts: every ``poll_ns``, twice as long after a poll that found nothing, up to
+        1 ms); False at once when no command of the SQ is outstanding, so none can free a
+        slot."""
         cq = self.cqs.get(sq.cqid)
         mine = [p for (qid, _), p in sorted(self._pending.items()) if qid == sq.qid]
+        if not mine:
+            return False
         if cq is not None and not cq.ien:
-            yield self.poll_ns
-            yield from self.poll_cq(cq.qid)
-        elif mine:
-            yield mine[0].signal
-        else:
-            yield POLL_NS
+            interval = self.poll_ns
+            while not any(p.completion.done for p in mine) and self.cqs.get(cq.qid) is cq:
+                yield interval
+                found = yield from self.poll_cq(cq.qid)
+                if found:
+                    break
+                interval = min(2 * interval, POLL_NS)
+            return True
+        yield mine[0].signal
+        return True
 
     def poll_cq(self, qid: int) -> Task:
         """Look at CQ ``qid`` without an interrupt (a polled queue, as Linux's poll
@@ -1910,12 +1925,17 @@ class LinuxDriver:
         targets = list(comps) if comps is not None else self.outstanding
         for comp in targets:
             key = (comp.sqid, comp.cid)
+            interval = self.poll_ns
             while not comp.done and not comp.parts and key in self._pending:
                 sq = self.sqs.get(comp.sqid)
                 cq = self.cqs.get(sq.cqid) if sq is not None else None
                 if cq is not None and not cq.ien:
-                    yield self.poll_ns
-                    yield from self.poll_cq(cq.qid)
+                    yield interval
+                    found = yield from self.poll_cq(cq.qid)
+                    # a poll that finds nothing waits twice as long next time (up to 1 ms),
+                    # so a command that never completes costs polls until its timeout, not
+                    # millions of them
+                    interval = self.poll_ns if found else min(2 * interval, POLL_NS)
                 else:
                     yield self._pending[key].signal
             if comp.parts:

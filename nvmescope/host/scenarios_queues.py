@@ -351,12 +351,8 @@ def _cq_full(drv: LinuxDriver, run: ScenarioRun, lba: int, size: int, poll_us: i
     comps, written = yield from _write_batch(drv, [3] * count, first, "queue-wrap", lba,
                                              "more Writes than the CQ holds")  # fmt: skip
     found: list[int] = []
-    while any(not c.done for c in comps):
-        yield poll_us * 1000
-        n = yield from drv.poll_cq(3)
-        if n:
-            found.append(n)
-    yield from drv.wait_all(comps)
+    yield from _poll_until_done(drv, 3, comps, poll_us, found)
+    yield from drv.wait_all([c for c in comps if c.done])
     yield from _all_ok(drv, run, "writes through the full CQ", comps)
     want: list[int] = []
     left = count
@@ -370,12 +366,31 @@ def _cq_full(drv: LinuxDriver, run: ScenarioRun, lba: int, size: int, poll_us: i
     yield from _problems(drv, run, "CQ3 slot and phase tag", f"{count} CQEs of CQ3",
                          "slot n mod size, phase 1 on odd passes, 0 on even", phase_problems(comps, size))  # fmt: skip
     reads = yield from _read_batch(drv, [3] * count, first, lba, "read them back")
-    while any(not c.done for c in reads):
-        yield poll_us * 1000
-        yield from drv.poll_cq(3)
-    yield from drv.wait_all(reads)
+    yield from _poll_until_done(drv, 3, reads, poll_us, [])
+    yield from drv.wait_all([c for c in reads if c.done])
     yield from _data_ok(drv, run, "data through the full CQ", reads,
                         [written[first + k] for k in range(count)])  # fmt: skip
+
+
+def _poll_until_done(
+    drv: LinuxDriver, cqid: int, comps: list[Completion], poll_us: int, found: list[int]
+) -> Task:
+    """Poll CQ ``cqid`` every ``poll_us`` until ``comps`` are done (each poll's count of
+    new CQEs appended to ``found``), giving up after two polls per command and ten more:
+    a device that loses completions does not keep the host polling for ever."""
+    budget = 2 * len(comps) + 10
+    while any(not c.done for c in comps) and budget:
+        budget -= 1
+        yield poll_us * 1000
+        n = yield from drv.poll_cq(cqid)
+        if n:
+            found.append(n)
+    if any(not c.done for c in comps):
+        left = sum(not c.done for c in comps)
+        yield from drv.say(
+            "poll_gave_up", f"After {2 * len(comps) + 10} polls of CQ{cqid}, "
+            f"{plural(left, 'command')} still have no completion: stop polling.",
+        )  # fmt: skip
 
 
 # -- wrr ------------------------------------------------------------------------------------------
