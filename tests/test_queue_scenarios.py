@@ -145,6 +145,12 @@ def test_wrr_without_it_in_cap_ams_is_round_robin():
     assert all(e.arbitration.startswith(("round robin", "burst")) for e in of(m, "sqe_fetch"))
 
 
+def test_wrr_says_so_when_the_device_never_had_to_choose():
+    # room for every command at once: each SQ is fetched whole as its doorbell rings
+    m = run("wrr", ControllerConfig(ams=1, parallel_units=100))
+    assert failed_cases(m) == {"commands waiting for arbitration"}
+
+
 def test_wrr_catches_a_device_that_ignores_the_urgent_class(monkeypatch):
     from nvmescope.emulator.arbiter import ADMIN_CLASS, QPRIO_MEDIUM, Arbiter
 

@@ -468,6 +468,17 @@ def wrr(drv: LinuxDriver, run: ScenarioRun, count: int, burst: int, high: int, m
     order = [c.sqid for c in sorted(comps, key=lambda c: c.cq_index or 0)]
     yield from drv.say("wrr_order", "CQ2's CQEs came from SQs " + " ".join(map(str, order)) + ".")
     limit = None if burst == 7 else 1 << burst
+    if order == qids:
+        # every SQ fetched whole, in doorbell order: nothing ever waited to be chosen
+        yield from check(
+            drv, run, "commands waiting for arbitration", "CQE order",
+            "the SQs' commands interleaved by the arbiter",
+            "each SQ was fetched whole as its doorbell rang: either the device had room to "
+            "run every command at once and never had to choose (this scenario's "
+            "parallel_units=1 overridden by a profile or -c), or it does not arbitrate",
+            False,
+        )  # fmt: skip
+        return
     if weighted:
         yield from _wrr_checks(drv, run, order, count, limit, high, medium, low)
     else:
