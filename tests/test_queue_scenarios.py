@@ -106,6 +106,20 @@ def test_queue_wrap_takes_its_size_and_laps():
     assert len(posts) == 32 and [e.phase for e in posts[-8:]] == [0] * 8
 
 
+def test_a_large_queue_wraps_and_its_polled_cq_still_fills():
+    m = ok("queue-wrap", qsize=65536, laps=1)
+    size = (m.config.mqes + 1) // 2  # the pair is at most half of CAP.MQES + 1
+    assert len(of(m, "cqe_post", cqid=2)) == 2 * size
+    assert of(m, "cq_full", cqid=3)
+
+
+def test_a_host_that_polls_faster_than_the_device_completes_is_told_so():
+    m = run("queue-wrap", qsize=16, poll_us=1)
+    assert failed_cases(m) == {"CQ full, device waits"}
+    row = next(row for row in m.scenario.results if row.case == "CQ full, device waits")
+    assert "poll less often: -p poll_us" in row.got
+
+
 def test_queue_wrap_catches_a_device_that_overwrites_a_full_cq(monkeypatch):
     from nvmescope.emulator.queues import CompletionQueue
 
@@ -136,6 +150,17 @@ def test_the_arbitration_feature_sets_the_burst_and_weights():
     m = ok("wrr", burst=0, high=2, medium=1, low=1)
     order = _order(m)
     assert order[12:16] == [3, 4, 5, 6]  # one command per arbitration, high 2, medium 1, low 1
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"count": 1}, {"burst": 7}, {"high": 256, "medium": 256, "low": 256},
+     {"count": 40, "high": 3, "medium": 7, "low": 2, "burst": 3}],
+)  # fmt: skip
+def test_wrr_checks_every_round_whatever_the_weights(params):
+    m = ok("wrr", **params)
+    rounds = next(row for row in m.scenario.results if row.case == "weights per round")
+    assert rounds.ok and rounds.got == "as expected"
 
 
 def test_wrr_without_it_in_cap_ams_is_round_robin():

@@ -269,10 +269,16 @@ def multi_queue(drv: LinuxDriver, run: ScenarioRun, sqs: int, per_cq: int, depth
 # -- queue-wrap -----------------------------------------------------------------------------------
 QUEUE_WRAP_DEFAULTS = {"qsize": 4, "laps": 3, "poll_us": 100}
 QUEUE_WRAP_HELP = {
-    "qsize": "entries of the small queues (an SQ holds qsize - 1 commands, a CQ qsize - 1 CQEs)",
+    "qsize": "entries of the small queues (an SQ holds qsize - 1 commands, a CQ qsize - 1 "
+    "CQEs); the polled CQ that fills up has at most 16",
     "laps": "times the Writes alone go round the queue pair (the Reads go round as often again)",
     "poll_us": "how often the host polls the CQ without interrupts, in microseconds",
 }
+#: the polled CQ of the back-pressure part has qsize entries, at most this many, so that
+#: the device fills it between two polls
+FULL_CQ_MAX = 16
+#: polls in a row that find nothing before the host stops waiting
+EMPTY_POLLS = 1000
 #: qsize: CAP.MQES + 1 <= 65536; laps: bounded so a run stays small; poll_us: up to 1 s
 QUEUE_WRAP_RANGE = {"qsize": (2, 65536), "laps": (1, 64), "poll_us": (1, 1_000_000)}
 
@@ -333,7 +339,10 @@ def _sqhd_in_order(comps: list[Completion], depth: int) -> list[str]:
 
 def _cq_full(drv: LinuxDriver, run: ScenarioRun, lba: int, size: int, poll_us: int,
              first: int) -> Task:  # fmt: skip
-    """A polled CQ smaller than its SQ: the device fills it and waits for the host."""
+    """A polled CQ smaller than its SQ: the device fills it and waits for the host. The CQ
+    has ``size`` entries, at most :data:`FULL_CQ_MAX`, so the device fills it between two
+    polls."""
+    size = min(size, FULL_CQ_MAX)
     sq_size = 2 * size
     count = sq_size - 1
     yield from drv.say(
@@ -341,7 +350,7 @@ def _cq_full(drv: LinuxDriver, run: ScenarioRun, lba: int, size: int, poll_us: i
         f"of {sq_size}. {count} Writes in one batch; the host polls CQ3 every {poll_us} us. A CQ "
         f"holds at most {size - 1} CQEs (one slot is always left empty, or full and empty would "
         "look alike), so the device fills it and waits until the host's CQ head doorbell frees "
-        "entries: each poll finds a full CQ until the last.",
+        "entries: a poll finds the CQ full, never fuller.",
     )  # fmt: skip
     made = [(yield from _new_cq(drv, 3, size, ien=False)),
             (yield from drv.create_io_sq(3, sq_size, 3))]  # fmt: skip
@@ -354,14 +363,20 @@ def _cq_full(drv: LinuxDriver, run: ScenarioRun, lba: int, size: int, poll_us: i
     yield from _poll_until_done(drv, 3, comps, poll_us, found)
     yield from drv.wait_all([c for c in comps if c.done])
     yield from _all_ok(drv, run, "writes through the full CQ", comps)
-    want: list[int] = []
-    left = count
-    while left:
-        want.append(min(size - 1, left))
-        left -= want[-1]
+    room = size - 1
+    if found and max(found) > room:
+        got = f"a poll found {max(found)} new CQEs, more than the CQ holds: CQEs per poll {found}"
+    elif room not in found:
+        got = (
+            f"no poll found CQ3 full (CQEs per poll {found}): the device kept up with the "
+            "polls (poll less often: -p poll_us)"
+        )
+    else:
+        got = f"CQEs per poll {found}"
     yield from check(
         drv, run, "CQ full, device waits", f"polls of CQ3 every {poll_us} us",
-        f"CQEs per poll {want}", f"CQEs per poll {found}", found == want,
+        f"a poll finds CQ3 full ({plural(room, 'CQE')}), none finds more", got,
+        bool(found) and max(found) == room,
     )  # fmt: skip
     yield from _problems(drv, run, "CQ3 slot and phase tag", f"{count} CQEs of CQ3",
                          "slot n mod size, phase 1 on odd passes, 0 on even", phase_problems(comps, size))  # fmt: skip
@@ -376,19 +391,20 @@ def _poll_until_done(
     drv: LinuxDriver, cqid: int, comps: list[Completion], poll_us: int, found: list[int]
 ) -> Task:
     """Poll CQ ``cqid`` every ``poll_us`` until ``comps`` are done (each poll's count of
-    new CQEs appended to ``found``), giving up after two polls per command and ten more:
-    a device that loses completions does not keep the host polling for ever."""
-    budget = 2 * len(comps) + 10
-    while any(not c.done for c in comps) and budget:
-        budget -= 1
+    new CQEs appended to ``found``), giving up after :data:`EMPTY_POLLS` polls in a row
+    that found nothing: a device that loses completions does not keep the host polling
+    for ever."""
+    empty = 0
+    while any(not c.done for c in comps) and empty < EMPTY_POLLS:
         yield poll_us * 1000
         n = yield from drv.poll_cq(cqid)
+        empty = 0 if n else empty + 1
         if n:
             found.append(n)
     if any(not c.done for c in comps):
         left = sum(not c.done for c in comps)
         yield from drv.say(
-            "poll_gave_up", f"After {2 * len(comps) + 10} polls of CQ{cqid}, "
+            "poll_gave_up", f"{EMPTY_POLLS} polls of CQ{cqid} in a row found nothing and "
             f"{plural(left, 'command')} still have no completion: stop polling.",
         )  # fmt: skip
 
@@ -468,17 +484,6 @@ def wrr(drv: LinuxDriver, run: ScenarioRun, count: int, burst: int, high: int, m
     order = [c.sqid for c in sorted(comps, key=lambda c: c.cq_index or 0)]
     yield from drv.say("wrr_order", "CQ2's CQEs came from SQs " + " ".join(map(str, order)) + ".")
     limit = None if burst == 7 else 1 << burst
-    if order == qids:
-        # every SQ fetched whole, in doorbell order: nothing ever waited to be chosen
-        yield from check(
-            drv, run, "commands waiting for arbitration", "CQE order",
-            "the SQs' commands interleaved by the arbiter",
-            "each SQ was fetched whole as its doorbell rang: either the device had room to "
-            "run every command at once and never had to choose (this scenario's "
-            "parallel_units=1 overridden by a profile or -c), or it does not arbitrate",
-            False,
-        )  # fmt: skip
-        return
     if weighted:
         yield from _wrr_checks(drv, run, order, count, limit, high, medium, low)
     else:
@@ -496,23 +501,32 @@ def _runs(order: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def wrr_rounds(order: list[int], count: int, weights: dict[int, int]) -> list[dict[int, int]]:
-    """The weighted class's commands in ``order`` (SQ IDs) cut into rounds of
-    sum(weights) while every level still has its weight waiting: commands per level
-    in each such round."""
+def wrr_round_problems(
+    order: list[int], count: int, weights: dict[int, int]
+) -> tuple[int, list[str]]:
+    """The weighted class's commands in ``order`` (SQ IDs, ``count`` from each SQ) cut
+    into arbitration rounds: each round gives every priority level (1 high, 2 medium,
+    3 low) its weight in commands, or what it has left when that is less, in any order
+    within the round. Returns the rounds that matched and what was wrong (at most one
+    line: the first round that did not)."""
     level = {q: p for q, p in WRR_SQS.items() if p}
     left = {p: count * sum(1 for q in level if level[q] == p) for p in weights}
     seq = [level[q] for q in order if q in level]
-    rounds: list[dict[int, int]] = []
-    size = sum(weights.values())
-    i = 0
-    while all(left[p] >= weights[p] for p in weights) and i + size <= len(seq):
+    rounds, i = 0, 0
+    while i < len(seq):
+        want = {p: min(weights[p], left[p]) for p in weights}
+        size = sum(want.values())
         got = {p: seq[i : i + size].count(p) for p in weights}
-        rounds.append(got)
+        if got != want or size == 0:
+            return rounds, [
+                f"round {rounds + 1}: high {got[1]}, medium {got[2]}, low {got[3]} (expected "
+                f"{want[1]}, {want[2]}, {want[3]})"
+            ]
         for p in weights:
             left[p] -= got[p]
         i += size
-    return rounds
+        rounds += 1
+    return rounds, []
 
 
 def _wrr_checks(drv: LinuxDriver, run: ScenarioRun, order: list[int], count: int,
@@ -524,18 +538,25 @@ def _wrr_checks(drv: LinuxDriver, run: ScenarioRun, order: list[int], count: int
         f"last urgent at {urgent[-1] if urgent else None}, first weighted at {first_weighted}",
         bool(urgent) and urgent[-1] < first_weighted,
     )  # fmt: skip
-    weights = {1: high, 2: medium, 3: low}
-    rounds = wrr_rounds(order, count, weights)
-    bad = [r for r in rounds if r != weights]
-    yield from check(
-        drv, run, "weights per round", f"{len(rounds)} full rounds",
-        f"high {high}, medium {medium}, low {low} in each",
-        "as expected" if rounds and not bad else
-        (f"a round of high {bad[0][1]}, medium {bad[0][2]}, low {bad[0][3]}" if bad else "no full round"),
-        bool(rounds) and not bad,
-    )  # fmt: skip
+    rounds, bad = wrr_round_problems(order, count, {1: high, 2: medium, 3: low})
     high_runs = [n for q, n in _runs([q for q in order if q in (3, 4)])]
     too_long = [n for n in high_runs if limit is not None and n > limit]
+    if (bad or too_long) and order == [q for q in WRR_SQS for _ in range(count)]:
+        # every SQ fetched whole, in doorbell order: nothing ever waited to be chosen
+        yield from check(
+            drv, run, "commands waiting for arbitration", "CQE order",
+            "the SQs' commands interleaved by the arbiter",
+            "each SQ was fetched whole as its doorbell rang: either the device had room to "
+            "run every command at once and never had to choose (this scenario's "
+            "parallel_units=1 overridden by a profile or -c), or it does not arbitrate",
+            False,
+        )  # fmt: skip
+        return
+    yield from check(
+        drv, run, "weights per round", f"{plural(rounds, 'round')} of the weighted class",
+        f"high {high}, medium {medium}, low {low} (or what is left) in each",
+        bad[0] if bad else "as expected", not bad,
+    )  # fmt: skip
     yield from check(
         drv, run, "arbitration burst", "runs of SQ3 / SQ4 among the high SQs",
         f"at most {limit} commands from one SQ per arbitration" if limit else "no limit",
@@ -729,4 +750,4 @@ QUEUE_SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 
-__all__ = ["QUEUE_SCENARIOS", "phase_problems", "sqhd_problems", "wrr_rounds"]
+__all__ = ["QUEUE_SCENARIOS", "phase_problems", "sqhd_problems", "wrr_round_problems"]
