@@ -108,7 +108,7 @@ def test_queue_wrap_takes_its_size_and_laps():
 
 def test_a_large_queue_wraps_and_its_polled_cq_still_fills():
     m = ok("queue-wrap", qsize=65536, laps=1)
-    size = (m.config.mqes + 1) // 2  # the pair is at most half of CAP.MQES + 1
+    size = m.config.mqes + 1  # the pair takes CAP.MQES + 1 entries at most
     assert len(of(m, "cqe_post", cqid=2)) == 2 * size
     assert of(m, "cq_full", cqid=3)
 
@@ -243,3 +243,22 @@ def test_a_parameter_outside_its_range_is_one_line(name, param):
     assert result.exit_code != 0
     assert result.stderr.count("\n") == 1 and param.split("=")[0] in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+# -- controllers the stories do not fit -----------------------------------------------------------
+@pytest.mark.parametrize("name", ["queue-wrap", "wrr", "coalescing"])
+def test_too_few_queues_granted_is_one_failed_check_that_says_so(name):
+    m = run(name, ControllerConfig(max_io_queues=1))
+    assert failed_cases(m) == {"I/O queues granted"}
+    assert not of(m, "queue_created", qtype="sq", qid=2)
+
+
+def test_coalescing_needs_a_vector_per_cq():
+    m = run("coalescing", ControllerConfig(msix_vectors=2))
+    assert failed_cases(m) == {"MSI-X vectors"}
+
+
+@pytest.mark.parametrize("name", ["multi-queue", "queue-wrap", "wrr", "coalescing"])
+def test_the_stories_fit_queues_of_two_entries(name):
+    # CAP.MQES = 1: every queue holds one command; each scenario shrinks its workload
+    ok(name, ControllerConfig(mqes=1))

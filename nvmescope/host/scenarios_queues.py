@@ -107,6 +107,35 @@ def _read_batch(drv: LinuxDriver, qids: Sequence[int], first: int, lba: int, why
     return (yield from drv.submit_batch(cmds, why=why))
 
 
+def _granted(drv: LinuxDriver, run: ScenarioRun, sqs: int, cqs: int) -> Task:
+    """Get Features Number of Queues: whether the controller allocated ``sqs`` I/O SQs and
+    ``cqs`` CQs (a check row when it did not)."""
+    c = yield from drv.get_features(
+        f.FID_NUMBER_OF_QUEUES, why="how many I/O queues the controller allocated"
+    )
+    nsqa, ncqa = (c.dw0 & 0xFFFF) + 1, (c.dw0 >> 16) + 1
+    if c.ok and nsqa >= sqs and ncqa >= cqs:
+        return True
+    got = f"{plural(nsqa, 'SQ')} and {plural(ncqa, 'CQ')}" if c.ok else c.describe()
+    yield from check(
+        drv, run, "I/O queues granted", "Get Features Number of Queues",
+        f"at least {plural(sqs, 'SQ')} and {plural(cqs, 'CQ')} for the story", got, False,
+    )  # fmt: skip
+    return False
+
+
+def _mqes(drv: LinuxDriver) -> int:
+    """The most entries an I/O queue may have: CAP.MQES + 1."""
+    return r.CAP.get(drv.cap, "mqes") + 1
+
+
+def _release(drv: LinuxDriver, comps: list[Completion]) -> None:
+    """Give back the data buffers of completed commands (the scenario's own)."""
+    for c in comps:
+        if c.done and not c.timed_out and c.buf is not None:
+            drv.api.free(c.buf)
+
+
 def _all_ok(drv: LinuxDriver, run: ScenarioRun, case: str, comps: list[Completion]) -> Task:
     good = sum(c.ok for c in comps)
     bad = next((c for c in comps if not c.ok), None)
@@ -184,6 +213,9 @@ MULTI_QUEUE_HELP = {
 }
 #: sqs and per_cq: a queue identifier is 16 bits (1..65535 I/O queues); depth: bounded so
 #: a run's events stay in memory (sqs x depth x 2 commands); qsize: CAP.MQES + 1 <= 65536
+#: commands in one batch at most (each with a 4 KiB buffer: 64 MiB of the host's 512 MiB);
+#: depth gives way when sqs x depth would be more
+BATCH_MAX = 16384
 MULTI_QUEUE_RANGE = {
     "sqs": (1, 65535), "per_cq": (1, 65535), "depth": (1, 256), "qsize": (2, 65536),
 }  # fmt: skip
@@ -205,9 +237,8 @@ def multi_queue(drv: LinuxDriver, run: ScenarioRun, sqs: int, per_cq: int, depth
     n = min(sqs, nsqa)
     per = max(1, per_cq, -(-n // ncqa))
     ncq = -(-n // per)
-    mqes = r.CAP.get(drv.cap, "mqes") + 1
-    size = max(2, min(qsize, mqes))
-    want = max(1, min(depth, size - 1))
+    size = max(2, min(qsize, _mqes(drv)))
+    want = max(1, min(depth, size - 1, BATCH_MAX // n))
     yield from drv.say(
         "multi_queue", f"The controller allocated {nsqa} I/O SQs and {ncqa} CQs (NSQA {nsqa - 1}, "
         f"NCQA {ncqa - 1}, 0's based). Use {plural(n, 'SQ')} of {size} entries and "
@@ -230,6 +261,7 @@ def multi_queue(drv: LinuxDriver, run: ScenarioRun, sqs: int, per_cq: int, depth
     qids = [q for _ in range(want) for q in range(1, n + 1)]
     writes, written = yield from _write_batch(drv, qids, 0, "multi-queue", lba, "a Write per SQ")
     yield from drv.wait_all(writes)
+    _release(drv, writes)
     yield from _all_ok(drv, run, "writes on every SQ", writes)
     tails = {q: drv.sqs[q].tail for q in range(1, n + 1)}
     reads = yield from _read_batch(drv, qids, 0, lba, "read every block back, from the same SQs")
@@ -285,10 +317,9 @@ QUEUE_WRAP_RANGE = {"qsize": (2, 65536), "laps": (1, 64), "poll_us": (1, 1_000_0
 
 def queue_wrap(drv: LinuxDriver, run: ScenarioRun, qsize: int, laps: int, poll_us: int) -> Task:
     lba = yield from _io_ready(drv, run)
-    if not lba:
+    if not lba or not (yield from _granted(drv, run, 3, 3)):
         return
-    mqes = r.CAP.get(drv.cap, "mqes") + 1
-    size = max(2, min(qsize, mqes // 2))
+    size = max(2, min(qsize, _mqes(drv)))
     total = laps * size
     yield from drv.say(
         "queue_wrap", f"A {size}-entry queue pair (SQ2, CQ2 on vector 2): {total} Writes in one "
@@ -303,6 +334,7 @@ def queue_wrap(drv: LinuxDriver, run: ScenarioRun, qsize: int, laps: int, poll_u
     writes, written = yield from _write_batch(drv, [2] * total, 0, "queue-wrap", lba,
                                               f"{total} Writes into a {size}-entry SQ")  # fmt: skip
     yield from drv.wait_all(writes)
+    _release(drv, writes)
     yield from _all_ok(drv, run, "writes round the queue", writes)
     reads = yield from _read_batch(drv, [2] * total, 0, lba, "read every block back")
     yield from drv.wait_all(reads)
@@ -342,7 +374,13 @@ def _cq_full(drv: LinuxDriver, run: ScenarioRun, lba: int, size: int, poll_us: i
     """A polled CQ smaller than its SQ: the device fills it and waits for the host. The CQ
     has ``size`` entries, at most :data:`FULL_CQ_MAX`, so the device fills it between two
     polls."""
-    size = min(size, FULL_CQ_MAX)
+    size = min(size, FULL_CQ_MAX, _mqes(drv) // 2)
+    if size < 2:
+        yield from drv.say(
+            "cq_full_skipped", f"CAP.MQES + 1 = {_mqes(drv)}: no SQ twice the size of a CQ of "
+            "two entries, so no back-pressure to show.",
+        )  # fmt: skip
+        return
     sq_size = 2 * size
     count = sq_size - 1
     yield from drv.say(
@@ -362,6 +400,7 @@ def _cq_full(drv: LinuxDriver, run: ScenarioRun, lba: int, size: int, poll_us: i
     found: list[int] = []
     yield from _poll_until_done(drv, 3, comps, poll_us, found)
     yield from drv.wait_all([c for c in comps if c.done])
+    _release(drv, comps)
     yield from _all_ok(drv, run, "writes through the full CQ", comps)
     room = size - 1
     if found and max(found) > room:
@@ -431,7 +470,7 @@ def wrr(drv: LinuxDriver, run: ScenarioRun, count: int, burst: int, high: int, m
         low: int) -> Task:  # fmt: skip
     drv.cc_ams = 0b001
     lba = yield from _io_ready(drv, run)
-    if not lba:
+    if not lba or not (yield from _granted(drv, run, max(WRR_SQS), 2)):
         return
     offered = bool(r.CAP.get(drv.cap, "ams") & 0b01)
     selected = r.CC.get(drv.ctrl_config, "ams")
@@ -452,9 +491,15 @@ def wrr(drv: LinuxDriver, run: ScenarioRun, count: int, burst: int, high: int, m
     c = yield from drv.get_features(f.FID_ARBITRATION, why="read the arbitration back")
     yield from check(drv, run, "Get Features Arbitration", "Get Features 01h", f"{value:#010x}",
                      f"{c.dw0:#010x}", c.ok and c.dw0 == value)  # fmt: skip
+    if count >= _mqes(drv):
+        yield from drv.say(
+            "wrr_count", f"count={count} does not fit an SQ of CAP.MQES + 1 = {_mqes(drv)} "
+            f"entries: use {_mqes(drv) - 1}.",
+        )  # fmt: skip
+        count = _mqes(drv) - 1
     depth = count + 1
     total = count * len(WRR_SQS)
-    made = [(yield from _new_cq(drv, 2, min(total + 1, r.CAP.get(drv.cap, "mqes") + 1)))]
+    made = [(yield from _new_cq(drv, 2, min(total + 1, _mqes(drv))))]
     for qid, qprio in WRR_SQS.items():
         made.append((yield from drv.create_io_sq(qid, depth, 2, qprio=qprio)))
     yield from _all_ok(drv, run, "create CQ2 and SQs of every class", made)
@@ -480,6 +525,7 @@ def wrr(drv: LinuxDriver, run: ScenarioRun, count: int, burst: int, high: int, m
     qids = [q for q in WRR_SQS for _ in range(count)]
     comps, _ = yield from _write_batch(drv, qids, 0, "wrr", lba, "every SQ full, then doorbells")
     yield from drv.wait_all(comps)
+    _release(drv, comps)
     yield from _all_ok(drv, run, "writes of every class", comps)
     order = [c.sqid for c in sorted(comps, key=lambda c: c.cq_index or 0)]
     yield from drv.say("wrr_order", "CQ2's CQEs came from SQs " + " ".join(map(str, order)) + ".")
@@ -594,12 +640,26 @@ TIME_UNIT_NS = 100_000
 
 def coalescing(drv: LinuxDriver, run: ScenarioRun, count: int, thr: int, time: int) -> Task:
     lba = yield from _io_ready(drv, run)
-    if not lba:
+    if not lba or not (yield from _granted(drv, run, 2, 2)):
         return
-    made = [(yield from _new_cq(drv, 2, count + 2)), (yield from drv.create_io_sq(2, count + 2, 2))]
+    if drv.msix_vectors < 3:
+        yield from check(
+            drv, run, "MSI-X vectors", "MSI-X Message Control", "3 (admin, CQ1, CQ2)",
+            f"{drv.msix_vectors}: CQ1 and CQ2 would share a vector", False,
+        )  # fmt: skip
+        return
+    size = min(count + 2, _mqes(drv))
+    made = [(yield from _new_cq(drv, 2, size)), (yield from drv.create_io_sq(2, size, 2))]
     yield from _all_ok(drv, run, "create SQ2 and CQ2 (vector 2)", made)
-    if not all(c.ok for c in made) or drv.cqs[1].vector == drv.cqs[2].vector:
+    if not all(c.ok for c in made):
         return
+    room = min(drv.sqs[1].depth, drv.cqs[1].depth, size) - 1
+    if count > room:
+        yield from drv.say(
+            "coalescing_count", f"count={count}: the queues hold {room} commands at once, and "
+            "the story needs them all outstanding together: use that many.",
+        )  # fmt: skip
+        count = room
     v1, v2 = drv.cqs[1].vector, drv.cqs[2].vector
     block = 0
     c = yield from drv.get_features(f.FID_INTERRUPT_COALESCING, why="coalescing as the controller "
@@ -679,6 +739,7 @@ def _irqs_of(drv: LinuxDriver, qids: list[int], first: int, lba: int, why: str) 
     mark = len(drv.irq_log)
     comps, _ = yield from _write_batch(drv, qids, first, "coalescing", lba, why)
     yield from drv.wait_all(comps)
+    _release(drv, comps)
     yield from drv.quiesce()
     counts = {v: irq.count(v) - before[v] for v in vectors}
     times: dict[int, list[int]] = {v: [] for v in vectors}
