@@ -34,7 +34,6 @@ from .scenarios import SUCCESS, Scenario, ScenarioRun, _io_ready, check, expect
 #: the block every I/O command of these scenarios moves (one LBA if that is larger)
 BLOCK = 4096
 OPC_WRITE, OPC_READ = 0x01, 0x02
-QPRIO_NAMES = ("urgent", "high", "medium", "low")
 
 
 # -- shared steps ---------------------------------------------------------------------------------
@@ -301,8 +300,7 @@ def multi_queue(drv: LinuxDriver, run: ScenarioRun, sqs: int, per_cq: int, depth
 # -- queue-wrap -----------------------------------------------------------------------------------
 QUEUE_WRAP_DEFAULTS = {"qsize": 4, "laps": 3, "poll_us": 100}
 QUEUE_WRAP_HELP = {
-    "qsize": "entries of the small queues (an SQ holds qsize - 1 commands, a CQ qsize - 1 "
-    "CQEs); the polled CQ that fills up has at most 16",
+    "qsize": "entries of the small queue pair (it holds qsize - 1); the polled CQ has at most 16",
     "laps": "times the Writes alone go round the queue pair (the Reads go round as often again)",
     "poll_us": "how often the host polls the CQ without interrupts, in microseconds",
 }
