@@ -305,3 +305,13 @@ def test_regenerating_twice_gives_the_same_bytes(regenerated, tmp_path):
     assert code == 0, err
     for path in sorted(regenerated.iterdir()):
         assert (tmp_path / "again" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+@pytest.mark.parametrize("name", ["multi-queue", "queue-wrap", "wrr", "coalescing"])
+def test_the_queue_scenarios_recordings_replay_and_stay_small(name):
+    path = SHIPPED / f"{name}.nvmetrace"
+    assert path.stat().st_size < 300_000
+    code, out, err = run("replay", path, "--verify")
+    assert code == 0, err
+    assert "verified" in out and "identical" in out
+    assert open_recording(path).scenario == name

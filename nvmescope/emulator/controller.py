@@ -187,6 +187,8 @@ class Controller:
         self.msix = MsixTable(config.msix_vectors, in_bar=bool(config.msix))
         #: vector -> completions held back by interrupt coalescing (Feature 08h)
         self._coalesced: dict[int, int] = {}
+        #: vector -> number of its latest aggregation: a timer counts only for its own
+        self._coalesce_round: dict[int, int] = {}
         #: the active namespaces by NSID (an NSID up to NN missing here is inactive)
         self.namespaces: dict[int, Namespace] = {}
         #: every allocated namespace by NSID, attached or not (Namespace Management:
@@ -1483,7 +1485,12 @@ class Controller:
                     self._coalesced[vector] = count
                     yield from self._out(ev.IrqCoalesced(vector=vector, count=count), req)
                     if first:  # the aggregation time runs from the first entry held
-                        self._spawn(self._nvme_coalesce_timer(vector), delay, f"coalesce{vector}")
+                        turn = self._coalesce_round[vector] = (
+                            self._coalesce_round.get(vector, 0) + 1
+                        )
+                        self._spawn(
+                            self._nvme_coalesce_timer(vector, turn), delay, f"coalesce{vector}"
+                        )
                     return
                 self._coalesced.pop(vector, None)
             yield from self._nvme_msix_raise(cq.vector, req)
@@ -1492,10 +1499,14 @@ class Controller:
         if event is not None:
             yield from self._out(event, req)
 
-    def _nvme_coalesce_timer(self, vector: int) -> Task:
-        """The aggregation time of ``vector`` ran out: send the interrupt it holds back (if
-        the threshold has not sent it already)."""
-        if self._coalesced.pop(vector, None) is not None:
+    def _nvme_coalesce_timer(self, vector: int, turn: int) -> Task:
+        """The aggregation time of ``vector``'s aggregation ``turn`` ran out: send the
+        interrupt it holds back, unless the threshold sent it already (a later
+        aggregation, then, has its own timer)."""
+        if (
+            self._coalesce_round.get(vector) == turn
+            and self._coalesced.pop(vector, None) is not None
+        ):
             yield from self._nvme_msix_raise(vector, None)
 
     def _nvme_msix_raise(self, vector: int, req: Request | None) -> Task:

@@ -39,7 +39,7 @@ completion was handled and returns it.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,8 @@ from .api import HostAPI
 from .memory import MSI_ADDRESS, PAGE_SIZE
 
 # -- virtual time of host actions (ns) ------------------------------------------------
+#: Create I/O SQ CDW11.QPRIO in words
+QPRIO_WORDS = ("urgent", "high", "medium", "low")
 #: between a host_step annotation and the action it announces
 NOTE_NS = 50
 #: after an action, before the next one
@@ -158,6 +160,20 @@ class Completion:
     #: Completion is then no command of its own: :meth:`LinuxDriver.wait_for` fills it in
     #: from the parts (the first one that failed, else the last one)
     parts: list[Completion] = field(default_factory=list)
+    #: the data buffer in host memory and its length (None, 0: the command moves no data)
+    buf: int | None = None
+    length: int = 0
+    #: the SQ slot its SQE went into; the CQ and the slot its CQE was read from, and how
+    #: many CQEs the host had consumed from that CQ before it (its place in the CQ's order)
+    sq_slot: int | None = None
+    cqid: int | None = None
+    cq_slot: int | None = None
+    cq_index: int | None = None
+    #: sent without waiting: memory the driver allocated for it (data buffer, PRP list),
+    #: freed by :meth:`LinuxDriver.wait_all`, which also reads the data back when
+    #: ``read_back`` (the driver's own buffer of a command that returns data)
+    owned: list[int] = field(default_factory=list, repr=False)
+    read_back: bool = field(default=False, repr=False)
 
     @property
     def status(self) -> int | None:
@@ -247,6 +263,11 @@ class HostCQ:
     vector: int
     head: int = 0
     phase: int = 1
+    #: interrupts enabled (Create I/O CQ IEN); False: a polled queue, which
+    #: :meth:`LinuxDriver.wait_all` polls every ``LinuxDriver.poll_ns``
+    ien: bool = True
+    #: CQEs consumed from this queue since it was created
+    consumed: int = 0
 
     def slot_addr(self, slot: int) -> int:
         return self.addr + slot * CQE_SIZE
@@ -257,6 +278,40 @@ class _Pending:
     completion: Completion
     signal: Any
     timer: int | None = None
+
+
+@dataclass(frozen=True)
+class IoCommand:
+    """One command of a batch (:meth:`LinuxDriver.submit_batch`): the SQ it goes to, its
+    opcode and its fields by their SQE names, and its data: ``buf`` (a buffer the caller
+    owns, ``data_len`` bytes, mapped as it lies), ``data_out`` (bytes the driver puts in a
+    buffer of its own) or ``data_len`` alone (a buffer of the driver's, read back when
+    :meth:`LinuxDriver.wait_all` sees the command succeed)."""
+
+    qid: int
+    opc: int
+    nsid: int = 0
+    cdw10: int = 0
+    cdw11: int = 0
+    cdw12: int = 0
+    cdw13: int = 0
+    cdw14: int = 0
+    cdw15: int = 0
+    buf: int | None = None
+    data_len: int = 0
+    data_out: bytes | None = None
+    why: str = ""
+
+    @classmethod
+    def rw(
+        cls, opc: int, qid: int, nsid: int, slba: int, nlb: int, buf: int, length: int,
+        why: str = "",
+    ) -> IoCommand:  # fmt: skip
+        """A Read (02h) or Write (01h) of ``nlb`` blocks at ``slba``, data at ``buf``."""
+        return cls(
+            qid, opc, nsid=nsid, cdw10=slba & 0xFFFFFFFF, cdw11=slba >> 32,
+            cdw12=(nlb - 1) & 0xFFFF, buf=buf, data_len=length, why=why,
+        )  # fmt: skip
 
 
 @dataclass
@@ -407,6 +462,13 @@ class LinuxDriver:
         self._tags: dict[int, TagSet] = {}
         self._isrs: set[int] = set()
         self._busy = 0
+        #: CC.AMS the bring-up writes: 000b round robin (Linux 6.1 never selects anything
+        #: else), 001b weighted round robin with urgent priority class
+        self.cc_ams = 0
+        #: how often :meth:`wait_all` polls a CQ created without interrupts (ns)
+        self.poll_ns = 10_000
+        #: (vector, virtual time in ns) of every interrupt the handlers took, in order
+        self.irq_log: list[tuple[int, int]] = []
 
     # ==================================================================================
     # small steps: every one is a host_step annotation followed by one action
@@ -716,11 +778,28 @@ class LinuxDriver:
             "Linux uses 4 KiB pages and gives up on a controller whose MPSMIN asks for more",
         )
         css = 6 if r.CAP.get(self.cap, "css") & CAP_CSS_IOCS else 0
-        self.ctrl_config = r.CC.build(css=css, mps=mps, ams=0, shn=0, iosqes=6, iocqes=4)
+        ams = self.cc_ams & 0x7
+        # CAP.AMS bit 0 offers CC.AMS 001b (weighted round robin), bit 1 111b (vendor specific)
+        offered = {0b001: 0b01, 0b111: 0b10}.get(ams, 0)
+        if ams and not r.CAP.get(self.cap, "ams") & offered:
+            yield from self.say(
+                "cc_ams_unsupported", f"CAP.AMS = {r.CAP.get(self.cap, 'ams'):02b}b does not offer "
+                f"arbitration mechanism {ams:03b}b: keep round robin (CC.AMS 000b), the one every "
+                "controller supports.",
+            )  # fmt: skip
+            ams = self.cc_ams = 0
+        self.ctrl_config = r.CC.build(css=css, mps=mps, ams=ams, shn=0, iosqes=6, iocqes=4)
         sets = "all I/O command sets (CSS=6)" if css == 6 else "the NVM command set (CSS=0)"
+        arbitration = (
+            f", AMS={ams:03b}b: {'weighted round robin with urgent priority class' if ams == 1 else 'an arbitration mechanism'} "
+            "(Linux 6.1 always leaves round robin, 000b; this host asks for it on purpose)"
+            if ams
+            else ""
+        )
         yield from self._wr32(
             0x14, self.ctrl_config, "write_cc", f"Write CC = {self.ctrl_config:#x}, still EN=0: "
-            f"{sets}, {4096 << mps}-byte pages, 64-byte SQEs (IOSQES=6), 16-byte CQEs (IOCQES=4).",
+            f"{sets}, {4096 << mps}-byte pages, 64-byte SQEs (IOSQES=6), 16-byte CQEs "
+            f"(IOCQES=4){arbitration}.",
         )  # fmt: skip
         self.ctrl_config = yield from self._rd32(
             0x14, "read_cc", "Read CC back to flush the posted write to the device."
@@ -1512,6 +1591,7 @@ class LinuxDriver:
             f"{cid_words}{data_words}){reason}.",
         )  # fmt: skip
         self.api.mem_write(sq.slot_addr(slot), sqe, f"SQE {name}")
+        comp.sq_slot = slot
         yield ACTION_NS
         if self.dbbuf is not None and qid:
             barrier = (
@@ -1545,7 +1625,10 @@ class LinuxDriver:
         sq.locked = False
         sq.unlocked.fire()
         yield ACTION_NS
+        comp.buf, comp.length = (buf, length) if length else (None, 0)
         if not wait:
+            comp.owned = owned
+            comp.read_back = bool(length) and data_out is None and own_buffer
             return comp
         while not comp.done:
             yield pending.signal
@@ -1697,6 +1780,230 @@ class LinuxDriver:
             yield p.signal
         return comp
 
+    # -- the I/O API: batches, waiting, polling --------------------------------------------
+    @property
+    def outstanding(self) -> list[Completion]:
+        """The commands sent and not yet completed, in the order they were sent (the
+        Asynchronous Event Requests the controller holds left out)."""
+        return [
+            c for c in self.history
+            if not c.done and (c.sqid, c.cid) in self._pending
+            and not (c.sqid == 0 and c.opc == 0x0C)
+        ]  # fmt: skip
+
+    def submit_batch(self, commands: Sequence[IoCommand], *, why: str = "") -> Task:
+        """Write the SQEs of ``commands`` (to any SQs, in order) into their queues' next
+        slots, then ring each SQ's tail doorbell once, for all of its new commands, in the
+        order the SQs first appear; returns a :class:`Completion` per command, in order,
+        without waiting (:meth:`wait_all` waits). Each command's timer runs (Linux's I/O
+        timeout) from its doorbell.
+
+        An SQ the batch fills is rung at once with what it holds, and the batch waits for a
+        completion of that SQ to free a slot (polling its CQ when it has no interrupts). A
+        command for an SQ that does not exist is not sent (its Completion says aborted)."""
+        comps: list[Completion] = []
+        #: per SQ, in the order first used: the queue, the tail before the batch's SQEs not
+        #: yet rung, and those commands' (qid, cid)
+        rung_from: dict[int, tuple[HostSQ, int, list[tuple[int, int]]]] = {}
+        held: list[HostSQ] = []
+        reason = f" ({why})" if why else ""
+        yield from self.say(
+            "batch", f"A batch of {plural(len(commands), 'command')}{reason}: write every SQE "
+            "first, then ring each SQ's tail doorbell once for all of its new commands.",
+        )  # fmt: skip
+        for cmd in commands:
+            sq = self.sqs.get(cmd.qid)
+            what = self._describe_cmd(cmd.qid, cmd.opc, cmd.nsid, cmd.cdw10, cmd.cdw11, cmd.cdw12)
+            cid = self._alloc_cid(sq) if sq is not None else 0
+            comp = Completion(cmd.qid, cid, cmd.opc, opcode_name(cmd.opc, cmd.qid == 0), what)
+            self.history.append(comp)
+            comps.append(comp)
+            if self.dead or sq is None:
+                why_not = (
+                    f"the driver gave this controller up ({self.dead_reason})"
+                    if self.dead
+                    else f"SQ{cmd.qid} does not exist on the host side"
+                )
+                yield from self.say("no_queue", f"{why_not}: {what} is not sent.")
+                comp.aborted = comp.done = True
+                continue
+            if sq not in held:
+                if sq.unlocked is None:
+                    sq.unlocked = self.api.signal(f"sq{sq.qid}.lock")
+                while sq.locked and self.sqs.get(sq.qid) is sq:
+                    yield sq.unlocked
+                sq.locked = True
+                held.append(sq)
+                rung_from[sq.qid] = (sq, sq.tail, [])
+            length = len(cmd.data_out) if cmd.data_out is not None else cmd.data_len
+            buf = cmd.buf
+            if length and buf is None:
+                buf = self.api.alloc(length)
+                comp.owned.append(buf)
+                comp.read_back = cmd.data_out is None
+                if cmd.data_out is not None:
+                    yield from self.say(
+                        "fill_buffer", f"Put the {length} bytes the command sends into a buffer "
+                        f"at {buf:#x}.",
+                    )  # fmt: skip
+                    self.api.mem_write(buf, cmd.data_out, f"data for {what}")
+                    yield ACTION_NS
+            prp1, prp2, psdt = 0, 0, 0
+            if length and buf is not None:
+                prp1, prp2, psdt = yield from self._map_buffer(
+                    buf, length, what, comp.owned, cmd.qid
+                )
+                comp.buf, comp.length = buf, length
+            while (sq.tail + 1) % sq.depth == sq.head and self.sqs.get(sq.qid) is sq:
+                _, first, keys = rung_from[sq.qid]
+                if keys:
+                    yield from self._ring_batch(sq, first, keys, "the queue is full")
+                    rung_from[sq.qid] = (sq, sq.tail, [])
+                yield from self.say(
+                    "sq_full", f"SQ{sq.qid} is full ({sq.depth} slots, one always kept free): "
+                    "wait for a completion to free a slot.",
+                )  # fmt: skip
+                if not (yield from self._await_progress(sq)):
+                    yield from self.say(
+                        "sq_stuck", f"SQ{sq.qid} is full and none of its commands is "
+                        f"outstanding any more (they timed out): no completion will free a "
+                        f"slot, so {what} is not sent.",
+                    )  # fmt: skip
+                    comp.aborted = comp.done = True
+                    break
+            if comp.done or self.sqs.get(sq.qid) is not sq:
+                comp.aborted = comp.done = True
+                continue
+            slot = sq.tail
+            sqe = pack_sqe(
+                cmd.opc, cid, nsid=cmd.nsid, prp1=prp1, prp2=prp2, cdw10=cmd.cdw10,
+                cdw11=cmd.cdw11, cdw12=cmd.cdw12, cdw13=cmd.cdw13, cdw14=cmd.cdw14,
+                cdw15=cmd.cdw15, psdt=psdt,
+            )  # fmt: skip
+            because = f": {cmd.why}" if cmd.why else ""
+            yield from self.say(
+                "build_sqe", f"Build the SQE for {what} in SQ{sq.qid} slot {slot} (opcode "
+                f"{cmd.opc:02X}h, cid {cid}){because}.",
+            )  # fmt: skip
+            self.api.mem_write(sq.slot_addr(slot), sqe, f"SQE {comp.name}")
+            comp.sq_slot = slot
+            yield ACTION_NS
+            sq.tail = (slot + 1) % sq.depth
+            self._pending[(sq.qid, cid)] = _Pending(comp, self.api.signal(f"cmd{sq.qid}.{cid}"))
+            rung_from[sq.qid][2].append((sq.qid, cid))
+        for qid in list(rung_from):
+            sq, first, keys = rung_from[qid]
+            if self.sqs.get(qid) is sq and keys:
+                yield from self._ring_batch(sq, first, keys, "")
+        for sq in held:
+            sq.locked = False
+            if sq.unlocked is not None:
+                sq.unlocked.fire()
+        return comps
+
+    def _ring_batch(self, sq: HostSQ, first: int, keys: list[tuple[int, int]], why: str) -> Task:
+        """Ring SQ ``sq``'s tail doorbell once for the SQEs from slot ``first`` to its
+        tail (the commands ``keys``), and start their timers."""
+        count = len(keys)
+        yield from self.say(
+            "wmb", f"The {plural(count, 'SQE')} of SQ{sq.qid} are in memory; writel(), the "
+            "MMIO write that rings the doorbell, is ordered after the CPU's earlier stores, so "
+            "no separate barrier.",
+        )  # fmt: skip
+        for qid, cid in keys:
+            p = self._pending.get((qid, cid))
+            if p is not None and p.timer is None:
+                p.timer = self.api.call_after(
+                    IO_TIMEOUT_NS if qid else ADMIN_TIMEOUT_NS,
+                    lambda q=qid, c=cid: self._timeout(q, c), label="nvme_timeout",
+                )  # fmt: skip
+        ring = yield from self._shadow_doorbell(2 * sq.qid, sq.tail, first, f"SQ{sq.qid} tail")
+        if ring:
+            because = f" ({why})" if why else ""
+            yield from self.say(
+                "ring_sq", f"Ring the SQ{sq.qid} tail doorbell once: tail {first} -> {sq.tail}, "
+                f"{plural(count, 'new command')} wait{'s' if count == 1 else ''}{because}.",
+            )  # fmt: skip
+            self.api.mmio_write32(r.sq_tail_doorbell(sq.qid, self.dstrd), sq.tail)
+        yield ACTION_NS
+
+    def _await_progress(self, sq: HostSQ) -> Task:
+        """Wait until a command of SQ ``sq`` completes (polling its CQ if it has no
+        interrupts: every ``poll_ns``, twice as long after a poll that found nothing, up to
+        1 ms); False at once when no command of the SQ is outstanding, so none can free a
+        slot."""
+        cq = self.cqs.get(sq.cqid)
+        mine = [p for (qid, _), p in sorted(self._pending.items()) if qid == sq.qid]
+        if not mine:
+            return False
+        if cq is not None and not cq.ien:
+            interval = self.poll_ns
+            while not any(p.completion.done for p in mine) and self.cqs.get(cq.qid) is cq:
+                yield interval
+                found = yield from self.poll_cq(cq.qid)
+                if found:
+                    break
+                interval = min(2 * interval, POLL_NS)
+            return True
+        yield mine[0].signal
+        return True
+
+    def poll_cq(self, qid: int) -> Task:
+        """Look at CQ ``qid`` without an interrupt (a polled queue, as Linux's poll
+        queues): consume what is new, ring the head doorbell; returns the number of
+        completions found."""
+        cq = self.cqs.get(qid)
+        if cq is None:
+            return 0
+        yield from self.say(
+            "poll_cq", f"Poll CQ{qid}: {'it has no interrupts (IEN 0), so ' if not cq.ien else ''}"
+            f"the host looks at slot {cq.head} itself.",
+        )  # fmt: skip
+        before = sum(c.done for c in self.history)
+        yield from self.nvme_process_cq(cq, polled=True, poll=True)
+        return sum(c.done for c in self.history) - before
+
+    def wait_all(self, comps: Iterable[Completion] | None = None) -> Task:
+        """Wait until every command of ``comps`` (default: every one :attr:`outstanding`)
+        has completed; returns them, in the same order.
+
+        A command on a CQ without interrupts is found by polling it every ``poll_ns``. Then,
+        for each command whose buffer the driver allocated: a successful one that returns
+        data has it read into ``Completion.data``, and the memory is freed."""
+        targets = list(comps) if comps is not None else self.outstanding
+        for comp in targets:
+            key = (comp.sqid, comp.cid)
+            interval = self.poll_ns
+            while not comp.done and not comp.parts and key in self._pending:
+                sq = self.sqs.get(comp.sqid)
+                cq = self.cqs.get(sq.cqid) if sq is not None else None
+                if cq is not None and not cq.ien:
+                    yield interval
+                    found = yield from self.poll_cq(cq.qid)
+                    # a poll that finds nothing waits twice as long next time (up to 1 ms),
+                    # so a command that never completes costs polls until its timeout, not
+                    # millions of them
+                    interval = self.poll_ns if found else min(2 * interval, POLL_NS)
+                else:
+                    yield self._pending[key].signal
+            if comp.parts:
+                yield from self.wait_for(comp)
+        for comp in targets:
+            if comp.read_back and comp.ok and comp.data is None and comp.buf is not None:
+                length = comp.length
+                yield from self.say(
+                    "read_data", f"{comp.what} succeeded: read the {length} bytes the device "
+                    f"wrote at {comp.buf:#x}.",
+                )  # fmt: skip
+                comp.data = self.api.mem_read(comp.buf, length, f"data of {comp.what}")
+                yield ACTION_NS
+            if comp.done and not comp.timed_out:
+                for addr in comp.owned:
+                    self.api.free(addr)
+                comp.owned = []
+                comp.read_back = False
+        return targets
+
     def submit_admin(self, opc: int, **fields: Any) -> Completion:
         """For scripts: send an admin command, run the machine until its completion was
         handled (interrupt, CQE, CQ head doorbell) and return the :class:`Completion`."""
@@ -1797,22 +2104,59 @@ class LinuxDriver:
             )
         )  # fmt: skip
 
-    def create_io_cq(self, qid: int, depth: int, vector: int, *, why: str = "") -> Task:
+    def create_io_cq(
+        self,
+        qid: int,
+        depth: int,
+        vector: int,
+        *,
+        ien: bool = True,
+        zero: bool = False,
+        why: str = "",
+    ) -> Task:
+        """Create I/O CQ ``qid`` of ``depth`` entries on MSI-X ``vector``; ``ien=False``
+        makes it a polled queue (IEN 0: the device sends no interrupt for it).
+
+        ``zero``: clear the queue's memory first with the CPU (one ``mem_write`` of zeros),
+        as Linux's nvme_init_queue memsets every CQ, so no old byte there reads as a phase
+        tag. Memory from ``alloc`` is zeroed already, but that zeroing is no event: a CQ in
+        memory used before (a buffer freed) needs it for a replay to find the same bytes.
+        The bring-up's CQs, in memory never used, skip it."""
         addr = self.api.alloc(depth * CQE_SIZE)
+        if zero:
+            yield from self.say(
+                "clear_cq", f"Clear the {depth * CQE_SIZE} bytes of CQ{qid} at {addr:#x} "
+                "(nvme_init_queue's memset): every phase tag starts at 0, so the first pass, "
+                "phase 1, is new.",
+            )  # fmt: skip
+            self.api.mem_write(addr, bytes(depth * CQE_SIZE), f"clear CQ{qid}")
+            yield ACTION_NS
+        irq = f"interrupts on vector {vector}" if ien else "no interrupts (IEN 0): polled"
         c = yield from self.submit(
-            0, 0x05, prp1=addr, cdw10=qid | ((depth - 1) << 16), cdw11=0x1 | 0x2 | (vector << 16),
+            0, 0x05, prp1=addr, cdw10=qid | ((depth - 1) << 16),
+            cdw11=0x1 | (0x2 if ien else 0) | (vector << 16),
             why=why or f"a {depth}-entry completion queue at {addr:#x}, physically contiguous, "
-            f"interrupts on vector {vector}",
+            f"{irq}",
         )  # fmt: skip
         if c.ok:
-            self.cqs[qid] = HostCQ(qid, addr, depth, vector)
+            self.cqs[qid] = HostCQ(qid, addr, depth, vector, ien=ien)
         return c
 
-    def create_io_sq(self, qid: int, depth: int, cqid: int, *, why: str = "") -> Task:
+    def create_io_sq(
+        self, qid: int, depth: int, cqid: int, *, qprio: int | None = None, why: str = ""
+    ) -> Task:
+        """Create I/O SQ ``qid`` of ``depth`` entries completing into CQ ``cqid``;
+        ``qprio`` (CDW11 bits 2:1: 0 urgent, 1 high, 2 medium, 3 low; None: 00b, unsaid,
+        as Linux sends it) counts only under weighted round robin arbitration."""
         addr = self.api.alloc(depth * SQE_SIZE)
+        prio = ""
+        if qprio is not None:
+            prio = f", priority class {QPRIO_WORDS[qprio & 3]} (QPRIO {qprio & 3:02b}b)"
         c = yield from self.submit(
-            0, 0x01, prp1=addr, cdw10=qid | ((depth - 1) << 16), cdw11=0x1 | (cqid << 16),
-            why=why or f"a {depth}-entry submission queue at {addr:#x} completing into CQ{cqid}",
+            0, 0x01, prp1=addr, cdw10=qid | ((depth - 1) << 16),
+            cdw11=0x1 | (((qprio or 0) & 3) << 1) | (cqid << 16),
+            why=why or f"a {depth}-entry submission queue at {addr:#x} completing into "
+            f"CQ{cqid}{prio}",
         )  # fmt: skip
         if c.ok:
             self.sqs[qid] = HostSQ(qid, addr, depth, cqid)
@@ -2008,6 +2352,7 @@ class LinuxDriver:
             self._busy += 1
             yield IRQ_ENTRY_NS
             self.api.take_interrupt(vector)
+            self.irq_log.append((vector, self.api.now))
             yield ACTION_NS
             heads = {qid: (cq.head, cq.phase) for qid, cq in self.cqs.items()}
             for qid in sorted(self.cqs):
@@ -2043,9 +2388,10 @@ class LinuxDriver:
         while self.busy:
             yield ACTION_NS
 
-    def nvme_process_cq(self, cq: HostCQ, polled: bool = False) -> Task:
+    def nvme_process_cq(self, cq: HostCQ, polled: bool = False, poll: bool = False) -> Task:
         """Consume CQEs while the phase tag says they are new; one head doorbell per batch.
-        ``polled``: not for an interrupt but for a command's timeout (nvme_timeout)."""
+        ``polled``: not for an interrupt but for a command's timeout (nvme_timeout), or
+        with ``poll``, for a poll of a queue (:meth:`poll_cq`)."""
         found: list[Completion] = []
         consumed = 0
         old_head = cq.head
@@ -2064,6 +2410,7 @@ class LinuxDriver:
                 stale = (cqe.p, slot)
                 break
             consumed += 1
+            cq.consumed += 1
             cq.head = (slot + 1) % cq.depth
             if cq.head == 0:
                 cq.phase ^= 1
@@ -2105,6 +2452,11 @@ class LinuxDriver:
                     )
                 self.api.mmio_write32(r.cq_head_doorbell(cq.qid, self.dstrd), cq.head)
                 yield ACTION_NS
+        elif poll:
+            yield from self.say(
+                "poll_empty", f"Slot {slot} has phase tag {phase}, not {cq.phase}: nothing new "
+                f"in CQ{cq.qid} yet.",
+            )  # fmt: skip
         elif polled:
             yield from self.say(
                 "timeout_poll_empty", f"Slot {slot} has phase tag {phase}, not {cq.phase}: "
@@ -2170,7 +2522,7 @@ class LinuxDriver:
         if p.timer is not None:
             self.api.cancel(p.timer)
             p.timer = None
-        comp.cqe = cqe
+        comp.cqe, comp.cqid, comp.cq_slot, comp.cq_index = cqe, cq.qid, slot, cq.consumed - 1
         if comp.opc == 0x0C and comp.sqid == 0:
             yield from self.say(
                 "handle_cqe", f"CQ{cq.qid} slot {slot} completes cid {comp.cid} ({comp.what}): "

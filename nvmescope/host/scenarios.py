@@ -1080,6 +1080,8 @@ def _load_pattern(k: int, size: int) -> bytes:
     return (unit * (size // len(unit) + 1))[:size]
 
 
+from .scenarios_queues import QUEUE_SCENARIOS  # noqa: E402  (it builds on the helpers above)
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -1201,6 +1203,7 @@ SCENARIOS: dict[str, Scenario] = {
             dict(IO_PERSIST_HELP),
             dict(IO_PERSIST_RANGE),
         ),
+        *QUEUE_SCENARIOS,
     )
 }
 
