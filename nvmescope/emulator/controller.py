@@ -213,6 +213,8 @@ class Controller:
         self._busy = 0
         self._emitted = False
         self._intx_pin = False
+        #: virtual time of the last CC.EN 0 -> 1 (``nsaccess``: Namespace Not Ready)
+        self.enabled_ns = 0
         #: faults armed by the host (emulator/faults.py); they outlive every reset
         self.faults = Faults()
         #: command arbitration: which SQ the fetch engine takes the next command from
@@ -770,6 +772,7 @@ class Controller:
         """CC.EN 0 -> 1: check the programming now, report RDY or CFS after rdy_delay_ns."""
         why = self._nvme_check_enable()
         self._enabling = True
+        self.enabled_ns = self.sched.now  # a namespace's not_ready_ns counts from here
         # a shutdown begun while the controller was disabled (CC.SHN with CC.EN=0) ends here:
         # it must not report SHST complete on the controller the host is now enabling
         self._shutdown_epoch += 1
