@@ -316,6 +316,8 @@ def nvme_del_sq(ctrl: Controller, req: Request) -> Task:
     cq = ctrl.cqs.get(sq.cqid)
     if cq is not None and qid in cq.sqids:
         cq.sqids.remove(qid)
+    if cq is not None and cq.space is not None:
+        cq.space.fire()  # completions of this SQ waiting for room in a full CQ give up
     # Aborts waiting for a command of this queue: the command will never be fetched
     for key in sorted(k for k in ctrl.state.pending_aborts if k[0] == qid):
         waiter = ctrl.state.pending_aborts.pop(key)
