@@ -302,3 +302,10 @@ def test_regenerating_twice_gives_the_same_bytes(regenerated, tmp_path):
     assert code == 0, err
     for path in sorted(regenerated.iterdir()):
         assert (tmp_path / "again" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+@pytest.mark.parametrize("name", ["abort", "reset-under-io", "io-errors"])
+def test_the_fault_scenarios_recordings_replay_with_verify(name):
+    code, out, err = run("replay", SHIPPED / f"{name}.nvmetrace", "--verify")
+    assert code == 0, err
+    assert "verified" in out and "identical" in out
