@@ -239,3 +239,10 @@ def test_format_nvm_of_a_write_protected_namespace_is_refused():
     assert (cqe.sct, cqe.sc) == NS_WRITE_PROTECTED
     assert set_wps(rig, 0).sc == 0
     assert rig.admin(0x80, nsid=1, cdw10=4).sc == 0
+
+
+def test_saving_feature_84h_is_feature_identifier_not_saveable():
+    rig = rig_with(nwpc=0x1)
+    cqe = rig.admin(SET_FEATURES, nsid=1, cdw10=0x84 | (1 << 31), cdw11=1)
+    assert (cqe.sct, cqe.sc) == st.FEATURE_NOT_SAVEABLE
+    assert get_wps(rig).dw0 & 0x7 == 0

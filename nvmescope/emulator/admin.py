@@ -639,7 +639,7 @@ def nvme_set_feature(ctrl: Controller, req: Request) -> Task:
             LOC_CDW10,
         )  # fmt: skip
         return
-    if fid == nsaccess.FID_NS_WRITE_PROTECT and not sv:  # namespace specific
+    if fid == nsaccess.FID_NS_WRITE_PROTECT:  # namespace specific
         yield from nsaccess.nvme_set_write_protect(ctrl, req)
         return
     yield from _check_feature_nsid(ctrl, req, True)

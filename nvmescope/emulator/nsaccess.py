@@ -157,6 +157,12 @@ def nvme_set_write_protect(ctrl: Controller, req: Request) -> Task:
     ns = yield from _target(ctrl, req)
     if ns is None:
         return
+    if req.cmd.cdw10 >> 31:  # SV: nothing is saveable here
+        yield from ctrl.nvme_fail(
+            req, st.FEATURE_NOT_SAVEABLE, "err_feature_not_saveable",
+            "feature 0x84 cannot be saved", 40 + 3 | (7 << 8),
+        )  # fmt: skip
+        return
     wps = req.cmd.cdw11 & 0x7
     offered = wps in WPS_NWPC_BIT and ctrl.config.nwpc & WPS_NWPC_BIT[wps]
     if not offered:
