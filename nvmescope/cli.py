@@ -849,7 +849,8 @@ def config_cmd() -> None:
 
     default = ControllerConfig()
     docs = config_docs()
-    hexed = {"ieee", "pci_vid", "pci_did", "pci_ssvid", "pci_ssid", "oaes", "ctratt", "lpa", "css"}
+    hexed = {"ieee", "pci_vid", "pci_did", "pci_ssvid", "pci_ssid", "oaes", "ctratt", "lpa"}
+    hexed |= {"css", "nwpc"}
     for f in dataclasses.fields(ControllerConfig):
         value = getattr(default, f.name)
         shown = hex(value) if f.name in hexed else repr(value)

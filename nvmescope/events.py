@@ -732,6 +732,9 @@ ERR_KINDS: dict[str, str] = {
     "err_command_sequence": "the command is not allowed at this point (command sequence error)",
     "err_ns_management": "Namespace Management or Attachment refused: capacity, NSID, "
     "attachment or controller list",
+    "err_ns_not_ready": "the namespace is not ready yet (its media is coming up): retry later",
+    "err_ns_write_protected": "the namespace is write protected (Feature 84h): no writes",
+    "err_capacity_exceeded": "the write would allocate more than the namespace's capacity (NCAP)",
 }
 
 #: Every ub_* kind with the sentence a student sees.

@@ -315,3 +315,10 @@ def test_the_queue_scenarios_recordings_replay_and_stay_small(name):
     assert code == 0, err
     assert "verified" in out and "identical" in out
     assert open_recording(path).scenario == name
+
+
+@pytest.mark.parametrize("name", ["abort", "reset-under-io", "io-errors"])
+def test_the_fault_scenarios_recordings_replay_with_verify(name):
+    code, out, err = run("replay", SHIPPED / f"{name}.nvmetrace", "--verify")
+    assert code == 0, err
+    assert "verified" in out and "identical" in out

@@ -52,16 +52,70 @@ def test_an_admin_command_waits_60_s() -> None:
     assert polled.text.startswith(f"I/O {c.cid & 0xFFF} QID 0 timeout, completion polled")
 
 
-def test_a_real_timeout_says_what_linux_would_do_next() -> None:
+def _steps(m: Machine, start: int) -> list[str]:
+    return [e.step for e in m.events[start:] if e.kind == "host_step"]
+
+
+def test_a_real_timeout_is_aborted_then_the_controller_reset_as_linux_does() -> None:
+    """nvme_timeout: the first timeout sends an Abort and starts the timer again; the second
+    resets the controller (the I/O queues deleted, CC.EN cleared, a new bring-up)."""
+    m = _booted()
+    buf = m.api.alloc(4096)
+    m.api.stop_fetch(IOQ)  # the Read is never fetched: neither it nor its Abort completes
+    start = len(m.events)
+    c = _read(m, buf)  # it ends when the reset cancels it; the reset goes on
+    assert c.timed_out and c.cqe is None
+    m.api.run_until_idle()
+    steps = _steps(m, start)
+    first = steps.index("timeout_abort")
+    assert steps[:first].count("timeout_csts") == 1 and "timeout_poll" in steps[:first]
+    reset = steps.index("timeout_reset")
+    assert first < reset < steps.index("cancel_requests") < steps.index("timeout")
+    notes = {e.step: e for e in m.events[start:] if e.kind == "host_step"}
+    assert f"I/O {c.cid & 0xFFF} QID {IOQ} timeout, aborting" in notes["timeout_abort"].text
+    assert f"I/O {c.cid & 0xFFF} QID {IOQ} timeout, reset controller" in notes["timeout_reset"].text
+    (fetch,) = [e for e in m.events[start:] if e.kind == "sqe_fetch" and e.data[0] == 0x08]
+    assert int.from_bytes(fetch.data[40:44], "little") == IOQ | (c.cid << 16)
+    submitted = next(e.ts for e in m.events[start:] if e.kind == "doorbell_sq")
+    assert 30e9 <= notes["timeout_abort"].ts - submitted < 31e9
+    assert 60e9 <= notes["timeout_reset"].ts - submitted < 61e9
+    # nvme_dev_disable deletes the I/O queues, disables the controller; then a bring-up
+    opcodes = [e.data[0] for e in m.events[start:] if e.kind == "sqe_fetch" and e.sqid == 0]
+    assert opcodes[opcodes.index(0x08) + 1 : opcodes.index(0x08) + 3] == [0x00, 0x04]
+    assert [e.state for e in m.events[start:] if e.kind == "ctrl_state"][-2:] == [
+        "disabled", "ready",
+    ]  # fmt: skip
+    assert m.driver.up and "abort_endio" in steps  # the Abort ended (the SQ was deleted)
+
+
+def test_a_timed_out_command_the_abort_reaches_completes_with_abort_requested() -> None:
     m = _booted()
     buf = m.api.alloc(4096)
     m.api.stop_fetch(IOQ)
+    got: list[Any] = []
+
+    def read() -> Any:
+        got.append((yield from m.driver.nvme_read(IOQ, 1, 0, 8, buf, 4096)))
+
+    m.api.spawn(read(), label="read")
     start = len(m.events)
-    c = _read(m, buf)
+    m.api.run_until(lambda e: e.kind == "cmd_start" and e.sqid == 0 and e.opcode == 0x08)
+    m.api.run_for(100_000)  # the Abort finds the Read in SQ1 and waits for it
+    m.api.clear_fault("stop_fetch", sqid=IOQ)  # the device fetches the Read: it is aborted
+    m.api.run_until_idle()
+    (c,) = got
+    assert (c.sct, c.sc) == (0, 0x07) and not c.timed_out  # Command Abort Requested
+    steps = _steps(m, start)
+    assert "timeout_reset" not in steps and "abort_endio" in steps
+    (endio,) = [e for e in m.events[start:] if e.kind == "host_step" and e.step == "abort_endio"]
+    assert "was aborted" in endio.text
+
+
+def test_an_admin_command_that_times_out_resets_the_controller_at_once() -> None:
+    m = _booted()
+    m.api.stop_fetch(0)
+    start = len(m.events)
+    c = m.driver.submit_admin(0x06, cdw10=0x01, data_len=4096)
     assert c.timed_out
-    (note,) = _notes(m, start, "timeout")
-    assert "within 30 s" in note.text
-    assert f"'I/O {c.cid & 0xFFF} QID {IOQ} timeout, aborting'" in note.text
-    assert "this model stops waiting" in note.text
-    (csts,) = _notes(m, start, "timeout_csts")
-    assert "resets the controller at once" in csts.text
+    steps = _steps(m, start)
+    assert "timeout_reset" in steps and "timeout_abort" not in steps

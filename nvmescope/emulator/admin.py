@@ -42,7 +42,7 @@ from ..nvme import registers as r
 from ..nvme import status as st
 from ..nvme.opcodes import IDENTIFY_CNS
 from ..sim import Task
-from . import nsmgmt
+from . import nsaccess, nsmgmt
 from .config import ControllerConfig
 from .queues import CompletionQueue, SubmissionQueue
 from .request import Request
@@ -324,6 +324,8 @@ def nvme_del_sq(ctrl: Controller, req: Request) -> Task:
     cq = ctrl.cqs.get(sq.cqid)
     if cq is not None and qid in cq.sqids:
         cq.sqids.remove(qid)
+    if cq is not None and cq.space is not None:
+        cq.space.fire()  # completions of this SQ waiting for room in a full CQ give up
     # Aborts waiting for a command of this queue: the command will never be fetched
     for key in sorted(k for k in ctrl.state.pending_aborts if k[0] == qid):
         waiter = ctrl.state.pending_aborts.pop(key)
@@ -406,6 +408,7 @@ def _build_identify_controller(ctrl: Controller) -> bytes:
         oncs=oncs(cfg),
         vwc=0x07 if cfg.vwc else 0x00,
         sgls=cfg.sgls,
+        nwpc=cfg.nwpc,
         subnqn=cfg.subsystem_nqn[:256],
         psd=[{"max_power": 2500, "entry_lat": 16, "exit_lat": 4}],
     )
@@ -428,9 +431,10 @@ def namespace_data(ctrl: Controller, ns: Namespace) -> bytes:
     cfg = ctrl.config
     return idf.build_identify_namespace(
         nsze=ns.nsze,
-        ncap=ns.nsze,
-        nuse=ns.nsze,
-        nsfeat=cfg.nsfeat,
+        ncap=nsaccess.ncap(ns),
+        nuse=nsaccess.nuse(ns),
+        nsfeat=cfg.nsfeat | (nsaccess.NSFEAT_THINP if nsaccess.thin(ns) else 0),
+        nsattr=nsaccess.NSATTR_WRITE_PROTECTED if ns.wps else 0,
         npwg=cfg.npwg,
         npwa=cfg.npwa,
         npdg=cfg.npdg,
@@ -638,6 +642,8 @@ def _feature_supported(ctrl: Controller, fid: int) -> bool:
     LBAFEE it carries; the others always."""
     if fid == f.FID_HOST_BEHAVIOR_SUPPORT:
         return bool(ctrl.config.ctratt & idf.CTRATT_ELBAS)
+    if fid == nsaccess.FID_NS_WRITE_PROTECT:
+        return nsaccess.feature_supported(ctrl)
     return fid in SUPPORTED_FIDS
 
 
@@ -663,6 +669,9 @@ def nvme_set_feature(ctrl: Controller, req: Request) -> Task:
             req, st.INVALID_FIELD, "err_invalid_feature", f"feature {fid:#04x} not supported",
             LOC_CDW10,
         )  # fmt: skip
+        return
+    if fid == nsaccess.FID_NS_WRITE_PROTECT:  # namespace specific
+        yield from nsaccess.nvme_set_write_protect(ctrl, req)
         return
     yield from _check_feature_nsid(ctrl, req, True)
     if req.failed:
@@ -775,6 +784,9 @@ def nvme_get_feature(ctrl: Controller, req: Request) -> Task:
         yield from ctrl.nvme_fail(
             req, st.INVALID_FIELD, "err_invalid_field", f"SEL {sel} is reserved", LOC_CDW10 + 1
         )
+        return
+    if fid == nsaccess.FID_NS_WRITE_PROTECT:  # namespace specific
+        yield from nsaccess.nvme_get_write_protect(ctrl, req, sel)
         return
     yield from _check_feature_nsid(ctrl, req, False)
     if req.failed:
@@ -967,8 +979,12 @@ def nvme_format_nvm(ctrl: Controller, req: Request) -> Task:
                        "metadata, which this device does not transfer")  # fmt: skip
     if problem is None and pi:
         problem = (INVALID_FORMAT, f"PI {pi}: end-to-end protection is not supported")
+    kind = "err_invalid_field"
+    protected = [n for n in targets if ctrl.namespaces[n].wps]
+    if problem is None and protected:  # a format changes every block
+        problem = (nsaccess.NS_WRITE_PROTECTED, f"NSID {protected[0]} is write protected")
+        kind = "err_ns_write_protected"
     if problem is not None:
-        kind = "err_invalid_field"
         yield from ctrl.nvme_fail(req, problem[0], kind, problem[1], LOC_CDW10)
         return
     yield from ctrl._next()

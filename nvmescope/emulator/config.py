@@ -63,6 +63,12 @@ class NamespaceConfig:
     #: the backing store: "" is sparse RAM (gone with the process); a path is a sparse file
     #: of exactly ``size`` bytes that keeps the data (created when missing)
     file: str = ""
+    #: NCAP in bytes (thin provisioning when less than ``size``: Writes that would allocate
+    #: more are Capacity Exceeded); None: namespace_capacity_bytes
+    capacity: int | None = None
+    #: virtual ns after each CC.EN 0 -> 1 during which I/O to the namespace is Namespace
+    #: Not Ready (DNR clear); None: namespace_not_ready_ns
+    not_ready_ns: int | None = None
 
     @property
     def lba_size(self) -> int:
@@ -85,6 +91,12 @@ BIT_KNOBS: dict[str, tuple[int, int, str]] = {
         "descriptors) and 18 (an SGL longer than the data) are the ones implemented",
     ),
     "ams": (0x1, 0, "only bit 0 (Weighted Round Robin with Urgent Priority Class) is implemented"),
+    "nwpc": (
+        0x7,
+        0,
+        "bits 0 (No Write Protect and Write Protect), 1 (Write Protect Until Power Cycle) "
+        "and 2 (Permanent Write Protect) are the ones implemented",
+    ),
     "css": (
         0xC1,
         0x01,
@@ -163,6 +175,14 @@ class ControllerConfig:
     flbas: int = 0
     #: the LBA formats (ms, lbads) the namespace reports
     lba_formats: tuple[tuple[int, int], ...] = DEFAULT_LBA_FORMATS
+    #: NCAP of a namespace in bytes, a multiple of 4 KiB and of the LBA size (0: the
+    #: namespace's size, fully provisioned); less than the size is thin provisioning
+    #: (NSFEAT bit 0; NUSE counts the allocated blocks; a Write that would allocate more
+    #: than NCAP is Capacity Exceeded)
+    namespace_capacity_bytes: int = 0
+    #: virtual ns after each CC.EN 0 -> 1 during which I/O commands to a namespace are
+    #: Namespace Not Ready with DNR clear (the media still loading); 0: ready at once
+    namespace_not_ready_ns: int = 0
     #: the namespaces ([[namespace]] tables of a --config FILE); empty: one RAM namespace,
     #: NSID 1, of namespace_size_bytes, flbas and lba_formats
     namespaces: tuple[NamespaceConfig, ...] = ()
@@ -235,6 +255,10 @@ class ControllerConfig:
     #: Invalid Field; 01b any alignment; 10b Data Blocks dword aligned), bit 16 Bit Bucket
     #: descriptors, bit 18 an SGL may describe more than the data
     sgls: int = 0
+    #: Identify Controller NWPC (Namespace Write Protection Capabilities): bit 0 Feature 84h
+    #: with No Write Protect and Write Protect, bit 1 Write Protect Until Power Cycle, bit 2
+    #: Permanent Write Protect; 0: Feature 84h is not supported
+    nwpc: int = 0
     #: Identify Controller CTRATT: bit 15 (Extended LBA Formats: up to 64 LBA formats) or 0
     ctratt: int = 0
     #: Identify Controller LPA: bits 1 (Commands Supported and Effects) and 2 (extended
@@ -303,7 +327,14 @@ class ControllerConfig:
         knobs, NSIDs counted on), in the order configured."""
         if not self.namespaces:
             return [
-                NamespaceConfig(1, self.namespace_size_bytes, self.flbas, tuple(self.lba_formats))
+                NamespaceConfig(
+                    1,
+                    self.namespace_size_bytes,
+                    self.flbas,
+                    tuple(self.lba_formats),
+                    capacity=self.namespace_capacity_bytes or None,
+                    not_ready_ns=self.namespace_not_ready_ns or None,
+                )  # fmt: skip
             ]
         out: list[NamespaceConfig] = []
         nsid = 0
@@ -317,6 +348,10 @@ class ControllerConfig:
                     flbas=self.flbas if ns.flbas is None else ns.flbas,
                     lba_formats=tuple(
                         self.lba_formats if ns.lba_formats is None else ns.lba_formats
+                    ),
+                    capacity=_capacity(ns, self),
+                    not_ready_ns=(
+                        self.namespace_not_ready_ns if ns.not_ready_ns is None else ns.not_ready_ns
                     ),
                 )
             )
@@ -390,6 +425,16 @@ class ControllerConfig:
                     f"{name}: size={size} must be a multiple of the {lba}-byte LBA, at least "
                     "one LBA, at most 256 TiB",
                 )
+                continue
+            problem = capacity_problem(ns.capacity, self.namespace_capacity_bytes, size, lba)
+            if problem:
+                bad("capacity" if ns.capacity is not None else "namespace_capacity_bytes",
+                    f"{name}: {problem}")  # fmt: skip
+            wait = self.namespace_not_ready_ns if ns.not_ready_ns is None else ns.not_ready_ns
+            if not (isinstance(wait, int) and not isinstance(wait, bool) and 0 <= wait <= 10**12):
+                bad("not_ready_ns" if ns.not_ready_ns is not None else "namespace_not_ready_ns",
+                    f"{name}: not_ready_ns={wait!r} is out of range: a delay is 0 to 1000 s "
+                    "of virtual time")  # fmt: skip
         return out
 
     def problems(self) -> list[str]:
@@ -465,6 +510,8 @@ class ControllerConfig:
             "interrupt_line": (0, 0xFF, "Interrupt Line is one byte (0: no firmware writes it)"),
             "intx_irq": (0, 0xFF, "an INTx IRQ is 0 to 255 here (0: Interrupt Line's value)"),
             "tnvmcap": (0, 1 << 60, "TNVMCAP is 0 (derived) to 1 EiB here"),
+            "namespace_not_ready_ns": (0, 10**12, "a delay is 0 to 1000 s of virtual time"),
+            "namespace_capacity_bytes": (0, MAX_NAMESPACE_BYTES, "0 (the size) or NCAP in bytes"),
         } | TIMING_KNOBS
         for name, (low, high, why) in ranges.items():
             value = getattr(self, name)
@@ -478,6 +525,17 @@ class ControllerConfig:
                 isinstance(value, int) and value & ~allowed == 0 and value & required == required,
                 f"{name}={value!r} is out of range: {why}",
             )
+        need(
+            not isinstance(self.nwpc, int) or not self.nwpc & 0x6 or self.nwpc & 0x1,
+            f"nwpc={self.nwpc!r}: bits 1 and 2 need bit 0 (No Write Protect and Write Protect)",
+        )
+        if not self.namespaces and not any(m.startswith("namespace_") for m in out):
+            size, formats, flbas = self.namespace_size_bytes, self.lba_formats, self.flbas
+            if isinstance(size, int) and isinstance(flbas, int) and 0 <= flbas < len(formats):
+                problem = capacity_problem(
+                    None, self.namespace_capacity_bytes, size, 1 << formats[flbas][1]
+                )
+                need(not problem, f"namespace_capacity_bytes: {problem}")
         need(
             not isinstance(self.sgls, int) or self.sgls & 0x3 != 0x3,
             f"sgls={self.sgls!r}: SGLS bits 1:0 = 11b is reserved",
@@ -537,6 +595,29 @@ class ControllerConfig:
                 "namespaces (0: twice that)",
             )
         return out
+
+
+def _capacity(ns: NamespaceConfig, cfg: ControllerConfig) -> int:
+    """The resolved NCAP in bytes of namespace ``ns`` (its own, the controller's knob, or
+    its size: fully provisioned)."""
+    size = cfg.namespace_size_bytes if ns.size is None else ns.size
+    if ns.capacity is not None:
+        return ns.capacity
+    return cfg.namespace_capacity_bytes or size
+
+
+def capacity_problem(capacity: Any, knob: Any, size: int, lba: int) -> str:
+    """What is wrong with a namespace's capacity (``capacity`` its own, else ``knob``; 0 or
+    None: its size), or ""."""
+    value = capacity if capacity is not None else (knob or size)
+    if not isinstance(value, int) or isinstance(value, bool):
+        return f"capacity={value!r} must be a number of bytes"
+    if value != size and (value < max(lba, 4096) or value > size or value % 4096 or value % lba):
+        return (
+            f"capacity={value} (NCAP in bytes) must be a multiple of 4 KiB and of the "
+            f"{lba}-byte LBA, at least one of each, at most the size ({size})"
+        )
+    return ""
 
 
 def _metadata_words(flbas: int, ms: int) -> str:

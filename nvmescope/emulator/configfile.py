@@ -54,6 +54,10 @@ NAMESPACE_KEYS: dict[str, str] = {
     "lba_formats": "[ms, lbads] pairs or {ms, lbads} tables; default: the controller's",
     "file": "a sparse file that keeps the data, created when missing, relative to the "
     'configuration file; default "": RAM',
+    "capacity": "NCAP in bytes like size (less than size: thin provisioning); default: "
+    "namespace_capacity_bytes, else the size",
+    "not_ready_ns": "virtual ns after each CC.EN=1 during which I/O is Namespace Not Ready; "
+    "default: namespace_not_ready_ns",
 }
 #: the multipliers a size text may end with
 SIZE_UNITS = {"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
@@ -285,7 +289,7 @@ def _namespace(
                 f"{', '.join(NAMESPACE_KEYS)})"
             )
     ints: dict[str, int | None] = {}
-    for key in ("nsid", "flbas", "lba_size"):
+    for key in ("nsid", "flbas", "lba_size", "not_ready_ns"):
         value = table.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise ConfigFileError(
@@ -293,6 +297,7 @@ def _namespace(
             )
         ints[key] = value
     size = _size(where("size"), label, table["size"]) if "size" in table else None
+    capacity = _size(where("capacity"), label, table["capacity"]) if "capacity" in table else None
     formats = (
         _formats(where("lba_formats"), label + "lba_formats", table["lba_formats"])
         if "lba_formats" in table
@@ -332,8 +337,9 @@ def _namespace(
             raise ConfigFileError(f"{where('file')}: {label}file: a path has no NUL character")
         path = os.path.abspath(os.path.join(folder, os.path.expanduser(path)))
     return NamespaceConfig(
-        nsid=ints["nsid"], size=size, flbas=flbas, lba_formats=formats, file=path
-    )
+        nsid=ints["nsid"], size=size, flbas=flbas, lba_formats=formats, file=path,
+        capacity=capacity, not_ready_ns=ints["not_ready_ns"],
+    )  # fmt: skip
 
 
 def _find_line(text: str, index: int, key: str) -> int:

@@ -222,6 +222,8 @@ class Controller:
         self._busy = 0
         self._emitted = False
         self._intx_pin = False
+        #: virtual time of the last CC.EN 0 -> 1 (``nsaccess``: Namespace Not Ready)
+        self.enabled_ns = 0
         #: faults armed by the host (emulator/faults.py); they outlive every reset
         self.faults = Faults()
         #: command arbitration: which SQ the fetch engine takes the next command from
@@ -779,6 +781,7 @@ class Controller:
         """CC.EN 0 -> 1: check the programming now, report RDY or CFS after rdy_delay_ns."""
         why = self._nvme_check_enable()
         self._enabling = True
+        self.enabled_ns = self.sched.now  # a namespace's not_ready_ns counts from here
         # a shutdown begun while the controller was disabled (CC.SHN with CC.EN=0) ends here:
         # it must not report SHST complete on the controller the host is now enabling
         self._shutdown_epoch += 1
@@ -1121,7 +1124,9 @@ class Controller:
             return
         sq.head = (slot + 1) % sq.size
         cmd = unpack_sqe(raw)
-        req = Request(sq.sqid, cmd, admin=sq.sqid == 0, cqid=sq.cqid, sq_head=sq.head)
+        req = Request(
+            sq.sqid, cmd, admin=sq.sqid == 0, cqid=sq.cqid, sq_head=sq.head, fetched_from=sq
+        )
         sq.inflight += 1
         if req.admin:
             self._admin_busy += 1
@@ -1158,22 +1163,35 @@ class Controller:
 
     def _nvme_execute(self, sq: SubmissionQueue, req: Request) -> Task:
         cmd = req.cmd
+        # an Abort marked it while it waited in the SQ: it does not run (no latency, no
+        # data), it completes with Command Abort Requested, then the Abort with bit 0 clear
+        aborted = cmd.cid in sq.abort_cids
         latency = self.config.cmd_latency_ns if req.admin else self.config.io_latency_ns
         # no command takes no time (a latency of 0 counts as 1 ns): with shadow doorbells
         # a host's own reads can publish new commands by DMA, and a device that went round
         # at one virtual instant would hold back every host access, a reset included
         latency = max(latency, MIN_COMMAND_NS)
+        detail = admin.describe(req)
         yield from self._out(
             ev.CmdStart(
                 opcode=cmd.opc,
                 opname=req.opname,
                 nsid=cmd.nsid,
                 admin=req.admin,
-                detail=admin.describe(req),
+                detail=f"{detail}; aborted by an Abort before it ran" if aborted else detail,
             ),
             req,
-            delay=latency,
+            delay=None if aborted else latency,
         )
+        if aborted:
+            sq.abort_cids.discard(cmd.cid)
+            req.set_status(st.ABORT_REQUESTED, dnr=False)
+            yield from self.nvme_complete(req)
+            waiter = self.state.pending_aborts.pop((sq.sqid, cmd.cid), None)
+            if waiter is not None:
+                waiter.dw0 = 0  # bit 0 cleared: the command was aborted
+                yield from self.nvme_complete(waiter)
+            return
         if self.faults.on:
             forced = self.faults.take_force(sq.sqid)
             if forced is not None:
@@ -1183,15 +1201,6 @@ class Controller:
                 )
                 yield from self.nvme_complete(req)
                 return
-        if cmd.cid in sq.abort_cids:
-            sq.abort_cids.discard(cmd.cid)
-            req.set_status(st.ABORT_REQUESTED, dnr=False)
-            yield from self.nvme_complete(req)
-            waiter = self.state.pending_aborts.pop((sq.sqid, cmd.cid), None)
-            if waiter is not None:
-                waiter.dw0 = 0  # bit 0 cleared: the command was aborted
-                yield from self.nvme_complete(waiter)
-            return
         if sq.deleted:
             req.set_status(st.ABORTED_SQ_DELETION, dnr=False)
         elif cmd.fuse:
@@ -1279,6 +1288,10 @@ class Controller:
                 assert cq.space is not None
                 yield from self._wait(cq.space)
                 if self.cqs.get(cqid) is not cq:
+                    return
+                if req.fetched_from is not None and req.fetched_from.deleted:
+                    # Delete I/O SQ is not stalled by a full CQ (NVMe 1.4 section 5): the
+                    # command is aborted by the deletion and its completion never posted
                     return
         sq = self.sqs.get(req.sqid)
         sqhd = sq.head if sq is not None else req.sq_head

@@ -49,6 +49,13 @@ class Namespace:
         self.lba_size = ns.lba_size
         self.nsze = ns.size // self.lba_size
         self._pages: dict[int, bytearray] = {}
+        #: NCAP in bytes (less than the size: thin provisioning, see ``nsaccess.py``)
+        self.capacity_bytes = ns.capacity if ns.capacity else ns.size
+        #: virtual ns after CC.EN 0 -> 1 during which I/O is Namespace Not Ready
+        self.not_ready_ns = ns.not_ready_ns or 0
+        #: Namespace Write Protection Config (Feature 84h) state: 0 No Write Protect, 1 Write
+        #: Protect, 2 Write Protect Until Power Cycle, 3 Permanent Write Protect
+        self.wps = 0
         # SMART / Health per namespace (LPA bit 0): this namespace's share of the counters
         self.data_units_read = 0  # in 512-byte units, as the controller's
         self.data_units_written = 0
@@ -76,6 +83,13 @@ class Namespace:
     @property
     def pages_used(self) -> int:
         return len(self._pages)
+
+    def new_pages(self, offset: int, length: int) -> int:
+        """How many 4 KiB pages a write of ``length`` bytes at ``offset`` would allocate."""
+        if length <= 0:
+            return 0
+        first, last = offset // PAGE, (offset + length - 1) // PAGE
+        return sum(1 for p in range(first, last + 1) if p not in self._pages)
 
     def in_range(self, slba: int, nlb: int) -> bool:
         """True when blocks ``slba`` .. ``slba + nlb - 1`` all exist."""
@@ -163,6 +177,25 @@ class FileNamespace(Namespace):
         if self._fd is None:
             return 0
         return -(-os.fstat(self._fd).st_blocks * 512 // PAGE)
+
+    def new_pages(self, offset: int, length: int) -> int:
+        """How many 4 KiB pages of the range are holes of the file (a write allocates them)."""
+        if length <= 0:
+            return 0
+        fd = self._require()
+        first, last = offset // PAGE, (offset + length - 1) // PAGE
+        holes, page = 0, first
+        while page <= last:
+            try:
+                data = os.lseek(fd, page * PAGE, os.SEEK_DATA) // PAGE
+            except OSError:  # ENXIO: nothing but holes from here to the end of the file
+                return holes + last - page + 1
+            holes += min(data, last + 1) - page  # the pages before the data are holes
+            if data > last:
+                break
+            hole = -(-os.lseek(fd, data * PAGE, os.SEEK_HOLE) // PAGE)  # first hole after
+            page = max(hole, data + 1)
+        return holes
 
     def _erase(self) -> None:
         fd = self._require()

@@ -45,6 +45,7 @@ from .admin import (
     io_command_effects,
     nsid_problem,
 )
+from .nsaccess import NS_NOT_READY, capacity_problem, io_access_problem
 from .request import Request
 from .timing import media_ns
 
@@ -81,6 +82,10 @@ def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
         ns = ctrl.namespaces.get(nsid)
         if ns is None:
             yield from ctrl.nvme_fail(req, *nsid_problem(ctrl, nsid))
+            return
+        problem = io_access_problem(ctrl, req, ns)  # not ready, write protected
+        if problem is not None:
+            yield from ctrl.nvme_fail(req, *problem, dnr=problem[0] != NS_NOT_READY)
             return
         if opc == OPC_FLUSH:
             ns.flush()
@@ -215,6 +220,8 @@ def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
     length = nlb * ns.lba_size
     req.lba = slba
     problem = _transfer_problem(ctrl, req, slba, nlb, length)
+    if problem is None and write:
+        problem = capacity_problem(ns, slba, nlb)  # thin provisioning: NCAP
     if problem is not None:
         yield from ctrl.nvme_fail(req, *problem)
         return

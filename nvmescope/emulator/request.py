@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..nvme.commands import Sqe, make_status
 from ..nvme.opcodes import opcode_name
@@ -29,6 +30,9 @@ class Request:
     cqid: int = 0
     #: the SQ head the controller reported last for this command's SQ (set when posting)
     sq_head: int = 0
+    #: the SubmissionQueue it was fetched from (None for a request made otherwise): a
+    #: completion waiting for CQ space is dropped once that SQ is deleted
+    fetched_from: Any = None
 
     @property
     def cid(self) -> int:

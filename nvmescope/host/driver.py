@@ -278,6 +278,10 @@ class _Pending:
     completion: Completion
     signal: Any
     timer: int | None = None
+    #: the timer's length, for nvme_timeout to start it again
+    timeout_ns: int = 0
+    #: nvme_timeout sent an Abort for it already (Linux's iod->aborted)
+    aborted: bool = False
 
 
 @dataclass(frozen=True)
@@ -469,6 +473,10 @@ class LinuxDriver:
         self.poll_ns = 10_000
         #: (vector, virtual time in ns) of every interrupt the handlers took, in order
         self.irq_log: list[tuple[int, int]] = []
+        #: Abort commands nvme_timeout has outstanding (at most ACL + 1: ctrl->abort_limit)
+        self._timeout_aborts = 0
+        #: nvme_timeout is resetting the controller (nvme_dev_disable, nvme_reset_work)
+        self._resetting = False
 
     # ==================================================================================
     # small steps: every one is a host_step annotation followed by one action
@@ -1607,7 +1615,7 @@ class LinuxDriver:
                 "of its own."
             )
         yield from self.say("wmb", barrier)
-        pending = _Pending(comp, self.api.signal(f"cmd{qid}.{cid}"))
+        pending = _Pending(comp, self.api.signal(f"cmd{qid}.{cid}"), timeout_ns=timeout_ns)
         self._pending[(qid, cid)] = pending
         if (wait if arm_timer is None else arm_timer) and timeout_ns > 0:
             pending.timer = self.api.call_after(
@@ -1633,22 +1641,11 @@ class LinuxDriver:
         while not comp.done:
             yield pending.signal
         if comp.timed_out:
-            tag = cid & CID_TAG_MASK
-            if qid:
-                linux = (
-                    f"Linux would now send an Abort for it ('I/O {tag} QID {qid} timeout, "
-                    "aborting') and wait once more; a command that times out again gets the "
-                    "controller reset"
-                )
-            else:
-                linux = (
-                    f"for an admin command Linux resets the controller ('I/O {tag} QID 0 "
-                    "timeout, reset controller')"
-                )
             yield from self.say(
-                "timeout", f"{what} (cid {cid}) got no completion within "
-                f"{timeout_ns // 1_000_000_000} s: it timed out. {linux[0].upper()}{linux[1:]}; "
-                "this model stops waiting for it and leaves the controller as it is.",
+                "timeout", f"{what} (cid {cid}) timed out: no completion came within "
+                f"{timeout_ns // 1_000_000_000} s (nor after the Abort, for an I/O command). "
+                "The controller was reset, and the command fails: Linux ends the request with "
+                "an error (host aborted) and leaves it to the block layer whether to try again.",
             )  # fmt: skip
             return comp
         if comp.aborted:
@@ -1713,12 +1710,14 @@ class LinuxDriver:
             self.api.spawn(self._nvme_timeout(qid, cid), label="nvme_timeout")
 
     def _nvme_timeout(self, qid: int, cid: int) -> Task:
-        """Linux's nvme_timeout: read CSTS, then, in case only the interrupt was lost, poll
-        the command's CQ the way the handler would. A completion found there ends the
-        command as if the interrupt had come ("completion polled"); none, and the
-        command has timed out."""
+        """Linux 6.1's nvme_timeout: read CSTS (a failed controller is reset at once), poll
+        the command's CQ in case only the interrupt was lost; a command still outstanding is
+        aborted (an Abort command, and the timer starts again) the first time, and the
+        controller reset (nvme_dev_disable, then nvme_reset_work) the second time, or at
+        once for an admin command."""
         if (qid, cid) not in self._pending:
             return None
+        tag = cid & CID_TAG_MASK
         csts = yield from self._rd32(
             0x1C, "timeout_csts", f"cid {cid} on SQ{qid}: its timer fired with no completion "
             "(nvme_timeout). Read CSTS first: with CFS set (or NSSRO, when the controller "
@@ -1735,10 +1734,11 @@ class LinuxDriver:
             )
             yield from self.say(
                 "timeout_fatal", f"CSTS = {csts:#x}{gone}, CFS = 1: the controller is down; "
-                "Linux would reset it now, without polling ('controller is down; will "
-                "reset'). This model does not: the command times out.",
+                f"will reset (Linux: 'controller is down; will reset: CSTS={csts:#x}').",
             )  # fmt: skip
-        elif cq is not None:
+            yield from self._timeout_reset(qid, cid, csts)
+            return None
+        if cq is not None:
             yield from self.say(
                 "timeout_poll", f"Did an interrupt go missing? Poll CQ{cq.qid} as its handler "
                 "would, with the interrupt disabled (nvme_poll_irqdisable).",
@@ -1746,17 +1746,100 @@ class LinuxDriver:
             yield from self.nvme_process_cq(cq, polled=True)
         if (qid, cid) not in self._pending:
             yield from self.say(
-                "timeout_polled", f"I/O {cid & CID_TAG_MASK} QID {qid} timeout, completion "
+                "timeout_polled", f"I/O {tag} QID {qid} timeout, completion "
                 "polled: the command had completed and its CQE was in the queue; only the "
                 "interrupt never came. (Linux names the request by its blk-mq tag, the cid's "
                 "bits 11:0.)",
             )  # fmt: skip
             return None
-        p = self._pending.pop((qid, cid))
-        p.completion.timed_out = True
-        p.completion.done = True
-        p.signal.fire()
+        p = self._pending[(qid, cid)]
+        if self._resetting:
+            # nvme_timeout during the reset: Linux restarts the timer and the reset's own
+            # wait gives up; here the command ends timed out and the reset goes on
+            yield from self.say(
+                "timeout_resetting", f"I/O {tag} QID {qid} timeout while the controller is "
+                "being reset: the command is given up.",
+            )  # fmt: skip
+            self._pending.pop((qid, cid))
+            p.completion.timed_out = True
+            p.completion.done = True
+            p.signal.fire()
+            return None
+        if qid == 0 or p.aborted:
+            why = "an admin command" if qid == 0 else "it timed out again after its Abort"
+            yield from self.say(
+                "timeout_reset", f"I/O {tag} QID {qid} timeout, reset controller: {why}, so "
+                "Linux disables the controller and resets it (nvme_dev_disable, "
+                "nvme_reset_ctrl).",
+            )  # fmt: skip
+            yield from self._timeout_reset(qid, cid, csts)
+            return None
+        limit = self._id_field("acl") + 1 if self.id_ctrl else 1
+        if self._timeout_aborts >= limit:
+            yield from self.say(
+                "timeout_abort_limit", f"I/O {tag} QID {qid} timeout: {self._timeout_aborts} "
+                f"Aborts are outstanding already, as many as ACL + 1 = {limit} allows "
+                "(ctrl->abort_limit): start the timer again and wait.",
+            )  # fmt: skip
+            self._rearm(qid, cid, p)
+            return None
+        p.aborted = True
+        self._timeout_aborts += 1
+        yield from self.say(
+            "timeout_abort", f"I/O {tag} QID {qid} timeout, aborting: send an Abort for SQID "
+            f"{qid} CID {cid}, and start the command's timer once more; if it fires again, the "
+            "controller is reset.",
+        )  # fmt: skip
+        self._rearm(qid, cid, p)
+        self.api.spawn(self._timeout_abort(qid, cid), label="nvme_timeout_abort")
         return None
+
+    def _rearm(self, qid: int, cid: int, p: _Pending) -> None:
+        """BLK_EH_RESET_TIMER: the command's timer starts again."""
+        p.timer = self.api.call_after(
+            p.timeout_ns, lambda: self._timeout(qid, cid), label="nvme_timeout"
+        )
+
+    def _timeout_abort(self, qid: int, cid: int) -> Task:
+        """The Abort nvme_timeout sends, and abort_endio's note when it completes."""
+        try:
+            comp = yield from self.abort(qid, cid, why="nvme_timeout: the command timed out")
+        finally:
+            self._timeout_aborts -= 1
+        if comp.cqe is not None:
+            aborted = "aborted" if comp.ok and not comp.dw0 & 1 else "not aborted"
+            yield from self.say(
+                "abort_endio", f"Abort status: {comp.status:#x} (abort_endio): Dword 0 bit 0 "
+                f"= {comp.dw0 & 1}, the command was {aborted}.",
+            )  # fmt: skip
+
+    def _timeout_reset(self, qid: int, cid: int, csts: int) -> Task:
+        """nvme_dev_disable (delete the I/O queues and disable the controller unless it is
+        dead, then cancel every outstanding command), then nvme_reset_work."""
+        p = self._pending.get((qid, cid))
+        if p is not None:
+            p.completion.timed_out = True
+        self._resetting = True
+        try:
+            dead = csts == 0xFFFFFFFF or bool(csts & CSTS_CFS) or not csts & CSTS_RDY
+            if not dead:
+                yield from self.say(
+                    "dev_disable", "nvme_dev_disable: the controller still answers, so delete "
+                    "the I/O queues first (nvme_disable_io_queues: every SQ, then every CQ), "
+                    "then disable it.",
+                )  # fmt: skip
+                for q in sorted(q for q in self.sqs if q):
+                    yield from self.delete_io_sq(q, why="nvme_disable_io_queues")
+                for q in sorted(q for q in self.cqs if q):
+                    yield from self.delete_io_cq(q, why="nvme_disable_io_queues")
+            yield from self.say(
+                "cancel_requests", "Cancel every command still outstanding "
+                "(nvme_cancel_tagset): they end with no completion from the device.",
+            )  # fmt: skip
+            self.forget_queues()
+            yield from self.nvme_reset_ctrl(scan=True)
+        finally:
+            self._resetting = False
 
     @property
     def outstanding_aer(self) -> Completion | None:

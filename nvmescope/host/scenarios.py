@@ -560,14 +560,22 @@ def bad_doorbell_and_io_errors(
         "unmasks error events again",
     )  # fmt: skip
     yield from expect(drv, run, "Error log after the event", comp, SUCCESS)
+    yield from namespace_io_errors(drv, run, case, " SQ1 still works after the bad doorbell.")
 
+
+def namespace_io_errors(
+    drv: LinuxDriver, run: ScenarioRun, case: Callable[[str, str], Task], after: str = ""
+) -> Task:
+    """I/O commands on SQ1 naming blocks or namespaces that do not exist: LBA Out of Range,
+    NSID 0, an inactive NSID (or one beyond NN)."""
+    api = drv.api
     ns = drv.namespaces.get(1)
     lba = ns.lba_size if ns is not None and ns.lba_size else 512
     nsze = ns.nsze if ns is not None else 0
     buf = api.alloc(lba)
     yield from case(
         "LBA out of range", f"Read 1 block at LBA {nsze}, the first LBA past namespace 1's "
-        f"{nsze} blocks. SQ1 still works after the bad doorbell.",
+        f"{nsze} blocks.{after}",
     )  # fmt: skip
     comp = yield from drv.nvme_read(1, 1, nsze, 1, buf, lba, why="an LBA beyond NSZE")
     yield from expect(drv, run, "LBA out of range", comp, st.LBA_OUT_OF_RANGE)
@@ -1206,6 +1214,13 @@ SCENARIOS: dict[str, Scenario] = {
         *QUEUE_SCENARIOS,
     )
 }
+
+# the scenarios of commands that do not end the ordinary way (they use the helpers above)
+from . import scenarios_faults as _faults  # noqa: E402
+
+SCENARIOS["abort"] = _faults.ABORT
+SCENARIOS["reset-under-io"] = _faults.RESET_UNDER_IO
+SCENARIOS["io-errors"] = _faults.IO_ERRORS
 
 __all__ = ["NOTE_NS", "SCENARIOS", "ResultRow", "Scenario", "ScenarioRun"]
 
