@@ -23,7 +23,7 @@ def machines() -> dict[str, Machine]:
 
 def test_the_registry_names_the_scenarios_with_summaries():
     assert sorted(SCENARIOS) == [
-        "admin-tour", "bringup", "dsm", "errors", "identify", "io", "io-load", "io-persist",
+        "admin-tour", "bringup", "copy", "dsm", "errors", "identify", "io", "io-load", "io-persist",
         "prp-list", "sgl",
     ]  # fmt: skip
     for name, s in SCENARIOS.items():

@@ -139,6 +139,10 @@ def describe(req: Request) -> str:
         if c.opc in (0x01, 0x02):
             slba = (c.cdw11 << 32) | c.cdw10
             return f"nsid {c.nsid} slba {slba} nlb {(c.cdw12 & 0xFFFF) + 1}"
+        if c.opc == OPC_COPY:
+            sdlba = (c.cdw11 << 32) | c.cdw10
+            desfmt = (c.cdw12 >> 8) & 0xF
+            return f"nsid {c.nsid} sdlba {sdlba} nr {(c.cdw12 & 0xFF) + 1} desfmt {desfmt}"
         return f"nsid {c.nsid}"
     if c.opc == 0x06:
         cns = c.cdw10 & 0xFF
