@@ -125,3 +125,10 @@ def test_the_copy_recording_has_a_copy_range_per_range_and_the_scoreboard_knows_
     for e in evs:
         board.feed(e, lambda *a, **k: None)
     assert all((1, lba) in board.blocks for lba in range(64, 72))
+
+
+def test_nvme_cli_words_for_copys_and_dulbes_statuses():
+    from nvmescope.nvme.nvmecli import nvme_status_string
+
+    assert nvme_status_string(0x183) == "Command Size Limit Exceeded"
+    assert nvme_status_string(0x287).startswith("Deallocated or Unwritten Logical Block")
