@@ -265,6 +265,12 @@ def test_the_limits_are_in_identify_namespace_and_the_knobs_set_them():
         assert (ns.mssrl, ns.mcl, ns.msrc) == want
 
 
+def test_a_configuration_past_the_mcl_ceiling_is_held_to_it():
+    rig = make_rig(ControllerConfig(mssrl=0xFFFF, mcl=2**32 - 1, msrc=255))
+    cqe, events = copy(rig, 0, [(0, 0xFFFF), (0, 2)])  # 65537 blocks: one past the ceiling
+    assert status(cqe) == st.CMD_SIZE_LIMIT_EXCEEDED and "MCL allows 65536" in detail(events)
+
+
 def test_the_qemu_profile_limits_are_zero_so_every_copy_exceeds_them_as_on_qemu():
     rig = make_rig(profile_config("qemu-7.2"))
     cqe, events = copy(rig, 100, [(0, 1)])
@@ -273,7 +279,7 @@ def test_the_qemu_profile_limits_are_zero_so_every_copy_exceeds_them_as_on_qemu(
 
 @pytest.mark.parametrize("knob", ["mssrl", "mcl", "msrc"])
 def test_limit_knobs_out_of_their_field_width_are_refused(knob):
-    big = {"mssrl": 0x10000, "mcl": 2**32, "msrc": 256}[knob]
+    big = {"mssrl": 0x10000, "mcl": (1 << 16) + 1, "msrc": 256}[knob]
     problems = ControllerConfig(**{knob: big}).problems()
     assert any(p.startswith(f"{knob}=") for p in problems)
     assert ControllerConfig(**{knob: 0}).problems() == []

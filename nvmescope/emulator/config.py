@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..nvme.copy import COPY_MAX_BLOCKS
+
 #: PCI IDs of our own. These are NOT assigned by the PCI-SIG: 4E53h ("NS") is
 #: used here for emulation only and must never appear on real hardware.
 VENDOR_ID = 0x4E53
@@ -208,7 +210,8 @@ class ControllerConfig:
     #: Identify Namespace MSSRL: the most blocks one Copy source range may hold (0: none
     #: may, as QEMU 7.2's namespace of -device nvme,drive= says)
     mssrl: int = 128
-    #: Identify Namespace MCL: the most blocks one Copy may copy in all
+    #: Identify Namespace MCL: the most blocks one Copy may copy in all (at most 65536 here:
+    #: the emulator holds a Copy's blocks in memory)
     mcl: int = 128
     #: Identify Namespace MSRC (0's based): the most source ranges one Copy may have
     msrc: int = 127
@@ -470,7 +473,12 @@ class ControllerConfig:
             "npda": (0, 0xFFFF, "NPDA is 16 bits"),
             "nows": (0, 0xFFFF, "NOWS is 16 bits"),
             "mssrl": (0, 0xFFFF, "MSSRL is 16 bits"),
-            "mcl": (0, 0xFFFFFFFF, "MCL is 32 bits"),
+            "mcl": (
+                0,
+                COPY_MAX_BLOCKS,
+                f"MCL is 0 to {COPY_MAX_BLOCKS} blocks here (the emulator holds one Copy's "
+                "blocks in memory)",
+            ),
             "msrc": (0, 0xFF, "MSRC is one byte (0's based: 1 to 256 ranges)"),
             "avail_spare": (0, 100, "a percentage is 0 to 100"),
             "spare_thresh": (0, 100, "a percentage is 0 to 100"),

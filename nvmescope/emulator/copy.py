@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from .. import events as ev
 from ..nvme import status as st
-from ..nvme.copy import COPY_RANGE_SIZES, split_cdw12, unpack_copy_ranges
+from ..nvme.copy import COPY_MAX_BLOCKS, COPY_RANGE_SIZES, split_cdw12, unpack_copy_ranges
 from ..sim import Task
 from .admin import LOC_CDW10, LOC_CDW12
 from .dulbe import dulbe_problem
@@ -100,9 +100,10 @@ def nvme_copy(ctrl: Controller, req: Request) -> Task:
                        f"range {index}: {nlb} blocks, MSSRL allows {cfg.mssrl}", LOC_NONE)  # fmt: skip
             break
     total = sum(nlb for _slba, nlb in ranges)
-    if problem is None and total > cfg.mcl:
+    mcl = min(cfg.mcl, COPY_MAX_BLOCKS)  # a configuration built past problems() is clamped
+    if problem is None and total > mcl:
         problem = (st.CMD_SIZE_LIMIT_EXCEEDED, "err_copy_limit",
-                   f"{total} blocks in all, MCL allows {cfg.mcl}", LOC_NONE)  # fmt: skip
+                   f"{total} blocks in all, MCL allows {mcl}", LOC_NONE)  # fmt: skip
     for index, (slba, nlb) in enumerate(ranges):
         if problem is None and not ns.in_range(slba, nlb):
             problem = (st.LBA_OUT_OF_RANGE, "err_lba_range",

@@ -28,6 +28,9 @@ OCFS_FORMAT_0, OCFS_FORMAT_1 = 1 << 0, 1 << 1
 DESCRIPTOR_FORMATS = (0, 1)
 #: NR is 8 bits, 0's based: at most 256 Source Range Entries
 COPY_MAX_RANGES = 256
+#: the most blocks one Copy may move here (the MCL knob's ceiling): the emulator holds
+#: a Copy's blocks in memory, 256 MiB at most with 4 KiB blocks
+COPY_MAX_BLOCKS = 1 << 16
 
 #: Source Range Entries Copy Descriptor Format 0h (32 bytes)
 COPY_RANGE_FORMAT_0 = cs.Struct(
