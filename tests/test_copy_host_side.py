@@ -132,3 +132,22 @@ def test_nvme_cli_words_for_copys_and_dulbes_statuses():
 
     assert nvme_status_string(0x183) == "Command Size Limit Exceeded"
     assert nvme_status_string(0x287).startswith("Deallocated or Unwritten Logical Block")
+
+
+def test_the_copy_scenario_expects_what_each_configuration_advertises():
+    from nvmescope.emulator import ControllerConfig
+    from nvmescope.emulator.config import profile_config
+
+    for config, checks in (
+        (None, 19),  # the scenario's own knob: nsfeat=0x14
+        (profile_config("qemu-7.2"), 17),  # MSSRL 0: every Copy exceeds it
+        (ControllerConfig(copy=False), 1),  # no Copy: Invalid Command Opcode, and the end
+        (ControllerConfig(), 10),  # no DULBE: Set Features 05h refused, and the end
+        (ControllerConfig(nsfeat=0x14, mssrl=2, msrc=0), 17),
+    ):
+        m = Machine(config, scenario="copy") if config else Machine(scenario="copy")
+        m.run()
+        sc = m.scenario
+        assert sc.done and sc.ok, sc.failures()
+        assert any(r.command.startswith("Copy") for r in sc.results), "no Copy was checked"
+        assert len(sc.results) == checks

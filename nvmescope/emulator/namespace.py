@@ -171,7 +171,9 @@ class FileNamespace(Namespace):
 
     def _load_allocation(self) -> None:
         """A file written by an earlier run: its data extents (not its holes) are the
-        allocated blocks (a block the file system keeps only in part counts as allocated)."""
+        allocated blocks. A block the file system keeps only in part counts as allocated,
+        and so does one deallocated where the file system could not punch a hole (its
+        zeros were written)."""
         fd, size, pos = self._require(), self.size_bytes, 0
         while pos < size:
             try:
