@@ -235,6 +235,26 @@ class DmaWrite(Event, tag="dma_write", kw_only=True):
     purpose: str = ""
 
 
+class CopyRange(Event, tag="copy_range", kw_only=True):
+    """A Copy read one of its source ranges from the medium (no host memory is touched):
+    Source Range Entry ``index``, ``nlb`` blocks from ``slba``, bound for ``dlba``."""
+
+    nsid: int
+    index: int
+    slba: int
+    nlb: int
+    dlba: int
+
+
+class CopyWrite(Event, tag="copy_write", kw_only=True):
+    """A Copy wrote what its source ranges held to ``nlb`` blocks from ``sdlba``."""
+
+    nsid: int
+    sdlba: int
+    nlb: int
+    ranges: int
+
+
 class CmdFinish(Event, tag="cmd_finish", kw_only=True):
     opcode: int
     opname: str
@@ -723,6 +743,12 @@ ERR_KINDS: dict[str, str] = {
     "err_lba_range": "the LBA range is beyond the namespace",
     "err_too_large": "the transfer is larger than MDTS allows",
     "err_compare_failure": "the data compared differs from the namespace's: Compare Failure",
+    "err_copy_limit": "a Copy asks for more ranges or blocks than MSRC, MSSRL or MCL allow: "
+    "Command Size Limit Exceeded",
+    "err_copy_format": "the Copy's descriptor format is not supported, or not the one the "
+    "namespace's protection information format takes",
+    "err_dulbe": "with DULBE on, the command read a deallocated or unwritten block: "
+    "Deallocated or Unwritten Logical Block",
     "err_media": "the namespace's backing file failed (disk full, I/O error): a media error",
     "err_sq_full_doorbell": "an SQ tail doorbell would make the queue more than full",
     "err_startfail": "enabling the controller failed: CSTS.CFS",
@@ -1066,6 +1092,16 @@ def describe(event: Event) -> str:
     if k == "dma_write":
         why = f" ({e.purpose})" if e.purpose else ""
         return f"device DMA-writes {e.length} B to host @{e.addr:#x}{why}"
+    if k == "copy_range":
+        return (
+            f"device reads Copy source range {e.index}: {plural(e.nlb, 'block')} from LBA "
+            f"{e.slba} of NSID {e.nsid}, bound for LBA {e.dlba}"
+        )
+    if k == "copy_write":
+        return (
+            f"device writes the {plural(e.ranges, 'source range')} to "
+            f"{plural(e.nlb, 'block')} from LBA {e.sdlba} of NSID {e.nsid} (the Copy's SDLBA)"
+        )
     if k == "cmd_finish":
         return f"device finishes {e.opname}: {describe_status(e.status)}, dw0={e.dw0:#x}"
     if k == "cqe_post":

@@ -11,7 +11,8 @@ promises after every sequence:
 - the device never posts into a full completion queue (an entry the host has not
   consumed is never overwritten);
 - data a successful Write wrote is what a successful Read reads back (a scoreboard
-  of every block, as a cocotb test bench keeps one);
+  of every block, as a cocotb test bench keeps one), and a successful Copy puts
+  there what its source ranges held;
 - CSTS.CFS is set only where the specification allows it here: a completion the
   device could not write (bus mastering off or its CQ unmapped by a config write);
 - after a function level reset and a proper bring-up the device works again.
@@ -35,6 +36,7 @@ from hypothesis import strategies as hs
 
 from nvmescope.emulator import ControllerConfig
 from nvmescope.nvme.commands import pack_sgl_descriptor, pack_sqe
+from nvmescope.nvme.copy import pack_copy_ranges
 
 BLOCK = 512
 QSIZE = 8
@@ -55,7 +57,7 @@ class Host:
         self.rig = Rig(ControllerConfig(sgls=0x1 | 1 << 16), aqsize=QSIZE)
         self.rig.enable()
         self.rig.create_io_pair(qsize=QSIZE)
-        self.blocks: dict[int, bytes] = {}
+        self.blocks: dict[int, bytes | None] = {}
         self.seen = len(self.rig.events)  # events looked at (the Rig consumed the set-up's)
         self.cid = 0x100
         self.disturbed = False  # a config write or a reset happened
@@ -64,6 +66,8 @@ class Host:
         self.outstanding = {0: 0, 1: 0}
         self.reset_at = 0  # the first event since the last controller reset
         self.writes: dict[tuple[int, int], tuple[int, bytes]] = {}  # sent, not completed
+        #: Copies sent, not completed: (sdlba, source ranges)
+        self.copies: dict[tuple[int, int], tuple[int, list[tuple[int, int]]]] = {}
         self.aers: set[tuple[int, int]] = set()
 
     def next_cid(self) -> int:
@@ -102,6 +106,9 @@ class Host:
                     lba, data = written
                     for i in range(len(data) // BLOCK):
                         self.blocks[lba + i] = data[i * BLOCK : (i + 1) * BLOCK]
+                copied = self.copies.pop(key, None)
+                if copied is not None and e.status & 0x7FF == 0:
+                    self._copied(*copied)
                 assert self.posted[key] <= self.fetched.get(key, 0), f"a second CQE for {key}"
                 cq = e.cqid
                 assert self.outstanding.get(cq, 0) < QSIZE - 1, f"CQ{cq} posted while full"
@@ -153,6 +160,22 @@ class Host:
         self.writes[(1, cid)] = (lba, data)  # applied when (if ever) it completes
         self.send(1, pack_sqe(0x01, cid, nsid=1, prp1=buf, cdw10=lba, cdw12=nlb - 1))
 
+    def copy(self, sdlba: int, ranges: list[tuple[int, int]]) -> None:
+        total = sum(n for _, n in ranges)
+        sdlba = min(sdlba, LBAS - total)
+        buf = self.rig.host.alloc()
+        self.rig.host.write(buf, pack_copy_ranges(ranges))
+        cid = self.next_cid()
+        self.copies[(1, cid)] = (sdlba, ranges)  # applied when (if ever) it completes
+        self.send(1, pack_sqe(0x19, cid, nsid=1, prp1=buf, cdw10=sdlba, cdw12=len(ranges) - 1))
+
+    def _copied(self, sdlba: int, ranges: list[tuple[int, int]]) -> None:
+        """The destination holds what the sources held; unknown (None) if a Write was in
+        flight beside the Copy (either may have reached the medium first)."""
+        sources = [self.blocks.get(lba, bytes(BLOCK)) for s, n in ranges for lba in range(s, s + n)]
+        for i, block in enumerate(sources):
+            self.blocks[sdlba + i] = None if self.writes else block
+
     def read(self, lba: int, nlb: int) -> None:
         buf = self.rig.host.alloc()
         key = self.send(1, pack_sqe(0x02, self.next_cid(), nsid=1, prp1=buf, cdw10=lba,
@@ -162,6 +185,8 @@ class Host:
         got = self.rig.host.read(buf, nlb * BLOCK)
         for i in range(nlb):
             want = self.blocks.get(lba + i, bytes(BLOCK))
+            if want is None:  # a Copy raced a Write: either answer is right
+                continue
             assert got[i * BLOCK : (i + 1) * BLOCK] == want, f"LBA {lba + i} reads back wrong"
 
     # -- hostile ----------------------------------------------------------------------------
@@ -227,6 +252,9 @@ lbas = hs.integers(0, LBAS - 4)
 op = hs.one_of(
     hs.tuples(hs.just("write"), lbas, hs.integers(1, 4), hs.integers(0, 255)),
     hs.tuples(hs.just("read"), lbas, hs.integers(1, 4)),
+    hs.tuples(
+        hs.just("copy"), lbas, hs.lists(hs.tuples(lbas, hs.integers(1, 4)), min_size=1, max_size=3)
+    ),
     hs.tuples(
         hs.just("garbage"),
         hs.sampled_from([0, 1]),

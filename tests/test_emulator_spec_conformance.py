@@ -72,7 +72,8 @@ def test_commands_supported_and_effects_log_matches_what_the_device_does(rig):
     assert log.iocs[0x08] == lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC  # write zeroes
     assert log.iocs[0x09] == lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC  # dataset management
     assert log.iocs[0x0C] == lp.CMD_EFFECTS_CSUPP  # verify
-    assert sum(1 for v in log.iocs if v) == 7
+    assert log.iocs[0x19] == lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC  # copy
+    assert sum(1 for v in log.iocs if v) == 8
     # every admin opcode the log calls unsupported really is Invalid Command Opcode
     for opc in (0x03, 0x10, 0x80):
         assert (rig.admin(opc).sct, rig.admin(opc).sc) == st.INVALID_OPCODE

@@ -162,7 +162,7 @@ def test_every_skipped_command_is_announced_with_its_reason(bringup):
     assert "OAES = 0x0" in steps["skip_aen_config"]
     assert "CTRATT = 0x0, bit 15 clear" in steps["skip_id_cs_ns"]
     assert "CRDT1 = 0" in steps["skip_host_behavior"]
-    assert "ONCS = 0xdd, bit 6 set" in steps["timestamp"]
+    assert "ONCS = 0x1dd, bit 6 set" in steps["timestamp"]
     assert "LPA = 0x6, bit 1 set" in steps["effects_log"]
 
 

@@ -236,7 +236,7 @@ def test_oncs_and_the_effects_log_advertise_the_three_commands_by_default():
     oncs = idf.IDENTIFY_CONTROLLER.parse(rg.host.read(buf, 4096)).oncs
     for bit in (idf.ONCS_COMPARE, idf.ONCS_DSM, idf.ONCS_WRITE_ZEROES):
         assert oncs & bit
-    assert oncs & 0x100 == 0  # Copy is not implemented
+    assert oncs & idf.ONCS_COPY  # and Copy (tests/test_nvm_copy.py)
     assert rg.admin(0x02, prp1=buf, cdw10=0x05 | (1023 << 16)).sc == 0
     log = lp.COMMANDS_SUPPORTED_EFFECTS_LOG.parse(rg.host.read(buf, 4096))
     assert log.iocs[0x05] == lp.CMD_EFFECTS_CSUPP

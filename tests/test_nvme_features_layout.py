@@ -19,6 +19,7 @@ SPEC_BITS = [
     (0x01, "ab", 2, 0), (0x01, "lpw", 15, 8), (0x01, "mpw", 23, 16), (0x01, "hpw", 31, 24),
     (0x02, "ps", 4, 0), (0x02, "wh", 7, 5),
     (0x04, "tmpth", 15, 0), (0x04, "tmpsel", 19, 16), (0x04, "thsel", 21, 20),
+    (0x05, "tler", 15, 0), (0x05, "dulbe", 16, 16),
     (0x06, "wce", 0, 0),
     (0x07, "nsqr", 15, 0), (0x07, "ncqr", 31, 16),
     (0x08, "thr", 7, 0), (0x08, "time", 15, 8),
@@ -68,6 +69,8 @@ def test_meanings_are_words():
     assert "available spare" in rows["smart"] and "read only" not in rows["smart"]
     assert rows["nan"].endswith("enabled") and rows["fan"].endswith("disabled")
     assert decode_feature(0x06, 1)[0][2].endswith("enabled")
+    rows = {n: m for n, _, m in decode_feature(0x05, 1 << 16 | 30)}
+    assert rows["tler"].endswith("3000 ms") and rows["dulbe"].endswith("enabled")
 
 
 def test_feature_without_layout_gives_its_value():

@@ -12,7 +12,7 @@ from nvmescope.trace import open_recording
 from nvmescope.trace.checks import run_checks
 from nvmescope.trace.scoreboard import Scoreboard
 
-IO = ("io", "io-load", "prp-list", "sgl", "dsm")
+IO = ("io", "io-load", "prp-list", "sgl", "dsm", "copy")
 
 
 def events(name: str) -> list:
@@ -61,6 +61,29 @@ def test_a_compare_that_succeeds_on_other_data_is_a_compare_mismatch():
     bad[index] = msgspec.structs.replace(bad[index], status=0)
     found = [f for f in run_checks(bad) if f.check == "compare_mismatch"]
     assert len(found) == 1 and "succeeded" in found[0].message
+
+
+def test_the_model_predicts_what_a_copy_wrote():
+    evs = events("copy")
+    board = model_of(evs[: next(i for i, e in enumerate(evs) if e.kind == "copy_write") + 3])
+    # the copy's destination, LBA 64..71, holds what LBA 16..19 and then LBA 0..3 held
+    want = [board.blocks[(1, lba)][0] for lba in (16, 17, 18, 19, 0, 1, 2, 3)]
+    assert [board.blocks[(1, 64 + i)][0] for i in range(8)] == want
+
+
+def test_a_read_of_a_copy_that_delivers_other_bytes_is_a_data_mismatch():
+    evs = events("copy")
+    after = next(i for i, e in enumerate(evs) if e.kind == "copy_write")
+    index = next(
+        i for i, e in enumerate(evs)
+        if i > after and e.kind == "dma_write" and e.purpose == "read data"
+    )  # fmt: skip
+    bad = list(evs)
+    data = bytearray(bad[index].data)
+    data[-1] ^= 0xFF  # the last block of the copy: LBA 3's data, copied to LBA 71
+    bad[index] = msgspec.structs.replace(bad[index], data=bytes(data))
+    found = [f for f in run_checks(bad) if f.check == "data_mismatch"]
+    assert len(found) == 1 and "LBA 71" in found[0].message
 
 
 def test_the_model_keeps_digests_not_data():

@@ -9,7 +9,7 @@ entry, ``err_*`` event).
 Supported: Delete/Create I/O SQ and CQ, Get Log Page (01h Error Information,
 02h SMART / Health, 03h Firmware Slot, 05h Commands Supported and Effects), Identify (CNS 00h, 01h, 02h, 03h, and
 05h/06h for the NVM command set because CAP.CSS advertises I/O command sets),
-Abort, Set/Get Features (01h, 02h, 04h, 06h, 07h, 08h, 09h, 0Bh, 0Eh, and 16h Host
+Abort, Set/Get Features (01h, 02h, 04h, 05h per namespace, 06h, 07h, 08h, 09h, 0Bh, 0Eh, and 16h Host
 Behavior Support when CTRATT bit 15 offers extended LBA formats),
 Asynchronous Event Request; Doorbell Buffer Config (7Ch) only when
 ``ControllerConfig.dbbuf`` is on (then Identify OACS bit 8 says so; see the
@@ -64,8 +64,9 @@ AER_TYPE_FOR_LOG = {0x01: AER_TYPE_ERROR, 0x02: AER_TYPE_SMART, 0x04: st.AER_TYP
 
 #: Commands Supported and Effects (log page 05h) of the NVM command set's I/O
 #: opcodes we implement: Flush, Read, Compare and Verify do not change logical block
-#: content; Write, Write Zeroes and Dataset Management (deallocate) do. Verify (0Ch) is
-#: there only with ``ControllerConfig.verify`` (see :func:`io_command_effects`).
+#: content; Write, Write Zeroes, Dataset Management (deallocate) and Copy do. Verify (0Ch)
+#: and Copy (19h) are there only with ``ControllerConfig.verify`` and ``.copy`` (see
+#: :func:`io_command_effects`).
 IO_COMMAND_EFFECTS = {
     0x00: lp.CMD_EFFECTS_CSUPP,
     0x01: lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC,
@@ -74,21 +75,23 @@ IO_COMMAND_EFFECTS = {
     0x08: lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC,
     0x09: lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC,
     0x0C: lp.CMD_EFFECTS_CSUPP,
+    0x19: lp.CMD_EFFECTS_CSUPP | lp.CMD_EFFECTS_LBCC,
 }
-OPC_VERIFY = 0x0C
+OPC_VERIFY, OPC_COPY = 0x0C, 0x19
 
 
 def io_command_effects(cfg: ControllerConfig) -> dict[int, int]:
-    """The I/O opcodes this configuration implements, with their effects."""
-    if cfg.verify:
-        return IO_COMMAND_EFFECTS
-    return {opc: e for opc, e in IO_COMMAND_EFFECTS.items() if opc != OPC_VERIFY}
+    """The I/O opcodes this configuration implements, with their effects (Verify and
+    Copy only where their knobs are on)."""
+    off = {OPC_VERIFY} if not cfg.verify else set()
+    off |= {OPC_COPY} if not cfg.copy else set()
+    return {opc: e for opc, e in IO_COMMAND_EFFECTS.items() if opc not in off}
 
 
 def oncs(cfg: ControllerConfig) -> int:
-    """Identify Controller ONCS of this configuration: :data:`ONCS`, and bit 7 (Verify)
-    when Verify is implemented."""
-    return ONCS | (idf.ONCS_VERIFY if cfg.verify else 0)
+    """Identify Controller ONCS of this configuration: :data:`ONCS`, bit 7 (Verify) when
+    Verify is implemented and bit 8 (Copy) when Copy is."""
+    return ONCS | (idf.ONCS_VERIFY if cfg.verify else 0) | (idf.ONCS_COPY if cfg.copy else 0)
 
 
 #: Identify Controller LPA: bit 1 Commands Supported and Effects log, bit 2 extended data
@@ -141,6 +144,10 @@ def describe(req: Request) -> str:
         if c.opc in (0x01, 0x02):
             slba = (c.cdw11 << 32) | c.cdw10
             return f"nsid {c.nsid} slba {slba} nlb {(c.cdw12 & 0xFFFF) + 1}"
+        if c.opc == OPC_COPY:
+            sdlba = (c.cdw11 << 32) | c.cdw10
+            desfmt = (c.cdw12 >> 8) & 0xF
+            return f"nsid {c.nsid} sdlba {sdlba} nr {(c.cdw12 & 0xFF) + 1} desfmt {desfmt}"
         return f"nsid {c.nsid}"
     if c.opc == 0x06:
         cns = c.cdw10 & 0xFF
@@ -406,6 +413,7 @@ def _build_identify_controller(ctrl: Controller) -> bytes:
         cqes=ENTRY_SIZES["cq"][1] * 0x11,
         nn=cfg.nn,
         oncs=oncs(cfg),
+        ocfs=cfg.ocfs if cfg.copy else 0,
         vwc=0x07 if cfg.vwc else 0x00,
         sgls=cfg.sgls,
         nwpc=cfg.nwpc,
@@ -440,6 +448,9 @@ def namespace_data(ctrl: Controller, ns: Namespace) -> bytes:
         npdg=cfg.npdg,
         npda=cfg.npda,
         nows=cfg.nows,
+        mssrl=cfg.mssrl if cfg.copy else 0,
+        mcl=cfg.mcl if cfg.copy else 0,
+        msrc=cfg.msrc if cfg.copy else 0,
         nlbaf=len(ns.lba_formats) - 1,
         flbas=idf.encode_flbas(ns.flbas),
         dlfeat=1,  # deallocated blocks read as zeros
@@ -628,6 +639,7 @@ SUPPORTED_FIDS = (
     f.FID_ARBITRATION,
     f.FID_POWER_MANAGEMENT,
     f.FID_TEMPERATURE_THRESHOLD,
+    f.FID_ERROR_RECOVERY,
     f.FID_VOLATILE_WRITE_CACHE,
     f.FID_NUMBER_OF_QUEUES,
     f.FID_INTERRUPT_COALESCING,
@@ -672,6 +684,8 @@ def nvme_set_feature(ctrl: Controller, req: Request) -> Task:
         return
     if fid == nsaccess.FID_NS_WRITE_PROTECT:  # namespace specific
         yield from nsaccess.nvme_set_write_protect(ctrl, req)
+    if fid == f.FID_ERROR_RECOVERY:
+        yield from nvme_set_error_recovery(ctrl, req)
         return
     yield from _check_feature_nsid(ctrl, req, True)
     if req.failed:
@@ -787,6 +801,8 @@ def nvme_get_feature(ctrl: Controller, req: Request) -> Task:
         return
     if fid == nsaccess.FID_NS_WRITE_PROTECT:  # namespace specific
         yield from nsaccess.nvme_get_write_protect(ctrl, req, sel)
+    if fid == f.FID_ERROR_RECOVERY:
+        yield from nvme_get_error_recovery(ctrl, req, sel)
         return
     yield from _check_feature_nsid(ctrl, req, False)
     if req.failed:
@@ -829,6 +845,59 @@ def nvme_get_feature(ctrl: Controller, req: Request) -> Task:
         yield from ctrl.nvme_map_and_transfer(req, 8, data, "timestamp")
         return
     req.dw0 = s.features[fid] if current else s.defaults()[fid]
+
+
+#: Get Features SEL 011b (supported capabilities): bit 0 saveable, 1 namespace specific,
+#: 2 changeable
+CAPABILITY_NS_SPECIFIC, CAPABILITY_CHANGEABLE = 0x2, 0x4
+#: Error Recovery's defined bits: TLER 15:0 and DULBE 16 (the rest are reserved)
+ERROR_RECOVERY_BITS = 0x1FFFF
+
+
+def nvme_set_error_recovery(ctrl: Controller, req: Request) -> Task:
+    """Set Features 05h, Error Recovery: a namespace's TLER and DULBE (NSID FFFFFFFFh: every
+    namespace's). DULBE may be set only where NSFEAT bit 2 offers it (else Invalid Field);
+    the feature is not saveable (SV: Feature Identifier Not Saveable)."""
+    c = req.cmd
+    nsid, dw11 = c.nsid, c.cdw11 & ERROR_RECOVERY_BITS
+    if nsid != NSID_ALL and nsid not in ctrl.namespaces:
+        yield from ctrl.nvme_fail(req, *nsid_problem(ctrl, nsid))
+        return
+    if c.cdw10 >> 31:
+        yield from ctrl.nvme_fail(
+            req, st.FEATURE_NOT_SAVEABLE, "err_feature_not_saveable",
+            "feature 0x05 (Error Recovery) cannot be saved", LOC_CDW10 + 3 | (7 << 8),
+        )  # fmt: skip
+        return
+    if dw11 & f.ERROR_RECOVERY_DULBE and not ctrl.config.nsfeat & idf.NSFEAT_DULBE:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_FIELD, "err_invalid_field",
+            "DULBE (bit 16) set, but NSFEAT bit 2 says the namespace has no Deallocated or "
+            "Unwritten Logical Block error", LOC_CDW11 + 2,
+        )  # fmt: skip
+        return
+    for n in sorted(ctrl.namespaces) if nsid == NSID_ALL else [nsid]:
+        ctrl.state.err_rec[n] = dw11
+
+
+def nvme_get_error_recovery(ctrl: Controller, req: Request, sel: int) -> Task:
+    """Get Features 05h of one active namespace (FFFFFFFFh names none: Invalid Namespace or
+    Format); SEL 01b/10b give the default (nothing is saved), 11b: namespace specific and
+    changeable."""
+    nsid = req.cmd.nsid
+    if nsid == NSID_ALL:
+        yield from ctrl.nvme_fail(
+            req, st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
+            "Error Recovery is a feature of each namespace: name one, not FFFFFFFFh", LOC_NSID,
+        )  # fmt: skip
+        return
+    if nsid not in ctrl.namespaces:
+        yield from ctrl.nvme_fail(req, *nsid_problem(ctrl, nsid))
+        return
+    if sel == 3:
+        req.dw0 = CAPABILITY_NS_SPECIFIC | CAPABILITY_CHANGEABLE
+        return
+    req.dw0 = ctrl.state.err_rec.get(nsid, 0) if sel == 0 else 0
 
 
 # -- asynchronous events and abort -------------------------------------------------------------

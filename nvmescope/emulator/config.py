@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..nvme.copy import COPY_MAX_BLOCKS
+
 #: PCI IDs of our own. These are NOT assigned by the PCI-SIG: 4E53h ("NS") is
 #: used here for emulation only and must never appear on real hardware.
 VENDOR_ID = 0x4E53
@@ -83,7 +85,13 @@ BIT_KNOBS: dict[str, tuple[int, int, str]] = {
     "oaes": (0x100, 0, "only bit 8 (Namespace Attribute Notices) is implemented"),
     "ctratt": (0x8000, 0, "only bit 15 (Extended LBA Formats) is implemented"),
     "lpa": (0x07, 0x06, "bits 1 and 2 are always set; bit 0 is the only other one implemented"),
-    "nsfeat": (0x10, 0, "only bit 4 (the NPWG .. NOWS hints) is implemented"),
+    "nsfeat": (
+        0x14,
+        0,
+        "only bits 2 (the Deallocated or Unwritten Logical Block error, DULBE) and 4 (the "
+        "NPWG .. NOWS hints) are implemented",
+    ),
+    "ocfs": (0x3, 0, "only bits 0 and 1 (Copy descriptor formats 0h and 1h) are implemented"),
     "sgls": (
         0x50003,
         0,
@@ -213,6 +221,20 @@ class ControllerConfig:
     #: Verify (NVM 0Ch; Identify ONCS bit 7): the blocks named are checked and no data
     #: moves; off: 0Ch is an Invalid Command Opcode
     verify: bool = True
+    #: Copy (NVM 19h; Identify ONCS bit 8): blocks copied inside the namespace from the
+    #: source ranges a list in host memory names; off: 19h is an Invalid Command Opcode
+    copy: bool = True
+    #: Identify Controller OCFS: the Copy descriptor formats taken, bit 0 format 0h (32-byte
+    #: entries), bit 1 format 1h (40-byte entries, for 64b Guard protection information)
+    ocfs: int = 0x1
+    #: Identify Namespace MSSRL: the most blocks one Copy source range may hold (0: none
+    #: may, as QEMU 7.2's namespace of -device nvme,drive= says)
+    mssrl: int = 128
+    #: Identify Namespace MCL: the most blocks one Copy may copy in all (at most 65536 here:
+    #: the emulator holds a Copy's blocks in memory)
+    mcl: int = 128
+    #: Identify Namespace MSRC (0's based): the most source ranges one Copy may have
+    msrc: int = 127
     #: Format NVM (admin 80h; Identify OACS bit 1): a namespace takes another LBA format
     #: of its list (one without metadata; no protection information); off: 80h is an
     #: Invalid Command Opcode
@@ -264,7 +286,8 @@ class ControllerConfig:
     #: Identify Controller LPA: bits 1 (Commands Supported and Effects) and 2 (extended
     #: data) always; bit 0 (SMART / Health per namespace: NSID 1 gives the one namespace's)
     lpa: int = 0x06
-    #: Identify Namespace NSFEAT: bit 4 (NPWG, NPWA, NPDG, NPDA, NOWS are valid) or 0
+    #: Identify Namespace NSFEAT: bit 2 (DULBE: Feature 05h may enable the Deallocated or
+    #: Unwritten Logical Block error) and bit 4 (NPWG, NPWA, NPDG, NPDA, NOWS are valid)
     nsfeat: int = 0
     #: Identify Namespace NPWG: preferred write granularity, logical blocks (0's based)
     npwg: int = 0
@@ -503,6 +526,14 @@ class ControllerConfig:
             "npdg": (0, 0xFFFF, "NPDG is 16 bits"),
             "npda": (0, 0xFFFF, "NPDA is 16 bits"),
             "nows": (0, 0xFFFF, "NOWS is 16 bits"),
+            "mssrl": (0, 0xFFFF, "MSSRL is 16 bits"),
+            "mcl": (
+                0,
+                COPY_MAX_BLOCKS,
+                f"MCL is 0 to {COPY_MAX_BLOCKS} blocks here (the emulator holds one Copy's "
+                "blocks in memory)",
+            ),
+            "msrc": (0, 0xFF, "MSRC is one byte (0's based: 1 to 256 ranges)"),
             "avail_spare": (0, 100, "a percentage is 0 to 100"),
             "spare_thresh": (0, 100, "a percentage is 0 to 100"),
             "power_cycles": (0, 0xFFFFFFFF, "Power Cycles is kept in 32 bits here"),
@@ -655,10 +686,12 @@ def _formats_problem(formats: Any, ctratt: Any) -> str | None:
 #: Named configurations: a profile sets these knobs before any ``-c KEY=VALUE``.
 #: ``qemu-7.2`` is QEMU 7.2's emulated NVMe controller (``-device nvme,serial=deadbeef``
 #: with a 64 MiB namespace) as reference/linux-6.1-on-qemu-7.2/ captured it, but for
-#: what the emulator does not implement: ONCS bit 8 (Copy), OCFS, NSFEAT bit 2 (DULBE), MC
-#: and DPC (metadata and protection information) stay clear, so the device never claims
-#: what it cannot do. (Compare, Dataset Management and Write Zeroes, ONCS bits 0, 2 and
-#: 3, are implemented and advertised by every configuration, as QEMU's.)
+#: what the emulator does not implement: MC and DPC (metadata and protection
+#: information) stay clear, so the device never claims what it cannot do. (Compare,
+#: Dataset Management and Write Zeroes, ONCS bits 0, 2 and 3, are implemented and
+#: advertised by every configuration, as QEMU's; Copy, ONCS bit 8 with OCFS 3h, and
+#: DULBE, NSFEAT bit 2, as QEMU 7.2's; Namespace Management and Attachment, OACS bit 3,
+#: with ``ns_mgmt``.)
 PROFILES: dict[str, dict[str, Any]] = {
     "qemu-7.2": {
         "serial": "deadbeef",
@@ -680,7 +713,14 @@ PROFILES: dict[str, dict[str, Any]] = {
         "dbbuf": True,
         "format_nvm": True,
         "ns_mgmt": True,  # OACS bit 3 (QEMU 7.2 reports TNVMCAP 0; ours is the capacity)
-        "nsfeat": 0x10,
+        "nsfeat": 0x14,  # bit 2 DULBE, bit 4 NPWG .. NOWS
+        "ocfs": 0x3,  # Copy descriptor formats 0h and 1h
+        # QEMU 7.2 leaves MSSRL, MCL and MSRC 0 for the namespace of -device nvme,drive=
+        # (they are properties of -device nvme-ns only): its every Copy of one block or
+        # more is Command Size Limit Exceeded, and so is this profile's
+        "mssrl": 0,
+        "mcl": 0,
+        "msrc": 0,
         "npdg": 7,
         "npda": 7,
         "frs1": "1.0",  # QEMU 7.2 writes "1.0" into FRS1 whatever FR says

@@ -24,6 +24,7 @@ import gc
 import os
 import stat
 
+from .allocation import AllocationMap
 from .config import NamespaceConfig
 
 PAGE = 4096
@@ -56,6 +57,8 @@ class Namespace:
         #: Namespace Write Protection Config (Feature 84h) state: 0 No Write Protect, 1 Write
         #: Protect, 2 Write Protect Until Power Cycle, 3 Permanent Write Protect
         self.wps = 0
+        #: the blocks that hold data (written, not deallocated since): DULBE reads it
+        self.allocated = AllocationMap()
         # SMART / Health per namespace (LPA bit 0): this namespace's share of the counters
         self.data_units_read = 0  # in 512-byte units, as the controller's
         self.data_units_written = 0
@@ -75,6 +78,7 @@ class Namespace:
 
     def _erase(self) -> None:
         self._pages.clear()
+        self.allocated.clear()
 
     @property
     def size_bytes(self) -> int:
@@ -142,13 +146,20 @@ class Namespace:
                 self._pages[page][start:stop] = bytes(stop - start)
 
     def zero_blocks(self, slba: int, nlb: int, deallocate: bool) -> None:
+        """Blocks read as zeros; ``deallocate``: they are deallocated too, else they are
+        written (with zeros) and so allocated."""
         self.zero(slba * self.lba_size, nlb * self.lba_size, deallocate)
+        if deallocate:
+            self.allocated.deallocate(slba, nlb)
+        else:
+            self.allocated.allocate(slba, nlb)
 
     def read_blocks(self, slba: int, nlb: int) -> bytes:
         return self.read(slba * self.lba_size, nlb * self.lba_size)
 
     def write_blocks(self, slba: int, data: bytes) -> None:
         self.write(slba * self.lba_size, data)
+        self.allocated.allocate(slba, -(-len(data) // self.lba_size))
 
     def flush(self) -> None:
         """Flush: what was written is on the medium (RAM: it already is)."""
@@ -170,6 +181,23 @@ class FileNamespace(Namespace):
         self.file = ns.file
         self._fd: int | None = None
         self._fd = _open_backing_file(ns.file, self.size_bytes, self.nsid)
+        self._load_allocation()
+
+    def _load_allocation(self) -> None:
+        """A file written by an earlier run: its data extents (not its holes) are the
+        allocated blocks. A block the file system keeps only in part counts as allocated,
+        and so does one deallocated where the file system could not punch a hole (its
+        zeros were written)."""
+        fd, size, pos = self._require(), self.size_bytes, 0
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:  # ENXIO: no data after pos (or no SEEK_DATA here)
+                return
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+            first = start // self.lba_size
+            self.allocated.allocate(first, -(-end // self.lba_size) - first)
+            pos = end
 
     @property
     def pages_used(self) -> int:
@@ -201,6 +229,7 @@ class FileNamespace(Namespace):
         fd = self._require()
         os.ftruncate(fd, 0)
         os.ftruncate(fd, self.size_bytes)
+        self.allocated.clear()
 
     def _require(self) -> int:
         if self._fd is None:

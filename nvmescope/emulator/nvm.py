@@ -11,6 +11,10 @@ namespaces (sparse RAM or a sparse file: ``namespace.py``).
   length in logical blocks, starting LBA) from host memory; with the Deallocate
   attribute (CDW11.AD, bit 2) every range is deallocated. IDR and IDW are hints
   and change nothing. Every range is checked before any is deallocated.
+- Copy (19h): ``copy.py``.
+- With DULBE on (Feature 05h, where NSFEAT bit 2 offers it), Read, Compare and Verify
+  of a deallocated or never written block fail with Deallocated or Unwritten Logical
+  Block (``dulbe.py``).
 - Verify (0Ch) checks that NLB + 1 blocks can be read, moving no data: here the
   medium never fails, so a Verify of blocks that exist succeeds (it counts as a
   SMART Host Read Command, as Compare and Read do). It is not limited by MDTS.
@@ -45,6 +49,8 @@ from .admin import (
     io_command_effects,
     nsid_problem,
 )
+from .copy import nvme_copy
+from .dulbe import dulbe_problem
 from .nsaccess import NS_NOT_READY, capacity_problem, io_access_problem
 from .request import Request
 from .timing import media_ns
@@ -53,7 +59,7 @@ if TYPE_CHECKING:
     from .controller import Controller
 
 OPC_FLUSH, OPC_WRITE, OPC_READ, OPC_COMPARE, OPC_WRITE_ZEROES, OPC_DSM = 0, 1, 2, 5, 8, 9
-OPC_VERIFY = 0x0C
+OPC_VERIFY, OPC_COPY = 0x0C, 0x19
 #: CC.CSS 111b: the host enabled no I/O command set, only admin commands
 CC_CSS_ADMIN_ONLY = 7
 _CC_CSS = r.CC.field("css")
@@ -97,6 +103,8 @@ def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
             yield from nvme_dsm(ctrl, req)
         elif opc == OPC_VERIFY:
             yield from nvme_verify(ctrl, req)
+        elif opc == OPC_COPY:
+            yield from nvme_copy(ctrl, req)
         else:
             yield from nvme_rw(ctrl, req, write=opc == OPC_WRITE)
     except OSError as exc:  # a file-backed namespace's file system failed
@@ -143,6 +151,8 @@ def nvme_verify(ctrl: Controller, req: Request) -> Task:
     slba, nlb = _lba_args(req)
     req.lba = slba
     problem = _range_problem(ctrl, req, slba, nlb)
+    if problem is None:
+        problem = dulbe_problem(ctrl, ctrl.namespaces[req.cmd.nsid], slba, nlb)
     if problem is not None:
         yield from ctrl.nvme_fail(req, *problem)
         return
@@ -157,6 +167,8 @@ def nvme_compare(ctrl: Controller, req: Request) -> Task:
     length = nlb * ns.lba_size
     req.lba = slba
     problem = _transfer_problem(ctrl, req, slba, nlb, length)
+    if problem is None:
+        problem = dulbe_problem(ctrl, ns, slba, nlb)
     if problem is not None:
         yield from ctrl.nvme_fail(req, *problem)
         return
@@ -222,6 +234,8 @@ def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
     problem = _transfer_problem(ctrl, req, slba, nlb, length)
     if problem is None and write:
         problem = capacity_problem(ns, slba, nlb)  # thin provisioning: NCAP
+    if problem is None and not write:
+        problem = dulbe_problem(ctrl, ns, slba, nlb)
     if problem is not None:
         yield from ctrl.nvme_fail(req, *problem)
         return

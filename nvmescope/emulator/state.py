@@ -68,6 +68,8 @@ class ControllerState:
         self.timestamp_ms = 0
         self.timestamp_set_at_ns: int | None = None
         self.timestamp_origin = 0
+        #: Feature 05h Error Recovery per NSID (TLER 15:0, DULBE 16); absent: 0, the default
+        self.err_rec: dict[int, int] = {}
         #: Feature 16h Host Behavior Support's buffer (ACRE byte 0, LBAFEE byte 2)
         self.host_behavior = bytes(f.HOST_BEHAVIOR_SIZE)
 

@@ -60,6 +60,7 @@ from nvmescope.nvme.commands import (
     pack_sqe,
     unpack_cqe,
 )
+from nvmescope.nvme.copy import COPY_MAX_RANGES, OPC_COPY, make_cdw12, pack_copy_ranges
 from nvmescope.nvme.opcodes import (
     ADMIN_OPCODES,
     FEATURES,
@@ -2101,12 +2102,14 @@ class LinuxDriver:
         return (yield from self.submit(0, 0x06, nsid=nsid, cdw10=cns, data_len=4096, why=why, **kw))
 
     def get_features(
-        self, fid: int, *, sel: int = 0, cdw11: int = 0, data_len: int = 0, why: str = ""
-    ) -> Task:
+        self, fid: int, *, sel: int = 0, cdw11: int = 0, data_len: int = 0, why: str = "",
+        nsid: int = 0,
+    ) -> Task:  # fmt: skip
+        """Get Features ``fid`` (``nsid``: the namespace of a namespace-specific feature)."""
         return (
             yield from self.submit(
-                0, 0x0A, cdw10=(fid & 0xFF) | ((sel & 7) << 8), cdw11=cdw11, data_len=data_len,
-                why=why,
+                0, 0x0A, nsid=nsid, cdw10=(fid & 0xFF) | ((sel & 7) << 8), cdw11=cdw11,
+                data_len=data_len, why=why,
             )
         )  # fmt: skip
 
@@ -2118,11 +2121,14 @@ class LinuxDriver:
         save: bool = False,
         data_out: bytes | None = None,
         why: str = "",
+        nsid: int = 0,
     ) -> Task:
+        """Set Features ``fid`` to ``cdw11`` (``nsid``: the namespace of a
+        namespace-specific feature, FFFFFFFFh every namespace)."""
         return (
             yield from self.submit(
-                0, 0x09, cdw10=(fid & 0xFF) | (int(save) << 31), cdw11=cdw11, data_out=data_out,
-                why=why,
+                0, 0x09, nsid=nsid, cdw10=(fid & 0xFF) | (int(save) << 31), cdw11=cdw11,
+                data_out=data_out, why=why,
             )
         )  # fmt: skip
 
@@ -2407,6 +2413,25 @@ class LinuxDriver:
             yield from self.submit(
                 qid, 0x09, nsid=nsid, cdw10=len(ranges) - 1, cdw11=DSM_AD if deallocate else 0,
                 data_out=pack_dsm_ranges(ranges), **kw,
+            )
+        )  # fmt: skip
+
+    def nvme_copy(
+        self, qid: int, nsid: int, sdlba: int, ranges: list[tuple[int, int]], *,
+        desfmt: int = 0, **kw: Any,
+    ) -> Task:  # fmt: skip
+        """Copy (19h) of ``(slba, nlb)`` source ranges (1 to 256, ``nlb`` 1-based) to
+        consecutive blocks from ``sdlba``; the Source Range Entries, in descriptor format
+        ``desfmt`` (0h: 32 bytes each, 1h: 40), go in host memory. Linux 6.1 has no Copy
+        (nothing in the kernel sends one): this is a command by hand, as ``nvme copy``
+        sends it through the passthrough ioctl."""
+        if not 1 <= len(ranges) <= COPY_MAX_RANGES:
+            raise ValueError(f"Copy takes 1 to {COPY_MAX_RANGES} ranges, not {len(ranges)}")
+        return (
+            yield from self.submit(
+                qid, OPC_COPY, nsid=nsid, cdw10=sdlba & 0xFFFFFFFF, cdw11=sdlba >> 32,
+                cdw12=make_cdw12(len(ranges), desfmt), data_out=pack_copy_ranges(ranges, desfmt),
+                **kw,
             )
         )  # fmt: skip
 

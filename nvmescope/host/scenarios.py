@@ -38,6 +38,9 @@ Field in Command"``).
 - ``dsm``: Dataset Management and Write Zeroes (DEAC) deallocate; the blocks
   read as zeros and a Compare of the old data fails.
 
+- ``copy`` (``scenario_copy.py``): Copy of two source ranges, read back; its limits
+  (MSRC, MSSRL) and LBA ranges; DULBE (Feature 05h) makes unwritten and deallocated
+  blocks an error.
 - ``io-persist``: ``count`` 4 KiB blocks of a known pattern written from LBA 0 of
   namespace ``nsid``, flushed, read back and compared; with ``write=0`` only read
   back and compared: run it once on a file-backed namespace, then again with
@@ -1221,6 +1224,10 @@ from . import scenarios_faults as _faults  # noqa: E402
 SCENARIOS["abort"] = _faults.ABORT
 SCENARIOS["reset-under-io"] = _faults.RESET_UNDER_IO
 SCENARIOS["io-errors"] = _faults.IO_ERRORS
+
+from .scenario_copy import COPY_SCENARIO  # noqa: E402 (it uses the helpers above)
+
+SCENARIOS[COPY_SCENARIO.name] = COPY_SCENARIO
 
 __all__ = ["NOTE_NS", "SCENARIOS", "ResultRow", "Scenario", "ScenarioRun"]
 

@@ -28,6 +28,7 @@ import construct as cs
 
 from nvmescope.nvme import features as feat
 from nvmescope.nvme.commands import CQE_SIZE, SQE_SIZE
+from nvmescope.nvme.copy import COPY_RANGE_SIZES
 from nvmescope.nvme.opcodes import ADMIN_OPCODES, NVM_OPCODES
 
 #: the Command Dwords a command's own fields live in
@@ -179,6 +180,15 @@ COMMAND_FIELDS: dict[tuple[bool, int], tuple[CommandField, ...]] = {
         _f("ad", "Attribute Deallocate (AD)", 11, 2, 2, default=1),
     ),
     (False, 0x0C): (_slba(), _nlb(), _LR, _FUA),
+    (False, 0x19): (
+        CommandField("sdlba", "Starting Destination LBA (SDLBA)", ((10, 31, 0), (11, 31, 0))),
+        _f("nr", "Number of Ranges (NR), 0's based", 12, 7, 0, zeros_based=True),
+        _f("desfmt", "Descriptor Format (DESFMT): 0h 32-byte, 1h 40-byte entries", 12, 11, 8),
+        _f("prinfor", "Protection Information Field Read (PRINFOR)", 12, 15, 12),
+        _f("prinfow", "Protection Information Field Write (PRINFOW)", 12, 29, 26),
+        _LR,
+        _FUA,
+    ),
 }
 
 
@@ -323,6 +333,9 @@ def transfer(admin: bool, opc: int, values: Mapping[str, int], lba_size: int = 5
         return Transfer(blocks, TO_DEVICE)
     if opc == 0x09:
         return Transfer((v("nr", 0) + 1) * DSM_RANGE_BYTES, TO_DEVICE)
+    if opc == 0x19:  # the Source Range Entries
+        entry = COPY_RANGE_SIZES.get(v("desfmt", 0), COPY_RANGE_SIZES[0])
+        return Transfer((v("nr", 0) + 1) * entry, TO_DEVICE)
     return Transfer()
 
 

@@ -31,6 +31,7 @@ import construct as cs
 from construct.lib import bytes2bits, swapbytes
 
 from nvmescope.nvme import commands, compose, features, identify, logpages, registers
+from nvmescope.nvme.copy import COPY_RANGE_LAYOUTS
 from nvmescope.nvme.opcodes import (
     ADMIN_OPCODES,
     FEATURES,
@@ -540,6 +541,18 @@ def _io_cdw(opc: int, n: int, v: int, sqe: Any) -> str:
             )
     if opc == 0x09 and n == 10:
         return f"NR {v & 0xFF} ({(v & 0xFF) + 1} ranges)"
+    if opc == 0x19:  # Copy
+        if n == 10:
+            return f"SDLBA {(sqe.cdw11 << 32) | v} (low dword)"
+        if n == 11:
+            return f"SDLBA {(v << 32) | sqe.cdw10} (high dword)"
+        if n == 12:
+            nr = v & 0xFF
+            return (
+                f"NR {nr} ({nr + 1} source ranges, 0's based), DESFMT {v >> 8 & 0xF}h, "
+                f"PRINFOR {v >> 12 & 0xF}, PRINFOW {v >> 26 & 0xF}, FUA {v >> 30 & 1}, "
+                f"LR {v >> 31}"
+            )
     return ""
 
 
@@ -1061,6 +1074,16 @@ def _build_registry() -> dict[str, Layout]:
             {"[]": "PRP Entry"},
         )
     )
+    for desfmt, con in COPY_RANGE_LAYOUTS.items():
+        add(
+            Layout(
+                f"copy_range_{desfmt}",
+                f"Copy Source Range Entry, descriptor format {desfmt}h",
+                con,
+                {"nlb": lambda a: f"{a.value + 1} logical blocks"},
+                {"rsvd0": "Reserved", "rsvd18": "Reserved"},
+            )
+        )
     for reg in registers.REGISTERS:
         titles = {f.name: f.meaning for f in reg.fields}
         titles[""] = reg.long_name
@@ -1088,7 +1111,8 @@ def _build_registry() -> dict[str, Layout]:
 
 #: Every layout ``decode`` knows, by name: sqe, cqe, sgl_descriptor, identify_ctrl,
 #: identify_ns, active_ns_list, ns_desc_list, error_log_entry, smart_log,
-#: fw_slot_log, cmd_effects_log, prp_list, ``reg:<name>`` for each register,
+#: fw_slot_log, cmd_effects_log, prp_list, copy_range_0 and copy_range_1 (a Copy's
+#: Source Range Entry in descriptor format 0h / 1h), ``reg:<name>`` for each register,
 #: ``feat:<name>`` for each feature value layout (names from ``opcodes.FEATURES``).
 LAYOUTS: dict[str, Layout] = _build_registry()
 

@@ -20,6 +20,7 @@ from nvmescope.nvme.opcodes import feature_title
 FID_ARBITRATION = 0x01
 FID_POWER_MANAGEMENT = 0x02
 FID_TEMPERATURE_THRESHOLD = 0x04
+FID_ERROR_RECOVERY = 0x05
 FID_VOLATILE_WRITE_CACHE = 0x06
 FID_NUMBER_OF_QUEUES = 0x07
 FID_INTERRUPT_COALESCING = 0x08
@@ -65,6 +66,16 @@ TEMPERATURE_THRESHOLD = _bits(
     ("tmpsel", 19, 16, "Threshold Temperature Select (TMPSEL)"),
     ("thsel", 21, 20, "Threshold Type Select (THSEL)"),
 )
+
+#: Error Recovery (05h), namespace specific: TLER in 100 ms units (0: no time limit),
+#: DULBE (the Deallocated or Unwritten Logical Block error, where NSFEAT bit 2 offers it)
+ERROR_RECOVERY = _bits(
+    4,
+    ("tler", 15, 0, "Time Limited Error Recovery (TLER), 100 millisecond units"),
+    ("dulbe", 16, 16, "Deallocated or Unwritten Logical Block Error Enable (DULBE)"),
+)
+#: Error Recovery bit 16: DULBE
+ERROR_RECOVERY_DULBE = 1 << 16
 
 VOLATILE_WRITE_CACHE = _bits(
     4,
@@ -116,6 +127,7 @@ FEATURE_LAYOUTS: dict[int, cs.Construct] = {
     FID_ARBITRATION: ARBITRATION,
     FID_POWER_MANAGEMENT: POWER_MANAGEMENT,
     FID_TEMPERATURE_THRESHOLD: TEMPERATURE_THRESHOLD,
+    FID_ERROR_RECOVERY: ERROR_RECOVERY,
     FID_VOLATILE_WRITE_CACHE: VOLATILE_WRITE_CACHE,
     FID_NUMBER_OF_QUEUES: NUMBER_OF_QUEUES,
     FID_INTERRUPT_COALESCING: INTERRUPT_COALESCING,
@@ -158,6 +170,10 @@ def field_words(fid: int, name: str, value: int) -> str:
             return f"Temperature Sensor {value}"
         if name == "thsel":
             return THSEL_NAMES.get(value, "Reserved")
+    if fid == FID_ERROR_RECOVERY:
+        if name == "tler":
+            return f"{value * 100} ms" if value else "no time limit"
+        return "enabled" if value else "disabled"
     if fid == FID_VOLATILE_WRITE_CACHE:
         return "enabled" if value else "disabled"
     if fid == FID_NUMBER_OF_QUEUES:

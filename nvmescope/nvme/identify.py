@@ -474,6 +474,11 @@ ONCS_SAVE_SELECT = 1 << 4
 ONCS_TIMESTAMP = 1 << 6
 #: ONCS bit 7: Verify (NVM opcode 0Ch)
 ONCS_VERIFY = 1 << 7
+#: ONCS bit 8: Copy (NVM opcode 19h; OCFS says which descriptor formats)
+ONCS_COPY = 1 << 8
+#: Identify Namespace NSFEAT bit 2 (DAE): the Deallocated or Unwritten Logical Block error
+#: is supported (Feature 05h's DULBE may be set)
+NSFEAT_DULBE = 1 << 2
 #: SGLS bits 1:0: 01b SGLs with no alignment, 10b SGLs with Dword alignment and
 #: granularity of Data Blocks (00b: none; 11b reserved)
 SGLS_SUPPORT_MASK = 0x3

@@ -1331,6 +1331,7 @@ _NVM_STATUS: dict[int, str] = {
     0x80: "Conflicting Attributes: The attributes specified in the command are conflicting",
     0x81: "Invalid Protection Information: The command's Protection Information Field settings are invalid for the namespace's Protection Information format",
     0x82: "Attempted Write to Read Only Range: The LBA range specified contains read-only blocks",
+    0x83: "Command Size Limit Exceeded",
 }
 _MEDIA_STATUS: dict[int, str] = {
     0x80: "Write Fault: The write data could not be committed to the media",

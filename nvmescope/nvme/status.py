@@ -115,6 +115,7 @@ COMMAND_SPECIFIC: dict[int, Status] = {
     0x80: Status("conflicting_attributes", "Conflicting Attributes"),
     0x81: Status("invalid_protection_info", "Invalid Protection Information"),
     0x82: Status("write_to_ro_range", "Attempted Write to Read Only Range"),
+    0x83: Status("cmd_size_limit_exceeded", "Command Size Limit Exceeded"),
 }
 
 MEDIA: dict[int, Status] = {
@@ -170,6 +171,7 @@ LBA_OUT_OF_RANGE = (SCT_GENERIC, 0x80)
 WRITE_FAULT = (SCT_MEDIA, 0x80)
 UNRECOVERED_READ_ERROR = (SCT_MEDIA, 0x81)
 COMPARE_FAILURE = (SCT_MEDIA, 0x85)
+DEALLOCATED_OR_UNWRITTEN = (SCT_MEDIA, 0x87)
 INVALID_CQ = (SCT_COMMAND_SPECIFIC, 0x00)
 INVALID_QID = (SCT_COMMAND_SPECIFIC, 0x01)
 INVALID_QSIZE = (SCT_COMMAND_SPECIFIC, 0x02)
@@ -190,6 +192,8 @@ NS_IS_PRIVATE = (SCT_COMMAND_SPECIFIC, 0x19)
 NS_NOT_ATTACHED = (SCT_COMMAND_SPECIFIC, 0x1A)
 THIN_PROVISIONING_NOT_SUPPORTED = (SCT_COMMAND_SPECIFIC, 0x1B)
 CONTROLLER_LIST_INVALID = (SCT_COMMAND_SPECIFIC, 0x1C)
+#: Copy (NVM Command Set): NR, an NLB or their sum above MSRC, MSSRL or MCL
+CMD_SIZE_LIMIT_EXCEEDED = (SCT_COMMAND_SPECIFIC, 0x83)
 
 
 #: the statuses a driver meets most, to pick by name (the faults form's list for

@@ -89,6 +89,8 @@ DEVICE_POINT_KINDS = frozenset(
         "map_sgl",
         "dma_read",
         "dma_write",
+        "copy_range",
+        "copy_write",
     }
 )
 _FIRST_QUEUE_TID = 10

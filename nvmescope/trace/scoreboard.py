@@ -9,6 +9,12 @@ completed I/O command should have found, then compares with what the device did:
 - Write Zeroes and a Dataset Management deallocate set blocks to zeros
   (deallocated blocks read as zeros: this device's DLFEAT says so); a Format NVM
   makes every block of its namespace unknown again (its block size may change);
+- a Copy that completed successfully sets its destination blocks, from SDLBA on, to
+  what its source ranges held before it (its Source Range Entries are the device's
+  ``dma_read`` events, ``copy ranges``; every source is read before the destination is
+  written, as this device does); a source block the model does not know makes its
+  destination block unknown; a Copy that failed changed nothing (this device checks
+  every range before it moves a block);
 - a Read that completed successfully must have delivered (its ``dma_write`` events,
   ``read data``, with the Bit Buckets of an SGL left out) exactly what the model holds
   for every block the model knows; a Compare must have succeeded exactly when the
@@ -32,14 +38,16 @@ from typing import Any
 
 from nvmescope.events import Event
 from nvmescope.nvme.commands import SQE_SIZE, unpack_sqe
+from nvmescope.nvme.copy import COPY_RANGE_SIZES, split_cdw12, unpack_copy_ranges
 
 #: controller states after which the commands in flight are gone
 RESET_STATES = frozenset({"reset", "disabled", "fatal", "flr", "conventional_reset", "nssr"})
 
 OPC_WRITE, OPC_READ, OPC_COMPARE, OPC_WRITE_ZEROES, OPC_DSM = 0x01, 0x02, 0x05, 0x08, 0x09
+OPC_COPY = 0x19
 OPC_FORMAT_NVM = 0x80
 #: I/O commands the scoreboard follows
-TRACKED = frozenset({OPC_WRITE, OPC_READ, OPC_COMPARE, OPC_WRITE_ZEROES, OPC_DSM})
+TRACKED = frozenset({OPC_WRITE, OPC_READ, OPC_COMPARE, OPC_WRITE_ZEROES, OPC_DSM, OPC_COPY})
 #: the blocks the model keeps at most (about 100 bytes each)
 MAX_BLOCKS = 2_000_000
 #: a range larger than this is forgotten (unknown again) rather than marked block by block
@@ -62,6 +70,7 @@ class _Io:
     nlb: int
     cdw11: int
     seq: int
+    cdw12: int = 0
     length: int = 0
     segments: list[tuple[int | None, int]] | None = None
     chunks: list[bytes] = field(default_factory=list)
@@ -71,6 +80,8 @@ class _Io:
 KINDS = frozenset({"sqe_fetch", "ctrl_state", "map_prp", "map_sgl", "dma_read", "dma_write",
                    "cqe_post"})  # fmt: skip
 _ZERO_HASH: dict[int, int] = {}
+#: the purposes of the device's reads of host memory that carry a command's data
+_DATA_OUT = frozenset({"write data", "compare data", "dsm ranges", "copy ranges"})
 
 
 def _digest(block: bytes) -> int:
@@ -112,7 +123,7 @@ class Scoreboard:
             if kind in ("map_prp", "map_sgl"):
                 io.length = e.length
                 io.segments = list(e.segments) if kind == "map_sgl" else None
-            elif kind == "dma_read" and e.purpose in ("write data", "compare data", "dsm ranges"):
+            elif kind == "dma_read" and e.purpose in _DATA_OUT:
                 io.chunks.append(bytes(e.data))
             elif kind == "dma_write" and e.purpose == "read data":
                 io.chunks.append(bytes(e.data))
@@ -129,8 +140,9 @@ class Scoreboard:
             slba = (sqe.cdw11 << 32) | sqe.cdw10
             nlb = (sqe.cdw12 & 0xFFFF) + 1
             self._pending[(e.sqid, sqe.cid)] = _Io(
-                sqe.opc if not admin else OPC_FORMAT_NVM, sqe.nsid, slba, nlb, sqe.cdw11, e.seq
-            )
+                sqe.opc if not admin else OPC_FORMAT_NVM, sqe.nsid, slba, nlb, sqe.cdw11, e.seq,
+                sqe.cdw12,
+            )  # fmt: skip
 
     # -- completions -------------------------------------------------------------------------
     def _on_completion(self, io: _Io, e: Any, find: Find) -> None:
@@ -161,6 +173,35 @@ class Scoreboard:
                 self._zero(io.nsid, slba, nlb, e.seq)
         elif io.opc == OPC_READ:
             self._check_read(io, e, find)
+        elif io.opc == OPC_COPY:
+            self._copy(io, e.seq)
+
+    def _copy_ranges(self, io: _Io) -> list[tuple[int, int]] | None:
+        """A Copy's source ranges (slba, nlb) from the entries it read, or None."""
+        fields = split_cdw12(io.cdw12)
+        raw = b"".join(io.chunks)
+        if fields.desfmt not in COPY_RANGE_SIZES:
+            return None
+        if len(raw) < fields.nr * COPY_RANGE_SIZES[fields.desfmt]:
+            return None
+        return [tuple(r) for r in unpack_copy_ranges(raw, fields.nr, fields.desfmt)]
+
+    def _copy(self, io: _Io, seq: int) -> None:
+        """The destination from SDLBA (``io.slba``) takes what the sources held."""
+        ranges = self._copy_ranges(io)
+        if ranges is None:  # the entries are not in the recording: the destination is lost
+            self._forget(lambda nsid: nsid == io.nsid, io.slba)
+            return
+        total = sum(nlb for _, nlb in ranges)
+        if total > MAX_ZERO_RANGE:
+            self._unknown(io.nsid, io.slba, total)
+            return
+        sources = [self.blocks.get((io.nsid, slba + i)) for slba, nlb in ranges for i in range(nlb)]
+        for i, known in enumerate(sources):
+            if known is None:
+                self.blocks.pop((io.nsid, io.slba + i), None)
+            else:
+                self._set(io.nsid, io.slba + i, known[0], seq)
 
     def _check_read(self, io: _Io, e: Any, find: Find) -> None:
         blocks = self._delivered(io)
@@ -240,6 +281,12 @@ class Scoreboard:
             self._unknown(io.nsid, io.slba, io.nlb)
         elif io.opc == OPC_DSM:
             self._forget(lambda nsid: nsid == io.nsid)
+        elif io.opc == OPC_COPY:
+            ranges = self._copy_ranges(io)
+            if ranges is None:
+                self._forget(lambda nsid: nsid == io.nsid, io.slba)
+            else:
+                self._unknown(io.nsid, io.slba, sum(n for _, n in ranges))
         elif io.opc == OPC_FORMAT_NVM:
             self._forget(lambda nsid: io.nsid in (nsid, 0xFFFFFFFF))
 
