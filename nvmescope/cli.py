@@ -20,12 +20,12 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from nvmescope import __version__
-from nvmescope.events import Event, describe, queue_tag
 from nvmescope.qemu import options as linux_options
 from nvmescope.serve import DEFAULT_HOST, DEFAULT_PORT, PORT_RANGE
 
 if TYPE_CHECKING:
     from nvmescope.emulator import ControllerConfig
+    from nvmescope.events import Event
     from nvmescope.host.scenarios import Scenario
     from nvmescope.machine import Machine
 
@@ -321,6 +321,8 @@ def say(line: str) -> None:
 
 def format_event(event: Event) -> str:
     """One trace line: seq, virtual time, who (H host / D device), queue:cid, kind, words."""
+    from nvmescope.events import describe, queue_tag
+
     us = event.ts / 1000
     who = "H" if event.actor == "host" else "D"
     tag = queue_tag(event)
@@ -1782,6 +1784,7 @@ def show(
     """Find things in a recording: filter events, pair commands, follow one, run checks, show state."""
 
     def run() -> None:
+        from nvmescope.events import describe
         from nvmescope.trace import commands as cmdview
         from nvmescope.trace.checks import run_checks, summarize
 
