@@ -1508,7 +1508,8 @@ def _record_one(
     from nvmescope.machine import Machine
     from nvmescope.trace import Recorder
 
-    machine = Machine(config, scenario=scenario, params=params or None)
+    # the recording is the only copy of the events: memory stays bounded however long the run
+    machine = Machine(config, scenario=scenario, params=params or None, keep_events=False)
     rec = Recorder.attach(machine, path, scenario=scenario, fmt=fmt)
     with _progress(f"recording {scenario}") as progress, _DeferredInterrupt() as ctrl_c:
         task = progress.add_task(f"recording {scenario}", total=max_events)
