@@ -4,9 +4,10 @@
     python benchmarks/bench_device.py --runs 3 --commands 8000
     python benchmarks/bench_device.py --quick        # a few hundred commands, no QEMU
 
-Two works, each with every event kept (capture on: the Machine's list of events) and
-with none kept (capture off: ``Machine(keep_events=False)``, the events are still made
-and sent to the bus):
+Two works, each three ways: every event kept (capture on: the Machine's list of
+events), none kept (capture off: ``Machine(keep_events=False)``; the events are still
+made and sent to the bus) and recorded (none kept; a ``Recorder`` writes every one to a
+file, the way ``nvmescope record`` does):
 
 - bare: a host loop of bare API calls, one I/O queue pair, 4 KiB reads at queue depth
   32, no interrupts (the I/O CQ is created with IEN 0): write 32 SQEs, ring the SQ tail
@@ -21,7 +22,8 @@ and sent to the bus):
 
 For each: commands per second, events per second, events per command, peak memory
 (``ru_maxrss`` of a child process that ran only that work, and its growth during the
-work per event), and the cost of one command split by phase. The split comes from the
+work per event), the recording's bytes per event and its overhead (CPU time, recorded
+against capture off), and the cost of one command split by phase. The split comes from the
 event kinds and the wall clock: a subscriber on the bus reads ``perf_counter_ns`` at
 every event and charges the time since the previous event to the phase of the new
 one, i.e. to the work that produced it (fetch: ``sqe_fetch``, ``cmd_start``; PRP and
@@ -38,9 +40,9 @@ zeros, machine q35), driven from Python over the qtest protocol on a Unix socket
 request and its answer at a time: ``outl``/``inl`` to 0xCF8/0xCFC for PCI configuration,
 ``readl``/``writel``/``writeq`` for BAR0, ``read``/``write`` for guest memory. Debian's
 QEMU 7.2 is built without the qtest accelerator (``-accel qtest`` is refused), so there
-is no ``clock_step``: the machine runs under TCG on the wall clock, with qboot as its
-firmware (it leaves PCI devices alone) and no guest code after it, and the host polls
-the CQE as a real host polls. QEMU runs with its ``pci_nvme_*`` trace events on
+is no ``clock_step``: the machine runs under TCG on the wall clock, its firmware a
+64 KiB image that halts the CPU at the reset vector (no guest code runs, so none
+touches the PCI bus), and the host polls the CQE as a real host polls. QEMU runs with its ``pci_nvme_*`` trace events on
 (``-trace`` into a ``-D`` log file; the loop's events are the log's lines from the first
 I/O SQ doorbell on) and off; the ratios are against QEMU with its trace on. Without
 QEMU the benchmark says so and prints nvmescope's figures alone.
@@ -221,9 +223,11 @@ class NvmescopePort:
 
 
 # -- QEMU over qtest ------------------------------------------------------------------------------
-#: the firmware the QEMU machine boots: qboot touches no PCI device's registers (SeaBIOS
-#: would bring the NVMe controller up to boot from it, then reboot the machine a minute later)
-QBOOT = Path("/usr/share/qemu/qboot.rom")
+#: the machine's firmware: 64 KiB whose reset vector (its last 16 bytes, at 0xFFFFFFF0)
+#: is ``cli; hlt; jmp $-1``, so the CPU stops at once and no guest code touches the PCI
+#: bus while the benchmark programs it (real firmware enumerates it through the same
+#: 0xCF8/0xCFC pair; SeaBIOS would even bring the NVMe controller up to boot from it)
+HALT_FIRMWARE = bytes(0x10000 - 16) + bytes([0xFA, 0xF4, 0xEB, 0xFD]) + bytes(12)
 
 
 class QtestError(RuntimeError):
@@ -242,13 +246,15 @@ class QemuPort:
         self.workdir = workdir
         path = workdir / "qtest.sock"
         self.log = workdir / "trace.log"
+        firmware = workdir / "halt.bin"
+        firmware.write_bytes(HALT_FIRMWARE)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(path))
         listener.listen(1)
         listener.settimeout(60)
         argv = [
             qemu, "-machine", "q35", "-qtest", f"unix:{path}", "-qtest-log", "/dev/null",
-            *(["-bios", str(QBOOT)] if QBOOT.exists() else ["-S"]),
+            "-bios", str(firmware),
             "-display", "none", "-nodefaults", "-m", "512M",
             "-blockdev", "driver=null-co,node-name=nvm,size=67108864,read-zeroes=on",
             "-device", "nvme,serial=nvmescope-bench,drive=nvm",
@@ -436,12 +442,16 @@ def max_rss_bytes() -> int:
 
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one work once; what it did and how long it took (the loop only, not set-up)."""
-    work, device, capture = spec["work"], spec["device"], spec["capture"]
+    """Run one work once; what it did and how long it took (the loop only, not set-up).
+
+    ``spec["mode"]``: nvmescope "on" (the Machine keeps every event), "off" (it keeps
+    none) or "file" (it keeps none; a Recorder writes every one to a file, closed inside
+    the timing); QEMU "on" (its trace on) or "off"."""
+    work, device, mode = spec["work"], spec["device"], spec["mode"]
     split = spec.get("split", False)
     if device == "qemu":
         with tempfile.TemporaryDirectory(prefix="nvmescope-qtest-") as tmp:
-            port = QemuPort(spec["qemu"], capture, Path(tmp))
+            port = QemuPort(spec["qemu"], mode == "on", Path(tmp))
             try:
                 q = bring_up(port, QemuPort.BAR0)
                 cpu0, qemu0 = time.process_time(), port.cpu_seconds()
@@ -451,46 +461,46 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
                 cpu = time.process_time() - cpu0 + port.cpu_seconds() - qemu0
             finally:
                 port.close()
-            events = port.trace_events() if capture else 0
+            events = port.trace_events() if mode == "on" else 0
         return {"commands": commands, "seconds": seconds, "cpu": cpu, "events": events}
 
     from nvmescope.machine import Machine
+    from nvmescope.trace import Recorder
 
-    timer: PhaseTimer | None = None
-    if work == "bare":
-        port = NvmescopePort(capture)
-        machine = port.machine
-        q = bring_up(port, 0x1_0000_0000)
-        if split:
-            timer = PhaseTimer()
-            machine.bus.subscribe(timer)
-        rss0, seq0 = max_rss_bytes(), machine.bus.seq
-        t, cpu0 = time.perf_counter(), time.process_time()
-        commands = bare_loop(port, q, spec["commands"])
-        seconds, cpu = time.perf_counter() - t, time.process_time() - cpu0
-    else:
-        count = max(1, spec["commands"] // 2)
-        machine = Machine(
-            scenario="io-load",
-            params={"count": count, "queues": 1, "depth": QD},
-            keep_events=capture,
-        )
-        started = machine.run_until(
-            lambda e: e.kind == "host_step" and getattr(e, "step", "") == "io_load"
-        )
-        if started is None:
+    with tempfile.TemporaryDirectory(prefix="nvmescope-bench-") as tmp:
+        path = Path(tmp) / "run.nvmetrace"
+        if work == "bare":
+            port = NvmescopePort(mode == "on")
+            machine = port.machine
+        else:
+            count = max(1, spec["commands"] // 2)
+            machine = Machine(
+                scenario="io-load",
+                params={"count": count, "queues": 1, "depth": QD},
+                keep_events=mode == "on",
+            )
+        recorder = Recorder.attach(machine, path) if mode == "file" else None
+        if work == "bare":
+            q = bring_up(port, 0x1_0000_0000)
+        elif machine.run_until(lambda e: e.kind == "host_step" and e.step == "io_load") is None:
             raise RuntimeError("io-load never started its load")
+        timer: PhaseTimer | None = None
         if split:
             timer = PhaseTimer()
             machine.bus.subscribe(timer)
         rss0, seq0 = max_rss_bytes(), machine.bus.seq
         t, cpu0 = time.perf_counter(), time.process_time()
-        machine.run()
+        if work == "bare":
+            commands = bare_loop(port, q, spec["commands"])
+        else:
+            machine.run()
+            commands = 2 * count
+        if recorder is not None:
+            recorder.close()
         seconds, cpu = time.perf_counter() - t, time.process_time() - cpu0
-        run = machine.scenario
-        if run is None or not run.ok:
-            raise RuntimeError(f"io-load failed: {run.failures() if run else 'no run'}")
-        commands = 2 * count
+        file_bytes = path.stat().st_size if recorder is not None else 0
+    if work != "bare" and (machine.scenario is None or not machine.scenario.ok):
+        raise RuntimeError(f"io-load failed: {machine.scenario and machine.scenario.failures()}")
     result: dict[str, Any] = {
         "commands": commands,
         "seconds": seconds,
@@ -498,6 +508,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         "events": machine.bus.seq - seq0,
         "peak_rss": max_rss_bytes(),
         "rss_growth": max_rss_bytes() - rss0,
+        "file_bytes_per_event": file_bytes / max(1, machine.bus.seq),
     }
     if timer is not None:
         result["phases_ns"] = timer.result()
@@ -514,6 +525,15 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"{spec}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+MODE_WORDS = {
+    ("nvmescope", "on"): "capture on",
+    ("nvmescope", "off"): "capture off",
+    ("nvmescope", "file"): "recorded",
+    ("qemu", "on"): "trace on",
+    ("qemu", "off"): "trace off",
+}
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -558,7 +578,7 @@ def qemu_version(qemu: str) -> str:
 def phase_split(work: str, spec: dict[str, Any], runs: int) -> dict[str, float]:
     """Each phase's share of a command's cost (medians over ``runs`` phase-timer runs)."""
     results = [
-        child({**spec, "device": "nvmescope", "capture": True, "split": True}) for _ in range(runs)
+        child({**spec, "device": "nvmescope", "mode": "on", "split": True}) for _ in range(runs)
     ]
     shares = {
         phase: statistics.median(
@@ -573,12 +593,12 @@ def phase_split(work: str, spec: dict[str, Any], runs: int) -> dict[str, float]:
 def print_table(rows: list[Row], reference: Row | None) -> None:
     head = (
         f"{'work':8s} {'device':9s} {'mode':11s} {'cmds/s':>8s} {'cmds/s':>8s} {'events/s':>9s} "
-        f"{'ev/cmd':>6s} {'us/cmd':>6s} {'peak RSS':>8s} {'B/event':>7s} {'vs QEMU':>7s} "
-        f"{'vs QEMU':>7s}"
+        f"{'ev/cmd':>6s} {'us/cmd':>6s} {'peak RSS':>8s} {'B/event':>7s} {'file B/ev':>9s} "
+        f"{'vs QEMU':>7s} {'vs QEMU':>7s}"
     )
     units = (
         f"{'':8s} {'':9s} {'':11s} {'wall':>8s} {'CPU':>8s} {'CPU':>9s} {'':>6s} {'CPU':>6s} "
-        f"{'':>8s} {'':>7s} {'CPU':>7s} {'wall':>7s}"
+        f"{'':>8s} {'':>7s} {'':>9s} {'CPU':>7s} {'wall':>7s}"
     )
     print(head)
     print(units)
@@ -595,14 +615,15 @@ def print_table(rows: list[Row], reference: Row | None) -> None:
         else:
             cpu_ratio = wall_ratio = "-"
         counted = row.events_per_cmd > 0
+        file_b = f"{row.median('file_bytes_per_event'):.1f}" if row.mode == "recorded" else "-"
         events_s = f"{row.events_per_s('cpu'):,.0f}" if counted else "-"
         print(
             f"{row.work:8s} {row.device:9s} {row.mode:11s} {row.cmds_per_s():8,.0f} "
             f"{row.cmds_per_s('cpu'):8,.0f} "
             f"{events_s:>9s} "
             f"{f'{row.events_per_cmd:.1f}' if counted else '-':>6s} "
-            f"{1e6 / row.cmds_per_s('cpu'):6.1f} {rss:>8s} {per_event:>7s} {cpu_ratio:>7s} "
-            f"{wall_ratio:>7s}"
+            f"{1e6 / row.cmds_per_s('cpu'):6.1f} {rss:>8s} {per_event:>7s} {file_b:>9s} "
+            f"{cpu_ratio:>7s} {wall_ratio:>7s}"
         )
 
 
@@ -636,17 +657,15 @@ def main() -> None:
         why = "--no-qemu" if args.no_qemu else "qemu-system-x86_64 is not on this machine"
         print(f"  QEMU: not measured ({why}): nvmescope's figures alone")
     else:
-        firmware = f"firmware {QBOOT}" if QBOOT.exists() else "no qboot: CPUs stopped (-S)"
-        print(f"  QEMU: {qemu_version(qemu)}, the bare loop over qtest ({qemu}, {firmware})")
+        print(f"  QEMU: {qemu_version(qemu)}, the bare loop over qtest ({qemu})")
     print("  CPU: the process's CPU time (QEMU: the client's and QEMU's, every thread)")
     print()
 
     rows: list[Row] = []
 
-    def run_row(work: str, device: str, capture: bool, spec: dict[str, Any]) -> Row:
-        results = [child({**spec, "device": device, "capture": capture}) for _ in range(runs)]
-        on, off = ("trace on", "trace off") if device == "qemu" else ("capture on", "capture off")
-        row = Row(work, device, on if capture else off, results)
+    def run_row(work: str, device: str, mode: str, spec: dict[str, Any]) -> Row:
+        results = [child({**spec, "device": device, "mode": mode}) for _ in range(runs)]
+        row = Row(work, device, MODE_WORDS[device, mode], results)
         rows.append(row)
         print(
             f"  {work:8s} {device:9s} {row.mode:11s} {row.cmds_per_s():8,.0f} cmds/s wall "
@@ -661,13 +680,13 @@ def main() -> None:
         "io-load": {"work": "io-load", "commands": load_n},
     }
     for work, spec in specs.items():
-        for capture in (True, False):
-            run_row(work, "nvmescope", capture, spec)
+        for mode in ("on", "off", "file"):
+            run_row(work, "nvmescope", mode, spec)
     reference: Row | None = None
     if qemu is not None:
         try:
-            reference = run_row("bare", "qemu", True, {**specs["bare"], "qemu": qemu})
-            run_row("bare", "qemu", False, {**specs["bare"], "qemu": qemu})
+            reference = run_row("bare", "qemu", "on", {**specs["bare"], "qemu": qemu})
+            run_row("bare", "qemu", "off", {**specs["bare"], "qemu": qemu})
         except (RuntimeError, OSError) as exc:
             print(f"  QEMU could not be measured: {exc}")
     splits = {work: phase_split(work, spec, runs) for work, spec in specs.items()}
@@ -675,6 +694,11 @@ def main() -> None:
     print()
     print("[table]")
     print_table(rows, reference)
+    for work in specs:
+        recorded = next(r for r in rows if r.work == work and r.mode == "recorded")
+        plain = next(r for r in rows if r.work == work and r.mode == "capture off")
+        overhead = plain.cmds_per_s("cpu") / recorded.cmds_per_s("cpu") - 1
+        print(f"recording overhead, {work}: {overhead * 100:.0f} % (CPU time, against capture off)")
     print()
     print("per-command CPU cost by phase, us (capture on; shares from a phase-timer run)")
     head = f"{'work':8s} " + " ".join(f"{PHASE_TITLES[p]:>9s}" for p in PHASES) + f" {'total':>7s}"
