@@ -493,7 +493,10 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         if work == "bare":
             commands = bare_loop(port, q, spec["commands"])
         else:
-            machine.run()
+            # step, not run(): run() returns a list of every event it stepped over
+            step = machine.step
+            while step() is not None:
+                pass
             commands = 2 * count
         if recorder is not None:
             recorder.close()
