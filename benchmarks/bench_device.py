@@ -1,6 +1,6 @@
 """Device benchmark: nvmescope's controller beside QEMU 7.2's, commands per second.
 
-    python benchmarks/bench_device.py                # the whole run, QEMU too (a few minutes)
+    python benchmarks/bench_device.py                # the whole run, QEMU too (some minutes)
     python benchmarks/bench_device.py --runs 3 --commands 8000
     python benchmarks/bench_device.py --quick        # a few hundred commands, no QEMU
 
@@ -22,17 +22,23 @@ file, the way ``nvmescope record`` does):
 
 For each: commands per second, events per second, events per command, peak memory
 (``ru_maxrss`` of a child process that ran only that work, and its growth during the
-work per event), the recording's bytes per event and its overhead (CPU time, recorded
-against capture off), and the cost of one command split by phase. The split comes from the
-event kinds and the wall clock: a subscriber on the bus reads ``perf_counter_ns`` at
-every event and charges the time since the previous event to the phase of the new
-one, i.e. to the work that produced it (fetch: ``sqe_fetch``, ``cmd_start``; PRP and
-DMA: ``map_prp``, ``prp_list_read``, ``map_sgl``, ``sgl_segment_read``, ``dma_*``;
-CQE: ``cmd_finish``, ``cqe_post``, ``cq_full``; interrupt: ``irq_*`` and the host's
-``host_irq``; host: every other host event (MMIO, doorbells, host memory, notes);
-other: state changes, ``err_*``, ``ub_*``). That run is separate and a little slower
-(the subscriber's own cost lands in the phases); its shares are applied to the
-per-command time of the capture-on run.
+work per event), the recording's bytes per event and its overhead (recorded against
+capture off), and the cost of one command split by phase. Rates are given by wall time
+and by CPU time (nvmescope: the process's; QEMU: the client's and QEMU's, every
+thread): on a machine busy with other work the wall clock favours processes that wait
+on a socket (the qtest client and QEMU) over one that computes, so the ratios to QEMU
+are best read by CPU time.
+
+The phase split comes from the event kinds and this thread's CPU clock: a subscriber on
+the bus reads ``thread_time_ns`` at every event and charges the time since the previous
+event to the phase of the new one, i.e. to the work that produced it (fetch:
+``sqe_fetch``, ``cmd_start``; PRP and DMA: ``map_prp``, ``prp_list_read``, ``map_sgl``,
+``sgl_segment_read``, ``dma_*``; CQE: ``cmd_finish``, ``cqe_post``, ``cq_full``;
+interrupt: ``irq_*`` and the host's ``host_irq``; host: every other host event (MMIO,
+doorbells, host memory, the driver's notes); other: state changes, ``err_*``,
+``ub_*``). The subscriber's own cost, measured on a throwaway copy, is taken off each
+phase once per event; the split runs apart, and its shares are applied to the
+per-command CPU time of the capture-on run.
 
 When ``qemu-system-x86_64`` is on the PATH (or ``--qemu PATH``), the same bare loop
 runs on QEMU's emulated NVMe controller (``-device nvme`` on a null-co drive that reads
@@ -42,10 +48,11 @@ request and its answer at a time: ``outl``/``inl`` to 0xCF8/0xCFC for PCI config
 QEMU 7.2 is built without the qtest accelerator (``-accel qtest`` is refused), so there
 is no ``clock_step``: the machine runs under TCG on the wall clock, its firmware a
 64 KiB image that halts the CPU at the reset vector (no guest code runs, so none
-touches the PCI bus), and the host polls the CQE as a real host polls. QEMU runs with its ``pci_nvme_*`` trace events on
-(``-trace`` into a ``-D`` log file; the loop's events are the log's lines from the first
-I/O SQ doorbell on) and off; the ratios are against QEMU with its trace on. Without
-QEMU the benchmark says so and prints nvmescope's figures alone.
+touches the PCI bus), and the host polls the CQE as a real host polls. QEMU runs with
+its ``pci_nvme_*`` trace events on (``-trace`` into a ``-D`` log file; the loop's
+events are the log's lines from the first I/O SQ doorbell on) and off; the ratios are
+against QEMU with its trace on. Without QEMU the benchmark says so and prints
+nvmescope's figures alone.
 
 Every figure is the median of --runs runs, each in a fresh child process.
 """

@@ -374,7 +374,8 @@ def _trace(
     config = scenario_config(scenario, config_pairs)
     params = build_params(scenario, param_pairs)
     predicate = _compile_filter(filter_expr)
-    machine = Machine(config, scenario=scenario, params=params or None)
+    # each event is printed as it comes: the machine keeps none (bounded memory)
+    machine = Machine(config, scenario=scenario, params=params or None, keep_events=False)
     say(f"# nvmescope {__version__}: scenario {scenario}: {scenarios_table()[scenario].summary}")
     if story:
         say(

@@ -1,7 +1,8 @@
-"""Recording a run keeps its events in the file only: `record()` and `nvmescope record`
-run their Machine with ``keep_events=False``, so memory does not grow with every event
-(it did: about 0.8 KB an event, 206 MB peak for a 220,000-event io-load). The recording
-still holds every event, and is the same file as before."""
+"""Long runs keep their events only where they go: `record()` and `nvmescope record`
+write them to the file, `nvmescope trace` prints them, and each runs its Machine with
+``keep_events=False``, so memory does not grow with every event (it did: about 0.8 KB
+an event, 206 MB peak for a 220,000-event io-load recording). The recording still holds
+every event, and is the same file as before."""
 
 from __future__ import annotations
 
@@ -61,3 +62,13 @@ def test_a_recording_made_so_is_the_file_a_kept_list_gave(tmp_path):
     kept.run()
     with open_recording(path) as rec:
         assert list(rec.events()) == kept.events
+
+
+def test_the_trace_command_prints_every_event_and_keeps_none(machines):
+    result = CliRunner().invoke(app, ["trace", "io-load", "-p", "count=64"])
+    assert result.exit_code == 0, result.stderr
+    assert len(machines) == 1
+    machine = machines[0]
+    assert machine.events == []
+    lines = [x for x in result.stdout.splitlines() if not x.startswith("#")]
+    assert len(lines) == machine.bus.seq > 2000
