@@ -20,12 +20,12 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from nvmescope import __version__
-from nvmescope.events import Event, describe, queue_tag
 from nvmescope.qemu import options as linux_options
 from nvmescope.serve import DEFAULT_HOST, DEFAULT_PORT, PORT_RANGE
 
 if TYPE_CHECKING:
     from nvmescope.emulator import ControllerConfig
+    from nvmescope.events import Event
     from nvmescope.host.scenarios import Scenario
     from nvmescope.machine import Machine
 
@@ -347,6 +347,8 @@ def say(line: str) -> None:
 
 def format_event(event: Event) -> str:
     """One trace line: seq, virtual time, who (H host / D device), queue:cid, kind, words."""
+    from nvmescope.events import describe, queue_tag
+
     us = event.ts / 1000
     who = "H" if event.actor == "host" else "D"
     tag = queue_tag(event)
@@ -398,7 +400,8 @@ def _trace(
     config = scenario_config(scenario, config_pairs)
     params = build_params(scenario, param_pairs)
     predicate = _compile_filter(filter_expr)
-    machine = Machine(config, scenario=scenario, params=params or None)
+    # each event is printed as it comes: the machine keeps none (bounded memory)
+    machine = Machine(config, scenario=scenario, params=params or None, keep_events=False)
     say(f"# nvmescope {__version__}: scenario {scenario}: {scenarios_table()[scenario].summary}")
     if story:
         say(
@@ -1541,7 +1544,8 @@ def _record_one(
     from nvmescope.machine import Machine
     from nvmescope.trace import Recorder
 
-    machine = Machine(config, scenario=scenario, params=params or None)
+    # the recording is the only copy of the events: memory stays bounded however long the run
+    machine = Machine(config, scenario=scenario, params=params or None, keep_events=False)
     rec = Recorder.attach(machine, path, scenario=scenario, fmt=fmt)
     with _progress(f"recording {scenario}") as progress, _DeferredInterrupt() as ctrl_c:
         task = progress.add_task(f"recording {scenario}", total=max_events)
@@ -1817,6 +1821,7 @@ def show(
     """Find things in a recording: filter events, pair commands, follow one, run checks, show state."""
 
     def run() -> None:
+        from nvmescope.events import describe
         from nvmescope.trace import commands as cmdview
         from nvmescope.trace.checks import run_checks, summarize
 

@@ -163,7 +163,8 @@ def record(
     """
     from nvmescope.machine import Machine  # the machine layer is below trace
 
-    machine = Machine(config, scenario, params=params)
+    # the file is the only copy of the events: memory stays bounded however long the run
+    machine = Machine(config, scenario, params=params, keep_events=False)
     rec = Recorder.attach(
         machine,
         path,
