@@ -684,6 +684,7 @@ def nvme_set_feature(ctrl: Controller, req: Request) -> Task:
         return
     if fid == nsaccess.FID_NS_WRITE_PROTECT:  # namespace specific
         yield from nsaccess.nvme_set_write_protect(ctrl, req)
+        return
     if fid == f.FID_ERROR_RECOVERY:
         yield from nvme_set_error_recovery(ctrl, req)
         return
@@ -801,6 +802,7 @@ def nvme_get_feature(ctrl: Controller, req: Request) -> Task:
         return
     if fid == nsaccess.FID_NS_WRITE_PROTECT:  # namespace specific
         yield from nsaccess.nvme_get_write_protect(ctrl, req, sel)
+        return
     if fid == f.FID_ERROR_RECOVERY:
         yield from nvme_get_error_recovery(ctrl, req, sel)
         return
