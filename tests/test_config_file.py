@@ -85,7 +85,7 @@ def _write(path: Path, text: str) -> Path:
 def test_without_a_file_the_configuration_is_the_one_of_before():
     assert build_config([]) == ControllerConfig()
     assert ControllerConfig().namespace_configs() == [
-        NamespaceConfig(1, 64 * MIB, 0, ControllerConfig().lba_formats)
+        NamespaceConfig(1, 64 * MIB, 0, ControllerConfig().lba_formats, mset=0, pi=0, pil=0)
     ]
 
 

@@ -43,6 +43,9 @@ NAMESPACE_RANGES: dict[str, tuple[int, int, str]] = {
     "nsid": (1, 1024, "an NSID is 1 to NN, and NN is at most 1024 here"),
     "size": (512, MAX_NAMESPACE_BYTES, "a namespace holds 512 bytes to 256 TiB"),
     "flbas": (0, 63, "FLBAS names one of at most 64 LBA formats"),
+    "mset": (0, 1, "MSET is 1 (extended LBA) or 0 (a separate metadata buffer)"),
+    "pi": (0, 3, "PI is 0 (none) or a protection information Type 1 to 3"),
+    "pil": (0, 1, "PIL is 1 (PI in the first 8 bytes of metadata) or 0 (the last 8)"),
 }
 
 
@@ -63,6 +66,12 @@ class NamespaceConfig:
     #: the backing store: "" is sparse RAM (gone with the process); a path is a sparse file
     #: of exactly ``size`` bytes that keeps the data (created when missing)
     file: str = ""
+    #: a metadata format's MSET (1: extended LBA, 0: a separate buffer through MPTR), PI
+    #: (0 none, 1..3 Type 1..3) and PIL (1: PI in the first 8 bytes of the metadata, 0:
+    #: the last), as Format NVM sets them; None: the controller's mset, pi, pil
+    mset: int | None = None
+    pi: int | None = None
+    pil: int | None = None
 
     @property
     def lba_size(self) -> int:
@@ -163,6 +172,17 @@ class ControllerConfig:
     flbas: int = 0
     #: the LBA formats (ms, lbads) the namespace reports
     lba_formats: tuple[tuple[int, int], ...] = DEFAULT_LBA_FORMATS
+    #: metadata and end-to-end protection information (Identify Namespace MC 3h: extended
+    #: LBA and a separate buffer; DPC 1Fh: PI Type 1, 2, 3, first or last 8 bytes): Format
+    #: NVM takes the formats with metadata, and flbas may name one; off: MC 0, DPC 0, and
+    #: formats with metadata are refused
+    metadata: bool = False
+    #: namespace 1's MSET, PI and PIL when flbas names a format with metadata (the
+    #: defaults of a [[namespace]] table): 1 extended LBA / 0 separate buffer (MPTR); PI 0
+    #: none or Type 1..3 (needs MS >= 8); PIL 1 PI first / 0 PI last in the metadata
+    mset: int = 0
+    pi: int = 0
+    pil: int = 0
     #: the namespaces ([[namespace]] tables of a --config FILE); empty: one RAM namespace,
     #: NSID 1, of namespace_size_bytes, flbas and lba_formats
     namespaces: tuple[NamespaceConfig, ...] = ()
@@ -194,8 +214,8 @@ class ControllerConfig:
     #: moves; off: 0Ch is an Invalid Command Opcode
     verify: bool = True
     #: Format NVM (admin 80h; Identify OACS bit 1): a namespace takes another LBA format
-    #: of its list (one without metadata; no protection information); off: 80h is an
-    #: Invalid Command Opcode
+    #: of its list (with metadata and protection information when ``metadata`` is on);
+    #: off: 80h is an Invalid Command Opcode
     format_nvm: bool = False
     #: PCI Vendor ID (config space 00h; also Identify Controller VID)
     pci_vid: int = VENDOR_ID
@@ -294,7 +314,15 @@ class ControllerConfig:
         knobs, NSIDs counted on), in the order configured."""
         if not self.namespaces:
             return [
-                NamespaceConfig(1, self.namespace_size_bytes, self.flbas, tuple(self.lba_formats))
+                NamespaceConfig(
+                    1,
+                    self.namespace_size_bytes,
+                    self.flbas,
+                    tuple(self.lba_formats),
+                    mset=self.mset,
+                    pi=self.pi,
+                    pil=self.pil,
+                )  # fmt: skip
             ]
         out: list[NamespaceConfig] = []
         nsid = 0
@@ -309,6 +337,9 @@ class ControllerConfig:
                     lba_formats=tuple(
                         self.lba_formats if ns.lba_formats is None else ns.lba_formats
                     ),
+                    mset=self.mset if ns.mset is None else ns.mset,
+                    pi=self.pi if ns.pi is None else ns.pi,
+                    pil=self.pil if ns.pil is None else ns.pil,
                 )
             )
         return out
@@ -369,9 +400,12 @@ class ControllerConfig:
             if not 0 <= flbas < len(formats):
                 bad("flbas", f"{name}: flbas={flbas} names no LBA format (0..{len(formats) - 1})")
                 continue
-            if formats[flbas][0]:
-                bad("flbas" if ns.flbas is not None else "lba_formats",
-                    f"{name}: {_metadata_words(flbas, formats[flbas][0])}")  # fmt: skip
+            words = self._metadata_problem(
+                flbas, formats[flbas][0],
+                self.pi if ns.pi is None else ns.pi, ns.file,
+            )  # fmt: skip
+            if words:
+                bad("flbas" if ns.flbas is not None else "lba_formats", f"{name}: {words}")
                 continue
             size = self.namespace_size_bytes if ns.size is None else ns.size
             lba = 1 << formats[flbas][1]
@@ -382,6 +416,29 @@ class ControllerConfig:
                     "one LBA, at most 256 TiB",
                 )
         return out
+
+    def _metadata_problem(self, flbas: int, ms: int, pi: Any, file: str) -> str:
+        """Why LBA format ``flbas`` (``ms`` bytes of metadata) with ``pi`` cannot be in use
+        ("" if it can)."""
+        if isinstance(pi, int) and pi and ms < 8:
+            return (
+                f"pi={pi}: protection information needs 8 bytes of metadata, and LBA format "
+                f"{flbas} has {ms} (pick a format with metadata, or pi=0)"
+            )
+        if not ms:
+            return ""
+        if not self.metadata:
+            return (
+                f"flbas={flbas}: LBA format {flbas} has {ms} bytes of metadata per block, and "
+                "metadata is off (MC 0): set metadata=true, or pick a format without metadata"
+            )
+        if file:
+            return (
+                f"flbas={flbas}: LBA format {flbas} has {ms} bytes of metadata, and a namespace "
+                "backed by a file keeps none (its file holds the data only): pick a format "
+                "without metadata, or a RAM namespace"
+            )
+        return ""
 
     def problems(self) -> list[str]:
         """Every knob outside the range a real controller could have, one sentence each.
@@ -453,6 +510,9 @@ class ControllerConfig:
             "spare_thresh": (0, 100, "a percentage is 0 to 100"),
             "power_cycles": (0, 0xFFFFFFFF, "Power Cycles is kept in 32 bits here"),
             "arbitration": (0, 0xFFFFFFFF, "Feature 01h is one dword"),
+            "mset": (0, 1, "MSET is 1 (extended LBA) or 0 (a separate metadata buffer)"),
+            "pi": (0, 3, "PI is 0 (none) or a protection information Type 1 to 3"),
+            "pil": (0, 1, "PIL is 1 (PI in the first 8 bytes of metadata) or 0 (the last 8)"),
             "interrupt_line": (0, 0xFF, "Interrupt Line is one byte (0: no firmware writes it)"),
             "intx_irq": (0, 0xFF, "an INTx IRQ is 0 to 255 here (0: Interrupt Line's value)"),
         } | TIMING_KNOBS
@@ -507,8 +567,13 @@ class ControllerConfig:
                 0 <= self.flbas < len(self.lba_formats),
                 f"flbas={self.flbas} names no LBA format (0..{len(self.lba_formats) - 1})",
             )
-            if 0 <= self.flbas < len(self.lba_formats) and self.lba_formats[self.flbas][0]:
-                need(False, _metadata_words(self.flbas, self.lba_formats[self.flbas][0]))
+            words = ""
+            if 0 <= self.flbas < len(self.lba_formats) and not self.namespaces:
+                words = self._metadata_problem(
+                    self.flbas, self.lba_formats[self.flbas][0], self.pi, ""
+                )
+            if words:
+                need(False, words)
             elif 0 <= self.flbas < len(self.lba_formats):
                 size = self.lba_size
                 need(
@@ -520,14 +585,6 @@ class ControllerConfig:
         if self.namespaces and not out:
             out.extend(text for _, _, text in self.namespace_problems())
         return out
-
-
-def _metadata_words(flbas: int, ms: int) -> str:
-    return (
-        f"flbas={flbas}: LBA format {flbas} has {ms} bytes of metadata per block, and this "
-        "device moves no metadata (MC 0): the format in use must have none (Format NVM "
-        "refuses such formats too)"
-    )
 
 
 def _formats_problem(formats: Any, ctratt: Any) -> str | None:
@@ -558,9 +615,9 @@ def _formats_problem(formats: Any, ctratt: Any) -> str | None:
 #: ``qemu-7.2`` is QEMU 7.2's emulated NVMe controller (``-device nvme,serial=deadbeef``
 #: with a 64 MiB namespace) as reference/linux-6.1-on-qemu-7.2/ captured it, but for
 #: what the emulator does not implement: Identify OACS bit 3 (Namespace Management
-#: and Attachment), ONCS bit 8 (Copy), OCFS, NSFEAT bit 2 (DULBE), MC
-#: and DPC (metadata and protection information) stay clear, so the device never claims
-#: what it cannot do. (Compare, Dataset Management and Write Zeroes, ONCS bits 0, 2 and
+#: and Attachment), ONCS bit 8 (Copy), OCFS and NSFEAT bit 2 (DULBE) stay clear, so the
+#: device never claims what it cannot do. Metadata and protection information are
+#: implemented: MC 3h and DPC 1Fh, as QEMU's. (Compare, Dataset Management and Write Zeroes, ONCS bits 0, 2 and
 #: 3, are implemented and advertised by every configuration, as QEMU's.)
 PROFILES: dict[str, dict[str, Any]] = {
     "qemu-7.2": {
@@ -582,6 +639,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "nn": 256,
         "dbbuf": True,
         "format_nvm": True,
+        "metadata": True,  # MC 3h, DPC 1Fh
         "nsfeat": 0x10,
         "npdg": 7,
         "npda": 7,

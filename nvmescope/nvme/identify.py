@@ -424,6 +424,14 @@ def _fill(con: cs.Construct, entries: list[dict[str, Any]], count: int) -> list[
     return out
 
 
+#: Identify Namespace FLBAS bit 4: metadata at the end of the data (extended LBA)
+FLBAS_EXTENDED = 1 << 4
+#: Identify Namespace MC bit 0: metadata in an extended LBA; bit 1: through MPTR
+MC_EXTENDED, MC_POINTER = 1 << 0, 1 << 1
+#: Identify Namespace DPC: PI Type 1, 2, 3, as the first and as the last 8 bytes
+DPC_ALL = 0x1F
+
+
 def encode_flbas(index: int) -> int:
     """Identify Namespace FLBAS of LBA format ``index`` (0..63): bits 3:0 its low four
     bits, bits 6:5 its bits 5:4 (NVMe 2.0: formats past 16 need CTRATT bit 15)."""
