@@ -24,7 +24,7 @@ def machines() -> dict[str, Machine]:
 def test_the_registry_names_the_scenarios_with_summaries():
     assert sorted(SCENARIOS) == [
         "admin-tour", "bringup", "dsm", "errors", "identify", "io", "io-load", "io-persist",
-        "prp-list", "sgl",
+        "protection", "prp-list", "sgl",
     ]  # fmt: skip
     for name, s in SCENARIOS.items():
         assert s.name == name and s.summary and s.story

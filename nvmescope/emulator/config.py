@@ -177,11 +177,15 @@ class ControllerConfig:
     #: NVM takes the formats with metadata, and flbas may name one; off: MC 0, DPC 0, and
     #: formats with metadata are refused
     metadata: bool = False
-    #: namespace 1's MSET, PI and PIL when flbas names a format with metadata (the
-    #: defaults of a [[namespace]] table): 1 extended LBA / 0 separate buffer (MPTR); PI 0
-    #: none or Type 1..3 (needs MS >= 8); PIL 1 PI first / 0 PI last in the metadata
+    #: MSET of namespace 1's format when flbas names one with metadata (also the default
+    #: of a [[namespace]] table): 1 extended LBA (metadata in the data buffer), 0 a
+    #: separate buffer through MPTR
     mset: int = 0
+    #: PI of namespace 1's format (a [[namespace]] table's default): 0 none, 1..3
+    #: protection information Type 1..3 (needs 8 bytes of metadata)
     pi: int = 0
+    #: PIL of namespace 1's format (a [[namespace]] table's default): 1 PI in the first 8
+    #: bytes of the metadata, 0 in the last 8
     pil: int = 0
     #: the namespaces ([[namespace]] tables of a --config FILE); empty: one RAM namespace,
     #: NSID 1, of namespace_size_bytes, flbas and lba_formats

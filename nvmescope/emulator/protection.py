@@ -28,47 +28,24 @@ The rules kept here, as the specification and QEMU 7.2 (hw/nvme/dif.c) have them
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
+from ..nvme import commands as cmds
+from ..nvme import pi as nvme_pi
 from ..nvme import status as st
 
-#: the PI tuple: guard, application tag, reference tag (big-endian)
-PI_TUPLE = struct.Struct(">HHI")
-PI_SIZE = PI_TUPLE.size  # 8
-#: CDW12 PRINFO bits 29:26
-PRINFO_SHIFT = 26
-PRACT = 0x8
-PRCHK_GUARD, PRCHK_APP, PRCHK_REF = 0x4, 0x2, 0x1
-PRCHK_MASK = 0x7
-APP_ESCAPE = 0xFFFF
-REF_ESCAPE = 0xFFFFFFFF
+PI_TUPLE, PI_SIZE = nvme_pi.PI_TUPLE, nvme_pi.PI_SIZE
+APP_ESCAPE, REF_ESCAPE = nvme_pi.APP_ESCAPE, nvme_pi.REF_ESCAPE
+crc16_t10dif = nvme_pi.crc16_t10dif
+#: CDW12 PRINFO bits 29:26 (declared in nvme/commands.py)
+PRINFO_SHIFT = cmds.PRINFO_SHIFT
+PRACT = cmds.PRINFO_PRACT
+PRCHK_GUARD, PRCHK_APP, PRCHK_REF = (
+    cmds.PRINFO_PRCHK_GUARD, cmds.PRINFO_PRCHK_APP, cmds.PRINFO_PRCHK_REF,
+)  # fmt: skip
+PRCHK_MASK = cmds.PRINFO_PRCHK_MASK
 #: Identify Namespace DPS: bits 2:0 the PI type, bit 3 PI in the first 8 bytes
 DPS_FIRST = 0x8
-#: Identify Namespace DPC: Type 1, 2, 3, first 8 bytes, last 8 bytes supported
-DPC_ALL = 0x1F
-
-
-def _crc_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x8BB7) if crc & 0x8000 else crc << 1
-        table.append(crc & 0xFFFF)
-    return tuple(table)
-
-
-_TABLE = _crc_table()
-
-
-def crc16_t10dif(data: bytes, crc: int = 0) -> int:
-    """CRC-16 T10 DIF (polynomial 8BB7h, not reflected, no final XOR) of ``data``,
-    continuing from ``crc`` (0 to start)."""
-    table = _TABLE
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFF) ^ table[(crc >> 8) ^ byte]
-    return crc
 
 
 @dataclass(frozen=True)

@@ -1204,4 +1204,8 @@ SCENARIOS: dict[str, Scenario] = {
     )
 }
 
+from .scenario_pi import PROTECTION  # noqa: E402 (it builds on the helpers above)
+
+SCENARIOS[PROTECTION.name] = PROTECTION
+
 __all__ = ["NOTE_NS", "SCENARIOS", "ResultRow", "Scenario", "ScenarioRun"]
