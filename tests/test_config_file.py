@@ -250,3 +250,14 @@ def test_any_file_loads_or_is_one_line(tmp_path, lines):
         Machine(config, scenario=None).close()
     except BackingFileError as exc:
         assert "\n" not in str(exc) and str(exc).startswith("namespace "), exc
+
+
+def test_a_metadata_format_on_a_file_namespace_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "c.toml").write_text(
+        '[controller]\nmetadata = true\n[[namespace]]\nflbas = 1\nfile = "ns.img"\nsize = 4096\n'
+    )
+    result = CliRunner().invoke(app, ["id-ns", "--config", str(tmp_path / "c.toml")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "backed by a file keeps none" in lines[0], result.stderr
+    assert not (tmp_path / "ns.img").exists()

@@ -15,7 +15,9 @@ from hypothesis import strategies as st_h
 from test_nvm_metadata import (
     LBAF,
     OPC_COMPARE,
+    OPC_READ,
     OPC_VERIFY,
+    OPC_WRITE,
     OPC_WZ,
     blocks,
     buffer,
@@ -31,6 +33,7 @@ from test_nvm_metadata import (
 
 from nvmescope.emulator import protection as pi
 from nvmescope.nvme import status as st
+from nvmescope.nvme.commands import pack_sqe
 
 PRACT = 1 << 29
 GUARD, APP, REF = 1 << 28, 1 << 27, 1 << 26
@@ -380,3 +383,45 @@ def test_a_generated_tuple_passes_its_checks_and_any_one_flipped_bit_fails_one(
     flipped[bit // 8] ^= 1 << (bit % 8)
     err = pi.check(fmt_, bytes(flipped), out, cmd, 1000)
     assert err is not None and err.field == "guard" and err.lba == 1000 + bit // 4096
+
+
+# -- no host breaks it ---------------------------------------------------------------------
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lbaf=st_h.sampled_from([1, 2, 3, 5, 7]),
+    mset=st_h.integers(0, 1),
+    pi_type=st_h.integers(0, 3),
+    pil=st_h.integers(0, 1),
+    commands=st_h.lists(
+        st_h.tuples(
+            st_h.sampled_from([OPC_WRITE, OPC_READ, OPC_COMPARE, OPC_WZ, OPC_VERIFY]),
+            st_h.integers(0, 0x3FFF_FFFF),  # CDW12: NLB kept small below, any PRINFO
+            st_h.integers(0, 0xFFFFFFFF),  # CDW14
+            st_h.integers(0, 0xFFFFFFFF),  # CDW15
+            st_h.sampled_from(["mapped", "unmapped", "zero"]),
+            st_h.integers(0, 2),  # PSDT
+            st_h.integers(0, 40),  # SLBA
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_any_pi_command_on_any_metadata_format_gets_exactly_one_completion(
+    lbaf, mset, pi_type, pil, commands
+):
+    rig = make_rig(sgls=0x1)
+    fmt(rig, lbaf, mset=mset, pi=pi_type, pil=pil)
+    buf = rig.host.alloc(8)
+    meta = rig.host.alloc()
+    for opc, cdw12, cdw14, cdw15, where, psdt, slba in commands:
+        cdw12 = cdw12 & ~0xFFFF | (cdw12 & 0x3)  # 1..4 blocks
+        mptr = {"mapped": meta, "unmapped": 0x7000_0000_0000, "zero": 0}[where]
+        cid = rig.next_cid()
+        sqe = bytearray(pack_sqe(opc, cid, nsid=1, cdw10=slba, cdw12=cdw12, cdw14=cdw14,
+                                 cdw15=cdw15, mptr=mptr, prp1=buf, prp2=buf + 4096))  # fmt: skip
+        sqe[1] |= psdt << 6
+        rig.submit(1, bytes(sqe))
+        rig.run()
+        cqe = rig.reap(1)
+        assert cqe is not None and cqe.cid == cid
+        assert rig.reap(1, ring=False) is None  # one CQE, not two
