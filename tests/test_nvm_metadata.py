@@ -340,3 +340,67 @@ def test_any_metadata_written_reads_back_in_either_layout(ms, mset, slba, nlb, s
         assert status(write_sep(rig, slba, data, meta)[0]) == (0, 0)
         _, _, got, got_meta = read_sep(rig, slba, nlb, ms)
         assert (got, got_meta) == (data, meta)
+
+
+# -- PSDT 10b: MPTR holds an SGL segment (SGLS bit 19) -------------------------------------
+def _sgl_io(rig: Rig, opc: int, nlb: int, buf: int, mdesc: bytes):
+    """A command with PSDT 10b: its data in one Data Block at ``buf``, MPTR the address of
+    a segment holding ``mdesc``."""
+    from nvmescope.nvme.commands import pack_sgl_descriptor
+
+    seg = rig.host.alloc()
+    rig.host.write(seg, mdesc)
+    prp1, prp2 = struct.unpack("<QQ", pack_sgl_descriptor(0, buf, nlb * 512))
+    cid = rig.next_cid()
+    sqe = bytearray(pack_sqe(opc, cid, nsid=1, cdw12=nlb - 1, mptr=seg, prp1=prp1, prp2=prp2))
+    sqe[1] |= 2 << 6
+    start = len(rig.events)
+    rig.submit(1, bytes(sqe))
+    rig.run()
+    cqe = rig.reap(1)
+    assert cqe is not None and cqe.cid == cid
+    return cqe, [e for e in rig.events[start:] if getattr(e, "cid", None) == cid]
+
+
+def test_psdt_10b_walks_the_metadata_sgl_at_mptr_when_sgls_bit_19_offers_it():
+    from nvmescope.nvme.commands import pack_sgl_descriptor
+
+    rig = make_rig(sgls=0x80001)
+    fmt(rig, LBAF[16])
+    data, meta = blocks(2, 1, 512), blocks(2, 2, 16)
+    buf, mbuf = rig.host.alloc(), rig.host.alloc()
+    rig.host.write(buf, data)
+    rig.host.write(mbuf + 8, meta)
+    cqe, evs = _sgl_io(rig, OPC_WRITE, 2, buf, pack_sgl_descriptor(0, mbuf + 8, 32))
+    assert status(cqe) == (0, 0)
+    assert [e.kind for e in evs if e.kind == "sgl_segment_read"] == ["sgl_segment_read"]
+    assert [e.data for e in evs if e.kind == "dma_read" and e.purpose == "write metadata"] == [meta]
+    assert rig.ctrl.namespaces[1].meta.read(0, 2) == meta
+    out = rig.host.alloc()
+    cqe, _ = _sgl_io(rig, OPC_READ, 2, buf, pack_sgl_descriptor(0, out, 32))
+    assert status(cqe) == (0, 0) and rig.host.read(out, 32) == meta
+
+
+def test_a_metadata_sgl_shorter_than_the_metadata_is_metadata_sgl_length_invalid():
+    from nvmescope.nvme.commands import pack_sgl_descriptor
+
+    rig = make_rig(sgls=0x80001)
+    fmt(rig, LBAF[16])
+    buf, mbuf = rig.host.alloc(), rig.host.alloc()
+    cqe, _ = _sgl_io(rig, OPC_WRITE, 2, buf, pack_sgl_descriptor(0, mbuf, 16))
+    assert status(cqe) == st.METADATA_SGL_LENGTH_INVALID
+    assert rig.ctrl.namespaces[1].meta.blocks_kept == 0
+
+
+def test_a_bit_bucket_in_the_metadata_sgl_of_a_read_throws_that_metadata_away():
+    from nvmescope.nvme.commands import pack_sgl_descriptor
+
+    rig = make_rig(sgls=0x90001)
+    fmt(rig, LBAF[8])
+    write_sep(rig, 0, blocks(2, 3, 512), b"\x11" * 8 + b"\x22" * 8)
+    seg, out, buf = rig.host.alloc(), rig.host.alloc(), rig.host.alloc()
+    rig.host.write(seg, pack_sgl_descriptor(1, 0, 8) + pack_sgl_descriptor(0, out, 8))
+    cqe, evs = _sgl_io(rig, OPC_READ, 2, buf, pack_sgl_descriptor(3, seg, 32))
+    assert status(cqe) == (0, 0)
+    assert rig.host.read(out, 8) == b"\x22" * 8  # the first block's went into the bucket
+    assert [e.length for e in evs if e.kind == "dma_write" and "metadata" in e.purpose] == [8]

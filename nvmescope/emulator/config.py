@@ -88,10 +88,11 @@ BIT_KNOBS: dict[str, tuple[int, int, str]] = {
     "lpa": (0x07, 0x06, "bits 1 and 2 are always set; bit 0 is the only other one implemented"),
     "nsfeat": (0x10, 0, "only bit 4 (the NPWG .. NOWS hints) is implemented"),
     "sgls": (
-        0x50003,
+        0xD0003,
         0,
         "bits 1:0 (01b: SGLs, no alignment; 10b: SGLs, dword alignment), 16 (Bit Bucket "
-        "descriptors) and 18 (an SGL longer than the data) are the ones implemented",
+        "descriptors), 18 (an SGL longer than the data) and 19 (MPTR holding an SGL, PSDT "
+        "10b) are the ones implemented",
     ),
     "ams": (0x1, 0, "only bit 0 (Weighted Round Robin with Urgent Priority Class) is implemented"),
     "css": (
@@ -248,7 +249,8 @@ class ControllerConfig:
     oaes: int = 0
     #: Identify Controller SGLS: bits 1:0 SGLs for I/O commands (00b none: PSDT 01b/10b is
     #: Invalid Field; 01b any alignment; 10b Data Blocks dword aligned), bit 16 Bit Bucket
-    #: descriptors, bit 18 an SGL may describe more than the data
+    #: descriptors, bit 18 an SGL may describe more than the data, bit 19 MPTR may hold
+    #: the address of an SGL segment of one descriptor for the metadata (PSDT 10b)
     sgls: int = 0
     #: Identify Controller CTRATT: bit 15 (Extended LBA Formats: up to 64 LBA formats) or 0
     ctratt: int = 0

@@ -8,10 +8,13 @@ how they move (Identify Namespace FLBAS bit 4):
   describe, each block's data followed by its metadata (LBA size + MS bytes a block);
   MDTS counts the metadata then, as the specification says.
 - MSET 0, a separate buffer: MPTR (CDW4-5) is the address of one contiguous buffer of
-  NLB x MS bytes (PSDT 00b or 01b). PSDT 10b would make MPTR the address of an SGL
-  segment; this controller does not offer that (Identify SGLS bit 19 is clear), so such
-  a command is Invalid Field in Command. The metadata moves in a DMA of its own, after
-  the data's, with the purpose "read metadata" / "write metadata" / "compare metadata".
+  NLB x MS bytes (PSDT 00b or 01b). With PSDT 10b MPTR is the address of an SGL segment
+  holding one SGL descriptor (a Data Block, a Bit Bucket in a read, or a Segment that
+  leads on), walked as the data's SGL is (``sgl.py``; a length that does not match is
+  Metadata SGL Length Invalid), when Identify SGLS bit 19 offers it (``-c sgls=0x80001``);
+  without that bit PSDT 10b is Invalid Field in Command. The metadata moves in DMAs of its
+  own, after the data's, with the purpose "read metadata" / "write metadata" /
+  "compare metadata".
 
 With protection information (``protection.py``) and PRACT set on a format whose
 metadata is the 8-byte tuple alone (MS 8), no metadata moves at all: the device
@@ -36,8 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import events as ev
 from ..nvme import status as st
+from ..nvme.identify import SGLS_MPTR_SGL
 from . import protection as pi
 from .request import Request
+from .sgl import SGL_DESCRIPTOR_SIZE, nvme_map_sgl, unpack_descriptor
 from .timing import transfer_ns
 
 if TYPE_CHECKING:
@@ -142,15 +147,18 @@ def pi_command(req: Request) -> pi.PiCommand:
 
 
 def command_problem(
-    store: MetadataStore, req: Request, slba: int, opc: str, psdt: int
+    store: MetadataStore, req: Request, slba: int, opc: str, psdt: int, sgls: int = 0
 ) -> Problem | None:
     """What refuses this command before any data moves, because of its metadata or PI
     (``opc``: "read", "write", "compare", "write_zeroes" or "verify")."""
     cmd = pi_command(req)
     moves = opc in ("read", "write", "compare") and store.moves(cmd.pract)
-    if moves and not store.extended and psdt == PSDT_SGL_MPTR_SEGMENT:
+    if (
+        moves and not store.extended and psdt == PSDT_SGL_MPTR_SEGMENT
+        and not sgls & SGLS_MPTR_SGL
+    ):  # fmt: skip
         return (st.INVALID_FIELD, "err_invalid_sgl",
-                "PSDT 10b: MPTR as an SGL segment is not supported (Identify SGLS bit 19 is "
+                "PSDT 10b: MPTR as an SGL segment is not offered (Identify SGLS bit 19 is "
                 "clear); use PSDT 01b with a contiguous metadata buffer", LOC_PSDT)  # fmt: skip
     fmt = store.pi
     if fmt is None:
@@ -167,38 +175,87 @@ def command_problem(
     return None
 
 
+def nvme_mptr_sgl(
+    ctrl: Controller, req: Request, length: int, to_host: bool, purpose: str
+) -> Generator[Any, None, list[tuple[int | None, int]] | None]:
+    """PSDT 10b: read the one SGL descriptor at MPTR and walk it for ``length`` bytes of
+    metadata; the (address, length) pieces (None: a Bit Bucket), or None (``req`` failed)."""
+    addr = req.cmd.mptr
+    raw = ctrl.port.dma_read(addr, SGL_DESCRIPTOR_SIZE)
+    if raw is None or len(raw) != SGL_DESCRIPTOR_SIZE:
+        yield from ctrl.nvme_fail(
+            req, st.DATA_TRANSFER_ERROR, "err_dma",
+            f"{purpose}: the SGL segment at MPTR {addr:#x} is not mapped", LOC_MPTR,
+        )  # fmt: skip
+        return None
+    desc = bytes(raw)
+    yield from ctrl._out(ev.SglSegmentRead(addr=addr, descriptors=[unpack_descriptor(desc)]), req)
+    smap = nvme_map_sgl(ctrl.port, desc, length, to_host, ctrl.config.sgls, True)
+    for seg in smap.reads:
+        yield from ctrl._out(
+            ev.SglSegmentRead(addr=seg.addr, descriptors=list(seg.descriptors)), req
+        )
+    if smap.error is not None:
+        code = smap.error
+        if code == st.DATA_SGL_LENGTH_INVALID:
+            code = st.METADATA_SGL_LENGTH_INVALID
+        kind = "err_dma" if code == st.DATA_TRANSFER_ERROR else "err_invalid_sgl"
+        yield from ctrl.nvme_fail(req, code, kind, f"metadata SGL: {smap.detail}", LOC_MPTR)
+        return None
+    return list(smap.segments)
+
+
 def nvme_mptr_transfer(
     ctrl: Controller, req: Request, length: int, to_host: bytes | None, purpose: str
 ) -> Generator[Any, None, bytes | None]:
-    """Move ``length`` bytes of metadata through MPTR, one contiguous buffer: write
-    ``to_host`` there, or read it (returned). None (``req`` failed) when it cannot."""
-    addr = req.cmd.mptr
+    """Move ``length`` bytes of metadata through MPTR: one contiguous buffer, or (PSDT 10b)
+    what its SGL describes; write ``to_host`` there, or read it (returned). None (``req``
+    failed) when it cannot."""
     yield from ctrl._next()
     if not ctrl.pci.bus_master:
         yield from ctrl._out(ev.condition("ub_dma_disabled", detail=purpose), req)
         yield from ctrl.nvme_fail(req, st.DATA_TRANSFER_ERROR, "err_dma", "bus master disabled",
                                   LOC_MPTR)  # fmt: skip
         return None
-    delay = transfer_ns(ctrl.config, length) if ctrl.config.link_mbps > 0 else 0
-    if to_host is not None:
-        if ctrl.port.dma_write(addr, to_host):
-            yield from ctrl._out(
-                ev.DmaWrite(addr=addr, length=length, data=to_host, purpose=purpose), req, delay
-            )
-            return to_host
-    else:
-        got = ctrl.port.dma_read(addr, length)
-        if got is not None and len(got) == length:
-            data = bytes(got)
-            yield from ctrl._out(
-                ev.DmaRead(addr=addr, length=length, data=data, purpose=purpose), req, delay
-            )
-            return data
-    yield from ctrl.nvme_fail(
-        req, st.DATA_TRANSFER_ERROR, "err_dma",
-        f"{purpose}: MPTR host address {addr:#x} (+{length}) not mapped", LOC_MPTR,
-    )  # fmt: skip
-    return None
+    pieces: list[tuple[int | None, int]] = [(req.cmd.mptr, length)]
+    if req.cmd.psdt == PSDT_SGL_MPTR_SEGMENT:
+        got_pieces = yield from nvme_mptr_sgl(ctrl, req, length, to_host is not None, purpose)
+        if got_pieces is None:
+            return None
+        pieces = got_pieces
+    chunks: list[bytes] = []
+    pos = 0
+    for addr, n in pieces:
+        if addr is None:  # a Bit Bucket: this part of the metadata is thrown away
+            pos += n
+            continue
+        if len(pieces) > 1:
+            yield from ctrl._next()
+        delay = transfer_ns(ctrl.config, n) if ctrl.config.link_mbps > 0 else 0
+        if to_host is not None:
+            piece = to_host[pos : pos + n]
+            ok = ctrl.port.dma_write(addr, piece)
+            if ok:
+                yield from ctrl._out(
+                    ev.DmaWrite(addr=addr, length=n, data=piece, purpose=purpose), req, delay
+                )
+        else:
+            got = ctrl.port.dma_read(addr, n)
+            ok = got is not None and len(got) == n
+            if ok:
+                assert got is not None
+                chunks.append(bytes(got))
+                yield from ctrl._out(
+                    ev.DmaRead(addr=addr, length=n, data=bytes(got), purpose=purpose), req, delay
+                )
+        if not ok:
+            yield from ctrl.nvme_fail(
+                req, st.DATA_TRANSFER_ERROR, "err_dma",
+                f"{purpose}: MPTR host address {addr:#x} (+{n}) not mapped", LOC_MPTR,
+            )  # fmt: skip
+            return None
+        pos += n
+    return to_host if to_host is not None else b"".join(chunks)
 
 
 def nvme_meta_from_host(

@@ -139,7 +139,7 @@ def _meta_problem(ctrl: Controller, req: Request, slba: int, opc: str) -> Proble
     store = ctrl.namespaces[req.cmd.nsid].meta
     if not store.ms:
         return None
-    return md.command_problem(store, req, slba, opc, req.cmd.psdt)
+    return md.command_problem(store, req, slba, opc, req.cmd.psdt, ctrl.config.sgls)
 
 
 def nvme_verify(ctrl: Controller, req: Request) -> Task:

@@ -466,6 +466,8 @@ SGLS_DWORD_ALIGNED = 0x2
 SGLS_BIT_BUCKET = 1 << 16
 #: SGLS bit 18: an SGL may describe more data than the command moves
 SGLS_EXCESS_LENGTH = 1 << 18
+#: SGLS bit 19: MPTR may hold the address of an SGL segment of one descriptor (PSDT 10b)
+SGLS_MPTR_SGL = 1 << 19
 #: OACS bit 8: Doorbell Buffer Config (admin opcode 7Ch)
 OACS_DBBUF = 1 << 8
 #: CTRATT bit 15: Extended LBA Formats Supported (ELBAS)
