@@ -750,6 +750,14 @@ ERR_KINDS: dict[str, str] = {
     "err_dulbe": "with DULBE on, the command read a deallocated or unwritten block: "
     "Deallocated or Unwritten Logical Block",
     "err_media": "the namespace's backing file failed (disk full, I/O error): a media error",
+    "err_e2e_guard": "a block's protection information guard is not its data's CRC: "
+    "End-to-end Guard Check Error",
+    "err_e2e_app_tag": "a block's application tag is not the one expected: End-to-end "
+    "Application Tag Check Error",
+    "err_e2e_ref_tag": "a block's reference tag is not the one expected: End-to-end Reference "
+    "Tag Check Error",
+    "err_invalid_pi": "PRINFO, ILBRT or the command cannot go together with the namespace's "
+    "protection information: Invalid Protection Information",
     "err_sq_full_doorbell": "an SQ tail doorbell would make the queue more than full",
     "err_startfail": "enabling the controller failed: CSTS.CFS",
     "err_fused": "fused operations are not supported",

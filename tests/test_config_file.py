@@ -85,7 +85,7 @@ def _write(path: Path, text: str) -> Path:
 def test_without_a_file_the_configuration_is_the_one_of_before():
     assert build_config([]) == ControllerConfig()
     assert ControllerConfig().namespace_configs() == [
-        NamespaceConfig(1, 64 * MIB, 0, ControllerConfig().lba_formats)
+        NamespaceConfig(1, 64 * MIB, 0, ControllerConfig().lba_formats, mset=0, pi=0, pil=0)
     ]
 
 
@@ -284,3 +284,14 @@ def test_profiles_that_set_the_same_knob_are_refused_by_name():
         UsageError, match="--profile instant and --profile ssd both set .*parallel_units"
     ):
         build_config(["instant", "ssd"])
+
+
+def test_a_metadata_format_on_a_file_namespace_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "c.toml").write_text(
+        '[controller]\nmetadata = true\n[[namespace]]\nflbas = 1\nfile = "ns.img"\nsize = 4096\n'
+    )
+    result = CliRunner().invoke(app, ["id-ns", "--config", str(tmp_path / "c.toml")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "backed by a file keeps none" in lines[0], result.stderr
+    assert not (tmp_path / "ns.img").exists()

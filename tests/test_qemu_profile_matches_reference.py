@@ -8,9 +8,9 @@ line. The only lines allowed to differ are listed below with the reason, and eac
 listed line must really differ, so the list cannot go stale:
 
 - capabilities QEMU advertises that the emulator does not implement (it must not claim
-  them): metadata and protection information (MC, DPC); ONCS (Copy, bit 8, with
-  Compare, Dataset Management and Write Zeroes), OCFS, NSFEAT (DULBE, bit 2) and OACS
-  (Namespace Management and Attachment, bit 3) are implemented and match;
+  them): none today; ONCS (Copy, bit 8, with Compare, Dataset Management and Write
+  Zeroes), OCFS, NSFEAT (DULBE, bit 2), OACS (Namespace Management and Attachment,
+  bit 3), MC and DPC (metadata and protection information) are implemented and match;
 - TNVMCAP and UNVMCAP: QEMU 7.2 claims Namespace Management and Attachment (OACS bit 3,
   which the emulator implements and claims too) but reports both as 0; the specification
   requires them with OACS bit 3, and ours are the capacity namespaces are created from;
@@ -69,26 +69,15 @@ NVMCAP = (
     "TNVMCAP / UNVMCAP: QEMU 7.2 reports 0 with OACS bit 3 set; NVMe requires them with "
     "Namespace Management, and ours are the capacity namespaces are created from"
 )
-MC = "MC: metadata transfer (" + UNIMPLEMENTED + ")"
-DPC = "DPC: end-to-end protection information (" + UNIMPLEMENTED + ")"
 READS = "SMART read counters: Linux read 3 x 4 KiB before nvme-cli ran, our bring-up does not"
 CLOCK = "the timestamp is the host's wall clock when it ran"
 
 ID_CTRL = {"tnvmcap   : 0": NVMCAP, "unvmcap   : 0": NVMCAP}
 ID_CTRL_H = {**ID_CTRL, "[127:0] : 0": NVMCAP}
 ID_CTRL_JSON = {'  "tnvmcap":"0",': NVMCAP, '  "unvmcap":"0",': NVMCAP}
-ID_NS = {"mc      : 0x3": MC, "dpc     : 0x1f": DPC}
-ID_NS_H = {
-    **ID_NS,
-    "  [1:1] : 0x1\tMetadata Pointer Supported": MC,
-    "  [0:0] : 0x1\tMetadata as Part of Extended Data LBA Supported": MC,
-    "  [4:4] : 0x1\tProtection Information Transferred as Last 8 Bytes of Metadata Supported": DPC,
-    "  [3:3] : 0x1\tProtection Information Transferred as First 8 Bytes of Metadata Supported": DPC,
-    "  [2:2] : 0x1\tProtection Information Type 3 Supported": DPC,
-    "  [1:1] : 0x1\tProtection Information Type 2 Supported": DPC,
-    "  [0:0] : 0x1\tProtection Information Type 1 Supported": DPC,
-}
-ID_NS_JSON = {'  "mc":3,': MC, '  "dpc":31,': DPC}
+ID_NS: dict[str, str] = {}
+ID_NS_H: dict[str, str] = {}
+ID_NS_JSON: dict[str, str] = {}
 SMART = {
     "Data Units Read\t\t\t\t: 1 (512.00 kB)": READS,
     "host_read_commands\t\t\t: 3": READS,
@@ -109,10 +98,6 @@ INSTEAD_VALUES = {
     "[127:0] : 67108864",
     "sgls      : 0",
     '  "sgls":0,',
-    "mc      : 0",
-    "dpc     : 0",
-    '  "mc":0,',
-    '  "dpc":0,',
     "Data Units Read\t\t\t\t: 0 (0.00 B)",
     "host_read_commands\t\t\t: 0",
     '  "data_units_read":"0",',
@@ -340,8 +325,8 @@ def test_format_nvm_changes_the_lba_format_and_erases():
         return done.sct, done.sc
 
     assert fmt(8) == (1, 0x0A)  # no such format: Invalid Format
-    assert fmt(1) == (1, 0x0A)  # 8 bytes of metadata: not transferred here
-    assert fmt(4 | 1 << 5) == (1, 0x0A)  # protection information type 1
+    assert fmt(0 | 1 << 5) == (1, 0x0A)  # protection information without metadata
+    assert fmt(1 | 1 << 5) == (0, 0)  # 8 bytes of metadata with PI Type 1: taken
     assert fmt(4 | 2 << 9) == (0, 0x02)  # cryptographic erase: Invalid Field
     assert fmt(4, nsid=2) == (0, 0x02)  # inactive NSID (up to NN): Invalid Field
     assert fmt(4, nsid=257) == (0, 0x0B)  # invalid NSID (above NN 256): Invalid NS

@@ -24,8 +24,8 @@ def machines() -> dict[str, Machine]:
 def test_the_registry_names_the_scenarios_with_summaries():
     assert sorted(SCENARIOS) == [
         "abort", "admin-tour", "bringup", "coalescing", "copy", "dsm", "errors", "identify",
-        "io", "io-errors", "io-load", "io-persist", "multi-queue", "ns-mgmt", "prp-list",
-        "queue-wrap", "reset-under-io", "sgl", "wrr",
+        "io", "io-errors", "io-load", "io-persist", "multi-queue", "ns-mgmt", "protection",
+        "prp-list", "queue-wrap", "reset-under-io", "sgl", "wrr",
     ]  # fmt: skip
     for name, s in SCENARIOS.items():
         assert s.name == name and s.summary and s.story

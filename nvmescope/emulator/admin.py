@@ -452,7 +452,10 @@ def namespace_data(ctrl: Controller, ns: Namespace) -> bytes:
         mcl=cfg.mcl if cfg.copy else 0,
         msrc=cfg.msrc if cfg.copy else 0,
         nlbaf=len(ns.lba_formats) - 1,
-        flbas=idf.encode_flbas(ns.flbas),
+        flbas=idf.encode_flbas(ns.flbas) | (idf.FLBAS_EXTENDED if ns.meta.extended else 0),
+        mc=idf.MC_EXTENDED | idf.MC_POINTER if cfg.metadata else 0,
+        dpc=idf.DPC_ALL if cfg.metadata else 0,
+        dps=ns.meta.dps,
         dlfeat=1,  # deallocated blocks read as zeros
         lbaf=[{"ms": ms, "ds": ds, "rp": 0} for ms, ds in ns.lba_formats],
     )
@@ -1022,15 +1025,22 @@ def nvme_format_nvm(ctrl: Controller, req: Request) -> Task:
     """Format NVM (NVMe 1.4 section 5.23): CDW10 LBAF 3:0 (with LBAFU 13:12 when CTRATT
     bit 15 offers extended formats), MSET 4, PI 7:5, PIL 8, SES 11:9. NSID is one
     namespace or FFFFFFFFh (every one, each of which must have the format in its own list;
-    FNA is 0: a format applies per namespace). Only formats
-    without metadata and without protection information are taken (Invalid Format
-    otherwise); SES 000b (no secure erase) or 001b (user data erase: every format erases
-    here anyway); 010b is refused, FNA bit 2 says there is no cryptographic erase."""
+    FNA is 0: a format applies per namespace). A format with metadata is taken when the
+    ``metadata`` knob is on (MC 3h), for a RAM namespace (a file keeps no metadata):
+    Invalid Format otherwise; PI 1..3 needs MS >= 8 (Invalid Format, as QEMU), PI 4..7
+    is reserved (Invalid Field). SES 000b (no secure erase) or 001b (user data erase:
+    every format erases here anyway); 010b is refused, FNA bit 2 says there is no
+    cryptographic erase."""
     c = req.cmd
     lbaf = (c.cdw10 & 0xF) | (
         ((c.cdw10 >> 12) & 0x3) << 4 if ctrl.config.ctratt & idf.CTRATT_ELBAS else 0
     )
-    pi, ses = (c.cdw10 >> 5) & 0x7, (c.cdw10 >> 9) & 0x7
+    mset, pi, pil, ses = (
+        (c.cdw10 >> 4) & 1,
+        (c.cdw10 >> 5) & 0x7,
+        (c.cdw10 >> 8) & 1,
+        (c.cdw10 >> 9) & 0x7,
+    )
     nsid = c.nsid
     targets = sorted(ctrl.namespaces) if nsid == NSID_ALL else [nsid]
     if nsid != NSID_ALL and nsid not in ctrl.namespaces:
@@ -1045,11 +1055,18 @@ def nvme_format_nvm(ctrl: Controller, req: Request) -> Task:
             break
         if lbaf >= len(formats):
             problem = (INVALID_FORMAT, f"LBA format {lbaf}: namespace {n} has {len(formats)}")
-        elif formats[lbaf][0]:
+        elif formats[lbaf][0] and not ctrl.config.metadata:
             problem = (INVALID_FORMAT, f"LBA format {lbaf} has {formats[lbaf][0]} bytes of "
-                       "metadata, which this device does not transfer")  # fmt: skip
-    if problem is None and pi:
-        problem = (INVALID_FORMAT, f"PI {pi}: end-to-end protection is not supported")
+                       "metadata, and this controller moves none (MC 0)")  # fmt: skip
+        elif formats[lbaf][0] and ctrl.namespaces[n].file:
+            problem = (INVALID_FORMAT, f"LBA format {lbaf} has {formats[lbaf][0]} bytes of "
+                       f"metadata, and namespace {n} is backed by a file, which keeps "
+                       "none")  # fmt: skip
+        elif pi and formats[lbaf][0] < 8:
+            problem = (INVALID_FORMAT, f"PI {pi:03b}b needs 8 bytes of metadata; LBA format "
+                       f"{lbaf} has {formats[lbaf][0]}")  # fmt: skip
+        elif pi > 3:
+            problem = (st.INVALID_FIELD, f"PI {pi:03b}b is reserved (Type 1 to 3 are 001b..011b)")
     kind = "err_invalid_field"
     protected = [n for n in targets if ctrl.namespaces[n].wps]
     if problem is None and protected:  # a format changes every block
@@ -1061,7 +1078,7 @@ def nvme_format_nvm(ctrl: Controller, req: Request) -> Task:
     yield from ctrl._next()
     for n in targets:
         try:
-            ctrl.namespaces[n].format(lbaf)
+            ctrl.namespaces[n].format(lbaf, mset, pi, pil)
         except OSError as exc:  # a file-backed namespace's file system failed
             yield from ctrl.nvme_fail(
                 req, st.WRITE_FAULT, "err_media", f"NSID {n}: the backing file: "

@@ -45,6 +45,9 @@ NAMESPACE_RANGES: dict[str, tuple[int, int, str]] = {
     "nsid": (1, 1024, "an NSID is 1 to NN, and NN is at most 1024 here"),
     "size": (512, MAX_NAMESPACE_BYTES, "a namespace holds 512 bytes to 256 TiB"),
     "flbas": (0, 63, "FLBAS names one of at most 64 LBA formats"),
+    "mset": (0, 1, "MSET is 1 (extended LBA) or 0 (a separate metadata buffer)"),
+    "pi": (0, 3, "PI is 0 (none) or a protection information Type 1 to 3"),
+    "pil": (0, 1, "PIL is 1 (PI in the first 8 bytes of metadata) or 0 (the last 8)"),
 }
 
 
@@ -71,6 +74,12 @@ class NamespaceConfig:
     #: virtual ns after each CC.EN 0 -> 1 during which I/O to the namespace is Namespace
     #: Not Ready (DNR clear); None: namespace_not_ready_ns
     not_ready_ns: int | None = None
+    #: a metadata format's MSET (1: extended LBA, 0: a separate buffer through MPTR), PI
+    #: (0 none, 1..3 Type 1..3) and PIL (1: PI in the first 8 bytes of the metadata, 0:
+    #: the last), as Format NVM sets them; None: the controller's mset, pi, pil
+    mset: int | None = None
+    pi: int | None = None
+    pil: int | None = None
 
     @property
     def lba_size(self) -> int:
@@ -93,10 +102,11 @@ BIT_KNOBS: dict[str, tuple[int, int, str]] = {
     ),
     "ocfs": (0x3, 0, "only bits 0 and 1 (Copy descriptor formats 0h and 1h) are implemented"),
     "sgls": (
-        0x50003,
+        0xD0003,
         0,
         "bits 1:0 (01b: SGLs, no alignment; 10b: SGLs, dword alignment), 16 (Bit Bucket "
-        "descriptors) and 18 (an SGL longer than the data) are the ones implemented",
+        "descriptors), 18 (an SGL longer than the data) and 19 (MPTR holding an SGL, PSDT "
+        "10b) are the ones implemented",
     ),
     "ams": (0x1, 0, "only bit 0 (Weighted Round Robin with Urgent Priority Class) is implemented"),
     "nwpc": (
@@ -191,6 +201,21 @@ class ControllerConfig:
     #: virtual ns after each CC.EN 0 -> 1 during which I/O commands to a namespace are
     #: Namespace Not Ready with DNR clear (the media still loading); 0: ready at once
     namespace_not_ready_ns: int = 0
+    #: metadata and end-to-end protection information (Identify Namespace MC 3h: extended
+    #: LBA and a separate buffer; DPC 1Fh: PI Type 1, 2, 3, first or last 8 bytes): Format
+    #: NVM takes the formats with metadata, and flbas may name one; off: MC 0, DPC 0, and
+    #: formats with metadata are refused
+    metadata: bool = False
+    #: MSET of namespace 1's format when flbas names one with metadata (also the default
+    #: of a [[namespace]] table): 1 extended LBA (metadata in the data buffer), 0 a
+    #: separate buffer through MPTR
+    mset: int = 0
+    #: PI of namespace 1's format (a [[namespace]] table's default): 0 none, 1..3
+    #: protection information Type 1..3 (needs 8 bytes of metadata)
+    pi: int = 0
+    #: PIL of namespace 1's format (a [[namespace]] table's default): 1 PI in the first 8
+    #: bytes of the metadata, 0 in the last 8
+    pil: int = 0
     #: the namespaces ([[namespace]] tables of a --config FILE); empty: one RAM namespace,
     #: NSID 1, of namespace_size_bytes, flbas and lba_formats
     namespaces: tuple[NamespaceConfig, ...] = ()
@@ -236,8 +261,8 @@ class ControllerConfig:
     #: Identify Namespace MSRC (0's based): the most source ranges one Copy may have
     msrc: int = 127
     #: Format NVM (admin 80h; Identify OACS bit 1): a namespace takes another LBA format
-    #: of its list (one without metadata; no protection information); off: 80h is an
-    #: Invalid Command Opcode
+    #: of its list (with metadata and protection information when ``metadata`` is on);
+    #: off: 80h is an Invalid Command Opcode
     format_nvm: bool = False
     #: Namespace Management (admin 0Dh: create, delete) and Namespace Attachment (15h),
     #: Identify CNS 10h..13h, TNVMCAP / UNVMCAP (Identify OACS bit 3; emulator/nsmgmt.py);
@@ -275,7 +300,8 @@ class ControllerConfig:
     oaes: int = 0
     #: Identify Controller SGLS: bits 1:0 SGLs for I/O commands (00b none: PSDT 01b/10b is
     #: Invalid Field; 01b any alignment; 10b Data Blocks dword aligned), bit 16 Bit Bucket
-    #: descriptors, bit 18 an SGL may describe more than the data
+    #: descriptors, bit 18 an SGL may describe more than the data, bit 19 MPTR may hold
+    #: the address of an SGL segment of one descriptor for the metadata (PSDT 10b)
     sgls: int = 0
     #: Identify Controller NWPC (Namespace Write Protection Capabilities): bit 0 Feature 84h
     #: with No Write Protect and Write Protect, bit 1 Write Protect Until Power Cycle, bit 2
@@ -357,6 +383,9 @@ class ControllerConfig:
                     tuple(self.lba_formats),
                     capacity=self.namespace_capacity_bytes or None,
                     not_ready_ns=self.namespace_not_ready_ns or None,
+                    mset=self.mset,
+                    pi=self.pi,
+                    pil=self.pil,
                 )  # fmt: skip
             ]
         out: list[NamespaceConfig] = []
@@ -376,6 +405,9 @@ class ControllerConfig:
                     not_ready_ns=(
                         self.namespace_not_ready_ns if ns.not_ready_ns is None else ns.not_ready_ns
                     ),
+                    mset=self.mset if ns.mset is None else ns.mset,
+                    pi=self.pi if ns.pi is None else ns.pi,
+                    pil=self.pil if ns.pil is None else ns.pil,
                 )
             )
         return out
@@ -436,9 +468,12 @@ class ControllerConfig:
             if not 0 <= flbas < len(formats):
                 bad("flbas", f"{name}: flbas={flbas} names no LBA format (0..{len(formats) - 1})")
                 continue
-            if formats[flbas][0]:
-                bad("flbas" if ns.flbas is not None else "lba_formats",
-                    f"{name}: {_metadata_words(flbas, formats[flbas][0])}")  # fmt: skip
+            words = self._metadata_problem(
+                flbas, formats[flbas][0],
+                self.pi if ns.pi is None else ns.pi, ns.file,
+            )  # fmt: skip
+            if words:
+                bad("flbas" if ns.flbas is not None else "lba_formats", f"{name}: {words}")
                 continue
             size = self.namespace_size_bytes if ns.size is None else ns.size
             lba = 1 << formats[flbas][1]
@@ -459,6 +494,29 @@ class ControllerConfig:
                     f"{name}: not_ready_ns={wait!r} is out of range: a delay is 0 to 1000 s "
                     "of virtual time")  # fmt: skip
         return out
+
+    def _metadata_problem(self, flbas: int, ms: int, pi: Any, file: str) -> str:
+        """Why LBA format ``flbas`` (``ms`` bytes of metadata) with ``pi`` cannot be in use
+        ("" if it can)."""
+        if isinstance(pi, int) and pi and ms < 8:
+            return (
+                f"pi={pi}: protection information needs 8 bytes of metadata, and LBA format "
+                f"{flbas} has {ms} (pick a format with metadata, or pi=0)"
+            )
+        if not ms:
+            return ""
+        if not self.metadata:
+            return (
+                f"flbas={flbas}: LBA format {flbas} has {ms} bytes of metadata per block, and "
+                "metadata is off (MC 0): set metadata=true, or pick a format without metadata"
+            )
+        if file:
+            return (
+                f"flbas={flbas}: LBA format {flbas} has {ms} bytes of metadata, and a namespace "
+                "backed by a file keeps none (its file holds the data only): pick a format "
+                "without metadata, or a RAM namespace"
+            )
+        return ""
 
     def problems(self) -> list[str]:
         """Every knob outside the range a real controller could have, one sentence each.
@@ -538,6 +596,9 @@ class ControllerConfig:
             "spare_thresh": (0, 100, "a percentage is 0 to 100"),
             "power_cycles": (0, 0xFFFFFFFF, "Power Cycles is kept in 32 bits here"),
             "arbitration": (0, 0xFFFFFFFF, "Feature 01h is one dword"),
+            "mset": (0, 1, "MSET is 1 (extended LBA) or 0 (a separate metadata buffer)"),
+            "pi": (0, 3, "PI is 0 (none) or a protection information Type 1 to 3"),
+            "pil": (0, 1, "PIL is 1 (PI in the first 8 bytes of metadata) or 0 (the last 8)"),
             "interrupt_line": (0, 0xFF, "Interrupt Line is one byte (0: no firmware writes it)"),
             "intx_irq": (0, 0xFF, "an INTx IRQ is 0 to 255 here (0: Interrupt Line's value)"),
             "tnvmcap": (0, 1 << 60, "TNVMCAP is 0 (derived) to 1 EiB here"),
@@ -606,8 +667,13 @@ class ControllerConfig:
                 0 <= self.flbas < len(self.lba_formats),
                 f"flbas={self.flbas} names no LBA format (0..{len(self.lba_formats) - 1})",
             )
-            if 0 <= self.flbas < len(self.lba_formats) and self.lba_formats[self.flbas][0]:
-                need(False, _metadata_words(self.flbas, self.lba_formats[self.flbas][0]))
+            words = ""
+            if 0 <= self.flbas < len(self.lba_formats) and not self.namespaces:
+                words = self._metadata_problem(
+                    self.flbas, self.lba_formats[self.flbas][0], self.pi, ""
+                )
+            if words:
+                need(False, words)
             elif 0 <= self.flbas < len(self.lba_formats):
                 size = self.lba_size
                 need(
@@ -686,12 +752,13 @@ def _formats_problem(formats: Any, ctratt: Any) -> str | None:
 #: Named configurations: a profile sets these knobs before any ``-c KEY=VALUE``.
 #: ``qemu-7.2`` is QEMU 7.2's emulated NVMe controller (``-device nvme,serial=deadbeef``
 #: with a 64 MiB namespace) as reference/linux-6.1-on-qemu-7.2/ captured it, but for
-#: what the emulator does not implement: MC and DPC (metadata and protection
-#: information) stay clear, so the device never claims what it cannot do. (Compare,
-#: Dataset Management and Write Zeroes, ONCS bits 0, 2 and 3, are implemented and
-#: advertised by every configuration, as QEMU's; Copy, ONCS bit 8 with OCFS 3h, and
-#: DULBE, NSFEAT bit 2, as QEMU 7.2's; Namespace Management and Attachment, OACS bit 3,
-#: with ``ns_mgmt``.)
+#: what the emulator does not implement stays clear, so the device never claims what
+#: it cannot do: today every capability QEMU 7.2's controller shows is implemented.
+#: (Compare, Dataset Management and Write Zeroes, ONCS bits 0, 2 and 3, are advertised
+#: by every configuration, as QEMU's; Copy, ONCS bit 8 with OCFS 3h, and DULBE, NSFEAT
+#: bit 2, as QEMU 7.2's; Namespace Management and Attachment, OACS bit 3, with
+#: ``ns_mgmt``; metadata and protection information, MC 3h and DPC 1Fh, with
+#: ``metadata``.)
 PROFILES: dict[str, dict[str, Any]] = {
     "qemu-7.2": {
         "serial": "deadbeef",
@@ -721,6 +788,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "mssrl": 0,
         "mcl": 0,
         "msrc": 0,
+        "metadata": True,  # MC 3h, DPC 1Fh
         "npdg": 7,
         "npda": 7,
         "frs1": "1.0",  # QEMU 7.2 writes "1.0" into FRS1 whatever FR says

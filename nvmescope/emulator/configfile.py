@@ -16,6 +16,12 @@
     lba_formats = [[0, 9], [0, 12]]   # (ms, lbads) pairs, or {ms = 0, lbads = 12} tables
     file = "ns3.img"            # a sparse file that keeps the data (relative to this file)
 
+    [[namespace]]               # metadata and PI need metadata = true in [controller]
+    flbas = 1                   # a format with metadata (here 8 bytes a block)
+    mset = 1                    # 1: extended LBA; 0: a separate buffer through MPTR
+    pi = 1                      # protection information Type 1 (0: none)
+    pil = 0                     # PI in the last 8 bytes of the metadata (1: the first)
+
 A namespace table leaves out what the controller's knobs say (``namespace_size_bytes``,
 ``flbas``, ``lba_formats``); without any table the controller has its one RAM namespace
 of those knobs, as without a file. NN (``nn``) is raised to the highest NSID unless the
@@ -58,6 +64,12 @@ NAMESPACE_KEYS: dict[str, str] = {
     "namespace_capacity_bytes, else the size",
     "not_ready_ns": "virtual ns after each CC.EN=1 during which I/O is Namespace Not Ready; "
     "default: namespace_not_ready_ns",
+    "mset": "a metadata format's MSET: 1 extended LBA, 0 a separate buffer (MPTR); default: "
+    "the controller's mset",
+    "pi": "protection information: 0 none, 1..3 Type 1..3 (needs 8 bytes of metadata); "
+    "default: the controller's pi",
+    "pil": "where PI is in the metadata: 1 the first 8 bytes, 0 the last; default: the "
+    "controller's pil",
 }
 #: the multipliers a size text may end with
 SIZE_UNITS = {"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
@@ -289,7 +301,7 @@ def _namespace(
                 f"{', '.join(NAMESPACE_KEYS)})"
             )
     ints: dict[str, int | None] = {}
-    for key in ("nsid", "flbas", "lba_size", "not_ready_ns"):
+    for key in ("nsid", "flbas", "lba_size", "not_ready_ns", "mset", "pi", "pil"):
         value = table.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise ConfigFileError(
@@ -339,6 +351,7 @@ def _namespace(
     return NamespaceConfig(
         nsid=ints["nsid"], size=size, flbas=flbas, lba_formats=formats, file=path,
         capacity=capacity, not_ready_ns=ints["not_ready_ns"],
+        mset=ints["mset"], pi=ints["pi"], pil=ints["pil"],
     )  # fmt: skip
 
 

@@ -120,6 +120,7 @@ def nvme_copy(ctrl: Controller, req: Request) -> Task:
         yield from ctrl.nvme_fail(req, *problem)
         return
     blocks: list[bytes] = []
+    metas: list[bytes] = []
     dlba = sdlba
     for index, (slba, nlb) in enumerate(ranges):
         read_ns = media_ns(cfg.media_read_ns, nlb * ns.lba_size, cfg.parallel_units)
@@ -127,6 +128,8 @@ def nvme_copy(ctrl: Controller, req: Request) -> Task:
             ev.CopyRange(nsid=ns.nsid, index=index, slba=slba, nlb=nlb, dlba=dlba), req, read_ns
         )
         blocks.append(ns.read_blocks(slba, nlb))
+        if ns.meta.ms:  # the blocks' metadata goes with them, as it is (no PI processing)
+            metas.append(ns.meta.read(slba, nlb))
         dlba += nlb
     data = b"".join(blocks)
     program_ns = media_ns(cfg.media_program_ns, len(data), cfg.parallel_units)
@@ -134,4 +137,6 @@ def nvme_copy(ctrl: Controller, req: Request) -> Task:
         ev.CopyWrite(nsid=ns.nsid, sdlba=sdlba, nlb=total, ranges=nr), req, program_ns
     )
     ns.write_blocks(sdlba, data)
+    if metas:
+        ns.meta.write(sdlba, b"".join(metas))
     ctrl.state.busy_ns += cfg.io_latency_ns

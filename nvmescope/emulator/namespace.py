@@ -26,6 +26,7 @@ import stat
 
 from .allocation import AllocationMap
 from .config import NamespaceConfig
+from .metadata import MetadataStore
 
 PAGE = 4096
 #: bytes zeroed per write when a file system cannot punch holes
@@ -59,14 +60,19 @@ class Namespace:
         self.wps = 0
         #: the blocks that hold data (written, not deallocated since): DULBE reads it
         self.allocated = AllocationMap()
+        #: the blocks' metadata (metadata.py), in the format in use: MSET, PI and PIL
+        self.meta = MetadataStore(
+            self.lba_formats[self.flbas][0], self.lba_size, ns.mset or 0, ns.pi or 0, ns.pil or 0
+        )
         # SMART / Health per namespace (LPA bit 0): this namespace's share of the counters
         self.data_units_read = 0  # in 512-byte units, as the controller's
         self.data_units_written = 0
         self.host_read_commands = 0
         self.host_write_commands = 0
 
-    def format(self, flbas: int) -> None:
-        """Format NVM: LBA format ``flbas`` from now on; every block reads as zeros again.
+    def format(self, flbas: int, mset: int = 0, pi: int = 0, pil: int = 0) -> None:
+        """Format NVM: LBA format ``flbas`` (with MSET, PI and PIL) from now on; every block
+        reads as zeros again (its metadata as a deallocated block's).
 
         The capacity in bytes stays; NSZE becomes what it holds in the new block size.
         """
@@ -75,6 +81,7 @@ class Namespace:
         self.lba_size = 1 << self.lba_formats[flbas][1]
         self.nsze = size // self.lba_size
         self._erase()
+        self.meta = MetadataStore(self.lba_formats[flbas][0], self.lba_size, mset, pi, pil)
 
     def _erase(self) -> None:
         self._pages.clear()
@@ -149,6 +156,7 @@ class Namespace:
         """Blocks read as zeros; ``deallocate``: they are deallocated too, else they are
         written (with zeros) and so allocated."""
         self.zero(slba * self.lba_size, nlb * self.lba_size, deallocate)
+        self.meta.deallocate(slba, nlb)
         if deallocate:
             self.allocated.deallocate(slba, nlb)
         else:

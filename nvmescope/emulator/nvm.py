@@ -28,8 +28,10 @@ Flush with NSID FFFFFFFFh flushes every namespace (VWC bits 2:1 say so). A
 file-backed namespace whose file system fails (a full disk under a sparse file, an
 I/O error) answers with a media error: Write Fault for what writes, Unrecovered Read
 Error for what reads.
-Metadata (formats with MS > 0) is not transferred: MPTR is ignored. With CC.CSS
-111b (admin commands only) and any other I/O opcode: Invalid Command Opcode.
+Metadata (formats with MS > 0: interleaved in the data buffer or through MPTR) and
+end-to-end protection information are ``metadata.py``'s and ``protection.py``'s; each
+command here calls them at one point. With CC.CSS 111b (admin commands only) and any
+other I/O opcode: Invalid Command Opcode.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from ..nvme import registers as r
 from ..nvme import status as st
 from ..nvme.commands import DSM_AD, DSM_RANGE_SIZE, WRITE_ZEROES_DEAC, unpack_dsm_ranges
 from ..sim import Task
+from . import metadata as md
 from .admin import (
     LOC_CDW10,
     LOC_CDW12,
@@ -114,7 +117,7 @@ def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
         )
 
 
-Problem = tuple[int, str, str, int]
+Problem = tuple[tuple[int, int], str, str, int]
 
 
 def _lba_args(req: Request) -> tuple[int, int]:
@@ -146,11 +149,19 @@ def _transfer_problem(
     return _range_problem(ctrl, req, slba, nlb)
 
 
+def _meta_problem(ctrl: Controller, req: Request, slba: int, opc: str) -> Problem | None:
+    """What the namespace's metadata or protection information refuses (for ``nvme_fail``)."""
+    store = ctrl.namespaces[req.cmd.nsid].meta
+    if not store.ms:
+        return None
+    return md.command_problem(store, req, slba, opc, req.cmd.psdt, ctrl.config.sgls)
+
+
 def nvme_verify(ctrl: Controller, req: Request) -> Task:
     """Verify (0Ch): NLB + 1 blocks checked on the medium; no data moves."""
     slba, nlb = _lba_args(req)
     req.lba = slba
-    problem = _range_problem(ctrl, req, slba, nlb)
+    problem = _range_problem(ctrl, req, slba, nlb) or _meta_problem(ctrl, req, slba, "verify")
     if problem is None:
         problem = dulbe_problem(ctrl, ctrl.namespaces[req.cmd.nsid], slba, nlb)
     if problem is not None:
@@ -158,6 +169,10 @@ def nvme_verify(ctrl: Controller, req: Request) -> Task:
         return
     ctrl.state.host_read_commands += 1
     ctrl.state.busy_ns += ctrl.config.io_latency_ns
+    ns = ctrl.namespaces[req.cmd.nsid]
+    if ns.meta.pi is not None and md.pi_command(req).prchk:  # the stored PI is checked
+        data = ns.read_blocks(slba, nlb)
+        yield from md.read_check(ctrl, req, ns.meta, slba, data, ns.meta.read(slba, nlb))
 
 
 def nvme_compare(ctrl: Controller, req: Request) -> Task:
@@ -166,7 +181,10 @@ def nvme_compare(ctrl: Controller, req: Request) -> Task:
     slba, nlb = _lba_args(req)
     length = nlb * ns.lba_size
     req.lba = slba
-    problem = _transfer_problem(ctrl, req, slba, nlb, length)
+    xfer = ns.meta.dptr_length(nlb, md.pi_command(req).pract)
+    problem = _transfer_problem(ctrl, req, slba, nlb, xfer) or _meta_problem(
+        ctrl, req, slba, "compare"
+    )
     if problem is None:
         problem = dulbe_problem(ctrl, ns, slba, nlb)
     if problem is not None:
@@ -176,11 +194,26 @@ def nvme_compare(ctrl: Controller, req: Request) -> Task:
     s.host_read_commands += 1  # SMART: Host Read Commands counts Compare and Read
     ns.host_read_commands += 1
     media_time = media_ns(ctrl.config.media_read_ns, length, ctrl.config.parallel_units)
-    data = yield from ctrl.nvme_map_and_transfer(req, length, None, "compare data", media_time)
+    data = yield from ctrl.nvme_map_and_transfer(req, xfer, None, "compare data", media_time)
     if data is None:
         return
     s.busy_ns += ctrl.config.io_latency_ns
     media = ns.read_blocks(slba, nlb)
+    if ns.meta.ms:
+        got = yield from md.nvme_meta_from_host(ctrl, req, ns.meta, data, nlb, "compare")
+        if got is None:
+            return
+        data, host_meta = got
+        media_meta = ns.meta.read(slba, nlb)
+        ok = yield from md.read_check(ctrl, req, ns.meta, slba, media, media_meta)
+        if not ok:
+            return
+        if data == media and (block := md.compare_meta(ns.meta, host_meta, media_meta)) is not None:
+            yield from ctrl.nvme_fail(
+                req, st.COMPARE_FAILURE, "err_compare_failure",
+                f"LBA {slba + block}: the metadata differs from the namespace's",
+            )  # fmt: skip
+            return
     if data == media:
         return
     first = next(i for i in range(length) if data[i] != media[i])
@@ -196,11 +229,13 @@ def nvme_write_zeroes(ctrl: Controller, req: Request) -> Task:
     ns = ctrl.namespaces[req.cmd.nsid]
     slba, nlb = _lba_args(req)
     req.lba = slba
-    problem = _range_problem(ctrl, req, slba, nlb)
+    problem = _range_problem(ctrl, req, slba, nlb) or _meta_problem(ctrl, req, slba, "write_zeroes")
     if problem is not None:
         yield from ctrl.nvme_fail(req, *problem)
         return
     ns.zero_blocks(slba, nlb, deallocate=bool(req.cmd.cdw12 & WRITE_ZEROES_DEAC))
+    if ns.meta.ms and (meta := md.zeroed_meta(ns.meta, req, nlb)) is not None:
+        ns.meta.write(slba, meta)
     ctrl.state.busy_ns += ctrl.config.io_latency_ns
 
 
@@ -231,7 +266,10 @@ def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
     slba, nlb = _lba_args(req)
     length = nlb * ns.lba_size
     req.lba = slba
-    problem = _transfer_problem(ctrl, req, slba, nlb, length)
+    xfer = ns.meta.dptr_length(nlb, md.pi_command(req).pract)  # with metadata, if extended
+    problem = _transfer_problem(ctrl, req, slba, nlb, xfer) or _meta_problem(
+        ctrl, req, slba, "write" if write else "read"
+    )
     if problem is None and write:
         problem = capacity_problem(ns, slba, nlb)  # thin provisioning: NCAP
     if problem is None and not write:
@@ -244,9 +282,15 @@ def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
         s.host_write_commands += 1
         ns.host_write_commands += 1
         media = media_ns(ctrl.config.media_program_ns, length, ctrl.config.parallel_units)
-        data = yield from ctrl.nvme_map_and_transfer(req, length, None, "write data", media)
+        data = yield from ctrl.nvme_map_and_transfer(req, xfer, None, "write data", media)
         if data is None:
             return
+        if ns.meta.ms:
+            got = yield from md.nvme_write_meta(ctrl, req, ns.meta, slba, nlb, data)
+            if got is None:
+                return
+            data, meta = got
+            ns.meta.write(slba, meta)
         ns.write_blocks(slba, data)
         s.data_units_written += length // 512
         ns.data_units_written += length // 512
@@ -254,9 +298,17 @@ def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
         s.host_read_commands += 1
         ns.host_read_commands += 1
         media = media_ns(ctrl.config.media_read_ns, length, ctrl.config.parallel_units)
-        out = yield from ctrl.nvme_map_and_transfer(
-            req, length, ns.read_blocks(slba, nlb), "read data", media
-        )
+        data = ns.read_blocks(slba, nlb)
+        if ns.meta.ms:
+            meta = ns.meta.read(slba, nlb)
+            ok = yield from md.read_check(ctrl, req, ns.meta, slba, data, meta)
+            if not ok:
+                return
+            data = md.read_buffer(ns.meta, req, data, meta)
+        out = yield from ctrl.nvme_map_and_transfer(req, xfer, data, "read data", media)
+        if out is not None and ns.meta.ms:
+            ok = yield from md.nvme_read_meta_out(ctrl, req, ns.meta, meta)
+            out = out if ok else None
         if out is not None:
             s.data_units_read += length // 512
             ns.data_units_read += length // 512

@@ -51,6 +51,7 @@ from nvmescope.nvme.commands import (
     CQE_SIZE,
     DSM_AD,
     DSM_MAX_RANGES,
+    PRINFO_SHIFT,
     SGL_DATA_BLOCK,
     SQE_SIZE,
     WRITE_ZEROES_DEAC,
@@ -1501,6 +1502,7 @@ class LinuxDriver:
         prp1: int | None = None,
         prp2: int = 0,
         psdt: int = 0,
+        mptr: int = 0,
         data_len: int = 0,
         data_out: bytes | None = None,
         cid: int | None = None,
@@ -1516,7 +1518,8 @@ class LinuxDriver:
         after the completion), or ``data_out`` goes to it; ``buf`` (with
         ``data_len``) is a buffer the caller owns, mapped as it lies (any offset:
         PRPs, or one SGL Data Block as Linux does); ``prp1``/``prp2`` given explicitly
-        are used as they are, with ``psdt`` (01b: they hold SGL Descriptor 1).
+        are used as they are, with ``psdt`` (01b: they hold SGL Descriptor 1). ``mptr`` is
+        the Metadata Pointer (CDW4-5): a separate metadata buffer the caller owns.
         ``arm_timer`` (default: ``wait``) starts the ``timeout_ns`` timer (default: Linux's,
         60 s for an admin command, 30 s for an I/O command).
         """
@@ -1570,7 +1573,7 @@ class LinuxDriver:
                 prp1 = 0
         sqe = pack_sqe(
             opc, cid, nsid=nsid, prp1=prp1, prp2=prp2, cdw10=cdw10, cdw11=cdw11,
-            cdw12=cdw12, cdw13=cdw13, cdw14=cdw14, cdw15=cdw15, psdt=psdt,
+            cdw12=cdw12, cdw13=cdw13, cdw14=cdw14, cdw15=cdw15, psdt=psdt, mptr=mptr,
         )  # fmt: skip
         # Linux's sq_lock: one task at a time writes an SQE and rings the doorbell
         if sq.unlocked is None:
@@ -2281,8 +2284,15 @@ class LinuxDriver:
 
     def _rw(
         self, opc: int, qid: int, nsid: int, slba: int, nlb: int, buf: int, length: int,
-        **kw: Any,
+        *, prinfo: int = 0, ilbrt: int = 0, lbat: int = 0, lbatm: int = 0, **kw: Any,
     ) -> Task:  # fmt: skip
+        """``prinfo`` (PRACT 8h, PRCHK guard 4h, application tag 2h, reference tag 1h) goes
+        to CDW12 bits 29:26, ``ilbrt`` to CDW14, ``lbat``/``lbatm`` to CDW15; with any of
+        them or ``mptr`` the command is sent whole (never split at MDTS)."""
+        pi = prinfo or ilbrt or lbat or lbatm
+        if pi:
+            kw.update(cdw14=ilbrt & 0xFFFFFFFF, cdw15=(lbatm & 0xFFFF) << 16 | (lbat & 0xFFFF))
+        cdw12 = (nlb - 1) & 0xFFFF | (prinfo & 0xF) << PRINFO_SHIFT
         block = length // nlb if nlb > 0 and length % nlb == 0 else 0
         limit = self.max_transfer
         if block > limit and length > limit:
@@ -2291,11 +2301,12 @@ class LinuxDriver:
                 f"{_size(limit)} a command may move (MDTS): no split can help, and Linux would "
                 "not use such a namespace. Send the command anyway and see the device's answer.",
             )  # fmt: skip
-        if not block or length <= limit or block > limit or {"cid", "prp1", "prp2"} & set(kw):
+        whole = {"cid", "prp1", "prp2", "mptr"} & set(kw) or pi
+        if not block or length <= limit or block > limit or whole:
             return (
                 yield from self.submit(
                     qid, opc, nsid=nsid, cdw10=slba & 0xFFFFFFFF, cdw11=slba >> 32,
-                    cdw12=(nlb - 1) & 0xFFFF, buf=buf, data_len=length, **kw,
+                    cdw12=cdw12, buf=buf, data_len=length, **kw,
                 )
             )  # fmt: skip
         return (yield from self._rw_split(opc, qid, nsid, slba, nlb, buf, block, **kw))
@@ -2376,23 +2387,28 @@ class LinuxDriver:
         return (yield from self.submit(qid, 0x00, nsid=nsid, **kw))
 
     def nvme_compare(
-        self, qid: int, nsid: int, slba: int, nlb: int, data: bytes, **kw: Any
-    ) -> Task:
+        self, qid: int, nsid: int, slba: int, nlb: int, data: bytes, *, prinfo: int = 0,
+        **kw: Any,
+    ) -> Task:  # fmt: skip
         """Compare ``nlb`` blocks at ``slba`` with ``data`` (which the device reads from
-        host memory): Compare Failure when they differ."""
+        host memory): Compare Failure when they differ. ``prinfo`` goes to CDW12 bits
+        29:26 (``cdw14``/``cdw15`` and ``mptr`` pass through)."""
         return (
             yield from self.submit(
                 qid, 0x05, nsid=nsid, cdw10=slba & 0xFFFFFFFF, cdw11=slba >> 32,
-                cdw12=(nlb - 1) & 0xFFFF, data_out=data, **kw,
+                cdw12=(nlb - 1) & 0xFFFF | (prinfo & 0xF) << PRINFO_SHIFT, data_out=data, **kw,
             )
         )  # fmt: skip
 
     def nvme_write_zeroes(
-        self, qid: int, nsid: int, slba: int, nlb: int, *, deallocate: bool = False, **kw: Any
-    ) -> Task:
+        self, qid: int, nsid: int, slba: int, nlb: int, *, deallocate: bool = False,
+        prinfo: int = 0, **kw: Any,
+    ) -> Task:  # fmt: skip
         """Write Zeroes over ``nlb`` blocks at ``slba``, no data moved; ``deallocate`` sets
-        DEAC (the blocks may be deallocated, and read as zeroes either way)."""
+        DEAC (the blocks may be deallocated, and read as zeroes either way); ``prinfo``
+        (PRACT 8h: the device writes PI from ``cdw14`` ILBRT and ``cdw15`` LBAT)."""
         cdw12 = ((nlb - 1) & 0xFFFF) | (WRITE_ZEROES_DEAC if deallocate else 0)
+        cdw12 |= (prinfo & 0xF) << PRINFO_SHIFT
         return (
             yield from self.submit(
                 qid, 0x08, nsid=nsid, cdw10=slba & 0xFFFFFFFF, cdw11=slba >> 32, cdw12=cdw12, **kw

@@ -1229,6 +1229,10 @@ from .scenario_copy import COPY_SCENARIO  # noqa: E402 (it uses the helpers abov
 
 SCENARIOS[COPY_SCENARIO.name] = COPY_SCENARIO
 
+from .scenario_pi import PROTECTION  # noqa: E402 (it builds on the helpers above)
+
+SCENARIOS[PROTECTION.name] = PROTECTION
+
 __all__ = ["NOTE_NS", "SCENARIOS", "ResultRow", "Scenario", "ScenarioRun"]
 
 from . import scenario_ns  # noqa: E402, F401  (ns-mgmt, in its own module, registers itself)

@@ -111,6 +111,28 @@ DSM_MAX_RANGES = 256
 DSM_AD = 1 << 2
 #: Write Zeroes CDW12 bit 25: Deallocate (DEAC)
 WRITE_ZEROES_DEAC = 1 << 25
+#: CDW12 bits 29:26 of Read, Write, Compare, Write Zeroes and Verify: Protection
+#: Information Field (PRINFO): PRACT (its bit 3), PRCHK guard, application tag,
+#: reference tag (its bits 2, 1, 0); CDW14 is ILBRT, CDW15 LBAT (15:0) and LBATM (31:16)
+PRINFO_SHIFT = 26
+PRINFO_PRACT = 0x8
+PRINFO_PRCHK_GUARD, PRINFO_PRCHK_APP, PRINFO_PRCHK_REF = 0x4, 0x2, 0x1
+PRINFO_PRCHK_MASK = 0x7
+
+
+def prinfo_words(prinfo: int) -> str:
+    """PRINFO in words: ``PRACT 1, PRCHK guard + reference tag``."""
+    checks = [
+        name
+        for bit, name in (
+            (PRINFO_PRCHK_GUARD, "guard"),
+            (PRINFO_PRCHK_APP, "application tag"),
+            (PRINFO_PRCHK_REF, "reference tag"),
+        )
+        if prinfo & bit
+    ]
+    return f"PRACT {prinfo >> 3 & 1}, PRCHK {' + '.join(checks) or 'none'}"
+
 
 #: Completion queue entry Status Field together with the Phase Tag (bits 15:0 of DW3 high half).
 CQE_STATUS = cs.ByteSwapped(

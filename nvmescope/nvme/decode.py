@@ -536,9 +536,16 @@ def _io_cdw(opc: int, n: int, v: int, sqe: Any) -> str:
             return f"SLBA {(v << 32) | sqe.cdw10} (high dword)"
         if n == 12:
             nlb = v & 0xFFFF
+            prinfo = v >> commands.PRINFO_SHIFT & 0xF
+            pi = f"PRINFO {prinfo:#x} ({commands.prinfo_words(prinfo)}), " if prinfo else ""
             return (
-                f"NLB {nlb} ({nlb + 1} logical blocks, 0's based), FUA {v >> 30 & 1}, LR {v >> 31}"
+                f"NLB {nlb} ({nlb + 1} logical blocks, 0's based), {pi}"
+                f"FUA {v >> 30 & 1}, LR {v >> 31}"
             )
+        if n == 14 and v:
+            return f"ILBRT {v} ({v:#010x}, initial logical block reference tag)"
+        if n == 15 and v:
+            return f"LBAT {v & 0xFFFF:#06x}, LBATM {v >> 16:#06x} (application tag and its mask)"
     if opc == 0x09 and n == 10:
         return f"NR {v & 0xFF} ({(v & 0xFF) + 1} ranges)"
     if opc == 0x19:  # Copy

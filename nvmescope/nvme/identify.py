@@ -448,6 +448,14 @@ def _fill(con: cs.Construct, entries: list[dict[str, Any]], count: int) -> list[
     return out
 
 
+#: Identify Namespace FLBAS bit 4: metadata at the end of the data (extended LBA)
+FLBAS_EXTENDED = 1 << 4
+#: Identify Namespace MC bit 0: metadata in an extended LBA; bit 1: through MPTR
+MC_EXTENDED, MC_POINTER = 1 << 0, 1 << 1
+#: Identify Namespace DPC: PI Type 1, 2, 3, as the first and as the last 8 bytes
+DPC_ALL = 0x1F
+
+
 def encode_flbas(index: int) -> int:
     """Identify Namespace FLBAS of LBA format ``index`` (0..63): bits 3:0 its low four
     bits, bits 6:5 its bits 5:4 (NVMe 2.0: formats past 16 need CTRATT bit 15)."""
@@ -489,6 +497,9 @@ SGLS_BIT_BUCKET = 1 << 16
 SGLS_EXCESS_LENGTH = 1 << 18
 #: OACS bit 3: Namespace Management (admin 0Dh) and Namespace Attachment (15h)
 OACS_NS_MGMT = 1 << 3
+
+#: SGLS bit 19: MPTR may hold the address of an SGL segment of one descriptor (PSDT 10b)
+SGLS_MPTR_SGL = 1 << 19
 #: OACS bit 8: Doorbell Buffer Config (admin opcode 7Ch)
 OACS_DBBUF = 1 << 8
 #: CTRATT bit 15: Extended LBA Formats Supported (ELBAS)

@@ -401,7 +401,10 @@ class TracepointWriter:
         through = nsid if nsid in self.active else self.active[0]
         return f"disk={self.ctrl}n{through}, "
 
-    def setup(self, event: Event, qid: int, cid: int, nsid: int, flags: int, cmd: str) -> str:
+    def setup(
+        self, event: Event, qid: int, cid: int, nsid: int, flags: int, cmd: str, meta: int = 0
+    ) -> str:
+        """``nvme_setup_cmd``: Linux 6.1 prints the SQE's MPTR as ``meta``."""
         key = (qid, cid)
         self.announced.add(key)
         self.nsid[key] = nsid
@@ -409,7 +412,7 @@ class TracepointWriter:
             event.ts,
             "nvme_setup_cmd",
             f"{self.disk(qid, nsid)}qid={qid}, cmdid={cid}, nsid={nsid}, flags={flags:#x}, "
-            f"meta=0x0, cmd=({cmd})",
+            f"meta={meta:#x}, cmd=({cmd})",
             qid,
         )
 
@@ -455,7 +458,10 @@ class TracepointWriter:
                 self.aers.add((qid, cid))
                 self.announced.add((qid, cid))
                 return []
-            return [self.setup(event, qid, cid, _u32(data, 4), data[1], decode_cmd(qid, data))]
+            line = self.setup(
+                event, qid, cid, _u32(data, 4), data[1], decode_cmd(qid, data), _u64(data, 16)
+            )
+            return [line]
         if kind == "cmd_start":
             if event.sqid is None or event.cid is None:
                 return []
