@@ -167,3 +167,109 @@ def test_the_checker_accepts_a_downward_import(tmp_path):
     )
     (root / "events.py").write_text("")
     check_file(good, root)
+
+
+# -- the emulator's own files: no circle, and the command sets see an interface -------------
+EMULATOR = ROOT / "emulator"
+
+
+def emulator_imports(source: str, own: set[str]) -> set[str]:
+    """The emulator modules ``source`` imports, wherever the import stands (at the top,
+    in a function, under TYPE_CHECKING): a circle of imports only for types is a circle
+    a reader follows too."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            names = [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+            out.update(n for n in names if n in own)
+    return out
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every circle a depth-first walk of ``graph`` finds (empty: none)."""
+    found: list[list[str]] = []
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def walk(mod: str) -> None:
+        state[mod] = 1
+        path.append(mod)
+        for dep in sorted(graph.get(mod, ())):
+            if state.get(dep) == 1:
+                found.append([*path[path.index(dep) :], dep])
+            elif dep not in state:
+                walk(dep)
+        path.pop()
+        state[mod] = 2
+
+    for mod in sorted(graph):
+        if mod not in state:
+            walk(mod)
+    return found
+
+
+def emulator_graph() -> dict[str, set[str]]:
+    own = {p.stem for p in EMULATOR.glob("*.py")}
+    return {p.stem: emulator_imports(p.read_text(), own) for p in EMULATOR.glob("*.py")}
+
+
+def test_the_emulators_files_import_each_other_in_no_circle():
+    graph = emulator_graph()
+    assert {"controller", "admin", "nvm", "context"} <= set(graph)
+    assert import_circles(graph) == []
+
+
+def test_the_circle_finder_finds_a_circle():
+    assert import_circles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+    own = {"controller", "admin"}
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .controller import X\n"
+    assert emulator_imports(source, own) == {"controller"}
+
+
+def private_uses_of_ctrl(source: str) -> list[str]:
+    """``ctrl._x`` in ``source``: a command set reaching past its interface."""
+    return sorted(
+        f"{node.lineno}: ctrl.{node.attr}"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "ctrl"
+        and node.attr.startswith("_")
+    )
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p for p in EMULATOR.glob("*.py") if p.stem not in ("controller", "__init__")),
+    ids=lambda p: p.stem,
+)  # fmt: skip
+def test_the_command_sets_reach_the_controller_only_through_their_interface(path: Path):
+    # only controller.py (and the package's __init__) knows the Controller class; every
+    # other file sees a CommandContext (emulator/context.py) and uses its public names
+    source = path.read_text()
+    assert "controller" not in emulator_imports(source, {"controller"}), path.name
+    assert private_uses_of_ctrl(source) == [], path.name
+
+
+def test_the_private_use_finder_finds_one():
+    assert private_uses_of_ctrl("def f(ctrl):\n    ctrl._out(1)\n") == ["2: ctrl._out"]
+
+
+def test_the_controller_provides_every_name_of_the_interface():
+    import inspect
+
+    from nvmescope.emulator.context import CommandContext
+    from nvmescope.machine import Machine
+
+    ctrl = Machine().ctrl
+    names = set(CommandContext.__annotations__) | {
+        n for n, v in vars(CommandContext).items() if not n.startswith("_") and callable(v)
+    } | {"page_size"}  # fmt: skip
+    missing = sorted(n for n in names if not hasattr(ctrl, n))
+    assert missing == []
+    for name in names:
+        ours = getattr(CommandContext, name, None)
+        theirs = getattr(type(ctrl), name, None)
+        if inspect.isfunction(ours):
+            assert inspect.signature(ours).parameters.keys() == (
+                inspect.signature(theirs).parameters.keys()
+            ), name

@@ -43,12 +43,23 @@ from ..nvme import status as st
 from ..nvme.opcodes import IDENTIFY_CNS
 from ..sim import Task
 from . import nsaccess, nsmgmt
+from .common import (
+    LOC_CDW10,
+    LOC_CDW11,
+    LOC_CDW12,
+    LOC_NSID,
+    LOC_OPC,
+    LOC_PRP1,
+    LOC_PRP2,
+    NSID_ALL,
+    nsid_problem,
+)
 from .config import ControllerConfig
 from .queues import CompletionQueue, SubmissionQueue
 from .request import Request
 
 if TYPE_CHECKING:
-    from .controller import Controller
+    from .context import CommandContext
     from .namespace import Namespace
 
 
@@ -108,33 +119,7 @@ ONCS = (
     | idf.ONCS_TIMESTAMP
 )
 
-# byte offsets of fields in the SQE, for the error log's Parameter Error Location
-LOC_PRP2 = 32
-LOC_OPC, LOC_NSID, LOC_PRP1, LOC_CDW10, LOC_CDW11, LOC_CDW12, LOC_CDW13 = 0, 4, 24, 40, 44, 48, 52
-
-NSID_ALL = 0xFFFFFFFF
 IDENTIFY_SIZE = 4096
-
-
-def nsid_problem(ctrl: Controller, nsid: int) -> tuple[tuple[int, int], str, str, int]:
-    """The answer to a command naming ``nsid`` where an active namespace is needed and
-    there is none (the arguments of ``ctrl.nvme_fail`` after the request).
-
-    NVMe 2.x base 3.2.1.5 (1.4 section 6.1.5): an invalid NSID (0h, above NN, or the
-    broadcast FFFFFFFFh where the command does not take it) is Invalid Namespace or
-    Format; an inactive NSID (valid, up to NN, but no namespace attached) is Invalid
-    Field in Command unless the command says otherwise (Identify Namespace returns zeros
-    for it instead). The detail says which of the three it is."""
-    nn = ctrl.config.nn
-    if nsid == 0:
-        return (st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
-                "NSID 0x0 is not a valid NSID: it names no namespace", LOC_NSID)  # fmt: skip
-    if nsid > nn:
-        return (st.INVALID_NS_OR_FORMAT, "err_invalid_nsid",
-                f"NSID {nsid:#x} is not a valid NSID: it is above NN ({nn})", LOC_NSID)  # fmt: skip
-    return (st.INVALID_FIELD, "err_invalid_nsid",
-            f"NSID {nsid:#x} is valid (up to NN={nn}) but no namespace is attached: it is not "
-            "an active namespace", LOC_NSID)  # fmt: skip
 
 
 def describe(req: Request) -> str:
@@ -171,7 +156,7 @@ def describe(req: Request) -> str:
     return ""
 
 
-def nvme_admin_cmd(ctrl: Controller, req: Request) -> Task:
+def nvme_admin_cmd(ctrl: CommandContext, req: Request) -> Task:
     handler = ADMIN_HANDLERS.get(req.opcode)
     if req.opcode == OPC_DBBUF_CONFIG and ctrl.config.dbbuf:
         handler = nvme_dbbuf_config
@@ -189,7 +174,7 @@ def nvme_admin_cmd(ctrl: Controller, req: Request) -> Task:
 
 
 # -- queues -------------------------------------------------------------------------------
-def _io_queue_limits(ctrl: Controller) -> tuple[int, int]:
+def _io_queue_limits(ctrl: CommandContext) -> tuple[int, int]:
     nq = ctrl.state.features[f.FID_NUMBER_OF_QUEUES]
     return (nq & 0xFFFF) + 1, (nq >> 16) + 1
 
@@ -211,7 +196,7 @@ ENTRY_SIZES = {"cq": ("iocqes", 4, 16), "sq": ("iosqes", 6, 64)}
 
 
 def _nvme_check_queue_shape(
-    ctrl: Controller, req: Request, qtype: str, qsize: int, pc: bool
+    ctrl: CommandContext, req: Request, qtype: str, qsize: int, pc: bool
 ) -> Task:
     """Create I/O CQ/SQ: size within CAP.MQES, entry size from CC, contiguity.
 
@@ -236,7 +221,7 @@ def _nvme_check_queue_shape(
     return True
 
 
-def _nvme_check_queue_base(ctrl: Controller, req: Request) -> Task:
+def _nvme_check_queue_base(ctrl: CommandContext, req: Request) -> Task:
     """Create I/O CQ/SQ: the queue base (PRP1) must be page aligned."""
     if req.cmd.prp1 % ctrl.page_size == 0:
         return False
@@ -247,7 +232,7 @@ def _nvme_check_queue_base(ctrl: Controller, req: Request) -> Task:
     return True
 
 
-def nvme_create_cq(ctrl: Controller, req: Request) -> Task:
+def nvme_create_cq(ctrl: CommandContext, req: Request) -> Task:
     c = req.cmd
     qid, qsize = c.cdw10 & 0xFFFF, (c.cdw10 >> 16) + 1
     pc, ien, iv = bool(c.cdw11 & 1), bool(c.cdw11 & 2), c.cdw11 >> 16
@@ -271,18 +256,18 @@ def nvme_create_cq(ctrl: Controller, req: Request) -> Task:
         return
     if (yield from _nvme_check_queue_base(ctrl, req)):
         return
-    yield from ctrl._next()
+    yield from ctrl.new_step()
     ctrl.cqs[qid] = CompletionQueue(
         qid, c.prp1, qsize, iv, ien, pc, space=ctrl.sched.signal(f"cq{qid}-space")
     )
-    yield from ctrl._out(
+    yield from ctrl.emit_step(
         ev.QueueCreated(qtype="cq", qid=qid, addr=c.prp1, qsize=qsize, vector=iv, ien=ien, pc=pc),
         req,
     )
     yield from _nvme_shadow_init(ctrl, req, qid, True)
 
 
-def nvme_create_sq(ctrl: Controller, req: Request) -> Task:
+def nvme_create_sq(ctrl: CommandContext, req: Request) -> Task:
     c = req.cmd
     qid, qsize = c.cdw10 & 0xFFFF, (c.cdw10 >> 16) + 1
     pc, qprio, cqid = bool(c.cdw11 & 1), (c.cdw11 >> 1) & 3, c.cdw11 >> 16
@@ -305,10 +290,10 @@ def nvme_create_sq(ctrl: Controller, req: Request) -> Task:
         return
     if (yield from _nvme_check_queue_base(ctrl, req)):
         return
-    yield from ctrl._next()
+    yield from ctrl.new_step()
     ctrl.sqs[qid] = SubmissionQueue(qid, c.prp1, qsize, cqid, qprio, pc)
     ctrl.cqs[cqid].sqids.append(qid)
-    yield from ctrl._out(
+    yield from ctrl.emit_step(
         ev.QueueCreated(
             qtype="sq", qid=qid, addr=c.prp1, qsize=qsize, cqid=cqid, pc=pc, qprio=qprio
         ),
@@ -317,7 +302,7 @@ def nvme_create_sq(ctrl: Controller, req: Request) -> Task:
     yield from _nvme_shadow_init(ctrl, req, qid, False)
 
 
-def nvme_del_sq(ctrl: Controller, req: Request) -> Task:
+def nvme_del_sq(ctrl: CommandContext, req: Request) -> Task:
     qid = req.cmd.cdw10 & 0xFFFF
     sq = ctrl.sqs.get(qid)
     if qid == 0 or sq is None:
@@ -325,7 +310,7 @@ def nvme_del_sq(ctrl: Controller, req: Request) -> Task:
             req, st.INVALID_QID, "err_invalid_qid", f"SQ {qid} cannot be deleted", LOC_CDW10
         )
         return
-    yield from ctrl._next()
+    yield from ctrl.new_step()
     sq.deleted = True
     del ctrl.sqs[qid]
     cq = ctrl.cqs.get(sq.cqid)
@@ -337,14 +322,14 @@ def nvme_del_sq(ctrl: Controller, req: Request) -> Task:
     for key in sorted(k for k in ctrl.state.pending_aborts if k[0] == qid):
         waiter = ctrl.state.pending_aborts.pop(key)
         waiter.dw0 = 1
-        ctrl._spawn(ctrl.nvme_complete(waiter), 0, "abort")
+        ctrl.spawn(ctrl.nvme_complete(waiter), 0, "abort")
     if sq.inflight:
         sq.drained = ctrl.sched.signal(f"sq{qid}-drained")
-        yield from ctrl._wait(sq.drained)
-    yield from ctrl._out(ev.QueueDeleted(qtype="sq", qid=qid), req)
+        yield from ctrl.wait_signal(sq.drained)
+    yield from ctrl.emit_step(ev.QueueDeleted(qtype="sq", qid=qid), req)
 
 
-def nvme_del_cq(ctrl: Controller, req: Request) -> Task:
+def nvme_del_cq(ctrl: CommandContext, req: Request) -> Task:
     qid = req.cmd.cdw10 & 0xFFFF
     cq = ctrl.cqs.get(qid)
     if qid == 0 or cq is None:
@@ -358,29 +343,28 @@ def nvme_del_cq(ctrl: Controller, req: Request) -> Task:
             f"CQ {qid} still serves SQ {sorted(cq.sqids)}", LOC_CDW10,
         )  # fmt: skip
         return
-    yield from ctrl._next()
+    yield from ctrl.new_step()
     del ctrl.cqs[qid]
     if cq.space is not None:
         cq.space.fire()
     if not ctrl.pci.msix_enabled:
-        ctrl._later(ctrl._nvme_irq_recheck)
-    yield from ctrl._out(ev.QueueDeleted(qtype="cq", qid=qid), req)
+        ctrl.later(ctrl.nvme_irq_recheck)
+    yield from ctrl.emit_step(ev.QueueDeleted(qtype="cq", qid=qid), req)
 
 
 # -- identify -------------------------------------------------------------------------------
-def identify_controller_data(ctrl: Controller) -> bytes:
+def identify_controller_data(ctrl: CommandContext) -> bytes:
     """The Identify Controller page: it depends only on the configuration and VS, so it
     is built once per controller (building 4 KiB with construct costs milliseconds)."""
     # the configuration does not change while a controller lives; VS and UNVMCAP may
     key = (ctrl.vs, nsmgmt.unvmcap(ctrl) if ctrl.config.ns_mgmt else 0)
-    cached = ctrl.__dict__.get("_identify_ctrl_page")
+    cached = ctrl.identify_cache
     if cached is None or cached[0] != key:
-        cached = (key, _build_identify_controller(ctrl))
-        ctrl.__dict__["_identify_ctrl_page"] = cached
+        cached = ctrl.identify_cache = (key, _build_identify_controller(ctrl))
     return cached[1]
 
 
-def _build_identify_controller(ctrl: Controller) -> bytes:
+def _build_identify_controller(ctrl: CommandContext) -> bytes:
     cfg = ctrl.config
     return idf.build_identify_controller(
         vid=cfg.pci_vid & 0xFFFF,
@@ -422,7 +406,7 @@ def _build_identify_controller(ctrl: Controller) -> bytes:
     )
 
 
-def ns_uuid(ctrl: Controller, nsid: int) -> bytes:
+def ns_uuid(ctrl: CommandContext, nsid: int) -> bytes:
     """A stable UUID (version 4 layout) derived from the serial number and NSID."""
     raw = bytearray(hashlib.sha256(f"{ctrl.config.serial}/{nsid}".encode()).digest()[:16])
     raw[6] = (raw[6] & 0x0F) | 0x40
@@ -430,11 +414,11 @@ def ns_uuid(ctrl: Controller, nsid: int) -> bytes:
     return bytes(raw)
 
 
-def identify_namespace_data(ctrl: Controller, nsid: int) -> bytes:
+def identify_namespace_data(ctrl: CommandContext, nsid: int) -> bytes:
     return namespace_data(ctrl, ctrl.namespaces[nsid])
 
 
-def namespace_data(ctrl: Controller, ns: Namespace) -> bytes:
+def namespace_data(ctrl: CommandContext, ns: Namespace) -> bytes:
     """Identify Namespace of ``ns`` (CNS 00h when attached, 11h when allocated)."""
     cfg = ctrl.config
     return idf.build_identify_namespace(
@@ -461,7 +445,7 @@ def namespace_data(ctrl: Controller, ns: Namespace) -> bytes:
     )
 
 
-def nvme_identify(ctrl: Controller, req: Request) -> Task:
+def nvme_identify(ctrl: CommandContext, req: Request) -> Task:
     c = req.cmd
     cns, csi = c.cdw10 & 0xFF, c.cdw11 >> 24
     nsid = c.nsid
@@ -538,12 +522,12 @@ def nvme_identify(ctrl: Controller, req: Request) -> Task:
 
 
 # -- log pages -------------------------------------------------------------------------------
-def _max_transfer(ctrl: Controller) -> int:
+def _max_transfer(ctrl: CommandContext) -> int:
     mdts = ctrl.config.mdts
     return (1 << mdts) * 4096 if mdts else 1 << 24
 
 
-def nvme_get_log(ctrl: Controller, req: Request) -> Task:
+def nvme_get_log(ctrl: CommandContext, req: Request) -> Task:
     c = req.cmd
     lid, rae = c.cdw10 & 0xFF, bool(c.cdw10 & (1 << 15))
     numd = (((c.cdw11 & 0xFFFF) << 16) | (c.cdw10 >> 16)) + 1
@@ -607,7 +591,7 @@ def nvme_get_log(ctrl: Controller, req: Request) -> Task:
         ctrl.nvme_process_aers()
 
 
-def commands_effects_log(ctrl: Controller, csi: int) -> bytes:
+def commands_effects_log(ctrl: CommandContext, csi: int) -> bytes:
     """Log page 05h: every admin opcode we handle, and the I/O opcodes of the command set.
 
     The I/O half follows CC.CSS: NVM (000b) lists the NVM command set; all I/O command
@@ -652,7 +636,7 @@ SUPPORTED_FIDS = (
 )
 
 
-def _feature_supported(ctrl: Controller, fid: int) -> bool:
+def _feature_supported(ctrl: CommandContext, fid: int) -> bool:
     """Host Behavior Support (16h) comes with Extended LBA Formats (CTRATT bit 15), whose
     LBAFEE it carries; the others always."""
     if fid == f.FID_HOST_BEHAVIOR_SUPPORT:
@@ -662,7 +646,7 @@ def _feature_supported(ctrl: Controller, fid: int) -> bool:
     return fid in SUPPORTED_FIDS
 
 
-def _check_feature_nsid(ctrl: Controller, req: Request, setting: bool) -> Task:
+def _check_feature_nsid(ctrl: CommandContext, req: Request, setting: bool) -> Task:
     nsid = req.cmd.nsid
     if nsid in (0, NSID_ALL):
         return
@@ -675,7 +659,7 @@ def _check_feature_nsid(ctrl: Controller, req: Request, setting: bool) -> Task:
         yield from ctrl.nvme_fail(req, *nsid_problem(ctrl, nsid))
 
 
-def nvme_set_feature(ctrl: Controller, req: Request) -> Task:
+def nvme_set_feature(ctrl: CommandContext, req: Request) -> Task:
     c = req.cmd
     fid, sv, dw11 = c.cdw10 & 0xFF, bool(c.cdw10 >> 31), c.cdw11
     s = ctrl.state
@@ -788,7 +772,7 @@ def nvme_set_feature(ctrl: Controller, req: Request) -> Task:
     s.features[fid] = dw11  # arbitration
 
 
-def nvme_get_feature(ctrl: Controller, req: Request) -> Task:
+def nvme_get_feature(ctrl: CommandContext, req: Request) -> Task:
     c = req.cmd
     fid, sel = c.cdw10 & 0xFF, (c.cdw10 >> 8) & 0x7
     s = ctrl.state
@@ -859,7 +843,7 @@ CAPABILITY_NS_SPECIFIC, CAPABILITY_CHANGEABLE = 0x2, 0x4
 ERROR_RECOVERY_BITS = 0x1FFFF
 
 
-def nvme_set_error_recovery(ctrl: Controller, req: Request) -> Task:
+def nvme_set_error_recovery(ctrl: CommandContext, req: Request) -> Task:
     """Set Features 05h, Error Recovery: a namespace's TLER and DULBE (NSID FFFFFFFFh: every
     namespace's). DULBE may be set only where NSFEAT bit 2 offers it (else Invalid Field);
     the feature is not saveable (SV: Feature Identifier Not Saveable)."""
@@ -885,7 +869,7 @@ def nvme_set_error_recovery(ctrl: Controller, req: Request) -> Task:
         ctrl.state.err_rec[n] = dw11
 
 
-def nvme_get_error_recovery(ctrl: Controller, req: Request, sel: int) -> Task:
+def nvme_get_error_recovery(ctrl: CommandContext, req: Request, sel: int) -> Task:
     """Get Features 05h of one active namespace (FFFFFFFFh names none: Invalid Namespace or
     Format); SEL 01b/10b give the default (nothing is saved), 11b: namespace specific and
     changeable."""
@@ -906,7 +890,7 @@ def nvme_get_error_recovery(ctrl: Controller, req: Request, sel: int) -> Task:
 
 
 # -- asynchronous events and abort -------------------------------------------------------------
-def nvme_aer(ctrl: Controller, req: Request) -> Task:
+def nvme_aer(ctrl: CommandContext, req: Request) -> Task:
     s = ctrl.state
     if len(s.aer_reqs) >= ctrl.config.aerl + 1:
         yield from ctrl.nvme_fail(
@@ -926,7 +910,7 @@ def nvme_aer(ctrl: Controller, req: Request) -> Task:
     ctrl.nvme_process_aers()
 
 
-def nvme_abort(ctrl: Controller, req: Request) -> Task:
+def nvme_abort(ctrl: CommandContext, req: Request) -> Task:
     c = req.cmd
     sqid, cid = c.cdw10 & 0xFFFF, c.cdw10 >> 16
     s = ctrl.state
@@ -943,7 +927,7 @@ def nvme_abort(ctrl: Controller, req: Request) -> Task:
                 s.aer_reqs.remove(held)
                 held.held = False
                 held.set_status(st.ABORT_REQUESTED, dnr=False)
-                ctrl._spawn(ctrl.nvme_complete(held), 0, "aer-abort")
+                ctrl.spawn(ctrl.nvme_complete(held), 0, "aer-abort")
                 req.dw0 = 0
                 return
     sq = ctrl.sqs.get(sqid)
@@ -962,7 +946,7 @@ def nvme_abort(ctrl: Controller, req: Request) -> Task:
 OPC_DBBUF_CONFIG = 0x7C
 
 
-def _nvme_shadow_init(ctrl: Controller, req: Request, qid: int, cq: bool) -> Task:
+def _nvme_shadow_init(ctrl: CommandContext, req: Request, qid: int, cq: bool) -> Task:
     """A queue's slots in both buffers get its current tail / head (0 for a new queue): the
     host's next update then rings the MMIO doorbell, whatever the pages held before."""
     queue = ctrl.cqs.get(qid) if cq else ctrl.sqs.get(qid)
@@ -976,7 +960,7 @@ def _nvme_shadow_init(ctrl: Controller, req: Request, qid: int, cq: bool) -> Tas
     return True
 
 
-def nvme_dbbuf_config(ctrl: Controller, req: Request) -> Task:
+def nvme_dbbuf_config(ctrl: CommandContext, req: Request) -> Task:
     """Doorbell Buffer Config (NVMe 1.4 section 5.8): PRP1 is the shadow doorbell page,
     PRP2 the EventIdx page, each one memory page (CC.MPS), page aligned."""
     c = req.cmd
@@ -996,7 +980,7 @@ def nvme_dbbuf_config(ctrl: Controller, req: Request) -> Task:
     if problem is not None:
         yield from ctrl.nvme_fail(req, st.INVALID_FIELD, "err_invalid_field", *problem)
         return
-    yield from ctrl._next()
+    yield from ctrl.new_step()
     ctrl.dbbuf = (dbs, eis)
     for qid in sorted(set(ctrl.sqs) | set(ctrl.cqs)):
         for cq in (False, True):
@@ -1021,7 +1005,7 @@ OACS_FORMAT_NVM = 1 << 1
 INVALID_FORMAT = (st.SCT_COMMAND_SPECIFIC, 0x0A)
 
 
-def nvme_format_nvm(ctrl: Controller, req: Request) -> Task:
+def nvme_format_nvm(ctrl: CommandContext, req: Request) -> Task:
     """Format NVM (NVMe 1.4 section 5.23): CDW10 LBAF 3:0 (with LBAFU 13:12 when CTRATT
     bit 15 offers extended formats), MSET 4, PI 7:5, PIL 8, SES 11:9. NSID is one
     namespace or FFFFFFFFh (every one, each of which must have the format in its own list;
@@ -1075,7 +1059,7 @@ def nvme_format_nvm(ctrl: Controller, req: Request) -> Task:
     if problem is not None:
         yield from ctrl.nvme_fail(req, problem[0], kind, problem[1], LOC_CDW10)
         return
-    yield from ctrl._next()
+    yield from ctrl.new_step()
     for n in targets:
         try:
             ctrl.namespaces[n].format(lbaf, mset, pi, pil)
@@ -1107,7 +1091,7 @@ NS_MGMT_HANDLERS = {
 }
 
 
-def common_namespace_data(ctrl: Controller) -> bytes:
+def common_namespace_data(ctrl: CommandContext) -> bytes:
     """Identify Namespace with NSID FFFFFFFFh where Namespace Management is supported: the
     capabilities every namespace shares (the LBA formats a create may choose, DLFEAT); the
     sizes and the format in use are zero."""

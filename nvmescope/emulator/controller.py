@@ -254,6 +254,8 @@ class Controller:
         self._shutdown_epoch = 0
         #: (shadow doorbell page, EventIdx page) after Doorbell Buffer Config, else None
         self.dbbuf: tuple[int, int] | None = None
+        #: the Identify Controller page built last, with what it was built from (admin.py)
+        self.identify_cache: tuple[Any, bytes] | None = None
         self._reset_engine()
 
     def _reset_engine(self) -> None:
@@ -303,7 +305,7 @@ class Controller:
         else:
             self.bus.emit(event)
 
-    def _next(self) -> Task:
+    def new_step(self) -> Task:
         """Start a new step if this one already has its event (one event per step)."""
         if self._emitted:
             gen = self._gen
@@ -311,12 +313,14 @@ class Controller:
             if gen != self._gen:
                 raise _Cancelled
 
-    def _out(self, event: ev.Event, req: Request | None = None, delay: int | None = None) -> Task:
+    def emit_step(
+        self, event: ev.Event, req: Request | None = None, delay: int | None = None
+    ) -> Task:
         """Emit one event as this step's event (starting a new step first if needed).
 
         With ``delay`` the task then sleeps that long before its next step.
         """
-        yield from self._next()
+        yield from self.new_step()
         self._emit(event, req)
         self._emitted = True
         if delay:
@@ -325,7 +329,7 @@ class Controller:
             if gen != self._gen:
                 raise _Cancelled
 
-    def _spawn(
+    def spawn(
         self, body: Task, delay: int = 0, label: str = "", done: Callable[[], None] | None = None
     ) -> None:
         """Run ``body`` as device work; ``done`` is called in the step where it ends (not
@@ -350,7 +354,7 @@ class Controller:
         self._emitted = False
         self._busy -= 1
 
-    def _wait(self, signal: Any) -> Task:
+    def wait_signal(self, signal: Any) -> Task:
         """Wait on a signal the host fires; not counted as device work while waiting."""
         gen = self._gen
         self._busy -= 1
@@ -359,7 +363,7 @@ class Controller:
         if gen != self._gen:
             raise _Cancelled
 
-    def _later(self, fn: Callable[[], None], delay: int = 0) -> None:
+    def later(self, fn: Callable[[], None], delay: int = 0) -> None:
         """Run ``fn`` as its own step (it emits at most one event)."""
         gen = self._gen
         self._busy += 1
@@ -423,13 +427,13 @@ class Controller:
         devctl = self.pci.pcie_offset + 8
         if offset <= devctl + 1 and offset + size > devctl:
             if self.pci.get(devctl, 2) & PCIE_DEVCTL_BCR_FLR:
-                self._later(self._nvme_flr)
+                self.later(self._nvme_flr)
                 return
         if self.pci.bus_master and not before_bme:
             for sq in self._sorted_sqs():
                 self._nvme_kick_sq(sq)
         if self.pci.msix_control != before_msix or self.pci.intx_disabled != before_intx:
-            self._later(self._nvme_irq_recheck)
+            self.later(self.nvme_irq_recheck)
         del before_mem
 
     # =====================================================================
@@ -452,7 +456,7 @@ class Controller:
             return event
         self.faults.clear(ev.fault_key(action, sqid, vector))
         if action == "mask_vector":
-            self._later(self._nvme_irq_recheck)
+            self.later(self.nvme_irq_recheck)
         elif action == "stop_fetch" and sqid is not None:
             sq = self.sqs.get(sqid)
             if sq is not None:
@@ -479,7 +483,7 @@ class Controller:
             raise ValueError(f"no PCI reset {kind!r}: one of {', '.join(ev.PCI_RESETS)}")
         event = ev.PciReset(reset=kind)
         self._emit(event)
-        self._later(lambda: self._nvme_flr(kind))
+        self.later(lambda: self._nvme_flr(kind))
         return event
 
     def _nvme_flr(self, kind: str = "flr") -> None:
@@ -639,7 +643,7 @@ class Controller:
                 ub = ("ub_intm_with_msix", "INTMS/INTMC written while MSI-X is enabled: ignored")
                 return old, old, ub, actions
             self.intms = old | value if offset == 0x0C else old & ~value
-            actions.append(lambda: self._later(self._nvme_irq_recheck))
+            actions.append(lambda: self.later(self.nvme_irq_recheck))
             return old, self.intms, None, actions
         if offset == 0x14:
             return self._nvme_write_cc(value, actions)
@@ -656,7 +660,7 @@ class Controller:
             if not r.CAP.get(self.cap, "nssrs"):
                 return 0, 0, ("ub_nssr_unsupported", f"NSSR {value:#x} written"), actions
             if value == r.NSSR_RESET_VALUE:
-                actions.append(lambda: self._later(self._nvme_nssr))
+                actions.append(lambda: self.later(self._nvme_nssr))
             return 0, 0, None, actions
         if offset in (0x24, 0x28, 0x2C, 0x30, 0x34):
             return self._write_admin_queue_reg(offset, value)
@@ -666,7 +670,7 @@ class Controller:
             rel = offset - self.table_offset
             _, old, new = self.msix.write32(rel, value)
             if rel % 16 == 12 and old & 1 and not new & 1:
-                actions.append(lambda: self._later(self._nvme_irq_recheck))
+                actions.append(lambda: self.later(self.nvme_irq_recheck))
             return old, new, None, actions
         if self.pba_offset <= offset < self.pba_offset + self.msix.pba_bytes:
             cur = self.msix.pba_read32(offset - self.pba_offset)
@@ -792,24 +796,24 @@ class Controller:
                 0, self.acq, ((mqes_adm >> 16) & 0xFFF) + 1, 0, True, True,
                 space=self.sched.signal("cq0-space"), sqids=[0],
             )  # fmt: skip
-        self._spawn(self._enable_task(why), self.config.rdy_delay_ns, "nvme_start_ctrl")
+        self.spawn(self._enable_task(why), self.config.rdy_delay_ns, "nvme_start_ctrl")
 
     def _enable_task(self, why: str) -> Task:
-        yield from self._next()
+        yield from self.new_step()
         self._enabling = False
         old = self.csts
         if why:
             self.csts |= r.CSTS.field("cfs").mask
-            yield from self._out(
+            yield from self.emit_step(
                 ev.CtrlState(state="fatal", csts_old=old, csts_new=self.csts, detail=why)
             )
-            yield from self._out(ev.condition("err_startfail", detail=why))
+            yield from self.emit_step(ev.condition("err_startfail", detail=why))
             return
         # CSTS.SHST is 00b on an enabled controller: CC.EN 0 -> 1 leaves the shutdown state
         # behind (NVMe 1.4, 7.6.2; QEMU clears it too), whatever the host did while disabled
         self.csts = (self.csts & ~r.CSTS.field("shst").mask) | 1
         self.state.on_enable(self.sched.now)
-        yield from self._out(
+        yield from self.emit_step(
             ev.CtrlState(state="ready", csts_old=old, csts_new=self.csts, detail="CSTS.RDY=1")
         )
 
@@ -842,40 +846,40 @@ class Controller:
         self._enabling = False
         self._resetting = True
         self.intms = 0
-        self._spawn(self._reset_task(), delay, "nvme_ctrl_reset")
-        self._later(self._nvme_irq_recheck)
+        self.spawn(self._reset_task(), delay, "nvme_ctrl_reset")
+        self.later(self.nvme_irq_recheck)
 
     def _reset_task(self) -> Task:
-        yield from self._next()
+        yield from self.new_step()
         old = self.csts
         self.csts &= ~(1 | r.CSTS.field("cfs").mask | r.CSTS.field("shst").mask)
         self._resetting = False
-        yield from self._out(
+        yield from self.emit_step(
             ev.CtrlState(state="disabled", csts_old=old, csts_new=self.csts, detail="CSTS.RDY=0")
         )
         if self.cc & 1:  # the host set EN again before RDY cleared
             self._nvme_start_ctrl()
 
     def _nvme_start_shutdown(self) -> None:
-        self._spawn(self._shutdown_task(), 0, "nvme_shutdown")
+        self.spawn(self._shutdown_task(), 0, "nvme_shutdown")
 
     def _shutdown_task(self) -> Task:
         epoch = self._shutdown_epoch
-        yield from self._next()
+        yield from self.new_step()
         old = self.csts
         shst = r.CSTS.field("shst")
         self.csts = shst.put(self.csts, r.SHST_OCCURRING)
-        yield from self._out(
+        yield from self.emit_step(
             ev.CtrlState(state="shutdown_occurring", csts_old=old, csts_new=self.csts),
             delay=self.config.shutdown_delay_ns,
         )
-        yield from self._next()
+        yield from self.new_step()
         if epoch != self._shutdown_epoch:  # the host enabled the controller meanwhile
             return
         old = self.csts
         self.csts = shst.put(self.csts, r.SHST_COMPLETE)
         self.state.on_shutdown()
-        yield from self._out(
+        yield from self.emit_step(
             ev.CtrlState(state="shutdown_complete", csts_old=old, csts_new=self.csts)
         )
 
@@ -889,7 +893,7 @@ class Controller:
                 state="nssr", csts_old=old, csts_new=self.csts, detail="NVM subsystem reset"
             )
         )
-        self._later(self._nvme_irq_recheck)
+        self.later(self.nvme_irq_recheck)
 
     # =====================================================================
     # doorbells
@@ -988,7 +992,7 @@ class Controller:
         if was_full and cq.space is not None:
             cq.space.fire()
         if not self.pci.msix_enabled:
-            self._later(self._nvme_irq_recheck)
+            self.later(self.nvme_irq_recheck)
 
     def _sorted_sqs(self) -> list[SubmissionQueue]:
         return [self.sqs[k] for k in sorted(self.sqs)]
@@ -1008,7 +1012,7 @@ class Controller:
         if self._fetching or not self._nvme_may_fetch():
             return
         self._fetching = True
-        self._spawn(self._nvme_fetch_engine(), 0, "fetch")
+        self.spawn(self._nvme_fetch_engine(), 0, "fetch")
 
     # =====================================================================
     # the queue engine: one fetch engine and its arbiter; a task per command
@@ -1079,7 +1083,7 @@ class Controller:
         gen = self._gen
         try:
             while self._nvme_may_fetch():
-                yield from self._next()
+                yield from self.new_step()
                 work = self._nvme_fetch_work()
                 if work is None:
                     break
@@ -1104,12 +1108,12 @@ class Controller:
             return
         sq.stalled = True
         if not self.pci.bus_master:
-            yield from self._out(
+            yield from self.emit_step(
                 ev.condition("ub_dma_disabled", detail=f"SQ {sq.sqid}: cannot fetch")
             )
             return
         waiting = (sq.tail - sq.head) % sq.size
-        yield from self._out(ev.FaultFetchStopped(sqid=sq.sqid, waiting=waiting))
+        yield from self.emit_step(ev.FaultFetchStopped(sqid=sq.sqid, waiting=waiting))
 
     def _nvme_fetch(self, sq: SubmissionQueue, why: str) -> Task:
         """Fetch the SQE at ``sq``'s head (one event, saying why this SQ) and start it."""
@@ -1118,7 +1122,7 @@ class Controller:
         raw = self.port.dma_read(addr, 64)
         if raw is None or len(raw) != 64:
             sq.stalled = True
-            yield from self._out(
+            yield from self.emit_step(
                 ev.condition("err_dma", detail=f"SQ {sq.sqid} entry {slot} at {addr:#x} not mapped")
             )
             return
@@ -1132,11 +1136,11 @@ class Controller:
             self._admin_busy += 1
         else:
             self._io_busy += 1
-        yield from self._out(
+        yield from self.emit_step(
             ev.SqeFetch(slot=slot, addr=addr, data=bytes(raw), new_head=sq.head, arbitration=why),
             req,
         )
-        self._spawn(self._nvme_execute(sq, req), 0, "cmd", lambda: self._nvme_cmd_done(sq, req))
+        self.spawn(self._nvme_execute(sq, req), 0, "cmd", lambda: self._nvme_cmd_done(sq, req))
 
     def _nvme_cmd_done(self, sq: SubmissionQueue, req: Request) -> None:
         """A command's task ended (it completed, or somebody else will complete it: an
@@ -1150,7 +1154,7 @@ class Controller:
         if sq.deleted and not sq.inflight and sq.drained is not None:
             sq.drained.fire()
         if self.dbbuf is not None and not sq.deleted and self.ready:
-            self._spawn(self._nvme_sq_after_cmd(sq), 0, "eventidx")
+            self.spawn(self._nvme_sq_after_cmd(sq), 0, "eventidx")
             return
         self._nvme_kick()
 
@@ -1172,7 +1176,7 @@ class Controller:
         # at one virtual instant would hold back every host access, a reset included
         latency = max(latency, MIN_COMMAND_NS)
         detail = admin.describe(req)
-        yield from self._out(
+        yield from self.emit_step(
             ev.CmdStart(
                 opcode=cmd.opc,
                 opname=req.opname,
@@ -1196,7 +1200,7 @@ class Controller:
             forced = self.faults.take_force(sq.sqid)
             if forced is not None:
                 req.status, left, any_sq = forced
-                yield from self._out(
+                yield from self.emit_step(
                     ev.FaultStatusForced(status=req.status, remaining=left, any_sq=any_sq), req
                 )
                 yield from self.nvme_complete(req)
@@ -1236,15 +1240,15 @@ class Controller:
         req.set_status(code, dnr=dnr)
         req.err_kind = kind
         req.parm_err_loc = loc
-        yield from self._out(ev.condition(kind, detail=detail, status=req.status), req)
+        yield from self.emit_step(ev.condition(kind, detail=detail, status=req.status), req)
 
     def nvme_complete(self, req: Request) -> Task:
         """cmd_finish, then post the CQE (waiting while the CQ is full), then the interrupt."""
-        yield from self._next()
+        yield from self.new_step()
         sct, sc, dnr = split_status(req.status)
         if req.failed:
-            self.state.log_error(req, self)
-        yield from self._out(
+            self.state.log_error(req, self.sqs, self.cqs)
+        yield from self.emit_step(
             ev.CmdFinish(
                 opcode=req.opcode,
                 opname=req.opname,
@@ -1260,7 +1264,7 @@ class Controller:
         )
         if self.faults.on and self.faults.delay_ns:
             delay = self.faults.delay_ns
-            yield from self._out(ev.FaultCqeDelayed(cqid=req.cqid, delay_ns=delay), req, delay)
+            yield from self.emit_step(ev.FaultCqeDelayed(cqid=req.cqid, delay_ns=delay), req, delay)
         cqid = req.cqid
         cq = self.cqs.get(cqid)
         if cq is None:
@@ -1272,7 +1276,7 @@ class Controller:
         # the CQ has room as of the step that posts: other commands complete to it too,
         # so the room is checked in that same step, never in one before it
         while True:
-            yield from self._next()
+            yield from self.new_step()
             if self.cqs.get(cqid) is not cq:
                 return
             if not cq.full:
@@ -1283,10 +1287,10 @@ class Controller:
                     return
                 if not cq.full:
                     continue
-            yield from self._out(ev.CqFull(cqid=cq.cqid, head=cq.head, tail=cq.tail), req)
+            yield from self.emit_step(ev.CqFull(cqid=cq.cqid, head=cq.head, tail=cq.tail), req)
             while cq.full:
                 assert cq.space is not None
-                yield from self._wait(cq.space)
+                yield from self.wait_signal(cq.space)
                 if self.cqs.get(cqid) is not cq:
                     return
                 if req.fetched_from is not None and req.fetched_from.deleted:
@@ -1301,13 +1305,13 @@ class Controller:
         ok = self.pci.bus_master and self.port.dma_write(addr, data)
         if not ok:
             why = "bus master disabled" if not self.pci.bus_master else "not mapped"
-            yield from self._out(
+            yield from self.emit_step(
                 ev.condition("err_dma", detail=f"CQ {cq.cqid} entry {slot} at {addr:#x}: {why}"),
                 req,
             )
             old = self.csts
             self.csts |= r.CSTS.field("cfs").mask
-            yield from self._out(
+            yield from self.emit_step(
                 ev.CtrlState(state="fatal", csts_old=old, csts_new=self.csts,
                              detail="a completion could not be posted"),
                 req,
@@ -1315,7 +1319,7 @@ class Controller:
             return
         phase = cq.phase
         cq.advance_tail()
-        yield from self._out(
+        yield from self.emit_step(
             ev.CqePost(
                 cqid=cq.cqid,
                 slot=slot,
@@ -1352,11 +1356,11 @@ class Controller:
         slot = self.shadow_slot(qid, cq)
         if slot is None or not self.pci.bus_master:
             return None
-        yield from self._next()
+        yield from self.new_step()
         raw = self.port.dma_read(slot[0], 4)
         name = f"{'CQ' if cq else 'SQ'} {qid}"
         if raw is None or len(raw) != 4:
-            yield from self._out(
+            yield from self.emit_step(
                 ev.condition(
                     "err_dma", detail=f"{name} shadow doorbell at {slot[0]:#x} not mapped"
                 ),
@@ -1364,7 +1368,7 @@ class Controller:
             )
             return None
         data = bytes(raw)
-        yield from self._out(
+        yield from self.emit_step(
             ev.DmaRead(
                 addr=slot[0], length=4, data=data, purpose="shadow doorbell",
                 sqid=None if req is not None else qid,
@@ -1382,17 +1386,17 @@ class Controller:
             return False
         addr = slot[1] if eventidx else slot[0]
         data = (value & 0xFFFFFFFF).to_bytes(4, "little")
-        yield from self._next()
+        yield from self.new_step()
         ok = self.pci.bus_master and self.port.dma_write(addr, data)
         if not ok:
             what = "EventIdx" if eventidx else "shadow doorbell"
             why = "bus master disabled" if not self.pci.bus_master else "not mapped"
             name = f"{'CQ' if cq else 'SQ'} {qid}"
-            yield from self._out(
+            yield from self.emit_step(
                 ev.condition("err_dma", detail=f"{name} {what} at {addr:#x}: {why}"), req
             )
             return False
-        yield from self._out(
+        yield from self.emit_step(
             ev.DmaWrite(
                 addr=addr, length=4, data=data, purpose="eventidx" if eventidx else "shadow doorbell",
                 sqid=None if req is not None else qid,
@@ -1414,7 +1418,7 @@ class Controller:
             return
         sq.shadow = value
         if value >= sq.size:
-            yield from self._out(
+            yield from self.emit_step(
                 ev.condition(
                     "ub_db_invalid_value",
                     detail=f"shadow SQ {sq.sqid} tail {value} >= size {sq.size}: ignored",
@@ -1441,7 +1445,9 @@ class Controller:
                 f"(head {cq.head}, tail {cq.tail})",
             )
         if problem is not None:
-            yield from self._out(ev.condition(problem[0], detail=problem[1] + ": ignored"), req)
+            yield from self.emit_step(
+                ev.condition(problem[0], detail=problem[1] + ": ignored"), req
+            )
             self.nvme_enqueue_event(admin.AER_TYPE_ERROR, admin.AER_INFO_INVALID_DB_VALUE, 0x01)
             return False
         moved = value != cq.head
@@ -1450,7 +1456,7 @@ class Controller:
         if was_full and cq.space is not None:
             cq.space.fire()
         if moved and not self.pci.msix_enabled:
-            self._later(self._nvme_irq_recheck)
+            self.later(self.nvme_irq_recheck)
         return moved
 
     def _nvme_cq_ask_head(self, cq: CompletionQueue, req: Request) -> Task:
@@ -1487,7 +1493,7 @@ class Controller:
     def nvme_irq_assert(self, cq: CompletionQueue, req: Request | None = None) -> Task:
         if not cq.ien:
             return
-        yield from self._next()
+        yield from self.new_step()
         if self.pci.msix_enabled:
             rule = self._coalescing(cq)
             if rule is not None:
@@ -1496,12 +1502,12 @@ class Controller:
                 if count < entries:
                     first = vector not in self._coalesced
                     self._coalesced[vector] = count
-                    yield from self._out(ev.IrqCoalesced(vector=vector, count=count), req)
+                    yield from self.emit_step(ev.IrqCoalesced(vector=vector, count=count), req)
                     if first:  # the aggregation time runs from the first entry held
                         turn = self._coalesce_round[vector] = (
                             self._coalesce_round.get(vector, 0) + 1
                         )
-                        self._spawn(
+                        self.spawn(
                             self._nvme_coalesce_timer(vector, turn), delay, f"coalesce{vector}"
                         )
                     return
@@ -1510,7 +1516,7 @@ class Controller:
             return
         event = self._nvme_intx_update()
         if event is not None:
-            yield from self._out(event, req)
+            yield from self.emit_step(event, req)
 
     def _nvme_coalesce_timer(self, vector: int, turn: int) -> Task:
         """The aggregation time of ``vector``'s aggregation ``turn`` ran out: send the
@@ -1531,7 +1537,7 @@ class Controller:
         by_fault = not held and self.faults.on and vector in self.faults.masked
         if held or by_fault:
             self.msix.pending[vector] = True
-            yield from self._out(
+            yield from self.emit_step(
                 ev.IrqMsix(
                     vector=vector, address=v.address, data=v.data, masked=True, pending=True,
                     delivered=False, by_fault=by_fault,
@@ -1539,7 +1545,7 @@ class Controller:
                 req,
             )  # fmt: skip
             return
-        yield from self._out(self._msix_send(vector), req)
+        yield from self.emit_step(self._msix_send(vector), req)
 
     def _msix_send(self, vector: int) -> ev.Event:
         """Send ``vector``'s message; returns its event (``fault_irq_dropped`` when a
@@ -1568,7 +1574,7 @@ class Controller:
         self.port.intx(pin)
         return ev.IrqIntx(asserted=pin, intms=self.intms)
 
-    def _nvme_irq_recheck(self) -> None:
+    def nvme_irq_recheck(self) -> None:
         """After a mask change: deliver pending MSI-X vectors, or update the INTx level."""
         if self.pci.msix_enabled:
             if self._intx_pin:
@@ -1583,7 +1589,7 @@ class Controller:
                 if pending and not self.msix.vectors[i].masked and not self._fault_masked(i)
             ]
             if ready:
-                self._spawn(self._msix_deliver_pending(ready), 0, "msix_pending")
+                self.spawn(self._msix_deliver_pending(ready), 0, "msix_pending")
             return
         event = self._nvme_intx_update()
         if event is not None:
@@ -1591,7 +1597,7 @@ class Controller:
 
     def _msix_deliver_pending(self, vectors: list[int]) -> Task:
         for i in vectors:
-            yield from self._next()
+            yield from self.new_step()
             v = self.msix.vectors[i]
             if (
                 not self.msix.pending[i] or v.masked or self._fault_masked(i)
@@ -1599,7 +1605,7 @@ class Controller:
             ):  # fmt: skip
                 continue
             self.msix.pending[i] = False
-            yield from self._out(self._msix_send(i))
+            yield from self.emit_step(self._msix_send(i))
 
     # =====================================================================
     # asynchronous events
@@ -1632,7 +1638,7 @@ class Controller:
             req = s.aer_reqs.pop(0)
             req.dw0 = dw0
             req.held = False
-            self._spawn(self.nvme_complete(req), 0, "aer")
+            self.spawn(self.nvme_complete(req), 0, "aer")
 
     # =====================================================================
     # data transfer
@@ -1650,7 +1656,7 @@ class Controller:
         """
         cmd = req.cmd
         media_before = media_ns if to_host is not None else 0
-        yield from self._next()
+        yield from self.new_step()
         segments: list[tuple[int | None, int]]
         if cmd.psdt:
             sgl1 = struct.pack("<QQ", cmd.prp1, cmd.prp2)
@@ -1663,11 +1669,11 @@ class Controller:
                 self.pci.bus_master,
             )
             for seg in smap.reads:
-                yield from self._out(
+                yield from self.emit_step(
                     ev.SglSegmentRead(addr=seg.addr, descriptors=list(seg.descriptors)), req
                 )
             first = unpack_descriptor(sgl1)
-            yield from self._out(
+            yield from self.emit_step(
                 ev.MapSgl(
                     sgl_type=first[0],
                     addr=first[2],
@@ -1687,8 +1693,8 @@ class Controller:
                 self.port, cmd.prp1, cmd.prp2, length, self.page_size, self.pci.bus_master
             )
             for addr, entries in zip(pmap.list_pages, pmap.list_entries, strict=False):
-                yield from self._out(ev.PrpListRead(addr=addr, entries=list(entries)), req)
-            yield from self._out(
+                yield from self.emit_step(ev.PrpListRead(addr=addr, entries=list(entries)), req)
+            yield from self.emit_step(
                 ev.MapPrp(
                     prp1=cmd.prp1,
                     prp2=cmd.prp2,
@@ -1704,12 +1710,12 @@ class Controller:
             what, bad_kind = "PRP list read", "err_invalid_prp_offset"
         if error is not None:
             if not self.pci.bus_master:
-                yield from self._out(ev.condition("ub_dma_disabled", detail=what), req)
+                yield from self.emit_step(ev.condition("ub_dma_disabled", detail=what), req)
             kind = "err_dma" if error == st.DATA_TRANSFER_ERROR else bad_kind
             yield from self.nvme_fail(req, error, kind, detail, where)
             return None
         if not self.pci.bus_master:
-            yield from self._out(ev.condition("ub_dma_disabled", detail=purpose), req)
+            yield from self.emit_step(ev.condition("ub_dma_disabled", detail=purpose), req)
             yield from self.nvme_fail(
                 req, st.DATA_TRANSFER_ERROR, "err_dma", "bus master disabled", 24
             )
@@ -1729,12 +1735,12 @@ class Controller:
                 delay = transfer_ns(self.config, n)
                 if index == last and to_host is None:
                     delay += media_ns
-            yield from self._next()
+            yield from self.new_step()
             if to_host is not None:
                 piece = to_host[pos : pos + n]
                 ok = self.port.dma_write(addr, piece)
                 if ok:
-                    yield from self._out(
+                    yield from self.emit_step(
                         ev.DmaWrite(addr=addr, length=n, data=piece, purpose=purpose), req, delay
                     )
             else:
@@ -1743,7 +1749,7 @@ class Controller:
                 if ok:
                     assert got is not None
                     chunks.append(bytes(got))
-                    yield from self._out(
+                    yield from self.emit_step(
                         ev.DmaRead(addr=addr, length=n, data=bytes(got), purpose=purpose),
                         req,
                         delay,

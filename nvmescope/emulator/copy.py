@@ -40,13 +40,13 @@ from .. import events as ev
 from ..nvme import status as st
 from ..nvme.copy import COPY_MAX_BLOCKS, COPY_RANGE_SIZES, split_cdw12, unpack_copy_ranges
 from ..sim import Task
-from .admin import LOC_CDW10, LOC_CDW12
+from .common import LOC_CDW10, LOC_CDW12
 from .dulbe import dulbe_problem
 from .request import Request
 from .timing import media_ns
 
 if TYPE_CHECKING:
-    from .controller import Controller
+    from .context import CommandContext
 
 #: Protection Information Format of a namespace (ELBAF PIF): 16b Guard. No namespace of
 #: this emulator has another; a namespace object may say otherwise with a ``pif``.
@@ -58,7 +58,7 @@ _FORMAT_FOR_PIF = {0: 0, 1: 1, 2: 1}
 LOC_NONE = 0xFFFF
 
 
-def nvme_copy(ctrl: Controller, req: Request) -> Task:
+def nvme_copy(ctrl: CommandContext, req: Request) -> Task:
     """Copy (19h) on the namespace of ``req`` (active: the I/O path checked)."""
     c = req.cmd
     cfg = ctrl.config
@@ -124,7 +124,7 @@ def nvme_copy(ctrl: Controller, req: Request) -> Task:
     dlba = sdlba
     for index, (slba, nlb) in enumerate(ranges):
         read_ns = media_ns(cfg.media_read_ns, nlb * ns.lba_size, cfg.parallel_units)
-        yield from ctrl._out(
+        yield from ctrl.emit_step(
             ev.CopyRange(nsid=ns.nsid, index=index, slba=slba, nlb=nlb, dlba=dlba), req, read_ns
         )
         blocks.append(ns.read_blocks(slba, nlb))
@@ -133,7 +133,7 @@ def nvme_copy(ctrl: Controller, req: Request) -> Task:
         dlba += nlb
     data = b"".join(blocks)
     program_ns = media_ns(cfg.media_program_ns, len(data), cfg.parallel_units)
-    yield from ctrl._out(
+    yield from ctrl.emit_step(
         ev.CopyWrite(nsid=ns.nsid, sdlba=sdlba, nlb=total, ranges=nr), req, program_ns
     )
     ns.write_blocks(sdlba, data)

@@ -14,22 +14,20 @@ from typing import TYPE_CHECKING
 
 from ..nvme import features as f
 from ..nvme import status as st
+from .common import Problem
 
 if TYPE_CHECKING:
-    from .controller import Controller
+    from .context import CommandContext
     from .namespace import Namespace
 
-#: the arguments of ``ctrl.nvme_fail`` after the request
-Problem = tuple[tuple[int, int], str, str, int]
 
-
-def dulbe_enabled(ctrl: Controller, nsid: int) -> bool:
+def dulbe_enabled(ctrl: CommandContext, nsid: int) -> bool:
     """The host enabled DULBE for namespace ``nsid`` (Feature 05h bit 16)."""
     return bool(ctrl.state.err_rec.get(nsid, 0) & f.ERROR_RECOVERY_DULBE)
 
 
 def dulbe_problem(
-    ctrl: Controller, ns: Namespace, slba: int, nlb: int, what: str = "", loc: int = 0xFFFF
+    ctrl: CommandContext, ns: Namespace, slba: int, nlb: int, what: str = "", loc: int = 0xFFFF
 ) -> Problem | None:
     """Deallocated or Unwritten Logical Block when DULBE is on for ``ns`` and a block of
     ``slba`` .. ``slba + nlb - 1`` holds no data; else None."""

@@ -41,12 +41,14 @@ from .. import events as ev
 from ..nvme import status as st
 from ..nvme.identify import SGLS_MPTR_SGL
 from . import protection as pi
+from .common import Problem
+from .metastore import MetadataStore
 from .request import Request
 from .sgl import SGL_DESCRIPTOR_SIZE, nvme_map_sgl, unpack_descriptor
 from .timing import transfer_ns
 
 if TYPE_CHECKING:
-    from .controller import Controller
+    from .context import CommandContext
 
 #: CDW0 PSDT 10b: MPTR holds the address of an SGL segment (SGLS bit 19; not offered)
 PSDT_SGL_MPTR_SEGMENT = 2
@@ -56,89 +58,6 @@ LOC_PSDT = 1 | (6 << 8)
 LOC_MPTR = 16
 #: CDW12 PRINFO (bits 29:26) starts at SQE byte 51, bit 2
 LOC_CDW12_PRINFO = 51 | (2 << 8)
-
-Problem = tuple[tuple[int, int], str, str, int]
-
-
-class MetadataStore:
-    """The metadata of one namespace's blocks, in the format in use.
-
-    ``ms`` bytes a block; ``extended`` (MSET 1) when it travels in the data buffer;
-    ``pi`` the protection information format, or None."""
-
-    def __init__(
-        self, ms: int, lba_size: int, mset: int = 0, pi_type: int = 0, pil: int = 0
-    ) -> None:
-        self.ms = ms
-        self.lba_size = lba_size
-        self.extended = bool(mset) and ms > 0
-        self.pi = pi.PiFormat(pi_type, bool(pil), lba_size, ms) if pi_type and ms else None
-        self._blocks: dict[int, bytes] = {}
-        unwritten = bytearray(ms)
-        if self.pi is not None:
-            off = self.pi.offset
-            unwritten[off : off + pi.PI_SIZE] = b"\xff" * pi.PI_SIZE
-        #: what a deallocated block's metadata reads as
-        self.unwritten = bytes(unwritten)
-
-    @property
-    def dps(self) -> int:
-        """Identify Namespace DPS: the PI type (2:0) and bit 3 when PI is first."""
-        if self.pi is None:
-            return 0
-        return self.pi.pi_type | (pi.DPS_FIRST if self.pi.first else 0)
-
-    def moves(self, pract: bool) -> bool:
-        """True when a read or write moves metadata (not MS 8 under PI with PRACT)."""
-        return self.ms > 0 and not (self.pi is not None and pract and self.ms == pi.PI_SIZE)
-
-    def dptr_length(self, nlb: int, pract: bool) -> int:
-        """Bytes the data pointer describes for ``nlb`` blocks (metadata in it if extended)."""
-        extra = self.ms if self.extended and self.moves(pract) else 0
-        return nlb * (self.lba_size + extra)
-
-    def read(self, slba: int, nlb: int) -> bytes:
-        get, blank = self._blocks.get, self.unwritten
-        return b"".join(get(lba, blank) for lba in range(slba, slba + nlb))
-
-    def write(self, slba: int, meta: bytes) -> None:
-        ms = self.ms
-        for i in range(len(meta) // ms):
-            self._blocks[slba + i] = bytes(meta[i * ms : (i + 1) * ms])
-
-    def deallocate(self, slba: int, nlb: int) -> None:
-        if not self._blocks or nlb <= 0:
-            return
-        if nlb > len(self._blocks):
-            for lba in [b for b in self._blocks if slba <= b < slba + nlb]:
-                del self._blocks[lba]
-        else:
-            for lba in range(slba, slba + nlb):
-                self._blocks.pop(lba, None)
-
-    def clear(self) -> None:
-        self._blocks.clear()
-
-    @property
-    def blocks_kept(self) -> int:
-        return len(self._blocks)
-
-    def split(self, buf: bytes) -> tuple[bytes, bytes]:
-        """(data, metadata) of an extended-LBA buffer (each block's data, then its MS)."""
-        step, lba = self.lba_size + self.ms, self.lba_size
-        blocks = range(0, len(buf), step)
-        return (
-            b"".join(buf[at : at + lba] for at in blocks),
-            b"".join(buf[at + lba : at + step] for at in blocks),
-        )
-
-    def interleave(self, data: bytes, meta: bytes) -> bytes:
-        """The extended-LBA buffer of ``data`` and ``meta``."""
-        lba, ms = self.lba_size, self.ms
-        return b"".join(
-            data[i * lba : (i + 1) * lba] + meta[i * ms : (i + 1) * ms]
-            for i in range(len(data) // lba)
-        )
 
 
 def pi_command(req: Request) -> pi.PiCommand:
@@ -176,7 +95,7 @@ def command_problem(
 
 
 def nvme_mptr_sgl(
-    ctrl: Controller, req: Request, length: int, to_host: bool, purpose: str
+    ctrl: CommandContext, req: Request, length: int, to_host: bool, purpose: str
 ) -> Generator[Any, None, list[tuple[int | None, int]] | None]:
     """PSDT 10b: read the one SGL descriptor at MPTR and walk it for ``length`` bytes of
     metadata; the (address, length) pieces (None: a Bit Bucket), or None (``req`` failed)."""
@@ -189,10 +108,12 @@ def nvme_mptr_sgl(
         )  # fmt: skip
         return None
     desc = bytes(raw)
-    yield from ctrl._out(ev.SglSegmentRead(addr=addr, descriptors=[unpack_descriptor(desc)]), req)
+    yield from ctrl.emit_step(
+        ev.SglSegmentRead(addr=addr, descriptors=[unpack_descriptor(desc)]), req
+    )
     smap = nvme_map_sgl(ctrl.port, desc, length, to_host, ctrl.config.sgls, True)
     for seg in smap.reads:
-        yield from ctrl._out(
+        yield from ctrl.emit_step(
             ev.SglSegmentRead(addr=seg.addr, descriptors=list(seg.descriptors)), req
         )
     if smap.error is not None:
@@ -206,14 +127,14 @@ def nvme_mptr_sgl(
 
 
 def nvme_mptr_transfer(
-    ctrl: Controller, req: Request, length: int, to_host: bytes | None, purpose: str
+    ctrl: CommandContext, req: Request, length: int, to_host: bytes | None, purpose: str
 ) -> Generator[Any, None, bytes | None]:
     """Move ``length`` bytes of metadata through MPTR: one contiguous buffer, or (PSDT 10b)
     what its SGL describes; write ``to_host`` there, or read it (returned). None (``req``
     failed) when it cannot."""
-    yield from ctrl._next()
+    yield from ctrl.new_step()
     if not ctrl.pci.bus_master:
-        yield from ctrl._out(ev.condition("ub_dma_disabled", detail=purpose), req)
+        yield from ctrl.emit_step(ev.condition("ub_dma_disabled", detail=purpose), req)
         yield from ctrl.nvme_fail(req, st.DATA_TRANSFER_ERROR, "err_dma", "bus master disabled",
                                   LOC_MPTR)  # fmt: skip
         return None
@@ -230,13 +151,13 @@ def nvme_mptr_transfer(
             pos += n
             continue
         if len(pieces) > 1:
-            yield from ctrl._next()
+            yield from ctrl.new_step()
         delay = transfer_ns(ctrl.config, n) if ctrl.config.link_mbps > 0 else 0
         if to_host is not None:
             piece = to_host[pos : pos + n]
             ok = ctrl.port.dma_write(addr, piece)
             if ok:
-                yield from ctrl._out(
+                yield from ctrl.emit_step(
                     ev.DmaWrite(addr=addr, length=n, data=piece, purpose=purpose), req, delay
                 )
         else:
@@ -245,7 +166,7 @@ def nvme_mptr_transfer(
             if ok:
                 assert got is not None
                 chunks.append(bytes(got))
-                yield from ctrl._out(
+                yield from ctrl.emit_step(
                     ev.DmaRead(addr=addr, length=n, data=bytes(got), purpose=purpose), req, delay
                 )
         if not ok:
@@ -259,7 +180,7 @@ def nvme_mptr_transfer(
 
 
 def nvme_meta_from_host(
-    ctrl: Controller, req: Request, store: MetadataStore, buf: bytes, nlb: int, what: str
+    ctrl: CommandContext, req: Request, store: MetadataStore, buf: bytes, nlb: int, what: str
 ) -> Generator[Any, None, tuple[bytes, bytes] | None]:
     """(data, metadata) of a command that sent ``buf`` through its data pointer: split
     from it (extended LBA), or read through MPTR; zeros when no metadata moves."""
@@ -274,7 +195,7 @@ def nvme_meta_from_host(
     return buf, meta
 
 
-def pi_fail(ctrl: Controller, req: Request, err: pi.PiError) -> Generator[Any, None, None]:
+def pi_fail(ctrl: CommandContext, req: Request, err: pi.PiError) -> Generator[Any, None, None]:
     kind = {
         "guard": "err_e2e_guard",
         "application tag": "err_e2e_app_tag",
@@ -284,7 +205,7 @@ def pi_fail(ctrl: Controller, req: Request, err: pi.PiError) -> Generator[Any, N
 
 
 def nvme_write_meta(
-    ctrl: Controller, req: Request, store: MetadataStore, slba: int, nlb: int, buf: bytes
+    ctrl: CommandContext, req: Request, store: MetadataStore, slba: int, nlb: int, buf: bytes
 ) -> Generator[Any, None, tuple[bytes, bytes] | None]:
     """A Write's (data, metadata) to keep, from what came through the data pointer:
     metadata from the buffer or MPTR, then PI inserted (PRACT) or checked (PRCHK)."""
@@ -305,7 +226,7 @@ def nvme_write_meta(
 
 
 def read_check(
-    ctrl: Controller, req: Request, store: MetadataStore, slba: int, data: bytes, meta: bytes
+    ctrl: CommandContext, req: Request, store: MetadataStore, slba: int, data: bytes, meta: bytes
 ) -> Generator[Any, None, bool]:
     """Check the stored PI of the blocks read (Read, Compare, Verify): False (``req``
     failed) when a check PRCHK asks for fails."""
@@ -327,7 +248,7 @@ def read_buffer(store: MetadataStore, req: Request, data: bytes, meta: bytes) ->
 
 
 def nvme_read_meta_out(
-    ctrl: Controller, req: Request, store: MetadataStore, meta: bytes
+    ctrl: CommandContext, req: Request, store: MetadataStore, meta: bytes
 ) -> Generator[Any, None, bool]:
     """After a Read's data: its metadata through MPTR when separate (False: failed)."""
     if store.extended or not store.moves(pi_command(req).pract):

@@ -26,7 +26,7 @@ import stat
 
 from .allocation import AllocationMap
 from .config import NamespaceConfig
-from .metadata import MetadataStore
+from .metastore import MetadataStore
 
 PAGE = 4096
 #: bytes zeroed per write when a file system cannot punch holes

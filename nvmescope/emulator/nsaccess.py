@@ -33,11 +33,12 @@ from typing import TYPE_CHECKING
 from ..nvme import status as st
 from ..nvme.commands import DSM_AD
 from ..sim import Task
+from .common import NSID_ALL, Problem, nsid_problem
 from .namespace import PAGE, Namespace
 from .request import Request
 
 if TYPE_CHECKING:
-    from .controller import Controller
+    from .context import CommandContext
 
 NS_NOT_READY = (st.SCT_GENERIC, 0x82)
 CAPACITY_EXCEEDED = (st.SCT_GENERIC, 0x81)
@@ -67,8 +68,6 @@ OPC_WRITE, OPC_WRITE_ZEROES, OPC_DSM = 0x01, 0x08, 0x09
 MODIFYING_OPCODES = frozenset({OPC_WRITE, OPC_WRITE_ZEROES, OPC_DSM})
 LOC_NSID, LOC_CDW11 = 4, 44
 
-Problem = tuple[tuple[int, int], str, str, int]
-
 
 def thin(ns: Namespace) -> bool:
     """The namespace is thin provisioned: NCAP below NSZE."""
@@ -87,7 +86,7 @@ def nuse(ns: Namespace) -> int:
     return min(ns.nsze, ns.pages_used * PAGE // ns.lba_size)
 
 
-def not_ready_problem(ctrl: Controller, ns: Namespace) -> Problem | None:
+def not_ready_problem(ctrl: CommandContext, ns: Namespace) -> Problem | None:
     """Namespace Not Ready while the namespace's media is still coming up after CC.EN."""
     if not ns.not_ready_ns:
         return None
@@ -107,7 +106,7 @@ def write_protect_problem(ns: Namespace, opc: int, cdw11: int) -> Problem | None
             f"NSID {ns.nsid} is in {WPS_NAMES[ns.wps]} (Feature 84h): it takes no writes", 0)  # fmt: skip
 
 
-def io_access_problem(ctrl: Controller, req: Request, ns: Namespace) -> Problem | None:
+def io_access_problem(ctrl: CommandContext, req: Request, ns: Namespace) -> Problem | None:
     """The namespace's own refusal of I/O command ``req`` (not ready, write protected), if
     any; the command's own checks (MDTS, LBA range) come after not ready, before protection."""
     return not_ready_problem(ctrl, ns) or write_protect_problem(ns, req.opcode, req.cmd.cdw11)
@@ -131,13 +130,12 @@ def capacity_problem(ns: Namespace, slba: int, nlb: int) -> Problem | None:
 
 
 # -- Feature 84h: Namespace Write Protection Config -----------------------------------------
-def feature_supported(ctrl: Controller) -> bool:
+def feature_supported(ctrl: CommandContext) -> bool:
     return bool(ctrl.config.nwpc & 0x1)
 
 
-def _target(ctrl: Controller, req: Request) -> Task:
+def _target(ctrl: CommandContext, req: Request) -> Task:
     """The namespace Feature 84h names, or None after failing ``req``."""
-    from .admin import NSID_ALL, nsid_problem
 
     nsid = req.cmd.nsid
     if nsid == NSID_ALL:
@@ -152,7 +150,7 @@ def _target(ctrl: Controller, req: Request) -> Task:
     return ns
 
 
-def nvme_set_write_protect(ctrl: Controller, req: Request) -> Task:
+def nvme_set_write_protect(ctrl: CommandContext, req: Request) -> Task:
     """Set Features 84h: CDW11 bits 2:0 WPS, the namespace's new write protection state."""
     ns = yield from _target(ctrl, req)
     if ns is None:
@@ -177,11 +175,11 @@ def nvme_set_write_protect(ctrl: Controller, req: Request) -> Task:
             f"NSID {ns.nsid} is in {WPS_NAMES[ns.wps]}: no Set Features leaves it", LOC_CDW11,
         )  # fmt: skip
         return
-    yield from ctrl._next()
+    yield from ctrl.new_step()
     ns.wps = wps
 
 
-def nvme_get_write_protect(ctrl: Controller, req: Request, sel: int) -> Task:
+def nvme_get_write_protect(ctrl: CommandContext, req: Request, sel: int) -> Task:
     """Get Features 84h: Dword 0 bits 2:0 the state (SEL 0 current, 1 default, 2 saved:
     nothing is saved, so the default), or the capabilities (SEL 3)."""
     ns = yield from _target(ctrl, req)

@@ -58,7 +58,7 @@ from .namespace import Namespace
 from .request import Request
 
 if TYPE_CHECKING:
-    from .controller import Controller
+    from .context import CommandContext
 
 OPC_NS_MGMT = 0x0D
 OPC_NS_ATTACHMENT = 0x15
@@ -77,19 +77,19 @@ KIND = "err_ns_management"
 
 
 # -- capacity ------------------------------------------------------------------------------
-def tnvmcap(ctrl: Controller) -> int:
+def tnvmcap(ctrl: CommandContext) -> int:
     """Total NVM Capacity in bytes: the knob, or twice the configured namespaces' bytes."""
     if ctrl.config.tnvmcap:
         return ctrl.config.tnvmcap
     return 2 * ctrl.configured_bytes
 
 
-def unvmcap(ctrl: Controller) -> int:
+def unvmcap(ctrl: CommandContext) -> int:
     """Unallocated NVM Capacity in bytes: what no allocated namespace holds."""
     return max(0, tnvmcap(ctrl) - sum(ns.size_bytes for ns in ctrl.allocated.values()))
 
 
-def _nsid_invalid(ctrl: Controller, nsid: int) -> str | None:
+def _nsid_invalid(ctrl: CommandContext, nsid: int) -> str | None:
     """Why ``nsid`` is not a valid NSID for these commands (None when it is valid)."""
     if nsid == 0:
         return "NSID 0x0 is not a valid NSID: it names no namespace"
@@ -100,7 +100,7 @@ def _nsid_invalid(ctrl: Controller, nsid: int) -> str | None:
     return None
 
 
-def _check_nsid(ctrl: Controller, req: Request, nsid: int) -> Task:
+def _check_nsid(ctrl: CommandContext, req: Request, nsid: int) -> Task:
     """A valid, allocated NSID, or the command fails (and True is returned)."""
     why = _nsid_invalid(ctrl, nsid)
     if why is not None:
@@ -117,7 +117,7 @@ def _check_nsid(ctrl: Controller, req: Request, nsid: int) -> Task:
 
 
 # -- notices ---------------------------------------------------------------------------------
-def ns_attr_changed(ctrl: Controller, nsid: int) -> None:
+def ns_attr_changed(ctrl: CommandContext, nsid: int) -> None:
     """``nsid`` was attached or detached: note it in the Changed Namespace List, and queue
     the Namespace Attribute Changed notice if the host enabled it (Feature 0Bh bit 8)."""
     ctrl.changed_nsids.add(nsid)
@@ -125,7 +125,7 @@ def ns_attr_changed(ctrl: Controller, nsid: int) -> None:
         ctrl.nvme_enqueue_event(st.AER_TYPE_NOTICE, st.AER_INFO_NS_ATTR_CHANGED, 0x04)
 
 
-def changed_ns_log(ctrl: Controller) -> bytes:
+def changed_ns_log(ctrl: CommandContext) -> bytes:
     """Log page 04h as of now (:func:`changed_ns_log_read` empties it once it was sent)."""
     changed = sorted(ctrl.changed_nsids)
     if len(changed) > lp.CHANGED_NS_LIST_ENTRIES:
@@ -133,17 +133,17 @@ def changed_ns_log(ctrl: Controller) -> bytes:
     return lp.CHANGED_NS_LIST.build(changed + [0] * (lp.CHANGED_NS_LIST_ENTRIES - len(changed)))
 
 
-def changed_ns_log_read(ctrl: Controller) -> None:
+def changed_ns_log_read(ctrl: CommandContext) -> None:
     """The host read the Changed Namespace List: those changes were reported."""
     ctrl.changed_nsids.clear()
 
 
 # -- Identify ----------------------------------------------------------------------------------
 def identify(
-    ctrl: Controller,
+    ctrl: CommandContext,
     req: Request,
     cns: int,
-    namespace_data: Callable[[Controller, Namespace], bytes],
+    namespace_data: Callable[[CommandContext, Namespace], bytes],
 ) -> Task:
     """Identify CNS 10h..13h: the data, or None when the command failed (``namespace_data``
     builds an Identify Namespace page)."""
@@ -182,7 +182,7 @@ def identify(
 
 
 # -- Namespace Management --------------------------------------------------------------------
-def _create_problem(ctrl: Controller, req: Request, data: bytes) -> tuple | None:
+def _create_problem(ctrl: CommandContext, req: Request, data: bytes) -> tuple | None:
     """What refuses a create with host data ``data`` (``nvme_fail``'s arguments after req)."""
     cfg = ctrl.config
     csi = req.cmd.cdw11 >> 24
@@ -229,11 +229,11 @@ def _create_problem(ctrl: Controller, req: Request, data: bytes) -> tuple | None
     return None
 
 
-def _free_nsid(ctrl: Controller) -> int | None:
+def _free_nsid(ctrl: CommandContext) -> int | None:
     return next((n for n in range(1, ctrl.config.nn + 1) if n not in ctrl.allocated), None)
 
 
-def nvme_ns_mgmt(ctrl: Controller, req: Request) -> Task:
+def nvme_ns_mgmt(ctrl: CommandContext, req: Request) -> Task:
     c = req.cmd
     sel = c.cdw10 & 0xF
     if sel == SEL_CREATE:
@@ -250,7 +250,7 @@ def nvme_ns_mgmt(ctrl: Controller, req: Request) -> Task:
         formats = tuple(cfg.lba_formats)
         nsid = _free_nsid(ctrl)
         assert nsid is not None
-        yield from ctrl._next()
+        yield from ctrl.new_step()
         ctrl.allocated[nsid] = Namespace(
             NamespaceConfig(nsid, ns.nsze << formats[index][1], index, formats)
         )
@@ -269,7 +269,7 @@ def nvme_ns_mgmt(ctrl: Controller, req: Request) -> Task:
         if (yield from _check_nsid(ctrl, req, nsid)):
             return
         targets = [nsid]
-    yield from ctrl._next()
+    yield from ctrl.new_step()
     for n in targets:
         if ctrl.namespaces.pop(n, None) is not None:
             ns_attr_changed(ctrl, n)
@@ -277,7 +277,7 @@ def nvme_ns_mgmt(ctrl: Controller, req: Request) -> Task:
 
 
 # -- Namespace Attachment --------------------------------------------------------------------
-def nvme_ns_attachment(ctrl: Controller, req: Request) -> Task:
+def nvme_ns_attachment(ctrl: CommandContext, req: Request) -> Task:
     c = req.cmd
     sel, nsid = c.cdw10 & 0xF, c.nsid
     if sel not in (SEL_ATTACH, SEL_DETACH):
@@ -318,7 +318,7 @@ def nvme_ns_attachment(ctrl: Controller, req: Request) -> Task:
             f"namespace {nsid} is not attached to controller {CNTLID:#x}", LOC_NSID,
         )  # fmt: skip
         return
-    yield from ctrl._next()
+    yield from ctrl.new_step()
     if sel == SEL_ATTACH:
         # in place, in NSID order (others hold this dict)
         active = sorted([*ctrl.namespaces.items(), (nsid, ctrl.allocated[nsid])])

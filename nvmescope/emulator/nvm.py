@@ -43,15 +43,8 @@ from ..nvme import status as st
 from ..nvme.commands import DSM_AD, DSM_RANGE_SIZE, WRITE_ZEROES_DEAC, unpack_dsm_ranges
 from ..sim import Task
 from . import metadata as md
-from .admin import (
-    LOC_CDW10,
-    LOC_CDW12,
-    LOC_OPC,
-    NSID_ALL,
-    _max_transfer,
-    io_command_effects,
-    nsid_problem,
-)
+from .admin import _max_transfer, io_command_effects
+from .common import LOC_CDW10, LOC_CDW12, LOC_OPC, NSID_ALL, Problem, nsid_problem
 from .copy import nvme_copy
 from .dulbe import dulbe_problem
 from .nsaccess import NS_NOT_READY, capacity_problem, io_access_problem
@@ -59,7 +52,7 @@ from .request import Request
 from .timing import media_ns
 
 if TYPE_CHECKING:
-    from .controller import Controller
+    from .context import CommandContext
 
 OPC_FLUSH, OPC_WRITE, OPC_READ, OPC_COMPARE, OPC_WRITE_ZEROES, OPC_DSM = 0, 1, 2, 5, 8, 9
 OPC_VERIFY, OPC_COPY = 0x0C, 0x19
@@ -68,7 +61,7 @@ CC_CSS_ADMIN_ONLY = 7
 _CC_CSS = r.CC.field("css")
 
 
-def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
+def nvme_io_cmd(ctrl: CommandContext, req: Request) -> Task:
     opc = req.opcode
     if _CC_CSS.get(ctrl.cc) == CC_CSS_ADMIN_ONLY:
         yield from ctrl.nvme_fail(
@@ -117,9 +110,6 @@ def nvme_io_cmd(ctrl: Controller, req: Request) -> Task:
         )
 
 
-Problem = tuple[tuple[int, int], str, str, int]
-
-
 def _lba_args(req: Request) -> tuple[int, int]:
     """SLBA (CDW10-11) and the number of blocks (CDW12 NLB, 0's based) of ``req``."""
     c = req.cmd
@@ -127,7 +117,7 @@ def _lba_args(req: Request) -> tuple[int, int]:
 
 
 def _range_problem(
-    ctrl: Controller, req: Request, slba: int, nlb: int, what: str = "", loc: int = LOC_CDW10
+    ctrl: CommandContext, req: Request, slba: int, nlb: int, what: str = "", loc: int = LOC_CDW10
 ) -> Problem | None:
     """LBA Out of Range unless blocks slba .. slba + nlb - 1 exist (for ``nvme_fail``)."""
     ns = ctrl.namespaces.get(req.cmd.nsid)
@@ -140,7 +130,7 @@ def _range_problem(
 
 
 def _transfer_problem(
-    ctrl: Controller, req: Request, slba: int, nlb: int, length: int
+    ctrl: CommandContext, req: Request, slba: int, nlb: int, length: int
 ) -> Problem | None:
     """A command that moves ``length`` bytes: Invalid Field past MDTS, else its LBA range."""
     if length > _max_transfer(ctrl):
@@ -149,7 +139,7 @@ def _transfer_problem(
     return _range_problem(ctrl, req, slba, nlb)
 
 
-def _meta_problem(ctrl: Controller, req: Request, slba: int, opc: str) -> Problem | None:
+def _meta_problem(ctrl: CommandContext, req: Request, slba: int, opc: str) -> Problem | None:
     """What the namespace's metadata or protection information refuses (for ``nvme_fail``)."""
     store = ctrl.namespaces[req.cmd.nsid].meta
     if not store.ms:
@@ -157,7 +147,7 @@ def _meta_problem(ctrl: Controller, req: Request, slba: int, opc: str) -> Proble
     return md.command_problem(store, req, slba, opc, req.cmd.psdt, ctrl.config.sgls)
 
 
-def nvme_verify(ctrl: Controller, req: Request) -> Task:
+def nvme_verify(ctrl: CommandContext, req: Request) -> Task:
     """Verify (0Ch): NLB + 1 blocks checked on the medium; no data moves."""
     slba, nlb = _lba_args(req)
     req.lba = slba
@@ -175,7 +165,7 @@ def nvme_verify(ctrl: Controller, req: Request) -> Task:
         yield from md.read_check(ctrl, req, ns.meta, slba, data, ns.meta.read(slba, nlb))
 
 
-def nvme_compare(ctrl: Controller, req: Request) -> Task:
+def nvme_compare(ctrl: CommandContext, req: Request) -> Task:
     """Compare (05h): the host's NLB + 1 blocks against the namespace's."""
     ns = ctrl.namespaces[req.cmd.nsid]
     slba, nlb = _lba_args(req)
@@ -224,7 +214,7 @@ def nvme_compare(ctrl: Controller, req: Request) -> Task:
     )  # fmt: skip
 
 
-def nvme_write_zeroes(ctrl: Controller, req: Request) -> Task:
+def nvme_write_zeroes(ctrl: CommandContext, req: Request) -> Task:
     """Write Zeroes (08h): NLB + 1 blocks read as zeros; DEAC deallocates them too."""
     ns = ctrl.namespaces[req.cmd.nsid]
     slba, nlb = _lba_args(req)
@@ -239,7 +229,7 @@ def nvme_write_zeroes(ctrl: Controller, req: Request) -> Task:
     ctrl.state.busy_ns += ctrl.config.io_latency_ns
 
 
-def nvme_dsm(ctrl: Controller, req: Request) -> Task:
+def nvme_dsm(ctrl: CommandContext, req: Request) -> Task:
     """Dataset Management (09h): read the NR + 1 ranges; AD deallocates each of them."""
     c = req.cmd
     ns = ctrl.namespaces[c.nsid]
@@ -261,7 +251,7 @@ def nvme_dsm(ctrl: Controller, req: Request) -> Task:
     ctrl.state.busy_ns += ctrl.config.io_latency_ns
 
 
-def nvme_rw(ctrl: Controller, req: Request, write: bool) -> Task:
+def nvme_rw(ctrl: CommandContext, req: Request, write: bool) -> Task:
     ns = ctrl.namespaces[req.cmd.nsid]
     slba, nlb = _lba_args(req)
     length = nlb * ns.lba_size

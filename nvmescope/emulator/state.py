@@ -17,7 +17,7 @@ from .config import ControllerConfig
 from .request import Request
 
 if TYPE_CHECKING:
-    from .controller import Controller
+    from .queues import CompletionQueue, SubmissionQueue
 
 NS_PER_MINUTE = 60 * 1_000_000_000
 NS_PER_HOUR = 60 * NS_PER_MINUTE
@@ -81,13 +81,15 @@ class ControllerState:
         pass
 
     # -- the error log -------------------------------------------------------------
-    def log_error(self, req: Request, ctrl: Controller) -> None:
+    def log_error(
+        self, req: Request, sqs: dict[int, SubmissionQueue], cqs: dict[int, CompletionQueue]
+    ) -> None:
         self.error_count += 1
         cmd = req.cmd
         cq = None
-        sq = ctrl.sqs.get(req.sqid)
+        sq = sqs.get(req.sqid)
         if sq is not None:
-            cq = ctrl.cqs.get(sq.cqid)
+            cq = cqs.get(sq.cqid)
         entry = {
             "error_count": self.error_count,
             "sqid": req.sqid,
