@@ -103,3 +103,22 @@ def test_io_errors_skips_what_the_controller_does_not_offer():
     assert "capacity exceeded" not in cases and "SGL descriptor type invalid" not in cases
     assert not any(e.kind == "cqe_post" and e.status & 0x7FF == 0x20 for e in m.events)
     assert {"transfer larger than MDTS", "reserved PSDT"} <= cases  # these need no knob
+
+
+@pytest.mark.parametrize("not_ready_ns", [50_000_000, 1_000_000_000_000])
+def test_io_errors_waits_out_a_namespace_longer_not_ready_than_its_own_knob(not_ready_ns):
+    """namespace_not_ready_ns past the scenario's 5 ms (up to the knob's 1000 s): the host
+    retries until the namespace is ready, and every later case still runs on it."""
+    m = run(
+        "io-errors", ControllerConfig(**dict(IO_ERRORS_KNOBS, namespace_not_ready_ns=not_ready_ns))
+    )
+    assert m.scenario.ok, m.scenario.failures()
+    got = {row.case: row.got for row in m.scenario.results}
+    assert got["Namespace Not Ready"] == "ns_not_ready"
+    assert got["Read retried later"] == "success"
+
+
+def test_io_errors_skips_the_transfer_beyond_mdts_when_mdts_is_0():
+    m = run("io-errors", ControllerConfig(**dict(IO_ERRORS_KNOBS, mdts=0)))
+    assert m.scenario.ok, m.scenario.failures()
+    assert "transfer larger than MDTS" not in {row.case for row in m.scenario.results}
