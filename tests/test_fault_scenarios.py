@@ -122,3 +122,15 @@ def test_io_errors_skips_the_transfer_beyond_mdts_when_mdts_is_0():
     m = run("io-errors", ControllerConfig(**dict(IO_ERRORS_KNOBS, mdts=0)))
     assert m.scenario.ok, m.scenario.failures()
     assert "transfer larger than MDTS" not in {row.case for row in m.scenario.results}
+
+
+@pytest.mark.parametrize("knobs", [{"dbbuf": True}], ids=["shadow doorbells"])
+def test_abort_finds_a_command_published_only_in_the_shadow_doorbell(knobs):
+    """With Doorbell Buffer Config the Read's tail is in the shadow only (EventIdx says no
+    MMIO write is needed): the device reads the shadow before it looks for the command."""
+    from nvmescope.host.scenarios_faults import ABORT_KNOBS
+
+    m = run("abort", ControllerConfig(**dict(ABORT_KNOBS, **knobs)))
+    assert m.scenario.ok, m.scenario.failures()
+    rows = {row.case: row for row in m.scenario.results}
+    assert rows["Read aborted in the SQ"].got == "abort_requested"
