@@ -134,3 +134,13 @@ def test_abort_finds_a_command_published_only_in_the_shadow_doorbell(knobs):
     assert m.scenario.ok, m.scenario.failures()
     rows = {row.case: row for row in m.scenario.results}
     assert rows["Read aborted in the SQ"].got == "abort_requested"
+
+
+@pytest.mark.parametrize("mqes", [1, 2])
+def test_reset_under_io_keeps_its_outstanding_commands_within_a_small_sq(mqes):
+    """Queues of CAP.MQES + 1 entries hold fewer than the story's six: the commands sent
+    before the reset are what SQ1 holds, so none had to complete to make room."""
+    from nvmescope.host.scenarios_faults import RESET_KNOBS
+
+    m = run("reset-under-io", ControllerConfig(**dict(RESET_KNOBS, mqes=mqes)))
+    assert m.scenario.ok, m.scenario.failures()
