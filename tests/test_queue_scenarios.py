@@ -113,6 +113,21 @@ def test_a_large_queue_wraps_and_its_polled_cq_still_fills():
     assert of(m, "cq_full", cqid=3)
 
 
+def test_a_batch_that_wraps_a_queue_waits_for_a_tag_and_never_reuses_a_cid_in_flight():
+    """SQ Heads come back before the commands fetched with them complete (four parallel
+    units), so a batch can find SQ room with every one of the depth - 1 tags in use: it
+    waits for a completion to free a tag, as blk-mq does. qsize 128 over 3 laps gave four
+    Reads the CID 0 of another command still outstanding; their CQEs went to it."""
+    m = ok("queue-wrap", qsize=128, laps=3)
+    outstanding: set[int] = set()
+    for e in m.events:
+        if e.kind == "sqe_fetch" and e.sqid == 2:
+            assert e.cid not in outstanding, f"cid {e.cid} fetched again while in flight"
+            outstanding.add(e.cid)
+        elif e.kind == "cqe_post" and e.sqid == 2:
+            outstanding.discard(e.cid)
+
+
 def test_a_host_that_polls_faster_than_the_device_completes_is_told_so():
     m = run("queue-wrap", qsize=16, poll_us=1)
     assert failed_cases(m) == {"CQ full, device waits"}
