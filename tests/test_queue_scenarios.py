@@ -128,6 +128,25 @@ def test_a_batch_that_wraps_a_queue_waits_for_a_tag_and_never_reuses_a_cid_in_fl
             outstanding.discard(e.cid)
 
 
+@pytest.mark.parametrize(
+    ("params", "knobs", "words"),
+    [
+        ({"qsize": 65536, "laps": 64}, {}, "at most 16384 Writes in one batch"),
+        ({"qsize": 2048, "laps": 8}, {}, "16415 blocks of namespace 1"),
+        ({}, {"namespace_size_bytes": 65536}, "43 blocks of namespace 1"),
+    ],
+)
+def test_queue_wrap_past_its_namespace_or_its_buffers_is_one_check_that_says_so(
+    params, knobs, words
+):
+    """More Writes than namespace 1 has blocks (they went LBA Out of Range) or than one
+    batch has buffers for (the host's memory ran out: an internal error)."""
+    m = run("queue-wrap", ControllerConfig(**knobs), **params)
+    assert [row.case for row in m.scenario.results] == ["blocks for the laps"]
+    assert words in m.scenario.failures()[0]
+    assert not of(m, "queue_created", qid=2)
+
+
 def test_a_host_that_polls_faster_than_the_device_completes_is_told_so():
     m = run("queue-wrap", qsize=16, poll_us=1)
     assert failed_cases(m) == {"CQ full, device waits"}

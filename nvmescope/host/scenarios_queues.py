@@ -319,6 +319,20 @@ def queue_wrap(drv: LinuxDriver, run: ScenarioRun, qsize: int, laps: int, poll_u
         return
     size = max(2, min(qsize, _mqes(drv)))
     total = laps * size
+    # the Writes take blocks 0.. of namespace 1, then the full-CQ part as many again as its
+    # SQ holds (2 x FULL_CQ_MAX - 1 at most); all in one batch, each with its own buffer
+    nlb, _ = _block(drv, lba)
+    blocks = drv.namespaces[1].nsze // nlb
+    need = total + 2 * FULL_CQ_MAX - 1
+    if total > BATCH_MAX or need > blocks:
+        if total > BATCH_MAX:
+            want = f"at most {BATCH_MAX} Writes in one batch (a 4 KiB buffer each)"
+            got = f"{total} ({laps} laps x {size}): fewer -p laps or a smaller -p qsize"
+        else:
+            want = f"{need} blocks of namespace 1 ({total} Writes, then the full CQ's)"
+            got = f"{blocks} blocks: fewer -p laps, a smaller -p qsize or a larger namespace"
+        yield from check(drv, run, "blocks for the laps", "queue-wrap", want, got, False)
+        return
     yield from drv.say(
         "queue_wrap", f"A {size}-entry queue pair (SQ2, CQ2 on vector 2): {total} Writes in one "
         f"batch go round it {plural(laps, 'time')} (the SQ holds {size - 1} commands, so the "
