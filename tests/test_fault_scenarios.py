@@ -144,3 +144,16 @@ def test_reset_under_io_keeps_its_outstanding_commands_within_a_small_sq(mqes):
 
     m = run("reset-under-io", ControllerConfig(**dict(RESET_KNOBS, mqes=mqes)))
     assert m.scenario.ok, m.scenario.failures()
+
+
+@pytest.mark.parametrize("knobs", [{"parallel_units": 42}, {"mqes": 1}])
+def test_abort_on_a_controller_where_nothing_waits_says_so_in_one_check(knobs):
+    """Units enough to run the Read at once (a profile's or -c's parallel_units), or an SQ1
+    of two entries: the Read cannot wait in the SQ, and one failed check says why instead
+    of three that blame the Abort."""
+    from nvmescope.host.scenarios_faults import ABORT_KNOBS
+
+    m = run("abort", ControllerConfig(**dict(ABORT_KNOBS, **knobs)))
+    failed = [row.case for row in m.scenario.results if not row.ok]
+    assert failed == ["Read waiting in SQ1 at the Abort"]
+    assert "parallel_units=1 overridden" in m.scenario.failures()[0]
