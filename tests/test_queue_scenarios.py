@@ -210,6 +210,18 @@ def test_wrr_says_so_when_the_device_never_had_to_choose():
     assert failed_cases(m) == {"commands waiting for arbitration"}
 
 
+def test_wrr_says_so_when_the_device_had_room_for_most_commands_at_once():
+    """--profile ssd's 42 units: the urgent SQ, both high SQs and half the medium one are
+    fetched as their doorbells ring, the rest arbitrated. One check says the device never
+    had to choose for them, not the weights and the burst that it could not show."""
+    from nvmescope.emulator.config import PROFILES
+
+    m = run("wrr", ControllerConfig(**dict(PROFILES["ssd"], ams=1)))
+    assert _order(m)[:42] == [q for q in (2, 3, 4) for _ in range(12)] + [5] * 6
+    assert failed_cases(m) == {"commands waiting for arbitration"}
+    assert "the first 42 commands were fetched SQ after SQ" in m.scenario.failures()[0]
+
+
 def test_wrr_catches_a_device_that_ignores_the_urgent_class(monkeypatch):
     from nvmescope.emulator.arbiter import ADMIN_CLASS, QPRIO_MEDIUM, Arbiter
 
