@@ -1279,6 +1279,12 @@ def get_feature(
             "--cdw11", parser=number(0, 0xFFFFFFFF), help="Dword 11 (e.g. the vector for 09h)."
         ),
     ] = 0,
+    namespace_id: Annotated[
+        str,
+        typer.Option(
+            "-n", "--namespace-id", help="NSID of a namespace's feature (05h, 84h); default 0."
+        ),
+    ] = "0",
     human: HumanOpt = False,
     raw_binary: BinaryOpt = False,
     config: ConfigOpt = None,
@@ -1293,12 +1299,13 @@ def get_feature(
             raise UsageError(f"-f {feature_id}: a feature identifier is 0..255")
         if not 0 <= sel <= 7:
             raise UsageError(f"-s {sel}: select is 0..7")
+        nsid = parse_nsid("-n", namespace_id)
         m = _booted(config, after)
         length = FEATURE_DATA_LEN.get(fid, 0)
         comp = _admin(
             m,
             lambda d: d.get_features(
-                fid, sel=sel, cdw11=cdw11, data_len=length, why="nvmescope get-feature"
+                fid, sel=sel, cdw11=cdw11, data_len=length, nsid=nsid, why="nvmescope get-feature"
             ),
         )
         data = comp.data if length else None

@@ -440,3 +440,16 @@ def test_list_json_gives_sizes_in_bytes_of_the_lba_format_in_use():
     (device,) = json.loads(text)["Devices"]
     assert device["SectorSize"] == 4096 and device["MaximumLBA"] == 64 * 1024 * 1024 // 4096
     assert device["PhysicalSize"] == 64 * 1024 * 1024 and device["DevicePath"] == "/dev/nvme0n1"
+
+
+def test_get_feature_reads_a_namespace_feature_of_the_namespace_named_with_n():
+    """05h and 84h are features of a namespace: without -n (NSID 0) the device refuses,
+    with -n 1 it answers, as `nvme get-feature -f 0x84 -n 1` does."""
+    code, _, err = run("get-feature", "-f", "0x84", "-c", "nwpc=1")
+    assert code != 0 and "Invalid Namespace or Format" in err
+    code, text, _ = run("get-feature", "-f", "0x84", "-n", "1", "-c", "nwpc=1")
+    assert code == 0 and "0x84 (Namespace Write Protection Config), Current value:" in text
+    code, text, _ = run("get-feature", "-f", "5", "-n", "1", "-s", "3")
+    assert code == 0 and "Error Recovery" in text
+    code, _, err = run("get-feature", "-f", "5", "-n", "x")
+    assert code == 2 and "-n x" in err

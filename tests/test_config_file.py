@@ -132,6 +132,8 @@ def test_every_command_that_takes_c_takes_a_file(tmp_path, monkeypatch):
         ("[[namespace]]\nsize = 4096\n\n[[namespace]]\nsise = 3\n", "c.toml:5: namespace 2: sise: no such key"),
         ("[[namespace]]\n[[namespace]]\nlba_size = 4096\nsize = 1000\n", "c.toml:4: namespace 2: size=1000 must be a multiple of the 4096-byte LBA"),
         ("[[namespace]]\nsize = \"64 MB\"\n", "c.toml:2: namespace 1: size: expected bytes"),
+        ("[[namespace]]\ncapacity = true\n", "c.toml:2: namespace 1: capacity: expected bytes"),
+        ("[[namespace]]\ncapacity = 1e6\n", "c.toml:2: namespace 1: capacity: expected bytes"),
         ("[[namespace]]\nsize = \"64MiB\"\nlba_size = 1024\n", "c.toml:3: namespace 1: lba_size=1024: no LBA format"),
         ("[[namespace]]\nlba_size = 512\nflbas = 0\n", "c.toml:2: namespace 1: lba_size and flbas"),
         ("[[namespace]]\nflbas = 9\n", "c.toml:2: namespace 1: flbas=9 names no LBA format"),

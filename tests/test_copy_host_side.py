@@ -144,6 +144,10 @@ def test_the_copy_scenario_expects_what_each_configuration_advertises():
         (ControllerConfig(copy=False), 1),  # no Copy: Invalid Command Opcode, and the end
         (ControllerConfig(), 10),  # no DULBE: Set Features 05h refused, and the end
         (ControllerConfig(nsfeat=0x14, mssrl=2, msrc=0), 17),
+        # OCFS without format 0h, the only one a namespace without protection information
+        # takes: one Copy refused with Invalid Field, then DULBE (its Copy refused too)
+        (ControllerConfig(nsfeat=0x14, ocfs=2), 13),
+        (ControllerConfig(nsfeat=0x14, ocfs=0), 13),
     ):
         m = Machine(config, scenario="copy") if config else Machine(scenario="copy")
         m.run()

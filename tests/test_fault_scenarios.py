@@ -103,3 +103,57 @@ def test_io_errors_skips_what_the_controller_does_not_offer():
     assert "capacity exceeded" not in cases and "SGL descriptor type invalid" not in cases
     assert not any(e.kind == "cqe_post" and e.status & 0x7FF == 0x20 for e in m.events)
     assert {"transfer larger than MDTS", "reserved PSDT"} <= cases  # these need no knob
+
+
+@pytest.mark.parametrize("not_ready_ns", [50_000_000, 1_000_000_000_000])
+def test_io_errors_waits_out_a_namespace_longer_not_ready_than_its_own_knob(not_ready_ns):
+    """namespace_not_ready_ns past the scenario's 5 ms (up to the knob's 1000 s): the host
+    retries until the namespace is ready, and every later case still runs on it."""
+    m = run(
+        "io-errors", ControllerConfig(**dict(IO_ERRORS_KNOBS, namespace_not_ready_ns=not_ready_ns))
+    )
+    assert m.scenario.ok, m.scenario.failures()
+    got = {row.case: row.got for row in m.scenario.results}
+    assert got["Namespace Not Ready"] == "ns_not_ready"
+    assert got["Read retried later"] == "success"
+
+
+def test_io_errors_skips_the_transfer_beyond_mdts_when_mdts_is_0():
+    m = run("io-errors", ControllerConfig(**dict(IO_ERRORS_KNOBS, mdts=0)))
+    assert m.scenario.ok, m.scenario.failures()
+    assert "transfer larger than MDTS" not in {row.case for row in m.scenario.results}
+
+
+@pytest.mark.parametrize("knobs", [{"dbbuf": True}], ids=["shadow doorbells"])
+def test_abort_finds_a_command_published_only_in_the_shadow_doorbell(knobs):
+    """With Doorbell Buffer Config the Read's tail is in the shadow only (EventIdx says no
+    MMIO write is needed): the device reads the shadow before it looks for the command."""
+    from nvmescope.host.scenarios_faults import ABORT_KNOBS
+
+    m = run("abort", ControllerConfig(**dict(ABORT_KNOBS, **knobs)))
+    assert m.scenario.ok, m.scenario.failures()
+    rows = {row.case: row for row in m.scenario.results}
+    assert rows["Read aborted in the SQ"].got == "abort_requested"
+
+
+@pytest.mark.parametrize("mqes", [1, 2])
+def test_reset_under_io_keeps_its_outstanding_commands_within_a_small_sq(mqes):
+    """Queues of CAP.MQES + 1 entries hold fewer than the story's six: the commands sent
+    before the reset are what SQ1 holds, so none had to complete to make room."""
+    from nvmescope.host.scenarios_faults import RESET_KNOBS
+
+    m = run("reset-under-io", ControllerConfig(**dict(RESET_KNOBS, mqes=mqes)))
+    assert m.scenario.ok, m.scenario.failures()
+
+
+@pytest.mark.parametrize("knobs", [{"parallel_units": 42}, {"mqes": 1}])
+def test_abort_on_a_controller_where_nothing_waits_says_so_in_one_check(knobs):
+    """Units enough to run the Read at once (a profile's or -c's parallel_units), or an SQ1
+    of two entries: the Read cannot wait in the SQ, and one failed check says why instead
+    of three that blame the Abort."""
+    from nvmescope.host.scenarios_faults import ABORT_KNOBS
+
+    m = run("abort", ControllerConfig(**dict(ABORT_KNOBS, **knobs)))
+    failed = [row.case for row in m.scenario.results if not row.ok]
+    assert failed == ["Read waiting in SQ1 at the Abort"]
+    assert "parallel_units=1 overridden" in m.scenario.failures()[0]

@@ -482,3 +482,19 @@ def test_a_namespace_deleted_while_a_dsm_reads_its_ranges_fails_the_dsm_not_the_
     rig.run()
     assert status(rig.reap(1)) == st.INVALID_FIELD  # now an inactive NSID
     assert status(rig.reap(0)) == st.SUCCESS
+
+
+def test_the_ns_mgmt_scenario_on_a_controller_without_namespace_attribute_notices():
+    """OAES bit 8 clear: the device must send no notice for the attach or the detach (a
+    notice would fail the check), and the host's rescan by hand still finds the namespace
+    and then loses it."""
+    from nvmescope.host.scenario_ns import NS_MGMT_KNOBS
+    from nvmescope.machine import Machine
+
+    m = Machine(ControllerConfig(**dict(NS_MGMT_KNOBS, oaes=0)), scenario="ns-mgmt")
+    m.run()
+    assert m.scenario.ok, m.scenario.failures()
+    rows = {row.case: row for row in m.scenario.results}
+    assert rows["notice after attach"].got == "no notice"
+    assert rows["rescan found it"].ok and rows["rescan removed it"].ok
+    assert "Changed Namespace List" not in rows

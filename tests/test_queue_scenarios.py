@@ -113,6 +113,40 @@ def test_a_large_queue_wraps_and_its_polled_cq_still_fills():
     assert of(m, "cq_full", cqid=3)
 
 
+def test_a_batch_that_wraps_a_queue_waits_for_a_tag_and_never_reuses_a_cid_in_flight():
+    """SQ Heads come back before the commands fetched with them complete (four parallel
+    units), so a batch can find SQ room with every one of the depth - 1 tags in use: it
+    waits for a completion to free a tag, as blk-mq does. qsize 128 over 3 laps gave four
+    Reads the CID 0 of another command still outstanding; their CQEs went to it."""
+    m = ok("queue-wrap", qsize=128, laps=3)
+    outstanding: set[int] = set()
+    for e in m.events:
+        if e.kind == "sqe_fetch" and e.sqid == 2:
+            assert e.cid not in outstanding, f"cid {e.cid} fetched again while in flight"
+            outstanding.add(e.cid)
+        elif e.kind == "cqe_post" and e.sqid == 2:
+            outstanding.discard(e.cid)
+
+
+@pytest.mark.parametrize(
+    ("params", "knobs", "words"),
+    [
+        ({"qsize": 65536, "laps": 64}, {}, "at most 16384 Writes in one batch"),
+        ({"qsize": 2048, "laps": 8}, {}, "16415 blocks of namespace 1"),
+        ({}, {"namespace_size_bytes": 65536}, "43 blocks of namespace 1"),
+    ],
+)
+def test_queue_wrap_past_its_namespace_or_its_buffers_is_one_check_that_says_so(
+    params, knobs, words
+):
+    """More Writes than namespace 1 has blocks (they went LBA Out of Range) or than one
+    batch has buffers for (the host's memory ran out: an internal error)."""
+    m = run("queue-wrap", ControllerConfig(**knobs), **params)
+    assert [row.case for row in m.scenario.results] == ["blocks for the laps"]
+    assert words in m.scenario.failures()[0]
+    assert not of(m, "queue_created", qid=2)
+
+
 def test_a_host_that_polls_faster_than_the_device_completes_is_told_so():
     m = run("queue-wrap", qsize=16, poll_us=1)
     assert failed_cases(m) == {"CQ full, device waits"}
@@ -174,6 +208,18 @@ def test_wrr_says_so_when_the_device_never_had_to_choose():
     # room for every command at once: each SQ is fetched whole as its doorbell rings
     m = run("wrr", ControllerConfig(ams=1, parallel_units=100))
     assert failed_cases(m) == {"commands waiting for arbitration"}
+
+
+def test_wrr_says_so_when_the_device_had_room_for_most_commands_at_once():
+    """--profile ssd's 42 units: the urgent SQ, both high SQs and half the medium one are
+    fetched as their doorbells ring, the rest arbitrated. One check says the device never
+    had to choose for them, not the weights and the burst that it could not show."""
+    from nvmescope.emulator.config import PROFILES
+
+    m = run("wrr", ControllerConfig(**dict(PROFILES["ssd"], ams=1)))
+    assert _order(m)[:42] == [q for q in (2, 3, 4) for _ in range(12)] + [5] * 6
+    assert failed_cases(m) == {"commands waiting for arbitration"}
+    assert "the first 42 commands were fetched SQ after SQ" in m.scenario.failures()[0]
 
 
 def test_wrr_catches_a_device_that_ignores_the_urgent_class(monkeypatch):

@@ -933,6 +933,9 @@ def nvme_abort(ctrl: CommandContext, req: Request) -> Task:
     sq = ctrl.sqs.get(sqid)
     if sq is None or (sqid, cid) in s.pending_aborts:
         return
+    # with shadow doorbells the host may have published commands the device has not read
+    # yet: take the SQ's shadow tail first, so a command the host submitted is found
+    yield from ctrl.nvme_refresh_sq_tail(sq)
     for slot in sq.unfetched_slots():
         raw = ctrl.port.dma_read(sq.slot_addr(slot) + 2, 2) if ctrl.pci.bus_master else None
         if raw is not None and len(raw) == 2 and int.from_bytes(raw, "little") == cid:

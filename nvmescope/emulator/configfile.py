@@ -272,7 +272,7 @@ def _formats(where: str, key: str, value: Any) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _size(where: str, label: str, value: Any) -> int:
+def _size(where: str, label: str, value: Any, key: str = "size") -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -280,7 +280,7 @@ def _size(where: str, label: str, value: Any) -> int:
         if found is not None and found.group(2) in SIZE_UNITS:
             return int(found.group(1)) * SIZE_UNITS[found.group(2)]
     raise ConfigFileError(
-        f'{where}: {label}size: expected bytes, an integer or a text such as "64MiB" '
+        f'{where}: {label}{key}: expected bytes, an integer or a text such as "64MiB" '
         f"(KiB, MiB, GiB, TiB), got {value!r}"[:300]
     )
 
@@ -309,7 +309,11 @@ def _namespace(
             )
         ints[key] = value
     size = _size(where("size"), label, table["size"]) if "size" in table else None
-    capacity = _size(where("capacity"), label, table["capacity"]) if "capacity" in table else None
+    capacity = (
+        _size(where("capacity"), label, table["capacity"], "capacity")
+        if "capacity" in table
+        else None
+    )
     formats = (
         _formats(where("lba_formats"), label + "lba_formats", table["lba_formats"])
         if "lba_formats" in table

@@ -1410,6 +1410,14 @@ class Controller:
     ) -> Generator[Any, None, bool]:
         return (yield from self.nvme_write_shadow(qid, cq, value, True, req))
 
+    def nvme_refresh_sq_tail(self, sq: SubmissionQueue) -> Task:
+        """With shadow doorbells, take the SQ's shadow tail now (an Abort looks for a
+        command the host may have published only there); the fetch engine runs if it moved."""
+        if self.dbbuf is None or sq.deleted:
+            return
+        yield from self._nvme_update_sq_tail(sq)
+        self._nvme_kick()
+
     def _nvme_update_sq_tail(self, sq: SubmissionQueue) -> Task:
         """Take a new tail from the SQ's shadow doorbell, if the host wrote one."""
         sq.shadow_due = False

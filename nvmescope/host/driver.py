@@ -1403,6 +1403,11 @@ class LinuxDriver:
                 return ((gen & CID_GENCTR_MASK) << CID_GENCTR_SHIFT) | tag
         return 0
 
+    def _tag_free(self, sq: HostSQ) -> bool:
+        """Whether SQ ``sq`` has a tag no outstanding command holds (what _alloc_cid takes)."""
+        depth = ADMIN_TAG_DEPTH if sq.qid == 0 else max(1, sq.depth - 1)
+        return sum(qid == sq.qid for qid, _ in self._pending) < depth
+
     def _describe_cmd(
         self, qid: int, opc: int, nsid: int, cdw10: int, cdw11: int, cdw12: int = 0
     ) -> str:
@@ -1901,7 +1906,10 @@ class LinuxDriver:
         for cmd in commands:
             sq = self.sqs.get(cmd.qid)
             what = self._describe_cmd(cmd.qid, cmd.opc, cmd.nsid, cmd.cdw10, cmd.cdw11, cmd.cdw12)
-            cid = self._alloc_cid(sq) if sq is not None else 0
+            # every tag in use (commands fetched but not completed free SQ slots, not tags):
+            # the command takes its tag once a completion frees one, as blk-mq waits for one
+            late = sq is not None and not self._tag_free(sq)
+            cid = self._alloc_cid(sq) if sq is not None and not late else 0
             comp = Completion(cmd.qid, cid, cmd.opc, opcode_name(cmd.opc, cmd.qid == 0), what)
             self.history.append(comp)
             comps.append(comp)
@@ -1958,6 +1966,19 @@ class LinuxDriver:
                     )  # fmt: skip
                     comp.aborted = comp.done = True
                     break
+            while late and not comp.done and not self._tag_free(sq):
+                _, first, keys = rung_from[sq.qid]
+                if keys:
+                    yield from self._ring_batch(sq, first, keys, "every tag is in use")
+                    rung_from[sq.qid] = (sq, sq.tail, [])
+                yield from self.say(
+                    "tags_busy", f"Every tag of SQ{sq.qid} is in use ({sq.depth - 1}, the "
+                    "queue's depth - 1): wait for a completion to free one.",
+                )  # fmt: skip
+                if self.sqs.get(sq.qid) is not sq or not (yield from self._await_progress(sq)):
+                    comp.aborted = comp.done = True
+            if late and not comp.done:
+                cid = comp.cid = self._alloc_cid(sq)
             if comp.done or self.sqs.get(sq.qid) is not sq:
                 comp.aborted = comp.done = True
                 continue

@@ -12,6 +12,8 @@ scenario expects exactly that.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nvmescope.nvme import features as f
 from nvmescope.nvme import identify as idf
 from nvmescope.nvme import status as st
@@ -35,6 +37,8 @@ COPY_BLOCKS = 8
 COPY_DEST = 64
 #: a block the scenario never writes (DULBE's unwritten block)
 UNWRITTEN_LBA = 200
+#: Identify Controller OCFS bit 0: Source Range Entries in descriptor format 0h
+OCFS_FORMAT_0H = 1 << 0
 
 
 def _limits(drv: LinuxDriver) -> tuple[int, int, int, int, int]:
@@ -73,7 +77,12 @@ def copy_scenario(drv: LinuxDriver, run: ScenarioRun) -> Task:
             and sum(n for _, n in ranges) <= mcl
         )
 
+    ocfs = drv._id_field("ocfs")
+    format_0h = bool(ocfs & OCFS_FORMAT_0H)
+
     def status_for(ranges: list[tuple[int, int]], otherwise: Status = SUCCESS) -> Status:
+        if not format_0h:  # the format of every Copy here (no protection information)
+            return st.INVALID_FIELD
         return otherwise if within(ranges) else st.CMD_SIZE_LIMIT_EXCEEDED
 
     size = COPY_BLOCKS * lba
@@ -85,6 +94,27 @@ def copy_scenario(drv: LinuxDriver, run: ScenarioRun) -> Task:
         comp = yield from drv.nvme_write(1, 1, slba, COPY_BLOCKS, buf, size, why="copy source")
         yield from expect(drv, run, f"Write {COPY_BLOCKS} blocks at LBA {slba}", comp, SUCCESS)
 
+    if not format_0h:
+        yield from drv.say(
+            "no_format_0h", f"Identify OCFS = {ocfs:#x}: bit 0 is clear, this controller "
+            "takes no Source Range Entries in format 0h, the only format a namespace without "
+            "protection information uses (1h is for 64b Guard). Sent anyway, a Copy in format "
+            "0h must be Invalid Field in Command. (Run the scenario with -c ocfs=1 for the "
+            "Copy part of the story.)",
+        )  # fmt: skip
+        comp = yield from drv.nvme_copy(1, 1, COPY_DEST, [(0, 1)], why="Copy in format 0h")
+        yield from expect(drv, run, "Copy in format 0h without OCFS bit 0", comp, st.INVALID_FIELD)
+    else:
+        yield from _copy_and_limits(drv, run, lba, first, second, status_for, msrc, mssrl, nsze)
+    yield from _dulbe(drv, run, lba, nsfeat, status_for)
+
+
+def _copy_and_limits(
+    drv: LinuxDriver, run: ScenarioRun, lba: int, first: bytes, second: bytes,
+    status_for: Callable[..., Status], msrc: int, mssrl: int, nsze: int,
+) -> Task:  # fmt: skip
+    api = drv.api
+    size = COPY_BLOCKS * lba
     # -- one Copy of two ranges, in the order given -------------------------------------------
     ranges = [(16, 4), (0, 4)]
     yield from drv.say(
@@ -129,6 +159,12 @@ def copy_scenario(drv: LinuxDriver, run: ScenarioRun) -> Task:
         status_for([(0, 2)], st.LBA_OUT_OF_RANGE),
     )  # fmt: skip
 
+
+def _dulbe(
+    drv: LinuxDriver, run: ScenarioRun, lba: int, nsfeat: int, status_for: Callable[..., Status]
+) -> Task:
+    api = drv.api
+    size = COPY_BLOCKS * lba
     # -- DULBE ----------------------------------------------------------------------------------
     dulbe = bool(nsfeat & idf.NSFEAT_DULBE)
     yield from drv.say(

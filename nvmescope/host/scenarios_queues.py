@@ -319,6 +319,20 @@ def queue_wrap(drv: LinuxDriver, run: ScenarioRun, qsize: int, laps: int, poll_u
         return
     size = max(2, min(qsize, _mqes(drv)))
     total = laps * size
+    # the Writes take blocks 0.. of namespace 1, then the full-CQ part as many again as its
+    # SQ holds (2 x FULL_CQ_MAX - 1 at most); all in one batch, each with its own buffer
+    nlb, _ = _block(drv, lba)
+    blocks = drv.namespaces[1].nsze // nlb
+    need = total + 2 * FULL_CQ_MAX - 1
+    if total > BATCH_MAX or need > blocks:
+        if total > BATCH_MAX:
+            want = f"at most {BATCH_MAX} Writes in one batch (a 4 KiB buffer each)"
+            got = f"{total} ({laps} laps x {size}): fewer -p laps or a smaller -p qsize"
+        else:
+            want = f"{need} blocks of namespace 1 ({total} Writes, then the full CQ's)"
+            got = f"{blocks} blocks: fewer -p laps, a smaller -p qsize or a larger namespace"
+        yield from check(drv, run, "blocks for the laps", "queue-wrap", want, got, False)
+        return
     yield from drv.say(
         "queue_wrap", f"A {size}-entry queue pair (SQ2, CQ2 on vector 2): {total} Writes in one "
         f"batch go round it {plural(laps, 'time')} (the SQ holds {size - 1} commands, so the "
@@ -585,14 +599,26 @@ def _wrr_checks(drv: LinuxDriver, run: ScenarioRun, order: list[int], count: int
     rounds, bad = wrr_round_problems(order, count, {1: high, 2: medium, 3: low})
     high_runs = [n for q, n in _runs([q for q in order if q in (3, 4)])]
     too_long = [n for n in high_runs if limit is not None and n > limit]
-    if (bad or too_long) and order == [q for q in WRR_SQS for _ in range(count)]:
-        # every SQ fetched whole, in doorbell order: nothing ever waited to be chosen
+    doorbell = [q for q in WRR_SQS for _ in range(count)]
+    same = next(
+        (i for i, (a, b) in enumerate(zip(order, doorbell, strict=False)) if a != b), len(order)
+    )
+    if (bad or too_long) and same > 2 * count:
+        # the urgent SQ and more fetched whole, in doorbell order: they never waited to be
+        # chosen (all of them, or the first ``same`` while the device had units free)
+        whole = order == doorbell
+        fetched = (
+            "each SQ was fetched whole as its doorbell rang"
+            if whole
+            else f"the first {same} commands were fetched SQ after SQ as the doorbells rang"
+        )
+        room = "every command" if whole else f"{same} commands"
         yield from check(
             drv, run, "commands waiting for arbitration", "CQE order",
             "the SQs' commands interleaved by the arbiter",
-            "each SQ was fetched whole as its doorbell rang: either the device had room to "
-            "run every command at once and never had to choose (this scenario's "
-            "parallel_units=1 overridden by a profile or -c), or it does not arbitrate",
+            f"{fetched}: either the device had room to run {room} at once and never had to "
+            "choose (this scenario's parallel_units=1 overridden by a profile or -c), or it "
+            "does not arbitrate",
             False,
         )  # fmt: skip
         return
