@@ -114,7 +114,7 @@ async def test_each_row_reads_as_of_the_cursor_from_not_yet_to_its_status():
         app.goto(cmd.fetch)
         await settle(pilot)
         line = panel.summary.render().plain
-        assert f"{IN_DEVICE} as of event {cmd.fetch} (success at {cmd.cqe})" in line
+        assert f"in the device as of event {cmd.fetch} (success at {cmd.cqe})" in line
 
 
 async def test_commands_the_parallel_units_hold_read_in_the_device_out_of_order(tmp_path):

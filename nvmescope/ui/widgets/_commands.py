@@ -9,11 +9,11 @@ commands that never completed yellow. The table is a
 drawn, so 100,000 commands cost what twenty do.
 
 Each row reads as of the cursor, as every panel does: a command whose completion is
-still to come says where it is at the cursor's event (``SQE written``, ``in SQ, not
-fetched``, ``in the device``, ``finished, no CQE yet``: the device is done and posts
-its CQE next, or waits for room in a full CQ) in yellow, with no latency yet, and one that begins after the cursor is dimmed and
+still to come says where it is at the cursor's event (``SQE written``, ``in SQ`` (not
+fetched), ``in device``, ``no CQE yet``: the device is done and posts its CQE next, or
+waits for room in a full CQ) in yellow, with no latency yet, and one that begins after the cursor is dimmed and
 says ``not yet``; the line under the table says when it completes. With parallel units
-(``-c parallel_units=N``, ``--profile ssd``) the commands ``in the device`` are those
+(``-c parallel_units=N``, ``--profile ssd``) the commands ``in device`` are those
 the units are working on, out of order.
 
 As the cursor moves, the command the current event belongs to is marked ``▶``
@@ -134,9 +134,17 @@ def _fit(text: str, width: int, right: bool) -> str:
 #: where a command is as of an event, before its completion (see the module docstring)
 NOT_YET = "not yet"
 SQE_WRITTEN = "SQE written"
-IN_SQ = "in SQ, not fetched"
-IN_DEVICE = "in the device"
-FINISHED = "finished, no CQE yet"
+IN_SQ = "in SQ"
+IN_DEVICE = "in device"
+FINISHED = "no CQE yet"
+#: the same, in the words of the line under the table (the status column is narrow)
+PHASE_WORDS = {
+    NOT_YET: "not yet submitted",
+    SQE_WRITTEN: "SQE written, doorbell not rung",
+    IN_SQ: "in its SQ, not fetched",
+    IN_DEVICE: "in the device",
+    FINISHED: "finished, its CQE not posted yet",
+}
 
 
 def phase_at(cmd: Command, index: int) -> str | None:
@@ -443,7 +451,7 @@ def _describe(cmd: Command, row: int, total: int, at: int = -1) -> str:
     phase = phase_at(cmd, at) if at >= 0 else None
     if phase is not None:
         final = f"{cmd.status_name} at {cmd.cqe}" if cmd.cqe is not None else "never completes"
-        head += f"{phase} as of event {at} ({final})"
+        head += f"{PHASE_WORDS[phase]} as of event {at} ({final})"
     elif cmd.outstanding:
         head += f"outstanding ({cmd.lost})" if cmd.lost else "outstanding"
     else:
