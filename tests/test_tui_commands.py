@@ -241,3 +241,24 @@ async def test_a_live_session_grows_the_table_as_commands_happen():
 def test_every_palette_entry_of_the_commands_panel_is_an_action():
     for _, _, action in CommandsPanel.PALETTE:
         assert callable(getattr(CommandsPanel, f"action_{action.split('(')[0]}"))
+
+
+async def test_a_live_sessions_command_without_a_cqe_yet_is_not_said_never_to_complete():
+    async with live_app("identify") as (app, pilot):
+        await press(pilot, "7")
+        await _goto_live(pilot, "379")  # the last Identify is fetched, its CQE still to come
+        panel = panel_of(app)
+        assert not panel.analysis.finished
+        row = len(panel.commands) - 1
+        assert panel.commands[row].cqe is None and panel.commands[row].fetch is not None
+        panel.table.cursor_row = row
+        panel._summarise()
+        line = panel.summary.render().plain
+        assert "no CQE so far" in line and "never completes" not in line, line
+
+
+async def _goto_live(pilot, text: str) -> None:
+    await press(pilot, "colon")
+    await pilot.press(*text)
+    await press(pilot, "enter")
+    await settle(pilot)

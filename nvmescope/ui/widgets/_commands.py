@@ -394,7 +394,8 @@ class CommandsPanel(Panel):
             return
         row = self.table.cursor_row
         if 0 <= row < len(cmds):
-            set_text(self.summary, _describe(cmds[row], row, len(cmds), self.table.at))
+            finished = self.analysis.finished
+            set_text(self.summary, _describe(cmds[row], row, len(cmds), self.table.at, finished))
 
     def on_row_view_highlighted(self, message: RowView.Highlighted) -> None:
         message.stop()
@@ -444,13 +445,17 @@ class CommandsPanel(Panel):
             self.app.notify("the current event belongs to no command", timeout=3)
 
 
-def _describe(cmd: Command, row: int, total: int, at: int = -1) -> str:
+def _describe(cmd: Command, row: int, total: int, at: int = -1, finished: bool = True) -> str:
     """One line about a command: its words (as of event ``at``), then where its key
-    events are."""
+    events are. ``finished``: the run is over (a live session's command without a CQE
+    may still complete)."""
     head = f"{row + 1}/{total}  {cmd.label} {cmd.opname or '?'}: "
     phase = phase_at(cmd, at) if at >= 0 else None
     if phase is not None:
-        final = f"{cmd.status_name} at {cmd.cqe}" if cmd.cqe is not None else "never completes"
+        if cmd.cqe is not None:
+            final = f"{cmd.status_name} at {cmd.cqe}"
+        else:
+            final = "never completes" if finished else "no CQE so far"
         head += f"{PHASE_WORDS[phase]} as of event {at} ({final})"
     elif cmd.outstanding:
         head += f"outstanding ({cmd.lost})" if cmd.lost else "outstanding"
