@@ -2300,23 +2300,16 @@ MAX_SCRIPT_BYTES = 1 << 20
 def _read_script(path: Path) -> bytes:
     """The bytes of ``linux run --script FILE``: a regular, non-empty file of at most
     :data:`MAX_SCRIPT_BYTES` (checked before it is read), else one line, exit 2."""
-    import stat as stat_mod
+    from nvmescope.files import DIRECTORY, NOT_REGULAR, TOO_BIG, UserFileError, read_bounded
 
     try:
-        info = path.stat()
-    except OSError as exc:
-        raise UsageError(f"--script {path}: {exc.strerror or exc}") from None
-    if not stat_mod.S_ISREG(info.st_mode):
-        raise UsageError(f"--script {path}: not a regular file")
-    if info.st_size > MAX_SCRIPT_BYTES:
-        raise UsageError(f"--script {path}: larger than {MAX_SCRIPT_BYTES} bytes")
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_SCRIPT_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"--script {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_SCRIPT_BYTES:
-        raise UsageError(f"--script {path}: larger than {MAX_SCRIPT_BYTES} bytes")
+        data = read_bounded(path, MAX_SCRIPT_BYTES)
+    except UserFileError as exc:
+        if exc.kind == TOO_BIG:
+            raise UsageError(f"--script {path}: larger than {MAX_SCRIPT_BYTES} bytes") from None
+        if exc.kind in (NOT_REGULAR, DIRECTORY):
+            raise UsageError(f"--script {path}: not a regular file") from None
+        raise UsageError(f"--script {path}: {exc.reason}") from None
     if not data.strip():
         raise UsageError(f"--script {path}: the script is empty")
     return data

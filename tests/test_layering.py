@@ -13,19 +13,33 @@ ROOT = Path(__file__).resolve().parent.parent / "nvmescope"
 ALLOWED: dict[str, set[str]] = {
     "nvme": set(),
     "sim": set(),
+    # reading a file the user names, bounded (nvmescope/files.py): stdlib only
+    "files": set(),
     "events": {"nvme", "sim"},
-    "emulator": {"nvme", "sim", "events"},
-    "host": {"nvme", "sim", "events", "emulator"},
-    "machine": {"nvme", "sim", "events", "emulator", "host"},
-    "trace": {"nvme", "sim", "events", "emulator", "host", "machine"},
+    "emulator": {"files", "nvme", "sim", "events"},
+    "host": {"files", "nvme", "sim", "events", "emulator"},
+    "machine": {"files", "nvme", "sim", "events", "emulator", "host"},
+    "trace": {"files", "nvme", "sim", "events", "emulator", "host", "machine"},
     # the bridges to QEMU (x-pci-proxy-dev, the Linux guest): above the recorder, below the UI
-    "qemu": {"nvme", "sim", "events", "emulator", "host", "machine", "trace"},
-    "ui": {"nvme", "sim", "events", "emulator", "host", "machine", "trace"},
+    "qemu": {"files", "nvme", "sim", "events", "emulator", "host", "machine", "trace"},
+    "ui": {"files", "nvme", "sim", "events", "emulator", "host", "machine", "trace"},
     # `nvmescope serve`: the web server beside the CLI (it runs the CLI in a process per
     # browser, and imports nothing of the model)
-    "serve": {"nvme", "sim", "events", "emulator", "host", "machine", "trace", "ui"},
+    "serve": {"files", "nvme", "sim", "events", "emulator", "host", "machine", "trace", "ui"},
     "web": set(),
-    "cli": {"nvme", "sim", "events", "emulator", "host", "machine", "trace", "qemu", "ui", "serve"},
+    "cli": {
+        "files",
+        "nvme",
+        "sim",
+        "events",
+        "emulator",
+        "host",
+        "machine",
+        "trace",
+        "qemu",
+        "ui",
+        "serve",
+    },
     "__init__": set(),
     "__main__": {"cli"},
 }
@@ -38,6 +52,7 @@ THIRD_PARTY = {
 ALLOWED_THIRD_PARTY: dict[str, set[str]] = {
     "nvme": {"construct"},
     "sim": set(),
+    "files": set(),
     "events": {"msgspec"},
     # the model itself needs nothing but the standard library and the layers below it
     "emulator": {"construct"},

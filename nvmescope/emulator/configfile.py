@@ -44,6 +44,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..files import DIRECTORY, MISSING, NOT_REGULAR, TOO_BIG, UserFileError, read_bounded
 from .config import NAMESPACE_RANGES, ControllerConfig, NamespaceConfig
 
 #: the largest configuration file read (a real one is a few hundred bytes)
@@ -107,18 +108,15 @@ def read_config_text(path: str) -> str:
     """The text of the file at ``path``: a ConfigFileError when it is not a file we read
     (missing, a directory, unreadable, larger than MAX_CONFIG_BYTES, not UTF-8)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigFileError(f"{path}: no such file (nor a profile of that name)") from None
-    except IsADirectoryError:
-        raise ConfigFileError(f"{path}: is a directory, not a configuration file") from None
-    except OSError as exc:
-        raise ConfigFileError(f"{path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigFileError(
-            f"{path}: larger than {MAX_CONFIG_BYTES} bytes: not a configuration file"
-        )
+        data = read_bounded(path, MAX_CONFIG_BYTES)
+    except UserFileError as exc:
+        words = {
+            MISSING: "no such file (nor a profile of that name)",
+            DIRECTORY: "is a directory, not a configuration file",
+            TOO_BIG: f"larger than {MAX_CONFIG_BYTES} bytes: not a configuration file",
+            NOT_REGULAR: "not a regular file, not a configuration file",
+        }.get(exc.kind, exc.reason)
+        raise ConfigFileError(f"{path}: {words}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

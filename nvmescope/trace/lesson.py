@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from nvmescope.events import Event
+from nvmescope.files import TOO_BIG, UNREADABLE, UserFileError, read_bounded
 from nvmescope.trace.filter import FilterError, compile_filter
 
 #: where the shipped lessons are
@@ -113,16 +114,13 @@ def load_lesson(name_or_path: str, scenarios: Iterable[str]) -> Lesson:
     path = find_lesson(name_or_path)
     where = f"lesson {path}"
     try:
-        if not path.is_file():
-            raise LessonError(f"{where}: not a file")
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise LessonError(f"{where}: larger than {MAX_FILE_BYTES >> 10} KiB")
-        with path.open("rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise LessonError(f"{where}: cannot read it: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise LessonError(f"{where}: larger than {MAX_FILE_BYTES >> 10} KiB")
+        raw = read_bounded(path, MAX_FILE_BYTES)
+    except UserFileError as exc:
+        if exc.kind == TOO_BIG:
+            raise LessonError(f"{where}: larger than {MAX_FILE_BYTES >> 10} KiB") from None
+        if exc.kind == UNREADABLE:
+            raise LessonError(f"{where}: cannot read it: {exc.reason}") from None
+        raise LessonError(f"{where}: not a file") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -1,0 +1,70 @@
+"""Reading a file the user names (a configuration, a lesson, a guest script): bounded,
+and never stuck on something that is not a regular file.
+
+:func:`read_bounded` opens the path without blocking (a FIFO or a terminal would wait
+for a writer for ever), checks on the open file that it is a regular file and no larger
+than the limit, then reads at most the limit plus one byte (a file that grows while it
+is read is still caught). What is wrong is a :class:`UserFileError` whose ``kind`` says
+which (each caller words it for its own option).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+MISSING, DIRECTORY, NOT_REGULAR, TOO_BIG, UNREADABLE = (
+    "missing", "directory", "not_regular", "too_big", "unreadable"
+)  # fmt: skip
+
+
+class UserFileError(OSError):
+    """``kind``: MISSING, DIRECTORY, NOT_REGULAR, TOO_BIG or UNREADABLE; ``reason``: the
+    system's words (strerror) where there are some."""
+
+    def __init__(self, kind: str, reason: str = "") -> None:
+        super().__init__(reason or kind)
+        self.kind = kind
+        self.reason = reason
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError as exc:
+        raise UserFileError(MISSING, exc.strerror or "") from None
+    except IsADirectoryError as exc:
+        raise UserFileError(DIRECTORY, exc.strerror or "") from None
+    except OSError as exc:
+        kind = MISSING if exc.errno == errno.ENOTDIR else UNREADABLE
+        raise UserFileError(kind, exc.strerror or str(exc)) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise UserFileError(DIRECTORY, "Is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise UserFileError(NOT_REGULAR, "not a regular file")
+        if info.st_size > limit:
+            raise UserFileError(TOO_BIG)
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except UserFileError:
+        raise
+    except OSError as exc:
+        raise UserFileError(UNREADABLE, exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise UserFileError(TOO_BIG)
+    return data
+
+
+__all__ = ["UserFileError", "read_bounded"]
