@@ -204,3 +204,30 @@ class Rig:
             cq, cqs, 0, 1,
         )  # fmt: skip
         self.sq_base[qid], self.sq_size[qid], self.sq_tail[qid] = sq, qsize, 0
+
+
+def io(rig: Rig, opc: int, nsid: int = 1, **fields: int):
+    """Submit one command on I/O SQ 1, run it, and return its CQE (on CQ 1) and the
+    events that carry its CID."""
+    cid = rig.next_cid()
+    start = len(rig.events)
+    rig.submit(1, pack_sqe(opc, cid, nsid=nsid, **fields))
+    rig.run()
+    cqe = rig.reap(1)
+    assert cqe is not None and cqe.cid == cid
+    return cqe, [e for e in rig.events[start:] if getattr(e, "cid", None) == cid]
+
+
+def buffer(rig: Rig, length: int) -> tuple[int, dict[str, int]]:
+    """A page-aligned host buffer of ``length`` bytes and the PRP1/PRP2 that map it."""
+    pages = -(-length // PAGE)
+    buf = rig.host.alloc(max(pages, 1))
+    if pages <= 1:
+        return buf, {"prp1": buf}
+    if pages == 2:
+        return buf, {"prp1": buf, "prp2": buf + PAGE}
+    prp_list = rig.host.alloc()
+    rig.host.write(
+        prp_list, struct.pack(f"<{pages - 1}Q", *(buf + PAGE * i for i in range(1, pages)))
+    )
+    return buf, {"prp1": buf, "prp2": prp_list}

@@ -7,6 +7,7 @@ set of blocks by hypothesis), on RAM and in a backing file across runs."""
 
 from __future__ import annotations
 
+import emuhost
 import pytest
 from emuhost import Rig
 from hypothesis import given
@@ -18,7 +19,7 @@ from nvmescope.emulator.config import NamespaceConfig, profile_config
 from nvmescope.nvme import features as f
 from nvmescope.nvme import identify as idf
 from nvmescope.nvme import status as st
-from nvmescope.nvme.commands import pack_dsm_ranges, pack_sqe
+from nvmescope.nvme.commands import pack_dsm_ranges
 from nvmescope.nvme.copy import pack_copy_ranges
 
 BLOCK = 512
@@ -34,13 +35,8 @@ def make_rig(config: ControllerConfig | None = None, nsfeat: int = 0x14) -> Rig:
 
 
 def io(rig: Rig, opc: int, nsid: int = 1, **fields: int):
-    cid = rig.next_cid()
-    start = len(rig.events)
-    rig.submit(1, pack_sqe(opc, cid, nsid=nsid, **fields))
-    rig.run()
-    cqe = rig.reap(1)
-    assert cqe is not None and cqe.cid == cid
-    return (cqe.sct, cqe.sc), [e for e in rig.events[start:] if getattr(e, "cid", None) == cid]
+    cqe, events = emuhost.io(rig, opc, nsid=nsid, **fields)
+    return (cqe.sct, cqe.sc), events
 
 
 def set_er(rig: Rig, value: int, nsid: int = 1, sv: bool = False):

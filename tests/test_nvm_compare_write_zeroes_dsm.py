@@ -4,10 +4,8 @@ emits, and ONCS / the Commands Supported and Effects log saying so."""
 
 from __future__ import annotations
 
-import struct
-
 import pytest
-from emuhost import Rig
+from emuhost import Rig, buffer, io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st_h
 
@@ -27,31 +25,6 @@ def rig() -> Rig:
     rg.enable()
     rg.create_io_pair()
     return rg
-
-
-def io(rig: Rig, opc: int, nsid: int = 1, **fields: int):
-    cid = rig.next_cid()
-    start = len(rig.events)
-    rig.submit(1, pack_sqe(opc, cid, nsid=nsid, **fields))
-    rig.run()
-    cqe = rig.reap(1)
-    assert cqe is not None and cqe.cid == cid
-    return cqe, [e for e in rig.events[start:] if getattr(e, "cid", None) == cid]
-
-
-def buffer(rig: Rig, length: int) -> tuple[int, dict[str, int]]:
-    """A page-aligned host buffer of ``length`` bytes and the PRP1/PRP2 that map it."""
-    pages = -(-length // 4096)
-    buf = rig.host.alloc(pages)
-    if pages <= 1:
-        return buf, {"prp1": buf}
-    if pages == 2:
-        return buf, {"prp1": buf, "prp2": buf + 4096}
-    prp_list = rig.host.alloc()
-    rig.host.write(
-        prp_list, struct.pack(f"<{pages - 1}Q", *(buf + 4096 * i for i in range(1, pages)))
-    )
-    return buf, {"prp1": buf, "prp2": prp_list}
 
 
 def write(rig: Rig, slba: int, data: bytes) -> None:

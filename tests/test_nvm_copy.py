@@ -7,7 +7,7 @@ ONCS bit 8, OCFS and the effects log saying so; the knob off is Invalid Command 
 from __future__ import annotations
 
 import pytest
-from emuhost import Rig
+from emuhost import Rig, io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st_h
 
@@ -16,7 +16,6 @@ from nvmescope.emulator.config import profile_config
 from nvmescope.nvme import identify as idf
 from nvmescope.nvme import logpages as lp
 from nvmescope.nvme import status as st
-from nvmescope.nvme.commands import pack_sqe
 from nvmescope.nvme.copy import (
     COPY_RANGE_FORMAT_0,
     COPY_RANGE_FORMAT_1,
@@ -44,16 +43,6 @@ def make_rig(config: ControllerConfig | None = None) -> Rig:
 @pytest.fixture
 def rig() -> Rig:
     return make_rig()
-
-
-def io(rig: Rig, opc: int, nsid: int = 1, **fields: int):
-    cid = rig.next_cid()
-    start = len(rig.events)
-    rig.submit(1, pack_sqe(opc, cid, nsid=nsid, **fields))
-    rig.run()
-    cqe = rig.reap(1)
-    assert cqe is not None and cqe.cid == cid
-    return cqe, [e for e in rig.events[start:] if getattr(e, "cid", None) == cid]
 
 
 def write(rig: Rig, slba: int, data: bytes) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from emuhost import Rig
+from emuhost import Rig, buffer, io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st_h
 
@@ -34,30 +34,6 @@ def make_rig(**knobs: object) -> Rig:
 
 def fmt(rig: Rig, lbaf: int, mset: int = 0, pi: int = 0, pil: int = 0, nsid: int = 1):
     return rig.admin(0x80, nsid=nsid, cdw10=lbaf | mset << 4 | pi << 5 | pil << 8)
-
-
-def io(rig: Rig, opc: int, nsid: int = 1, **fields: int):
-    cid = rig.next_cid()
-    start = len(rig.events)
-    rig.submit(1, pack_sqe(opc, cid, nsid=nsid, **fields))
-    rig.run()
-    cqe = rig.reap(1)
-    assert cqe is not None and cqe.cid == cid
-    return cqe, [e for e in rig.events[start:] if getattr(e, "cid", None) == cid]
-
-
-def buffer(rig: Rig, length: int) -> tuple[int, dict[str, int]]:
-    pages = -(-length // 4096)
-    buf = rig.host.alloc(max(pages, 1))
-    if pages <= 1:
-        return buf, {"prp1": buf}
-    if pages == 2:
-        return buf, {"prp1": buf, "prp2": buf + 4096}
-    prp_list = rig.host.alloc()
-    rig.host.write(
-        prp_list, struct.pack(f"<{pages - 1}Q", *(buf + 4096 * i for i in range(1, pages)))
-    )
-    return buf, {"prp1": buf, "prp2": prp_list}
 
 
 def status(cqe) -> tuple[int, int]:
