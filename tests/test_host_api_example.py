@@ -2,43 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+from hostapidoc import DOC, ROOT, fenced_blocks, python_blocks, run_doc_example, run_python
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "identify_by_hand.py"
-DOC = ROOT / "docs" / "host-api.md"
 
-
-def fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """(language, content) of every fenced code block of a Markdown text."""
-    blocks: list[tuple[str, str]] = []
-    lang, lines = None, []
-    for line in text.splitlines(keepends=True):
-        if line.startswith("```"):
-            if lang is None:
-                lang, lines = line[3:].strip(), []
-            else:
-                blocks.append((lang, "".join(lines)))
-                lang = None
-        elif lang is not None:
-            lines.append(line)
-    return blocks
+__all__ = ["fenced_blocks"]  # other tests import it from here
 
 
 def test_the_doc_shows_the_example_verbatim():
-    python = [body for lang, body in fenced_blocks(DOC.read_text()) if lang == "python"]
-    assert EXAMPLE.read_text() in python
+    assert EXAMPLE.read_text() in python_blocks(DOC.read_text())
 
 
 def test_the_example_runs_and_identifies_the_controller():
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLE)], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=60,
-    )  # fmt: skip
+    out = run_python(str(EXAMPLE), timeout=60)
     assert out.returncode == 0, out.stderr
     from nvmescope.emulator import ControllerConfig
 
@@ -50,25 +26,14 @@ def test_the_example_runs_and_identifies_the_controller():
 
 
 def test_the_printed_output_in_the_doc_is_what_the_example_prints():
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLE)], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=60,
-    )  # fmt: skip
+    out = run_python(str(EXAMPLE), timeout=60)
     plain = [body for lang, body in fenced_blocks(DOC.read_text()) if lang == ""]
     assert out.stdout in plain
 
 
 def test_the_driver_helpers_shown_in_the_doc_work():
-    python = [body for lang, body in fenced_blocks(DOC.read_text()) if lang == "python"]
-    helper = next(b for b in python if "submit_admin" in b)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run(
-        [sys.executable, "-c", helper], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=60,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["success nvmescope NVMe Ctrl", "0x3f003f"]
+    _, lines = run_doc_example("submit_admin", timeout=60)
+    assert lines == ["success nvmescope NVMe Ctrl", "0x3f003f"]
 
 
 def test_the_doc_says_to_run_the_example_with_the_venv_python():

@@ -3,30 +3,13 @@ what the doc says (PRACT, PRCHK, a reference tag error, Invalid Protection Infor
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-from test_host_api_example import fenced_blocks
+from hostapidoc import run_doc_example
 
 from nvmescope.emulator.protection import crc16_t10dif
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "host-api.md"
-
 
 def test_the_protection_information_example_prints_what_the_doc_says() -> None:
-    text = DOC.read_text()
-    blocks = [body for lang, body in fenced_blocks(text) if lang == "python"]
-    example = next(body for body in blocks if "PRACT" in body)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run(
-        [sys.executable, "-c", example], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
+    text, lines = run_doc_example("PRACT")
     guard = f"{crc16_t10dif(b'Z' * 512):04x}"
     assert lines == [
         "success",

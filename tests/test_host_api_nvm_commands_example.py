@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-from test_host_api_example import fenced_blocks
-
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "host-api.md"
+from hostapidoc import run_doc_example
 
 
 def test_the_nvm_commands_example_prints_what_the_doc_says() -> None:
-    text = DOC.read_text()
-    blocks = [body for lang, body in fenced_blocks(text) if lang == "python"]
-    example = next(body for body in blocks if "Dataset Management (09h)" in body)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run(
-        [sys.executable, "-c", example], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
+    text, lines = run_doc_example("Dataset Management (09h)")
     assert lines == [
         "success",
         "success",
