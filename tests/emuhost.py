@@ -231,3 +231,14 @@ def buffer(rig: Rig, length: int) -> tuple[int, dict[str, int]]:
         prp_list, struct.pack(f"<{pages - 1}Q", *(buf + PAGE * i for i in range(1, pages)))
     )
     return buf, {"prp1": buf, "prp2": prp_list}
+
+
+def assert_works_after_flr(rig: Rig) -> None:
+    """After a function level reset and a fresh bring-up, Identify succeeds."""
+    rig.ctrl.config_write(0x68, 2, 0x8000)  # PCIe Device Control: Initiate FLR
+    rig.run()
+    rig.sq_tail, rig.cq_head, rig.cq_phase = {0: 0}, {0: 0}, {0: 1}
+    rig.enable()
+    assert rig.ctrl.csts & 0x3 == 0x1, f"CSTS {rig.ctrl.csts:#x} after FLR and enable"
+    cqe = rig.admin(0x06, prp1=rig.host.alloc(), cdw10=1, cid=0xBEEF)
+    assert cqe is not None and (cqe.cid, cqe.sct, cqe.sc) == (0xBEEF, 0, 0), cqe

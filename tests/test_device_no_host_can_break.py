@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import struct
 
-from emuhost import MSI_LO, Rig
+from emuhost import MSI_LO, Rig, assert_works_after_flr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
@@ -286,14 +286,7 @@ def test_no_sequence_of_host_actions_breaks_the_device(ops):
             if key not in host.aers:
                 assert host.posted.get(key, 0) == 1, f"{key} fetched and never completed"
     # a function level reset and a fresh bring-up give a device that works
-    rig = host.rig
-    rig.ctrl.config_write(0x68, 2, 0x8000)
-    rig.run()
-    rig.sq_tail, rig.cq_head, rig.cq_phase = {0: 0}, {0: 0}, {0: 1}
-    rig.enable()
-    assert rig.ctrl.csts & 0x3 == 0x1, f"CSTS {rig.ctrl.csts:#x} after FLR and enable"
-    cqe = rig.admin(0x06, prp1=rig.host.alloc(), cdw10=1, cid=0xBEEF)
-    assert cqe is not None and (cqe.cid, cqe.sct, cqe.sc) == (0xBEEF, 0, 0), cqe
+    assert_works_after_flr(host.rig)
 
 
 def test_the_scoreboard_catches_a_device_that_loses_a_write(monkeypatch):

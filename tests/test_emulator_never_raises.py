@@ -3,7 +3,7 @@ a function level reset and a fresh bring-up give a device that completes Identif
 
 from __future__ import annotations
 
-from emuhost import Rig
+from emuhost import Rig, assert_works_after_flr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
@@ -29,13 +29,7 @@ def fits(size: int) -> int:
 def assert_device_still_works(rig: Rig) -> None:
     """Every event is a known kind; after an FLR and a fresh bring-up Identify succeeds."""
     assert {e.kind for e in rig.events} <= set(EVENT_TYPES)
-    rig.ctrl.config_write(0x68, 2, 0x8000)  # PCIe Device Control: Initiate FLR
-    rig.run()
-    rig.sq_tail, rig.cq_head, rig.cq_phase = {0: 0}, {0: 0}, {0: 1}
-    rig.enable()
-    assert rig.ctrl.csts & 0x3 == 0x1, f"CSTS {rig.ctrl.csts:#x} after FLR and enable"
-    cqe = rig.admin(0x06, prp1=rig.host.alloc(), cdw10=1, cid=0xBEEF)
-    assert cqe is not None and (cqe.cid, cqe.sct, cqe.sc) == (0xBEEF, 0, 0), cqe
+    assert_works_after_flr(rig)
 
 
 access = hs.tuples(
