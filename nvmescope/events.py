@@ -38,7 +38,7 @@ HOST = "host"
 DEVICE = "device"
 
 
-class Event(msgspec.Struct, kw_only=True, tag_field="kind", omit_defaults=True):
+class Event(msgspec.Struct, kw_only=True, tag_field="kind", omit_defaults=True, gc=False):
     """Fields every event has."""
 
     seq: int = 0
