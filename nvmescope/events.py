@@ -854,6 +854,9 @@ class EventBus:
     def __init__(self, clock: Callable[[], int]) -> None:
         self._clock = clock
         self._subscribers: list[Subscriber] = []
+        #: the subscribers as a tuple, made again when one comes or goes (an event is
+        #: delivered to the subscribers there were when it was emitted)
+        self._fanout: tuple[Subscriber, ...] = ()
         self.seq = 0
         #: (sqid, cid) the device is working on, stamped on device events that name none
         self.context: tuple[int, int] | None = None
@@ -861,20 +864,26 @@ class EventBus:
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Call ``fn`` for every event from now on; returns an unsubscribe function."""
         self._subscribers.append(fn)
+        self._fanout = tuple(self._subscribers)
 
         def unsubscribe() -> None:
             if fn in self._subscribers:
                 self._subscribers.remove(fn)
+                self._fanout = tuple(self._subscribers)
 
         return unsubscribe
 
-    def emit(self, event: Event) -> Event:
+    def emit(self, event: Event, context: tuple[int, int] | None = None) -> Event:
+        """Stamp ``event`` (seq, ts; a device event that names no command gets ``context``,
+        else the bus's own ``context``) and hand it to every subscriber."""
         event.seq = self.seq
         event.ts = self._clock()
-        if event.sqid is None and self.context is not None and event.actor == DEVICE:
-            event.sqid, event.cid = self.context
+        if event.sqid is None and event.actor == DEVICE:
+            context = context or self.context
+            if context is not None:
+                event.sqid, event.cid = context
         self.seq += 1
-        for fn in tuple(self._subscribers):
+        for fn in self._fanout:
             fn(event)
         return event
 

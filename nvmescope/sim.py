@@ -21,7 +21,7 @@ and a replay, which has no host work queued, reproduces it exactly.
 from __future__ import annotations
 
 import heapq
-import weakref
+from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -39,7 +39,8 @@ class Signal:
     def __init__(self, name: str = "") -> None:
         self.name = name
         self.pending = False
-        self._waiters: list[Task] = []
+        #: the tasks waiting, each with whose work it is (device or host)
+        self._waiters: list[tuple[Task, int]] = []
         self._scheduler: Scheduler | None = None
 
     def fire(self) -> None:
@@ -48,35 +49,53 @@ class Signal:
             self.pending = True
             return
         waiters, self._waiters = self._waiters, []
-        for task in waiters:
+        for task, whose in waiters:
             assert self._scheduler is not None
-            self._scheduler._resume_later(task, 0)
+            self._scheduler._resume_later(task, 0, whose)
 
     @property
     def waiting(self) -> int:
         return len(self._waiters)
 
 
-#: a queued piece of work: (when, whose, order, work, task); ``whose`` is 0 for the
-#: device and 1 for the host. ``order`` is unique, so tuples compare on (when, whose,
+#: a piece of work queued for later: (when, whose, order, work, task); ``whose`` is 0 for
+#: the device and 1 for the host. ``order`` is unique, so tuples compare on (when, whose,
 #: order) only and the heap never looks at work or task.
 _Entry = tuple[int, int, int, Callable[[], None] | None, "Task | None"]
+#: a piece of work queued for the current instant, in a FIFO of its own: (order, work, task)
+_Now = tuple[int, Callable[[], None] | None, "Task | None"]
 DEVICE_WORK, HOST_WORK = 0, 1
+# where the next piece of work waits (``Scheduler._source``)
+_NOTHING, _HEAP, _DEVICE_NOW, _HOST_NOW = range(4)
 
 
 class Scheduler:
-    """A priority queue of work keyed by (virtual time, order of scheduling)."""
+    """A priority queue of work keyed by (virtual time, whose, order of scheduling).
+
+    Work due later waits in a heap; work queued for the current instant (a task that
+    yields ``None``, a signal's waiters, ``call_after(0, ...)``) waits in one FIFO for the
+    device and one for the host, which give the same order as the heap would at a
+    fraction of its cost. Everything the heap holds for the current instant was queued
+    before the clock got there, so it comes before the FIFO of the same ``whose``; the
+    device's FIFO comes before the host's heap entries of that instant.
+    """
 
     def __init__(self) -> None:
         self.now: int = 0
         self._queue: list[_Entry] = []
+        self._device_now: deque[_Now] = deque()
+        self._host_now: deque[_Now] = deque()
         self._order = 0
-        #: orders of the entries still queued and not cancelled
+        #: orders of the callables still queued and not cancelled
         self._live: set[int] = set()
+        #: cancelled callables still queued (dropped when they come to the front)
+        self._dead = 0
+        #: tasks queued (a task waiting on a signal is not queued)
+        self._tasks = 0
+        #: whose work is running (the task that yields next is queued as that one's)
+        self._whose = DEVICE_WORK
         #: True while a piece of work runs (a host access then comes from a task)
         self.running = False
-        #: tasks spawned as host work: their every step is host work
-        self._host_tasks: weakref.WeakSet[Task] = weakref.WeakSet()
 
     # -- scheduling -------------------------------------------------------
     def call_at(
@@ -84,10 +103,14 @@ class Scheduler:
     ) -> int:
         """Run ``work`` at virtual time ``when`` (never earlier than now)."""
         self._order += 1
+        order = self._order
         whose = HOST_WORK if host else DEVICE_WORK
-        heapq.heappush(self._queue, (max(when, self.now), whose, self._order, work, None))
-        self._live.add(self._order)
-        return self._order
+        self._live.add(order)
+        if when <= self.now:
+            (self._host_now if host else self._device_now).append((order, work, None))
+        else:
+            heapq.heappush(self._queue, (when, whose, order, work, None))
+        return order
 
     def call_after(
         self, delay: int, work: Callable[[], None], label: str = "", *, host: bool = False
@@ -96,52 +119,98 @@ class Scheduler:
 
     def cancel(self, handle: int) -> None:
         """Forget queued work (a no-op if it already ran or was cancelled)."""
-        self._live.discard(handle)
+        if handle in self._live:
+            self._live.discard(handle)
+            self._dead += 1
 
     def spawn(self, task: Task, delay: int = 0, label: str = "", *, host: bool = False) -> None:
         """Start a generator task after ``delay`` ns (``host``: it is the host's work)."""
-        if host:
-            self._host_tasks.add(task)
-        self._resume_later(task, delay, label)
+        self._resume_later(task, delay, HOST_WORK if host else DEVICE_WORK)
 
-    def _resume_later(self, task: Task, delay: int, label: str = "") -> None:
+    def _resume_later(self, task: Task, delay: int, whose: int) -> None:
         self._order += 1
-        whose = HOST_WORK if task in self._host_tasks else DEVICE_WORK
-        heapq.heappush(self._queue, (self.now + max(0, delay), whose, self._order, None, task))
-        self._live.add(self._order)
+        self._tasks += 1
+        if delay <= 0:
+            (self._host_now if whose else self._device_now).append((self._order, None, task))
+        else:
+            heapq.heappush(self._queue, (self.now + delay, whose, self._order, None, task))
 
     # -- running ----------------------------------------------------------
     @property
     def idle(self) -> bool:
-        return not self._live
+        return not self._live and not self._tasks
 
     def _drop_cancelled(self) -> None:
-        queue, live = self._queue, self._live
-        while queue and queue[0][2] not in live:
+        live = self._live
+        queue = self._queue
+        while queue and queue[0][3] is not None and queue[0][2] not in live:
             heapq.heappop(queue)
+            self._dead -= 1
+        for fifo in (self._device_now, self._host_now):
+            while fifo and fifo[0][1] is not None and fifo[0][0] not in live:
+                fifo.popleft()
+                self._dead -= 1
+
+    def _source(self) -> int:
+        """Where the earliest piece of work waits (cancelled work dropped first)."""
+        if self._dead:
+            self._drop_cancelled()
+        queue = self._queue
+        if self._device_now:
+            if queue and queue[0][0] == self.now and queue[0][1] == DEVICE_WORK:
+                return _HEAP
+            return _DEVICE_NOW
+        if queue and queue[0][0] == self.now:
+            return _HEAP
+        if self._host_now:
+            return _HOST_NOW
+        return _HEAP if queue else _NOTHING
 
     def next_time(self) -> int | None:
-        self._drop_cancelled()
-        return self._queue[0][0] if self._queue else None
+        source = self._source()
+        if source == _NOTHING:
+            return None
+        return self._queue[0][0] if source == _HEAP else self.now
 
     def run_one(self) -> bool:
         """Run the earliest piece of work. Returns False when nothing is queued."""
-        self._drop_cancelled()
-        if not self._queue:
+        source = self._source()
+        if source == _HEAP:
+            when, whose, order, work, task = heapq.heappop(self._queue)
+            if when > self.now:
+                self.now = when
+        elif source == _DEVICE_NOW:
+            order, work, task = self._device_now.popleft()
+            whose = DEVICE_WORK
+        elif source == _HOST_NOW:
+            order, work, task = self._host_now.popleft()
+            whose = HOST_WORK
+        else:
             return False
-        when, _whose, order, work, task = heapq.heappop(self._queue)
-        self._live.discard(order)
-        if when > self.now:
-            self.now = when
+        if work is not None:
+            self._live.discard(order)
+        else:
+            self._tasks -= 1
+        self._whose = whose
         self.running = True
         try:
             if work is not None:
                 work()
             elif task is not None:
-                self._advance(task)
+                self._advance(task, whose)
         finally:
             self.running = False
         return True
+
+    def _device_due(self) -> bool:
+        """The earliest piece of work is the device's, due now."""
+        source = self._source()
+        if source == _DEVICE_NOW:
+            return True
+        if source != _HEAP:
+            return False
+        when, whose = self._queue[0][0], self._queue[0][1]
+        return when <= self.now and whose == DEVICE_WORK
 
     def settle(self, max_steps: int) -> int:
         """Run the device's work due at or before now (no host work, nothing later);
@@ -153,16 +222,10 @@ class Scheduler:
         Stops after ``max_steps`` (the caller decides whether that is an error).
         """
         ran = 0
-        while ran < max_steps:
-            self._drop_cancelled()
-            if not self._queue:
-                break
-            when, whose = self._queue[0][0], self._queue[0][1]
-            if when > self.now or whose != DEVICE_WORK:
-                break
-            running = self.running
+        while ran < max_steps and self._device_due():
+            running, whose = self.running, self._whose
             self.run_one()
-            self.running = running
+            self.running, self._whose = running, whose
             ran += 1
         return ran
 
@@ -191,22 +254,22 @@ class Scheduler:
             self.now = when
         return ran
 
-    def _advance(self, task: Task) -> None:
+    def _advance(self, task: Task, whose: int) -> None:
         try:
             request = next(task)
         except StopIteration:
             return
         if request is None:
-            self._resume_later(task, 0)
+            self._resume_later(task, 0, whose)
+        elif isinstance(request, int):
+            self._resume_later(task, request, whose)
         elif isinstance(request, Signal):
             request._scheduler = self
             if request.pending:
                 request.pending = False
-                self._resume_later(task, 0)
+                self._resume_later(task, 0, whose)
             else:
-                request._waiters.append(task)
-        elif isinstance(request, int):
-            self._resume_later(task, request)
+                request._waiters.append((task, whose))
         else:  # pragma: no cover - a programming error in a task
             raise TypeError(f"task yielded {request!r}; expected int, Signal or None")
 

@@ -30,8 +30,11 @@ with Dword 0 bit 0 set (not aborted) when the command is not found.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
+import types
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import events as ev
@@ -91,12 +94,19 @@ IO_COMMAND_EFFECTS = {
 OPC_VERIFY, OPC_COPY = 0x0C, 0x19
 
 
-def io_command_effects(cfg: ControllerConfig) -> dict[int, int]:
+def io_command_effects(cfg: ControllerConfig) -> Mapping[int, int]:
     """The I/O opcodes this configuration implements, with their effects (Verify and
-    Copy only where their knobs are on)."""
-    off = {OPC_VERIFY} if not cfg.verify else set()
-    off |= {OPC_COPY} if not cfg.copy else set()
-    return {opc: e for opc, e in IO_COMMAND_EFFECTS.items() if opc not in off}
+    Copy only where their knobs are on). One read-only table per combination, made once:
+    every I/O command looks its opcode up here."""
+    return _io_command_effects(bool(cfg.verify), bool(cfg.copy))
+
+
+@functools.cache
+def _io_command_effects(verify: bool, copy: bool) -> Mapping[int, int]:
+    off = ({OPC_VERIFY} if not verify else set()) | ({OPC_COPY} if not copy else set())
+    return types.MappingProxyType(
+        {opc: e for opc, e in IO_COMMAND_EFFECTS.items() if opc not in off}
+    )
 
 
 def oncs(cfg: ControllerConfig) -> int:

@@ -159,6 +159,7 @@ VS_1_4 = 0x00010400
 #: the least virtual time a command takes from cmd_start to its data transfer (ns)
 MIN_COMMAND_NS = 1
 _CC_AMS = r.CC.field("ams")
+_CC_MPS = r.CC.field("mps")
 
 
 class _Cancelled(Exception):
@@ -278,8 +279,20 @@ class Controller:
         return bool(self.cc & 1) and bool(self.csts & 1)
 
     @property
+    def cc(self) -> int:
+        """Controller Configuration as the host last wrote it (decoded once per write:
+        the memory page size and the arbitration mechanism are asked for every command)."""
+        return self._cc
+
+    @cc.setter
+    def cc(self, value: int) -> None:
+        self._cc = value
+        self._page_size = 1 << (12 + _CC_MPS.get(value))
+        self.cc_wrr = _CC_AMS.get(value) == AMS_WRR
+
+    @property
     def page_size(self) -> int:
-        return 1 << (12 + r.CC.get(self.cc, "mps"))
+        return self._page_size
 
     @property
     def bar0_address(self) -> int | None:
@@ -296,14 +309,7 @@ class Controller:
     # events and scheduled work
     # =====================================================================
     def _emit(self, event: ev.Event, req: Request | None = None) -> None:
-        if req is not None:
-            self.bus.context = req.context
-            try:
-                self.bus.emit(event)
-            finally:
-                self.bus.context = None
-        else:
-            self.bus.emit(event)
+        self.bus.emit(event, req.context if req is not None else None)
 
     def new_step(self) -> Task:
         """Start a new step if this one already has its event (one event per step)."""
@@ -320,8 +326,12 @@ class Controller:
 
         With ``delay`` the task then sleeps that long before its next step.
         """
-        yield from self.new_step()
-        self._emit(event, req)
+        if self._emitted:  # new_step(), written out: this runs for every device event
+            gen = self._gen
+            yield None
+            if gen != self._gen:
+                raise _Cancelled
+        self.bus.emit(event, req.context if req is not None else None)
         self._emitted = True
         if delay:
             gen = self._gen
@@ -1090,7 +1100,7 @@ class Controller:
                 if isinstance(work, SubmissionQueue):
                     yield from self._nvme_sq_notice(work)
                     continue
-                wrr = _CC_AMS.get(self.cc) == AMS_WRR
+                wrr = self.cc_wrr
                 arbitration = self.state.features[FID_ARBITRATION]
                 sq, why = self.arbiter.pick(work, wrr, arbitration, self._blocked)
                 assert isinstance(sq, SubmissionQueue)

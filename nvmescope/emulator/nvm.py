@@ -171,7 +171,7 @@ def nvme_compare(ctrl: CommandContext, req: Request) -> Task:
     slba, nlb = _lba_args(req)
     length = nlb * ns.lba_size
     req.lba = slba
-    xfer = ns.meta.dptr_length(nlb, md.pi_command(req).pract)
+    xfer = ns.meta.dptr_length(nlb, ns.meta.extended and md.pi_command(req).pract)
     problem = _transfer_problem(ctrl, req, slba, nlb, xfer) or _meta_problem(
         ctrl, req, slba, "compare"
     )
@@ -256,7 +256,9 @@ def nvme_rw(ctrl: CommandContext, req: Request, write: bool) -> Task:
     slba, nlb = _lba_args(req)
     length = nlb * ns.lba_size
     req.lba = slba
-    xfer = ns.meta.dptr_length(nlb, md.pi_command(req).pract)  # with metadata, if extended
+    xfer = ns.meta.dptr_length(
+        nlb, ns.meta.extended and md.pi_command(req).pract
+    )  # with metadata, if extended
     problem = _transfer_problem(ctrl, req, slba, nlb, xfer) or _meta_problem(
         ctrl, req, slba, "write" if write else "read"
     )

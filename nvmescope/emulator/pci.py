@@ -264,17 +264,19 @@ class ConfigSpace:
     def command(self) -> int:
         return self.get(0x04, 2)
 
+    # the Command register's bits, read from its low byte (bits 7:0) or high byte (15:8):
+    # the device asks for bus mastering several times a command
     @property
     def memory_enabled(self) -> bool:
-        return bool(self.command & p.CMD_MEMORY_SPACE)
+        return bool(self.data[0x04] & p.CMD_MEMORY_SPACE)
 
     @property
     def bus_master(self) -> bool:
-        return bool(self.command & p.CMD_BUS_MASTER)
+        return bool(self.data[0x04] & p.CMD_BUS_MASTER)
 
     @property
     def intx_disabled(self) -> bool:
-        return bool(self.command & p.CMD_INTX_DISABLE)
+        return bool(self.data[0x05] & (p.CMD_INTX_DISABLE >> 8))
 
     @property
     def msix_control(self) -> int:
