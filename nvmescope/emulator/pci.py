@@ -282,13 +282,15 @@ class ConfigSpace:
     def msix_control(self) -> int:
         return self.get(self.layout.msix + 2, 2)
 
+    # MSI-X Enable (bit 15) and Function Mask (bit 14), from Message Control's high byte:
+    # asked for at every interrupt
     @property
     def msix_enabled(self) -> bool:
-        return bool(self.msix_control & p.MSIX_MC_ENABLE)
+        return bool(self.data[self.layout.msix + 3] & (p.MSIX_MC_ENABLE >> 8))
 
     @property
     def msix_function_masked(self) -> bool:
-        return bool(self.msix_control & p.MSIX_MC_FUNCTION_MASK)
+        return bool(self.data[self.layout.msix + 3] & (p.MSIX_MC_FUNCTION_MASK >> 8))
 
     @property
     def bar0_address(self) -> int:

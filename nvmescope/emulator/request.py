@@ -9,7 +9,7 @@ from ..nvme.commands import Sqe, make_status
 from ..nvme.opcodes import opcode_name
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     sqid: int
     cmd: Sqe
