@@ -29,9 +29,11 @@ for byte.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from nvmescope.emulator import Controller, ControllerConfig
+from nvmescope.eventlog import EventLog
 from nvmescope.events import Event, EventBus
 from nvmescope.host import SCENARIOS, HostAPI, HostMemory, InterruptController, ScenarioRun
 from nvmescope.host.driver import LinuxDriver
@@ -63,10 +65,12 @@ class Machine:
             config = ControllerConfig(**wanted)
         self.config = config
         self.sched = Scheduler()
-        self.bus = EventBus(clock=lambda: self.sched.now)
-        #: every event so far; stays empty with ``keep_events=False`` (a recorder that
-        #: writes them to a file is then the only copy, and memory stays bounded)
-        self.events: list[Event] = []
+        # the clock reads the scheduler's now with no Python frame of its own (every event)
+        self.bus = EventBus(clock=functools.partial(getattr, self.sched, "now"))
+        #: every event so far, kept compactly (``nvmescope.eventlog``); stays empty with
+        #: ``keep_events=False`` (a recorder that writes them to a file is then the only
+        #: copy, and memory stays bounded)
+        self.events = EventLog()
         if keep_events:
             self.bus.subscribe(self.events.append)
         self.irq = InterruptController(self.sched)

@@ -16,22 +16,36 @@ ALLOWED: dict[str, set[str]] = {
     # reading a file the user names, bounded (nvmescope/files.py): stdlib only
     "files": set(),
     "events": {"nvme", "sim"},
+    # the compact list of a run's events (Machine.events)
+    "eventlog": {"nvme", "sim", "events"},
     "emulator": {"files", "nvme", "sim", "events"},
     "host": {"files", "nvme", "sim", "events", "emulator"},
-    "machine": {"files", "nvme", "sim", "events", "emulator", "host"},
-    "trace": {"files", "nvme", "sim", "events", "emulator", "host", "machine"},
+    "machine": {"files", "nvme", "sim", "events", "emulator", "host", "eventlog"},
+    "trace": {"files", "nvme", "sim", "events", "eventlog", "emulator", "host", "machine"},
     # the bridges to QEMU (x-pci-proxy-dev, the Linux guest): above the recorder, below the UI
-    "qemu": {"files", "nvme", "sim", "events", "emulator", "host", "machine", "trace"},
-    "ui": {"files", "nvme", "sim", "events", "emulator", "host", "machine", "trace"},
+    "qemu": {"files", "nvme", "sim", "events", "eventlog", "emulator", "host", "machine", "trace"},
+    "ui": {"files", "nvme", "sim", "events", "eventlog", "emulator", "host", "machine", "trace"},
     # `nvmescope serve`: the web server beside the CLI (it runs the CLI in a process per
     # browser, and imports nothing of the model)
-    "serve": {"files", "nvme", "sim", "events", "emulator", "host", "machine", "trace", "ui"},
+    "serve": {
+        "files",
+        "nvme",
+        "sim",
+        "events",
+        "eventlog",
+        "emulator",
+        "host",
+        "machine",
+        "trace",
+        "ui",
+    },
     "web": set(),
     "cli": {
         "files",
         "nvme",
         "sim",
         "events",
+        "eventlog",
         "emulator",
         "host",
         "machine",
@@ -54,6 +68,7 @@ ALLOWED_THIRD_PARTY: dict[str, set[str]] = {
     "sim": set(),
     "files": set(),
     "events": {"msgspec"},
+    "eventlog": {"msgspec", "zstandard"},
     # the model itself needs nothing but the standard library and the layers below it
     "emulator": {"construct"},
     "host": {"construct"},

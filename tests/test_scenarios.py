@@ -43,8 +43,8 @@ def test_every_scenario_runs_to_its_end_with_every_check_as_expected(machines, n
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_two_runs_give_byte_identical_event_streams(machines, name):
-    first = msgspec.msgpack.encode(machines[name].events)
-    second = msgspec.msgpack.encode(run(name).events)
+    first = msgspec.msgpack.encode(list(machines[name].events))
+    second = msgspec.msgpack.encode(list(run(name).events))
     assert first == second
 
 
@@ -53,7 +53,7 @@ def test_the_event_stream_decodes_back_to_the_same_events(machines):
 
     from nvmescope.events import EVENT_TYPES
 
-    events = machines["identify"].events
+    events = list(machines["identify"].events)
     raw = msgspec.msgpack.encode(events)
     back = msgspec.msgpack.decode(raw, type=list[Union[tuple(EVENT_TYPES.values())]])  # noqa: UP007
     assert back == events

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import gc
 import os
 import stat
@@ -29,6 +30,15 @@ from .config import NamespaceConfig
 from .metastore import MetadataStore
 
 PAGE = 4096
+
+
+@functools.lru_cache(maxsize=16)
+def _zeros(length: int) -> bytes:
+    """``length`` zero bytes, one object per length (unwritten blocks read as zeros, and
+    every read of them can share it: bytes never change)."""
+    return bytes(length)
+
+
 #: bytes zeroed per write when a file system cannot punch holes
 ZERO_CHUNK = 1 << 20
 
@@ -107,6 +117,12 @@ class Namespace:
         return 0 <= slba and nlb >= 0 and slba + nlb <= self.nsze
 
     def read(self, offset: int, length: int) -> bytes:
+        page, within = divmod(offset, PAGE)
+        if 0 < length <= PAGE - within:  # inside one page (a 4 KiB block, say)
+            data = self._pages.get(page)
+            if data is None:
+                return _zeros(length)
+            return bytes(data[within : within + length])
         out = bytearray(length)
         pos = 0
         while pos < length:

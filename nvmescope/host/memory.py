@@ -134,6 +134,10 @@ class HostMemory:
     # -- raw access (no events) ------------------------------------------------------
     def read(self, addr: int, length: int) -> bytes:
         """Bytes at ``addr``; pages never written read as zeros (no RAM check)."""
+        page, off = divmod(addr, PAGE_SIZE)
+        if 0 < length <= PAGE_SIZE - off:  # inside one page (an SQE, a CQE, a buffer)
+            data = self._pages.get(page)
+            return bytes(data[off : off + length]) if data is not None else bytes(length)
         out = bytearray()
         while length > 0:
             page, off = divmod(addr, PAGE_SIZE)
@@ -146,6 +150,13 @@ class HostMemory:
 
     def write(self, addr: int, data: bytes) -> None:
         """Store ``data`` at ``addr`` (no RAM check, no events)."""
+        page, off = divmod(addr, PAGE_SIZE)
+        if 0 < len(data) <= PAGE_SIZE - off:  # inside one page
+            buf = self._pages.get(page)
+            if buf is None:
+                buf = self._pages[page] = bytearray(PAGE_SIZE)
+            buf[off : off + len(data)] = data
+            return
         view = memoryview(bytes(data))
         pos = 0
         while pos < len(view):

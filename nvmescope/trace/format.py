@@ -48,7 +48,7 @@ import zstandard
 
 import nvmescope
 from nvmescope.events import EVENT_TYPES, Event
-from nvmescope.trace.state import State, apply
+from nvmescope.trace.state import State, apply_all
 
 FORMAT_NAME = "nvmetrace"
 FORMAT_VERSION = (1, 0)  # (major, minor): a newer major cannot be read, a newer minor can
@@ -327,9 +327,7 @@ class TraceWriter:
             self.stats.first_ts = events[0].ts
         self.stats.last_ts = events[-1].ts
         self.stats.kinds.update([type(e).__struct_config__.tag for e in events])  # type: ignore[misc]
-        state = self.state
-        for event in events:
-            apply(state, event)
+        apply_all(self.state, events)
         self._since_checkpoint += len(events)
         if self._since_checkpoint >= self.checkpoint_every:
             self._checkpoint()

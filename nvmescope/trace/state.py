@@ -33,7 +33,7 @@ What comes from where:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -309,6 +309,30 @@ def _put(table: dict[int, int], offset: int, size: int, value: int) -> None:
         table[offset + i] = (value >> (8 * i)) & 0xFF
 
 
+def _put_in_place(
+    mem: dict[int, Any], known: dict[int, Any], dirty: set[int], page: int, off: int, data: Any
+) -> None:
+    """A writer's private state: its pages are bytearrays changed in place (their
+    known-flags too, while a page is being filled), and the pages changed since the last
+    checkpoint are listed in ``dirty``."""
+    dirty.add(page)
+    old = mem.get(page)
+    if old is None:
+        old = mem[page] = bytearray(PAGE)
+    n = len(data)
+    old[off : off + n] = data
+    if n == PAGE:
+        known[page] = ALL_KNOWN
+        return
+    flags = known.get(page)
+    if flags is not ALL_KNOWN and flags != ALL_KNOWN:
+        if not isinstance(flags, bytearray):
+            flags = known[page] = bytearray(flags) if flags else bytearray(PAGE)
+        flags[off : off + n] = _ONES[:n]
+        if flags.find(0) == -1:
+            known[page] = ALL_KNOWN
+
+
 def mem_put(state: State, addr: int, data: bytes) -> None:
     """Record that host memory at ``addr`` holds ``data``."""
     if not data or addr < 0 or _MSI_LO <= addr < _MSI_HI:
@@ -316,6 +340,10 @@ def mem_put(state: State, addr: int, data: bytes) -> None:
     mem, known = state.mem, state.mem_known
     lazy = state.__dict__.get("_lazy")
     dirty = state.__dict__.get("_dirty")
+    page = addr & PAGE_MASK
+    if dirty is not None and not lazy and addr - page + len(data) <= PAGE:
+        _put_in_place(mem, known, dirty, page, addr - page, data)  # within one page
+        return
     data = memoryview(data)  # slices below copy nothing until they land in a page
     end = addr + len(data)
     pos = 0
@@ -327,23 +355,7 @@ def mem_put(state: State, addr: int, data: bytes) -> None:
             state.page(page)  # a partial write needs the rest of the page
         old = mem.get(page)
         if dirty is not None:
-            # a writer's private state: pages are bytearrays changed in place, and the
-            # pages changed since the last checkpoint are listed in ``_dirty``
-            dirty.add(page)
-            if old is None:
-                old = mem[page] = bytearray(PAGE)
-            old[off : off + n] = data[pos : pos + n]
-            if n == PAGE:
-                known[page] = ALL_KNOWN
-            else:
-                flags = known.get(page)
-                if flags is not ALL_KNOWN and flags != ALL_KNOWN:
-                    # the known-flags of a page being filled change in place too
-                    if not isinstance(flags, bytearray):
-                        flags = known[page] = bytearray(flags) if flags else bytearray(PAGE)
-                    flags[off : off + n] = _ONES[:n]
-                    if flags.find(0) == -1:
-                        known[page] = ALL_KNOWN
+            _put_in_place(mem, known, dirty, page, off, data[pos : pos + n])
         elif n == PAGE:
             mem[page] = bytes(data[pos : pos + n])
             known[page] = ALL_KNOWN
@@ -675,16 +687,40 @@ def apply(state: State, event: Event) -> State:
     try:
         handler = _BY_TYPE[cls]
     except KeyError:
-        kind = cls.__struct_config__.tag
-        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
-        if handler is None and isinstance(kind, str):
-            handler = _count_condition(kind)
-        _BY_TYPE[cls] = handler
+        handler = _handler_of(cls)
     if handler is not None:
         handler(state, event)
     state.index += 1
     state.seq = event.seq
     state.ts = event.ts
+    return state
+
+
+def _handler_of(cls: type) -> Callable[[State, Any], None] | None:
+    """What folding an event of ``cls`` does (looked up once per class)."""
+    kind = cls.__struct_config__.tag  # type: ignore[attr-defined]
+    handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
+    if handler is None and isinstance(kind, str):
+        handler = _count_condition(kind)
+    _BY_TYPE[cls] = handler
+    return handler
+
+
+def apply_all(state: State, events: Sequence[Event]) -> State:
+    """Fold ``events`` into ``state`` in order: what :func:`apply` of each does, with the
+    position moved once at the end (no handler reads it), for a writer's or reader's
+    chunk of events."""
+    by_type = _BY_TYPE
+    for event in events:
+        cls = type(event)
+        handler = by_type[cls] if cls in by_type else _handler_of(cls)
+        if handler is not None:
+            handler(state, event)
+    if events:
+        last = events[-1]
+        state.index += len(events)
+        state.seq = last.seq
+        state.ts = last.ts
     return state
 
 
