@@ -10,7 +10,9 @@
 parameters (see ``nvmescope.host.scenarios``); an unknown one is a ``ValueError``.
 
 ``Machine(..., keep_events=False)`` keeps no list of events (for long runs that
-a recorder writes to a file).
+a recorder writes to a file), and its driver keeps only the newest
+:data:`DRIVER_HISTORY` commands and interrupts (with every one still outstanding and
+the bring-up's): such a run of any length stays in bounded memory.
 
 ``Machine(scenario=None)`` gives a machine with nothing running: drive it by
 hand through ``m.api`` (see ``docs/host-api.md``).
@@ -39,6 +41,9 @@ from nvmescope.host import SCENARIOS, HostAPI, HostMemory, InterruptController, 
 from nvmescope.host.driver import LinuxDriver
 from nvmescope.host.platform import Platform
 from nvmescope.sim import Scheduler
+
+#: commands (and interrupts) the driver of a Machine that keeps no events holds at least
+DRIVER_HISTORY = 4096
 
 
 class UnknownScenario(ValueError):
@@ -84,6 +89,9 @@ class Machine:
                 interrupt_line=self.config.interrupt_line, intx_irq=self.config.intx_irq
             )
             self.scenario = SCENARIOS[scenario].run(self.api, platform=platform, **(params or {}))
+            if not keep_events:
+                # a long run keeps neither every event nor every command and interrupt
+                self.scenario.driver.history_limit = DRIVER_HISTORY
 
     @property
     def driver(self) -> LinuxDriver | None:

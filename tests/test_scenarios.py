@@ -48,6 +48,35 @@ def test_two_runs_give_byte_identical_event_streams(machines, name):
     assert first == second
 
 
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_a_driver_that_lets_old_commands_go_makes_the_same_events(machines, name):
+    # a long recording's driver keeps only its newest commands and interrupts: what it
+    # lets go (here everything it may) never changes what the run does
+    m = Machine(scenario=name)
+    drv = m.driver
+    drv.history_limit = 1
+    m.run()
+    assert msgspec.msgpack.encode(list(m.events)) == msgspec.msgpack.encode(
+        list(machines[name].events)
+    )
+    assert m.scenario.ok and m.scenario.results == machines[name].scenario.results
+    full = machines[name].driver
+    assert drv.history_dropped + len(drv.history) == len(full.history)
+    assert drv.irqs_taken == len(full.irq_log) and len(drv.irq_log) <= 2
+    if name == "io-load":
+        # what it still holds: the bring-up's commands, and the newest two besides those
+        # outstanding when it last let go (at most queues x depth = 32)
+        assert [c for c in drv.history if c.pinned] == [c for c in full.history if c.pinned]
+        assert len([c for c in drv.history if not c.pinned]) <= 2 + 32 < drv.history_dropped
+
+
+def test_a_machine_that_keeps_no_events_bounds_its_drivers_history():
+    from nvmescope.machine import DRIVER_HISTORY
+
+    assert Machine(scenario="io-load", keep_events=False).driver.history_limit == DRIVER_HISTORY
+    assert Machine(scenario="io-load").driver.history_limit is None
+
+
 def test_the_event_stream_decodes_back_to_the_same_events(machines):
     from typing import Union
 

@@ -176,6 +176,9 @@ class Completion:
     #: ``read_back`` (the driver's own buffer of a command that returns data)
     owned: list[int] = field(default_factory=list, repr=False)
     read_back: bool = field(default=False, repr=False)
+    #: sent while the driver was not up (the bring-up's commands): a bounded
+    #: :attr:`LinuxDriver.history` keeps it (the bring-up's result rows read them)
+    pinned: bool = field(default=False, repr=False)
 
     @property
     def status(self) -> int | None:
@@ -447,8 +450,16 @@ class LinuxDriver:
         self.changed_ns_list: list[int] = []
         #: scans the notice started that have not ended (nvme_scan_work)
         self.scans_pending = 0
-        #: every command the driver sent, in order
+        #: every command the driver sent, in order (with :attr:`history_limit` set: the
+        #: newest ones, every one still outstanding and the bring-up's)
         self.history: list[Completion] = []
+        #: None: keep every command in :attr:`history` and every interrupt in
+        #: :attr:`irq_log`. N: a long run in bounded memory (a Machine that keeps no
+        #: events sets it): the older commands that completed after the bring-up, and the
+        #: older interrupts, are let go once twice N are held, keeping the newest N
+        self.history_limit: int | None = None
+        #: completed commands let go from :attr:`history` (its count of done stays exact)
+        self.history_dropped = 0
         self.ready = False
         self.up = False
         #: why the last nvme_wait_ready gave up ("" when it did not)
@@ -474,7 +485,10 @@ class LinuxDriver:
         #: how often :meth:`wait_all` polls a CQ created without interrupts (ns)
         self.poll_ns = 10_000
         #: (vector, virtual time in ns) of every interrupt the handlers took, in order
+        #: (the newest ones when :attr:`history_limit` is set)
         self.irq_log: list[tuple[int, int]] = []
+        #: interrupts the handlers took in all (:meth:`irqs_since` counts from it)
+        self.irqs_taken = 0
         #: Abort commands nvme_timeout has outstanding (at most ACL + 1: ctrl->abort_limit)
         self._timeout_aborts = 0
         #: nvme_timeout is resetting the controller (nvme_dev_disable, nvme_reset_work)
@@ -1536,7 +1550,7 @@ class LinuxDriver:
         if cid is None:
             cid = self._alloc_cid(sq) if sq is not None else 0
         comp = Completion(qid, cid, opc, name, what)
-        self.history.append(comp)
+        self._keep(comp)
         if self.dead:
             yield from self.say(
                 "dead", f"The driver gave this controller up ({self.dead_reason}): {what} is "
@@ -1911,7 +1925,7 @@ class LinuxDriver:
             late = sq is not None and not self._tag_free(sq)
             cid = self._alloc_cid(sq) if sq is not None and not late else 0
             comp = Completion(cmd.qid, cid, cmd.opc, opcode_name(cmd.opc, cmd.qid == 0), what)
-            self.history.append(comp)
+            self._keep(comp)
             comps.append(comp)
             if self.dead or sq is None:
                 why_not = (
@@ -2067,9 +2081,32 @@ class LinuxDriver:
             "poll_cq", f"Poll CQ{qid}: {'it has no interrupts (IEN 0), so ' if not cq.ien else ''}"
             f"the host looks at slot {cq.head} itself.",
         )  # fmt: skip
-        before = sum(c.done for c in self.history)
+        before = self._done_count()
         yield from self.nvme_process_cq(cq, polled=True, poll=True)
-        return sum(c.done for c in self.history) - before
+        return self._done_count() - before
+
+    def _done_count(self) -> int:
+        """Commands sent that are done (those let go from the history included)."""
+        return self.history_dropped + sum(c.done for c in self.history)
+
+    def _keep(self, comp: Completion) -> None:
+        """Append ``comp`` to :attr:`history`, letting the older completed commands go
+        when :attr:`history_limit` says so (amortised: once per ``limit`` commands)."""
+        comp.pinned = not self.up
+        history = self.history
+        history.append(comp)
+        limit = self.history_limit
+        if limit is not None and len(history) > 2 * limit:
+            old = history[:-limit]
+            kept = [c for c in old if c.pinned or not c.done]
+            self.history_dropped += len(old) - len(kept)
+            history[:] = kept + history[-limit:]
+
+    def irqs_since(self, mark: int) -> list[tuple[int, int]]:
+        """The (vector, time) of the interrupts taken since :attr:`irqs_taken` was
+        ``mark`` (at most the newest ones :attr:`irq_log` still holds)."""
+        n = self.irqs_taken - mark
+        return self.irq_log[-n:] if n > 0 else []
 
     def wait_all(self, comps: Iterable[Completion] | None = None) -> Task:
         """Wait until every command of ``comps`` (default: every one :attr:`outstanding`)
@@ -2498,6 +2535,10 @@ class LinuxDriver:
             yield IRQ_ENTRY_NS
             self.api.take_interrupt(vector)
             self.irq_log.append((vector, self.api.now))
+            self.irqs_taken += 1
+            limit = self.history_limit
+            if limit is not None and len(self.irq_log) > 2 * limit:
+                del self.irq_log[:-limit]
             yield ACTION_NS
             heads = {qid: (cq.head, cq.phase) for qid, cq in self.cqs.items()}
             for qid in sorted(self.cqs):

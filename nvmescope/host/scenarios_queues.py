@@ -760,14 +760,14 @@ def _irqs_of(drv: LinuxDriver, qids: list[int], first: int, lba: int, why: str) 
     irq = drv.api.irq
     vectors = sorted({cq.vector for cq in drv.cqs.values()})
     before = {v: irq.count(v) for v in vectors}
-    mark = len(drv.irq_log)
+    mark = drv.irqs_taken
     comps, _ = yield from _write_batch(drv, qids, first, "coalescing", lba, why)
     yield from drv.wait_all(comps)
     _release(drv, comps)
     yield from drv.quiesce()
     counts = {v: irq.count(v) - before[v] for v in vectors}
     times: dict[int, list[int]] = {v: [] for v in vectors}
-    for vector, t in drv.irq_log[mark:]:
+    for vector, t in drv.irqs_since(mark):
         times.setdefault(vector, []).append(t)
     return counts, times
 
