@@ -917,9 +917,10 @@ IO_LOAD_HELP = {
 }
 #: count: each is a write and a read, about 39 events (19.4 per command at QD32); the
 #: maximum, 300,000 (about 11.6 million events), keeps a run within this machine: a
-#: recording holds a bounded set of events and commands in memory whatever its length
-#: (about 120 MiB peak, measured), a run in memory (the TUI) keeps every event compactly
-#: (nvmescope.eventlog) and every command (about 160 B per event in all, so some 1.9 GB);
+#: recording, and the TUI's live session (it records to a temporary file), hold a bounded
+#: set of events and commands whatever the length (116 MiB peak for 10 million events,
+#: measured); a Machine that keeps its events (the Python API) keeps every one compactly
+#: (nvmescope.eventlog) and every command: about 160 B per event, some 1.9 GB at most;
 #: queues: a queue identifier is 16 bits in the SQE (CDW10 QID), 1..65535 I/O queues;
 #: depth: a queue holds at most CAP.MQES + 1 = 65536 entries, one always kept free
 IO_LOAD_RANGE = {"count": (1, 300_000), "queues": (1, 65535), "depth": (1, 65535)}
