@@ -213,10 +213,10 @@ def test_admin_cids_carry_linux_generation_counter_as_in_the_reference() -> None
 
 
 def test_the_generation_counter_is_four_bits_and_wraps() -> None:
-    from nvmescope.host.driver import HostSQ, LinuxDriver
+    from nvmescope.host.driver import HostSQ, LinuxDriver, _PendingTable
 
     drv = LinuxDriver.__new__(LinuxDriver)
-    drv._pending = {}
+    drv._pending = _PendingTable()
     drv._tags = {}
     sq = HostSQ(0, 0x1000, 32, 0)
     cids = [drv._alloc_cid(sq) for _ in range(4 * 17)]
@@ -224,8 +224,18 @@ def test_the_generation_counter_is_four_bits_and_wraps() -> None:
     assert cids[:8] == [0, 1, 2, 3, 4096, 4097, 4098, 4099]
     assert [c >> 12 for c in cids[::4]] == [*range(16), 0]
     # a tag still in use is skipped; with all four busy the next word is used
-    drv._pending = {(0, c): None for c in cids[-4:]}
+    for c in cids[-4:]:
+        drv._pending[(0, c)] = None
     assert drv._alloc_cid(sq) & 0xFFF == 4
+    assert drv._pending.count[0] == 4 and drv._tag_free(sq)  # 4 of the 30 admin tags
+    drv._pending[(1, 7)] = drv._pending[(1, 4096 + 8)] = None
+    assert not drv._tag_free(HostSQ(1, 0x2000, 3, 1))  # both tags of a 3-entry SQ held
+    assert drv._pending.tags[1] == {7: 1, 8: 1}
+    del drv._pending[(1, 7)]
+    assert drv._tag_free(HostSQ(1, 0x2000, 3, 1)) and drv._pending.tags[1] == {8: 1}
+    for c in cids[-4:]:
+        drv._pending.pop((0, c))
+    assert drv._pending.tags[0] == {} and drv._pending.count[0] == 0
 
 
 def test_io_cids_are_tags_from_the_first_word_as_in_the_reference() -> None:

@@ -278,6 +278,49 @@ class HostCQ:
         return self.addr + slot * CQE_SIZE
 
 
+class _PendingTable(dict):  # type: ignore[type-arg]  # (sqid, cid) -> _Pending
+    """The commands outstanding, by (sqid, cid), with each SQ's tags in use counted as
+    entries come and go (what :meth:`LinuxDriver._alloc_cid` and ``_tag_free`` ask per
+    command, without walking every outstanding command). Entries change only through
+    ``[key] = value``, ``del`` and ``pop``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: per SQ: tag -> outstanding commands holding it (one, unless a caller chose cids)
+        self.tags: dict[int, dict[int, int]] = {}
+        #: per SQ: outstanding commands
+        self.count: dict[int, int] = {}
+
+    def __setitem__(self, key: tuple[int, int], value: Any) -> None:
+        if key not in self:
+            qid, tag = key[0], key[1] & CID_TAG_MASK
+            held = self.tags.setdefault(qid, {})
+            held[tag] = held.get(tag, 0) + 1
+            self.count[qid] = self.count.get(qid, 0) + 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: tuple[int, int]) -> None:
+        super().__delitem__(key)
+        self._release(key)
+
+    def pop(self, key: tuple[int, int], *default: Any) -> Any:
+        if key in self:
+            self._release(key)
+            return super().pop(key)
+        if default:
+            return default[0]
+        raise KeyError(key)
+
+    def _release(self, key: tuple[int, int]) -> None:
+        qid, tag = key[0], key[1] & CID_TAG_MASK
+        held = self.tags[qid]
+        if held[tag] > 1:
+            held[tag] -= 1
+        else:
+            del held[tag]
+        self.count[qid] -= 1
+
+
 @dataclass
 class _Pending:
     completion: Completion
@@ -474,7 +517,7 @@ class LinuxDriver:
         # queues
         self.sqs: dict[int, HostSQ] = {}
         self.cqs: dict[int, HostCQ] = {}
-        self._pending: dict[tuple[int, int], _Pending] = {}
+        self._pending = _PendingTable()
         #: blk-mq tags per queue ID (kept across resets, as Linux keeps its tag sets)
         self._tags: dict[int, TagSet] = {}
         self._isrs: set[int] = set()
@@ -1398,7 +1441,7 @@ class LinuxDriver:
         depth = ADMIN_TAG_DEPTH if sq.qid == 0 else max(1, sq.depth - 1)
         tags.cut(depth)
         per_word, words = tags.per_word, tags.words
-        busy = {cid & CID_TAG_MASK for (qid, cid) in self._pending if qid == sq.qid}
+        busy = self._pending.tags.get(sq.qid, {})  # tags outstanding commands hold
         for step in range(words):
             word = (tags.word + step) % words
             if step:
@@ -1420,7 +1463,7 @@ class LinuxDriver:
     def _tag_free(self, sq: HostSQ) -> bool:
         """Whether SQ ``sq`` has a tag no outstanding command holds (what _alloc_cid takes)."""
         depth = ADMIN_TAG_DEPTH if sq.qid == 0 else max(1, sq.depth - 1)
-        return sum(qid == sq.qid for qid, _ in self._pending) < depth
+        return self._pending.count.get(sq.qid, 0) < depth
 
     def _describe_cmd(
         self, qid: int, opc: int, nsid: int, cdw10: int, cdw11: int, cdw12: int = 0
