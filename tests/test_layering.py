@@ -9,6 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "nvmescope"
 
+#: the model and the recordings: what the bridges to QEMU, the UI and the CLI build on
+MODEL = {"files", "nvme", "sim", "events", "eventlog", "emulator", "host", "machine", "trace"}
+
 # layer -> the nvmescope layers it may import (itself always allowed)
 ALLOWED: dict[str, set[str]] = {
     "nvme": set(),
@@ -21,39 +24,15 @@ ALLOWED: dict[str, set[str]] = {
     "emulator": {"files", "nvme", "sim", "events"},
     "host": {"files", "nvme", "sim", "events", "emulator"},
     "machine": {"files", "nvme", "sim", "events", "emulator", "host", "eventlog"},
-    "trace": {"files", "nvme", "sim", "events", "eventlog", "emulator", "host", "machine"},
+    "trace": MODEL - {"trace"},
     # the bridges to QEMU (x-pci-proxy-dev, the Linux guest): above the recorder, below the UI
-    "qemu": {"files", "nvme", "sim", "events", "eventlog", "emulator", "host", "machine", "trace"},
-    "ui": {"files", "nvme", "sim", "events", "eventlog", "emulator", "host", "machine", "trace"},
+    "qemu": MODEL,
+    "ui": MODEL,
     # `nvmescope serve`: the web server beside the CLI (it runs the CLI in a process per
     # browser, and imports nothing of the model)
-    "serve": {
-        "files",
-        "nvme",
-        "sim",
-        "events",
-        "eventlog",
-        "emulator",
-        "host",
-        "machine",
-        "trace",
-        "ui",
-    },
+    "serve": MODEL | {"ui"},
     "web": set(),
-    "cli": {
-        "files",
-        "nvme",
-        "sim",
-        "events",
-        "eventlog",
-        "emulator",
-        "host",
-        "machine",
-        "trace",
-        "qemu",
-        "ui",
-        "serve",
-    },
+    "cli": MODEL | {"qemu", "ui", "serve"},
     "__init__": set(),
     "__main__": {"cli"},
 }
