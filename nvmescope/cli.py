@@ -1491,6 +1491,12 @@ def _open(path: Path) -> Any:
         raise DataError(f"{path}: {exc.strerror or exc}") from None
     for warning in rec.warnings:
         err.print(f"nvmescope: warning: {escape(warning)}")
+    if not len(rec) and not rec.complete:
+        # damaged or cut short before its first whole chunk: nothing to show, not success
+        rec.close()
+        raise DataError(
+            f"{path}: no event is readable (damaged or cut short before its first chunk)"
+        )
     return rec
 
 

@@ -80,18 +80,40 @@ def test_a_recording_cut_inside_a_frame_is_cut_short_for_verify_only(tmp_path, g
     assert result.exit_code == 0 and "not closed" in result.output, result.output
 
 
+@pytest.mark.parametrize(
+    "command", [["show"], ["show", "--commands"], ["stats"], ["replay"], ["replay", "--verify"]]
+)
+def test_a_recording_cut_before_its_first_chunk_is_an_error_not_an_empty_success(
+    tmp_path, good, command
+):
+    path = put(tmp_path, good[: nth(good, FRAME_EVENTS, 0) + 50])
+    result = runner.invoke(app, [*command, str(path)])
+    *warnings, error = result.output.strip().splitlines()
+    assert result.exit_code == 1, result.output
+    want = f"{path}: no event is readable (damaged or cut short before its first chunk)"
+    assert error == f"nvmescope: error: {want}", result.output
+    assert all(w.startswith("nvmescope: warning: ") for w in warnings), result.output
+
+
 def test_a_recording_cut_between_frames_is_cut_short(tmp_path, good):
     data = without_trailer(good)
     data = data[: max(f[0] for f in frames(good) if f[1] == FRAME_EVENTS)]
     refused(put(tmp_path, data), f"cut short at byte {len(data)}", "the rest is missing")
 
 
-def test_an_index_without_its_trailer_is_damage(tmp_path, good):
+@pytest.mark.parametrize("keep", [0, 1, 14, 23])
+def test_an_index_without_its_trailer_is_damage_with_every_event_verified(tmp_path, good, keep):
+    """The recorder closed the file but its trailer is missing, or only ``keep`` of its 24
+    bytes are there: every event is checked and said to be there, and the file fails."""
     ioff = TRAILER.unpack_from(good, len(good) - TRAILER.size)[1]
-    path = put(tmp_path, good[: -TRAILER.size])
-    refused(path, "index frame", f"at byte {ioff}", "trailer")
-    with open_recording(path) as rec:  # a recorder killed before the trailer: cut short
-        assert rec.verify_frames(partial=True) == len(rec) > 300
+    path = put(tmp_path, good[: len(good) - TRAILER.size + keep])
+    with open_recording(path) as rec:
+        events = len(rec)
+    what = "ends right after the index frame" if keep == 0 else f"the {keep} bytes after"
+    refused(path, f"events 0..{events - 1} verified, none missing", what, f"at byte {ioff}")
+    if keep == 0:
+        with open_recording(path) as rec:  # a recorder killed before the trailer: cut short
+            assert rec.verify_frames(partial=True) == len(rec) > 300
 
 
 def test_partial_accepts_a_file_cut_short_and_nothing_else(tmp_path, good):

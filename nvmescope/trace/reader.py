@@ -699,10 +699,19 @@ class BinaryRecording(Recording):
                 if partial and not closed and not self.complete and end == self._size:
                     return  # killed between writing the index and the trailer
                 if not self.complete:
+                    # the recorder closed the file (the index follows the last chunk), but
+                    # what should follow the index is not its trailer: every event is
+                    # there and was verified above; the file is still damaged
+                    after = self._size - end
+                    what = (
+                        f"the file ends right after the {name}, without its trailer"
+                        if after == 0
+                        else f"the {after} bytes after the {name} are not its trailer"
+                    )
                     raise RecordingError(
                         self.path,
-                        f"{name}: the index is not in use (the trailer after it is missing "
-                        "or damaged): the recording is damaged there",
+                        f"{self.range_text(0, verified)} verified, none missing, but {what} "
+                        f"({TRAILER.size} bytes): the recording is damaged there",
                     )
                 index_at = offset
             elif tables.pop(offset, None) != ftype:
