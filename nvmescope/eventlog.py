@@ -25,10 +25,14 @@ import zstandard
 
 from nvmescope.events import EVENT_TYPES, Event
 
-#: events per sealed chunk; the newest chunk's events stay objects until it is full
-CHUNK_EVENTS = 2048
-#: decoded chunks kept for reading (a UI or a test walking back and forth)
-CACHED_CHUNKS = 4
+#: events per sealed chunk; the newest chunk's events stay objects until it is full.
+#: 512 rather than more: the events held as objects (their data bytes included) stay
+#: within the CPU's caches, which the run itself needs (a quarter of the chunks of 2,048
+#: made a run that keeps its events 4 to 5 % faster, benchmarks/bench_device.py; each
+#: sealed event takes a few bytes more)
+CHUNK_EVENTS = 512
+#: decoded chunks kept for reading (a UI or a test walking back and forth): 8,192 events
+CACHED_CHUNKS = 16
 
 _AnyEvent = Union[tuple(EVENT_TYPES.values())]  # type: ignore[valid-type]  # noqa: UP007
 _ENCODER = msgspec.msgpack.Encoder()
