@@ -93,6 +93,22 @@ def test_number_of_queues_answers_allocated(rig):
     assert_fails(rig, st.COMMAND_SEQUENCE_ERROR, "err_command_sequence", 0x09, cdw10=7)
 
 
+def test_number_of_queues_stays_refused_after_the_io_queues_are_deleted_until_a_reset(rig):
+    """NVMe 1.4 section 5.21.1.7: the feature is for initialization, before any I/O queue
+    is created; deleting the queues again does not reopen it, a controller reset does."""
+    rig.create_io_pair()
+    assert rig.admin(0x00, cdw10=1).sc == 0  # Delete I/O SQ 1
+    assert rig.admin(0x04, cdw10=1).sc == 0  # Delete I/O CQ 1
+    assert not set(rig.ctrl.sqs) - {0} and not set(rig.ctrl.cqs) - {0}
+    assert_fails(rig, st.COMMAND_SEQUENCE_ERROR, "err_command_sequence", 0x09, cdw10=7)
+    rig.ctrl.mmio_write(0x14, 4, 0)  # CC.EN 1 -> 0: a controller reset
+    rig.run()
+    rig.host.write(rig.acq, bytes(16 * rig.aqsize))
+    rig.sq_tail[0], rig.cq_head[0], rig.cq_phase[0] = 0, 0, 1
+    rig.enable()
+    assert rig.admin(0x09, cdw10=0x07, cdw11=0x00030003).sc == 0
+
+
 def test_features_set_then_get(rig):
     for fid, value in ((0x01, 0x3), (0x06, 0), (0x08, 0x0A05), (0x0B, 0x1F)):
         assert rig.admin(0x09, cdw10=fid, cdw11=value).sc == 0

@@ -270,6 +270,7 @@ def nvme_create_cq(ctrl: CommandContext, req: Request) -> Task:
     ctrl.cqs[qid] = CompletionQueue(
         qid, c.prp1, qsize, iv, ien, pc, space=ctrl.sched.signal(f"cq{qid}-space")
     )
+    ctrl.state.io_queues_created = True
     yield from ctrl.emit_step(
         ev.QueueCreated(qtype="cq", qid=qid, addr=c.prp1, qsize=qsize, vector=iv, ien=ien, pc=pc),
         req,
@@ -303,6 +304,7 @@ def nvme_create_sq(ctrl: CommandContext, req: Request) -> Task:
     yield from ctrl.new_step()
     ctrl.sqs[qid] = SubmissionQueue(qid, c.prp1, qsize, cqid, qprio, pc)
     ctrl.cqs[cqid].sqids.append(qid)
+    ctrl.state.io_queues_created = True
     yield from ctrl.emit_step(
         ev.QueueCreated(
             qtype="sq", qid=qid, addr=c.prp1, qsize=qsize, cqid=cqid, pc=pc, qprio=qprio
@@ -701,7 +703,7 @@ def nvme_set_feature(ctrl: CommandContext, req: Request) -> Task:
                 req, st.INVALID_FIELD, "err_invalid_field", "NSQR/NCQR of 65536", LOC_CDW11
             )
             return
-        if any(q != 0 for q in ctrl.sqs) or any(q != 0 for q in ctrl.cqs):
+        if s.io_queues_created:  # since the last reset, even if they are deleted again
             yield from ctrl.nvme_fail(
                 req, st.COMMAND_SEQUENCE_ERROR, "err_command_sequence",
                 "Number of Queues after I/O queues were created", LOC_OPC,

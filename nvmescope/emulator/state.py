@@ -61,6 +61,9 @@ class ControllerState:
         self.irq_vector_cd: dict[int, int] = {}
         #: Set Features Number of Queues was accepted since the last reset
         self.nq_set = False
+        #: an I/O queue was created since the last reset (deleting it does not clear this:
+        #: Number of Queues is for initialization only, NVMe 1.4 section 5.21.1.7)
+        self.io_queues_created = False
         self.aer_reqs: list[Request] = []
         self.aer_queue: list[tuple[int, int, int]] = []
         self.aer_masked: set[int] = set()
