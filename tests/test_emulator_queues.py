@@ -171,6 +171,21 @@ def test_sq_doorbell_beyond_size_is_ub():
     assert "ub_db_invalid_value" in rig.kinds() and rig.ctrl.sqs[0].tail == 0
 
 
+def test_doorbell_bits_31_to_16_are_reserved_and_ignored():
+    """SQyTDBL/CQyHDBL hold the new tail/head in bits 15:0; bits 31:16 are reserved: the
+    device takes bits 15:0 (as QEMU 7.2 does) and says the rest was ignored."""
+    rig = Rig()
+    rig.enable()
+    rig.host.write(rig.asq, pack_sqe(0x06, 7, prp1=rig.host.alloc(), cdw10=1))
+    rig.ctrl.mmio_write(0x1000, 4, 0x3_0001)  # SQ0 tail 1, bits 31:16 set
+    rig.run()
+    kinds = rig.kinds()
+    assert "ub_mmio_reserved" in kinds and "ub_db_invalid_value" not in kinds
+    assert rig.ctrl.sqs[0].tail == 1 and "cqe_post" in kinds  # the command was taken
+    [db] = [e for e in rig.events if e.kind == "doorbell_sq"]
+    assert (db.new_tail, db.value, db.ignored) == (1, 0x3_0001, False)
+
+
 def test_intx_asserted_while_entries_unconsumed():
     rig = Rig()
     rig.enable(msix=False)

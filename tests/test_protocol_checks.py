@@ -316,6 +316,21 @@ def test_a_host_that_misbehaves_on_a_real_machine_is_caught():
     assert not [f for f in findings if f.check == "ub_db_invalid_value"]  # merged into ours
 
 
+def test_a_doorbell_with_reserved_bits_set_is_caught_and_the_device_takes_bits_15_to_0():
+    from nvmescope.machine import Machine
+
+    m = Machine(scenario="bringup")
+    m.run()
+    m.api.mmio_write32(0x1000 + 8 * 1 + 4, 0x5_0000)  # CQ1 head 0, bits 31:16 set
+    m.run()
+    findings = run_checks(m.events)
+    [f] = [f for f in findings if f.check == "doorbell_reserved"]
+    assert f.severity == "error" and "0x50000" in f.message and "takes 0" in f.message
+    assert "ub_mmio_reserved" in f.message and m.events[f.seq].kind == "doorbell_cq"
+    assert not [f for f in findings if f.check in ("doorbell_range", "ub_mmio_reserved")]
+    assert not [e for e in m.events if e.kind == "ub_db_invalid_value"]
+
+
 def test_an_sqe_overwritten_in_a_real_run_is_caught():
     from nvmescope.machine import Machine
 

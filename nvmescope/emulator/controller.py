@@ -935,6 +935,15 @@ class Controller:
             )
         return None
 
+    def _nvme_db_reserved(self, offset: int, name: str, qid: int, pointer: str, value: int) -> None:
+        """A doorbell write with bits 31:16 (reserved) set: say that they were ignored."""
+        if value > 0xFFFF:
+            self._ub(
+                "ub_mmio_reserved",
+                f"{name} {qid} {pointer} doorbell at {offset:#x}: {value:#x} written, bits "
+                f"31:16 are reserved and ignored ({pointer} {value & 0xFFFF})",
+            )
+
     def _nvme_db_ignored(self, kind: str, detail: str, aer_info: int | None) -> None:
         """The device did not take a doorbell write: say why, and tell the host by an
         asynchronous event (Error status, log page 01h) where the spec has one."""
@@ -952,35 +961,40 @@ class Controller:
             self._emit(ev.MmioWrite(addr=offset, size=size, value=value, reg=""))
             self._ub("ub_mmio_reserved", f"write between doorbells at {offset:#x}")
             return
+        # bits 31:16 of a doorbell are reserved: ignored (said as ub_mmio_reserved), the
+        # new tail or head is bits 15:0, as QEMU's controller takes it
+        pointer = value & 0xFFFF
         if index % 2 == 0:
             sq = self.sqs.get(qid)
             old_tail = sq.tail if sq else 0
-            why = self._nvme_db_problem("SQ", "tail", qid, sq, value)
+            why = self._nvme_db_problem("SQ", "tail", qid, sq, pointer)
             # the device decides at once whether it takes the write: the event says so
             self._emit(
                 ev.DoorbellSq(
                     addr=offset,
                     old_tail=old_tail,
-                    new_tail=value & 0xFFFF,
+                    new_tail=pointer,
                     sqid=qid,
                     value=value if value > 0xFFFF else None,
                     ignored=why is not None,
                 )  # fmt: skip
             )
+            self._nvme_db_reserved(offset, "SQ", qid, "tail", value)
             if why is not None:
                 self._nvme_db_ignored(*why)
                 return
             assert sq is not None
-            sq.tail = value
+            sq.tail = pointer
             self._nvme_kick_sq(sq)
             return
         cq = self.cqs.get(qid)
         old_head = cq.head if cq else 0
-        why = self._nvme_db_problem("CQ", "head", qid, cq, value)
-        if why is None and cq is not None and not cq.head_valid(value):
+        why = self._nvme_db_problem("CQ", "head", qid, cq, pointer)
+        if why is None and cq is not None and not cq.head_valid(pointer):
             why = (
                 "ub_cq_head_passes_tail",
-                f"CQ {qid} head {value} passes the entries posted (head {cq.head}, tail {cq.tail})",
+                f"CQ {qid} head {pointer} passes the entries posted (head {cq.head}, "
+                f"tail {cq.tail})",
                 admin.AER_INFO_INVALID_DB_VALUE,
             )
         self._emit(
@@ -988,17 +1002,18 @@ class Controller:
                 addr=offset,
                 cqid=qid,
                 old_head=old_head,
-                new_head=value & 0xFFFF,
+                new_head=pointer,
                 value=value if value > 0xFFFF else None,
                 ignored=why is not None,
             )  # fmt: skip
         )
+        self._nvme_db_reserved(offset, "CQ", qid, "head", value)
         if why is not None:
             self._nvme_db_ignored(*why)
             return
         assert cq is not None
         was_full = cq.full
-        cq.head = value
+        cq.head = pointer
         if was_full and cq.space is not None:
             cq.space.fire()
         if not self.pci.msix_enabled:

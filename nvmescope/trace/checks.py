@@ -11,6 +11,8 @@ check                  severity  what
 cid_reuse              error     a CID fetched again on the same SQ while a command
                                  with that CID is still outstanding (fetched, no CQE)
 doorbell_range         error     a doorbell value beyond the queue size
+doorbell_reserved      error     a doorbell write with reserved bits 31:16 set (the
+                                 device ignores them and takes bits 15:0)
 doorbell_unknown_queue warning   a doorbell for a queue that does not exist (only
                                  once the recording has shown the controller's setup)
 sq_overfull            error     an SQ tail doorbell that makes the queue more than
@@ -73,6 +75,7 @@ _EXPECTED_ABORTS = frozenset({0x007, 0x008})  # abort requested, aborted by SQ d
 #: our check -> the device's condition that reports the same thing
 CONFIRMED_BY: dict[str, str] = {
     "doorbell_range": "ub_db_invalid_value",
+    "doorbell_reserved": "ub_mmio_reserved",
     "doorbell_unknown_queue": "ub_db_invalid_queue",
     "sq_overfull": "err_sq_full_doorbell",
     "cq_head_passes_tail": "ub_cq_head_passes_tail",
@@ -116,10 +119,17 @@ class _Cq:
     vector: int = 0
 
 
-def _written(e: Any, fallback: int) -> int:
-    """The whole doorbell value the host wrote (``value`` when it is wider than 16 bits)."""
+def _reserved_bits(e: Any, name: str, pointer: int, find: Any) -> None:
+    """A doorbell write wider than 16 bits (``value``): bits 31:16 are reserved; the
+    device ignores them and takes ``pointer``, bits 15:0, and so does the checker."""
     value = getattr(e, "value", None)
-    return value if isinstance(value, int) else fallback
+    if isinstance(value, int) and value > 0xFFFF:
+        find(
+            ERROR,
+            "doorbell_reserved",
+            f"{name} doorbell writes {value:#x}: bits 31:16 are reserved (the device "
+            f"ignores them and takes {pointer}).",
+        )
 
 
 def _span(old: int, new: int, size: int) -> int:
@@ -283,7 +293,8 @@ class Checker:
                     f"SQ{sqid} tail doorbell rung, but SQ{sqid} does not exist.",
                 )
             return
-        new, old = _written(e, e.new_tail), e.old_tail
+        _reserved_bits(e, f"SQ{sqid} tail", e.new_tail, find)
+        new, old = e.new_tail, e.old_tail
         if new >= sq.size:
             find(
                 ERROR,
@@ -318,7 +329,8 @@ class Checker:
                     f"CQ{cqid} head doorbell rung, but CQ{cqid} does not exist.",
                 )
             return
-        new, old = _written(e, e.new_head), e.old_head % cq.size
+        _reserved_bits(e, f"CQ{cqid} head", e.new_head, find)
+        new, old = e.new_head, e.old_head % cq.size
         if new >= cq.size:
             find(
                 ERROR,
