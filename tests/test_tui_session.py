@@ -54,6 +54,29 @@ async def test_saving_refuses_a_directory_a_missing_one_and_asks_before_overwrit
     assert len(open_recording(tmp_path / "old.nvmetrace")) == 2
 
 
+async def test_saving_refuses_a_name_too_long_and_the_sessions_own_file(tmp_path):
+    """Neither crashes the app nor loses the session: a name the system cannot take is a
+    prompt error, and so is the file the live session is being recorded to."""
+    async with live_app("identify") as (app, pilot):
+        await press(pilot, *"s" * 5)
+        own = app.source.recorder.writer.path
+        for target, words in (
+            (tmp_path / ("a" * 300), "cannot use"),
+            (own, "is the file this recording is written to"),
+        ):
+            await save_with_r(pilot, target)
+            if target == own:
+                await press(pilot, "enter")  # past "exists: Enter again to overwrite it"
+            assert app.screen.id == "save-prompt", target
+            assert words in str(app.screen.query_one("#prompt-error").render())
+            await press(pilot, "escape")
+        await press(pilot, *"s" * 5)
+        assert len(app.source) == 11
+        app.source.recorder.writer.flush()
+        with open_recording(own) as rec:  # the live file was never replaced by a copy
+            assert len(rec) == 11 and rec.scenario == "identify"
+
+
 async def test_a_recording_cannot_be_saved_again_and_says_where_it_is():
     async with recorded_app(IDENTIFY) as (app, pilot):
         await press(pilot, "r")

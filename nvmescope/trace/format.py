@@ -406,8 +406,15 @@ class TraceWriter:
             raise ValueError("only a binary recording can be saved while it is written")
         if self.closed:
             raise ValueError(f"{self.path}: the recording is closed")
-        self.flush()
         target = Path(dst)
+        try:
+            same = os.path.samefile(target, self.path)
+        except OSError:  # no such file yet (or none that can be looked at): not this one
+            same = False
+        if same:
+            # renaming a copy over it would leave this writer writing to a deleted file
+            raise ValueError(f"{target} is the file this recording is written to")
+        self.flush()
         tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
         size = self.stats.bytes
         index = Index(events=self.stats.events, frames=list(self._index))

@@ -839,17 +839,23 @@ class NvmeScopeApp(HandsMixin, App[None]):
             path = Path(text.strip()).expanduser()
             if not text.strip():
                 raise PromptError("type a file name")
-            if path.is_dir():
-                raise PromptError(f"{path} is a directory: add a file name")
-            if not path.parent.is_dir():
-                raise PromptError(f"no such directory: {path.parent}")
-            if path.exists() and not path.is_file():
-                raise PromptError(f"{path} exists and is not a regular file")
-            if path.exists() and confirmed[-1:] != [str(path)]:
+            try:
+                exists = path.exists()
+                if path.is_dir():
+                    raise PromptError(f"{path} is a directory: add a file name")
+                if not path.parent.is_dir():
+                    raise PromptError(f"no such directory: {path.parent}")
+                if exists and not path.is_file():
+                    raise PromptError(f"{path} exists and is not a regular file")
+            except OSError as exc:  # a name too long, a loop of links, no permission
+                raise PromptError(f"cannot use {path}: {exc.strerror or exc}") from None
+            if exists and confirmed[-1:] != [str(path)]:
                 confirmed.append(str(path))
                 raise PromptError(f"{path} exists: Enter again to overwrite it")
             try:
                 events = source.save(path)
+            except ValueError as exc:  # the session's own file
+                raise PromptError(f"cannot save: {exc}") from None
             except OSError as exc:
                 raise PromptError(f"cannot write {path}: {exc.strerror or exc}") from None
             if self.marks.bookmarks or self.marks.breakpoints:
