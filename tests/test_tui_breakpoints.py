@@ -156,6 +156,27 @@ def test_a_damaged_or_hostile_sidecar_is_reported_and_ignored(tmp_path):
     assert "not a regular file" in load_marks(rec, 100)[1][0]
 
 
+def test_an_unreadable_sidecar_is_kept_aside_not_overwritten_when_marks_are_saved(tmp_path):
+    rec = tmp_path / "r.nvmetrace"
+    side = sidecar_path(rec)
+    damaged = b'{"format": "nvmescope-marks", "bookmarks": [{"index": "a"}]}'
+    side.write_bytes(damaged)
+    marks, warnings = load_marks(rec, 100)
+    assert "not a marks file" in warnings[0]
+    marks.set_bookmark(3, "new")
+    said = marks.save(100)
+    assert "kept as r.nvmetrace.marks.json.unreadable" in said and "\n" not in said
+    assert (tmp_path / "r.nvmetrace.marks.json.unreadable").read_bytes() == damaged
+    assert [m.index for m in load_marks(rec, 100)[0].bookmarks] == [3]
+    marks.set_bookmark(4, "again")
+    assert marks.save(100) == ""  # set aside once; the new file is ours to rewrite
+    side.write_bytes(b"junk")  # damaged again: a second name, the first one kept
+    marks, _ = load_marks(rec, 100)
+    marks.set_bookmark(1, "x")
+    assert "kept as r.nvmetrace.marks.json.unreadable.1" in marks.save(100)
+    assert (tmp_path / "r.nvmetrace.marks.json.unreadable").read_bytes() == damaged
+
+
 def test_marks_that_cannot_be_written_say_so_in_one_line(tmp_path):
     marks = Marks(path=tmp_path / "no-such-dir" / "x.marks.json")
     marks.set_bookmark(1, "x")

@@ -85,6 +85,9 @@ class Marks:
     path: Path | None = None
     #: set after a write failed (so the user hears of it once)
     write_error: str = ""
+    #: the file at ``path`` could not be read as marks: it is kept aside, not replaced,
+    #: the first time these marks are saved
+    unreadable: bool = False
 
     # -- breakpoints ---------------------------------------------------------------
     def add_breakpoint(self, expr: str) -> Breakpoint:
@@ -145,8 +148,11 @@ class Marks:
         path = path or self.path
         if path is None:
             return ""
+        kept = ""
         tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
+            if self.unreadable and path == self.path:
+                kept = self._keep_aside(path)
             tmp.write_bytes(self.encode(events))
             os.replace(tmp, path)
         except OSError as exc:
@@ -156,7 +162,20 @@ class Marks:
             )
             return self.write_error
         self.write_error = ""
-        return ""
+        return kept
+
+    def _keep_aside(self, path: Path) -> str:
+        """Rename the unreadable file at ``path`` to a name of its own; what was done."""
+        n = 0
+        while True:
+            aside = path.with_name(f"{path.name}.unreadable{f'.{n}' if n else ''}")
+            if not aside.exists():
+                break
+            n += 1
+        if path.exists():
+            os.rename(path, aside)  # OSError: nothing is written over it either
+        self.unreadable = False
+        return f"{path} could not be read as marks: kept as {aside.name}, a new one written"
 
 
 def sidecar_path(recording: Path) -> Path:
@@ -181,7 +200,10 @@ def load_marks(recording: Path | None, events: int) -> tuple[Marks, list[str]]:
     except OSError as exc:
         return marks, [f"{path}: cannot read: {exc.strerror or exc}"]
     if not path.is_file():
-        return marks, [f"{path}: not a regular file; bookmarks and breakpoints not loaded"]
+        return Marks(), [
+            f"{path}: not a regular file; bookmarks and breakpoints not loaded nor saved"
+        ]
+    marks.unreadable = True  # until it decodes as marks
     if size > MAX_SIDECAR_BYTES:
         return marks, [
             f"{path}: {size} bytes is larger than a marks file can be "
@@ -194,6 +216,7 @@ def load_marks(recording: Path | None, events: int) -> tuple[Marks, list[str]]:
         return marks, [f"{path}: not a marks file ({reason}); bookmarks and breakpoints not loaded"]
     if data.format != SIDECAR_FORMAT:
         return marks, [f"{path}: not a marks file (format {data.format[:40]!r}); not loaded"]
+    marks.unreadable = False
     warnings: list[str] = []
     dropped = 0
     for item in data.bookmarks[:MAX_MARKS]:
