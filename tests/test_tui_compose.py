@@ -285,6 +285,22 @@ async def test_a_doorbell_written_beyond_the_queue_is_ignored_with_a_ub_event() 
         assert "cqe_post" in kinds
 
 
+async def test_a_doorbell_starts_as_its_queue_holds_it_at_the_cursor() -> None:
+    """The form offers the doorbell's value as the Registers panel shows it (the queue's
+    tail or head as of the cursor), so Ctrl+S on it as offered rings nothing new."""
+    async with after_bringup() as (app, pilot):
+        state = app.moment.state  # type: ignore[union-attr]
+        head = state.cqs[0].head
+        assert head  # the admin CQ was consumed past slot 0 by the bring-up
+        screen = await open_poke(app, pilot, "cq0hdbl")
+        assert int(screen.query_one("#p-value", Input).value, 16) == head
+        assert f"now    0x{head:08x}" in str(screen.query_one("#poke-preview", Static).render())
+        start = len(app.source)
+        await press(pilot, "ctrl+s")
+        await run_to_end(app, pilot)
+        assert not [e for e in events_of(app, start) if e.kind.startswith("ub_")]
+
+
 async def test_clearing_cc_en_by_hand_resets_the_controller() -> None:
     async with after_bringup() as (app, pilot):
         screen = await open_poke(app, pilot, "cc")

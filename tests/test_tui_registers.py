@@ -321,6 +321,23 @@ async def test_full_stop_on_a_doorbell_goes_to_its_next_ring():
 
 
 @pytest.mark.asyncio
+async def test_a_doorbell_write_the_device_ignored_says_so():
+    async with opened(RECORDINGS / "errors.nvmetrace") as (app, pilot):
+        source = app.source
+        [ignored] = [
+            i
+            for i, e in enumerate(source.events(0, len(source)))
+            if e.kind == "doorbell_sq" and e.ignored and e.sqid == 1
+        ][:1]
+        app.goto(ignored)
+        await press(pilot, "2")
+        assert "◂ written, ignored" in row(registers(app), "sq1tdbl")
+        app.goto(ignored - 1)
+        await settle(pilot)
+        assert "◂ written" not in row(registers(app), "sq1tdbl")
+
+
+@pytest.mark.asyncio
 async def test_up_and_down_select_a_register_for_the_app():
     async with opened() as (app, pilot):
         app.goto(cc_enable_write(app.source))

@@ -74,13 +74,29 @@ class Target:
         return f"{place} {self.offset:#06x} {self.name.upper()}"
 
 
+def _dstrd(state: Any) -> int:
+    """CAP.DSTRD as of ``state`` (0 until CAP was read)."""
+    cap = state.register("cap") if state is not None else None
+    return r.CAP.get(cap, "dstrd") if cap is not None else 0
+
+
+def doorbell_value(state: Any, offset: int) -> int | None:
+    """What a doorbell at BAR0 ``offset`` holds as of ``state``: its queue's tail (SQ) or
+    head (CQ), as the Registers panel shows it; None if no queue has a doorbell there."""
+    dstrd = _dstrd(state)
+    for qid, sq in (getattr(state, "sqs", {}) or {}).items():
+        if r.sq_tail_doorbell(qid, dstrd) == offset:
+            return int(sq.tail)
+    for qid, cq in (getattr(state, "cqs", {}) or {}).items():
+        if r.cq_head_doorbell(qid, dstrd) == offset:
+            return int(cq.head)
+    return None
+
+
 def targets(state: Any, layout: str = "nvmescope") -> list[Target]:
     """Every register and doorbell the list offers, as of ``state``."""
     out = [Target("bar0", reg.offset, reg.size, reg.name) for reg in r.REGISTERS]
-    dstrd = 0
-    cap = state.register("cap") if state is not None else None
-    if cap is not None:
-        dstrd = r.CAP.get(cap, "dstrd")
+    dstrd = _dstrd(state)
     qids = sorted(set(getattr(state, "sqs", {}) or {}) | set(getattr(state, "cqs", {}) or {}))
     for qid in qids or [0]:
         out.append(Target("bar0", r.sq_tail_doorbell(qid, dstrd), 4, f"sq{qid}tdbl"))
@@ -182,11 +198,12 @@ class PokeScreen(FormScreen):
     def _current(self, space: str, offset: int, size: int) -> int:
         if self.state is None:
             return 0
-        got = (
-            self.state.bar0_value(offset, size)
-            if space == "bar0"
-            else self.state.config_value(offset, size)
-        )
+        if space == "bar0":
+            got = self.state.bar0_value(offset, size)
+            if got is None and size == 4:  # a doorbell: as its queue's tail or head
+                got = doorbell_value(self.state, offset)
+        else:
+            got = self.state.config_value(offset, size)
         return got or 0
 
     def _take_target(self) -> None:

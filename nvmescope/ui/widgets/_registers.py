@@ -447,7 +447,8 @@ class RegistersBuilder:
             if event is not None and event.kind == kind:
                 hit = (event.sqid if qtype == "sq" else getattr(event, "cqid", None)) == qid
                 if hit:
-                    pieces.append((" ◂ written", ("tag",)))
+                    ignored = getattr(event, "ignored", False)
+                    pieces.append((" ◂ written, ignored" if ignored else " ◂ written", ("tag",)))
             pieces.append((f"  {long}: {end} {value}{size}", ("words",)))
             note = "" if dstrd is not None else " (CAP.DSTRD not read yet: offset assumes 0)"
             help_text = (
