@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui import RECORDINGS, live_app, press, recorded_app
+from tui import RECORDINGS, live_app, press, recorded_app, settle
 
 from nvmescope.events import describe
 from nvmescope.trace import open_recording
@@ -102,6 +102,20 @@ async def test_search_finds_text_forwards_and_again_both_ways():
         assert app.cursor == want[2]
         await press(pilot, "ctrl+b")
         assert app.cursor == want[1]
+
+
+async def test_finding_nothing_the_filter_shows_says_the_filter_is_why():
+    async with recorded_app(IDENTIFY) as (app, pilot):
+        await _filter(pilot, 'kind == "doorbell_sq"')
+        await press(pilot, "g")
+        start = app.cursor
+        await press(pilot, "n")  # the next completion: hidden by the filter
+        await settle(pilot)
+        assert app.cursor == start
+        assert any(
+            f"no completion the filter shows after event {start}" in n.message
+            for n in app._notifications
+        ), [n.message for n in app._notifications]
 
 
 async def test_search_for_text_nowhere_leaves_the_cursor_and_says_so():

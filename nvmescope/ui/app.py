@@ -460,10 +460,7 @@ class NvmeScopeApp(HandsMixin, App[None]):
             start = self.cursor + direction
         if not 0 <= start < len(self.source):
             if not (or_else and or_else()):
-                self.notify(
-                    f"no {what} {'after' if direction > 0 else 'before'} event {self.cursor}",
-                    timeout=3,
-                )
+                self.notify(self._none_found(what, direction > 0), timeout=3)
             return
         self.source.refresh()
         self.busy = f"finding the {'next' if direction > 0 else 'previous'} {what}"
@@ -515,8 +512,14 @@ class NvmeScopeApp(HandsMixin, App[None]):
         if or_else is not None and or_else():
             return
         self.update_status()
+        self.notify(self._none_found(what, forward), timeout=3)
+
+    def _none_found(self, what: str, forward: bool) -> str:
+        """``no completion after event 120`` (and, with a filter on, that it looked only
+        at the events the filter shows)."""
         where = "after" if forward else "before"
-        self.notify(f"no {what} {where} event {self.cursor}", timeout=3)
+        among = " the filter shows" if self.filter_predicate is not None else ""
+        return f"no {what}{among} {where} event {self.cursor}"
 
     # -- live runs ------------------------------------------------------------------------------------
     def run_live(
