@@ -127,6 +127,20 @@ async def test_colon_goes_to_an_event_number_a_relative_one_and_a_virtual_time()
         assert app.source.event(app.cursor).ts == ts
 
 
+async def test_colon_to_a_time_after_a_recordings_last_event_is_out_of_range():
+    async with recorded_app(IDENTIFY) as (app, pilot):
+        await _goto(pilot, "250")
+        last = len(app.source) - 1
+        end = app.source.event(last).ts
+        await _goto(pilot, f"{end}ns")  # the last event's own time: there
+        assert app.cursor == last
+        await _goto(pilot, "250")
+        await _goto(pilot, f"{end + 1}ns")
+        assert app.screen.id == "goto-prompt" and app.cursor == 250
+        said = str(app.screen.query_one("#prompt-error").render())
+        assert f"after the last event (event {last}, at {end / 1000:.3f} us)" in said
+
+
 def _typed_at_once(app, *keys: tuple[str, str | None]) -> None:
     """Keys as a fast typist (or tmux send-keys) gives them: all queued before the
     first is handled, so the later ones are on their way when the first opens a prompt."""

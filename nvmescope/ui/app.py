@@ -111,12 +111,15 @@ def parse_position(
     length: int,
     time_of: Callable[[int], int],
     end_ts: int | None = None,
+    last_ts: int | None = None,
 ) -> int | Ahead:
     """What ``:`` understands: ``42`` (event), ``+10`` / ``-5`` (relative), ``1056.1us``,
     ``2ms``, ``500ns``, ``@1056.1`` (a virtual time; ``@`` alone means microseconds).
 
     ``end_ts`` is the time of the last event of a live session that will go on: an event
-    or a time beyond the end is then a place to run on to (``Ahead``), not out of range."""
+    or a time beyond the end is then a place to run on to (``Ahead``), not out of range.
+    ``last_ts``, the time of the last event there is: a time after it, with no session
+    to run on, is out of range as an event number past the end is."""
     t = text.strip().replace("_", "")
     if not t:
         raise PromptError("type an event number (42, +10, -5) or a virtual time (1056.1us, 2ms)")
@@ -146,6 +149,11 @@ def parse_position(
         ns = int(whole) * scale + (int(frac.ljust(9, "0")[:9]) * scale) // 1_000_000_000
         if end_ts is not None and ns > end_ts:
             return Ahead(lambda e: e.ts >= ns, f"the first event at {value} {unit}")
+        if end_ts is None and last_ts is not None and ns > last_ts:
+            raise PromptError(
+                f"{value} {unit} is after the last event (event {length - 1}, at "
+                f"{last_ts / 1000:.3f} us)"
+            )
         return time_of(ns)
     raise PromptError(
         f"{text.strip()[:40]!r} is not an event number (42, +10, -5) or a time (1056.1us)"
@@ -881,11 +889,13 @@ class NvmeScopeApp(HandsMixin, App[None]):
     def action_goto(self) -> None:
         def check(text: str) -> int:
             self.source.refresh()
-            end_ts = None
-            if self._can_run() and len(self.source):
-                end_ts = self.source.event(len(self.source) - 1).ts
+            end_ts = last_ts = None
+            if len(self.source):
+                last_ts = self.source.event(len(self.source) - 1).ts
+                if self._can_run():
+                    end_ts = last_ts
             return parse_position(
-                text, self.cursor, len(self.source), self.source.index_at_time, end_ts
+                text, self.cursor, len(self.source), self.source.index_at_time, end_ts, last_ts
             )
 
         def go(n: int | Ahead | None) -> None:
