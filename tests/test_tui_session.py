@@ -114,9 +114,18 @@ async def test_a_recording_cut_short_opens_with_its_warning_in_the_app(tmp_path)
     async with recorded_app(cut) as (app, pilot):
         assert len(app.source) > 0
         assert any("not closed" in n.message or "damaged" in n.message for n in app._notifications)
-        assert "partial" in screen_lines(app)[-2]
+        assert "partial: read up to the damage" in screen_lines(app)[-2]
         await press(pilot, "G")
         assert app.cursor == len(app.source) - 1
+
+
+async def test_marks_that_could_not_be_loaded_are_said_in_the_status_bar(tmp_path):
+    path = tmp_path / "whole.nvmetrace"
+    record("identify", path)
+    (tmp_path / "whole.nvmetrace.marks.json").write_bytes(b"junk")
+    async with recorded_app(path, sidecar=True) as (app, pilot):
+        status = screen_lines(app)[-2]
+        assert "marks not loaded" in status and "partial" not in status
 
 
 def test_every_action_has_a_key_and_a_palette_entry():

@@ -200,6 +200,12 @@ class NvmeScopeApp(HandsMixin, App[None]):
             warnings = []
         self.marks = marks
         self.startup_warnings = list(source.warnings) + warnings
+        #: what the status bar says of them (each was a notification when the app opened)
+        self.startup_status = (
+            "⚠ partial: read up to the damage"
+            if source.warnings
+            else ("⚠ marks not loaded" if warnings else "")
+        )
         self.filter_text = ""
         self.filter_predicate: Predicate | None = None
         self.follow_label = ""
@@ -1059,8 +1065,8 @@ class NvmeScopeApp(HandsMixin, App[None]):
             text.append(f"✗{counts['error']} ", style="bold red" if counts["error"] else "")
             text.append(f"⚠{counts['warning']} ", style="yellow" if counts["warning"] else "")
             text.append(f"ℹ{counts['note']} ")
-        if self.startup_warnings:
-            text.append("│ ⚠ partial ", style="yellow")
+        if self.startup_status:
+            text.append(f"│ {self.startup_status} ", style="yellow")
         return text
 
     def _check_counts(self) -> dict[str, int]:
