@@ -285,6 +285,19 @@ async def test_a_doorbell_written_beyond_the_queue_is_ignored_with_a_ub_event() 
         assert "cqe_post" in kinds
 
 
+@pytest.mark.parametrize("key", ["i", "W"])
+async def test_below_80_columns_the_forms_put_their_preview_under_the_fields(key: str) -> None:
+    async with live_app("identify", size=(60, 20)) as (app, pilot):
+        await press(pilot, key)
+        screen = app.screen
+        assert isinstance(screen, (ComposeScreen, PokeScreen))
+        name = "compose" if key == "i" else "poke"
+        form = screen.query_one(f"#{name}-form").region
+        preview = screen.query_one(f"#{name}-preview").region
+        assert preview.y >= form.bottom and form.width >= 50  # the fields have the width
+        assert screen.has_class("-tiny")
+
+
 async def test_a_doorbell_starts_as_its_queue_holds_it_at_the_cursor() -> None:
     """The form offers the doorbell's value as the Registers panel shows it (the queue's
     tail or head as of the cursor), so Ctrl+S on it as offered rings nothing new."""

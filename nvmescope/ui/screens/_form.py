@@ -25,6 +25,9 @@ from nvmescope.nvme.compose import MAX_NUMBER_CHARS
 NUMBERS_HELP = "Numbers: decimal 12, or hex 0x1f or 1Fh."
 #: from this many columns a form puts each hint beside its input, below that under it
 WIDE_FORM = 120
+#: below this many columns (class ``-tiny``: everything ``-narrow`` does, and) the
+#: preview goes under the fields, so that the fields have the whole width
+TINY_FORM = 80
 
 
 def number_input(id: str, value: str = "", wide: bool = False, placeholder: str = "") -> Input:
@@ -83,7 +86,7 @@ class FormScreen(ModalScreen[Any]):
         Binding("escape", "cancel", "cancel"),
         Binding("ctrl+s", "submit", "submit"),
     ]
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_FORM, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-tiny"), (TINY_FORM, "-narrow"), (WIDE_FORM, "-wide")]
 
     def __init__(self, id: str) -> None:
         super().__init__(id=id)
