@@ -338,6 +338,20 @@ async def test_a_doorbell_write_the_device_ignored_says_so():
 
 
 @pytest.mark.asyncio
+async def test_a_quick_breakpoint_tells_the_events_register_from_the_selected_one():
+    async with opened() as (app, pilot):
+        irq = next(
+            i for i, e in enumerate(app.source.events(0, len(app.source))) if e.kind == "irq_msix"
+        )
+        app.goto(irq)
+        await press(pilot, "2")
+        registers(app).select("csts")
+        labels = [label for label, _ in app.quick_breakpoints()]
+        assert "the selected register: csts" in labels  # an interrupt accesses none
+        assert not [label for label in labels if label.startswith("this event's register")]
+
+
+@pytest.mark.asyncio
 async def test_up_and_down_select_a_register_for_the_app():
     async with opened() as (app, pilot):
         app.goto(cc_enable_write(app.source))
@@ -348,7 +362,8 @@ async def test_up_and_down_select_a_register_for_the_app():
         await press(pilot, "up")
         assert panel.selected_register == above.reg
         labels = [label for label, _ in app.quick_breakpoints()]
-        assert f"this register: {above.reg}" in labels
+        assert "this event's register: cc" in labels  # the event's own
+        assert any(label.endswith(f"register: {above.reg}") for label in labels)
         await press(pilot, "enter")  # fold the register's fields away, and back
         folded = [line for line in panel.lines if line.reg == above.reg]
         assert len(folded) == 1

@@ -716,12 +716,16 @@ class NvmeScopeApp(HandsMixin, App[None]):
         if event is None:
             return out
         out.append((f"this event's kind: {event.kind}", f'kind == "{event.kind}"'))
-        reg = getattr(self.main.panels["registers"], "selected_register", None) or getattr(
-            event, "reg", ""
-        )
-        if reg:
+        # the register this event accesses, and the one selected in the Registers panel
+        seen: set[str] = set()
+        for whose, reg in (
+            ("this event's register", getattr(event, "reg", "") or ""),
+            ("the selected register", self.main.panels["registers"].selected_register or ""),
+        ):
             base = reg.split(".")[0] if not reg.startswith("msix[") else reg
-            out.append((f"this register: {base}", f'reg == "{base}"'))
+            if base and base not in seen:
+                seen.add(base)
+                out.append((f"{whose}: {base}", f'reg == "{base}"'))
         opname = self._opname(event)
         if opname:
             out.append((f"this opcode: {opname}", f'opcode == "{opname}"'))
