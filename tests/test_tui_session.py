@@ -63,9 +63,10 @@ async def test_saving_refuses_a_name_too_long_and_the_sessions_own_file(tmp_path
         for target, words in (
             (tmp_path / ("a" * 300), "cannot use"),
             (own, "is the file this recording is written to"),
+            ("/proc/version", "a new file cannot be made in /proc"),
         ):
             await save_with_r(pilot, target)
-            if target == own:
+            if target in (own, "/proc/version"):
                 await press(pilot, "enter")  # past "exists: Enter again to overwrite it"
             assert app.screen.id == "save-prompt", target
             assert words in str(app.screen.query_one("#prompt-error").render())

@@ -878,7 +878,10 @@ class NvmeScopeApp(HandsMixin, App[None]):
             except ValueError as exc:  # the session's own file
                 raise PromptError(f"cannot save: {exc}") from None
             except OSError as exc:
-                raise PromptError(f"cannot write {path}: {exc.strerror or exc}") from None
+                # the copy is written beside the file first, then renamed over it
+                beside = exc.filename is not None and Path(exc.filename).name != path.name
+                how = f" (a new file cannot be made in {path.parent})" if beside else ""
+                raise PromptError(f"cannot write {path}: {exc.strerror or exc}{how}") from None
             if self.marks.bookmarks or self.marks.breakpoints:
                 error = self.marks.save(len(source), sidecar_path(path))
                 if error:
