@@ -341,6 +341,54 @@ def test_out_of_range_numbers_are_a_one_line_error_and_wide_cids_do_not_break_th
     assert len(r.events[1].data) == 16
 
 
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("1@1.0:pci_nvme_mmio_write addr 0x28 data 0x1 size 200000000", "1, 2, 4 or 8 bytes"),
+        ("1@1.0:pci_nvme_mmio_read addr 0x28 size 0", "1, 2, 4 or 8 bytes"),
+        (
+            "1@" + "9" * 26 + ".5:pci_nvme_mmio_read addr 0x1c size 4",
+            "(26 digits) s is out of range",
+        ),
+        ("1@" + "9" * 17 + ".5:pci_nvme_mmio_read addr 0x1c size 4", "s is out of range"),
+    ],
+    ids=["huge-size", "zero-size", "timestamp-digits", "timestamp-ns-overflow"],
+)
+def test_a_register_size_or_a_timestamp_no_trace_has_is_refused_at_its_line(line, words):
+    with pytest.raises(QemuTraceError) as info:
+        import_qemu_trace(["1@0.5:pci_nvme_pci_reset x", line])
+    assert str(info.value).startswith("line 2: ") and words in str(info.value)
+
+
+def test_a_line_longer_than_any_trace_line_is_refused_without_reading_it_whole(tmp_path):
+    from nvmescope.trace.qemu_import import MAX_LINE
+
+    log = tmp_path / "long.log"
+    word = "A" * (MAX_LINE * 40)  # 2.6 MB in one line
+    log.write_text(f"1@1.0:pci_nvme_pci_reset x\n1@1.1:pci_nvme_admin_cmd opname {word}\n")
+    with pytest.raises(QemuTraceError, match=f"line 2: longer than {MAX_LINE} bytes"):
+        import_qemu_trace(log)
+
+
+def test_a_long_word_within_a_line_costs_time_in_proportion_to_its_length():
+    """The key=value scanner takes a key whole from the start of a word: no backtracking
+    into it (before, each position of a long word was tried again: the square of it)."""
+    from nvmescope.trace import qemu_import
+
+    assert qemu_import._KV.pattern.startswith("(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*+)")
+    r = import_qemu_trace(["1@1.0:pci_nvme_admin_cmd cid 3 sqid 0 opc 0x6 opname " + "A" * 60_000])
+    assert "cmd_start" in [e.kind for e in r.events]
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path):
+    import os
+
+    fifo = tmp_path / "trace.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(QemuTraceError, match="not a regular file"):
+        import_qemu_trace(fifo)
+
+
 def test_errors_reading_a_file_name_the_file_and_the_line(tmp_path):
     log = tmp_path / "guest.log"
     log.write_text("1@1.0:pci_nvme_pci_reset x\nhello world\n")

@@ -39,7 +39,9 @@ the previous time).
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from os import PathLike
@@ -65,7 +67,18 @@ from nvmescope.nvme.status import status_name
 PREFIX = "pci_nvme_"
 
 _LINE = re.compile(r"^(\d+)@(\d+)\.(\d+):([A-Za-z_][A-Za-z0-9_]*)(?:\s(.*))?$")
-_KV = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:=|\s+)(0x[0-9a-fA-F]+|-?\d+|'[^']*')")
+# a key starts a word and is taken whole (no backtracking into it: a long word costs time
+# in proportion to its length, not to its square)
+_KV = re.compile(
+    r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*+)(?:=|\s+)(0x[0-9a-fA-F]+|-?\d+|'[^']*')"
+)
+#: the longest line read (QEMU's trace lines are a few hundred characters at most): a
+#: longer one is refused after reading only this much of it
+MAX_LINE = 64 * 1024
+#: the latest timestamp taken, in microseconds (its nanoseconds fit an event's 64 bits)
+MAX_MICROS = (1 << 63) // 1000
+#: the sizes of a register access
+MMIO_SIZES = (1, 2, 4, 8)
 
 
 class QemuTraceError(ValueError):
@@ -235,6 +248,13 @@ def _int(args: dict[str, int], key: str) -> int:
     return value
 
 
+def _mmio_size(args: dict[str, int]) -> int:
+    size = _int(args, "size")
+    if size not in MMIO_SIZES:
+        raise ValueError(f"size {size}: a register access is 1, 2, 4 or 8 bytes")
+    return size
+
+
 @dataclass
 class _Cmd:
     start: ev.CmdStart
@@ -365,7 +385,10 @@ class _Importer:
                 line_no, f"not a QEMU trace line (want PID@SECONDS.MICROS:name args): {shown!r}"
             )
         _pid, secs, frac, name, rest = m.groups()
-        micros = int(secs) * 1_000_000 + int((frac + "000000")[:6])
+        micros = int(secs[:20]) * 1_000_000 + int((frac + "000000")[:6])
+        if len(secs) > 20 or micros > MAX_MICROS:
+            shown = secs if len(secs) <= 20 else f"{secs[:12]}... ({len(secs)} digits)"
+            raise QemuTraceError(line_no, f"timestamp {shown} s is out of range")
         if self.t0 is None:
             self.t0 = micros
         self.ts = max((micros - self.t0) * 1000, self.last_ts)
@@ -403,7 +426,7 @@ class _Importer:
 
     # -- registers ---------------------------------------------------------------------
     def on_mmio_read(self, rest: str, a: dict[str, int]) -> str:
-        addr, size = _int(a, "addr"), _int(a, "size")
+        addr, size = _int(a, "addr"), _mmio_size(a)
         self.emit(
             ev.MmioRead(
                 addr=addr,
@@ -416,7 +439,7 @@ class _Importer:
         return "mapped"
 
     def on_mmio_write(self, rest: str, a: dict[str, int]) -> str:
-        addr, size, data = _int(a, "addr"), _int(a, "size"), _int(a, "data")
+        addr, size, data = _int(a, "addr"), _mmio_size(a), _int(a, "data")
         if addr >= DOORBELL_BASE:
             db = doorbell_at(addr, self.dstrd)
             if db is not None:
@@ -932,16 +955,24 @@ class _Importer:
 def _lines(source: str | PathLike[str] | Iterable[str]) -> Iterable[str | bytes]:
     if isinstance(source, (str, PathLike)):
         try:
-            fh = open(source, "rb")  # noqa: SIM115 - closed by _read_file
+            # without blocking: a FIFO with no writer would wait for ever
+            fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as exc:
             raise QemuTraceError(0, f"cannot read: {exc.strerror or exc}", str(source)) from None
-        return _read_file(fh)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise QemuTraceError(0, "not a regular file", str(source))
+        os.set_blocking(fd, True)
+        return _read_file(os.fdopen(fd, "rb"))
     return source
 
 
 def _read_file(fh: Any) -> Iterable[bytes]:
+    """The file's lines, each cut at MAX_LINE + 1 bytes (so a longer one is seen as such
+    without reading it whole)."""
     with fh:
-        yield from fh
+        while line := fh.readline(MAX_LINE + 1):
+            yield line
 
 
 def import_qemu_trace(path_or_lines: str | PathLike[str] | Iterable[str]) -> ImportResult:
@@ -957,6 +988,8 @@ def import_qemu_trace(path_or_lines: str | PathLike[str] | Iterable[str]) -> Imp
     n = 0
     try:
         for n, raw in enumerate(_lines(path_or_lines), start=1):
+            if len(raw) > MAX_LINE:
+                raise QemuTraceError(n, f"longer than {MAX_LINE} bytes: not a QEMU trace line")
             if isinstance(raw, bytes):
                 try:
                     raw = raw.decode("utf-8")
