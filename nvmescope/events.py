@@ -998,20 +998,27 @@ def _config_fields(offset: int, size: int, reg: str) -> list[tuple[int, int, str
     return []
 
 
+def _digits(size: int) -> int:
+    """Hex digits of an access of ``size`` bytes (a value read from a file may claim any
+    size: the padding never exceeds a 64-bit register's)."""
+    return 2 * min(max(size, 0), 8)
+
+
 def _config_access(e: Any) -> tuple[str, str, str]:
     """``vendor_id and device_id (4 B at 0x0) = 0x00014e53 (device_id 0x0001, vendor_id
     0x4e53)``: every register the access covers, the value padded to the access width."""
-    width = 2 * e.size
+    width = _digits(e.size)
+    size = width // 2  # the registers it covers: at most 8 bytes' worth
 
     def pad(v: int, digits: int) -> str:
         return f"{v:#0{digits + 2}x}"
 
-    fields = _config_fields(e.offset, e.size, e.reg)
+    fields = _config_fields(e.offset, size, e.reg)
     if len(fields) <= 1:
         name = e.reg or pad(e.offset, 2)
         return f"{name} ({e.size} B at {e.offset:#x})", pad(e.value, width), ""
     names, parts = [], []
-    end = e.offset + e.size
+    end = e.offset + size
     for start, n, name in fields:
         lo, hi = max(start, e.offset), min(start + n, end)
         whole = lo == start and hi == start + n
@@ -1034,17 +1041,17 @@ def describe(event: Event) -> str:
         return f"host reads PCI config {where} = {value}{split}"
     if k == "config_write":
         where, value, split = _config_access(e)
-        now = f"{e.new:#0{2 * e.size + 2}x}"
+        now = f"{e.new:#0{_digits(e.size) + 2}x}"
         return f"host writes PCI config {where} <- {value}{split} (now {now})"
     if k == "pci_reset":
         what = PCI_RESETS.get(e.reset, e.reset).split(" (")[0]
         return f"host resets the PCI function: {what}"
     if k == "mmio_read":
         # values padded to the access width, as a register dump shows them (0x00000000)
-        value = f"{e.value:#0{2 * e.size + 2}x}" if e.value_known else "? (value not recorded)"
+        value = f"{e.value:#0{_digits(e.size) + 2}x}" if e.value_known else "? (value not recorded)"
         return f"host reads {(e.reg or 'BAR0').upper()} @{e.addr:#x} ({e.size} B) = {value}"
     if k == "mmio_write":
-        w = 2 * e.size + 2
+        w = _digits(e.size) + 2
         return (
             f"host writes {(e.reg or 'BAR0').upper()} @{e.addr:#x} <- {e.value:#0{w}x} "
             f"(was {e.old:#0{w}x}, now {e.new:#0{w}x})"

@@ -648,3 +648,15 @@ def _frame_len(data: bytes, offset: int) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+@pytest.mark.parametrize("size", [0, 9, 200_000_000, 99_999_999_999])
+def test_a_register_access_of_a_size_no_device_has_is_described_in_a_short_line(size):
+    """A crafted recording may claim any size: the value is padded to 8 bytes at most, so
+    one line stays a line (it was padded to 2 * size digits: gigabytes)."""
+    for event in (
+        ev.MmioWrite(addr=0x28, size=size, value=1, old=0, new=1, reg="asq"),
+        ev.MmioRead(addr=0x28, size=size, value=1, value_known=True, reg="asq"),
+        ev.ConfigWrite(offset=4, size=size, value=6, old=0, new=6, reg="command"),
+    ):
+        assert len(ev.describe(event)) < 300
