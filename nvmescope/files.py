@@ -13,6 +13,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
+import tomllib
+from typing import Any
 
 MISSING, DIRECTORY, NOT_REGULAR, TOO_BIG, UNREADABLE = (
     "missing", "directory", "not_regular", "too_big", "unreadable"
@@ -68,3 +71,18 @@ def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
 
 
 __all__ = ["UserFileError", "read_bounded"]
+
+
+def loads_toml(text: str) -> dict[str, Any]:
+    """``tomllib.loads``, whose every refusal is a ``tomllib.TOMLDecodeError`` in words:
+    besides a syntax error, arrays or tables nested deeper than Python's stack (a
+    RecursionError) and an integer of more digits than Python converts (a ValueError)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        raise
+    except RecursionError:
+        raise tomllib.TOMLDecodeError("arrays or tables nested too deeply") from None
+    except ValueError:
+        limit = sys.get_int_max_str_digits()
+        raise tomllib.TOMLDecodeError(f"a number of more than {limit} digits") from None

@@ -172,8 +172,10 @@ def _lines(n: int) -> str:
         ("big.toml", b"#" * (MAX_CONFIG_BYTES + 1), f"larger than {MAX_CONFIG_BYTES} bytes"),
         ("adir", None, "adir: is a directory"),
         ("missing.toml", "", "missing.toml: no such file"),
+        ("deep.toml", "x = " + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("digits.toml", "[controller]\nmqes = " + "9" * 5000 + "\n", "a number of more than"),
     ],
-    ids=["syntax", "key", "value", "not-utf8", "too-big", "directory", "missing"],
+    ids=["syntax", "key", "value", "not-utf8", "too-big", "directory", "missing", "deep", "digits"],
 )
 def test_a_bad_configuration_file_is_one_line_on_stderr_and_exit_2(tmp_path, name, content, words):
     path = tmp_path / name

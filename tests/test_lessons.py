@@ -120,6 +120,9 @@ def test_resolve_over_a_list_of_events_agrees_with_the_live_session() -> None:
             "config:",
         ),
         ("title = [", "not valid TOML"),
+        # what tomllib cannot take without an exception of another kind
+        ("x = " + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('title = "t"\nx = ' + "9" * 5000, "a number of more than"),
     ],
 )
 def test_a_lesson_file_with_a_mistake_is_refused_naming_the_problem(

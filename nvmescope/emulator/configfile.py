@@ -44,7 +44,15 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..files import DIRECTORY, MISSING, NOT_REGULAR, TOO_BIG, UserFileError, read_bounded
+from ..files import (
+    DIRECTORY,
+    MISSING,
+    NOT_REGULAR,
+    TOO_BIG,
+    UserFileError,
+    loads_toml,
+    read_bounded,
+)
 from .config import NAMESPACE_RANGES, ControllerConfig, NamespaceConfig
 
 #: the largest configuration file read (a real one is a few hundred bytes)
@@ -136,7 +144,7 @@ def load_config_file(
     text = read_config_text(name)
     loaded = LoadedFile(name, text)
     try:
-        data = tomllib.loads(text)
+        data = loads_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigFileError(_syntax_error(name, str(exc))) from None
     config = replace(base)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from nvmescope.events import Event
-from nvmescope.files import TOO_BIG, UNREADABLE, UserFileError, read_bounded
+from nvmescope.files import TOO_BIG, UNREADABLE, UserFileError, loads_toml, read_bounded
 from nvmescope.trace.filter import FilterError, compile_filter
 
 #: where the shipped lessons are
@@ -122,7 +122,7 @@ def load_lesson(name_or_path: str, scenarios: Iterable[str]) -> Lesson:
             raise LessonError(f"{where}: cannot read it: {exc.reason}") from None
         raise LessonError(f"{where}: not a file") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = loads_toml(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise LessonError(f"{where}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
