@@ -174,8 +174,20 @@ def _lines(n: int) -> str:
         ("missing.toml", "", "missing.toml: no such file"),
         ("deep.toml", "x = " + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
         ("digits.toml", "[controller]\nmqes = " + "9" * 5000 + "\n", "a number of more than"),
+        ("many.toml", "[[namespace]]\nsize = 1048576\n" * 2000, "at most 32 [[namespace]] tables"),
     ],
-    ids=["syntax", "key", "value", "not-utf8", "too-big", "directory", "missing", "deep", "digits"],
+    ids=[
+        "syntax",
+        "key",
+        "value",
+        "not-utf8",
+        "too-big",
+        "directory",
+        "missing",
+        "deep",
+        "digits",
+        "many",
+    ],  # fmt: skip
 )
 def test_a_bad_configuration_file_is_one_line_on_stderr_and_exit_2(tmp_path, name, content, words):
     path = tmp_path / name

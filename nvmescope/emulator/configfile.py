@@ -53,7 +53,7 @@ from ..files import (
     loads_toml,
     read_bounded,
 )
-from .config import NAMESPACE_RANGES, ControllerConfig, NamespaceConfig
+from .config import MAX_NAMESPACES, NAMESPACE_RANGES, ControllerConfig, NamespaceConfig
 
 #: the largest configuration file read (a real one is a few hundred bytes)
 MAX_CONFIG_BYTES = 1 << 20
@@ -174,6 +174,11 @@ def load_config_file(
             f"{loaded.where(-2, 'namespace')}: namespace: must be [[namespace]] tables"
         )
     loaded.namespaces = len(tables)
+    if len(tables) > MAX_NAMESPACES:  # before each is read and checked (thousands: seconds)
+        raise ConfigFileError(
+            f"{loaded.where(-2, 'namespace')}: namespace: at most {MAX_NAMESPACES} "
+            f"[[namespace]] tables (got {len(tables)})"
+        )
     folder = os.path.dirname(os.path.abspath(name))
     spaces = [
         _namespace(loaded, index, table, config, folder) for index, table in enumerate(tables)
