@@ -429,7 +429,7 @@ def _trace(
 
 
 def _compile_filter(expr: str | None) -> Callable[[Event], bool] | None:
-    if not expr:
+    if not expr or not expr.strip():  # blank, as empty: no filter
         return None
     from nvmescope.trace.filter import HELP, FilterError, compile_filter
 
@@ -440,10 +440,8 @@ def _compile_filter(expr: str | None) -> Callable[[Event], bool] | None:
     try:
         return compile_filter(expr)
     except FilterError as exc:
-        column = getattr(exc, "column", None)
-        if column is not None:
-            err.print(f"  {expr}", markup=False)
-            err.print("  " + " " * max(0, column - 1) + "^", markup=False)
+        for line in exc.caret().splitlines():  # the expression (around the column) and ^
+            err.print(f"  {line}", markup=False, soft_wrap=True)
         raise UsageError(f"--filter: {exc}") from None
 
 

@@ -68,3 +68,32 @@ def test_a_very_long_flat_expression_compiles_and_runs():
     from nvmescope.events import CqePost
 
     assert pred(CqePost(cid=4999, cqid=1, slot=0, addr=0, phase=1, status=0))
+
+
+@pytest.mark.parametrize("at", [5, 2_000, 11_990])
+def test_the_caret_of_a_long_expression_shows_the_place_around_its_column(at):
+    expr = "cid == 1 and " * 1000  # 13,000 characters
+    expr = expr[:at] + "=" + expr[at:]  # a lone '=' (or '==='): wrong at column at+1
+    with pytest.raises(FilterError) as info:
+        compile_filter(expr)
+    err = info.value
+    first, second = err.caret().split("\n")
+    assert len(first) <= 78 and second.endswith("^") and len(second) <= 78
+    column = len(second) - 1  # where the caret is, in the shown line
+    shown_at = first[column]
+    assert shown_at == expr[err.column - 1]  # the caret is under the same character
+
+
+def test_a_blank_filter_on_the_command_line_is_no_filter_as_an_empty_one_is():
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from nvmescope.cli import app
+
+    rec = str(Path(__file__).resolve().parents[1] / "recordings" / "identify.nvmetrace")
+    runner = CliRunner()
+    whole = runner.invoke(app, ["show", rec])
+    for blank in ("", "   "):
+        result = runner.invoke(app, ["show", rec, "--filter", blank])
+        assert result.exit_code == 0 and result.output == whole.output

@@ -133,9 +133,16 @@ class FilterError(ValueError):
         self.expression = expression
         super().__init__(f"column {column}: {message}")
 
-    def caret(self) -> str:
-        """The expression and a caret under the column, two lines, for a terminal."""
-        return f"{self.expression}\n{' ' * (self.column - 1)}^"
+    def caret(self, width: int = 76) -> str:
+        """The expression and a caret under the column, two lines, for a terminal; a
+        longer expression than ``width`` is shown around the column only (with ``…``)."""
+        text, at = self.expression, self.column - 1
+        if len(text) > width:
+            start = max(0, min(at - width // 2, len(text) - width))
+            before = "…" if start else ""
+            after = "…" if start + width < len(text) else ""
+            text, at = before + text[start : start + width] + after, at - start + len(before)
+        return f"{text}\n{' ' * at}^"
 
 
 class _Missing:
