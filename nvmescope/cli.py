@@ -777,18 +777,31 @@ def _check_session_args(args: list[str]) -> None:
         raise UsageError(
             f"the command to serve, nvmescope {' '.join(argv)}: {exc.format_message()}"
         ) from None
-    # a live session's configuration and parameters, as the session would build them
+    # what the session would open: a live session's configuration and parameters as it
+    # would build them, the recording or the lesson it names
     values = ctx.params
     target = values.get("target")
-    if getattr(cmd, "name", "") == "tui" and isinstance(target, str):
-        try:
+    command = getattr(cmd, "name", "")
+    try:
+        if command == "serve":
+            raise UsageError("serve cannot serve itself")
+        if command == "tui" and isinstance(target, str):
             if target in scenarios_table():
                 scenario_config(target, values.get("config"))
                 build_params(target, values.get("param"))
-            elif not target.endswith(".nvmetrace"):
+            elif not target.endswith(".nvmetrace") and not Path(target).exists():
                 _check_scenario(target)
-        except UsageError as exc:
-            raise UsageError(f"the command to serve, nvmescope {' '.join(argv)}: {exc}") from None
+            else:
+                _open(Path(target)).close()
+        if command == "lesson" and isinstance(target, str):
+            from nvmescope.trace.lesson import LessonError, load_lesson
+
+            try:
+                load_lesson(target, scenarios_table())
+            except LessonError as exc:
+                raise UsageError(str(exc)) from None
+    except (UsageError, DataError) as exc:
+        raise UsageError(f"the command to serve, nvmescope {' '.join(argv)}: {exc}") from None
 
 
 @app.command(short_help="List the built-in scenarios.")

@@ -112,6 +112,11 @@ def test_a_host_name_no_resolver_takes_is_one_short_line(host: str) -> None:
         (["tui", "io", "-p", "count=5"], "io has no such parameter"),
         (["tui", "nosuch"], "unknown scenario 'nosuch'"),
         (["tui", "--config", "/nonexistent.toml"], "no such file"),
+        # and what it would open: a lesson, a recording; and serve is not a session
+        (["lesson", "nope"], "nope: no such lesson"),
+        (["tui", "/nonexistent.nvmetrace"], "/nonexistent.nvmetrace: no such file"),
+        (["/nonexistent.nvmetrace"], "/nonexistent.nvmetrace: no such file"),
+        (["serve", "--port", "8132"], "serve cannot serve itself"),
     ],
 )
 def test_a_command_to_serve_that_would_not_parse_is_refused_before_serving(
