@@ -32,8 +32,10 @@ class UserFileError(OSError):
         self.reason = reason
 
 
-def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
-    """The bytes of the regular file at ``path``, at most ``limit`` of them."""
+def open_regular(path: str | os.PathLike[str]) -> tuple[int, os.stat_result]:
+    """A descriptor of the regular file at ``path`` (opened without blocking, so a FIFO
+    or a terminal is refused rather than waited on; blocking again once it is known to
+    be a file) and its status; UserFileError otherwise. The caller closes it."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError as exc:
@@ -49,6 +51,19 @@ def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
             raise UserFileError(DIRECTORY, "Is a directory")
         if not stat.S_ISREG(info.st_mode):
             raise UserFileError(NOT_REGULAR, "not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException as exc:
+        os.close(fd)
+        if isinstance(exc, OSError) and not isinstance(exc, UserFileError):
+            raise UserFileError(UNREADABLE, exc.strerror or str(exc)) from None
+        raise
+    return fd, info
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them."""
+    fd, info = open_regular(path)
+    try:
         if info.st_size > limit:
             raise UserFileError(TOO_BIG)
         chunks, left = [], limit + 1
@@ -70,7 +85,7 @@ def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
     return data
 
 
-__all__ = ["UserFileError", "read_bounded"]
+__all__ = ["UserFileError", "loads_toml", "open_regular", "read_bounded"]
 
 
 def loads_toml(text: str) -> dict[str, Any]:

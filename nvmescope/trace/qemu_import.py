@@ -41,13 +41,13 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any
 
 from nvmescope import events as ev
+from nvmescope.files import NOT_REGULAR, UserFileError, open_regular
 from nvmescope.nvme.commands import CQE_SIZE, SQE_SIZE, pack_cqe
 from nvmescope.nvme.opcodes import (
     FEATURES,
@@ -955,14 +955,10 @@ class _Importer:
 def _lines(source: str | PathLike[str] | Iterable[str]) -> Iterable[str | bytes]:
     if isinstance(source, (str, PathLike)):
         try:
-            # without blocking: a FIFO with no writer would wait for ever
-            fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
-        except OSError as exc:
-            raise QemuTraceError(0, f"cannot read: {exc.strerror or exc}", str(source)) from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise QemuTraceError(0, "not a regular file", str(source))
-        os.set_blocking(fd, True)
+            fd, _ = open_regular(source)  # a FIFO with no writer would wait for ever
+        except UserFileError as exc:
+            what = "not a regular file" if exc.kind == NOT_REGULAR else f"cannot read: {exc}"
+            raise QemuTraceError(0, what, str(source)) from None
         return _read_file(os.fdopen(fd, "rb"))
     return source
 
