@@ -937,12 +937,11 @@ class Controller:
 
     def _nvme_db_reserved(self, offset: int, name: str, qid: int, pointer: str, value: int) -> None:
         """A doorbell write with bits 31:16 (reserved) set: say that they were ignored."""
-        if value > 0xFFFF:
-            self._ub(
-                "ub_mmio_reserved",
-                f"{name} {qid} {pointer} doorbell at {offset:#x}: {value:#x} written, bits "
-                f"31:16 are reserved and ignored ({pointer} {value & 0xFFFF})",
-            )
+        self._ub(
+            "ub_mmio_reserved",
+            f"{name} {qid} {pointer} doorbell at {offset:#x}: {value:#x} written, bits "
+            f"31:16 are reserved and ignored ({pointer} {value & 0xFFFF})",
+        )
 
     def _nvme_db_ignored(self, kind: str, detail: str, aer_info: int | None) -> None:
         """The device did not take a doorbell write: say why, and tell the host by an
@@ -979,7 +978,8 @@ class Controller:
                     ignored=why is not None,
                 )  # fmt: skip
             )
-            self._nvme_db_reserved(offset, "SQ", qid, "tail", value)
+            if value > 0xFFFF:  # (not a call per doorbell: every command rings one)
+                self._nvme_db_reserved(offset, "SQ", qid, "tail", value)
             if why is not None:
                 self._nvme_db_ignored(*why)
                 return
@@ -1007,7 +1007,8 @@ class Controller:
                 ignored=why is not None,
             )  # fmt: skip
         )
-        self._nvme_db_reserved(offset, "CQ", qid, "head", value)
+        if value > 0xFFFF:
+            self._nvme_db_reserved(offset, "CQ", qid, "head", value)
         if why is not None:
             self._nvme_db_ignored(*why)
             return

@@ -24,6 +24,7 @@ from nvmescope.nvme import pci
 from nvmescope.nvme import registers as r
 from nvmescope.nvme.compose import POKE_SIZES, ComposeError, parse_number
 from nvmescope.ui.screens._form import NUMBERS_HELP, FormScreen, NumberRow
+from nvmescope.ui.widgets import doorbell_value
 
 #: the highest offset either space takes (a 32-bit offset)
 MAX_OFFSET = 0xFFFFFFFF
@@ -74,29 +75,13 @@ class Target:
         return f"{place} {self.offset:#06x} {self.name.upper()}"
 
 
-def _dstrd(state: Any) -> int:
-    """CAP.DSTRD as of ``state`` (0 until CAP was read)."""
-    cap = state.register("cap") if state is not None else None
-    return r.CAP.get(cap, "dstrd") if cap is not None else 0
-
-
-def doorbell_value(state: Any, offset: int) -> int | None:
-    """What a doorbell at BAR0 ``offset`` holds as of ``state``: its queue's tail (SQ) or
-    head (CQ), as the Registers panel shows it; None if no queue has a doorbell there."""
-    dstrd = _dstrd(state)
-    for qid, sq in (getattr(state, "sqs", {}) or {}).items():
-        if r.sq_tail_doorbell(qid, dstrd) == offset:
-            return int(sq.tail)
-    for qid, cq in (getattr(state, "cqs", {}) or {}).items():
-        if r.cq_head_doorbell(qid, dstrd) == offset:
-            return int(cq.head)
-    return None
-
-
 def targets(state: Any, layout: str = "nvmescope") -> list[Target]:
     """Every register and doorbell the list offers, as of ``state``."""
     out = [Target("bar0", reg.offset, reg.size, reg.name) for reg in r.REGISTERS]
-    dstrd = _dstrd(state)
+    dstrd = 0
+    cap = state.register("cap") if state is not None else None
+    if cap is not None:
+        dstrd = r.CAP.get(cap, "dstrd")
     qids = sorted(set(getattr(state, "sqs", {}) or {}) | set(getattr(state, "cqs", {}) or {}))
     for qid in qids or [0]:
         out.append(Target("bar0", r.sq_tail_doorbell(qid, dstrd), 4, f"sq{qid}tdbl"))

@@ -11,7 +11,7 @@ from nvmescope.ui.widgets._lesson import LessonBar, LessonRun
 from nvmescope.ui.widgets._memory import MemoryPanel
 from nvmescope.ui.widgets._panel import Panel
 from nvmescope.ui.widgets._queues import QueuesPanel
-from nvmescope.ui.widgets._registers import RegistersPanel
+from nvmescope.ui.widgets._registers import RegistersPanel, doorbell_value
 from nvmescope.ui.widgets._rowview import RowView
 from nvmescope.ui.widgets._timeline import Timeline, TimelinePanel
 
@@ -34,4 +34,5 @@ __all__ = [
     "StatusBar",
     "Timeline",
     "TimelinePanel",
+    "doorbell_value",
 ]

@@ -250,6 +250,19 @@ def dstrd_of(state: State) -> int | None:
     return field_value(f, value, known)
 
 
+def doorbell_value(state: State, offset: int) -> int | None:
+    """What the doorbell at BAR0 ``offset`` shows as of ``state``: its queue's tail (SQ)
+    or head (CQ), as the panel's doorbell rows do; None if no queue's doorbell is there."""
+    dstrd = dstrd_of(state) or 0
+    for qid, sq in state.sqs.items():
+        if sq_tail_doorbell(qid, dstrd) == offset:
+            return int(sq.tail)
+    for qid, cq in state.cqs.items():
+        if cq_head_doorbell(qid, dstrd) == offset:
+            return int(cq.head)
+    return None
+
+
 @dataclass(frozen=True)
 class Line:
     """One row of the panel: the register it belongs to and, on a field row, the field."""
