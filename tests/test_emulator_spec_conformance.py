@@ -262,6 +262,53 @@ def test_transfer_beyond_mdts_is_invalid_field(rig):
     assert not any(e.kind == "map_prp" and e.cid == 9 for e in rig.events)
 
 
+def _prp_chain_to_one_page(rig: Rig, pages: int) -> tuple[int, int]:
+    """PRP1 and PRP2 for a ``pages``-page transfer whose every page is one host page: PRP
+    lists of 511 entries and a chain pointer each (a host may name a page twice)."""
+    page = rig.host.alloc()
+    entries = [page] * (pages - 1)
+    first = prev = None
+    while entries:
+        lst = rig.host.alloc()
+        take, entries = (entries, []) if len(entries) <= 512 else (entries[:511], entries[511:])
+        rig.host.write(lst, struct.pack(f"<{len(take)}Q", *take))
+        if prev is not None:
+            rig.host.write(prev + 511 * 8, struct.pack("<Q", lst))
+        first, prev = first or lst, lst
+    return page, first
+
+
+def test_mdts_0_sets_no_maximum_a_32_mib_read_succeeds():
+    """NVMe 1.4 section 5.15.2.2: MDTS 0h, no maximum data transfer size."""
+    rg = Rig(ControllerConfig(mdts=0))
+    rg.enable()
+    rg.create_io_pair()
+    buf = rg.host.alloc()
+    assert rg.admin(0x06, prp1=buf, cdw10=1).sc == 0
+    assert idf.IDENTIFY_CONTROLLER.parse(rg.host.read(buf, 4096)).mdts == 0
+    prp1, prp2 = _prp_chain_to_one_page(rg, 65536 * 512 // 4096)
+    rg.submit(1, pack_sqe(0x02, 9, nsid=1, prp1=prp1, prp2=prp2, cdw12=0xFFFF))  # 32 MiB
+    rg.run()
+    cqe = rg.reap(1)
+    assert (cqe.sct, cqe.sc) == st.SUCCESS
+    moved = sum(e.length for e in rg.events if e.kind == "dma_write" and e.cid == 9)
+    assert moved == 65536 * 512
+
+
+def test_mdts_0_get_log_page_of_16_gib_moves_only_the_log():
+    """With no MDTS a Get Log Page may ask for NUMD 2^32 dwords: the device moves the log's
+    own bytes (past its end the data is undefined) and allocates nothing more."""
+    rg = Rig(ControllerConfig(mdts=0))
+    rg.enable()
+    buf = rg.host.alloc()
+    rg.host.write(buf, b"\xaa" * 4096)
+    cqe = rg.admin(0x02, prp1=buf, prp2=buf + 4096, cdw10=0x02 | 0xFFFF << 16, cdw11=0xFFFF)
+    assert (cqe.sct, cqe.sc) == st.SUCCESS
+    moved = [e for e in rg.events if e.kind == "dma_write" and e.cid == cqe.cid]
+    assert sum(e.length for e in moved) == 512  # the SMART / Health log
+    assert rg.host.read(buf + 512, 16) == b"\xaa" * 16  # the rest of the buffer untouched
+
+
 # -- Error Information log entry (NVMe 1.4 Figure 195) -------------------------------------------
 def test_error_log_entry_names_the_command_and_the_field_in_error(rig):
     before = rig.ctrl.state.error_count

@@ -366,3 +366,28 @@ def test_the_range_list_is_read_whole_across_a_page_boundary(rig):
     assert status(cqe) == st.SUCCESS
     assert [e.length for e in events if e.kind == "dma_read"] == [2048, 1152]
     assert read(rig, 1000, 100) == pattern(1, 8) * 100
+
+
+# -- what the namespace refuses: write protection and thin provisioning ------------------------
+def test_a_copy_onto_a_write_protected_namespace_is_refused_and_writes_nothing():
+    rig = make_rig(ControllerConfig(nwpc=0x1))
+    write(rig, 0, pattern(1, 7))
+    assert rig.admin(0x09, nsid=1, cdw10=0x84, cdw11=1).sc == 0  # Set Features 84h: protect
+    start = len(rig.events)
+    cqe, _ = copy(rig, 100, [(0, 1)])
+    assert status(cqe) == (0, 0x20) and cqe.dnr == 1  # Namespace is Write Protected
+    assert errors(rig.events[start:]) == ["err_ns_write_protected"]
+    assert read(rig, 100, 1) == bytes(BLOCK)
+
+
+def test_a_copy_that_would_allocate_past_ncap_is_capacity_exceeded_and_writes_nothing():
+    rig = make_rig(ControllerConfig(namespace_capacity_bytes=2 * 4096))
+    write(rig, 0, pattern(8, 3))  # one 4 KiB page of the two
+    cqe, _ = copy(rig, 1000, [(0, 8)])  # a second page: fits
+    assert status(cqe) == st.SUCCESS
+    start = len(rig.events)
+    cqe, _ = copy(rig, 2000, [(0, 8)])  # a third page: one too many
+    assert status(cqe) == (0, 0x81) and cqe.dnr == 1  # Capacity Exceeded
+    assert errors(rig.events[start:]) == ["err_capacity_exceeded"]
+    assert read(rig, 2000, 8) == bytes(8 * BLOCK)
+    assert status(copy(rig, 1000, [(0, 8)])[0]) == st.SUCCESS  # allocated blocks: rewritten

@@ -534,9 +534,11 @@ def nvme_identify(ctrl: CommandContext, req: Request) -> Task:
 
 
 # -- log pages -------------------------------------------------------------------------------
-def _max_transfer(ctrl: CommandContext) -> int:
+def _max_transfer(ctrl: CommandContext) -> int | None:
+    """MDTS in bytes (2^MDTS pages of CAP.MPSMIN, 4 KiB); None: MDTS 0h, no maximum (NVMe
+    1.4 section 5.15.2.2)."""
     mdts = ctrl.config.mdts
-    return (1 << mdts) * 4096 if mdts else 1 << 24
+    return (1 << mdts) * 4096 if mdts else None
 
 
 def nvme_get_log(ctrl: CommandContext, req: Request) -> Task:
@@ -545,7 +547,8 @@ def nvme_get_log(ctrl: CommandContext, req: Request) -> Task:
     numd = (((c.cdw11 & 0xFFFF) << 16) | (c.cdw10 >> 16)) + 1
     length = numd * 4
     offset = (c.cdw13 << 32) | c.cdw12
-    if length > _max_transfer(ctrl):
+    limit = _max_transfer(ctrl)
+    if limit is not None and length > limit:
         yield from ctrl.nvme_fail(
             req, st.INVALID_FIELD, "err_too_large",
             f"{length} bytes is more than MDTS allows", LOC_CDW10 + 2,
@@ -592,7 +595,12 @@ def nvme_get_log(ctrl: CommandContext, req: Request) -> Task:
         )  # fmt: skip
         return
     data = log[offset : offset + length]
-    data += bytes(length - len(data))
+    if limit is None:
+        # no MDTS: NUMD may ask for up to 16 GiB; past the log's end the data is undefined
+        # (NUMDL), so only the log's own bytes move, as QEMU 7.2's transfer length
+        length = len(data)
+    else:
+        data += bytes(length - len(data))
     out = yield from ctrl.nvme_map_and_transfer(req, length, data, f"log {lid:#04x}")
     if out is not None and lid == 0x04:
         nsmgmt.changed_ns_log_read(ctrl)

@@ -42,6 +42,7 @@ from ..nvme.copy import COPY_MAX_BLOCKS, COPY_RANGE_SIZES, split_cdw12, unpack_c
 from ..sim import Task
 from .common import LOC_CDW10, LOC_CDW12
 from .dulbe import dulbe_problem
+from .nsaccess import capacity_problem
 from .request import Request
 from .timing import media_ns
 
@@ -113,6 +114,8 @@ def nvme_copy(ctrl: CommandContext, req: Request) -> Task:
         problem = (st.LBA_OUT_OF_RANGE, "err_lba_range",
                    f"destination LBA {sdlba}+{total} beyond the namespace ({ns.nsze} "
                    "blocks)", LOC_CDW10)  # fmt: skip
+    if problem is None:  # the destination's new blocks on a thin-provisioned namespace
+        problem = capacity_problem(ns, sdlba, total)
     for index, (slba, nlb) in enumerate(ranges):
         if problem is None:
             problem = dulbe_problem(ctrl, ns, slba, nlb, f"range {index}: ")

@@ -63,9 +63,10 @@ NSFEAT_THINP = 0x01
 #: (bit 2); not saveable
 CAPABILITIES_84H = 0x6
 
-OPC_WRITE, OPC_WRITE_ZEROES, OPC_DSM = 0x01, 0x08, 0x09
-#: I/O commands that change a namespace's blocks (Dataset Management only with AD)
-MODIFYING_OPCODES = frozenset({OPC_WRITE, OPC_WRITE_ZEROES, OPC_DSM})
+OPC_WRITE, OPC_WRITE_ZEROES, OPC_DSM, OPC_COPY = 0x01, 0x08, 0x09, 0x19
+#: I/O commands that change a namespace's blocks (Dataset Management only with AD; Copy
+#: writes its destination range)
+MODIFYING_OPCODES = frozenset({OPC_WRITE, OPC_WRITE_ZEROES, OPC_DSM, OPC_COPY})
 LOC_NSID, LOC_CDW11 = 4, 44
 
 

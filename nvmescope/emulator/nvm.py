@@ -133,7 +133,8 @@ def _transfer_problem(
     ctrl: CommandContext, req: Request, slba: int, nlb: int, length: int
 ) -> Problem | None:
     """A command that moves ``length`` bytes: Invalid Field past MDTS, else its LBA range."""
-    if length > _max_transfer(ctrl):
+    limit = _max_transfer(ctrl)
+    if limit is not None and length > limit:
         return (st.INVALID_FIELD, "err_too_large",
                 f"{length} bytes is more than MDTS allows", LOC_CDW12)  # fmt: skip
     return _range_problem(ctrl, req, slba, nlb)
