@@ -498,6 +498,14 @@ def _on_terminal() -> bool:
         return False
 
 
+def _run_app(app: Any) -> None:
+    """Run the TUI; a crash inside it (Textual has printed its report) is exit 70, the
+    exit status of every other internal error, not 0."""
+    app.run()
+    if app.return_code:
+        sys.exit(70)
+
+
 def _tui(
     target: str,
     config_pairs: list[str] | None,
@@ -539,7 +547,7 @@ def _tui(
             )
         from nvmescope.ui import NvmeScopeApp
 
-        NvmeScopeApp(source, at=at, present=present).run()
+        _run_app(NvmeScopeApp(source, at=at, present=present))
     except RecordingError as exc:
         raise DataError(str(exc)) from None
     finally:
@@ -691,7 +699,7 @@ def _lesson(
         from nvmescope.ui import NvmeScopeApp
         from nvmescope.ui.widgets import LessonRun
 
-        NvmeScopeApp(source, lesson=LessonRun(lesson, stops), present=present).run()
+        _run_app(NvmeScopeApp(source, lesson=LessonRun(lesson, stops), present=present))
     finally:
         source.close()
 

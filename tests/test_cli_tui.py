@@ -141,3 +141,20 @@ def test_a_recording_opens_on_a_terminal_at_the_event_asked_for():
     code, out = _run_on_a_terminal(["tui", str(IDENTIFY), "--at", "379"], [b"q"], 160, 50)
     assert code == 0
     assert "ev 379/398" in out
+
+
+def test_a_crash_inside_the_tui_is_exit_70_not_0():
+    from textual.app import App
+
+    from nvmescope import cli
+
+    class Crashing(App):
+        def on_mount(self) -> None:
+            raise ValueError("a bug")
+
+        def run(self):  # headless: this test has no terminal
+            return super().run(headless=True)
+
+    with pytest.raises(SystemExit) as exit_:
+        cli._run_app(Crashing())
+    assert exit_.value.code == 70

@@ -182,3 +182,20 @@ def test_marks_that_cannot_be_written_say_so_in_one_line(tmp_path):
     marks.set_bookmark(1, "x")
     error = marks.save(10)
     assert "cannot save bookmarks and breakpoints" in error and "\n" not in error
+
+
+async def test_a_note_or_breakpoint_with_square_brackets_shows_as_typed_in_the_lists():
+    from textual.widgets import OptionList
+
+    async with recorded_app(IDENTIFY, marks=Marks()) as (app, pilot):
+        app.marks.set_bookmark(5, "CQE [/b] here [x]")
+        await press(pilot, "apostrophe")
+        shown = str(app.screen.query_one(OptionList).get_option_at_index(0).prompt)
+        assert "CQE [/b] here [x]" in shown
+        await press(pilot, "escape")
+        app.add_breakpoint('kind == "irq_msix"')
+        await press(pilot, "B")
+        shown = str(app.screen.query_one(OptionList).get_option_at_index(0).prompt)
+        assert "[x]" in shown  # the enabled breakpoint's checkbox, not swallowed as markup
+        await press(pilot, "escape")
+        assert app.is_running

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -58,7 +59,8 @@ class MarksList(ModalScreen[Any]):
             listing.add_option(Option(self.EMPTY, id="none", disabled=True))
             return
         for i, item in enumerate(items):
-            listing.add_option(Option(self.text(item), id=str(i)))
+            # a note is the user's own text, never markup: "[x]" and "[/b]" show as typed
+            listing.add_option(Option(Text(self.text(item)), id=str(i)))
         listing.highlighted = max(0, min(highlight, len(items) - 1))
 
     def selected(self) -> int | None:

@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -80,7 +81,10 @@ class PromptScreen(ModalScreen[Any]):
             yield Static("", id="prompt-error", markup=False)
             if self.suggestions:
                 yield OptionList(
-                    *[Option(label, id=str(i)) for i, (label, _) in enumerate(self.suggestions)],
+                    *[
+                        Option(Text(label), id=str(i))
+                        for i, (label, _) in enumerate(self.suggestions)
+                    ],
                     id="prompt-suggestions",
                 )
             if self.help_text:
