@@ -580,3 +580,35 @@ def test_snapshot_of_the_compose_form_at_160x50(snap_compare: Any) -> None:
 
 def test_snapshot_of_the_compose_form_at_80x24(snap_compare: Any) -> None:
     assert snap_compare(_snapshot_app(), terminal_size=NARROW, run_before=_open_write_form)
+
+
+async def test_compose_is_refused_before_the_host_has_an_sq_and_says_why() -> None:
+    async with live_app(at=0) as (app, pilot):
+        said: list[str] = []
+        app.notify = lambda message, **kw: said.append(str(message))  # type: ignore[method-assign]
+        await open_form(app, pilot, "identify-ctrl")
+        before = len(app.source)
+        await press(pilot, "ctrl+s")
+        assert isinstance(app.screen, ComposeScreen)  # not sent: the form stays
+        assert any("SQ0 does not exist on the host yet" in s for s in said)
+        assert "does not exist" in str(app.screen.query_one("#compose-preview", Static).render())
+        assert len(app.source) == before and app.followed is None
+
+
+async def test_the_command_followed_is_the_one_composed_not_the_scenarios_of_that_opcode() -> None:
+    # at event 93 the driver has said it builds its own Identify SQE (event 94)
+    async with live_app(at=93) as (app, pilot):
+        await open_form(app, pilot, "identify-ctrl")
+        await press(pilot, "ctrl+s")
+        f = app.followed
+        assert f is not None
+        notes = [e for e in events_of(app, 0)[: f.first] if e.kind == "host_step"]
+        assert any(e.step == "compose" for e in notes)
+        sqe = app.source.event(f.first)
+        assert sqe.kind == "mem_write" and int.from_bytes(sqe.data[2:4], "little") == f.cid
+        # the scenario's own Identify SQE (its build_sqe note was event 93) came first
+        earlier = [
+            e for e in events_of(app, 94)[: f.first - 94]
+            if e.kind == "mem_write" and len(e.data) == 64 and e.data[0] == 0x06
+        ]  # fmt: skip
+        assert earlier and int.from_bytes(earlier[0].data[2:4], "little") != f.cid

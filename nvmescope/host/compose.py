@@ -14,7 +14,7 @@ by hand is forgotten, and an interrupt vector a new CQ names gets a handler.
 from __future__ import annotations
 
 from nvmescope.nvme.commands import CQE_SIZE, SQE_SIZE
-from nvmescope.nvme.compose import MAX_HAND_BUFFER, POKE_SIZES, HandCommand
+from nvmescope.nvme.compose import COMPOSED, MAX_HAND_BUFFER, POKE_SIZES, HandCommand
 from nvmescope.sim import Task
 
 from .api import HostAPI
@@ -52,7 +52,7 @@ def send(drv: LinuxDriver, cmd: HandCommand) -> Task:
             yield from drv.msix_program_vector(vector)
             yield from drv.request_irq(vector, f"I/O CQ{qid}, composed by hand")
     fields = dict(
-        nsid=cmd.nsid, cdw10=cmd.cdw10, cdw11=cmd.cdw11, cdw12=cmd.cdw12,
+        why=COMPOSED, nsid=cmd.nsid, cdw10=cmd.cdw10, cdw11=cmd.cdw11, cdw12=cmd.cdw12,
         cdw13=cmd.cdw13, cdw14=cmd.cdw14, cdw15=cmd.cdw15,
     )  # fmt: skip
     if prp1 is not None:
@@ -111,4 +111,4 @@ def _poke(api: HostAPI, space: str, offset: int, size: int, value: int, what: st
         api.mmio_write32(offset, value)
 
 
-__all__ = ["MAX_HAND_BUFFER", "POKE_SIZES", "HandCommand", "poke", "send"]
+__all__ = ["COMPOSED", "MAX_HAND_BUFFER", "POKE_SIZES", "HandCommand", "poke", "send"]

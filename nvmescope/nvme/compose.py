@@ -410,6 +410,9 @@ def parse_number(text: str, limit: int, label: str) -> int:
 #: the most bytes the host allocates for one command composed by hand (PRPs typed by
 #: hand may describe any length)
 MAX_HAND_BUFFER = 8 << 20
+#: the reason the driver gives in the SQE's build_sqe note ("Build the SQE ...: composed by
+#: hand."): what tells the composed command's SQE from the scenario's own
+COMPOSED = "composed by hand"
 #: the spaces a write by hand (a poke) goes to, and the access sizes each takes
 POKE_SIZES = {"bar0": (4, 8), "config": (1, 2, 4)}
 

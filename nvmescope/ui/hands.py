@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nvmescope.events import Event
+from nvmescope.nvme.compose import COMPOSED
 from nvmescope.nvme.status import describe_status
 
 from .screens.compose import ComposeRequest, ComposeScreen, context_of
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 MAX_EVENTS_TO_SHOW = 200_000
 #: wall time per slice while it does
 SLICE_S = 0.25
+#: the host's notes that say a command is not sent (host.driver.submit, host.compose.send)
+NOT_SENT = frozenset({"no_queue", "dead", "compose_too_big"})
 
 
 @dataclass
@@ -84,19 +87,37 @@ class HandsMixin:
         cmd = req.command
         source.compose(cmd)
 
+        # the composed task's events begin with its "compose" note; its SQE follows its own
+        # build_sqe note (which gives the reason COMPOSED), with the SQ's lock held between
+        # them, so the scenario's SQEs of that opcode, before or after, are never taken for it
+        started = built = False
+        mine = f"): {COMPOSED}."
+
         def its_sqe(e: Any) -> bool:
-            return (
-                e.kind == "mem_write"
-                and str(e.purpose).startswith("SQE")
-                and len(e.data) == 64
-                and e.data[0] == cmd.opc
-            )
+            nonlocal started, built
+            if e.kind != "host_step":
+                return (
+                    built
+                    and e.kind == "mem_write"
+                    and str(e.purpose).startswith("SQE")
+                    and len(e.data) == 64
+                    and e.data[0] == cmd.opc
+                )
+            if not started:
+                started = e.step == "compose"
+                return False
+            if e.step == "build_sqe" and f" in SQ{cmd.sqid} " in e.text and e.text.endswith(mine):
+                built = True
+            return e.step in NOT_SENT and not built
 
         hit = self._run_to(its_sqe, before)
         if hit is None:
             self.notify(f"{req.title} was not written to SQ{cmd.sqid}: see the timeline")
             return
         sqe = self.source.event(hit)
+        if sqe.kind == "host_step":
+            self.notify(f"{req.title} was not sent: {sqe.text}", severity="warning", timeout=8)  # type: ignore[attr-defined]
+            return
         cid = int.from_bytes(bytes(sqe.data[2:4]), "little")  # type: ignore[attr-defined]
         self.followed = Followed(cmd.sqid, cid, req.title, hit)
         self.notify(

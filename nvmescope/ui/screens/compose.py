@@ -331,6 +331,12 @@ class ComposeScreen(FormScreen):
         if self._rebuilding:
             return
         self._read_fields()
+        if self.sqid not in self.context.sqs:
+            # the host would say "cannot send" and write nothing: refuse it here
+            self.errors["_queue"] = (
+                f"SQ{self.sqid} does not exist on the host yet: step past the bring-up (the "
+                "driver creates the admin queue), then compose"
+            )
         xfer = self.transfer
         if not self.hand_prps and max(xfer.length, xfer.queue) > cmp.MAX_HAND_BUFFER:
             self.errors.setdefault(
@@ -367,6 +373,7 @@ class ComposeScreen(FormScreen):
         lines += [f"{i:02x} {sqe[i : i + 8].hex(' ')}" for i in range(0, 64, 8)]
         if self.errors:
             lines.append(f"{len(self.errors)} field(s) to fix before it can be sent")
+            lines += [text for name, text in self.errors.items() if name.startswith("_")]
         return "\n".join(lines)
 
     # -- submit -------------------------------------------------------------------------------
