@@ -126,6 +126,31 @@ def test_cqe_status_in_words():
     assert "64 I/O completion queues" in ok.find("dw0").meaning
 
 
+def _dw0_words(dw0: int, context: dict) -> str:
+    raw = commands.pack_cqe(dw0, 0, 1, 0, 2, 1, 0)
+    return decode("cqe", raw, {"admin": True, **context}).find("dw0").meaning
+
+
+def test_cqe_dword_0_is_decoded_as_the_command_defines_it():
+    # Set Features answers only Number of Queues in Dword 0; the rest leave it unused
+    assert "Timestamp" not in _dw0_words(0, {"opc": 0x09, "fid": 0x0E})
+    assert "not used" in _dw0_words(0, {"opc": 0x09, "fid": 0x08})
+    # Get Features: the value, except where it comes in the data buffer (Timestamp)
+    assert "Volatile Write Cache" in _dw0_words(1, {"opc": 0x0A, "fid": 0x06, "sel": 0})
+    assert "data buffer" in _dw0_words(0, {"opc": 0x0A, "fid": 0x0E, "sel": 0})
+    # SEL 011b: the capabilities, not a value
+    words = _dw0_words(0x6, {"opc": 0x0A, "fid": 0x84, "sel": 3})
+    assert words.endswith(": capabilities: namespace specific, changeable")
+    # Asynchronous Event Request: type, information and log page
+    words = _dw0_words(0x010100, {"opc": 0x0C})
+    assert "type 0" in words and "info 01h" in words and "log page 01h" in words
+
+
+def test_cqe_sqhd_says_which_slot_the_device_fetches_next():
+    raw = commands.pack_cqe(0, 0, 15, 0, 2, 1, 0)
+    assert "slot 15 next" in decode("cqe", raw).find("sqhd").meaning
+
+
 def test_identify_words():
     raw = identify.build_identify_controller(
         sn="deadbeef", wctemp=343, cctemp=373, ver=0x10400, sqes=0x66, mdts=7,

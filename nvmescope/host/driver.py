@@ -392,14 +392,7 @@ class AsyncEvent:
         return (self.dw0 >> 16) & 0xFF
 
     def describe(self) -> str:
-        kind = st.AER_TYPES.get(self.type, f"type {self.type}")
-        names = {st.AER_TYPE_ERROR: st.AER_ERROR_INFO, st.AER_TYPE_NOTICE: st.AER_NOTICE_INFO}
-        info = names.get(self.type, {}).get(self.info, "")
-        what = f"{info} (info {self.info:02X}h)" if info else f"info {self.info:02X}h"
-        return (
-            f"{kind} (type {self.type}), {what}; read log page {self.log_page:02X}h to learn more "
-            "and to unmask this event type"
-        )
+        return st.describe_aer(self.dw0)
 
 
 def nvme_dbbuf_need_event(event_idx: int, new_idx: int, old: int) -> bool:

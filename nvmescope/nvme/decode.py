@@ -42,7 +42,7 @@ from nvmescope.nvme.opcodes import (
     log_title,
     opcode_title,
 )
-from nvmescope.nvme.status import SCT_NAMES, describe_status, status_title
+from nvmescope.nvme.status import SCT_NAMES, describe_aer, describe_status, status_title
 
 
 @dataclass
@@ -600,12 +600,28 @@ def _cqe_status(a: HookArgs) -> str:
     return describe_status(int(a.value) >> 1)
 
 
+#: Get Features with Select (SEL) 011b, Supported Capabilities: Dword 0 bits and their meaning
+GET_FEATURES_CAPABILITIES = ((0, "saveable"), (1, "namespace specific"), (2, "changeable"))
+
+
 def _cqe_dw0(a: HookArgs) -> str:
     opc = a.context.get("opc")
     admin = _admin(a.context)
     fid = a.context.get("fid")
-    if admin and opc in (0x09, 0x0A) and fid is not None:
+    if admin and opc == 0x09 and fid is not None:
+        # Set Features answers only Number of Queues here (NSQA/NCQA, the queues allocated)
+        if fid == features.FID_NUMBER_OF_QUEUES:
+            return features.describe_feature(int(fid), int(a.value))
+        return "not used by Set Features of this feature"
+    if admin and opc == 0x0A and fid is not None:
+        if a.context.get("sel") == 3:  # Supported Capabilities
+            bits = [w for bit, w in GET_FEATURES_CAPABILITIES if a.value >> bit & 1]
+            return "capabilities: " + (", ".join(bits) if bits else "none")
+        if fid in (features.FID_TIMESTAMP, features.FID_HOST_BEHAVIOR_SUPPORT):
+            return "not used: this feature's value comes in the data buffer"
         return features.describe_feature(int(fid), int(a.value))
+    if admin and opc == 0x0C:
+        return describe_aer(int(a.value))
     if admin and opc == 0x0D and a.value:
         return f"NSID {a.value} created"
     return ""
@@ -616,7 +632,7 @@ CQE_HOOKS: dict[str, Hook] = {
         int.from_bytes(commands.CQE_STATUS.build(a.root.status), "little") >> 1
     ),
     "dw0": _cqe_dw0,
-    "sqhd": lambda a: f"the device consumed SQ entries up to index {a.value}",
+    "sqhd": lambda a: f"the device fetches SQ slot {a.value} next (the slots before it are free)",
     "sqid": lambda a: "admin queue" if a.value == 0 else f"I/O queue {a.value}",
     "cid": lambda a: f"command {a.value}",
     "status": _cqe_status,

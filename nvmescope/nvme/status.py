@@ -279,3 +279,17 @@ AER_NOTICE_INFO: dict[int, str] = {
     0x02: "Telemetry Log Changed",
     0x03: "Asymmetric Namespace Access Change",
 }
+
+
+def describe_aer(dw0: int) -> str:
+    """An Asynchronous Event Request completion's Dword 0 in words: the event type (bits
+    2:0), its information (bits 15:8) and the log page that tells more (bits 23:16)."""
+    etype, info, log_page = dw0 & 0x7, (dw0 >> 8) & 0xFF, (dw0 >> 16) & 0xFF
+    kind = AER_TYPES.get(etype, f"type {etype}")
+    names = {AER_TYPE_ERROR: AER_ERROR_INFO, AER_TYPE_NOTICE: AER_NOTICE_INFO}
+    words = names.get(etype, {}).get(info, "")
+    what = f"{words} (info {info:02X}h)" if words else f"info {info:02X}h"
+    return (
+        f"{kind} (type {etype}), {what}; read log page {log_page:02X}h to learn more "
+        "and to unmask this event type"
+    )

@@ -364,6 +364,7 @@ class EventDecoder:
             context["opc"] = cmd.sqe.opc
             if cmd.opname in ("get_features", "set_features"):
                 context["fid"] = cmd.sqe.cdw10 & 0xFF
+                context["sel"] = (cmd.sqe.cdw10 >> 8) & 0x7 if cmd.opname == "get_features" else 0
         root = decode_layout("cqe", data, context)
         title = f"CQE posted to CQ{e.cqid} slot {e.slot} @{e.addr:#x}: {describe_status(e.status)}"
         if cmd is not None:
