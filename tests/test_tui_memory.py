@@ -210,11 +210,12 @@ async def test_the_window_slides_when_the_cursor_reaches_its_edge():
         assert panel.hex.address_of(panel.hex.cursor) == end_address
 
 
-def test_the_hex_lines_fit_the_width_byte_by_byte_then_in_dwords_then_without_ascii():
+def test_the_hex_lines_fit_the_width_byte_by_byte_then_without_ascii_then_in_dwords():
     wide = columns_for(80, 8)
     assert not wide.grouped and wide.ascii_x is not None and wide.width <= 80
+    # bytes stay apart before the ASCII goes: grouped, a dword reads as big-endian
     medium = columns_for(62, 8)
-    assert medium.grouped and medium.ascii_x is not None and medium.width <= 62
+    assert not medium.grouped and medium.ascii_x is None and medium.width <= 62
     narrow = columns_for(45, 8)
     assert narrow.grouped and narrow.ascii_x is None and narrow.width <= 45
     for cols in (wide, medium, narrow):  # 16 byte cells, in order, never overlapping

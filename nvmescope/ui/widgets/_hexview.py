@@ -15,8 +15,9 @@ the arrow keys, PageUp/PageDown, Home/End (the line), Ctrl+Home/Ctrl+End (the
 first and last byte) and the mouse. Only the lines on screen are drawn, through
 an LRU cache of lines, so a 4 KiB Identify page or a 64 KiB window of memory
 costs what its twenty visible lines cost. The columns adapt to the width: hex
-bytes one by one with the ASCII beside them, grouped in dwords when that does
-not fit, and without the ASCII when even that does not.
+bytes one by one with the ASCII beside them; without the ASCII when that does
+not fit; and only when even that does not, in groups of four bytes, still in memory
+order (little-endian values read right to left).
 """
 
 from __future__ import annotations
@@ -109,6 +110,10 @@ def columns_for(width: int, addr_digits: int) -> Columns:
     # x is now one cell past the space after the last byte
     if x + 1 + LINE <= width:
         return Columns(addr_digits, tuple(spaced), x + 1, False, x + 1 + LINE)
+    # byte by byte without the ASCII, rather than dword groups with it: four bytes run
+    # together read as a big-endian number ("00200010" for PRP1 0x10002000)
+    if x - 1 <= width:
+        return Columns(addr_digits, tuple(spaced), None, False, x - 1)
     # dword groups: "addr xxxxxxxx xxxxxxxx xxxxxxxx xxxxxxxx  ................"
     x = addr_digits + 1
     grouped = []
