@@ -262,3 +262,16 @@ async def _goto_live(pilot, text: str) -> None:
     await pilot.press(*text)
     await press(pilot, "enter")
     await settle(pilot)
+
+
+async def test_the_identify_commands_are_told_apart_by_their_selector_at_80_and_160_columns():
+    expected = [c for c in commands_of(IDENTIFY) if c.opname == "identify"]
+    assert len({c.selector for c in expected}) > 1
+    for size in (NARROW, (160, 50)):
+        async with recorded_app(IDENTIFY, size=size) as (app, pilot):
+            await press(pilot, "G", "7")
+            panel = panel_of(app)
+            rows = [panel.table.row_text(r) for r in range(panel.table.row_count)]
+            for c in expected:  # "identify cns=0x02" at least: the name and the selector's value
+                what = f"{c.opname} {c.selector.split()[0]}"
+                assert any(c.label in row and what in row for row in rows), (size, what)

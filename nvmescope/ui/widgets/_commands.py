@@ -45,6 +45,9 @@ from nvmescope.ui.widgets._rowview import RowView
 #: at least this wide: every column; narrower drops the event count, then the service time
 WIDE = 110
 MEDIUM = 90
+#: the opcode column's widest (the name and its selector), and the status's share first
+OPCODE_MAX = 28
+STATUS_WANTS = 16
 COMPUTING = "computing the command view…"
 #: where each column's text is in a command_row
 CELL = {
@@ -84,8 +87,10 @@ class Widths:
                 inst = c.instance
             if c.nsid is not None and c.nsid > nsid:
                 nsid = c.nsid
-            if len(c.opname) > opname:
-                opname = len(c.opname)
+            # the column shows the name and its selector ("identify cns=0x01 (ctrl)")
+            n = len(c.opname) + (len(c.selector) + 1 if c.selector else 0)
+            if n > opname:
+                opname = n
             if c.t_cqe is not None:
                 if c.t_doorbell is not None and c.t_cqe - c.t_doorbell > lat:
                     lat = c.t_cqe - c.t_doorbell
@@ -93,7 +98,7 @@ class Widths:
                     svc = c.t_cqe - c.t_fetch
         return cls(
             label=len(f"SQ{sqid}:{cid}#{inst}"),
-            opcode=min(16, max(6, opname)),
+            opcode=min(OPCODE_MAX, max(6, opname)),
             nsid=max(4, len(format_nsid(nsid))),
             latency=max(7, len(format_ns(lat))),
             service=max(7, len(format_ns(svc))),
@@ -110,7 +115,7 @@ def layout(width: int, digits: int, seq_digits: int, w: Widths) -> list[tuple[st
     cols = [
         ("#", max(1, digits), True),
         ("command", max(7, w.label), False),
-        ("opcode", w.opcode if width >= MEDIUM else min(w.opcode, 12), False),
+        ("opcode", w.opcode, False),
         ("nsid", w.nsid, True),
         ("status", 0, False),
         ("latency", w.latency, True),
@@ -121,8 +126,15 @@ def layout(width: int, digits: int, seq_digits: int, w: Widths) -> list[tuple[st
         cols.append(("events", 6, True))
     cols.append(("seq", max(3, 2 * seq_digits + 2), False))
     used = 2 + sum(n + 1 for _, n, _ in cols)
+    # the opcode and its selector tell commands apart ("identify cns=0x01 (ctrl)" from
+    # "identify cns=0x02 (ns list)"): it gives way to the status only down to 12 cells
+    opcode = max(min(w.opcode, 12), w.opcode - max(0, STATUS_WANTS - (width - used)))
+    used -= w.opcode - opcode
     status = max(11, min(40, width - used))
-    return [(name, status if name == "status" else n, right) for name, n, right in cols]
+    return [
+        (name, status if name == "status" else opcode if name == "opcode" else n, right)
+        for name, n, right in cols
+    ]
 
 
 def _fit(text: str, width: int, right: bool) -> str:
