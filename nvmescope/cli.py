@@ -1958,6 +1958,7 @@ def export_chrome(
     """Chrome Trace Event JSON (opens in Perfetto's UI and chrome://tracing)."""
 
     def run() -> None:
+        from nvmescope.files import written_in_place
         from nvmescope.trace.export_chrome import write_chrome_trace
 
         _refuse_same_file(output, file)
@@ -1965,7 +1966,7 @@ def export_chrome(
         with _progress("exporting") as progress:
             progress.add_task(f"exporting {file.name}", total=None)
             try:
-                with open(output, "w", encoding="utf-8") as fp:
+                with written_in_place(output) as dst, open(dst, "w", encoding="utf-8") as fp:
                     n = write_chrome_trace(rec.events(), fp, source=str(file))
             except OSError as exc:
                 raise DataError(f"{output}: {exc.strerror or exc}") from None
@@ -1984,6 +1985,7 @@ def export_tracepoint(
     """Text in the layout of Linux's nvme tracepoints (nvme_setup_cmd, nvme_complete_rq, nvme_sq)."""
 
     def run() -> None:
+        from nvmescope.files import written_in_place
         from nvmescope.trace.export_tracepoint import to_ftrace_text
         from nvmescope.trace.replay import recorded_nsids
 
@@ -1997,7 +1999,7 @@ def export_tracepoint(
                 say(line)
             return
         try:
-            with open(output, "w", encoding="utf-8") as fp:
+            with written_in_place(output) as dst, open(dst, "w", encoding="utf-8") as fp:
                 for line in lines:
                     fp.write(line + "\n")
         except OSError as exc:
@@ -2016,12 +2018,14 @@ def export_jsonl(
     """The same recording as JSON lines, for reading and diffing."""
 
     def run() -> None:
+        from nvmescope.files import written_in_place
         from nvmescope.trace import convert
 
         _refuse_same_file(output, file)
         _open(file).close()
         try:
-            summary = convert(file, output, "jsonl")
+            with written_in_place(output) as dst:
+                summary = convert(file, dst, "jsonl")
         except OSError as exc:
             raise DataError(f"{short_path(output)}: {exc.strerror or exc}") from None
         say(f"wrote {summary.events} events to {output}")
@@ -2032,6 +2036,7 @@ def export_jsonl(
 def import_qemu_file(log: Path, output: Path) -> Any:
     """Import a QEMU ``-trace 'pci_nvme_*'`` log into a recording; returns (summary, result)."""
     from nvmescope.emulator import ControllerConfig
+    from nvmescope.files import written_in_place
     from nvmescope.trace import Header, TraceWriter
     from nvmescope.trace.format import config_to_data
     from nvmescope.trace.qemu_import import QemuTraceError, import_qemu_trace
@@ -2050,10 +2055,13 @@ def import_qemu_file(log: Path, output: Path) -> Any:
         extra={"imported_from": "qemu-trace", "source": log.name, "info": result.info},
     )
     try:
-        writer = TraceWriter(output, header)
-        for event in result.events:
-            writer.append(event)
-        writer.close()
+        with written_in_place(output) as dst:
+            writer = TraceWriter(dst, header)
+            try:
+                for event in result.events:
+                    writer.append(event)
+            finally:
+                writer.close()
     except OSError as exc:
         raise DataError(f"{output}: {exc.strerror or exc}") from None
     return result

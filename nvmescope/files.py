@@ -6,6 +6,10 @@ for a writer for ever), checks on the open file that it is a regular file and no
 than the limit, then reads at most the limit plus one byte (a file that grows while it
 is read is still caught). What is wrong is a :class:`UserFileError` whose ``kind`` says
 which (each caller words it for its own option).
+
+:func:`written_in_place` is for a file the user names as an output: what is written goes
+to a temporary name beside it, renamed over it only once all of it is written, so a
+failed export or import leaves what was there.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ import os
 import stat
 import sys
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 MISSING, DIRECTORY, NOT_REGULAR, TOO_BIG, UNREADABLE = (
@@ -101,3 +108,27 @@ def loads_toml(text: str) -> dict[str, Any]:
     except ValueError:
         limit = sys.get_int_max_str_digits()
         raise tomllib.TOMLDecodeError(f"a number of more than {limit} digits") from None
+
+
+@contextmanager
+def written_in_place(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """The path to write ``path``'s new contents to: a temporary name beside it, renamed
+    over ``path`` when the block ends without an exception and removed when it does not,
+    so a failure leaves what was at ``path``. Only for a regular file or a new name: a
+    device, a FIFO or anything else is written where it is (``/dev/stdout`` stays a
+    device, a FIFO's reader gets the data)."""
+    target = Path(path)
+    try:
+        regular = stat.S_ISREG(os.stat(target).st_mode)
+    except OSError:  # not there yet (or not to be looked at: the write will say why)
+        regular = not os.path.lexists(target)
+    if not regular:
+        yield target
+        return
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -221,6 +221,17 @@ def condition_kind(qemu_name: str) -> str:
 
 
 # -- argument parsing --------------------------------------------------------------
+#: the arguments narrower than 64 bits, as wide as the fields QEMU prints them from (a
+#: queue identifier and its size are 16 bits in the SQE, a doorbell value 32 in BAR0,
+#: an opcode, CNS, FID and LID 8, an NSID 32); a wider value is no QEMU trace's
+ARG_BITS = {
+    "sqid": 16, "cqid": 16, "qsize": 16, "qflags": 16, "vector": 16,
+    "new_tail": 32, "new_head": 32, "new_eventidx": 32, "new_shadow_doorbell": 32,
+    "opc": 8, "cns": 8, "fid": 8, "lid": 8, "csi": 8, "ien": 1, "nsid": 32,
+    "status": 16,
+}  # fmt: skip
+
+
 def _args(text: str) -> dict[str, int]:
     """The numbers of ``cid 0 sqid 0 opc 0x6 opname 'X'`` or ``addr=0x1, cqid=1`` as a dict.
 
@@ -231,8 +242,9 @@ def _args(text: str) -> dict[str, int]:
     for key, raw in _KV.findall(text):
         if not raw.startswith("'"):
             value = int(raw, 0)
-            if not 0 <= value < 1 << 64:
-                raise ValueError(f"{key}={raw} is not a 64-bit unsigned number")
+            bits = ARG_BITS.get(key, 64)
+            if not 0 <= value < 1 << bits:
+                raise ValueError(f"{key}={raw} is not a {bits}-bit unsigned number")
             out.setdefault(key, value)
     return out
 
@@ -246,6 +258,28 @@ def _int(args: dict[str, int], key: str) -> int:
     if not isinstance(value, int):
         raise _Need(key)
     return value
+
+
+#: the longest detail one event gathers from the lines folded into it; past it the rest is
+#: left out (a log of thousands of detail lines for one command stays linear to import)
+MAX_DETAIL = 4096
+
+
+def _joined(detail: str, sep: str, text: str) -> str:
+    """``detail`` with ``text`` added, up to MAX_DETAIL characters and an ellipsis."""
+    if not detail:
+        return text[:MAX_DETAIL]
+    if len(detail) >= MAX_DETAIL:
+        return detail if detail.endswith("…") else detail + "…"
+    return (detail + sep + text)[:MAX_DETAIL]
+
+
+def _queue_fits(addr: int, entries: int, entry_size: int) -> None:
+    """A queue lies within the 64-bit address space (every entry's address is one)."""
+    if addr + entries * entry_size > 1 << 64:
+        raise ValueError(
+            f"a queue of {entries} entries at {addr:#x} runs past the 64-bit address space"
+        )
 
 
 def _mmio_size(args: dict[str, int]) -> int:
@@ -326,11 +360,11 @@ class _Importer:
     def add_detail(self, cmd: _Cmd | None, text: str) -> bool:
         if cmd is not None:
             start = cmd.start
-            start.detail = f"{start.detail}, {text}" if start.detail else text
+            start.detail = _joined(start.detail, ", ", text)
             return True
         if self.events and hasattr(self.events[-1], "detail"):
             last: Any = self.events[-1]
-            last.detail = f"{last.detail}; {text}" if last.detail else text
+            last.detail = _joined(last.detail, "; ", text)
             return True
         # no command and nothing to attach to yet (QEMU resets the timestamp feature while
         # it enables the controller): keep it for the next controller state change
@@ -751,6 +785,7 @@ class _Importer:
         qflags = a.get("qflags", 1)
         vector, ien = a.get("vector", 0), a.get("ien", 1)
         entries = qsize + 1  # QEMU prints the 0's based QSIZE of CDW10
+        _queue_fits(addr, entries, 16)
         self.cqs[cqid] = _Cq(size=entries, base=addr)
         self.max_vector = max(self.max_vector, vector)
         event = ev.QueueCreated(
@@ -768,6 +803,7 @@ class _Importer:
             _int(a, "cqid"),
         )
         qflags = a.get("qflags", 1)
+        _queue_fits(addr, qsize + 1, 64)
         self.sq_size[sqid] = qsize + 1
         self.sq_base[sqid] = addr
         self.sq_cq[sqid] = cqid

@@ -29,6 +29,7 @@ import msgspec
 import zstandard
 
 from nvmescope.events import Event
+from nvmescope.files import DIRECTORY, MISSING, NOT_REGULAR, UserFileError, open_regular
 from nvmescope.trace.format import (
     CHECKPOINT_DECODER,
     EVENTS_DECODER,
@@ -551,6 +552,12 @@ class BinaryRecording(Recording):
             raise RecordingError(
                 self.path, f"{what} at byte {offset}: expected a {FRAME_TYPES[want_type]} frame"
             )
+        if want_type == FRAME_INDEX and rlen > _index_bound(self._size):
+            # each entry stands for a frame of the file: no index of this file is that long
+            raise RecordingError(
+                self.path, f"{what} at byte {offset}: claims {rlen} bytes, more than an index "
+                f"of a {self._size}-byte file can take",
+            )  # fmt: skip
         payload = self._read_at(offset + FRAME_HEADER.size, plen)
         if len(payload) != plen:
             raise RecordingError(self.path, f"{what} at byte {offset}: truncated")
@@ -1054,6 +1061,18 @@ def _check_header(path: Path, header: Header, major: int, minor: int) -> list[st
     return warnings
 
 
+#: the most bytes one index entry takes encoded (an array of four integers, three of them
+#: up to 64 bits), and the index's own fields around them
+INDEX_ENTRY_MAX_BYTES, INDEX_FIELDS_MAX_BYTES = 30, 64
+
+
+def _index_bound(file_size: int) -> int:
+    """The longest index a file of ``file_size`` bytes can have: one entry per frame, and
+    every frame takes at least its header in the file."""
+    frames = file_size // FRAME_HEADER.size + 1
+    return INDEX_FIELDS_MAX_BYTES + INDEX_ENTRY_MAX_BYTES * frames
+
+
 def open_recording(path: str | os.PathLike[str], *, follow: bool = False) -> Recording:
     """Open a ``.nvmetrace`` recording (binary or JSON lines) for reading.
 
@@ -1068,13 +1087,16 @@ def open_recording(path: str | os.PathLike[str], *, follow: bool = False) -> Rec
     """
     p = Path(path)
     try:
-        file = open(p, "rb")  # noqa: SIM115
-    except FileNotFoundError:
-        raise RecordingError(p, "no such file") from None
-    except IsADirectoryError:
-        raise RecordingError(p, "is a directory, not a recording") from None
-    except OSError as exc:
-        raise RecordingError(p, f"cannot open: {exc.strerror or exc}") from None
+        # a FIFO, a terminal or a device is refused, not waited on or read for ever
+        fd, _ = open_regular(p)
+    except UserFileError as exc:
+        words = {
+            MISSING: "no such file",
+            DIRECTORY: "is a directory, not a recording",
+            NOT_REGULAR: "not a regular file: a recording is a file",
+        }
+        raise RecordingError(p, words.get(exc.kind) or f"cannot open: {exc.reason}") from None
+    file = os.fdopen(fd, "rb")
     try:
         size = os.fstat(file.fileno()).st_size
         if size == 0:
