@@ -128,3 +128,14 @@ def test_detail_lines_folded_into_one_command_stay_bounded_and_linear() -> None:
     assert time.process_time() - start < 30  # quadratic, it took minutes
     detail = result.events[-1].detail
     assert MAX_DETAIL <= len(detail) <= MAX_DETAIL + 1 and detail.endswith("…")
+
+
+def test_a_crafted_opcode_name_of_megabytes_is_cut_in_the_command_table() -> None:
+    from nvmescope.trace.commands import MAX_CELL, format_command_text, pair_commands
+
+    with open_recording(IO) as rec:
+        commands = pair_commands(rec.events())
+    commands[0].opname = "x" * 10_000_000
+    lines = format_command_text(commands).splitlines()
+    assert max(len(line) for line in lines) < 10 * MAX_CELL
+    assert "x" * (MAX_CELL - 1) + "…" in lines[1]

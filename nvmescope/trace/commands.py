@@ -807,6 +807,11 @@ COLUMNS = ("#", "command", "opcode", "nsid", "status", "latency", "service", "ev
 RIGHT_COLUMNS = frozenset({"#", "nsid", "latency", "service", "events"})
 
 
+#: the widest cell of a command row: a name or status a crafted recording makes longer is cut
+#: (every row of a table is padded to its widest cell)
+MAX_CELL = 96
+
+
 def command_row(number: int, cmd: Command) -> list[str]:
     """One table row as plain strings, in the order of ``COLUMNS``."""
     if cmd.outstanding:
@@ -815,7 +820,7 @@ def command_row(number: int, cmd: Command) -> list[str]:
         status = cmd.status_name
     first = cmd.events[0] if cmd.events else "-"
     last = (cmd.cqe if cmd.cqe is not None else cmd.events[-1]) if cmd.events else "-"
-    return [
+    cells = [
         str(number),
         cmd.label,
         cmd.what,
@@ -826,6 +831,7 @@ def command_row(number: int, cmd: Command) -> list[str]:
         str(len(cmd.events)),
         f"{first}..{last}",
     ]
+    return [c if len(c) <= MAX_CELL else c[: MAX_CELL - 1] + "…" for c in cells]
 
 
 def format_command_table(commands: Iterable[Command], title: str = "Commands") -> Table:
