@@ -18,7 +18,7 @@ from __future__ import annotations
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
@@ -177,14 +177,28 @@ class CmdStart(Event, tag="cmd_start", kw_only=True):
     detail: str = ""
 
 
+#: the most address ranges one command's data maps to: one per page of the longest transfer
+#: (MDTS 20, 2^20 pages of 4 KiB) and the first page's part; a recording's event claiming
+#: more is refused when it is read, before its list is built (a tuple of a 3-byte pair
+#: takes 64 bytes as objects: a crafted 11 KB file made 2.3 GB)
+MAX_MAP_ITEMS = (1 << 20) + 1
+#: the most SGL segments and descriptors the device walks for one command (emulator/sgl.py)
+MAX_SGL_ITEMS = 16384
+_Pages = Annotated[list[int], msgspec.Meta(max_length=MAX_MAP_ITEMS)]
+_Ranges = Annotated[list[tuple[int, int]], msgspec.Meta(max_length=MAX_MAP_ITEMS)]
+_SglRanges = Annotated[list[tuple[int | None, int]], msgspec.Meta(max_length=MAX_SGL_ITEMS)]
+_Descriptors = Annotated[list[tuple[int, int, int, int]], msgspec.Meta(max_length=MAX_SGL_ITEMS)]
+_SglPages = Annotated[list[int], msgspec.Meta(max_length=MAX_SGL_ITEMS)]
+
+
 class MapPrp(Event, tag="map_prp", kw_only=True):
     """The device walked the PRP entries of a command into address ranges."""
 
     prp1: int
     prp2: int
     length: int
-    list_pages: list[int] = []
-    segments: list[tuple[int, int]] = []
+    list_pages: _Pages = []
+    segments: _Ranges = []
 
 
 class PrpListRead(Event, tag="prp_list_read", kw_only=True):
@@ -192,7 +206,7 @@ class PrpListRead(Event, tag="prp_list_read", kw_only=True):
     last one of a full page may point at the next list page)."""
 
     addr: int
-    entries: list[int] = []
+    entries: _Pages = []
 
 
 class SglSegmentRead(Event, tag="sgl_segment_read", kw_only=True):
@@ -200,7 +214,7 @@ class SglSegmentRead(Event, tag="sgl_segment_read", kw_only=True):
     length)."""
 
     addr: int
-    descriptors: list[tuple[int, int, int, int]] = []
+    descriptors: _Descriptors = []
 
 
 class MapSgl(Event, tag="map_sgl", kw_only=True):
@@ -213,8 +227,8 @@ class MapSgl(Event, tag="map_sgl", kw_only=True):
     sgl_length: int
     #: the bytes of data the command moves
     length: int
-    segment_pages: list[int] = []
-    segments: list[tuple[int | None, int]] = []
+    segment_pages: _SglPages = []
+    segments: _SglRanges = []
 
 
 class DmaRead(Event, tag="dma_read", kw_only=True):

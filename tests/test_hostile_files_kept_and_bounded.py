@@ -139,3 +139,19 @@ def test_a_crafted_opcode_name_of_megabytes_is_cut_in_the_command_table() -> Non
     lines = format_command_text(commands).splitlines()
     assert max(len(line) for line in lines) < 10 * MAX_CELL
     assert "x" * (MAX_CELL - 1) + "…" in lines[1]
+
+
+def test_an_event_listing_more_ranges_than_any_command_maps_is_refused_unbuilt(
+    tmp_path: Path,
+) -> None:
+    from nvmescope.events import MAX_MAP_ITEMS, MapPrp
+
+    too_many = MapPrp(seq=0, prp1=0, prp2=0, length=0, segments=[(0, 0)] * (MAX_MAP_ITEMS + 1))
+    raw = msgspec.msgpack.encode([too_many])
+    out = bytearray(file_header_bytes(Header()))
+    out += frame_bytes(FRAME_EVENTS, zstandard.compress(raw), len(raw), 0, 1)
+    path = tmp_path / "amplified.nvmetrace"
+    path.write_bytes(bytes(out))
+    code, err = nvmescope("show", str(path))
+    assert code == 1 and "cannot decode" in err and "length <= " in err
+    assert "Traceback" not in err
