@@ -47,7 +47,7 @@ WIDE = 110
 MEDIUM = 90
 #: the opcode column's widest (the name and its selector), and the status's share first
 OPCODE_MAX = 28
-STATUS_WANTS = 16
+STATUS_WANTS = 12
 COMPUTING = "computing the command view…"
 #: where each column's text is in a command_row
 CELL = {
