@@ -31,6 +31,8 @@ from nvmescope.events import EVENT_TYPES, Event
 #: made a run that keeps its events 4 to 5 % faster, benchmarks/bench_device.py; each
 #: sealed event takes a few bytes more)
 CHUNK_EVENTS = 512
+#: the compressor's window and match tables (log2): see EventLog.__init__
+COMPRESS_WINDOW_LOG, COMPRESS_TABLE_LOG = 17, 13
 #: decoded chunks kept for reading (a UI or a test walking back and forth): 8,192 events
 CACHED_CHUNKS = 16
 
@@ -48,7 +50,15 @@ class EventLog(Sequence[Event]):
         self._chunk = chunk_events
         self._sealed: list[bytes] = []
         self._hot: list[Event] = []
-        self._cctx = zstandard.ZstdCompressor(level=level)
+        # small match tables (8 KiB entries each, a 128 KiB window) rather than level 3's
+        # own (hundreds of KiB): compressing a chunk then leaves the run's working set in
+        # the CPU's caches (capture on, io-load: 146 -> 138 us per command, median of 10
+        # alternating runs; 24.8 B per sealed event instead of 23.8)
+        params = zstandard.ZstdCompressionParameters.from_level(
+            level, window_log=COMPRESS_WINDOW_LOG, hash_log=COMPRESS_TABLE_LOG,
+            chain_log=COMPRESS_TABLE_LOG,
+        )  # fmt: skip
+        self._cctx = zstandard.ZstdCompressor(compression_params=params)
         self._dctx = zstandard.ZstdDecompressor()
         self._cache: OrderedDict[int, list[Event]] = OrderedDict()
 
