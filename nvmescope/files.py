@@ -92,9 +92,6 @@ def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
     return data
 
 
-__all__ = ["UserFileError", "loads_toml", "open_regular", "read_bounded"]
-
-
 def loads_toml(text: str) -> dict[str, Any]:
     """``tomllib.loads``, whose every refusal is a ``tomllib.TOMLDecodeError`` in words:
     besides a syntax error, arrays or tables nested deeper than Python's stack (a
@@ -132,3 +129,6 @@ def written_in_place(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+__all__ = ["UserFileError", "loads_toml", "open_regular", "read_bounded", "written_in_place"]

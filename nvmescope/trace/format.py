@@ -48,6 +48,7 @@ import zstandard
 
 import nvmescope
 from nvmescope.events import EVENT_TYPES, Event
+from nvmescope.files import written_in_place
 from nvmescope.trace.state import State, apply_all
 
 FORMAT_NAME = "nvmetrace"
@@ -415,30 +416,24 @@ class TraceWriter:
             # renaming a copy over it would leave this writer writing to a deleted file
             raise ValueError(f"{target} is the file this recording is written to")
         self.flush()
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
         size = self.stats.bytes
         index = Index(events=self.stats.events, frames=list(self._index))
         raw = msgspec.msgpack.encode(index)
         index_frame = frame_bytes(
             FRAME_INDEX, self._cctx.compress(raw), len(raw), self.stats.events, 0
         )
-        try:
-            with open(self.path, "rb") as src, open(tmp, "wb") as out:
-                left = size
-                while left:
-                    block = src.read(min(left, 1 << 20))
-                    if not block:
-                        raise OSError(f"{self.path} is shorter than the {size} bytes written")
-                    out.write(block)
-                    left -= len(block)
-                out.write(index_frame)
-                out.write(TRAILER.pack(TRAILER_MAGIC, size))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with written_in_place(target) as tmp, open(self.path, "rb") as src, open(tmp, "wb") as out:
+            left = size
+            while left:
+                block = src.read(min(left, 1 << 20))
+                if not block:
+                    raise OSError(f"{self.path} is shorter than the {size} bytes written")
+                out.write(block)
+                left -= len(block)
+            out.write(index_frame)
+            out.write(TRAILER.pack(TRAILER_MAGIC, size))
+            out.flush()
+            os.fsync(out.fileno())
         return self.stats
 
     def close(self) -> WriterStats:

@@ -785,7 +785,7 @@ class _Importer:
         qflags = a.get("qflags", 1)
         vector, ien = a.get("vector", 0), a.get("ien", 1)
         entries = qsize + 1  # QEMU prints the 0's based QSIZE of CDW10
-        _queue_fits(addr, entries, 16)
+        _queue_fits(addr, entries, CQE_SIZE)
         self.cqs[cqid] = _Cq(size=entries, base=addr)
         self.max_vector = max(self.max_vector, vector)
         event = ev.QueueCreated(
@@ -803,7 +803,7 @@ class _Importer:
             _int(a, "cqid"),
         )
         qflags = a.get("qflags", 1)
-        _queue_fits(addr, qsize + 1, 64)
+        _queue_fits(addr, qsize + 1, SQE_SIZE)
         self.sq_size[sqid] = qsize + 1
         self.sq_base[sqid] = addr
         self.sq_cq[sqid] = cqid

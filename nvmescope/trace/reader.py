@@ -1073,6 +1073,14 @@ def _index_bound(file_size: int) -> int:
     return INDEX_FIELDS_MAX_BYTES + INDEX_ENTRY_MAX_BYTES * frames
 
 
+#: what open_recording says of a path that is no file to read (files.open_regular's kinds)
+_OPEN_REFUSALS = {
+    MISSING: "no such file",
+    DIRECTORY: "is a directory, not a recording",
+    NOT_REGULAR: "not a regular file: a recording is a file",
+}
+
+
 def open_recording(path: str | os.PathLike[str], *, follow: bool = False) -> Recording:
     """Open a ``.nvmetrace`` recording (binary or JSON lines) for reading.
 
@@ -1090,12 +1098,8 @@ def open_recording(path: str | os.PathLike[str], *, follow: bool = False) -> Rec
         # a FIFO, a terminal or a device is refused, not waited on or read for ever
         fd, _ = open_regular(p)
     except UserFileError as exc:
-        words = {
-            MISSING: "no such file",
-            DIRECTORY: "is a directory, not a recording",
-            NOT_REGULAR: "not a regular file: a recording is a file",
-        }
-        raise RecordingError(p, words.get(exc.kind) or f"cannot open: {exc.reason}") from None
+        why = _OPEN_REFUSALS.get(exc.kind) or f"cannot open: {exc.reason}"
+        raise RecordingError(p, why) from None
     file = os.fdopen(fd, "rb")
     try:
         size = os.fstat(file.fileno()).st_size

@@ -20,6 +20,7 @@ from pathlib import Path
 import msgspec
 
 from nvmescope.events import Event
+from nvmescope.files import written_in_place
 from nvmescope.trace.filter import FilterError, any_of, compile_filter
 
 SIDECAR_SUFFIX = ".marks.json"
@@ -149,14 +150,12 @@ class Marks:
         if path is None:
             return ""
         kept = ""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
             if self.unreadable and path == self.path:
                 kept = self._keep_aside(path)
-            tmp.write_bytes(self.encode(events))
-            os.replace(tmp, path)
+            with written_in_place(path) as tmp:
+                tmp.write_bytes(self.encode(events))
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             self.write_error = (
                 f"{path}: cannot save bookmarks and breakpoints: {exc.strerror or exc}"
             )
