@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from ..nvme import status as st
 from ..nvme.commands import DSM_AD
+from ..nvme.copy import OPC_COPY
 from ..sim import Task
 from .common import NSID_ALL, Problem, nsid_problem
 from .namespace import PAGE, Namespace
@@ -63,7 +64,7 @@ NSFEAT_THINP = 0x01
 #: (bit 2); not saveable
 CAPABILITIES_84H = 0x6
 
-OPC_WRITE, OPC_WRITE_ZEROES, OPC_DSM, OPC_COPY = 0x01, 0x08, 0x09, 0x19
+OPC_WRITE, OPC_WRITE_ZEROES, OPC_DSM = 0x01, 0x08, 0x09
 #: I/O commands that change a namespace's blocks (Dataset Management only with AD; Copy
 #: writes its destination range)
 MODIFYING_OPCODES = frozenset({OPC_WRITE, OPC_WRITE_ZEROES, OPC_DSM, OPC_COPY})
