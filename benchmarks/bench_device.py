@@ -54,7 +54,11 @@ events are the log's lines from the first I/O SQ doorbell on) and off; the ratio
 against QEMU with its trace on. Without QEMU the benchmark says so and prints
 nvmescope's figures alone.
 
-Every figure is the median of --runs runs, each in a fresh child process.
+Every figure is the median of --runs runs, each in a fresh child process. The runs go
+in rounds: each round runs every measurement once (in an order that rotates from round to
+round), so that a machine whose speed drifts over minutes slows all of them alike. A ratio
+(against QEMU, and the recording's overhead) is paired: the median of the ratios within
+each round, not the ratio of two medians taken minutes apart.
 """
 
 from __future__ import annotations
@@ -566,6 +570,15 @@ class Row:
     def events_per_cmd(self) -> float:
         return statistics.median(r["events"] / r["commands"] for r in self.runs)
 
+    def rates(self, clock: str = "seconds") -> list[float]:
+        return [r["commands"] / max(r[clock], 1e-9) for r in self.runs]
+
+    def ratio(self, other: Row, clock: str = "seconds") -> float:
+        """This row's rate over ``other``'s, paired: the median of the per-round ratios."""
+        return statistics.median(
+            a / b for a, b in zip(self.rates(clock), other.rates(clock), strict=True)
+        )
+
     def spread(self, clock: str = "seconds") -> str:
         rates = sorted(r["commands"] / max(r[clock], 1e-9) for r in self.runs)
         return f"{rates[0]:,.0f}..{rates[-1]:,.0f}"
@@ -620,8 +633,8 @@ def print_table(rows: list[Row], reference: Row | None) -> None:
         else:
             rss, per_event = "-", "-"
         if reference is not None:
-            cpu_ratio = f"{row.cmds_per_s('cpu') / reference.cmds_per_s('cpu'):.2f}x"
-            wall_ratio = f"{row.cmds_per_s() / reference.cmds_per_s():.2f}x"
+            cpu_ratio = f"{row.ratio(reference, 'cpu'):.2f}x"
+            wall_ratio = f"{row.ratio(reference):.2f}x"
         else:
             cpu_ratio = wall_ratio = "-"
         counted = row.events_per_cmd > 0
@@ -669,36 +682,48 @@ def main() -> None:
     else:
         print(f"  QEMU: {qemu_version(qemu)}, the bare loop over qtest ({qemu})")
     print("  CPU: the process's CPU time (QEMU: the client's and QEMU's, every thread)")
+    print("  ratios: paired, the median of the ratios within each round of runs")
     print()
 
-    rows: list[Row] = []
-
-    def run_row(work: str, device: str, mode: str, spec: dict[str, Any]) -> Row:
-        results = [child({**spec, "device": device, "mode": mode}) for _ in range(runs)]
-        row = Row(work, device, MODE_WORDS[device, mode], results)
-        rows.append(row)
-        print(
-            f"  {work:8s} {device:9s} {row.mode:11s} {row.cmds_per_s():8,.0f} cmds/s wall "
-            f"({row.spread()}), {row.cmds_per_s('cpu'):8,.0f} CPU ({row.spread('cpu')})",
-            flush=True,
-        )
-        return row
-
-    print("[runs]")
     specs = {
         "bare": {"work": "bare", "commands": bare_n},
         "io-load": {"work": "io-load", "commands": load_n},
     }
+    #: (work, device, mode) -> the child's spec; measured in rounds, each once per round
+    plan: dict[tuple[str, str, str], dict[str, Any]] = {}
     for work, spec in specs.items():
         for mode in ("on", "off", "file"):
-            run_row(work, "nvmescope", mode, spec)
-    reference: Row | None = None
+            plan[work, "nvmescope", mode] = {**spec, "device": "nvmescope", "mode": mode}
     if qemu is not None:
-        try:
-            reference = run_row("bare", "qemu", "on", {**specs["bare"], "qemu": qemu})
-            run_row("bare", "qemu", "off", {**specs["bare"], "qemu": qemu})
-        except (RuntimeError, OSError) as exc:
-            print(f"  QEMU could not be measured: {exc}")
+        for mode in ("on", "off"):
+            plan["bare", "qemu", mode] = {**specs["bare"], "qemu": qemu, "device": "qemu"}
+            plan["bare", "qemu", mode]["mode"] = mode
+    results: dict[tuple[str, str, str], list[dict[str, Any]]] = {key: [] for key in plan}
+    keys = list(plan)
+    for round_ in range(runs):
+        print(f"  round {round_ + 1} of {runs}", flush=True)
+        for key in keys[round_ % len(keys) :] + keys[: round_ % len(keys)]:
+            if key not in plan:
+                continue  # QEMU failed in an earlier round
+            try:
+                results[key].append(child(plan[key]))
+            except (RuntimeError, OSError) as exc:
+                if key[1] != "qemu":
+                    raise
+                print(f"  QEMU could not be measured: {exc}")
+                for mode in ("on", "off"):
+                    plan.pop(("bare", "qemu", mode), None)
+                    results.pop(("bare", "qemu", mode), None)
+    rows = [Row(work, device, MODE_WORDS[device, mode], results[work, device, mode])
+            for (work, device, mode) in plan]  # fmt: skip
+    print()
+    print("[runs]")
+    for row in rows:
+        print(
+            f"  {row.work:8s} {row.device:9s} {row.mode:11s} {row.cmds_per_s():8,.0f} cmds/s "
+            f"wall ({row.spread()}), {row.cmds_per_s('cpu'):8,.0f} CPU ({row.spread('cpu')})"
+        )
+    reference = next((r for r in rows if r.device == "qemu" and r.mode == "trace on"), None)
     splits = {work: phase_split(work, spec, runs) for work, spec in specs.items()}
 
     print()
@@ -707,8 +732,11 @@ def main() -> None:
     for work in specs:
         recorded = next(r for r in rows if r.work == work and r.mode == "recorded")
         plain = next(r for r in rows if r.work == work and r.mode == "capture off")
-        overhead = plain.cmds_per_s("cpu") / recorded.cmds_per_s("cpu") - 1
-        print(f"recording overhead, {work}: {overhead * 100:.0f} % (CPU time, against capture off)")
+        overhead = plain.ratio(recorded, "cpu") - 1
+        print(
+            f"recording overhead, {work}: {overhead * 100:.0f} % "
+            "(CPU time, against capture off, paired by round)"
+        )
     print()
     print("per-command CPU cost by phase, us (capture on; shares from a phase-timer run)")
     head = f"{'work':8s} " + " ".join(f"{PHASE_TITLES[p]:>9s}" for p in PHASES) + f" {'total':>7s}"
