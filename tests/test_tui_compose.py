@@ -355,6 +355,26 @@ async def test_a_doorbell_of_a_queue_that_does_not_exist_typed_by_offset_is_igno
         assert kinds[:3] == ["host_step", "doorbell_sq", "ub_db_invalid_queue"]
 
 
+async def test_an_offset_typed_by_hand_names_its_register_in_the_list() -> None:
+    """Typing CC's offset over CAP's makes the register list say CC (and the preview
+    names CC); an offset no register has leaves the list on its prompt."""
+    async with after_bringup() as (app, pilot):
+        await press(pilot, "W")
+        screen = app.screen
+        assert isinstance(screen, PokeScreen)
+        listed = screen.query_one("#poke-target", Select)
+        assert screen.target is not None and screen.target.name == "cap"
+        await type_into(pilot, screen.query_one("#p-size", Input), "4")
+        await type_into(pilot, screen.query_one("#p-offset", Input), "0x14")
+        cc = next(t for t in screen.targets if t.name == "cc")
+        assert listed.value == cc.key and screen.target is cc
+        # CAP's 64-bit value is too wide for 4 bytes, but the list follows the offset anyway
+        await type_into(pilot, screen.query_one("#p-value", Input), "0x460001")
+        assert "CC" in str(screen.query_one("#poke-preview", Static).render())
+        await type_into(pilot, screen.query_one("#p-offset", Input), "0x204")
+        assert listed.value is Select.NULL and screen.target is None
+
+
 async def test_cc_shn_written_by_hand_shuts_the_controller_down() -> None:
     async with after_bringup() as (app, pilot):
         cc = app.moment.state.register("cc")  # type: ignore[union-attr]

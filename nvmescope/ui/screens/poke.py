@@ -236,6 +236,8 @@ class PokeScreen(FormScreen):
                 f"Size: {'BAR0 takes 4 or 8' if space == 'bar0' else 'config space takes 1, 2 or 4'}"
                 f" bytes, not {size}"
             )
+        if not self.errors:
+            self._follow_target(space, got["offset"], got["size"])
         width = size if size in POKE_SIZES[space] else max(POKE_SIZES[space])
         try:
             got["value"] = parse_number(
@@ -255,6 +257,15 @@ class PokeScreen(FormScreen):
             (x for x in self.targets if (x.space, x.offset, x.size) == (space, offset, size)),
             None,
         )
+
+    def _follow_target(self, space: str, offset: int, size: int) -> None:
+        """An offset typed by hand: the list names the register it is, or none (whatever
+        the value field holds)."""
+        t = self._matching_target(space, offset, size)
+        if t is not self.target:
+            self.target = t
+            with self.prevent(Select.Changed):
+                self.query_one("#poke-target", Select).value = t.key if t else Select.NULL
 
     def _update(self) -> None:
         got = self._read()
