@@ -16,7 +16,7 @@ the tag that picks the class when a recording is read back).
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -229,6 +229,28 @@ class MapSgl(Event, tag="map_sgl", kw_only=True):
     length: int
     segment_pages: _SglPages = []
     segments: _SglRanges = []
+
+
+#: the most data one DMA event carries. A longer contiguous piece of a transfer (one SGL
+#: Data Block, or PRP pages that follow each other) is told as several DMA events of at
+#: most this many bytes, in address order, so that one event stays well inside what a
+#: recording's chunk may hold (32 MiB) and what a panel can show; a transfer of MDTS 7
+#: (512 KiB) is never split
+MAX_DMA_EVENT_BYTES = 1 << 20
+
+
+def dma_pieces(
+    segments: Iterable[tuple[int | None, int]],
+) -> Iterator[tuple[int | None, int]]:
+    """``segments`` (address, length; an address of None is an SGL Bit Bucket, passed on
+    whole) with each longer than MAX_DMA_EVENT_BYTES cut into pieces of at most that."""
+    limit = MAX_DMA_EVENT_BYTES
+    for addr, n in segments:
+        if addr is None or n <= limit:
+            yield addr, n
+            continue
+        for at in range(0, n, limit):
+            yield addr + at, min(limit, n - at)
 
 
 class DmaRead(Event, tag="dma_read", kw_only=True):
