@@ -696,8 +696,8 @@ def main() -> None:
             plan[work, "nvmescope", mode] = {**spec, "device": "nvmescope", "mode": mode}
     if qemu is not None:
         for mode in ("on", "off"):
-            plan["bare", "qemu", mode] = {**specs["bare"], "qemu": qemu, "device": "qemu"}
-            plan["bare", "qemu", mode]["mode"] = mode
+            plan["bare", "qemu", mode] = {**specs["bare"], "qemu": qemu, "device": "qemu",
+                                          "mode": mode}  # fmt: skip
     results: dict[tuple[str, str, str], list[dict[str, Any]]] = {key: [] for key in plan}
     keys = list(plan)
     for round_ in range(runs):

@@ -16,7 +16,7 @@ the tag that picks the class when a recording is read back).
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -239,18 +239,20 @@ class MapSgl(Event, tag="map_sgl", kw_only=True):
 MAX_DMA_EVENT_BYTES = 1 << 20
 
 
-def dma_pieces(
-    segments: Iterable[tuple[int | None, int]],
-) -> Iterator[tuple[int | None, int]]:
+def dma_pieces(segments: Sequence[tuple[int | None, int]]) -> Sequence[tuple[int | None, int]]:
     """``segments`` (address, length; an address of None is an SGL Bit Bucket, passed on
-    whole) with each longer than MAX_DMA_EVENT_BYTES cut into pieces of at most that."""
+    whole) with each longer than MAX_DMA_EVENT_BYTES cut into pieces of at most that;
+    ``segments`` itself when none is (every transfer of MDTS 8 or less: the hot path)."""
     limit = MAX_DMA_EVENT_BYTES
+    if all(n <= limit for _, n in segments):
+        return segments
+    out: list[tuple[int | None, int]] = []
     for addr, n in segments:
         if addr is None or n <= limit:
-            yield addr, n
-            continue
-        for at in range(0, n, limit):
-            yield addr + at, min(limit, n - at)
+            out.append((addr, n))
+        else:
+            out.extend((addr + at, min(limit, n - at)) for at in range(0, n, limit))
+    return out
 
 
 class DmaRead(Event, tag="dma_read", kw_only=True):
