@@ -119,6 +119,8 @@ CID_TAG_MASK = (1 << CID_GENCTR_SHIFT) - 1
 IO_QUEUE_DEPTH = 1024
 #: NVME_MAX_KB_SZ: the PCI driver's own cap on one request (max_hw_sectors), in KiB
 MAX_KB_SZ = 4096
+#: arguments of a read or write that make it go out whole, never split at MDTS
+_WHOLE_KEYS = frozenset({"cid", "prp1", "prp2", "mptr"})
 #: where the PCI core places BAR0 (as in the reference guest's /proc/iomem)
 BAR0_ADDRESS = 0x1_0000_0000
 #: where it places a 32-bit BAR0 (a BAR that cannot decode above 4 GiB): in the PCI hole
@@ -229,6 +231,14 @@ class HostSQ:
 
     def slot_addr(self, slot: int) -> int:
         return self.addr + slot * SQE_SIZE
+
+
+def _lowest_free(span: range, used: set[int], busy: dict[int, int]) -> int | None:
+    """The lowest tag of ``span`` neither handed out since the word's last clear nor held."""
+    for tag in span:
+        if tag not in used and tag not in busy:
+            return tag
+    return None
 
 
 @dataclass
@@ -1440,11 +1450,11 @@ class LinuxDriver:
             if step:
                 tags.used = set()
             span = range(word * per_word, min(depth, (word + 1) * per_word))
-            tag = next((t for t in span if t not in tags.used and t not in busy), None)
+            tag = _lowest_free(span, tags.used, busy)
             if tag is None:
                 # deferred clear: take back the tags freed since the word filled up
                 tags.used = {t for t in tags.used if t in busy}
-                tag = next((t for t in span if t not in tags.used and t not in busy), None)
+                tag = _lowest_free(span, tags.used, busy)
             if tag is not None:
                 tags.word = word
                 tags.used.add(tag)
@@ -2395,7 +2405,7 @@ class LinuxDriver:
                 f"{_size(limit)} a command may move (MDTS): no split can help, and Linux would "
                 "not use such a namespace. Send the command anyway and see the device's answer.",
             )  # fmt: skip
-        whole = {"cid", "prp1", "prp2", "mptr"} & set(kw) or pi
+        whole = pi or not _WHOLE_KEYS.isdisjoint(kw)
         if not block or length <= limit or block > limit or whole:
             return (
                 yield from self.submit(
@@ -2413,11 +2423,16 @@ class LinuxDriver:
         the PCI driver's own NVME_MAX_KB_SZ; MDTS = 0 (or no Identify yet) is no limit
         but that cap.
         """
+        key = (self.id_ctrl, self.cap)  # the I/O path asks on every request: kept per both
+        cached = self.__dict__.get("_max_transfer")
+        if cached is not None and cached[0][0] is key[0] and cached[0][1] == key[1]:
+            return cached[1]
         limit = MAX_KB_SZ * 1024
         mdts = self._id_field("mdts")
         if mdts:
             page = 4096 << r.CAP.get(self.cap, "mpsmin")
             limit = min(limit, page << mdts)
+        self.__dict__["_max_transfer"] = (key, limit)
         return limit
 
     def _rw_split(

@@ -7,6 +7,7 @@ emulator answers with.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 
@@ -241,8 +242,11 @@ def status_name(sct: int, sc: int) -> str:
     return hit.name if hit else f"sct{sct:x}_sc{sc:02x}"
 
 
+@functools.lru_cache(maxsize=4096)
 def describe_status(status: int) -> str:
-    """A 15-bit status field as words: ``Invalid Queue Identifier (SCT 1h SC 01h, DNR)``."""
+    """A 15-bit status field as words: ``Invalid Queue Identifier (SCT 1h SC 01h, DNR)``.
+
+    Kept per value (the host model words every completion it reaps with this)."""
     sct, sc, dnr = (status >> 8) & 7, status & 0xFF, bool(status >> 14 & 1)
     more = ", DNR" if dnr else ""
     return f"{status_title(sct, sc)} (SCT {sct:x}h SC {sc:02x}h{more})"
