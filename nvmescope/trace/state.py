@@ -314,12 +314,19 @@ def _put_in_place(
 ) -> None:
     """A writer's private state: its pages are bytearrays changed in place (their
     known-flags too, while a page is being filled), and the pages changed since the last
-    checkpoint are listed in ``dirty``."""
+    checkpoint are listed in ``dirty``. A whole page of ``bytes`` (immutable: an event's
+    own data) is kept as it is, not copied; a later part-page write copies it first."""
     dirty.add(page)
+    n = len(data)
+    if n == PAGE and type(data) is bytes:
+        mem[page] = data
+        known[page] = ALL_KNOWN
+        return
     old = mem.get(page)
     if old is None:
         old = mem[page] = bytearray(PAGE)
-    n = len(data)
+    elif type(old) is not bytearray:
+        old = mem[page] = bytearray(old)
     old[off : off + n] = data
     if n == PAGE:
         known[page] = ALL_KNOWN
