@@ -375,6 +375,37 @@ async def test_an_offset_typed_by_hand_names_its_register_in_the_list() -> None:
         assert listed.value is Select.NULL and screen.target is None
 
 
+async def test_the_preview_of_an_8_byte_write_says_what_the_device_does_with_it() -> None:
+    """8 bytes at NSSR's offset are two 4-byte writes, NSSR then AQA, and the preview
+    names both (the device takes the high half as AQA's); 8 bytes at CC's offset are not
+    8-byte aligned, and the preview says the device drops them, as it does."""
+    async with after_bringup() as (app, pilot):
+        await press(pilot, "W")
+        screen = app.screen
+        assert isinstance(screen, PokeScreen)
+        preview = screen.query_one("#poke-preview", Static)
+        for field, text in (("p-offset", "0x20"), ("p-size", "8"), ("p-value", "0x7001f00000000")):
+            await type_into(pilot, screen.query_one(f"#{field}", Input), text)
+        words = str(preview.render())
+        assert "low 4 bytes: NSSR" in words and "high 4 bytes: AQA" in words
+        assert "ASQS       31" in words and "ACQS        7" in words
+        start = len(app.source)
+        await press(pilot, "ctrl+s", "c")
+        # the high half lands on AQA, which an enabled controller does not take
+        told = [e for e in events_of(app, start) if e.kind == "ub_mmio_while_enabled"]
+        assert [e.detail.split(",")[0] for e in told] == ["AQA"]
+        await press(pilot, "W")
+        screen = app.screen
+        assert isinstance(screen, PokeScreen)
+        for field, text in (("p-offset", "0x14"), ("p-size", "8"), ("p-value", "0")):
+            await type_into(pilot, screen.query_one(f"#{field}", Input), text)
+        assert "drops this write" in str(screen.query_one("#poke-preview", Static).render())
+        start = len(app.source)
+        await press(pilot, "ctrl+s", "c")
+        kinds = [e.kind for e in events_of(app, start)]
+        assert kinds[:3] == ["host_step", "mmio_write", "ub_mmio_misaligned"]
+
+
 async def test_cc_shn_written_by_hand_shuts_the_controller_down() -> None:
     async with after_bringup() as (app, pilot):
         cc = app.moment.state.register("cc")  # type: ignore[union-attr]

@@ -96,18 +96,47 @@ def targets(state: Any, layout: str = "nvmescope") -> list[Target]:
     return out
 
 
-def describe_value(target: Target | None, space: str, offset: int, value: int) -> list[str]:
-    """The value as the register's fields, one line each (none for an unknown offset)."""
+def _field_lines(reg: r.Register, value: int, low: int = 0, high: int = 63) -> list[str]:
+    """``reg``'s fields that bits ``low``..``high`` of ``value`` reach, one line each."""
+    return [
+        f"{f.name.upper():<7}{f.get(value):>6}  {f.meaning}"
+        for f in reg.fields
+        if f.hi >= low and f.lo <= high and (f.access != r.RO or f.get(value))
+    ]
+
+
+def _bar0_lines(offset: int, size: int, value: int) -> list[str]:
+    """What a BAR0 write of ``size`` bytes at ``offset`` does to the registers, as the
+    device takes it: a misaligned access is dropped; an 8-byte one is two 4-byte writes
+    (low half first), each to the register, or half of one, that it lands on."""
+    if offset % size:
+        return [f"not {size}-byte aligned: the device drops this write (ub_mmio_misaligned)"]
+    hit = r.register_at(offset)
+    if hit is not None and hit[1] == 0 and hit[0].size == size:
+        return _field_lines(hit[0], value)
+    lines: list[str] = []
+    for part in range(0, size, 4):
+        hit = r.register_at(offset + part)
+        if hit is None:
+            continue
+        reg, within = hit
+        word = (value >> (8 * part)) & 0xFFFF_FFFF
+        half = "" if reg.size == 4 else (".LO" if within == 0 else ".HI")
+        where = "" if size == 4 else ("low 4 bytes: " if part == 0 else "high 4 bytes: ")
+        lines.append(f"{where}{reg.name.upper()}{half}")
+        lines += _field_lines(reg, word << (8 * within), 8 * within, 8 * within + 31)
+    return lines
+
+
+def describe_value(
+    target: Target | None, space: str, offset: int, value: int, size: int = 4
+) -> list[str]:
+    """The value as the fields of the register(s) it is written to, one line each (none
+    for an unknown offset)."""
     if space == "bar0":
-        hit = r.register_at(offset)
-        if hit is not None and hit[1] == 0:
-            reg = hit[0]
-            return [
-                f"{f.name.upper():<7}{f.get(value):>6}  {f.meaning}"
-                for f in reg.fields
-                if f.access != r.RO or f.get(value)
-            ]
-        if offset >= r.DOORBELL_BASE and target is not None and target.name.endswith("dbl"):
+        if offset < r.DOORBELL_BASE:
+            return _bar0_lines(offset, size, value)
+        if target is not None and target.name.endswith("dbl"):
             what = "new tail" if "tdbl" in target.name else "new head"
             return [f"{what}: slot {value & 0xFFFF}"]
         return []
@@ -284,7 +313,7 @@ class PokeScreen(FormScreen):
             f"now    {now:#0{2 + 2 * size}x}",
             f"write  {value:#0{2 + 2 * size}x}",
             "",
-            *describe_value(t, space, offset, value),
+            *describe_value(t, space, offset, value, size),
         ]
         preview.update("\n".join(lines))
 
