@@ -54,6 +54,10 @@ events are the log's lines from the first I/O SQ doorbell on) and off; the ratio
 against QEMU with its trace on. Without QEMU the benchmark says so and prints
 nvmescope's figures alone.
 
+The header gives the speed of a fixed pure-Python loop on this machine. nvmescope is all
+Python; what QEMU costs here is mostly C, system calls and a socket, so the ratios move
+from machine to machine: quote a run with that figure, and compare runs made on one.
+
 Every figure is the median of --runs runs, each in a fresh child process. The runs go
 in rounds: each round runs every measurement once (in an order that rotates from round to
 round), so that a machine whose speed drifts over minutes slows all of them alike. A ratio
@@ -650,6 +654,20 @@ def print_table(rows: list[Row], reference: Row | None) -> None:
         )
 
 
+def python_speed(rounds: int = 5, n: int = 2_000_000) -> float:
+    """Millions of iterations per CPU second of a fixed pure-Python loop (the median of
+    ``rounds``): how fast this machine runs Python, to set beside another day's figures
+    (QEMU's depend far less on it than nvmescope's do)."""
+    rates = []
+    for _ in range(rounds):
+        t = time.process_time()
+        total = 0
+        for i in range(n):
+            total += i * 2 % 7
+        rates.append(n / max(1e-9, time.process_time() - t) / 1e6)
+    return statistics.median(rates)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="runs of each measurement (median)")
@@ -683,6 +701,7 @@ def main() -> None:
         print(f"  QEMU: {qemu_version(qemu)}, the bare loop over qtest ({qemu})")
     print("  CPU: the process's CPU time (QEMU: the client's and QEMU's, every thread)")
     print("  ratios: paired, the median of the ratios within each round of runs")
+    print(f"  Python: {python_speed():.1f} M iterations/s of a reference loop (machines differ)")
     print()
 
     specs = {
