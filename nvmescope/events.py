@@ -231,19 +231,20 @@ class MapSgl(Event, tag="map_sgl", kw_only=True):
     segments: _SglRanges = []
 
 
-#: the most data one DMA event carries. A longer contiguous piece of a transfer (one SGL
-#: Data Block, or PRP pages that follow each other) is told as several DMA events of at
-#: most this many bytes, in address order, so that one event stays well inside what a
-#: recording's chunk may hold (32 MiB) and what a panel can show; a transfer of MDTS 7
-#: (512 KiB) is never split
-MAX_DMA_EVENT_BYTES = 1 << 20
+#: the most data one DMA or host memory event carries. A longer contiguous piece of a
+#: transfer (one SGL Data Block, or PRP pages that follow each other) is told as several
+#: DMA events of at most this many bytes, in address order, and a longer access of the
+#: host CPU as several ``mem_write`` or ``mem_read`` events, so that one event stays well
+#: inside what a recording's chunk may hold (32 MiB) and what a panel can show; a
+#: transfer of MDTS 7 (512 KiB) is never split
+MAX_DATA_EVENT_BYTES = 1 << 20
 
 
 def dma_pieces(segments: Sequence[tuple[int | None, int]]) -> Sequence[tuple[int | None, int]]:
     """``segments`` (address, length; an address of None is an SGL Bit Bucket, passed on
-    whole) with each longer than MAX_DMA_EVENT_BYTES cut into pieces of at most that;
+    whole) with each longer than MAX_DATA_EVENT_BYTES cut into pieces of at most that;
     ``segments`` itself when none is (every transfer of MDTS 8 or less: the hot path)."""
-    limit = MAX_DMA_EVENT_BYTES
+    limit = MAX_DATA_EVENT_BYTES
     if all(n <= limit for _, n in segments):
         return segments
     out: list[tuple[int | None, int]] = []

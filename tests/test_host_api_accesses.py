@@ -79,3 +79,50 @@ def test_run_until_interrupt_waits_for_the_msix_message():
     events = m.api.run_until_interrupt(0)
     assert m.irq.count(0) == before + 1
     assert events[-1].kind == "irq_msix" and events[-1].vector == 0
+
+
+def test_a_host_access_longer_than_a_data_event_is_told_in_pieces_and_records(tmp_path):
+    """A script's 40 MiB store and load are 40 ``mem_write`` and 40 ``mem_read`` events of
+    at most MAX_DATA_EVENT_BYTES, in address order, whose bytes are the whole; the run
+    records (one 40 MiB event was more than a recording's chunk may hold) and verifies."""
+    from nvmescope.events import MAX_DATA_EVENT_BYTES
+    from nvmescope.trace import Recorder, open_recording, verify
+
+    m = Machine(scenario=None)
+    path = tmp_path / "big.nvmetrace"
+    rec = Recorder.attach(m, path)
+    n = 40 << 20
+    data = bytes(range(256)) * (n // 256)
+    addr = m.api.alloc(n)
+    m.api.mem_write(addr, data, "a long buffer")
+    assert m.api.mem_read(addr, n, "read it back") == data
+    rec.close()
+    for kind in ("mem_write", "mem_read"):
+        told = [e for e in m.events if e.kind == kind]
+        assert [e.addr for e in told] == [addr + i * MAX_DATA_EVENT_BYTES for i in range(40)]
+        assert all(len(e.data) == MAX_DATA_EVENT_BYTES for e in told)
+        assert b"".join(e.data for e in told) == data
+    with open_recording(path) as recording:
+        assert recording.complete and len(recording) == len(m.events)
+        assert verify(recording).ok
+
+
+def test_a_recording_with_a_long_host_access_in_one_event_still_verifies(tmp_path, monkeypatch):
+    """A recording made before long host accesses were cut into pieces holds a 3 MiB
+    store and load as one event each; the replay re-performs them as recorded."""
+    import nvmescope.host.memory as memory
+    from nvmescope.trace import Recorder, open_recording, verify
+
+    monkeypatch.setattr(memory, "MAX_DATA_EVENT_BYTES", 1 << 30)  # as before: no pieces
+    m = Machine(scenario=None)
+    path = tmp_path / "old.nvmetrace"
+    rec = Recorder.attach(m, path)
+    n = 3 << 20
+    addr = m.api.alloc(n)
+    m.api.mem_write(addr, b"\x5a" * n)
+    m.api.mem_read(addr, n)
+    rec.close()
+    assert [len(e.data) for e in m.events if e.kind in ("mem_write", "mem_read")] == [n, n]
+    monkeypatch.undo()
+    with open_recording(path) as recording:
+        assert verify(recording).ok

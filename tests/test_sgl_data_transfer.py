@@ -376,9 +376,9 @@ def describe_event(event) -> str:
 
 def test_a_32_mib_data_block_is_told_as_dma_events_of_at_most_1_mib_and_records(tmp_path):
     """One SGL Data Block may describe a transfer of any length (MDTS 0: no limit); its
-    data moves as DMA events of at most MAX_DMA_EVENT_BYTES each, in address order, so
+    data moves as DMA events of at most MAX_DATA_EVENT_BYTES each, in address order, so
     the run records (one 32 MiB event was more than a recording's chunk may hold)."""
-    from nvmescope.events import MAX_DMA_EVENT_BYTES
+    from nvmescope.events import MAX_DATA_EVENT_BYTES
     from nvmescope.trace import TraceWriter, open_recording
 
     rig = Rig(ControllerConfig(sgls=SGL_ONLY, mdts=0))
@@ -391,14 +391,14 @@ def test_a_32_mib_data_block_is_told_as_dma_events_of_at_most_1_mib_and_records(
     status, events = io(rig, 0x01, 0, n // BLOCK, block(rig, src, n))
     assert status == st.SUCCESS
     reads = [e for e in events if e.kind == "dma_read"]
-    assert len(reads) == n // MAX_DMA_EVENT_BYTES
-    assert [e.addr for e in reads] == [src + i * MAX_DMA_EVENT_BYTES for i in range(len(reads))]
-    assert all(e.length == len(e.data) == MAX_DMA_EVENT_BYTES for e in reads)
+    assert len(reads) == n // MAX_DATA_EVENT_BYTES
+    assert [e.addr for e in reads] == [src + i * MAX_DATA_EVENT_BYTES for i in range(len(reads))]
+    assert all(e.length == len(e.data) == MAX_DATA_EVENT_BYTES for e in reads)
     assert b"".join(e.data for e in reads) == data
     dst = rig.host.alloc(n // 4096)
     status, events = io(rig, 0x02, 0, n // BLOCK, block(rig, dst, n))
     assert status == st.SUCCESS and rig.host.read(dst, n) == data
-    assert max(e.length for e in events if e.kind == "dma_write") == MAX_DMA_EVENT_BYTES
+    assert max(e.length for e in events if e.kind == "dma_write") == MAX_DATA_EVENT_BYTES
     path = tmp_path / "big.nvmetrace"
     with TraceWriter(path) as writer:
         writer.extend(rig.events)
@@ -413,7 +413,7 @@ def test_a_32_mib_data_block_is_told_as_dma_events_of_at_most_1_mib_and_records(
     )
 )
 def test_dma_pieces_cut_only_long_segments_and_keep_every_byte_in_order(segments):
-    from nvmescope.events import MAX_DMA_EVENT_BYTES, dma_pieces
+    from nvmescope.events import MAX_DATA_EVENT_BYTES, dma_pieces
 
     pieces = list(dma_pieces(segments))
     at = 0
@@ -422,12 +422,12 @@ def test_dma_pieces_cut_only_long_segments_and_keep_every_byte_in_order(segments
         while sum(m for _, m in mine) < n:
             mine.append(pieces[at])
             at += 1
-        if addr is None or n <= MAX_DMA_EVENT_BYTES:
+        if addr is None or n <= MAX_DATA_EVENT_BYTES:
             assert mine == [(addr, n)]
         else:
-            assert all(0 < m <= MAX_DMA_EVENT_BYTES for _, m in mine)
+            assert all(0 < m <= MAX_DATA_EVENT_BYTES for _, m in mine)
             assert [a for a, _ in mine] == [
-                addr + i * MAX_DMA_EVENT_BYTES for i in range(len(mine))
+                addr + i * MAX_DATA_EVENT_BYTES for i in range(len(mine))
             ]
             assert sum(m for _, m in mine) == n
     assert at == len(pieces)

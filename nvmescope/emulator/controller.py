@@ -1758,7 +1758,7 @@ class Controller:
         chunks: list[bytes] = []
         timed = self.config.link_mbps > 0 or media_ns > 0
         last = -1
-        pieces = ev.dma_pieces(segments)  # each at most MAX_DMA_EVENT_BYTES
+        pieces = ev.dma_pieces(segments)  # each at most MAX_DATA_EVENT_BYTES
         if timed:  # the last piece that moves data (after it: a write's media time)
             last = max((i for i, (a, _) in enumerate(pieces) if a is not None), default=-1)
         for index, (addr, n) in enumerate(pieces):

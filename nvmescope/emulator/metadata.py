@@ -144,7 +144,7 @@ def nvme_mptr_transfer(
         if got_pieces is None:
             return None
         pieces = got_pieces
-    pieces = ev.dma_pieces(pieces)  # each at most MAX_DMA_EVENT_BYTES
+    pieces = ev.dma_pieces(pieces)  # each at most MAX_DATA_EVENT_BYTES
     chunks: list[bytes] = []
     pos = 0
     for addr, n in pieces:

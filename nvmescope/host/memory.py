@@ -28,7 +28,7 @@ and going up, so the same program always gets the same addresses.
 
 from __future__ import annotations
 
-from nvmescope.events import EventBus, MemRead, MemWrite
+from nvmescope.events import MAX_DATA_EVENT_BYTES, EventBus, MemRead, MemWrite
 from nvmescope.sim import Scheduler, Signal
 
 PAGE_SIZE = 4096
@@ -42,6 +42,15 @@ MSI_BASE = 0xFEE0_0000
 MSI_END = 0xFF00_0000  # exclusive
 #: the message address the driver programs into MSI-X entries (local APIC 0)
 MSI_ADDRESS = MSI_BASE
+
+
+def _pieces(data: bytes) -> list[tuple[int, bytes]]:
+    """``data`` as (offset, bytes) pieces of at most MAX_DATA_EVENT_BYTES, one event each:
+    the whole of it (even empty) when it is no longer than that."""
+    limit = MAX_DATA_EVENT_BYTES
+    if len(data) <= limit:
+        return [(0, data)]
+    return [(at, data[at : at + limit]) for at in range(0, len(data), limit)]
 
 
 class HostMemoryError(Exception):
@@ -206,20 +215,25 @@ class HostMemory:
         return self.alloc_pages((max(1, size) + PAGE_SIZE - 1) // PAGE_SIZE)
 
     # -- the host CPU (events) ----------------------------------------------------------
-    def cpu_write(self, addr: int, data: bytes, purpose: str = "") -> None:
-        """The CPU stores ``data``; emits ``mem_write``. Outside RAM the store is lost."""
+    def cpu_write(self, addr: int, data: bytes, purpose: str = "", *, whole: bool = False) -> None:
+        """The CPU stores ``data``; emits ``mem_write`` (one per MAX_DATA_EVENT_BYTES, or
+        with ``whole`` one in all, as a replay re-performs a recorded one). Outside RAM the
+        store is lost."""
         data = bytes(data)
         if self.bus is not None:
-            self.bus.emit(MemWrite(addr=addr, data=data, purpose=purpose))
+            for at, piece in [(0, data)] if whole else _pieces(data):
+                self.bus.emit(MemWrite(addr=addr + at, data=piece, purpose=purpose))
         if self.is_ram(addr, len(data)):
             self.write(addr, data)
 
-    def cpu_read(self, addr: int, length: int, purpose: str = "") -> bytes:
-        """The CPU loads ``length`` bytes; emits ``mem_read``. Outside RAM reads all ones."""
+    def cpu_read(self, addr: int, length: int, purpose: str = "", *, whole: bool = False) -> bytes:
+        """The CPU loads ``length`` bytes; emits ``mem_read`` (as many as ``cpu_write``
+        would). Outside RAM reads all ones."""
         length = max(0, length)
         data = self.read(addr, length) if self.is_ram(addr, length) else b"\xff" * length
         if self.bus is not None:
-            self.bus.emit(MemRead(addr=addr, data=data, purpose=purpose))
+            for at, piece in [(0, data)] if whole else _pieces(data):
+                self.bus.emit(MemRead(addr=addr + at, data=piece, purpose=purpose))
         return data
 
     # -- the device (HostPort) -----------------------------------------------------------

@@ -523,7 +523,9 @@ class _Replayer:
         elif kind == "doorbell_cq":
             ctrl.mmio_write(e.addr, 4, e.new_head if e.value is None else e.value)
         elif kind == "mem_write":
-            self.m.mem.cpu_write(e.addr, e.data, e.purpose)
+            # one event as recorded (a recording made before long host accesses were cut
+            # into pieces holds them whole)
+            self.m.mem.cpu_write(e.addr, e.data, e.purpose, whole=True)
         elif kind == "pci_reset":
             ctrl.reset(e.reset)
         elif kind == "fault":
@@ -539,7 +541,7 @@ class _Replayer:
     def annotate(self, e: Any) -> None:
         self._set_time(e.ts)
         if e.kind == "mem_read":
-            self.m.mem.cpu_read(e.addr, len(e.data), e.purpose)
+            self.m.mem.cpu_read(e.addr, len(e.data), e.purpose, whole=True)
         else:
             self.bus.emit(msgspec.structs.replace(e))
 
