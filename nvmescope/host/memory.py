@@ -45,11 +45,8 @@ MSI_ADDRESS = MSI_BASE
 
 
 def _pieces(data: bytes) -> list[tuple[int, bytes]]:
-    """``data`` as (offset, bytes) pieces of at most MAX_DATA_EVENT_BYTES, one event each:
-    the whole of it (even empty) when it is no longer than that."""
+    """``data`` as (offset, bytes) pieces of at most MAX_DATA_EVENT_BYTES, one event each."""
     limit = MAX_DATA_EVENT_BYTES
-    if len(data) <= limit:
-        return [(0, data)]
     return [(at, data[at : at + limit]) for at in range(0, len(data), limit)]
 
 
@@ -221,8 +218,11 @@ class HostMemory:
         store is lost."""
         data = bytes(data)
         if self.bus is not None:
-            for at, piece in [(0, data)] if whole else _pieces(data):
-                self.bus.emit(MemWrite(addr=addr + at, data=piece, purpose=purpose))
+            if whole or len(data) <= MAX_DATA_EVENT_BYTES:
+                self.bus.emit(MemWrite(addr=addr, data=data, purpose=purpose))
+            else:
+                for at, piece in _pieces(data):
+                    self.bus.emit(MemWrite(addr=addr + at, data=piece, purpose=purpose))
         if self.is_ram(addr, len(data)):
             self.write(addr, data)
 
@@ -232,8 +232,11 @@ class HostMemory:
         length = max(0, length)
         data = self.read(addr, length) if self.is_ram(addr, length) else b"\xff" * length
         if self.bus is not None:
-            for at, piece in [(0, data)] if whole else _pieces(data):
-                self.bus.emit(MemRead(addr=addr + at, data=piece, purpose=purpose))
+            if whole or len(data) <= MAX_DATA_EVENT_BYTES:
+                self.bus.emit(MemRead(addr=addr, data=data, purpose=purpose))
+            else:
+                for at, piece in _pieces(data):
+                    self.bus.emit(MemRead(addr=addr + at, data=piece, purpose=purpose))
         return data
 
     # -- the device (HostPort) -----------------------------------------------------------
