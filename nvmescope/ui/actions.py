@@ -273,6 +273,13 @@ def bindings() -> list[Binding]:
         out.append(
             Binding(str(number), f"focus_panel('{panel}')", title, show=False, tooltip=title)
         )
+    # Tab and Shift+Tab move the focus as the app takes the key, before it routes the keys
+    # that came after it (a screen's own Tab binding runs only once the key has bubbled up
+    # to it): so "Tab 1 2" in one burst types 12 into the next field, not into this one
+    out += [
+        Binding("tab", "app.focus_next", "Focus Next", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Focus Previous", show=False, priority=True),
+    ]
     return out
 
 

@@ -20,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from nvmescope.nvme.compose import MAX_NUMBER_CHARS
+from nvmescope.ui.widgets._input import InOrderInput
 
 #: under every form: how numbers are typed
 NUMBERS_HELP = "Numbers: decimal 12, or hex 0x1f or 1Fh."
@@ -32,7 +33,7 @@ TINY_FORM = 80
 
 def number_input(id: str, value: str = "", wide: bool = False, placeholder: str = "") -> Input:
     """An input for one number (decimal or hex), no longer than any number can be."""
-    box = Input(
+    box = InOrderInput(
         value,
         placeholder=placeholder,
         id=id,

@@ -27,6 +27,7 @@ from nvmescope.nvme import compose as cmp
 from nvmescope.nvme.commands import pack_sqe
 from nvmescope.nvme.features import FID_NUMBER_OF_QUEUES
 from nvmescope.ui.screens._form import NUMBERS_HELP, FormScreen, NumberRow
+from nvmescope.ui.widgets._input import InOrderInput
 
 #: the PRP modes of the form
 PRP_AUTO, PRP_HAND = "auto", "hand"
@@ -185,7 +186,7 @@ class ComposeScreen(FormScreen):
                     with Vertical(id="compose-data"):
                         with Horizontal(classes="compose-line"):
                             yield Label("Data", classes="compose-name")
-                            data = Input(
+                            data = InOrderInput(
                                 "hello, nvme",
                                 id="f-data",
                                 max_length=MAX_DATA_TEXT,

@@ -24,6 +24,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from nvmescope.trace.filter import FilterError
+from nvmescope.ui.widgets._input import InOrderInput
 
 #: no prompt takes more text than this
 MAX_INPUT = 2000
@@ -69,7 +70,7 @@ class PromptScreen(ModalScreen[Any]):
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt"):
             yield Label(self.title_text, id="prompt-title")
-            field = Input(
+            field = InOrderInput(
                 value=self.value,
                 placeholder=self.placeholder,
                 max_length=MAX_INPUT,

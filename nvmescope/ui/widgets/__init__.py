@@ -6,6 +6,7 @@ from nvmescope.ui.widgets._commands import CommandsPanel
 from nvmescope.ui.widgets._detail import DetailPanel
 from nvmescope.ui.widgets._fieldtree import FieldTree
 from nvmescope.ui.widgets._hexview import HexRegion, HexView
+from nvmescope.ui.widgets._input import InOrderInput
 from nvmescope.ui.widgets._interrupts import InterruptsPanel
 from nvmescope.ui.widgets._lesson import LessonBar, LessonRun
 from nvmescope.ui.widgets._memory import MemoryPanel
@@ -22,6 +23,7 @@ __all__ = [
     "FieldTree",
     "HexRegion",
     "HexView",
+    "InOrderInput",
     "InterruptsPanel",
     "LessonBar",
     "LessonRun",

@@ -33,6 +33,7 @@ from nvmescope.nvme.commands import CQE_SIZE, SQE_SIZE
 from nvmescope.trace.state import PAGE, PAGE_MASK, State
 from nvmescope.ui.source import Moment
 from nvmescope.ui.widgets._hexview import HexRegion, HexView
+from nvmescope.ui.widgets._input import InOrderInput
 from nvmescope.ui.widgets._panel import Panel, set_text
 
 #: how much memory the window holds: pages before the focus and in all
@@ -301,7 +302,7 @@ class MemoryPanel(Panel):
         yield self.hex
         yield Static("", id="memory-status", markup=False)
         with Vertical(id="memory-goto"):
-            yield Input(
+            yield InOrderInput(
                 placeholder="address: 0x10002000 or 268443648 (Enter: go, empty: follow, Esc)",
                 id="memory-address",
                 max_length=60,
