@@ -375,6 +375,25 @@ async def test_an_offset_typed_by_hand_names_its_register_in_the_list() -> None:
         assert listed.value is Select.NULL and screen.target is None
 
 
+async def test_an_offset_typed_by_hand_offers_that_registers_value_unless_one_was_typed() -> None:
+    """Typing CC's offset offers CC's value as of the cursor (as picking CC would); once a
+    value is typed, moving to AQA's offset keeps it."""
+    async with after_bringup() as (app, pilot):
+        await press(pilot, "W")
+        screen = app.screen
+        assert isinstance(screen, PokeScreen)
+        value = screen.query_one("#p-value", Input)
+        state = app.moment.state  # type: ignore[union-attr]
+        assert value.value == hex(state.register("cap"))
+        await type_into(pilot, screen.query_one("#p-size", Input), "4")
+        await type_into(pilot, screen.query_one("#p-offset", Input), "0x14")
+        assert value.value == hex(state.register("cc"))
+        await type_into(pilot, value, "0x1234")
+        await type_into(pilot, screen.query_one("#p-offset", Input), "0x24")
+        assert screen.target is not None and screen.target.name == "aqa"
+        assert value.value == "0x1234"
+
+
 async def test_the_preview_of_an_8_byte_write_says_what_the_device_does_with_it() -> None:
     """8 bytes at NSSR's offset are two 4-byte writes, NSSR then AQA, and the preview
     names both (the device takes the high half as AQA's); 8 bytes at CC's offset are not

@@ -159,6 +159,8 @@ class PokeScreen(FormScreen):
         self.targets = targets(state, layout)
         self.by_key = {t.key: t for t in self.targets}
         self.target: Target | None = self.targets[0] if self.targets else None
+        #: the value the form last put in the value field (one typed over it stays)
+        self._offered = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="poke"):
@@ -228,8 +230,13 @@ class PokeScreen(FormScreen):
             self.query_one("#poke-space", Select).value = t.space
         self.query_one("#p-offset", Input).value = f"{t.offset:#x}"
         self.query_one("#p-size", Input).value = str(t.size)
-        self.query_one("#p-value", Input).value = f"{self._current(t.space, t.offset, t.size):#x}"
+        self._offer_value(t)
         self._update()
+
+    def _offer_value(self, t: Target) -> None:
+        """Put ``t``'s value as of the cursor in the value field (what it starts from)."""
+        self._offered = f"{self._current(t.space, t.offset, t.size):#x}"
+        self.query_one("#p-value", Input).value = self._offered
 
     @on(Select.Changed, "#poke-target")
     def _picked(self, event: Select.Changed) -> None:
@@ -289,12 +296,15 @@ class PokeScreen(FormScreen):
 
     def _follow_target(self, space: str, offset: int, size: int) -> None:
         """An offset typed by hand: the list names the register it is, or none (whatever
-        the value field holds)."""
+        the value field holds); the value field, unless a value was typed into it, offers
+        the register's value as of the cursor."""
         t = self._matching_target(space, offset, size)
         if t is not self.target:
             self.target = t
             with self.prevent(Select.Changed):
                 self.query_one("#poke-target", Select).value = t.key if t else Select.NULL
+            if t is not None and self.query_one("#p-value", Input).value == self._offered:
+                self._offer_value(t)
 
     def _update(self) -> None:
         got = self._read()
