@@ -277,8 +277,20 @@ async def poke(app: NvmeScopeApp, pilot: Any, name: str, value: str) -> int:
 
 
 async def test_a_doorbell_written_beyond_the_queue_is_ignored_with_a_ub_event() -> None:
+    """The preview says beforehand that the device will ignore the tail (SQ0's size as of
+    the cursor), and the device does."""
     async with after_bringup() as (app, pilot):
-        start = await poke(app, pilot, "sq0tdbl", "0x1234")
+        screen = await open_poke(app, pilot, "sq0tdbl")
+        preview = screen.query_one("#poke-preview", Static)
+        await type_into(pilot, screen.query_one("#p-value", Input), "5")
+        assert "ignores" not in str(preview.render())
+        await type_into(pilot, screen.query_one("#p-value", Input), "0x1234")
+        qsize = app.moment.state.sqs[0].qsize  # type: ignore[union-attr]
+        assert f"SQ0 has {qsize} entries" in str(preview.render())
+        assert "device ignores this write (ub_db_invalid_value)" in str(preview.render())
+        start = len(app.source)
+        await press(pilot, "ctrl+s")
+        await run_to_end(app, pilot)
         kinds = [e.kind for e in events_of(app, start)]
         assert kinds[:3] == ["host_step", "doorbell_sq", "ub_db_invalid_value"]
         # and the Asynchronous Event Request reports it: Invalid Doorbell Write Value

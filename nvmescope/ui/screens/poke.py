@@ -128,17 +128,36 @@ def _bar0_lines(offset: int, size: int, value: int) -> list[str]:
     return lines
 
 
+def _doorbell_lines(name: str, value: int, state: Any) -> list[str]:
+    """A doorbell write (``name`` sq<y>tdbl or cq<y>hdbl) as the device will take it: the
+    new tail or head (bits 15:0; bits 31:16 are reserved), and whether it is ignored for
+    pointing beyond the queue (as of ``state``)."""
+    sq = name.startswith("sq")
+    pointer = value & 0xFFFF
+    lines = [f"{'new tail' if sq else 'new head'}: slot {pointer}"]
+    if value > 0xFFFF:
+        lines.append("bits 31:16 are reserved: the device ignores them")
+    qid = int(name[2:-4])
+    queue = (getattr(state, "sqs" if sq else "cqs", None) or {}).get(qid)
+    qsize = getattr(queue, "qsize", None)
+    if qsize is not None and pointer >= qsize:
+        lines.append(
+            f"{name[:2].upper()}{qid} has {qsize} entries (slots 0 to {qsize - 1}): the device "
+            "ignores this write (ub_db_invalid_value) and reports it by an Asynchronous Event"
+        )
+    return lines
+
+
 def describe_value(
-    target: Target | None, space: str, offset: int, value: int, size: int = 4
+    target: Target | None, space: str, offset: int, value: int, size: int = 4, state: Any = None
 ) -> list[str]:
     """The value as the fields of the register(s) it is written to, one line each (none
-    for an unknown offset)."""
+    for an unknown offset); a doorbell's as of ``state`` (its queue's size)."""
     if space == "bar0":
         if offset < r.DOORBELL_BASE:
             return _bar0_lines(offset, size, value)
-        if target is not None and target.name.endswith("dbl"):
-            what = "new tail" if "tdbl" in target.name else "new head"
-            return [f"{what}: slot {value & 0xFFFF}"]
+        if target is not None and target.name.endswith("dbl") and size == 4:
+            return _doorbell_lines(target.name, value, state)
         return []
     if target is not None and target.name == "command":
         return [f"{'1' if value & bit else '0'}  {words}" for bit, words in COMMAND_BITS]
@@ -323,7 +342,7 @@ class PokeScreen(FormScreen):
             f"now    {now:#0{2 + 2 * size}x}",
             f"write  {value:#0{2 + 2 * size}x}",
             "",
-            *describe_value(t, space, offset, value, size),
+            *describe_value(t, space, offset, value, size, self.state),
         ]
         preview.update("\n".join(lines))
 
