@@ -125,3 +125,21 @@ async def test_search_for_text_nowhere_leaves_the_cursor_and_says_so():
         await press(pilot, "enter")
         assert app.cursor == 7
         assert any("no match" in n.message for n in app._notifications)
+
+
+async def test_the_timeline_frame_names_the_events_on_screen_by_their_numbers():
+    """The frame says which events the rows show, counted from 0 as the rows and the status
+    bar count them (not lines from 1), and with a filter on, how many it shows."""
+    with open_recording(IDENTIFY) as rec:
+        total = len(rec)
+    async with recorded_app(IDENTIFY, at=total - 1) as (app, pilot):
+        panel = app.query_one("#timeline")
+        height = app.timeline.scrollable_content_region.height
+        assert panel.border_subtitle == f"events {total - height}-{total - 1} of {total}"
+        expr = 'kind == "host_step"'
+        want = _matches(expr)
+        await _filter(pilot, expr)
+        await press(pilot, "G")
+        assert panel.border_subtitle == (
+            f"events {want[len(want) - height]}-{want[-1]}, {len(want)} shown"
+        )

@@ -125,12 +125,17 @@ class Panel(Vertical, can_focus=False):
             if height <= 0 or total <= height:
                 text = ""
             else:
-                text = f"{top + 1}-{min(top + height, total)} of {total}"
+                text = self.position_text(top, min(top + height, total) - 1, total)
             self.set_subtitle(text)
 
         self.watch(view, "scroll_y", show, init=False)
         self.watch(view, "virtual_size", show, init=False)
         self.watch(view, "size", show, init=True)
+
+    def position_text(self, top: int, last: int, total: int) -> str:
+        """The frame's figure for lines ``top`` to ``last`` (0-based) of ``total`` on
+        screen: the lines counted from 1 ("12-31 of 96")."""
+        return f"{top + 1}-{last + 1} of {total}"
 
     def set_subtitle(self, text: str) -> None:
         """Show ``text`` in the bottom border, repainting only that line.

@@ -249,3 +249,10 @@ class TimelinePanel(Panel):
 
     def focus_target(self) -> Timeline:
         return self.timeline
+
+    def position_text(self, top: int, last: int, total: int) -> str:
+        """The events on screen by their numbers (from 0, as the rows and the status bar
+        count them), and with a filter on, how many it shows."""
+        t = self.timeline
+        words = f"events {t.index_of(top)}-{t.index_of(last)}"
+        return words + (f", {total} shown" if t.rows is not None else f" of {total}")
