@@ -125,3 +125,15 @@ async def test_a_live_session_without_problems_has_no_findings():
 def test_every_palette_entry_of_the_checks_panel_is_an_action():
     for _, _, action in ChecksPanel.PALETTE:
         assert callable(getattr(ChecksPanel, f"action_{action.split('(')[0]}"))
+
+
+async def test_a_group_header_counts_its_findings_in_words_that_agree():
+    """One error is "1 error: Enter folds it", two are "2 errors: Enter folds them"."""
+    for path, count in ((RECORDINGS / "prp-list.nvmetrace", 1), (ERRORS, 2)):
+        assert sum(f.severity == "error" for f in findings_of(path)) == count
+        async with recorded_app(path) as (app, pilot):
+            await press(pilot, "8", "home")
+            words = panel_of(app).detail.render().plain
+            assert words == (
+                "1 error: Enter folds it" if count == 1 else "2 errors: Enter folds them"
+            )

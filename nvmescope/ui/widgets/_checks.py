@@ -189,7 +189,10 @@ class ChecksPanel(Panel):
             count = self.list.counts.get(severity, 0)
             words = HEADINGS.get(severity, ("", severity))[1]
             fold = "unfolds" if severity in self.list.folded else "folds"
-            set_text(self.detail, f"{count} {words}: Enter {fold} them")
+            if count == 1:
+                set_text(self.detail, f"1 {words.removesuffix('s')}: Enter {fold} it")
+            else:
+                set_text(self.detail, f"{count} {words}: Enter {fold} them")
             return
         unsaid = [str(seq) for seq in finding.related if f"seq {seq}" not in finding.message]
         related = f" (related: seq {', '.join(unsaid)})" if unsaid else ""
