@@ -347,7 +347,7 @@ async def test_a_quick_breakpoint_tells_the_events_register_from_the_selected_on
         await press(pilot, "2")
         registers(app).select("csts")
         labels = [label for label, _ in app.quick_breakpoints()]
-        assert "the selected register: csts" in labels  # an interrupt accesses none
+        assert "the selected register: CSTS" in labels  # an interrupt accesses none
         assert not [label for label in labels if label.startswith("this event's register")]
 
 
@@ -362,8 +362,8 @@ async def test_up_and_down_select_a_register_for_the_app():
         await press(pilot, "up")
         assert panel.selected_register == above.reg
         labels = [label for label, _ in app.quick_breakpoints()]
-        assert "this event's register: cc" in labels  # the event's own
-        assert any(label.endswith(f"register: {above.reg}") for label in labels)
+        assert "this event's register: CC" in labels  # the event's own
+        assert any(label.endswith(f"register: {above.reg.upper()}") for label in labels)
         await press(pilot, "enter")  # fold the register's fields away, and back
         folded = [line for line in panel.lines if line.reg == above.reg]
         assert len(folded) == 1

@@ -725,7 +725,7 @@ class NvmeScopeApp(HandsMixin, App[None]):
             base = reg.split(".")[0] if not reg.startswith("msix[") else reg
             if base and base not in seen:
                 seen.add(base)
-                out.append((f"{whose}: {base}", f'reg == "{base}"'))
+                out.append((f"{whose}: {base.upper()}", f'reg == "{base}"'))
         opname = self._opname(event)
         if opname:
             out.append((f"this opcode: {opname}", f'opcode == "{opname}"'))
