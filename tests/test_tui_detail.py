@@ -369,6 +369,30 @@ async def test_cqe_post_shows_the_completion_with_its_status_and_phase():
         assert f"sqhd = {event.sqhd}" in text
 
 
+async def test_a_host_read_of_a_cq_slot_says_whether_it_holds_a_new_completion():
+    """Every CQE the host reads right after its cqe_post is "a new completion"; the read
+    the host's next note calls "not new" (its phase tag is the old one) says so, and that
+    the slot was never written, not the Successful Completion its zeros decode as."""
+    reads = [
+        i for i, e in enumerate(EVENTS) if e.kind == "mem_read" and e.purpose.startswith("CQE")
+    ]
+    posted = {e.addr for e in EVENTS if e.kind == "cqe_post"}
+    stale = [i for i in reads if "it is not new" in getattr(EVENTS[i + 1], "text", "")]
+    fresh = [i for i in reads if i not in stale]
+    assert stale and fresh
+    async with recorded_app(IDENTIFY) as (app, pilot):
+        for at in fresh[:3] + stale[:3]:
+            app.goto(at)
+            await settle(pilot)
+            title = detail(app).decoded.title
+            if at in fresh:
+                assert title.endswith(", a new completion"), title
+            else:
+                assert ", not a new completion" in title, title
+                if EVENTS[at].addr not in posted:
+                    assert title.endswith("all zeros: never written"), title
+
+
 async def test_a_register_write_is_decoded_whole_with_the_changed_fields_marked():
     at = next(
         i for i, e in enumerate(EVENTS)

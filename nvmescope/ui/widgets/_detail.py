@@ -424,6 +424,7 @@ class EventDecoder:
             root = decode_layout("cqe", data, {"admin": admin})
             phase = data[14] & 1
             title = f"host reads CQ{qid} slot {index} @{e.addr:#x}: phase {phase}"
+            title += _cqe_read_words(moment.state.cqs.get(qid), index, data)
             return Decoded(title, root, (HexRegion(data, origin=0, address=e.addr),))
         # the host reading a buffer the device wrote: decode it as that DMA's data
         writer = self._last_dma_write_at(moment.index, e.addr)
@@ -824,6 +825,19 @@ def _field(key: str, value: Any) -> FieldNode:
 def _fields_only(event: Event, note: str = "") -> Decoded:
     root = group_node(event.kind, 0, 0, _fields(event), describe(event))
     return Decoded(f"{event.kind}: {describe(event)}", root, note=note)
+
+
+def _cqe_read_words(cq: Any, slot: int, data: bytes) -> str:
+    """Whether the entry the host reads at ``slot`` of ``cq`` is a completion the device
+    posted and the host has not handed back (between the CQ's head and tail as of this
+    event), or not: then its bytes are no completion, whatever they decode as."""
+    qsize = getattr(cq, "qsize", None)
+    if not qsize:
+        return ""
+    if (slot - cq.head) % qsize < (cq.tail - cq.head) % qsize:
+        return ", a new completion"
+    what = "all zeros: never written" if not any(data) else "an old entry, from an earlier pass"
+    return f", not a new completion (the device's next goes to slot {cq.tail}): {what}"
 
 
 def _bytes_event(e: Any, data: bytes) -> Decoded:
