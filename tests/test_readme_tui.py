@@ -18,6 +18,7 @@ SPELLING = {
     "question_mark": "?",
     "apostrophe": "'",
     "escape": "Esc",
+    "f1": "F1",
     "ctrl+n": "Ctrl+N",
     "ctrl+b": "Ctrl+B",
     "greater_than_sign": ">",

@@ -338,3 +338,16 @@ async def test_colon_beyond_the_end_of_a_finished_session_is_out_of_range():
         await _goto(pilot, str(last + 10))
         assert app.screen.id == "goto-prompt"
         assert "out of range" in str(app.screen.query_one("#prompt-error").render())
+
+
+async def test_f1_shows_every_key_and_f1_or_escape_hides_them():
+    from textual.widgets import HelpPanel
+
+    async with recorded_app(IDENTIFY, at=10) as (app, pilot):
+        await press(pilot, "f1")
+        assert len(app.screen.query(HelpPanel)) == 1
+        await press(pilot, "f1")
+        assert not app.screen.query(HelpPanel)
+        await press(pilot, "f1", "escape")
+        assert not app.screen.query(HelpPanel)
+        assert app.cursor == 10

@@ -149,6 +149,14 @@ ACTIONS: tuple[Action, ...] = (
         footer=False,
     ),
     Action(
+        "f1",
+        "toggle_keys",
+        "keys",
+        "Help: every key",
+        "Show or hide the keys of the panel with focus and of the app (Esc hides them too)",
+        footer=False,
+    ),
+    Action(
         "greater_than_sign",
         "lesson_step(1)",
         "next step",

@@ -25,6 +25,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.timer import Timer
+from textual.widgets import HelpPanel
 from textual.worker import Worker, get_current_worker
 
 from nvmescope.events import Event, queue_tag
@@ -928,8 +929,17 @@ class NvmeScopeApp(HandsMixin, App[None]):
             go,
         )
 
+    def action_toggle_keys(self) -> None:
+        """F1: Textual's keys panel beside the panels, or away again."""
+        if self.screen.query(HelpPanel):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
     def action_escape(self) -> None:
-        if self.playing:
+        if self.screen.query(HelpPanel):  # the keys panel goes first
+            self.action_hide_help_panel()
+        elif self.playing:
             self.pause_play()
         elif self.running:
             self.stop_run()
