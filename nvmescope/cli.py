@@ -71,8 +71,21 @@ class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
+#: an error message longer than this is shortened (it repeats what was typed, which may be
+#: any length): its start and its end are kept
+MAX_MESSAGE = 500
+
+
+def clipped(message: str) -> str:
+    """``message`` as one line of at most about MAX_MESSAGE characters."""
+    message = " ".join(message.split())
+    if len(message) <= MAX_MESSAGE:
+        return message
+    return f"{message[:300]} … {message[-120:]} ({len(message)} characters)"
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"nvmescope: error: {escape(message)}")
+    err.print(f"nvmescope: error: {escape(clipped(message))}")
     raise typer.Exit(code)
 
 
@@ -1922,7 +1935,9 @@ def show(
             matched += 1
             say(format_event(event))
         if predicate is not None and matched == 0:
-            err.print(escape(f"0 of {last - first} events matched {filter}"), soft_wrap=True)
+            err.print(
+                escape(clipped(f"0 of {last - first} events matched {filter}")), soft_wrap=True
+            )
 
     _guarded(run)
 

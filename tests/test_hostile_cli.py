@@ -173,3 +173,32 @@ def test_a_path_holding_a_nul_byte_is_one_line_and_exit_2(args: list[str]) -> No
     code, text = run(*args)
     assert code == 2
     assert "NUL byte" in text and text.count("\n") == 1
+
+
+LONG = "x" * 100_000
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("show", str(RECORDING), "-f", LONG),
+        ("show", str(RECORDING), "-f", "seq == " + "9" * 100_000),
+        ("show", str(RECORDING), "--follow", "1" * 100_000 + ":1"),
+        ("trace", LONG),
+        ("show", LONG),
+        ("list", "-c", LONG + "=1"),
+    ],
+    ids=["filter-field", "filter-number", "follow", "scenario", "path", "knob"],
+)
+def test_an_error_about_a_huge_argument_does_not_repeat_it_whole(args) -> None:
+    """Each message stays one line of a few hundred characters, its start and end kept."""
+    code, text = run(*args)
+    assert code in (1, 2)
+    errors = [line for line in text.splitlines() if line.startswith("nvmescope: error:")]
+    assert len(errors) == 1 and len(errors[0]) < 600, errors[0][:200]
+    assert len(text) < 1500
+
+
+def test_a_filter_that_matches_nothing_echoes_a_huge_filter_shortened() -> None:
+    code, text = run("show", str(RECORDING), "-f", "seq == 0x" + "f" * 100_000)
+    assert code == 0 and "0 of 399 events matched" in text and len(text) < 600
