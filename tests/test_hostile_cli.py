@@ -202,3 +202,17 @@ def test_an_error_about_a_huge_argument_does_not_repeat_it_whole(args) -> None:
 def test_a_filter_that_matches_nothing_echoes_a_huge_filter_shortened() -> None:
     code, text = run("show", str(RECORDING), "-f", "seq == 0x" + "f" * 100_000)
     assert code == 0 and "0 of 399 events matched" in text and len(text) < 600
+
+
+def test_a_scenario_asking_for_more_memory_than_the_host_has_stops_with_one_line() -> None:
+    """Every value in its range, together more queue memory than the host's 512 MiB: the
+    allocation fails as for Linux (-ENOMEM), the scenario says so and stops, and the
+    command says it in one line, exit 1 (it was an internal error, exit 70)."""
+    code, text = run("trace", "multi-queue", "-c", "mqes=65535", "-p", "qsize=65536")
+    assert code == 1
+    assert "The host has no memory left for this" in text
+    errors = [line for line in text.splitlines() if line.startswith("nvmescope: error:")]
+    assert errors == [
+        "nvmescope: error: scenario multi-queue: stopped: the host ran out of memory (host "
+        "memory exhausted: cannot allocate 1024 pages; it has 512 MiB)"
+    ]

@@ -168,6 +168,11 @@ class HostAPI:
         self._ctrl.mmio_write(offset, 8, value & 0xFFFF_FFFF_FFFF_FFFF)
 
     # -- host memory ------------------------------------------------------------------
+    @property
+    def ram_size(self) -> int:
+        """The host's RAM, in bytes (from address 0; :meth:`alloc` hands out pages of it)."""
+        return self._mem.ram_size
+
     def alloc(self, size: int = 4096) -> int:
         """Zeroed, page-aligned host memory for ``size`` bytes; returns its address."""
         return self._mem.alloc(size)

@@ -77,7 +77,7 @@ from nvmescope.nvme.status import status_name, status_title
 
 from .api import HostAPI
 from .driver import ACTION_NS, CSTS_CFS, CSTS_RDY, NOTE_NS, Completion, LinuxDriver, Task
-from .memory import PAGE_SIZE
+from .memory import PAGE_SIZE, HostMemoryError
 from .platform import Platform, firmware_pci_setup
 
 Status = tuple[int, int]
@@ -118,6 +118,9 @@ class ScenarioRun:
     done: bool = False
     #: why the scenario stopped early (a failed bring-up), or ""
     failed: str = ""
+    #: why it stopped after the bring-up, with no driver at fault (the host's memory ran
+    #: out: the parameters asked for more than the machine has), or ""
+    stopped: str = ""
     #: the parameters it ran with
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -126,6 +129,7 @@ class ScenarioRun:
         return (
             self.done
             and not self.failed
+            and not self.stopped
             and bool(self.results)
             and all(row.ok for row in self.results)
         )
@@ -138,6 +142,7 @@ class ScenarioRun:
         Command"``), then a run that never reached its end or made no check.
         """
         out = [f"bring-up failed: {self.failed}"] if self.failed else []
+        out += [f"stopped: {self.stopped}"] if self.stopped else []
         out += [row.line() for row in self.results if not row.ok]
         if not self.done:
             out.append(f"scenario {self.name} did not run to its end")
@@ -198,11 +203,28 @@ class Scenario:
     def _main(self, driver: LinuxDriver, run: ScenarioRun, platform: Platform) -> Task:
         yield from driver.say("scenario", f"Scenario {self.name}: {self.summary}")
         yield from firmware_pci_setup(driver.api, platform)
-        yield from self.body(driver, run, **run.params)
+        try:
+            yield from self.body(driver, run, **run.params)
+        except HostMemoryError as exc:
+            # what the parameters ask for does not fit in the host's RAM: the allocation
+            # fails, as dma_alloc_coherent() fails a driver with -ENOMEM, and the run stops
+            ram = driver.api.ram_size >> 20
+            run.stopped = f"the host ran out of memory ({exc}; it has {ram} MiB)"
+            yield from driver.say(
+                "out_of_memory", f"The host has no memory left for this: {exc} (its RAM is "
+                f"{ram} MiB). The allocation fails, as it does for Linux (-ENOMEM), and the "
+                "scenario stops here: ask for smaller or fewer queues.",
+            )  # fmt: skip
         # let interrupts still in flight be handled, so the scenario's end is its last event
         yield from driver.quiesce()
         run.done = True
         good = sum(row.ok for row in run.results)
+        if run.stopped:
+            yield from driver.say(
+                "scenario_done", f"Scenario {self.name} stopped: {run.stopped}; {good} of "
+                f"{len(run.results)} checks gave the expected answer.",
+            )  # fmt: skip
+            return
         if run.failed:
             yield from driver.say(
                 "scenario_done", f"Scenario {self.name} stopped: bring-up failed "
