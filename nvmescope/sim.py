@@ -28,6 +28,21 @@ from typing import Any
 #: a task: a generator the scheduler advances (it may return a value to ``yield from``)
 Task = Generator[Any, None, Any]
 
+#: the latest virtual time there is (2**64 - 1 ns, about 584 years): an event's time is a
+#: u64 in a recording, so no work may be scheduled later
+MAX_TIME = (1 << 64) - 1
+
+
+class TimeLimitError(ValueError):
+    """Work was asked for later than :data:`MAX_TIME`. Raised before it is scheduled."""
+
+
+def _too_late(when: int) -> TimeLimitError:
+    return TimeLimitError(
+        f"virtual time {when} ns is past {MAX_TIME} ns (2**64 - 1, about 584 years), the "
+        "latest a recording holds"
+    )
+
 
 class Signal:
     """An auto-reset wake-up point that tasks wait on (``yield signal``).
@@ -105,6 +120,8 @@ class Scheduler:
         self._order += 1
         order = self._order
         whose = HOST_WORK if host else DEVICE_WORK
+        if when > MAX_TIME:
+            raise _too_late(when)
         self._live.add(order)
         if when <= self.now:
             (self._host_now if host else self._device_now).append((order, work, None))
@@ -128,12 +145,18 @@ class Scheduler:
         self._resume_later(task, delay, HOST_WORK if host else DEVICE_WORK)
 
     def _resume_later(self, task: Task, delay: int, whose: int) -> None:
-        self._order += 1
-        self._tasks += 1
         if delay <= 0:
+            self._order += 1
+            self._tasks += 1
             (self._host_now if whose else self._device_now).append((self._order, None, task))
         else:
-            heapq.heappush(self._queue, (self.now + delay, whose, self._order, None, task))
+            when = self.now + delay
+            if when > MAX_TIME:
+                task.close()  # it never resumes
+                raise _too_late(when)
+            self._order += 1
+            self._tasks += 1
+            heapq.heappush(self._queue, (when, whose, self._order, None, task))
 
     # -- running ----------------------------------------------------------
     @property

@@ -126,3 +126,37 @@ def test_a_recording_with_a_long_host_access_in_one_event_still_verifies(tmp_pat
     monkeypatch.undo()
     with open_recording(path) as recording:
         assert verify(recording).ok
+
+
+def test_time_past_what_a_recording_holds_is_refused_and_nothing_recorded_is_lost(tmp_path):
+    """run_for a delay past 2**64 - 1 ns (or negative, or not whole) is a HostAccessError
+    before anything runs; a task that sleeps past it raises TimeLimitError; the recording
+    keeps every event, and reads back whole."""
+    import pytest
+
+    from nvmescope.host.api import HostAccessError
+    from nvmescope.sim import MAX_TIME, TimeLimitError
+    from nvmescope.trace import Recorder, open_recording
+
+    m = Machine(scenario=None)
+    api = m.api
+    path = tmp_path / "t.nvmetrace"
+    rec = Recorder.attach(m, path)
+    for _ in range(5):
+        api.mmio_read32(0)
+    for bad in (MAX_TIME + 1, -1, 1.5):
+        with pytest.raises(HostAccessError):
+            api.run_for(bad)  # type: ignore[arg-type]
+    api.run_for(MAX_TIME - api.now - 10)
+    api.mmio_read32(0)
+
+    def task():
+        yield 100
+
+    api.spawn(task())
+    with pytest.raises(TimeLimitError):
+        api.run_until_idle()
+    rec.close()
+    with open_recording(path) as recording:
+        assert recording.complete and len(recording) == len(m.events) == 12
+        assert max(e.ts for e in recording.events()) <= MAX_TIME

@@ -296,3 +296,28 @@ def test_an_empty_recording_reads_no_events_not_0_to_minus_1(tmp_path):
     assert "the recording has no events" in str(err.value) and "-1" not in str(err.value)
     some = open_recording(write(tmp_path / "some.nvmetrace", n=100))
     assert some.range_text(10, 20) == "events 10..19" and some.range_text() == "events 0..99"
+
+
+@pytest.mark.parametrize("fmt", ["msgpack", "jsonl"])
+def test_an_event_no_recording_can_hold_loses_none_of_the_events_before_it(tmp_path, fmt):
+    """An event whose time is past 2**64 - 1 ns cannot be encoded: the writer says which
+    one, in one line, and every event before it stays in the file, which still closes."""
+    from nvmescope import events as ev
+    from nvmescope.trace import TraceWriter, open_recording
+
+    path = tmp_path / f"bad.{fmt}.nvmetrace"
+    writer = TraceWriter(path, fmt=fmt, chunk_events=64)
+    good = []
+    for n in range(10):
+        e = ev.MmioRead(addr=0, size=4, value=n, reg="cap")
+        e.seq, e.ts = n, n
+        good.append(e)
+        writer.append(e)
+    bad = ev.MmioRead(addr=0, size=4, value=0, reg="cap")
+    bad.seq, bad.ts = 10, 1 << 64
+    writer.append(bad)
+    with pytest.raises(ValueError, match=r"event seq 10 \(mmio_read\) cannot be recorded"):
+        writer.flush()
+    writer.close()
+    with open_recording(path) as rec:
+        assert rec.complete and list(rec.events()) == good

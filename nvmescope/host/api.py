@@ -61,7 +61,7 @@ from nvmescope.events import (
     Interrupt,
     check_fault,
 )
-from nvmescope.sim import Scheduler, Signal, Task
+from nvmescope.sim import MAX_TIME, Scheduler, Signal, Task
 
 from .memory import HostMemory, InterruptController
 
@@ -381,14 +381,30 @@ class HostAPI:
         self._fifo.clear()
         return out
 
+    def _delay(self, ns: int, what: str) -> int:
+        """``ns`` as a delay from now; HostAccessError (nothing scheduled) for one that is
+        not a whole number of nanoseconds, is negative, or ends past MAX_TIME."""
+        if isinstance(ns, bool) or not isinstance(ns, int):
+            raise HostAccessError(f"{what}: {ns!r} is not a whole number of nanoseconds")
+        if ns < 0:
+            raise HostAccessError(f"{what}: {ns} ns is negative (time only moves forwards)")
+        if self._sched.now + ns > MAX_TIME:
+            raise HostAccessError(
+                f"{what}: {ns} ns from virtual time {self._sched.now} ns is past {MAX_TIME} "
+                "ns (2**64 - 1, about 584 years), the latest a recording holds"
+            )
+        return ns
+
     def run_for(self, ns: int) -> list[Event]:
-        """Let ``ns`` nanoseconds of virtual time pass, running whatever is due."""
+        """Let ``ns`` nanoseconds of virtual time pass, running whatever is due
+        (HostAccessError for a negative ``ns`` or one past MAX_TIME)."""
         fired = [False]
 
         def timer() -> None:
             fired[0] = True
 
-        self._sched.call_after(max(0, ns), timer, label="host.run_for", host=True)
+        ns = self._delay(ns, "run_for")
+        self._sched.call_after(ns, timer, label="host.run_for", host=True)
         return self._run_while(lambda: not fired[0])
 
     def run_until_interrupt(self, vector: int) -> list[Event]:
@@ -423,15 +439,17 @@ class HostAPI:
         return self._bus.emit(Interrupt(vector=vector))
 
     def spawn(self, task: Task, delay: int = 0, label: str = "") -> None:
-        """Start a host task after ``delay`` ns."""
-        self._sched.spawn(task, delay, label, host=True)
+        """Start a host task after ``delay`` ns (HostAccessError as for :meth:`run_for`)."""
+        self._sched.spawn(task, self._delay(delay, "spawn"), label, host=True)
 
     def signal(self, name: str = "") -> Signal:
         """A fresh wake-up point for host tasks."""
         return self._sched.signal(name)
 
     def call_after(self, delay: int, work: Callable[[], None], label: str = "") -> int:
-        """Run ``work`` after ``delay`` ns (a timer); returns a handle for :meth:`cancel`."""
+        """Run ``work`` after ``delay`` ns (a timer); returns a handle for :meth:`cancel`.
+        A negative ``delay`` is now; one past MAX_TIME is a HostAccessError."""
+        self._delay(max(0, delay) if isinstance(delay, int) else delay, "call_after")
         return self._sched.call_after(delay, work, label, host=True)
 
     def cancel(self, handle: int) -> None:

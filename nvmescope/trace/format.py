@@ -222,6 +222,10 @@ def file_header_bytes(header: Header) -> bytes:
     return FILE_HEADER.pack(MAGIC, major, minor, len(body), zlib.crc32(body)) + body
 
 
+def _unrecordable(event: Event, exc: Exception) -> ValueError:
+    return ValueError(f"event seq {event.seq} ({event.kind}) cannot be recorded: {exc}")
+
+
 @dataclass
 class WriterStats:
     events: int = 0
@@ -317,41 +321,64 @@ class TraceWriter:
         events, self._buffer = self._buffer, []
         if not events:
             return
-        first = self.stats.events
         if self.fmt == "msgpack":
-            self._write_chunk(first, events)
+            self._write_chunk(events)
         else:
-            self._write(b"".join(JSON_ENCODER.encode(e) + b"\n" for e in events))
-        self.stats.events += len(events)
-        self.stats.chunks += 1
-        if self.stats.first_ts is None:
-            self.stats.first_ts = events[0].ts
-        self.stats.last_ts = events[-1].ts
-        kinds = self.stats.kinds
+            lines = []
+            for at, event in enumerate(events):
+                try:
+                    EVENT_ENCODER.encode(event)  # what a binary recording cannot hold, neither
+                    lines.append(JSON_ENCODER.encode(event) + b"\n")  # may a JSON one
+                except (OverflowError, TypeError, ValueError) as exc:
+                    if at:  # the events before it are kept
+                        self._write(b"".join(lines))
+                        self._written(events[:at])
+                    raise _unrecordable(event, exc) from exc
+            self._write(b"".join(lines))
+            self._written(events)
+        if self._since_checkpoint >= self.checkpoint_every:
+            self._checkpoint()
+
+    def _written(self, events: list[Event]) -> None:
+        """``events`` are in the file now: count them and fold them into the state."""
+        stats = self.stats
+        stats.events += len(events)
+        stats.chunks += 1
+        if stats.first_ts is None:
+            stats.first_ts = events[0].ts
+        stats.last_ts = events[-1].ts
+        kinds = stats.kinds
         for cls, n in Counter(map(type, events)).items():  # counted per class, in C
             kinds[cls.__struct_config__.tag] += n  # type: ignore[attr-defined]
         apply_all(self.state, events)
         self._since_checkpoint += len(events)
-        if self._since_checkpoint >= self.checkpoint_every:
-            self._checkpoint()
 
-    def _write_chunk(self, first: int, events: list[Event]) -> None:
+    def _write_chunk(self, events: list[Event]) -> None:
         """Write ``events`` as one events frame, or as several when one would
-        decompress to more than MAX_EVENTS_RAW_BYTES (which a reader refuses)."""
-        raw = EVENT_ENCODER.encode(events)
-        if len(raw) > MAX_EVENTS_RAW_BYTES:
+        decompress to more than MAX_EVENTS_RAW_BYTES (which a reader refuses). An event
+        that cannot be encoded at all (a number no recording holds) raises ValueError
+        after the events before it are written, so none of those is lost."""
+        try:
+            raw: bytes | None = EVENT_ENCODER.encode(events)
+        except (OverflowError, TypeError, ValueError) as exc:
+            if len(events) == 1:
+                raise _unrecordable(events[0], exc) from exc
+            raw = None
+        if raw is None or len(raw) > MAX_EVENTS_RAW_BYTES:
             if len(events) == 1:
                 raise ValueError(
-                    f"event seq {events[0].seq} takes {len(raw)} bytes: more than the "
+                    f"event seq {events[0].seq} takes {len(raw or b'')} bytes: more than the "
                     f"{MAX_EVENTS_RAW_BYTES} a recording's chunk may hold"
                 )
             half = len(events) // 2
-            self._write_chunk(first, events[:half])
-            self._write_chunk(first + half, events[half:])
+            self._write_chunk(events[:half])
+            self._write_chunk(events[half:])
             return
+        first = self.stats.events
         payload = self._cctx.compress(raw)
         self._index.append(IndexEntry(FRAME_EVENTS, self.stats.bytes, first, len(events)))
         self._write(frame_bytes(FRAME_EVENTS, payload, len(raw), first, len(events)))
+        self._written(events)
 
     def _checkpoint(self) -> None:
         self._since_checkpoint = 0
