@@ -660,3 +660,26 @@ def test_a_register_access_of_a_size_no_device_has_is_described_in_a_short_line(
         ev.ConfigWrite(offset=4, size=size, value=6, old=0, new=6, reg="command"),
     ):
         assert len(ev.describe(event)) < 300
+
+
+@pytest.mark.parametrize("where", ["middle", "doubled"])
+def test_a_json_lines_end_line_before_the_last_line_is_damage(tmp_path, where):
+    """An end line put in among the events (counting the events before it), or the file's
+    own end line doubled: the file is damaged there, not complete, and verify_frames says
+    so; the events before it are still readable (before, the rest was dropped silently)."""
+    lines = write(tmp_path / "j.nvmetrace", fmt="jsonl").read_bytes().splitlines()
+    if where == "middle":
+        event_lines = [k for k, line in enumerate(lines) if line.startswith(b'{"kind":')]
+        at = event_lines[99]
+        lines = lines[:at] + [b'{"end":{"events":99}}'] + lines[at:]
+        readable = 99
+    else:
+        lines = lines + [lines[-1]]
+        readable = len(EVENTS)
+    path = tmp_path / f"{where}.nvmetrace"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with open_recording(path) as rec:
+        assert not rec.complete and len(rec) == readable
+        assert any("the end line is not the last line" in w for w in rec.warnings)
+        with pytest.raises(RecordingError, match="the end line is not the last line"):
+            rec.verify_frames()

@@ -979,6 +979,14 @@ class JsonlRecording(Recording):
                 except (*_DECODE_ERRORS, AttributeError):
                     said = None
                 self._end = (lineno, said)
+                if any(rest.strip() for rest in body[k + 1 :]):
+                    # more lines after the end line (an end line put in, or the file's
+                    # own one doubled): damage there, the events before it are readable
+                    ended = False
+                    self.damage = f"line {lineno}: the end line is not the last line"
+                    self.warnings.append(
+                        f"{self.damage}; read up to there: {len(events)} events are readable"
+                    )
                 break
             elif line.strip():
                 raise RecordingError(
