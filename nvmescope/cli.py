@@ -1667,6 +1667,8 @@ def _range(rec: Any, start: int | None, stop: int | None) -> tuple[int, int]:
     last = n if stop is None else min(stop, n)
     if first < 0 or first > n:
         raise UsageError(f"--from {first}: the recording has {rec.range_text()}")
+    if stop is not None and stop < first:
+        raise UsageError(f"--to {stop} is before --from {first}: no event is between them")
     return first, last
 
 

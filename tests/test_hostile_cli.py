@@ -216,3 +216,11 @@ def test_a_scenario_asking_for_more_memory_than_the_host_has_stops_with_one_line
         "nvmescope: error: scenario multi-queue: stopped: the host ran out of memory (host "
         "memory exhausted: cannot allocate 1024 pages; it has 512 MiB)"
     ]
+
+
+@pytest.mark.parametrize("command", ["show", "replay"])
+def test_to_before_from_is_refused_as_bad_input(command: str) -> None:
+    code, text = run(command, str(RECORDING), "--from", "10", "--to", "5")
+    assert code == 2 and "--to 5 is before --from 10" in text
+    code, text = run(command, str(RECORDING), "--from", "10", "--to", "10")
+    assert code == 0  # an empty range is a range
