@@ -160,3 +160,14 @@ def test_time_past_what_a_recording_holds_is_refused_and_nothing_recorded_is_los
     with open_recording(path) as recording:
         assert recording.complete and len(recording) == len(m.events) == 12
         assert max(e.ts for e in recording.events()) <= MAX_TIME
+
+
+def test_peek_sees_what_a_cpu_load_sees_inside_and_outside_ram():
+    m = Machine(scenario=None)
+    api = m.api
+    buf = api.alloc()
+    api.mem_write(buf, b"\x12\x34")
+    outside = api.ram_size + 0x1000
+    for addr in (buf, outside, 1 << 32):
+        assert api.peek(addr, 2) == api.mem_read(addr, 2)
+    assert api.peek(outside, 2) == b"\xff\xff"  # a store there is lost, a load reads ones

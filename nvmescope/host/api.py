@@ -213,8 +213,11 @@ class HostAPI:
         return self._mem.cpu_read(addr, length, purpose)
 
     def peek(self, addr: int, length: int) -> bytes:
-        """Look at host memory without an event (for checks and printing, not for drivers)."""
+        """Look at host memory without an event (for checks and printing, not for drivers):
+        what :meth:`mem_read` would return (all ones outside RAM, as a CPU reads there)."""
         self._check_range(addr, length)
+        if not self._mem.is_ram(addr, length):
+            return b"\xff" * length
         return self._mem.read(addr, length)
 
     # -- annotations and the event stream --------------------------------------------------
