@@ -327,8 +327,9 @@ class TraceWriter:
             lines = []
             for at, event in enumerate(events):
                 try:
-                    EVENT_ENCODER.encode(event)  # what a binary recording cannot hold, neither
-                    lines.append(JSON_ENCODER.encode(event) + b"\n")  # may a JSON one
+                    # what a binary recording cannot hold, a JSON one may not hold either
+                    EVENT_ENCODER.encode(event)
+                    lines.append(JSON_ENCODER.encode(event) + b"\n")
                 except (OverflowError, TypeError, ValueError) as exc:
                     if at:  # the events before it are kept
                         self._write(b"".join(lines))
