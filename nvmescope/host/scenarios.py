@@ -219,16 +219,11 @@ class Scenario:
         yield from driver.quiesce()
         run.done = True
         good = sum(row.ok for row in run.results)
-        if run.stopped:
+        why = run.stopped or (f"bring-up failed ({run.failed})" if run.failed else "")
+        if why:
             yield from driver.say(
-                "scenario_done", f"Scenario {self.name} stopped: {run.stopped}; {good} of "
+                "scenario_done", f"Scenario {self.name} stopped: {why}; {good} of "
                 f"{len(run.results)} checks gave the expected answer.",
-            )  # fmt: skip
-            return
-        if run.failed:
-            yield from driver.say(
-                "scenario_done", f"Scenario {self.name} stopped: bring-up failed "
-                f"({run.failed}); {good} of {len(run.results)} checks gave the expected answer.",
             )  # fmt: skip
             return
         yield from driver.say(
