@@ -117,11 +117,11 @@ class Scheduler:
         self, when: int, work: Callable[[], None], label: str = "", *, host: bool = False
     ) -> int:
         """Run ``work`` at virtual time ``when`` (never earlier than now)."""
+        if when > MAX_TIME:
+            raise _too_late(when)
         self._order += 1
         order = self._order
         whose = HOST_WORK if host else DEVICE_WORK
-        if when > MAX_TIME:
-            raise _too_late(when)
         self._live.add(order)
         if when <= self.now:
             (self._host_now if host else self._device_now).append((order, work, None))
