@@ -61,7 +61,7 @@ from nvmescope.events import (
     Interrupt,
     check_fault,
 )
-from nvmescope.sim import MAX_TIME, Scheduler, Signal, Task
+from nvmescope.sim import MAX_TIME, Scheduler, Signal, Task, TimeLimitError
 
 from .memory import HostMemory, InterruptController
 
@@ -443,7 +443,12 @@ class HostAPI:
 
     def spawn(self, task: Task, delay: int = 0, label: str = "") -> None:
         """Start a host task after ``delay`` ns (HostAccessError as for :meth:`run_for`)."""
-        self._sched.spawn(task, self._delay(delay, "spawn"), label, host=True)
+        if type(delay) is not int or delay < 0:  # (the driver spawns one per interrupt)
+            self._delay(delay, "spawn")
+        try:
+            self._sched.spawn(task, delay, label, host=True)
+        except TimeLimitError as exc:
+            raise HostAccessError(f"spawn: {exc}") from None
 
     def signal(self, name: str = "") -> Signal:
         """A fresh wake-up point for host tasks."""
@@ -452,8 +457,12 @@ class HostAPI:
     def call_after(self, delay: int, work: Callable[[], None], label: str = "") -> int:
         """Run ``work`` after ``delay`` ns (a timer); returns a handle for :meth:`cancel`.
         A negative ``delay`` is now; one past MAX_TIME is a HostAccessError."""
-        self._delay(max(0, delay) if isinstance(delay, int) else delay, "call_after")
-        return self._sched.call_after(delay, work, label, host=True)
+        if type(delay) is not int:  # (the driver sets a timer for every command)
+            self._delay(delay, "call_after")
+        try:
+            return self._sched.call_after(delay, work, label, host=True)
+        except TimeLimitError as exc:
+            raise HostAccessError(f"call_after: {exc}") from None
 
     def cancel(self, handle: int) -> None:
         self._sched.cancel(handle)

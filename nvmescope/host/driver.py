@@ -2423,16 +2423,16 @@ class LinuxDriver:
         the PCI driver's own NVME_MAX_KB_SZ; MDTS = 0 (or no Identify yet) is no limit
         but that cap.
         """
-        key = (self.id_ctrl, self.cap)  # the I/O path asks on every request: kept per both
+        # the I/O path asks on every request: kept per Identify data and CAP
         cached = self.__dict__.get("_max_transfer")
-        if cached is not None and cached[0][0] is key[0] and cached[0][1] == key[1]:
-            return cached[1]
+        if cached is not None and cached[0] is self.id_ctrl and cached[1] == self.cap:
+            return int(cached[2])
         limit = MAX_KB_SZ * 1024
         mdts = self._id_field("mdts")
         if mdts:
             page = 4096 << r.CAP.get(self.cap, "mpsmin")
             limit = min(limit, page << mdts)
-        self.__dict__["_max_transfer"] = (key, limit)
+        self.__dict__["_max_transfer"] = (self.id_ctrl, self.cap, limit)
         return limit
 
     def _rw_split(

@@ -44,12 +44,6 @@ MSI_END = 0xFF00_0000  # exclusive
 MSI_ADDRESS = MSI_BASE
 
 
-def _pieces(data: bytes) -> list[tuple[int, bytes]]:
-    """``data`` as (offset, bytes) pieces of at most MAX_DATA_EVENT_BYTES, one event each."""
-    limit = MAX_DATA_EVENT_BYTES
-    return [(at, data[at : at + limit]) for at in range(0, len(data), limit)]
-
-
 class HostMemoryError(Exception):
     """A host program asked the allocator for more memory than the machine has."""
 
@@ -218,11 +212,7 @@ class HostMemory:
         store is lost."""
         data = bytes(data)
         if self.bus is not None:
-            if whole or len(data) <= MAX_DATA_EVENT_BYTES:
-                self.bus.emit(MemWrite(addr=addr, data=data, purpose=purpose))
-            else:
-                for at, piece in _pieces(data):
-                    self.bus.emit(MemWrite(addr=addr + at, data=piece, purpose=purpose))
+            self._tell(MemWrite, addr, data, purpose, whole)
         if self.is_ram(addr, len(data)):
             self.write(addr, data)
 
@@ -232,12 +222,21 @@ class HostMemory:
         length = max(0, length)
         data = self.read(addr, length) if self.is_ram(addr, length) else b"\xff" * length
         if self.bus is not None:
-            if whole or len(data) <= MAX_DATA_EVENT_BYTES:
-                self.bus.emit(MemRead(addr=addr, data=data, purpose=purpose))
-            else:
-                for at, piece in _pieces(data):
-                    self.bus.emit(MemRead(addr=addr + at, data=piece, purpose=purpose))
+            self._tell(MemRead, addr, data, purpose, whole)
         return data
+
+    def _tell(
+        self, kind: type[MemRead | MemWrite], addr: int, data: bytes, purpose: str, whole: bool
+    ) -> None:
+        """Emit the CPU's access as ``kind`` events: one, or (longer than
+        MAX_DATA_EVENT_BYTES, and not ``whole``) one per piece of at most that."""
+        assert self.bus is not None
+        if whole or len(data) <= MAX_DATA_EVENT_BYTES:
+            self.bus.emit(kind(addr=addr, data=data, purpose=purpose))
+            return
+        limit = MAX_DATA_EVENT_BYTES
+        for at in range(0, len(data), limit):
+            self.bus.emit(kind(addr=addr + at, data=data[at : at + limit], purpose=purpose))
 
     # -- the device (HostPort) -----------------------------------------------------------
     def dma_read(self, addr: int, length: int) -> bytes | None:
