@@ -75,13 +75,16 @@ class Target:
         return f"{place} {self.offset:#06x} {self.name.upper()}"
 
 
+def _dstrd(state: Any) -> int:
+    """CAP.DSTRD as of ``state`` (0 while CAP is not known)."""
+    cap = state.register("cap") if state is not None else None
+    return r.CAP.get(cap, "dstrd") if cap is not None else 0
+
+
 def targets(state: Any, layout: str = "nvmescope") -> list[Target]:
     """Every register and doorbell the list offers, as of ``state``."""
     out = [Target("bar0", reg.offset, reg.size, reg.name) for reg in r.REGISTERS]
-    dstrd = 0
-    cap = state.register("cap") if state is not None else None
-    if cap is not None:
-        dstrd = r.CAP.get(cap, "dstrd")
+    dstrd = _dstrd(state)
     qids = sorted(set(getattr(state, "sqs", {}) or {}) | set(getattr(state, "cqs", {}) or {}))
     for qid in qids or [0]:
         out.append(Target("bar0", r.sq_tail_doorbell(qid, dstrd), 4, f"sq{qid}tdbl"))
@@ -128,21 +131,23 @@ def _bar0_lines(offset: int, size: int, value: int) -> list[str]:
     return lines
 
 
-def _doorbell_lines(name: str, value: int, state: Any) -> list[str]:
-    """A doorbell write (``name`` sq<y>tdbl or cq<y>hdbl) as the device will take it: the
-    new tail or head (bits 15:0; bits 31:16 are reserved), and whether it is ignored for
-    pointing beyond the queue (as of ``state``)."""
-    sq = name.startswith("sq")
+def _doorbell_lines(offset: int, value: int, state: Any) -> list[str]:
+    """A write to the doorbell at ``offset`` as the device will take it: the new tail or
+    head (bits 15:0; bits 31:16 are reserved), and whether it is ignored for pointing
+    beyond the queue (as of ``state``)."""
+    hit = r.doorbell_at(offset, _dstrd(state))
+    if hit is None:
+        return []
+    kind, qid = hit
     pointer = value & 0xFFFF
-    lines = [f"{'new tail' if sq else 'new head'}: slot {pointer}"]
+    lines = [f"{'new tail' if kind == 'sq' else 'new head'}: slot {pointer}"]
     if value > 0xFFFF:
         lines.append("bits 31:16 are reserved: the device ignores them")
-    qid = int(name[2:-4])
-    queue = (getattr(state, "sqs" if sq else "cqs", None) or {}).get(qid)
+    queue = (getattr(state, f"{kind}s", None) or {}).get(qid)
     qsize = getattr(queue, "qsize", None)
     if qsize is not None and pointer >= qsize:
         lines.append(
-            f"{name[:2].upper()}{qid} has {qsize} entries (slots 0 to {qsize - 1}): the device "
+            f"{kind.upper()}{qid} has {qsize} entries (slots 0 to {qsize - 1}): the device "
             "ignores this write (ub_db_invalid_value) and reports it by an Asynchronous Event"
         )
     return lines
@@ -157,7 +162,7 @@ def describe_value(
         if offset < r.DOORBELL_BASE:
             return _bar0_lines(offset, size, value)
         if target is not None and target.name.endswith("dbl") and size == 4:
-            return _doorbell_lines(target.name, value, state)
+            return _doorbell_lines(offset, value, state)
         return []
     if target is not None and target.name == "command":
         return [f"{'1' if value & bit else '0'}  {words}" for bit, words in COMMAND_BITS]
