@@ -152,7 +152,9 @@ class Scheduler:
         else:
             when = self.now + delay
             if when > MAX_TIME:
-                task.close()  # it never resumes
+                close = getattr(task, "close", None)  # it never resumes
+                if close is not None:
+                    close()
                 raise _too_late(when)
             self._order += 1
             self._tasks += 1
