@@ -181,3 +181,61 @@ def test_convert_keeps_header_and_events(tmp_path, to):
     assert (dst.header.scenario, dst.header.seed, dst.config) == ("s", 3, {"mqes": 7})
     info = dst.info()
     assert info["events"] == 700 and info["encoding"] == to and info["complete"]
+
+
+def _io_load_events(count: int) -> list[ev.Event]:
+    from nvmescope.machine import Machine
+
+    m = Machine(scenario="io-load", params={"count": count, "queues": 1, "depth": 32})
+    m.run()
+    return list(m.events)
+
+
+def _bare_reads(commands: int) -> list[ev.Event]:
+    """The device benchmark's bare loop: 4 KiB reads at QD32 of a namespace never written
+    (every data byte zero), by hand through the host API."""
+    import importlib.util
+    from pathlib import Path
+
+    where = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_device.py"
+    spec = importlib.util.spec_from_file_location("bench_device", where)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    port = bench.NvmescopePort(capture=True)
+    bench.bare_loop(port, bench.bring_up(port, 0x1_0000_0000), commands)
+    return list(port.machine.events)
+
+
+def _write(path, events, chunk_events=1024) -> bytes:
+    with TraceWriter(path, Header(scenario="x"), chunk_events=chunk_events) as w:
+        w.extend(events)
+    return path.read_bytes()
+
+
+def test_data_that_repeats_in_long_patterns_is_compressed_with_lazy_matching(
+    tmp_path, monkeypatch
+):
+    from nvmescope.trace import format as fmt
+
+    events = _io_load_events(400)
+    adaptive = _write(tmp_path / "a.nvmetrace", events)
+    monkeypatch.setattr(fmt, "LAZY_WINS_PERCENT", 0)  # never lazy: level 3's fast finder
+    fast = _write(tmp_path / "f.nvmetrace", events)
+    assert len(adaptive) < 0.8 * len(fast)
+    assert list(open_recording(tmp_path / "a.nvmetrace").events()) == events
+
+
+def test_data_lazy_matching_finds_nothing_more_in_stays_with_the_fast_finder(
+    tmp_path, monkeypatch
+):
+    from nvmescope.trace import format as fmt
+
+    events = _bare_reads(4000)
+    adaptive = _write(tmp_path / "a.nvmetrace", events)
+    monkeypatch.setattr(fmt, "LAZY_WINS_PERCENT", 0)
+    assert _write(tmp_path / "f.nvmetrace", events) == adaptive
+    # and the same run writes the same file, probes and all
+    monkeypatch.undo()
+    events = _io_load_events(200)
+    assert _write(tmp_path / "b.nvmetrace", events) == _write(tmp_path / "c.nvmetrace", events)
