@@ -363,3 +363,20 @@ def test_snapshot_queues_right_after_a_cq_wrap(snap_compare, wrapped):
     source, wrap = wrapped
     # the ring cursor on the CQE just posted, decoded under the rings
     assert snap_compare(QueuesAlone(source, wrap), press=["e", "enter"], terminal_size=(160, 50))
+
+
+async def test_the_legend_under_the_rings_shows_each_glyph_as_the_rings_draw_it():
+    source = run_to_end(LiveSource("io-load", SMALL, PARAMS))
+    async with live_app_on(source, at=len(source) - 1, size=NARROW) as (app, pilot):
+        await press(pilot, "3")
+        view = app.main.panels["queues"].ringview
+        width = view.scrollable_content_region.width
+        legend = view._strips[view.blocks[-1].bottom + 1 :]
+        text = " ".join(strip.text for strip in legend)
+        for words in ("a command waiting", "a free slot", "posted, not consumed", "head and tail"):
+            assert words in text
+        assert all(strip.cell_length <= width for strip in legend)
+        looks = {seg.text: seg.style for strip in legend for seg in strip if seg.text.strip()}
+        assert looks[PENDING] == view._style("pending")
+        assert looks[FREE] == view._style("free")
+        assert looks["H T"] == view._style("marker")

@@ -449,7 +449,10 @@ class RingView(ComponentStyles, SteadyScroll, can_focus=True):
             self.blocks.append(block)
             strips.append(blank)
         if self.blocks:
-            strips.pop()
+            legend = self._legend()
+            legend[0].insert(0, Segment(" " * INDENT))
+            lines += _flow(legend, width, INDENT)
+            flush()
         old, self._strips = self._strips, strips
         self.virtual_size = Size(width, len(strips))
         # a step changes a few slots: repaint only the lines that read differently (and
@@ -532,6 +535,25 @@ class RingView(ComponentStyles, SteadyScroll, can_focus=True):
         if not sq:
             for words, style in _phase_words(ring, state):
                 lines += _words_lines(words, width, st(style), INDENT)
+
+    def _legend(self) -> list[list[Segment]]:
+        """What the glyphs of a ring mean, each in its own style."""
+        st = self._style
+        words = st("words")
+        cursor = st("cursor") if self.has_focus else st("cursor-blurred")
+        return [
+            [Segment(glyph, style), Segment(f" {meaning}", words)]
+            for glyph, style, meaning in (
+                (PENDING, st("pending"), "a command waiting in the SQ"),
+                (FREE, st("free"), "a free slot"),
+                ("1", st("posted"), "a CQE posted, not consumed (its phase tag)"),
+                ("1", st("lap"), "a CQE of this lap, consumed"),
+                ("0", st("old-lap"), "one of the lap before (reads as not new)"),
+                (UNKNOWN, st("unknown"), "bytes not seen yet"),
+                ("H T", st("marker"), "head and tail"),
+                ("[ ]", cursor, "the slot chosen: arrows move it, e the event's, Enter decodes"),
+            )
+        ]
 
     def _ring_rows(
         self, ring: Ring, state: State, width: int

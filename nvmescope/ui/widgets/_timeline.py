@@ -191,7 +191,8 @@ class Timeline(RowView):
         kind = event.kind
         bad = is_error(event)
         if index in self.bookmarks:
-            mark, mark_style = "*", st("bookmark")
+            # a bookmarked error keeps the error mark's look
+            mark, mark_style = "*", st("mark") if bad else st("bookmark")
         elif bad:
             mark, mark_style = "!", st("mark")
         else:
