@@ -213,9 +213,7 @@ def _write(path, events, chunk_events=1024) -> bytes:
     return path.read_bytes()
 
 
-def test_data_that_repeats_in_long_patterns_is_compressed_with_lazy_matching(
-    tmp_path, monkeypatch
-):
+def test_data_that_repeats_in_long_patterns_is_compressed_with_lazy_matching(tmp_path, monkeypatch):
     from nvmescope.trace import format as fmt
 
     events = _io_load_events(400)
@@ -226,9 +224,7 @@ def test_data_that_repeats_in_long_patterns_is_compressed_with_lazy_matching(
     assert list(open_recording(tmp_path / "a.nvmetrace").events()) == events
 
 
-def test_data_lazy_matching_finds_nothing_more_in_stays_with_the_fast_finder(
-    tmp_path, monkeypatch
-):
+def test_data_lazy_matching_finds_nothing_more_in_stays_with_the_fast_finder(tmp_path, monkeypatch):
     from nvmescope.trace import format as fmt
 
     events = _bare_reads(4000)
