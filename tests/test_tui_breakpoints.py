@@ -199,3 +199,23 @@ async def test_a_note_or_breakpoint_with_square_brackets_shows_as_typed_in_the_l
         assert "[x]" in shown  # the enabled breakpoint's checkbox, not swallowed as markup
         await press(pilot, "escape")
         assert app.is_running
+
+
+async def test_a_bookmarked_error_keeps_the_error_marks_colour():
+    from nvmescope.ui.widgets._timeline import is_error
+
+    errors = RECORDINGS / "errors.nvmetrace"
+    with open_recording(errors) as rec:
+        events = list(rec.events())
+    bad = next(i for i, e in enumerate(events) if is_error(e))
+    good = next(i for i, e in enumerate(events) if not is_error(e))
+    async with recorded_app(errors, marks=Marks()) as (app, pilot):
+        timeline = app.timeline
+        timeline.set_bookmarks(frozenset({bad, good}))
+        mark_of = {
+            i: next(iter(timeline.render_row(timeline.row_of(i), 80, False))) for i in (bad, good)
+        }
+        assert mark_of[bad].text == mark_of[good].text == "*"
+        assert mark_of[bad].style == timeline._style("mark")
+        assert mark_of[good].style == timeline._style("bookmark")
+        assert mark_of[bad].style != mark_of[good].style
