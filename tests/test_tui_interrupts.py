@@ -155,6 +155,9 @@ async def test_lspci_has_the_vendor_and_device_line_once_the_host_read_config_sp
         device_line = next(t for t in lines if name in t)
         assert device_line.startswith("00:03.0 ")
         assert any(t.startswith(f"{len(state.config)} of 256 bytes known") for t in lines)
+        assert "lspci below reads the unknown ones as 00" in lines
+        width = panel.size.width
+        assert all(len(t) <= width for t in lines if "bytes known" in t or "unknown ones" in t)
         # the hex dump shows the bytes read and ·· for the others
         first_row = next(t for t in lines if t.startswith("000:"))
         assert first_row.split()[1:5] == [f"{state.config[i]:02x}" for i in range(4)]
