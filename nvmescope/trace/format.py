@@ -121,9 +121,11 @@ DEFAULT_CHECKPOINT_EVERY = 4096
 #: LAZY_WINS_PERCENT or more. Lazy matching finds what the fast one misses in data that
 #: repeats in long patterns (io-load: 13.6 instead of 22.9 B/event) but costs 3 to 4
 #: times as long where it finds nothing more (the bare loop's zeros): each run pays it
-#: only where it buys something (benchmarks/bench_device.py)
+#: only where it buys something (benchmarks/bench_device.py). A chunk the fast finder
+#: makes PROBE_ABOVE bytes per event or fewer is small already: no probe
 PROBE_EVERY = 16
 LAZY_WINS_PERCENT = 85
+PROBE_ABOVE = 12
 
 AnyEventType = Union[tuple(EVENT_TYPES.values())]  # type: ignore[valid-type]  # noqa: UP007
 EVENT_ENCODER = msgspec.msgpack.Encoder()
@@ -393,19 +395,23 @@ class TraceWriter:
             self._write_chunk(events[half:])
             return
         first = self.stats.events
-        payload = self._compress_events(raw)
+        payload = self._compress_events(raw, len(events))
         self._index.append(IndexEntry(FRAME_EVENTS, self.stats.bytes, first, len(events)))
         self._write(frame_bytes(FRAME_EVENTS, payload, len(raw), first, len(events)))
         self._written(events)
 
-    def _compress_events(self, raw: bytes) -> bytes:
-        """An events frame's payload: see PROBE_EVERY (the choice depends on the events
-        alone, so the same run writes the same file)."""
+    def _compress_events(self, raw: bytes, count: int) -> bytes:
+        """The payload of an events frame of ``count`` events: see PROBE_EVERY (the choice
+        depends on the events alone, so the same run writes the same file)."""
         if self._probe_in:
             self._probe_in -= 1
             return (self._lazy_cctx if self._lazy else self._cctx).compress(raw)
         self._probe_in = PROBE_EVERY - 1
-        fast, lazy = self._cctx.compress(raw), self._lazy_cctx.compress(raw)
+        fast = self._cctx.compress(raw)
+        if len(fast) <= PROBE_ABOVE * count:
+            self._lazy = False
+            return fast
+        lazy = self._lazy_cctx.compress(raw)
         self._lazy = len(lazy) * 100 <= len(fast) * LAZY_WINS_PERCENT
         return lazy if self._lazy else fast
 
