@@ -1016,13 +1016,24 @@ def cqe_words(data: bytes) -> str:
     )
 
 
+#: how a host's read of a CQ slot says which phase tag makes it a new completion
+#: ("CQE CQ1 slot 4, new if P=1"), so that its line can say whether it found one
+NEW_IF_PHASE = ", new if P="
+
+
 def _decode_queue_entry(data: bytes, purpose: str) -> str:
     """A host memory access that is one SQE or one CQE, decoded field by field; else the
-    first bytes in hex."""
+    first bytes in hex. A CQ slot read that says which phase tag is new and finds the
+    other is no completion: it says so instead of decoding what is there."""
     if purpose.startswith("SQE") and len(data) == SQE_SIZE:
         # the host names the command in the purpose ("SQE identify")
         return sqe_words(data, purpose[4:] if purpose.startswith("SQE ") else "")
     if purpose.startswith("CQE") and len(data) == CQE_SIZE:
+        _, sep, wanted = purpose.rpartition(NEW_IF_PHASE)
+        phase = data[14] & 1
+        if sep and wanted in ("0", "1") and phase != int(wanted):
+            what = "all zeros: never written" if not any(data) else "an old entry"
+            return f"phase tag {phase}, not {wanted}: no new completion ({what})"
         return cqe_words(data)
     return _hexdump_head(data)
 

@@ -145,6 +145,9 @@ def test_a_cqe_is_shown_whole_and_an_sqe_decoded() -> None:
         "DW0 0x7, DW1 0x0, SQ head 5, SQ ID 1, cid 4097, phase 1, status "
         f"{ev.describe_status(0x0002)}"
     )
+    # the host says which phase tag is new: the entry it waits for decodes as before
+    new = describe(ev.MemRead(addr=0x1000, data=cqe, purpose="CQE CQ1 slot 4, new if P=1"))
+    assert new.endswith(f"phase 1, status {ev.describe_status(0x0002)}")
     sqe = pack_sqe(0x02, 8192, nsid=1, prp1=0x2000, prp2=0, cdw10=4, cdw12=7)
     text = describe(ev.MemWrite(addr=0x3000, data=sqe, purpose="SQE read"))
     assert text.endswith(
@@ -408,3 +411,26 @@ def test_host_behavior_note_says_only_what_is_switched_on() -> None:
     next(task)  # the note, then the Set Features it announces (not run here)
     assert "the host honours its command retry delays (ACRE=1" in Notes.texts[0]
     assert "LBAFEE stays 0" in Notes.texts[0]
+
+
+def test_a_cq_slot_read_that_finds_no_new_completion_says_so_instead_of_a_status() -> None:
+    old = pack_cqe(dw0=0, dw1=0, sqhd=3, sqid=1, cid=9, phase=1, status=0)
+    stale = describe(ev.MemRead(addr=0x1000, data=old, purpose="CQE CQ1 slot 4, new if P=0"))
+    assert stale.endswith("phase tag 1, not 0: no new completion (an old entry)")
+    assert "Successful" not in stale
+    empty = describe(ev.MemRead(addr=0x1000, data=bytes(16), purpose="CQE CQ1 slot 5, new if P=1"))
+    assert empty.endswith("phase tag 0, not 1: no new completion (all zeros: never written)")
+
+
+def test_the_driver_says_which_phase_tag_it_waits_for_in_each_cq_slot_read() -> None:
+    from nvmescope.machine import Machine
+
+    m = Machine(scenario="identify")
+    m.run()
+    reads = [e for e in m.events if e.kind == "mem_read" and e.purpose.startswith("CQE")]
+    stale = [e for e in reads if "no new completion" in describe(e)]
+    # a poll of the CQ ends at a slot with the old phase tag: some reads find none
+    assert reads and stale and len(stale) < len(reads)
+    for e in reads:
+        wanted = int(e.purpose.rsplit(ev.NEW_IF_PHASE, 1)[1])
+        assert ((e.data[14] & 1) == wanted) == (e not in stale)

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nvmescope.events import plural
+from nvmescope.events import NEW_IF_PHASE, plural
 from nvmescope.nvme import identify as idf
 from nvmescope.nvme import registers as r
 from nvmescope.nvme import status as st
@@ -2641,7 +2641,8 @@ class LinuxDriver:
                 f"phase tag is {cq.phase}.",
             )  # fmt: skip
             addr = cq.slot_addr(slot)
-            cqe = unpack_cqe(self.api.mem_read(addr, CQE_SIZE, f"CQE CQ{cq.qid} slot {slot}"))
+            purpose = f"CQE CQ{cq.qid} slot {slot}{NEW_IF_PHASE}{cq.phase}"
+            cqe = unpack_cqe(self.api.mem_read(addr, CQE_SIZE, purpose))
             yield ACTION_NS
             if cqe.p != cq.phase:
                 stale = (cqe.p, slot)
