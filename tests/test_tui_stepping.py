@@ -26,6 +26,13 @@ async def test_a_live_session_opens_paused_at_event_0_with_only_that_event():
         assert len(app.source) == 1
         assert app.moment.event.kind == "host_step"
         assert "live paused" in screen_lines(app)[-2]
+        assert "recording" not in screen_lines(app)[-2]
+
+
+async def test_the_status_bar_says_a_recording_is_one_even_at_80x24():
+    async with recorded_app(IDENTIFY, at=10, size=NARROW) as (app, pilot):
+        status = screen_lines(app)[-2]
+        assert "│ recording" in status and "live" not in status
 
 
 async def test_s_and_shift_s_step_one_event_each_way_in_a_recording():

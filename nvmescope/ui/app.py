@@ -1062,6 +1062,8 @@ class NvmeScopeApp(HandsMixin, App[None]):
                 "running…" if self.running else ("finished" if self.source.finished else "paused")
             )
             text.append(f"│ live {state} ", style="bold" if self.running else "")
+        else:  # what happened, not what happens: nothing here runs the device
+            text.append("│ recording ")
         if self.playing:
             text.append(f"│ ▶ auto-play, 1 event / {self.play_beat:g} s ", style="bold")
         if self.follow_label:
