@@ -1021,19 +1021,23 @@ def cqe_words(data: bytes) -> str:
 NEW_IF_PHASE = ", new if P="
 
 
+def _cq_slot_read(data: bytes, wanted: int) -> str:
+    """What a host read of a CQ slot found, given the phase tag that makes it new: the
+    completion, or (the other tag) no completion, whatever its bytes decode as."""
+    phase = data[14] & 1
+    if phase == wanted:
+        return f", a new completion: {cqe_words(data)}"
+    what = "all zeros: never written" if not any(data) else "an old entry"
+    return f": phase tag {phase}, not {wanted}: no new completion ({what})"
+
+
 def _decode_queue_entry(data: bytes, purpose: str) -> str:
     """A host memory access that is one SQE or one CQE, decoded field by field; else the
-    first bytes in hex. A CQ slot read that says which phase tag is new and finds the
-    other is no completion: it says so instead of decoding what is there."""
+    first bytes in hex."""
     if purpose.startswith("SQE") and len(data) == SQE_SIZE:
         # the host names the command in the purpose ("SQE identify")
         return sqe_words(data, purpose[4:] if purpose.startswith("SQE ") else "")
     if purpose.startswith("CQE") and len(data) == CQE_SIZE:
-        _, sep, wanted = purpose.rpartition(NEW_IF_PHASE)
-        phase = data[14] & 1
-        if sep and wanted in ("0", "1") and phase != int(wanted):
-            what = "all zeros: never written" if not any(data) else "an old entry"
-            return f"phase tag {phase}, not {wanted}: no new completion ({what})"
         return cqe_words(data)
     return _hexdump_head(data)
 
@@ -1230,6 +1234,10 @@ def describe(event: Event) -> str:
             f"{_decode_queue_entry(e.data, e.purpose)}"
         )
     if k == "mem_read":
+        where, sep, wanted = e.purpose.rpartition(NEW_IF_PHASE)
+        if sep and where.startswith("CQE ") and len(e.data) == CQE_SIZE and wanted in ("0", "1"):
+            # the driver's read of a CQ slot: what it found first, where a line is cut
+            return f"host reads {where[4:]} @{e.addr:#x}{_cq_slot_read(e.data, int(wanted))}"
         why = f" ({e.purpose})" if e.purpose else ""
         return (
             f"host reads {len(e.data)} B of its memory @{e.addr:#x}{why}: "

@@ -384,11 +384,15 @@ async def test_a_host_read_of_a_cq_slot_says_whether_it_holds_a_new_completion()
         for at in fresh[:3] + stale[:3]:
             app.goto(at)
             await settle(pilot)
-            title = detail(app).decoded.title
+            decoded = detail(app).decoded
+            title, root = decoded.title, decoded.root
             if at in fresh:
                 assert title.endswith(", a new completion"), title
+                assert "Successful Completion" in root.meaning
             else:
                 assert ", not a new completion" in title, title
+                # the fields under it are the slot's bytes, not a completion's
+                assert root.meaning.startswith("not a completion"), root.meaning
                 if EVENTS[at].addr not in posted:
                     assert title.endswith("all zeros: never written"), title
 

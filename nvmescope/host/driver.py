@@ -2675,10 +2675,11 @@ class LinuxDriver:
             how = f"Ring the CQ{cq.qid} head doorbell"
             if self.dbbuf is not None and cq.qid:
                 how = f"Publish the CQ{cq.qid} head"
+            last = (cq.head - 1) % cq.depth
+            back = f"slot {last}" if consumed == 1 else f"slots {old_head} to {last}"
             yield from self.say(
                 "ring_cq", f"Slot {slot} has phase tag {phase}, not {cq.phase}: it is not new, "
-                f"so {were} new. {how} with {cq.head} to hand the "
-                f"slot{'s' if consumed > 1 else ''} back.",
+                f"so {were} new. {how} with {cq.head} to hand {back} back.",
             )  # fmt: skip
             ring = yield from self._shadow_doorbell(
                 2 * cq.qid + 1, cq.head, old_head, f"CQ{cq.qid} head"

@@ -424,7 +424,10 @@ class EventDecoder:
             root = decode_layout("cqe", data, {"admin": admin})
             phase = data[14] & 1
             title = f"host reads CQ{qid} slot {index} @{e.addr:#x}: phase {phase}"
-            title += _cqe_read_words(moment.state.cqs.get(qid), index, data)
+            words = _cqe_read_words(moment.state.cqs.get(qid), index, data)
+            title += words
+            if words.startswith(", not"):  # the fields below are what lies there, no CQE
+                root.meaning = "not a completion: the slot's bytes, as a CQE would read"
             return Decoded(title, root, (HexRegion(data, origin=0, address=e.addr),))
         # the host reading a buffer the device wrote: decode it as that DMA's data
         writer = self._last_dma_write_at(moment.index, e.addr)

@@ -548,7 +548,11 @@ class RingView(ComponentStyles, SteadyScroll, can_focus=True):
                 (FREE, st("free"), "a free slot"),
                 ("1", st("posted"), "a CQE posted, not consumed (its phase tag)"),
                 ("1", st("lap"), "a CQE of this lap, consumed"),
-                ("0", st("old-lap"), "one of the lap before (reads as not new)"),
+                (
+                    "0",
+                    st("old-lap"),
+                    "a tag the host reads as not new (never written, or the lap before)",
+                ),
                 (UNKNOWN, st("unknown"), "bytes not seen yet"),
                 ("H T", st("marker"), "head and tail"),
                 ("[ ]", cursor, "the slot chosen: arrows move it, e the event's, Enter decodes"),
