@@ -1028,7 +1028,7 @@ def _cq_slot_read(data: bytes, wanted: int) -> str:
     if phase == wanted:
         return f", a new completion: {cqe_words(data)}"
     what = "all zeros: never written" if not any(data) else "an old entry"
-    return f": phase tag {phase}, not {wanted}: no new completion ({what})"
+    return f": no new completion (phase tag {phase}, not {wanted}; {what})"
 
 
 def _decode_queue_entry(data: bytes, purpose: str) -> str:
@@ -1236,8 +1236,9 @@ def describe(event: Event) -> str:
     if k == "mem_read":
         where, sep, wanted = e.purpose.rpartition(NEW_IF_PHASE)
         if sep and where.startswith("CQE ") and len(e.data) == CQE_SIZE and wanted in ("0", "1"):
-            # the driver's read of a CQ slot: what it found first, where a line is cut
-            return f"host reads {where[4:]} @{e.addr:#x}{_cq_slot_read(e.data, int(wanted))}"
+            # the driver's read of a CQ slot: what it found first, before a narrow timeline
+            # cuts the line (the address is in the Detail panel)
+            return f"host reads {where[4:]}{_cq_slot_read(e.data, int(wanted))}"
         why = f" ({e.purpose})" if e.purpose else ""
         return (
             f"host reads {len(e.data)} B of its memory @{e.addr:#x}{why}: "

@@ -416,13 +416,12 @@ def test_host_behavior_note_says_only_what_is_switched_on() -> None:
 def test_a_cq_slot_read_that_finds_no_new_completion_says_so_instead_of_a_status() -> None:
     old = pack_cqe(dw0=0, dw1=0, sqhd=3, sqid=1, cid=9, phase=1, status=0)
     stale = describe(ev.MemRead(addr=0x1000, data=old, purpose="CQE CQ1 slot 4, new if P=0"))
-    assert stale.endswith("phase tag 1, not 0: no new completion (an old entry)")
+    assert stale == "host reads CQ1 slot 4: no new completion (phase tag 1, not 0; an old entry)"
     assert "Successful" not in stale
     empty = describe(ev.MemRead(addr=0x1000, data=bytes(16), purpose="CQE CQ1 slot 5, new if P=1"))
     # what it found comes first, where a narrow timeline cuts the line
     assert empty == (
-        "host reads CQ1 slot 5 @0x1000: phase tag 0, not 1: no new completion "
-        "(all zeros: never written)"
+        "host reads CQ1 slot 5: no new completion (phase tag 0, not 1; all zeros: never written)"
     )
     # a purpose that only looks like one is described as any other read
     for odd in ("CQE CQ1 slot 5, new if P=", "CQE CQ1 slot 5, new if P=01", "CQE, new if P=2"):

@@ -238,9 +238,9 @@ def test_the_cqe_read_says_what_the_host_sees(machines):
         if p & 1 == wanted:
             assert f"SQ head {sqhd}, SQ ID 0, cid {cid}, phase {p & 1}, status " in text, text
         else:  # the poll's last read: the slot holds no new completion
+            what = "all zeros: never written" if not any(e.data) else "an old entry"
             assert text.endswith(
-                f"phase tag {p & 1}, not {wanted}: no new completion "
-                + ("(all zeros: never written)" if not any(e.data) else "(an old entry)")
+                f": no new completion (phase tag {p & 1}, not {wanted}; {what})"
             ), text
             stale += 1
     assert 0 < stale < len(reads)
