@@ -1021,14 +1021,19 @@ def cqe_words(data: bytes) -> str:
 NEW_IF_PHASE = ", new if P="
 
 
+def stale_slot_words(data: bytes) -> str:
+    """What a CQ slot that holds no new completion holds instead (the host clears a CQ
+    before it creates it, so all zeros were never written)."""
+    return "all zeros: never written" if not any(data) else "an old entry"
+
+
 def _cq_slot_read(data: bytes, wanted: int) -> str:
     """What a host read of a CQ slot found, given the phase tag that makes it new: the
     completion, or (the other tag) no completion, whatever its bytes decode as."""
     phase = data[14] & 1
     if phase == wanted:
         return f", a new completion: {cqe_words(data)}"
-    what = "all zeros: never written" if not any(data) else "an old entry"
-    return f": no new completion (phase tag {phase}, not {wanted}; {what})"
+    return f": no new completion (phase tag {phase}, not {wanted}; {stale_slot_words(data)})"
 
 
 def _decode_queue_entry(data: bytes, purpose: str) -> str:

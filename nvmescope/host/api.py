@@ -61,7 +61,7 @@ from nvmescope.events import (
     Interrupt,
     check_fault,
 )
-from nvmescope.sim import MAX_TIME, Scheduler, Signal, Task, TimeLimitError
+from nvmescope.sim import Scheduler, Signal, Task, TimeLimitError
 
 from .memory import HostMemory, InterruptController
 
@@ -384,19 +384,15 @@ class HostAPI:
         self._fifo.clear()
         return out
 
-    def _delay(self, ns: int, what: str) -> int:
-        """``ns`` as a delay from now; HostAccessError (nothing scheduled) for one that is
-        not a whole number of nanoseconds, is negative, or ends past MAX_TIME."""
+    @staticmethod
+    def _check_delay(ns: int, what: str) -> None:
+        """HostAccessError (nothing scheduled) for a delay that is not a whole number of
+        nanoseconds or is negative. One that ends past MAX_TIME is the scheduler's
+        TimeLimitError, which each caller gives as HostAccessError."""
         if isinstance(ns, bool) or not isinstance(ns, int):
             raise HostAccessError(f"{what}: {ns!r} is not a whole number of nanoseconds")
         if ns < 0:
             raise HostAccessError(f"{what}: {ns} ns is negative (time only moves forwards)")
-        if self._sched.now + ns > MAX_TIME:
-            raise HostAccessError(
-                f"{what}: {ns} ns from virtual time {self._sched.now} ns is past {MAX_TIME} "
-                "ns (2**64 - 1, about 584 years), the latest a recording holds"
-            )
-        return ns
 
     def run_for(self, ns: int) -> list[Event]:
         """Let ``ns`` nanoseconds of virtual time pass, running whatever is due
@@ -406,8 +402,11 @@ class HostAPI:
         def timer() -> None:
             fired[0] = True
 
-        ns = self._delay(ns, "run_for")
-        self._sched.call_after(ns, timer, label="host.run_for", host=True)
+        self._check_delay(ns, "run_for")
+        try:
+            self._sched.call_after(ns, timer, label="host.run_for", host=True)
+        except TimeLimitError as exc:
+            raise HostAccessError(f"run_for: {exc}") from None
         return self._run_while(lambda: not fired[0])
 
     def run_until_interrupt(self, vector: int) -> list[Event]:
@@ -444,7 +443,7 @@ class HostAPI:
     def spawn(self, task: Task, delay: int = 0, label: str = "") -> None:
         """Start a host task after ``delay`` ns (HostAccessError as for :meth:`run_for`)."""
         if type(delay) is not int or delay < 0:  # (the driver spawns one per interrupt)
-            self._delay(delay, "spawn")
+            self._check_delay(delay, "spawn")
         try:
             self._sched.spawn(task, delay, label, host=True)
         except TimeLimitError as exc:
@@ -458,7 +457,7 @@ class HostAPI:
         """Run ``work`` after ``delay`` ns (a timer); returns a handle for :meth:`cancel`.
         A negative ``delay`` is now; one past MAX_TIME is a HostAccessError."""
         if type(delay) is not int:  # (the driver sets a timer for every command)
-            self._delay(delay, "call_after")
+            self._check_delay(delay, "call_after")
         try:
             return self._sched.call_after(delay, work, label, host=True)
         except TimeLimitError as exc:

@@ -55,7 +55,15 @@ from textual.binding import Binding
 from textual.containers import Container
 from textual.events import Resize
 
-from nvmescope.events import ERR_KINDS, UB_KINDS, Event, describe, plural, to_builtins
+from nvmescope.events import (
+    ERR_KINDS,
+    UB_KINDS,
+    Event,
+    describe,
+    plural,
+    stale_slot_words,
+    to_builtins,
+)
 from nvmescope.nvme import features, registers
 from nvmescope.nvme.commands import CQE_SIZE, PRP_ENTRY_SIZE, SQE_SIZE, Sqe, unpack_sqe
 from nvmescope.nvme.decode import LAYOUTS, FieldNode, decode, feature_layout_name
@@ -424,9 +432,9 @@ class EventDecoder:
             root = decode_layout("cqe", data, {"admin": admin})
             phase = data[14] & 1
             title = f"host reads CQ{qid} slot {index} @{e.addr:#x}: phase {phase}"
-            words = _cqe_read_words(moment.state.cqs.get(qid), index, data)
+            new, words = _cqe_read_words(moment.state.cqs.get(qid), index, data)
             title += words
-            if words.startswith(", not"):  # the fields below are what lies there, no CQE
+            if new is False:  # the fields below are what lies there, no CQE
                 root.meaning = "not a completion: the slot's bytes, as a CQE would read"
             return Decoded(title, root, (HexRegion(data, origin=0, address=e.addr),))
         # the host reading a buffer the device wrote: decode it as that DMA's data
@@ -830,17 +838,18 @@ def _fields_only(event: Event, note: str = "") -> Decoded:
     return Decoded(f"{event.kind}: {describe(event)}", root, note=note)
 
 
-def _cqe_read_words(cq: Any, slot: int, data: bytes) -> str:
+def _cqe_read_words(cq: Any, slot: int, data: bytes) -> tuple[bool | None, str]:
     """Whether the entry the host reads at ``slot`` of ``cq`` is a completion the device
     posted and the host has not handed back (between the CQ's head and tail as of this
-    event), or not: then its bytes are no completion, whatever they decode as."""
+    event), or not: then its bytes are no completion, whatever they decode as. Returns
+    (new, or None when the CQ's size is not known; the words for the title)."""
     qsize = getattr(cq, "qsize", None)
     if not qsize:
-        return ""
+        return None, ""
     if (slot - cq.head) % qsize < (cq.tail - cq.head) % qsize:
-        return ", a new completion"
-    what = "all zeros: never written" if not any(data) else "an old entry, from an earlier pass"
-    return f", not a new completion (the device's next goes to slot {cq.tail}): {what}"
+        return True, ", a new completion"
+    what = stale_slot_words(data) + (", from an earlier pass" if any(data) else "")
+    return False, f", not a new completion (the device's next goes to slot {cq.tail}): {what}"
 
 
 def _bytes_event(e: Any, data: bytes) -> Decoded:
